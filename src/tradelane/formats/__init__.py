@@ -1,0 +1,40 @@
+"""One module per format: bytes -> Document (readers) and Document -> bytes (writers).
+
+``reader_for(route)`` and ``writer_for(name)`` are the only entry points the pipeline uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tradelane.abc import Reader, Writer
+    from tradelane.spec import RouteSpec
+
+# format type in the spec -> module:class. Imported lazily so a route only pays for its format.
+_READERS = {
+    "csv": "tradelane.formats.csv:CsvReader",
+    "json": "tradelane.formats.json:JsonReader",
+    "jsonl": "tradelane.formats.json:JsonReader",
+    "xml": "tradelane.formats.xml:XmlReader",
+}
+_WRITERS = {
+    "csv": "tradelane.formats.csv:CsvWriter",
+    "json": "tradelane.formats.json:JsonWriter",
+    "jsonl": "tradelane.formats.json:JsonLinesWriter",
+    "xml": "tradelane.formats.xml:XmlWriter",
+}
+
+
+def _load(path: str) -> type:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def reader_for(route: RouteSpec) -> Reader:
+    return _load(_READERS[route.format.type])()
+
+
+def writer_for(name: str) -> Writer:
+    return _load(_WRITERS[name])()

@@ -1,0 +1,111 @@
+"""Frozen value types passed between the stages of the pipeline."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+
+class FileState(enum.StrEnum):
+    """Ledger states of one received file.
+
+    ``discovered -> claimed -> staged -> delivered -> archived``; a failure leads to
+    ``quarantined`` (bad data), ``duplicate`` (already delivered) or ``pending`` (transient,
+    retried). ``quarantined -> claimed`` is a reprocess attempt; ``discarded`` is final.
+    """
+
+    DISCOVERED = "discovered"
+    CLAIMED = "claimed"
+    STAGED = "staged"
+    DELIVERED = "delivered"
+    ARCHIVED = "archived"
+    QUARANTINED = "quarantined"
+    DUPLICATE = "duplicate"
+    PENDING = "pending"
+    DISCARDED = "discarded"
+
+
+#: States in which the file needs nothing more from the engine.
+DONE_STATES = frozenset({FileState.ARCHIVED, FileState.DISCARDED})
+#: States that ops must look at (listed by ``tradelane quarantine list``).
+QUARANTINE_STATES = frozenset({FileState.QUARANTINED, FileState.DUPLICATE})
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file seen in a source listing, before it is claimed."""
+
+    route: str
+    source: str  # URI of the folder: file:///srv/inbox/acme or sftp://acme/outbound
+    name: str  # name inside the source folder, exactly as the partner wrote it
+    size: int
+    mtime_ns: int
+
+    @property
+    def uri(self) -> str:
+        return f"{self.source.rstrip('/')}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem in a file, as it appears in the reason file."""
+
+    location: str  # "row 17 (line 18)", "segment 42 (byte 1302)", "/Order/cac:OrderLine[3]"
+    field: str
+    value: str
+    rule: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "location": self.location,
+            "field": self.field,
+            "value": self.value,
+            "rule": self.rule,
+            "message": self.message,
+        }
+
+
+def _default_locate(row: int) -> str:
+    return f"record {row + 1}"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One batch of a parsed file: header fields plus a table of records.
+
+    ``records`` has one column per field of the route (raw strings after reading, typed values
+    after validation). Its index is the record number within the whole file (0-based), so a
+    file read in several batches keeps stable row numbers. ``locate(row)`` turns a record number
+    into a location a person can find in the original file.
+    """
+
+    header: Mapping[str, Any]
+    records: pd.DataFrame
+    locate: Callable[[int], str] = _default_locate
+    notes: tuple[str, ...] = ()  # warnings worth reporting that are not errors
+    source_rows: Any = None  # format-specific originals, for splitting out invalid records
+
+    def with_records(self, records: pd.DataFrame, **changes: Any) -> Document:
+        return Document(
+            header=changes.get("header", self.header),
+            records=records,
+            locate=self.locate,
+            notes=self.notes,
+            source_rows=self.source_rows,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a target made durable for one file."""
+
+    target: str  # URI of the output (file:///srv/outbox/x.json, sftp://..., https://...)
+    records: int
+    size: int = 0
+    sha256: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)

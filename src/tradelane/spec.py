@@ -1,0 +1,680 @@
+"""Route specs (``mappings/*.yaml``) and engine settings (``tradelane.yaml``).
+
+Every option is declared once, here, with its description; that declaration both documents
+and validates the YAML. ``load_project()`` reports every problem in every file at once, each
+as ``file: dotted.path: message``, by raising one ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from tradelane.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``30s``, ``5m``, ``1.5h``, ``2d``, ``250ms`` or a plain number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration: write it like 30s, 5m, 2h or 1d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class Strict(BaseModel):
+    """Base for every spec model: unknown keys are errors (a typo must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+class SourceSpec(Strict):
+    """Where the route's files come from, and when a file counts as completely written."""
+
+    folder: str | None = Field(
+        None, description="Local folder to poll, relative to the project root or absolute."
+    )
+    sftp: str | None = Field(None, description="Name of an SFTP connection in tradelane.yaml.")
+    path: str | None = Field(None, description="Remote folder on the SFTP connection.")
+    pattern: str = Field("*", description="Glob that file names must match, e.g. 'ORD*.csv'.")
+    ignore: list[str] = Field(
+        default_factory=list,
+        description="Extra globs to skip, on top of *.part, *.tmp, *.filepart and dot-files.",
+    )
+    min_age: Duration = Field(
+        timedelta(seconds=5),
+        description="Ignore files modified more recently: they may still be uploading.",
+    )
+    stable: bool = Field(
+        False,
+        description="Also require size and mtime unchanged across two listings min_age apart.",
+    )
+    done_marker: str | None = Field(
+        None,
+        description="Only take a file once this marker exists, e.g. '{name}.done' or '{stem}.ok'."
+        " The marker is removed with the file.",
+    )
+    after: Literal["archive", "delete", "leave", "move"] = Field(
+        "archive",
+        description="What happens to the original after delivery: archive (local: into"
+        " archive/<route>/<date>/), move (SFTP: into move_to), delete, or leave (the ledger"
+        " alone prevents reprocessing).",
+    )
+    move_to: str | None = Field(None, description="Remote folder for after: move.")
+    order: Literal["oldest", "name"] = Field(
+        "oldest", description="Processing order within one poll: oldest mtime first, or by name."
+    )
+    max_size: int | None = Field(
+        None, description="Reject files larger than this many bytes.", gt=0
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        if bool(self.folder) == bool(self.sftp):
+            raise ValueError("give exactly one of 'folder' or 'sftp'")
+        if self.sftp and not self.path:
+            raise ValueError("an sftp source needs 'path', the remote folder")
+        if self.after == "move" and not self.move_to:
+            raise ValueError("after: move needs 'move_to', the folder to move files into")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Formats
+
+Encoding = Annotated[str, BeforeValidator(lambda v: _check_encoding(v))]
+
+
+def _check_encoding(value: Any) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(str(value))
+    except LookupError:
+        raise ValueError(f"unknown encoding {value!r} (try utf-8, utf-8-sig, cp1252, latin-1)")
+    return str(value)
+
+
+class CsvFormat(Strict):
+    """Delimited text: CSV, semicolon exports, TSV."""
+
+    type: Literal["csv"]
+    delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator.")
+    quote: str = Field('"', min_length=1, max_length=1, description="Quote character.")
+    escape: str | None = Field(
+        None, min_length=1, max_length=1,
+        description="Escape character inside quotes (e.g. a backslash), if the export uses one.",
+    )
+    doublequote: bool = Field(True, description='A doubled quote ("") inside quotes is a quote.')
+    encoding: Encoding = Field("utf-8", description="Text encoding; a UTF-8 BOM is always accepted.")
+    header: bool = Field(True, description="The first row holds the column names.")
+    columns: list[str] | None = Field(
+        None, description="Column names when the file has no header row."
+    )
+    skip_rows: int = Field(0, ge=0, description="Lines to skip before the header (banners).")
+    decimal: str = Field(".", min_length=1, max_length=1, description="Decimal separator.")
+    thousands: str | None = Field(
+        None, min_length=1, max_length=1, description="Thousands separator, e.g. '.' or ' '."
+    )
+    strict_columns: bool = Field(
+        False, description="Reject files with columns the mapping does not know (else reported)."
+    )
+    chunk_rows: int = Field(
+        200_000, gt=0, description="Rows per batch: bounds memory on large files."
+    )
+
+    @model_validator(mode="after")
+    def _columns_if_no_header(self) -> CsvFormat:
+        if not self.header and not self.columns:
+            raise ValueError("header: false needs 'columns', the list of column names")
+        if self.thousands and self.thousands == self.decimal:
+            raise ValueError("thousands and decimal separators must differ")
+        return self
+
+
+class JsonFormat(Strict):
+    """A JSON document holding an array of records, or JSON Lines (one record per line)."""
+
+    type: Literal["json", "jsonl"]
+    records: str = Field(
+        "",
+        description="Dotted path to the array of records ('orders', 'data.items');"
+        " empty when the document itself is the array. Ignored for jsonl.",
+    )
+    encoding: Encoding = "utf-8"
+    max_depth: int = Field(64, gt=0, description="Reject documents nested deeper than this.")
+
+
+class XmlFormat(Strict):
+    """XML: each element named ``records`` is one record. Parsed with entities and DTDs off."""
+
+    type: Literal["xml"]
+    records: str = Field(
+        ..., description="Qualified name of the record element, e.g. 'cac:OrderLine'."
+    )
+    namespaces: dict[str, str] = Field(
+        default_factory=dict, description="Prefixes used in 'records' and field paths."
+    )
+
+    @model_validator(mode="after")
+    def _prefix_declared(self) -> XmlFormat:
+        prefix = self.records.split(":", 1)[0] if ":" in self.records else None
+        if prefix and prefix not in self.namespaces:
+            raise ValueError(f"namespace prefix {prefix!r} in 'records' is not in 'namespaces'")
+        return self
+
+
+FormatSpec = Annotated[CsvFormat | JsonFormat | XmlFormat, Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fields
+
+FieldType = Literal["string", "integer", "decimal", "date", "datetime", "boolean"]
+
+
+class FieldSpec(Strict):
+    """One field of a record: where it comes from and the rules its value must follow."""
+
+    source: str | None = Field(
+        None,
+        description="Column name (CSV), dotted path (JSON), relative XPath (XML). Defaults to"
+        " the field name.",
+    )
+    type: FieldType = "string"
+    required: bool = Field(False, description="An empty or missing value is an error.")
+    default: str | None = Field(None, description="Value used when the input is empty.")
+    pattern: str | None = Field(None, description="Regular expression the whole value matches.")
+    enum: list[str] | None = Field(None, description="Allowed values.")
+    codes: str | None = Field(
+        None, description="CSV file (relative to mappings/) whose first column lists allowed values."
+    )
+    min: float | str | None = Field(None, description="Smallest allowed number or date.")
+    max: float | str | None = Field(None, description="Largest allowed number or date.")
+    min_length: int | None = Field(None, ge=0)
+    max_length: int | None = Field(None, ge=1)
+    format: str | None = Field(
+        None, description="strptime format for date/datetime input, e.g. '%d.%m.%Y'."
+    )
+    output_format: str | None = Field(
+        None, description="strftime format for dates in the output; ISO 8601 by default."
+    )
+    decimal: str | None = Field(None, description="Decimal separator; defaults to the format's.")
+    thousands: str | None = Field(None, description="Thousands separator; defaults to the format's.")
+    true_values: list[str] = Field(default_factory=lambda: ["true", "yes", "y", "1", "t"])
+    false_values: list[str] = Field(default_factory=lambda: ["false", "no", "n", "0", "f"])
+    description: str = ""
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _rules_fit_type(self) -> FieldSpec:
+        numeric = self.type in ("integer", "decimal")
+        for bound in ("min", "max"):
+            value = getattr(self, bound)
+            if value is None:
+                continue
+            if numeric and not isinstance(value, int | float):
+                raise ValueError(f"{bound} must be a number for a {self.type} field")
+            if self.type in ("date", "datetime"):
+                _iso_bound(value, bound)
+            if self.type in ("string", "boolean"):
+                raise ValueError(f"{bound} does not apply to a {self.type} field")
+        if self.format and self.type not in ("date", "datetime"):
+            raise ValueError("format applies only to date and datetime fields")
+        return self
+
+
+def _iso_bound(value: Any, name: str) -> None:
+    from datetime import date, datetime
+
+    try:
+        datetime.fromisoformat(str(value)) if not isinstance(value, date) else None
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO date like 2024-01-31") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Transform
+
+
+class LookupSpec(Strict):
+    """Add a field by looking a key up in a CSV table."""
+
+    field: str = Field(..., description="Name of the new field.")
+    key: str = Field(..., description="Existing field whose value is looked up.")
+    table: str = Field(..., description="CSV file relative to mappings/.")
+    key_column: str = Field(..., description="Column of the table matched against the key.")
+    value_column: str = Field(..., description="Column of the table that becomes the new field.")
+    on_missing: Literal["reject", "empty", "keep"] = Field(
+        "reject",
+        description="A key not in the table: reject the record, leave the field empty, or copy"
+        " the key itself.",
+    )
+
+
+class DeriveSpec(Strict):
+    """A computed field: an arithmetic expression over fields, or a text template."""
+
+    expr: str | None = Field(None, description="Arithmetic over fields, e.g. 'qty * price'.")
+    template: str | None = Field(None, description="Text template, e.g. '{order_id}-{line}'.")
+    round: int | None = Field(None, description="Round a numeric result to this many decimals.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DeriveSpec:
+        if bool(self.expr) == bool(self.template):
+            raise ValueError("give exactly one of 'expr' or 'template'")
+        return self
+
+
+class TransformSpec(Strict):
+    """Declarative mapping, applied in the order of the options below."""
+
+    copy_header: list[str] = Field(
+        default_factory=list, description="Header fields copied into every record."
+    )
+    constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    lookups: list[LookupSpec] = Field(default_factory=list)
+    derive: dict[str, DeriveSpec] = Field(default_factory=dict)
+    hook: str | None = Field(
+        None,
+        description="'package.module:function' taking and returning a pandas DataFrame, for"
+        " what YAML cannot say. Called with (records, header).",
+    )
+    rename: dict[str, str] = Field(default_factory=dict, description="field -> output name")
+    output: list[str] | None = Field(
+        None, description="Output columns in order (after rename); default: all of them."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+
+
+class CsvOutput(Strict):
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: Encoding = "utf-8"
+    header: bool = True
+    decimal: str = Field(".", min_length=1, max_length=1)
+    neutralise_formulas: bool = Field(
+        True,
+        description="Prefix cells starting with = + - @ tab or CR with a quote so spreadsheets"
+        " do not run them. Numbers are never touched.",
+    )
+
+
+class XmlOutput(Strict):
+    root: str = "records"
+    record: str = "record"
+
+
+class TargetSpec(Strict):
+    """Where and how the transformed records are delivered."""
+
+    folder: str | None = Field(None, description="Local output folder.")
+    format: Literal["csv", "json", "jsonl", "xml"] = "json"
+    name: str = Field(
+        "{stem}.{ext}",
+        description="Output file name. Placeholders: {route} {stem} {name} {ext} {sha8}"
+        " {file_id} {date} {time}. It must be the same for every retry of one file.",
+    )
+    csv: CsvOutput = CsvOutput()
+    xml: XmlOutput = XmlOutput()
+    json_indent: int | None = Field(None, ge=0, le=8)
+
+    @field_validator("name")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        known = {"route", "stem", "name", "ext", "sha8", "file_id", "date", "time"}
+        used = set(re.findall(r"{(\w+)[^}]*}", value))
+        if used - known:
+            raise ValueError(f"unknown placeholder(s) {sorted(used - known)}; known: {sorted(known)}")
+        if "/" in value or "\\" in value:
+            raise ValueError("the name may not contain a path separator")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TargetSpec:
+        if not self.folder:
+            raise ValueError("give the target's 'folder'")
+        return self
+
+
+class RouteSpec(Strict):
+    """One partner feed: source -> format -> fields -> transform -> target."""
+
+    name: str = Field(..., description="Route name; defaults to the YAML file's stem.")
+    description: str = ""
+    source: SourceSpec
+    format: FormatSpec
+    header: dict[str, FieldSpec] = Field(
+        default_factory=dict,
+        description="Fields read once per document (XML/JSON/EDI paths from the root).",
+    )
+    fields: dict[str, FieldSpec] = Field(..., min_length=1)
+    transform: TransformSpec = TransformSpec()
+    on_invalid: Literal["reject", "split"] = Field(
+        "reject",
+        description="reject: quarantine the whole file if any record is bad. split: deliver the"
+        " valid records and quarantine the bad ones as a separate file with its reason.",
+    )
+    target: TargetSpec
+    # Filled in by the loader, not by the YAML:
+    spec_path: Path | None = Field(None, exclude=True)
+    version: str = Field("", exclude=True, description="Hash of the spec and its tables.")
+    base_dir: Path | None = Field(None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not ROUTE_NAME.match(value):
+            raise ValueError("use lower-case letters, digits, '_' and '-' (at most 64)")
+        return value
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the spec, relative to the mappings folder."""
+        path = Path(relative)
+        return path if path.is_absolute() else (self.base_dir or Path.cwd()) / path
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine settings
+
+
+class FoldersSpec(Strict):
+    inbox: str = "inbox"
+    outbox: str = "outbox"
+    archive: str = "archive"
+    quarantine: str = "quarantine"
+    spool: str = ".tradelane/spool"
+
+
+class Settings(Strict):
+    """``tradelane.yaml``: engine-wide settings. Every key is optional."""
+
+    ledger: str = Field(
+        "sqlite:///.tradelane/ledger.db",
+        description="SQLAlchemy URL of the ledger. TRADELANE_LEDGER_URL overrides it.",
+    )
+    mappings: str = Field("mappings", description="Folder holding the route specs.")
+    folders: FoldersSpec = FoldersSpec()
+    max_reason_errors: int = Field(
+        100, gt=0, description="Errors listed in a reason file; error_count keeps the total."
+    )
+    lease: Duration = Field(
+        timedelta(minutes=15),
+        description="How long a claim lasts; a crashed worker's files are retaken after it.",
+    )
+    retry_backoff: Duration = Field(
+        timedelta(seconds=30), description="First wait before retrying a pending file; doubles."
+    )
+    retry_max_backoff: Duration = Field(timedelta(hours=1))
+    worker: str = Field(
+        default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}",
+        description="Name of this worker in the ledger's events.",
+    )
+    root: Path = Field(Path("."), exclude=True)
+
+    def path(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def ledger_url(self) -> str:
+        url = os.environ.get("TRADELANE_LEDGER_URL") or self.ledger
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            relative = url.removeprefix("sqlite:///")
+            if relative and relative != ":memory:":
+                return f"sqlite:///{(self.root / relative).resolve()}"
+        return url
+
+
+class Project(BaseModel):
+    """Everything loaded from one project folder."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    settings: Settings
+    routes: dict[str, RouteSpec]
+
+    def route(self, name: str) -> RouteSpec:
+        try:
+            return self.routes[name]
+        except KeyError:
+            known = ", ".join(sorted(self.routes)) or "none"
+            raise ConfigError([f"no route named {name!r} (routes: {known})"]) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_project(root: Path | str = ".", config: Path | str | None = None) -> Project:
+    """Load ``tradelane.yaml`` and every route; raise one ConfigError listing every problem."""
+    root = Path(root).resolve()
+    config_path = Path(config) if config else root / "tradelane.yaml"
+    if config and not config_path.is_absolute():
+        config_path = (Path.cwd() / config_path).resolve()
+    if config:
+        root = config_path.parent
+    problems: list[str] = []
+    settings = _load_settings(config_path, root, problems)
+    routes: dict[str, RouteSpec] = {}
+    mappings_dir = settings.path(settings.mappings) if settings else root / "mappings"
+    if not mappings_dir.is_dir():
+        problems.append(f"{_rel(mappings_dir, root)}: the mappings folder does not exist")
+    else:
+        for spec_path in sorted(mappings_dir.glob("*.yaml")) + sorted(mappings_dir.glob("*.yml")):
+            route = load_route(spec_path, root, problems)
+            if route is None:
+                continue
+            if route.name in routes:
+                problems.append(
+                    f"{_rel(spec_path, root)}: name: route {route.name!r} is also defined in"
+                    f" {_rel(routes[route.name].spec_path, root)}"
+                )
+                continue
+            routes[route.name] = route
+    if problems:
+        raise ConfigError(problems)
+    assert settings is not None
+    return Project(settings=settings, routes=routes)
+
+
+def _load_settings(path: Path, root: Path, problems: list[str]) -> Settings | None:
+    data: Any = {}
+    if path.exists():
+        data = _read_yaml(path, root, problems)
+        if data is None:
+            return None
+    try:
+        return Settings.model_validate({**(data or {}), "root": root})
+    except ValidationError as exc:
+        problems.extend(_format_errors(exc, _rel(path, root)))
+        return None
+
+
+def load_route(spec_path: Path, root: Path, problems: list[str]) -> RouteSpec | None:
+    """Load and check one route spec; append its problems (all of them) to ``problems``."""
+    label = _rel(spec_path, root)
+    data = _read_yaml(spec_path, root, problems)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{label}: the file must hold a mapping of options")
+        return None
+    data.setdefault("name", spec_path.stem)
+    try:
+        route = RouteSpec.model_validate(
+            {**data, "spec_path": spec_path, "base_dir": spec_path.parent}
+        )
+    except ValidationError as exc:
+        problems.extend(_format_errors(exc, label))
+        return None
+    before = len(problems)
+    _check_references(route, label, problems)
+    if len(problems) > before:
+        return None
+    return route.model_copy(update={"version": _version(route)})
+
+
+def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "yaml"
+        problems.append(f"{_rel(path, root)}: {where}: {getattr(exc, 'problem', exc)}")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{_rel(path, root)}: cannot read: {exc}")
+    return None
+
+
+def _format_errors(exc: ValidationError, label: str) -> list[str]:
+    out = []
+    for err in exc.errors():
+        parts = list(err["loc"])
+        if len(parts) > 1 and parts[0] == "format" and isinstance(parts[1], str):
+            del parts[1]  # the discriminated union's tag ("csv", "xml", ...) is noise here
+        loc = ".".join(str(p) for p in parts) or "(top)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown option (check the spelling)"
+        out.append(f"{label}: {loc}: {message}")
+    return out
+
+
+def _check_references(route: RouteSpec, label: str, problems: list[str]) -> None:
+    """Checks that need more than one option: files, hooks, field names."""
+    fields = set(route.fields)
+    known = fields | set(route.header)
+    for name, spec in {**route.fields, **route.header}.items():
+        if spec.codes:
+            _check_table(route, spec.codes, [], f"fields.{name}.codes", label, problems)
+    t = route.transform
+    for i, name in enumerate(t.copy_header):
+        if name not in route.header:
+            problems.append(f"{label}: transform.copy_header.{i}: {name!r} is not a header field")
+    known |= set(t.copy_header) | set(t.constants)
+    for i, lookup in enumerate(t.lookups):
+        where = f"transform.lookups.{i}"
+        if lookup.key not in known:
+            problems.append(f"{label}: {where}.key: {lookup.key!r} is not a field")
+        _check_table(route, lookup.table, [lookup.key_column, lookup.value_column],
+                     f"{where}.table", label, problems)
+        known.add(lookup.field)
+    for name, derive in t.derive.items():
+        for ref in _template_names(derive.template) if derive.template else []:
+            if ref not in known:
+                problems.append(f"{label}: transform.derive.{name}.template: {ref!r} is not a field")
+        if derive.expr:
+            for ref in re.findall(r"[A-Za-z_]\w*", derive.expr):
+                if ref not in known and ref not in {"and", "or", "not", "abs"}:
+                    problems.append(f"{label}: transform.derive.{name}.expr: {ref!r} is not a field")
+        known.add(name)
+    if t.hook:
+        try:
+            _import_hook(t.hook, route.base_dir)
+        except Exception as exc:
+            problems.append(f"{label}: transform.hook: cannot load {t.hook!r}: {exc}")
+    for old in t.rename:
+        if old not in known:
+            problems.append(f"{label}: transform.rename.{old}: not a field")
+    if t.output and not t.hook:
+        renamed = {t.rename.get(k, k) for k in known}
+        for i, name in enumerate(t.output):
+            if name not in renamed:
+                problems.append(f"{label}: transform.output.{i}: {name!r} is not a field")
+    if route.on_invalid == "split" and route.format.type == "xml":
+        problems.append(f"{label}: on_invalid: 'split' is not supported for xml input yet")
+
+
+def _check_table(route: RouteSpec, table: str, columns: list[str], where: str, label: str,
+                 problems: list[str]) -> None:
+    path = route.resolve(table)
+    if not path.is_file():
+        problems.append(f"{label}: {where}: file {table!r} not found next to the mapping")
+        return
+    header = path.read_text(encoding="utf-8-sig").splitlines()[:1]
+    have = header[0].split(",") if header else []
+    for column in columns:
+        if column not in have:
+            problems.append(f"{label}: {where}: column {column!r} not in {table} (has {have})")
+
+
+def _template_names(template: str) -> list[str]:
+    return [m.split(":")[0].split("!")[0] for m in re.findall(r"{([^{}]+)}", template)]
+
+
+def _import_hook(hook: str, base_dir: Path | None) -> Any:
+    """Import ``module:function``; modules next to the mappings folder are importable."""
+    import sys
+
+    module_name, _, func_name = hook.partition(":")
+    if not func_name:
+        raise ValueError("write it as 'module:function'")
+    if base_dir and str(base_dir) not in sys.path:
+        sys.path.insert(0, str(base_dir))
+    func = getattr(importlib.import_module(module_name), func_name)
+    if not callable(func):
+        raise ValueError(f"{func_name} is not a function")
+    return func
+
+
+def _version(route: RouteSpec) -> str:
+    """Hash of the spec file and every table it uses: recorded with each file processed."""
+    digest = hashlib.sha256()
+    if route.spec_path:
+        digest.update(route.spec_path.read_bytes())
+    tables = [lk.table for lk in route.transform.lookups]
+    tables += [f.codes for f in {**route.fields, **route.header}.values() if f.codes]
+    for table in sorted(tables):
+        digest.update(route.resolve(table).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _rel(path: Path | None, root: Path) -> str:
+    if path is None:
+        return "?"
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)
