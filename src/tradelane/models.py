@@ -89,6 +89,9 @@ class Document:
     locate: Callable[[int], str] = _default_locate
     notes: tuple[str, ...] = ()  # warnings worth reporting that are not errors
     source_rows: Any = None  # format-specific originals, for splitting out invalid records
+    #: EDI envelope identity (sender, recipient, control reference): the pipeline refuses an
+    #: interchange the ledger has already seen on this route.
+    interchange: tuple[str, str, str] | None = None
 
     def with_records(self, records: pd.DataFrame, **changes: Any) -> Document:
         return Document(
@@ -97,6 +100,7 @@ class Document:
             locate=self.locate,
             notes=self.notes,
             source_rows=self.source_rows,
+            interchange=self.interchange,
         )
 
 
