@@ -1,0 +1,14 @@
+"""The ledger: SQLAlchemy tables and the ``Ledger`` that guards every state transition."""
+
+from tradelane.ledger.store import (
+    EventRecord,
+    FileRecord,
+    Ledger,
+    LedgerConflict,
+    UnknownFile,
+    utcnow,
+)
+from tradelane.ledger.tables import metadata
+
+__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "UnknownFile", "metadata",
+           "utcnow"]

@@ -1,0 +1,428 @@
+"""``Ledger``: every file and every step, with guarded state transitions.
+
+Every transition is one transaction: ``UPDATE files ... WHERE id = :id AND state IN (:from)``
+plus one ``events`` row. If the guard does not match (another worker moved the file first),
+``LedgerConflict`` is raised and nothing changes.
+
+Claims work the same way on SQLite and PostgreSQL: a new file is claimed by inserting its row
+(``ON CONFLICT DO NOTHING`` on its identity), an existing one by a guarded update that only
+succeeds while the row is pending, or claimed under an expired lease. Whoever gets rowcount 1
+owns the file; a worker that dies hands its files over when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tradelane.errors import TradelaneError
+from tradelane.ledger.tables import events, files, interchanges, metadata, runs
+from tradelane.models import FileRef, FileState
+
+#: States from which a poll may (re)take a file.
+_RETRYABLE = (FileState.PENDING.value, FileState.DISCOVERED.value)
+#: States a worker holds under a lease; retaken once the lease expires.
+_IN_HAND = (FileState.CLAIMED.value, FileState.STAGED.value, FileState.DELIVERED.value)
+
+
+class LedgerConflict(TradelaneError):
+    """A guarded transition did not match: someone else changed the file first."""
+
+    def __init__(self, file_id: int, expected: Sequence[str], to_state: str):
+        self.file_id, self.expected, self.to_state = file_id, list(expected), to_state
+        super().__init__(
+            f"file {file_id}: cannot move to {to_state}, it is no longer {'/'.join(expected)}"
+        )
+
+
+class UnknownFile(TradelaneError):
+    def __init__(self, key: object):
+        self.key = key
+        super().__init__(f"no file {key!r} in the ledger")
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One row of the ``files`` table."""
+
+    id: int
+    route: str
+    source: str
+    name: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    state: FileState
+    attempt: int
+    mapping_version: str | None
+    received_at: datetime
+    updated_at: datetime
+    lease_owner: str | None
+    lease_until: datetime | None
+    next_attempt_at: datetime | None
+    stage: str | None
+    message: str | None
+    error_count: int | None
+    path: str | None
+    outputs: list[str]
+    parent_id: int | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> FileRecord:
+        data = dict(row._mapping)
+        data["state"] = FileState(data["state"])
+        data["outputs"] = json.loads(data["outputs"]) if data["outputs"] else []
+        return cls(**data)
+
+    @property
+    def ref(self) -> FileRef:
+        return FileRef(self.route, self.source, self.name, self.size, self.mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    id: int
+    file_id: int
+    at: datetime
+    actor: str
+    from_state: str | None
+    to_state: str
+    detail: str | None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    """The record of every file. Accepts an Engine (whose lifecycle it does not own) or a URL."""
+
+    def __init__(
+        self,
+        engine: Engine | str,
+        *,
+        worker: str = "tradelane",
+        lease: timedelta = timedelta(minutes=15),
+    ):
+        self._owns_engine = isinstance(engine, str)
+        self.engine = _make_engine(engine) if isinstance(engine, str) else engine
+        self.worker = worker
+        self.lease = lease
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- claiming --------------------------------------------------------------------------
+
+    def claim(self, ref: FileRef, *, now: datetime | None = None) -> FileRecord | None:
+        """Take a listed file for processing, or None if it is done or someone else has it."""
+        now = now or utcnow()
+        lease_until = now + self.lease
+        with self.engine.begin() as conn:
+            values = dict(
+                route=ref.route, source=ref.source, name=ref.name, size=ref.size,
+                mtime_ns=ref.mtime_ns, state=FileState.CLAIMED.value, attempt=1,
+                received_at=now, updated_at=now, lease_owner=self.worker, lease_until=lease_until,
+            )
+            result = conn.execute(_insert_ignore(self.engine).values(**values))
+            if result.rowcount == 1:
+                file_id = _inserted_id(conn, result, ref)
+                _log(conn, file_id, now, self.worker, None, FileState.CLAIMED.value, "picked up")
+                return self._get(conn, file_id)
+            row = conn.execute(select(files).where(*_identity(ref))).one()
+            existing = FileRecord.from_row(row)
+            if not _takeable(existing, now):
+                return None
+            taken = conn.execute(
+                update(files)
+                .where(files.c.id == existing.id, files.c.state == existing.state.value,
+                       files.c.updated_at == existing.updated_at)
+                .values(state=FileState.CLAIMED.value, lease_owner=self.worker,
+                        lease_until=lease_until, updated_at=now, attempt=existing.attempt + 1)
+            )
+            if taken.rowcount != 1:
+                return None
+            why = "retry after a temporary failure" if existing.state == FileState.PENDING else (
+                f"taken over from {existing.lease_owner} (lease expired)")
+            _log(conn, existing.id, now, self.worker, existing.state.value,
+                 FileState.CLAIMED.value, why)
+            return self._get(conn, existing.id)
+
+    def is_known(self, ref: FileRef, *, now: datetime | None = None) -> bool:
+        """True if the ledger already has this file and it is not waiting to be retried."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(files).where(*_identity(ref))).one_or_none()
+        return row is not None and not _takeable(FileRecord.from_row(row), now or utcnow())
+
+    def reclaim(self, file_id: int, *, expect: Iterable[FileState], detail: str) -> FileRecord:
+        """Start a new attempt on a file ops asked to reprocess (attempt N+1)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            current = self._get(conn, file_id)
+            expected = [s.value for s in expect]
+            result = conn.execute(
+                update(files)
+                .where(files.c.id == file_id, files.c.state.in_(expected))
+                .values(state=FileState.CLAIMED.value, attempt=current.attempt + 1,
+                        lease_owner=self.worker, lease_until=now + self.lease, updated_at=now)
+            )
+            if result.rowcount != 1:
+                raise LedgerConflict(file_id, expected, FileState.CLAIMED.value)
+            _log(conn, file_id, now, self.worker, current.state.value, FileState.CLAIMED.value,
+                 detail)
+            return self._get(conn, file_id)
+
+    def register(self, ref: FileRef, *, state: FileState, detail: str, parent_id: int | None,
+                 **fields: Any) -> FileRecord:
+        """Record a file the engine made itself (rejected records split out of a file)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(files).values(
+                route=ref.route, source=ref.source, name=ref.name, size=ref.size,
+                mtime_ns=ref.mtime_ns, state=state.value, attempt=1, received_at=now,
+                updated_at=now, parent_id=parent_id, **_encode(fields)))
+            file_id = result.inserted_primary_key[0]
+            _log(conn, file_id, now, self.worker, None, state.value, detail)
+            return self._get(conn, file_id)
+
+    # -- transitions -----------------------------------------------------------------------
+
+    def transition(
+        self,
+        file_id: int,
+        expect: FileState | Iterable[FileState],
+        to: FileState,
+        detail: str = "",
+        **fields: Any,
+    ) -> FileRecord:
+        """Move a file from one of ``expect`` to ``to``, set ``fields``, and log an event."""
+        expected = [expect.value] if isinstance(expect, FileState) else [s.value for s in expect]
+        now = utcnow()
+        values = {**_encode(fields), "state": to.value, "updated_at": now}
+        if to not in (FileState.CLAIMED, FileState.STAGED):
+            values.setdefault("lease_owner", None)
+            values.setdefault("lease_until", None)
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                select(files.c.state).where(files.c.id == file_id)
+            ).scalar_one_or_none()
+            if current is None:
+                raise UnknownFile(file_id)
+            result = conn.execute(
+                update(files).where(files.c.id == file_id, files.c.state.in_(expected))
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise LedgerConflict(file_id, expected, to.value)
+            _log(conn, file_id, now, self.worker, current, to.value, detail)
+            return self._get(conn, file_id)
+
+    def note(self, file_id: int, detail: str) -> None:
+        """An event that does not change the state (a warning, an alert, a retry)."""
+        with self.engine.begin() as conn:
+            state = conn.execute(select(files.c.state).where(files.c.id == file_id)).scalar_one()
+            _log(conn, file_id, utcnow(), self.worker, state, state, detail)
+
+    # -- duplicates ------------------------------------------------------------------------
+
+    def delivered_twin(self, route: str, sha256: str, *, exclude: int) -> FileRecord | None:
+        """An earlier file on ``route`` with the same content that was delivered."""
+        done = (FileState.DELIVERED.value, FileState.ARCHIVED.value)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(files).where(files.c.route == route, files.c.sha256 == sha256,
+                                    files.c.id != exclude, files.c.state.in_(done))
+                .order_by(files.c.id).limit(1)
+            ).one_or_none()
+        return FileRecord.from_row(row) if row else None
+
+    def record_interchange(
+        self, route: str, key: tuple[str, str, str], file_id: int, *, window: timedelta
+    ) -> int | None:
+        """Remember an EDI interchange; return the earlier file's id if it was seen in ``window``."""
+        sender, recipient, ref = key
+        now = utcnow()
+        with self.engine.begin() as conn:
+            earlier = conn.execute(
+                select(interchanges.c.file_id).join(files, files.c.id == interchanges.c.file_id)
+                .where(interchanges.c.route == route, interchanges.c.sender == sender,
+                       interchanges.c.recipient == recipient, interchanges.c.control_ref == ref,
+                       interchanges.c.file_id != file_id, interchanges.c.at >= now - window,
+                       files.c.state.in_([FileState.DELIVERED.value, FileState.ARCHIVED.value]))
+                .limit(1)
+            ).scalar_one_or_none()
+            if earlier is None:
+                conn.execute(insert(interchanges).values(
+                    route=route, sender=sender, recipient=recipient, control_ref=ref,
+                    file_id=file_id, at=now))
+            return earlier
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, file_id: int) -> FileRecord:
+        with self.engine.connect() as conn:
+            return self._get(conn, file_id)
+
+    def find(self, key: str) -> list[FileRecord]:
+        """Files by id, or by name (newest first)."""
+        with self.engine.connect() as conn:
+            if key.isdigit():
+                row = conn.execute(select(files).where(files.c.id == int(key))).one_or_none()
+                return [FileRecord.from_row(row)] if row else []
+            rows = conn.execute(select(files).where(files.c.name == key)
+                                .order_by(files.c.id.desc())).all()
+            return [FileRecord.from_row(r) for r in rows]
+
+    def files(
+        self,
+        *,
+        states: Iterable[FileState] | None = None,
+        route: str | None = None,
+        limit: int | None = None,
+    ) -> list[FileRecord]:
+        query = select(files).order_by(files.c.id)
+        if states is not None:
+            query = query.where(files.c.state.in_([s.value for s in states]))
+        if route:
+            query = query.where(files.c.route == route)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [FileRecord.from_row(r) for r in conn.execute(query)]
+
+    def events(self, file_id: int) -> list[EventRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(events).where(events.c.file_id == file_id)
+                                .order_by(events.c.id)).all()
+        return [EventRecord(**dict(r._mapping)) for r in rows]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """route -> state -> number of files."""
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(files.c.route, files.c.state, func.count())
+                                .group_by(files.c.route, files.c.state))
+            for route, state, count in rows:
+                out.setdefault(route, {})[state] = count
+        return out
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def start_run(self, route: str) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(runs).values(route=route, worker=self.worker,
+                                                      started_at=utcnow()))
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, *, delivered: int, quarantined: int, pending: int,
+                   error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(
+                finished_at=utcnow(), delivered=delivered, quarantined=quarantined,
+                pending=pending, error=error))
+
+    def last_runs(self) -> dict[str, dict[str, Any]]:
+        """route -> its most recent finished run."""
+        latest = (select(runs.c.route, func.max(runs.c.id).label("id"))
+                  .where(runs.c.finished_at.is_not(None)).group_by(runs.c.route).subquery())
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs).join(latest, runs.c.id == latest.c.id)).all()
+        return {r.route: dict(r._mapping) for r in rows}
+
+    def last_arrival(self, route: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(files.c.received_at))
+                                .where(files.c.route == route)).scalar_one_or_none()
+
+    # -- internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _get(conn: Any, file_id: int) -> FileRecord:
+        row = conn.execute(select(files).where(files.c.id == file_id)).one_or_none()
+        if row is None:
+            raise UnknownFile(file_id)
+        return FileRecord.from_row(row)
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            from pathlib import Path
+
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a process crash; a power cut may lose the last
+            # commits, which only causes an idempotent re-delivery (deterministic names).
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _insert_ignore(engine: Engine) -> Any:
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(files).on_conflict_do_nothing(constraint="uq_files_identity")
+    if engine.dialect.name == "sqlite":
+        return sqlite.insert(files).on_conflict_do_nothing()
+    raise TradelaneError(f"unsupported ledger database {engine.dialect.name!r}")
+
+
+def _inserted_id(conn: Any, result: Any, ref: FileRef) -> int:
+    key = result.inserted_primary_key
+    if key and key[0] is not None:
+        return int(key[0])
+    return int(conn.execute(select(files.c.id).where(*_identity(ref))).scalar_one())
+
+
+def _identity(ref: FileRef) -> list[Any]:
+    return [files.c.route == ref.route, files.c.source == ref.source, files.c.name == ref.name,
+            files.c.size == ref.size, files.c.mtime_ns == ref.mtime_ns]
+
+
+def _takeable(record: FileRecord, now: datetime) -> bool:
+    if record.state.value in _RETRYABLE:
+        return record.next_attempt_at is None or record.next_attempt_at <= now
+    if record.state.value in _IN_HAND:
+        return record.lease_until is not None and record.lease_until < now
+    return False
+
+
+def _encode(fields: dict[str, Any]) -> dict[str, Any]:
+    if "outputs" in fields and not isinstance(fields["outputs"], str | None):
+        fields = {**fields, "outputs": json.dumps(list(fields["outputs"]))}
+    if "state" in fields:
+        raise ValueError("use the 'to' argument to change state")
+    return fields
+
+
+def _log(conn: Any, file_id: int, at: datetime, actor: str, from_state: str | None,
+         to_state: str, detail: str) -> None:
+    conn.execute(insert(events).values(file_id=file_id, at=at, actor=actor,
+                                       from_state=from_state, to_state=to_state, detail=detail))
+
+
+__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "UnknownFile", "utcnow"]
