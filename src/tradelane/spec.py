@@ -350,6 +350,8 @@ class TargetSpec(Strict):
     """Where and how the transformed records are delivered."""
 
     folder: str | None = Field(None, description="Local output folder.")
+    sftp: str | None = Field(None, description="Name of an SFTP connection in tradelane.yaml.")
+    path: str | None = Field(None, description="Remote folder to upload into (sftp targets).")
     format: Literal["csv", "json", "jsonl", "xml"] = "json"
     name: str = Field(
         "{stem}.{ext}",
@@ -373,8 +375,10 @@ class TargetSpec(Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> TargetSpec:
-        if not self.folder:
-            raise ValueError("give the target's 'folder'")
+        if bool(self.folder) == bool(self.sftp):
+            raise ValueError("give exactly one of 'folder' or 'sftp'")
+        if self.sftp and not self.path:
+            raise ValueError("an sftp target needs 'path', the remote folder")
         return self
 
 
@@ -427,6 +431,106 @@ class FoldersSpec(Strict):
     spool: str = ".tradelane/spool"
 
 
+_FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+
+
+class SftpConnection(Strict):
+    """An SFTP server. Secrets are never written here: only the file or variable holding them.
+
+    The host key is always verified, against ``known_hosts`` or a pinned ``fingerprint``.
+    """
+
+    host: str = Field(..., min_length=1, description="Server name or address.")
+    port: int = Field(22, gt=0, lt=65536, description="TCP port.")
+    user: str = Field(..., min_length=1, description="Login name.")
+    key_file: str | None = Field(
+        None, description="Private key file (OpenSSH format), relative to the project root."
+    )
+    key_env: str | None = Field(
+        None, description="Environment variable holding the private key text itself."
+    )
+    key_passphrase_env: str | None = Field(
+        None, description="Environment variable holding the private key's passphrase."
+    )
+    password_env: str | None = Field(
+        None, description="Environment variable holding a password (prefer a key)."
+    )
+    known_hosts: str | None = Field(
+        None,
+        description="OpenSSH known_hosts file listing the server's key. `tradelane sftp trust`"
+        " appends to it after confirmation.",
+    )
+    fingerprint: str | None = Field(
+        None,
+        description="Pinned SHA256 fingerprint of the server's host key, as `ssh-keygen -l`"
+        " prints it: 'SHA256:...'.",
+    )
+    connect_timeout: Duration = Field(
+        timedelta(seconds=10), description="Give up opening the TCP connection after this."
+    )
+    banner_timeout: Duration = Field(
+        timedelta(seconds=15), description="Wait this long for the server's SSH banner."
+    )
+    auth_timeout: Duration = Field(
+        timedelta(seconds=15), description="Wait this long for the server to accept the login."
+    )
+    channel_timeout: Duration = Field(
+        timedelta(seconds=30),
+        description="A single SFTP request (list, open, read, rename) that gets no answer for"
+        " this long fails, and the file stays pending.",
+    )
+    keepalive: Duration = Field(
+        timedelta(seconds=15),
+        description="Send an SSH keepalive this often, so idle firewalls keep the connection;"
+        " 0 turns it off.",
+    )
+    transfer_deadline: Duration = Field(
+        timedelta(hours=1),
+        description="Hard limit for one file's download or upload; past it the partial copy is"
+        " removed and the file is retried later.",
+    )
+    connect_attempts: int = Field(
+        3, ge=1, le=10, description="Tries to connect before the poll gives up."
+    )
+    retry_backoff: Duration = Field(
+        timedelta(seconds=1), description="Wait before the second connection attempt; doubles."
+    )
+    parallel: int = Field(
+        4, ge=1, le=16,
+        description="SFTP channels (on one connection) used to fetch many small files at once.",
+    )
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _sha256_fingerprint(cls, value: str | None) -> str | None:
+        if value is not None and not _FINGERPRINT.match(value):
+            raise ValueError("write it as ssh-keygen -l prints it: 'SHA256:' + 43 base64 chars")
+        return value
+
+    @model_validator(mode="after")
+    def _host_key_and_login(self) -> SftpConnection:
+        if bool(self.known_hosts) == bool(self.fingerprint):
+            raise ValueError("give exactly one of 'known_hosts' or 'fingerprint': the server's"
+                             " host key is always verified")
+        if self.key_file and self.key_env:
+            raise ValueError("give only one of 'key_file' or 'key_env'")
+        if not (self.key_file or self.key_env or self.password_env):
+            raise ValueError("give 'key_file' or 'key_env' (or 'password_env') to log in")
+        return self
+
+
+class Connection(Strict):
+    """A named connection to a remote system, referred to by routes."""
+
+    sftp: SftpConnection | None = Field(None, description="An SFTP server.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Connection:
+        if not self.sftp:
+            raise ValueError("give the connection's kind, e.g. 'sftp'")
+        return self
+
+
 class Settings(Strict):
     """``tradelane.yaml``: engine-wide settings. Every key is optional."""
 
@@ -447,6 +551,10 @@ class Settings(Strict):
         timedelta(seconds=30), description="First wait before retrying a pending file; doubles."
     )
     retry_max_backoff: Duration = Field(timedelta(hours=1))
+    connections: dict[str, Connection] = Field(
+        default_factory=dict,
+        description="Named remote systems (SFTP servers) that routes refer to by name.",
+    )
     worker: str = Field(
         default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}",
         description="Name of this worker in the ledger's events.",
@@ -506,6 +614,8 @@ def load_project(root: Path | str = ".", config: Path | str | None = None) -> Pr
             route = load_route(spec_path, root, problems)
             if route is None:
                 continue
+            if settings is not None:
+                _check_connections(route, settings, _rel(spec_path, root), problems)
             if route.name in routes:
                 problems.append(
                     f"{_rel(spec_path, root)}: name: route {route.name!r} is also defined in"
@@ -625,6 +735,19 @@ def _check_references(route: RouteSpec, label: str, problems: list[str]) -> None
                 problems.append(f"{label}: transform.output.{i}: {name!r} is not a field")
     if route.on_invalid == "split" and route.format.type == "xml":
         problems.append(f"{label}: on_invalid: 'split' is not supported for xml input yet")
+
+
+def _check_connections(route: RouteSpec, settings: Settings, label: str,
+                       problems: list[str]) -> None:
+    """A route's ``sftp: NAME`` must name an SFTP connection of tradelane.yaml."""
+    for where, name in (("source.sftp", route.source.sftp), ("target.sftp", route.target.sftp)):
+        if name is None:
+            continue
+        conn = settings.connections.get(name)
+        if conn is None:
+            problems.append(f"{label}: {where}: no connection named {name!r} in tradelane.yaml")
+        elif conn.sftp is None:
+            problems.append(f"{label}: {where}: connection {name!r} is not an sftp connection")
 
 
 def _check_table(route: RouteSpec, table: str, columns: list[str], where: str, label: str,
