@@ -1,0 +1,244 @@
+"""EDIFACT envelopes: UNB/UNZ interchanges, UNG/UNE groups, UNH/UNT messages, checked as we go.
+
+``iter_messages`` streams one ``Message`` at a time. Counts and control references of every
+trailer are compared with what was actually received; a missing trailer (a truncated file) is
+a reject. Only the service segments are split into elements: counting needs segment
+boundaries only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tradelane.formats.edi_errors import (
+    ControlReferenceMismatch,
+    CountMismatch,
+    EdiSyntaxError,
+    MissingTrailer,
+    NotAnInterchange,
+    SegmentCountMismatch,
+    UnexpectedSegment,
+    UnknownSyntaxIdentifier,
+)
+from tradelane.formats.edifact_syntax import CHARSETS, Block, Element, SegmentStream
+
+SERVICE = frozenset({"UNA", "UNB", "UNG", "UNH", "UNT", "UNE", "UNZ"})
+
+
+def first(element: Element | None) -> str:
+    """The first component of an element ('' when absent)."""
+    if element is None:
+        return ""
+    return element[0] if isinstance(element, list) else element
+
+
+@dataclass(frozen=True)
+class Interchange:
+    """UNB identity: who sent it, to whom, and its control reference."""
+
+    number: int
+    sender: str
+    recipient: str
+    control_ref: str
+    syntax: str
+    segment: int  # segment number of the UNB
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.sender, self.recipient, self.control_ref)
+
+
+@dataclass
+class Message:
+    """One UNH..UNT message: its segments are ``block`` (UNH first, UNT last)."""
+
+    number: int  # 1-based, within the file
+    interchange: Interchange
+    group: str | None
+    reference: str
+    type: str
+    block: Block
+    error: EdiSyntaxError | None = None  # set only with isolate=True
+    version: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def first_segment(self) -> int:
+        return self.block.start
+
+    def segments(self) -> Iterator[list[Element]]:
+        for i in range(len(self.block)):
+            yield self.block.elements(i)
+
+
+class _State:
+    def __init__(self) -> None:
+        self.interchange: Interchange | None = None
+        self.units = 0  # messages or groups directly in the interchange
+        self.group: tuple[str, int] | None = None  # (reference, segment)
+        self.group_messages = 0
+        self.messages = 0
+        self.interchanges = 0
+
+
+def iter_messages(stream: SegmentStream, *, isolate: bool = False) -> Iterator[Message]:
+    """Yield every message of the file in order; raise the first envelope error found.
+
+    With ``isolate``, a message whose own UNT is wrong is yielded with ``error`` set instead
+    of stopping the file; interchange and group errors always stop it.
+    """
+    st = _State()
+    pending: Block | None = None  # segments of a message whose UNT has not come yet
+    where = stream.where
+    for block in stream:
+        if pending is not None:
+            block = pending.concat(block)
+            pending = None
+        tags = block.tags
+        i, n = 0, len(tags)
+        while i < n:
+            tag = tags[i]
+            index = block.start + i
+            if tag == "UNH":
+                if st.interchange is None:
+                    raise NotAnInterchange("UNH", "UNB before UNH", **where(segment=index))
+                try:
+                    j = tags.index("UNT", i + 1)
+                except ValueError:
+                    j = -1
+                stop = _next_service(tags, i + 1, j if j >= 0 else n)
+                if stop is not None:
+                    unh = block.elements(i)
+                    raise MissingTrailer("UNT", "UNH", first(_at(unh, 1)),
+                                         **where(segment=block.start + stop))
+                if j < 0:
+                    pending = block.slice(i, n)
+                    break
+                yield _message(stream, st, block.slice(i, j + 1), isolate)
+                i = j + 1
+                continue
+            if tag not in SERVICE:
+                raise UnexpectedSegment(tag or "(empty)", "data segment outside a UNH..UNT message",
+                                        **where(segment=index))
+            _service(stream, st, tag, block.elements(i), index)
+            i += 1
+    if pending is not None:
+        unh = pending.elements(0)
+        raise MissingTrailer("UNT", "UNH", first(_at(unh, 1)), **where(segment=pending.start))
+    if st.group is not None:
+        raise MissingTrailer("UNE", "UNG", st.group[0], **where(segment=st.group[1]))
+    if st.interchange is not None:
+        ic = st.interchange
+        raise MissingTrailer("UNZ", "UNB", ic.control_ref, **where(segment=ic.segment))
+
+
+def _next_service(tags: list[str], lo: int, hi: int) -> int | None:
+    """Index of the first envelope header/trailer inside a message (a UNT went missing)."""
+    found = [k for k in (_find(tags, t, lo, hi) for t in ("UNH", "UNB", "UNZ", "UNG", "UNE"))
+             if k >= 0]
+    return min(found) if found else None
+
+
+def _find(tags: list[str], tag: str, lo: int, hi: int) -> int:
+    try:
+        return tags.index(tag, lo, hi)
+    except ValueError:
+        return -1
+
+
+def _at(elements: list[Element], k: int) -> Element | None:
+    return elements[k] if k < len(elements) else None
+
+
+def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> Message:
+    assert st.interchange is not None
+    unh = block.elements(0)
+    unt = block.elements(len(block) - 1)
+    ref = first(_at(unh, 1))
+    s009 = _at(unh, 2)
+    version = tuple(s009) if isinstance(s009, list) else (first(s009),)
+    st.messages += 1
+    if st.group is not None:
+        st.group_messages += 1
+    else:
+        st.units += 1
+    msg = Message(st.messages, st.interchange, st.group[0] if st.group else None, ref,
+                  version[0], block, version=version)
+    unt_index = block.start + len(block) - 1
+    declared, unt_ref = first(_at(unt, 1)), first(_at(unt, 2))
+    error: EdiSyntaxError | None = None
+    if declared != str(len(block)) and not (declared.isdigit() and int(declared) == len(block)):
+        error = SegmentCountMismatch(declared, len(block), "UNT", ref,
+                                     **stream.where(segment=unt_index))
+    elif unt_ref != ref:
+        error = ControlReferenceMismatch("UNT", ref, unt_ref, **stream.where(segment=unt_index))
+    if error is not None:
+        if not isolate:
+            raise error
+        msg.error = error
+    return msg
+
+
+def _service(stream: SegmentStream, st: _State, tag: str, el: list[Element], index: int) -> None:
+    where = stream.where
+    if tag == "UNA":
+        if st.interchange is not None:
+            raise UnexpectedSegment("UNA", "inside an interchange", **where(segment=index))
+        return
+    if tag == "UNB":
+        if st.interchange is not None:
+            ic = st.interchange
+            raise MissingTrailer("UNZ", "UNB", ic.control_ref, **where(segment=index))
+        s001 = _at(el, 1)
+        ident = first(s001)
+        version = s001[1] if isinstance(s001, list) and len(s001) > 1 else ""
+        declared = stream.syntax.codec
+        codec = CHARSETS.get(ident)
+        if codec is None and st.interchanges and ident != stream.syntax.identifier:
+            raise UnknownSyntaxIdentifier(ident, version, **where(segment=index))
+        if codec is not None and codec != declared and ident != stream.syntax.identifier \
+                and st.interchanges:
+            raise UnexpectedSegment("UNB", f"interchange declares {ident} but the file started"
+                                    f" as {stream.syntax.identifier}; split the file",
+                                    **where(segment=index))
+        st.interchanges += 1
+        st.interchange = Interchange(st.interchanges, first(_at(el, 2)), first(_at(el, 3)),
+                                     first(_at(el, 5)), ident, index)
+        st.units = 0
+        return
+    ic = st.interchange
+    if ic is None:
+        raise NotAnInterchange(tag, "UNB", **where(segment=index))
+    if tag == "UNG":
+        if st.group is not None:
+            raise MissingTrailer("UNE", "UNG", st.group[0], **where(segment=index))
+        st.group = (first(_at(el, 5)), index)
+        st.group_messages = 0
+        st.units += 1
+    elif tag == "UNE":
+        if st.group is None:
+            raise UnexpectedSegment("UNE", "no UNG group is open", **where(segment=index))
+        _check_trailer(stream, "UNE", el, st.group_messages, st.group[0], index)
+        st.group = None
+    elif tag == "UNZ":
+        if st.group is not None:
+            raise MissingTrailer("UNE", "UNG", st.group[0], **where(segment=index))
+        _check_trailer(stream, "UNZ", el, st.units, ic.control_ref, index)
+        st.interchange = None
+    elif tag == "UNT":
+        raise UnexpectedSegment("UNT", "no UNH message is open", **where(segment=index))
+
+
+def _check_trailer(stream: SegmentStream, tag: str, el: list[Element], actual: int, ref: str,
+                   index: int) -> None:
+    declared, trailer_ref = first(_at(el, 1)), first(_at(el, 2))
+    if not (declared.isdigit() and int(declared) == actual):
+        raise CountMismatch(tag, declared, actual, ref, **stream.where(segment=index))
+    if trailer_ref != ref:
+        raise ControlReferenceMismatch(tag, ref, trailer_ref, **stream.where(segment=index))
+
+
+def open_stream(path: Path, *, max_segment_bytes: int = 1 << 20,
+                encoding: str | None = None) -> SegmentStream:
+    return SegmentStream(path, max_segment_bytes=max_segment_bytes, encoding=encoding)

@@ -1,0 +1,410 @@
+"""UN/EDIFACT syntax: service characters, character sets, and the streaming tokenizer.
+
+The fast path never builds an object per segment. Each chunk of the file is decoded, line
+breaks are dropped (they are never data in EDIFACT, and wrapped files exist), release sequences
+are swapped for Unicode noncharacters, and the text is split on the segment terminator. A
+segment is only split into elements when someone asks for it (the envelope asks for a few
+service segments, the mapping for the segments it names). Chunks whose data already contain a
+noncharacter are tokenized by pydifact's parser instead (the fallback).
+"""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import mmap
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydifact.control import Characters
+from pydifact.parser import Parser
+from pydifact.segments import SegmentFactory
+
+from tradelane.errors import EmptyFile
+from tradelane.formats.edi_errors import (
+    BadServiceStringAdvice,
+    CharsetViolation,
+    DanglingRelease,
+    MissingTrailer,
+    NotAnInterchange,
+    NulByte,
+    SegmentTooLong,
+    UnknownSyntaxIdentifier,
+)
+
+Element = str | list[str]
+
+#: Syntax identifier (UNB S001/0001) -> Python codec. UNOA/UNOB are ASCII subsets: we accept
+#: the whole of ASCII (UNOA's "upper case only" is widely ignored) and nothing beyond it.
+CHARSETS = {
+    "UNOA": "ascii", "UNOB": "ascii", "UNOC": "latin-1", "UNOD": "iso8859-2",
+    "UNOE": "iso8859-5", "UNOF": "iso8859-7", "UNOG": "iso8859-3", "UNOH": "iso8859-4",
+    "UNOI": "iso8859-6", "UNOJ": "iso8859-8", "UNOK": "iso8859-9", "UNOL": "iso8859-15",
+    "UNOW": "utf-8", "UNOX": "utf-8", "UNOY": "utf-8",
+    "IATA": "ascii", "IATB": "ascii",  # IATA PADIS interchanges (PNRGOV, PAXLST ...)
+}
+SYNTAX_VERSIONS = {"1", "2", "3", "4"}
+# Noncharacters: never valid in interchanged text, so safe as placeholders for released chars.
+_PH = ("\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3", "\ufdd4")
+_LINE_BREAKS = ("\r", "\n")
+_SERVICE_WS = b" \t\r\n"
+DEFAULT_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Delimiters:
+    """Service characters of an interchange (the UNA, or the defaults)."""
+
+    component: str = ":"
+    element: str = "+"
+    decimal: str = "."
+    release: str | None = "?"
+    repetition: str | None = None  # syntax version 4 only
+    segment: str = "'"
+
+    @classmethod
+    def from_una(cls, chars: str) -> Delimiters:
+        comp, elem, dec, rel, rep, seg = chars
+        return cls(comp, elem, dec, None if rel == " " else rel, None if rep == " " else rep,
+                   seg)
+
+    def una(self) -> str:
+        return (f"UNA{self.component}{self.element}{self.decimal}{self.release or ' '}"
+                f"{self.repetition or ' '}{self.segment}")
+
+    def service(self) -> list[str]:
+        return [c for c in (self.component, self.element, self.release, self.repetition,
+                            self.segment) if c]
+
+
+LEVEL_B = Delimiters("\x1f", "\x1d", ".", None, None, "\x1c")  # UNOB defaults (IS1, IS3, IS4)
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """What the head of the file declares: delimiters, character set, syntax version."""
+
+    delimiters: Delimiters
+    identifier: str
+    version: str
+    codec: str
+    una: bool
+    lead: int  # bytes of BOM/whitespace before the first segment
+
+
+def read_syntax(head: bytes, encoding: str | None = None) -> Syntax:
+    """Parse UNA and the UNB syntax identifier from the first bytes of the file."""
+    if not head.strip(_SERVICE_WS + b"\xef\xbb\xbf"):
+        raise EmptyFile()
+    body = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    stripped = body.lstrip(_SERVICE_WS)
+    lead = len(head) - len(stripped)
+    clean = stripped.replace(b"\r", b"").replace(b"\n", b"")
+    una = clean.startswith(b"UNA")
+    if una:
+        chars = clean[3:9].decode("latin-1")
+        rest = clean[9:]
+        if len(chars) == 6 and re.match(rb"[A-Z0-9]{3}" + re.escape(chars[1].encode()), rest) \
+                and not rest.startswith(b"UNB"):
+            raise NotAnInterchange(rest[:20].decode("latin-1"), "UNB after UNA",
+                                   segment_index=2, byte_offset=None)
+        if len(chars) < 6 or not rest.lstrip(b" ").startswith(b"UNB"):
+            raise BadServiceStringAdvice(
+                "UNA", "it must be 'UNA' and 6 service characters, then UNB"
+                f" (found {clean[:12].decode('latin-1')!r})", segment_index=1, byte_offset=lead)
+        delims = Delimiters.from_una(chars)
+        used = delims.service()
+        if len(set(used)) != len(used) or any(c.isalnum() for c in used):
+            raise BadServiceStringAdvice("UNA", f"service characters {chars!r} must be distinct"
+                                         " and not letters or digits",
+                                         segment_index=1, byte_offset=lead)
+        unb = rest.lstrip(b" ")
+    else:
+        if not clean.startswith(b"UNB"):
+            raise NotAnInterchange(clean[:20].decode("latin-1"), segment_index=1,
+                                   byte_offset=lead)
+        delims = LEVEL_B if clean[3:4] == b"\x1d" else Delimiters()
+        unb = clean
+    where = {"segment_index": 2 if una else 1, "byte_offset": None}
+    m = re.match(rb"UNB.([A-Z]{4})(?:.(\w))?", unb, re.S)
+    if not m:
+        raise UnknownSyntaxIdentifier(unb[4:8].decode("latin-1", "replace"), **where)
+    identifier, version = m.group(1).decode(), (m.group(2) or b"").decode()
+    if version not in SYNTAX_VERSIONS:
+        raise UnknownSyntaxIdentifier(identifier, version, **where)
+    codec = encoding or CHARSETS.get(identifier)
+    if codec is None:
+        raise UnknownSyntaxIdentifier(identifier, version, **where)
+    if version == "4" and not una:
+        delims = Delimiters(delims.component, delims.element, delims.decimal, delims.release,
+                            "*", delims.segment)
+    elif version != "4" and delims.repetition:
+        delims = Delimiters(delims.component, delims.element, delims.decimal, delims.release,
+                            None, delims.segment)
+    return Syntax(delims, identifier, version, codecs.lookup(codec).name, una, lead)
+
+
+class Block:
+    """Consecutive segments of the file, numbered from ``start`` (1-based, UNA included).
+
+    ``segs`` holds each segment's text with released characters swapped for placeholders, or
+    (fallback) pydifact's parsed element lists. ``elements(i)`` gives pydifact's shape: the tag,
+    then each element as a string or a list of components (trailing empty components dropped).
+    """
+
+    __slots__ = ("delims", "parsed", "restore", "segs", "start", "tags")
+
+    def __init__(self, start: int, segs: list, tags: list[str], delims: Delimiters,
+                 parsed: bool = False, restore: dict[int, str] | None = None):
+        self.start = start
+        self.segs = segs
+        self.tags = tags
+        self.delims = delims
+        self.parsed = parsed
+        self.restore = restore
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def elements(self, i: int) -> list[Element]:
+        if self.parsed:
+            return self.segs[i]
+        d = self.delims
+        out: list[Element] = []
+        for part in self.segs[i].split(d.element):
+            comps = part.split(d.component)
+            if len(comps) > 1:
+                comps = [self._value(c) for c in comps]
+                while len(comps) > 1 and comps[-1] == "":
+                    comps.pop()
+                out.append(comps if len(comps) > 1 else comps[0])
+            else:
+                out.append(self._value(part))
+        return out
+
+    def _value(self, text: str) -> str:
+        if self.restore is None:
+            return text
+        if self.delims.release and self.delims.release in text:
+            text = text.replace(self.delims.release, "")  # released non-delimiter: keep the char
+        return text.translate(self.restore) if not text.isascii() else text
+
+    def slice(self, lo: int, hi: int) -> Block:
+        return Block(self.start + lo, self.segs[lo:hi], self.tags[lo:hi], self.delims,
+                     self.parsed, self.restore)
+
+    def concat(self, other: Block) -> Block:
+        """This block followed by ``other`` (the next segments of the file)."""
+        if not len(self):
+            return other
+        if self.parsed == other.parsed and self.restore == other.restore:
+            return Block(self.start, self.segs + other.segs, self.tags + other.tags,
+                         self.delims, self.parsed, self.restore)
+        mine = [self.elements(i) for i in range(len(self))]
+        theirs = [other.elements(i) for i in range(len(other))]
+        return Block(self.start, mine + theirs, self.tags + other.tags, self.delims, True)
+
+
+def _last_terminator(text: str, d: Delimiters) -> int:
+    """Index of the last segment terminator that is not released, or -1."""
+    pos = len(text)
+    while True:
+        pos = text.rfind(d.segment, 0, pos)
+        if pos <= 0 or not d.release:
+            return pos
+        run = 0
+        while pos - run - 1 >= 0 and text[pos - run - 1] == d.release:
+            run += 1
+        if run % 2 == 0:
+            return pos
+
+
+def pydifact_elements(text: str, d: Delimiters) -> list[list[Element]]:
+    """Tokenize complete segments with pydifact's parser: [tag, element, ...] per segment."""
+    chars = Characters(d.component, d.element, d.decimal, d.release or "\ufdd9",
+                       d.repetition or " ", d.segment)
+    factory = _PlainFactory()
+    parser = Parser(factory=factory, characters=chars)
+    return [[seg.tag, *seg.elements] for seg in parser.parse(text, chars)]
+
+
+class _PlainFactory(SegmentFactory):
+    """pydifact's segments without its per-directory validation (we only want the tokens)."""
+
+    @staticmethod
+    def create_segment(name: str, *elements: Element, validate: bool = True,
+                       version: str = "", directory: str = "") -> object:
+        from pydifact.segments import Segment
+
+        return Segment(name, *elements)
+
+
+class SegmentStream:
+    """Reads an interchange file chunk by chunk and yields ``Block``s of complete segments."""
+
+    def __init__(self, path: Path, *, max_segment_bytes: int = 1 << 20,
+                 encoding: str | None = None, chunk_size: int = DEFAULT_CHUNK):
+        self.path = Path(path)
+        self.limit = max_segment_bytes
+        self.chunk_size = max(64, min(chunk_size, max_segment_bytes))
+        with self.path.open("rb") as fh:
+            self.syntax = read_syntax(fh.read(max(self.chunk_size, 4096)), encoding)
+        self.locator = Locator(self.path, self.syntax)
+
+    def where(self, *, segment: int | None = None, byte: int | None = None) -> dict:
+        if segment is None and byte is not None:
+            segment = self.locator.segment_at(byte)
+        if byte is None and segment is not None:
+            byte = self.locator.byte_of(segment)
+        return {"segment_index": segment, "byte_offset": byte}
+
+    def __iter__(self) -> Iterator[Block]:
+        syn = self.syntax
+        d = syn.delimiters
+        strip = not any(c in d.service() for c in _LINE_BREAKS)
+        decoder = codecs.getincrementaldecoder(syn.codec)("strict")
+        index = 2 if syn.una else 1  # number of the next segment
+        carry = ""
+        pos = 0
+        with self.path.open("rb") as fh:
+            fh.seek(syn.lead)
+            pos = syn.lead
+            first = True
+            while True:
+                data = fh.read(self.chunk_size)
+                final = not data
+                if b"\x00" in data:
+                    raise NulByte(**self.where(byte=pos + data.index(b"\x00")))
+                text = self._decode(decoder, data, final, pos)
+                pos += len(data)
+                if strip and ("\r" in text or "\n" in text):
+                    text = text.replace("\r", "").replace("\n", "")
+                if first and syn.una:
+                    text = text[9:]
+                first = False
+                text = carry + text
+                cut = _last_terminator(text, d)
+                complete, carry = text[: cut + 1], text[cut + 1 :]
+                block = self._block(complete, index, d) if complete else None
+                n = len(block) if block else 0
+                if block and not block.parsed and n and len(block.segs[0]) > self.limit:
+                    raise SegmentTooLong(self.limit, len(block.segs[0]),
+                                         **self.where(segment=index))
+                if len(carry) > self.limit:
+                    raise SegmentTooLong(self.limit, len(carry), **self.where(segment=index + n))
+                if block:
+                    index += n
+                    yield block
+                if final:
+                    break
+        if carry.strip(" "):
+            if d.release and carry.endswith(d.release):
+                run = len(carry) - len(carry.rstrip(d.release))
+                if run % 2:
+                    raise DanglingRelease(d.release, **self.where(segment=index))
+            raise MissingTrailer("segment terminator", carry[:3], **self.where(segment=index))
+
+    def _decode(self, decoder: codecs.IncrementalDecoder, data: bytes, final: bool,
+                pos: int) -> str:
+        buffered = len(decoder.getstate()[0])
+        try:
+            return decoder.decode(data, final)
+        except UnicodeDecodeError as exc:
+            offset = pos - buffered + exc.start
+            bad = (exc.object[exc.start] if exc.start < len(exc.object) else 0)
+            raise CharsetViolation(self.syntax.identifier, self.syntax.codec, bad,
+                                   **self.where(byte=offset)) from None
+
+    def _block(self, complete: str, index: int, d: Delimiters) -> Block:
+        restore = None
+        if d.release and d.release in complete:
+            if any(p in complete for p in _PH):
+                parsed = pydifact_elements(complete, d)
+                return Block(index, parsed, [p[0] for p in parsed], d, parsed=True)
+            pairs = [(d.release + d.release, _PH[0]), (d.release + d.segment, _PH[1]),
+                     (d.release + d.element, _PH[2]), (d.release + d.component, _PH[3])]
+            if d.repetition:
+                pairs.append((d.release + d.repetition, _PH[4]))
+            for seq, ph in pairs:
+                complete = complete.replace(seq, ph)
+            restore = {ord(ph): seq[1] for seq, ph in pairs}
+        segs = complete.split(d.segment)
+        segs.pop()
+        return Block(index, segs, [s[:3] for s in segs], d, restore=restore)
+
+
+class Locator:
+    """Maps segment numbers to byte offsets (and back) by rescanning the raw file.
+
+    Only used to describe a location (an error, a record), so it is lazy: offsets are
+    found on the first request and cached.
+    """
+
+    def __init__(self, path: Path, syntax: Syntax):
+        self.path = path
+        d = syntax.delimiters
+        term = re.escape(d.segment.encode(syntax.codec))
+        rel = re.escape(d.release.encode(syntax.codec)) if d.release else None
+        self._pattern = re.compile((rel + b"[\\s\\S]|" if rel else b"") + term)
+        self._starts: list[int] = []
+        self._pos = syntax.lead
+        self._done = False
+        self._first = 2 if syntax.una else 1
+        if syntax.una:
+            self._pos = self._after_una(syntax.lead)
+        self._starts.append(self._skip_breaks(self._pos))
+
+    def _after_una(self, lead: int) -> int:
+        with self.path.open("rb") as fh:
+            fh.seek(lead)
+            head = fh.read(64)
+        seen = 0
+        for i, b in enumerate(head):
+            if b not in (10, 13):
+                seen += 1
+            if seen == 9:
+                return lead + i + 1
+        return lead + len(head)
+
+    def _skip_breaks(self, pos: int) -> int:
+        with self.path.open("rb") as fh:
+            fh.seek(pos)
+            tail = fh.read(64)
+        return pos + (len(tail) - len(tail.lstrip(b"\r\n")))
+
+    def _scan(self, until_segment: int | None = None, until_byte: int | None = None) -> None:
+        if self._done:
+            return
+        with self.path.open("rb") as fh:
+            if fh.seek(0, 2) == 0:
+                self._done = True
+                return
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                for match in self._pattern.finditer(mm, self._starts[-1]):
+                    if match.end() - match.start() == 2:
+                        continue  # a release sequence
+                    nxt = match.end()
+                    while nxt < len(mm) and mm[nxt] in (10, 13):
+                        nxt += 1
+                    if nxt >= len(mm):
+                        break
+                    self._starts.append(nxt)
+                    if until_segment is not None and len(self._starts) >= until_segment:
+                        return
+                    if until_byte is not None and nxt > until_byte:
+                        return
+        self._done = True
+
+    def byte_of(self, segment: int) -> int | None:
+        want = segment - self._first + 1
+        if len(self._starts) < want:
+            self._scan(until_segment=want)
+        return self._starts[want - 1] if 0 < want <= len(self._starts) else None
+
+    def segment_at(self, byte: int) -> int:
+        if self._starts[-1] <= byte:
+            self._scan(until_byte=byte)
+        return max(self._first, bisect.bisect_right(self._starts, byte) + self._first - 1)
+
