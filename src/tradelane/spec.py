@@ -194,7 +194,120 @@ class XmlFormat(Strict):
         return self
 
 
-FormatSpec = Annotated[CsvFormat | JsonFormat | XmlFormat, Field(discriminator="type")]
+class EdifactFormat(Strict):
+    """UN/EDIFACT interchanges. Each message (UNH..UNT) becomes one batch.
+
+    Field sources are paths like ``NAD[BY].C082.3039`` (tag, qualifier, composite, component)
+    or ``NAD[BY].2.1`` (1-based element, component). Header fields are read once per message;
+    record fields within each record group (``LIN/QTY[21].C186.6060`` or ``QTY[21].C186.6060``).
+    """
+
+    type: Literal["edifact"]
+    records: str | None = Field(
+        None,
+        pattern=r"^[A-Z0-9]{3}$",
+        description="Segment tag that starts each record (e.g. LIN); a record runs to the next"
+        " such tag, the UNS section control or the end of the message. Without it, each"
+        " message is one record.",
+    )
+    messages: list[str] | None = Field(
+        None, description="Accepted message types (UNH S009/0065), e.g. [ORDERS]; others are"
+        " rejected."
+    )
+    max_segment_bytes: int = Field(
+        1 << 20, gt=0, description="Reject a segment longer than this (default 1 MB): a"
+        " missing terminator must not fill the memory."
+    )
+    isolate_messages: bool = Field(
+        False, description="A message whose own UNT is wrong is marked failed (quarantined on"
+        " its own) while the other messages are delivered. Envelope errors still reject the file."
+    )
+    encoding: Encoding | None = Field(
+        None, description="Decode with this codec instead of the one the UNB syntax identifier"
+        " declares: for partners that declare UNOA but send latin-1, or use their own identifier."
+    )
+
+
+class X12Format(Strict):
+    """ANSI ASC X12 interchanges (ISA/IEA, GS/GE, ST/SE). Each transaction set is one batch.
+
+    Field sources are ``N1[ST].2`` (segment, qualifier matched against element 01, 1-based
+    element position as in ``N102``) or ``PO1.2`` ; ``SEG.2.1`` picks a component.
+    """
+
+    type: Literal["x12"]
+    records: str | None = Field(
+        None, pattern=r"^[A-Z0-9]{2,3}$",
+        description="Segment tag that starts each record (e.g. PO1); a record runs to the next"
+        " such tag, CTT or the end of the transaction set.",
+    )
+    transactions: list[str] | None = Field(
+        None, description="Accepted transaction set codes (ST01), e.g. ['850']."
+    )
+    max_segment_bytes: int = Field(1 << 20, gt=0, description="Reject longer segments.")
+    encoding: Encoding = Field("latin-1", description="Text encoding of the data.")
+
+
+class FixedField(Strict):
+    """Position of one field in a fixed-width record (1-based columns, like a record layout)."""
+
+    start: int = Field(..., ge=1, description="First column of the field (1-based).")
+    width: int | None = Field(None, ge=1, description="Number of columns.")
+    end: int | None = Field(None, ge=1, description="Last column (inclusive), instead of width.")
+    implied_decimals: int = Field(
+        0, ge=0, le=18, description="Digits after an implied decimal point: with 2,"
+        " '0001234' is read as '12.34'. A trailing or leading sign (+/-) is kept."
+    )
+    strip: bool = Field(True, description="Strip surrounding spaces.")
+
+    @model_validator(mode="after")
+    def _width_or_end(self) -> FixedField:
+        if (self.width is None) == (self.end is None):
+            raise ValueError("give exactly one of 'width' or 'end'")
+        if self.end is not None and self.end < self.start:
+            raise ValueError("'end' is before 'start'")
+        return self
+
+
+class FixedRecordType(Strict):
+    """One kind of line in a fixed-width file, recognised by its prefix."""
+
+    prefix: str = Field("", description="Text the line starts with (e.g. 'H', 'D01').")
+    fields: dict[str, FixedField] = Field(default_factory=dict, description="name -> position")
+    role: Literal["header", "record", "ignore"] = Field(
+        "record", description="header: its fields are the document header (field sources"
+        " 'TYPE.name' in the route's header); record: each line is a record; ignore: skipped"
+        " (trailers, comments)."
+    )
+    min_length: int | None = Field(
+        None, ge=1, description="Shortest acceptable line; default: the end of the last field."
+    )
+
+
+class FixedFormat(Strict):
+    """Fixed-width text (mainframe exports, legacy ERPs), EBCDIC included (encoding: cp037).
+
+    Each line is matched against the record types by prefix (longest first). Field sources
+    name ``TYPE.field``. Unknown and short lines are rejected with their line number.
+    """
+
+    type: Literal["fixed"]
+    encoding: Encoding = Field("utf-8", description="Text encoding, e.g. latin-1 or cp037.")
+    record_types: dict[str, FixedRecordType] = Field(..., min_length=1)
+    record_length: int | None = Field(
+        None, gt=0, description="Fixed record length without line breaks (typical of EBCDIC"
+        " files): the file is cut every N bytes instead of at newlines."
+    )
+    unknown_lines: Literal["reject", "skip"] = Field(
+        "reject", description="A line that matches no record type: reject the file or skip it."
+    )
+    chunk_rows: int = Field(200_000, gt=0, description="Records per batch.")
+
+
+FormatSpec = Annotated[
+    CsvFormat | JsonFormat | XmlFormat | EdifactFormat | X12Format | FixedFormat,
+    Field(discriminator="type"),
+]
 
 
 # ---------------------------------------------------------------------------------------------
