@@ -1,0 +1,351 @@
+"""The ``tradelane`` command. Presentation only: every decision is made in the engine.
+
+Exit codes: 0 ok, 1 crash (a bug), 2 configuration or usage error, 3 some files quarantined
+(or a file is invalid, for ``validate``), 4 some files left pending after temporary failures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tradelane import ops
+from tradelane.errors import ConfigError, TradelaneError
+from tradelane.ledger import Ledger
+from tradelane.pipeline import FileResult, Outcome, Pipeline
+from tradelane.spec import Project, load_project
+
+app = typer.Typer(
+    help="tradelane: pick up partner files, validate, transform, deliver; quarantine the rest.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+quarantine_app = typer.Typer(help="Inspect, fix and reprocess files that failed.",
+                             no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+console = Console()
+err = Console(stderr=True)
+
+ProjectOpt = Annotated[Path, typer.Option(
+    "--project", "-C", envvar="TRADELANE_HOME",
+    help="Project folder (holds tradelane.yaml and mappings/).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+_STYLE = {Outcome.DELIVERED: "green", Outcome.QUARANTINED: "red", Outcome.DUPLICATE: "yellow",
+          Outcome.PENDING: "yellow", Outcome.FAILED: "bold red"}
+
+
+@contextmanager
+def _engine(project_dir: Path) -> Iterator[tuple[Project, Ledger, Pipeline]]:
+    project = _load(project_dir)
+    settings = project.settings
+    with Ledger(settings.ledger_url, worker=settings.worker, lease=settings.lease) as ledger:
+        yield project, ledger, Pipeline(project, ledger)
+
+
+def _load(project_dir: Path) -> Project:
+    try:
+        return load_project(project_dir)
+    except ConfigError as exc:
+        _config_failure(exc)
+        raise  # unreachable
+
+
+def _config_failure(exc: ConfigError) -> None:
+    err.print(f"[bold red]The configuration has {len(exc.problems)} problem(s):[/]")
+    for problem in exc.problems:
+        err.print(f"  {problem}", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def _setup_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    project: ProjectOpt = Path("."),
+    once: Annotated[bool, typer.Option("--once", help="One pass over every ready file.")] = False,
+    route: Annotated[list[str] | None, typer.Option("--route", "-r", help="Only this route.")] = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Process every ready file once, then exit (0 delivered, 3 quarantined, 4 pending)."""
+    if not once:
+        err.print("Use [bold]tradelane run --once[/] for one pass, or [bold]tradelane serve[/] "
+                  "to keep running on schedules.")
+        raise typer.Exit(2)
+    _setup_logging(verbose)
+    with _engine(project) as (proj, _ledger, pipeline):
+        for name in route or []:
+            proj.route(name)
+        summary = _run_with_progress(pipeline, route, quiet=as_json)
+    if as_json:
+        _print_json({"exit_code": summary.exit_code,
+                     "files": [r.__dict__ for r in summary.results],
+                     "source_errors": summary.source_errors})
+    else:
+        _print_summary(summary.results, summary.source_errors)
+    raise typer.Exit(summary.exit_code)
+
+
+def _run_with_progress(pipeline: Pipeline, routes: list[str] | None, *, quiet: bool) -> Any:
+    if quiet or not console.is_terminal:
+        return pipeline.run_once(routes)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def listed(route: str, count: int) -> None:
+            if count >= 10:
+                tasks[route] = progress.add_task(f"{route}", total=count)
+
+        def done(result: FileResult) -> None:
+            if result.route in tasks:
+                progress.advance(tasks[result.route])
+
+        return pipeline.run_once(routes, on_file=done, on_listed=listed)
+
+
+def _print_summary(results: list[FileResult], source_errors: dict[str, str]) -> None:
+    if not results and not source_errors:
+        console.print("Nothing to do: no file is ready.")
+        return
+    table = Table(title="This run", title_justify="left")
+    for column in ("id", "route", "file", "outcome", "details"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        table.add_row(str(r.file_id), r.route, r.name, f"[{_STYLE[r.outcome]}]{r.outcome}[/]",
+                      r.message)
+    console.print(table)
+    for route, message in source_errors.items():
+        console.print(f"[yellow]route {route}: source unavailable: {message}[/]")
+    counts = {o: sum(r.outcome == o for r in results) for o in Outcome}
+    console.print(", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no files")
+    if counts[Outcome.QUARANTINED] or counts[Outcome.DUPLICATE]:
+        first = next(r for r in results if r.outcome in (Outcome.QUARANTINED, Outcome.DUPLICATE))
+        console.print(f"See why with: [bold]tradelane quarantine show {first.file_id}[/]")
+
+
+# -- check / validate -------------------------------------------------------------------------
+
+
+@app.command()
+def check(project: ProjectOpt = Path(".")) -> None:
+    """Validate tradelane.yaml and every mapping; print every problem (exit 0 or 2)."""
+    proj = _load(project)
+    console.print(f"[green]OK[/]: {len(proj.routes)} route(s): {', '.join(sorted(proj.routes))}")
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="The file to check.", exists=True, dir_okay=False)],
+    route: Annotated[str, typer.Option("--route", "-r", help="Route whose mapping applies.")],
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Dry run: parse, validate and transform FILE with no side effects (exit 0 valid, 3 not)."""
+    proj = _load(project)
+    report = ops.dry_run(proj, proj.route(route), file)
+    if as_json:
+        _print_json(report)
+    else:
+        if report["valid"]:
+            console.print(f"[green]valid[/]: {report['records']} records would be delivered")
+        else:
+            console.print(f"[red]invalid[/] ({report['stage']}): {report['message']}")
+            _issues_table(report["errors"])
+            if report["error_count"] > len(report["errors"]):
+                console.print(f"… and {report['error_count'] - len(report['errors'])} more")
+        for note in report["notes"]:
+            console.print(f"[yellow]note[/]: {note}")
+        if report.get("preview"):
+            console.print(report["preview"], markup=False, highlight=False)
+    raise typer.Exit(0 if report["valid"] else 3)
+
+
+def _issues_table(errors: list[dict[str, Any]]) -> None:
+    table = Table()
+    for column in ("location", "field", "value", "rule", "message"):
+        table.add_column(column, overflow="fold")
+    for e in errors:
+        table.add_row(e["location"], e["field"], e["value"], e["rule"], e["message"])
+    console.print(table)
+
+
+# -- quarantine -------------------------------------------------------------------------------
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    project: ProjectOpt = Path("."),
+    route: Annotated[str | None, typer.Option("--route", "-r")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Files waiting for a fix, newest last."""
+    with _engine(project) as (_p, ledger, _pipe):
+        rows = ops.quarantined(ledger, route)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        console.print("The quarantine is empty.")
+        return
+    table = Table(title=f"Quarantine ({len(rows)})", title_justify="left")
+    for column in ("id", "route", "file", "stage", "errors", "attempt", "since", "why"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["id"]), r["route"], r["name"], r["stage"] or "",
+                      str(r["error_count"] or ""), str(r["attempt"]), r["since"][:16],
+                      r["message"] or "")
+    console.print(table)
+    console.print("Details: [bold]tradelane quarantine show ID[/]")
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    file_id: Annotated[int, typer.Argument(help="File id from 'quarantine list'.")],
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Why a file was quarantined: every error with its location."""
+    with _engine(project) as (_p, ledger, _pipe):
+        reason = _or_exit(lambda: ops.reason(ledger, file_id))
+    if as_json:
+        _print_json(reason)
+        return
+    console.print(f"[bold]{reason.get('original_name')}[/] (file {file_id}, route "
+                  f"{reason.get('route')}, attempt {reason.get('attempt')})")
+    console.print(f"stage: {reason.get('stage')}   quarantined: {reason.get('quarantined_at')}")
+    console.print(f"[red]{reason.get('message')}[/]", markup=True, highlight=False)
+    if reason.get("errors"):
+        _issues_table(reason["errors"])
+    total, shown = reason.get("error_count", 0), len(reason.get("errors", []))
+    if total > shown:
+        console.print(f"… {total - shown} more problems not listed (error_count = {total})")
+    console.print(f"file: {reason.get('path')}")
+    console.print(f"after fixing: [bold]{reason.get('reprocess')}[/]")
+
+
+@quarantine_app.command("reprocess")
+def quarantine_reprocess(
+    file_ids: Annotated[list[int] | None, typer.Argument(help="File ids.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every quarantined file.")] = False,
+    route: Annotated[str | None, typer.Option("--route", "-r", help="With --all.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Deliver even a duplicate.")] = False,
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Run quarantined files again, after fixing the file (in place) or the mapping."""
+    if not file_ids and not all_:
+        err.print("Give file ids, or --all.")
+        raise typer.Exit(2)
+    with _engine(project) as (_p, ledger, pipeline):
+        ids = list(file_ids or []) + ([r["id"] for r in ops.quarantined(ledger, route)]
+                                      if all_ else [])
+        results = [_or_exit(lambda i=i: pipeline.reprocess(i, force=force)) for i in ids]
+    if as_json:
+        _print_json([r.__dict__ for r in results])
+    else:
+        _print_summary(results, {})
+    code = 0
+    if any(r.outcome == Outcome.PENDING for r in results):
+        code = 4
+    if any(r.outcome in (Outcome.QUARANTINED, Outcome.DUPLICATE) for r in results):
+        code = 3
+    raise typer.Exit(code)
+
+
+@quarantine_app.command("discard")
+def quarantine_discard(
+    file_id: Annotated[int, typer.Argument()],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")],
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Give up on a quarantined file: it moves to archive/<route>/discarded/, with the reason."""
+    with _engine(project) as (proj, ledger, _pipe):
+        where = _or_exit(lambda: ops.discard(proj, ledger, file_id, reason))
+    console.print(f"file {file_id} discarded; kept at {where}")
+
+
+# -- history / status -------------------------------------------------------------------------
+
+
+@app.command()
+def history(
+    key: Annotated[str, typer.Argument(help="File id or file name.")],
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Every step a file went through."""
+    with _engine(project) as (_p, ledger, _pipe):
+        trail = _or_exit(lambda: ops.history(ledger, key))
+    if as_json:
+        _print_json(trail)
+        return
+    for item in trail:
+        f = item["file"]
+        console.print(f"[bold]file {f['id']}[/]: {f['name']} (route {f['route']}, "
+                      f"{f['state']}, attempt {f['attempt']}, sha256 {(f['sha256'] or '')[:12]})")
+        table = Table()
+        for column in ("when (UTC)", "who", "from", "to", "detail"):
+            table.add_column(column, overflow="fold")
+        for e in item["events"]:
+            table.add_row(e["at"][:19].replace("T", " "), e["actor"], e["from_state"] or "",
+                          e["to_state"], e["detail"] or "")
+        console.print(table)
+
+
+@app.command()
+def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Per route: last run, counts, pending and quarantined files."""
+    with _engine(project) as (proj, ledger, _pipe):
+        rows = ops.status(proj, ledger)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="Routes", title_justify="left")
+    for column in ("route", "last run", "last result", "delivered", "quarantined", "pending",
+                   "last arrival"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["route"], (r["last_run"] or "never")[:16], r["last_result"] or "",
+                      str(r["delivered"]), str(r["quarantined"]), str(r["pending"]),
+                      (r["last_arrival"] or "never")[:16])
+    console.print(table)
+
+
+def _or_exit(action: Any) -> Any:
+    try:
+        return action()
+    except TradelaneError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
+def main() -> None:  # pragma: no cover - console script
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

@@ -1,0 +1,332 @@
+"""Delimited text, read in bounded-memory blocks with Arrow's streaming CSV reader.
+
+Every value is read as a string (leading zeros and odd formats survive); typing is
+validation's job. Encoding errors, ragged rows and missing columns become rejects with the
+row or byte where they happen.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv as pycsv
+import io
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from tradelane.errors import InvalidRecords, MalformedInput
+from tradelane.models import Document, Issue
+from tradelane.spec import CsvFormat, RouteSpec
+
+BLOCK_SIZE = 8 << 20
+_FORMULA_START = r"^([=+\-@\t\r])"
+
+
+class CsvReader:
+    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
+        fmt = route.format
+        assert isinstance(fmt, CsvFormat)
+        _check_encoding(path, fmt.encoding)
+        columns = _header(path, fmt)
+        wanted = {name: (spec.source or name) for name, spec in route.fields.items()}
+        by_clean = {c.strip(): c for c in columns}
+        missing = [(f, src) for f, src in wanted.items() if src.strip() not in by_clean]
+        required_missing = [(f, s) for f, s in missing if route.fields[f].required]
+        if required_missing:
+            raise InvalidRecords(
+                [Issue("header row", f, "", "missing_column",
+                       f"required column {s!r} is not in the file (columns: {', '.join(columns)})")
+                 for f, s in required_missing],
+                error_count=len(required_missing), stage="read")
+        known = {src.strip() for src in wanted.values()}
+        extra = [c for c in columns if c.strip() not in known]
+        notes = []
+        if extra:
+            if fmt.strict_columns:
+                raise InvalidRecords(
+                    [Issue("header row", c, c, "unknown_column",
+                           f"column {c!r} is not in the mapping") for c in extra],
+                    error_count=len(extra), stage="read")
+            notes.append(f"columns not in the mapping were ignored: {', '.join(extra)}")
+        notes += [f"optional column {s!r} is not in the file; {f} is left empty"
+                  for f, s in missing]
+        yield from _blocks(path, fmt, columns, wanted, by_clean, tuple(notes))
+
+
+def _blocks(path: Path, fmt: CsvFormat, columns: list[str], wanted: dict[str, str],
+            by_clean: dict[str, str], notes: tuple[str, ...]) -> Iterator[Document]:
+    ragged: list[Issue] = []
+    skipped_rows: list[int] = []  # data-row numbers (1-based) that were ragged
+    header_rows = 1 if fmt.header else 0
+
+    def on_invalid_row(row: Any) -> str:
+        data_row = (row.number or 0) - header_rows - fmt.skip_rows
+        skipped_rows.append(data_row)
+        if len(ragged) < 1000:
+            ragged.append(Issue(
+                location=f"row {data_row}", field="", value=(row.text or "")[:100],
+                rule="columns",
+                message=f"row has {row.actual_columns} columns, the header has "
+                        f"{row.expected_columns}"))
+        return "skip"
+
+    reader = _open(path, fmt, columns, on_invalid_row)
+    locator = _Locator(path, fmt, skipped_rows)
+    start = 0
+    try:
+        for batch in reader:
+            records = {}
+            for field, src in wanted.items():
+                column = by_clean.get(src.strip())
+                records[field] = (pd.arrays.ArrowExtensionArray(batch.column(column))
+                                  if column is not None else
+                                  pd.arrays.ArrowExtensionArray(pa.nulls(batch.num_rows,
+                                                                         pa.string())))
+            frame = pd.DataFrame(records, index=pd.RangeIndex(start, start + batch.num_rows))
+            start += batch.num_rows
+            if ragged:
+                continue  # the file is rejected below; keep reading to report every bad row
+            yield Document(header={}, records=frame, locate=locator, notes=notes,
+                           source_rows=batch)
+    except pa.ArrowInvalid as exc:
+        raise MalformedInput(f"the file is not valid CSV: {_arrow_reason(exc)}",
+                             location=_arrow_location(exc)) from None
+    if ragged:
+        raise InvalidRecords(ragged, error_count=len(skipped_rows), stage="read")
+
+
+def _open(path: Path, fmt: CsvFormat, columns: list[str], handler: Any) -> Any:
+    names = _unique(columns)
+    read = pacsv.ReadOptions(
+        encoding=_arrow_encoding(fmt.encoding), block_size=BLOCK_SIZE, use_threads=False,
+        skip_rows=fmt.skip_rows + (1 if fmt.header else 0), column_names=names)
+    parse = pacsv.ParseOptions(
+        delimiter=fmt.delimiter, quote_char=fmt.quote, double_quote=fmt.doublequote,
+        escape_char=fmt.escape or False, newlines_in_values=True, ignore_empty_lines=True,
+        invalid_row_handler=handler)
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
+        quoted_strings_can_be_null=False)
+    try:
+        return pacsv.open_csv(path, read_options=read, parse_options=parse,
+                              convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        raise MalformedInput(f"the file is not valid CSV: {_arrow_reason(exc)}",
+                             location=_arrow_location(exc)) from None
+
+
+def _header(path: Path, fmt: CsvFormat) -> list[str]:
+    if not fmt.header:
+        assert fmt.columns
+        return list(fmt.columns)
+    encoding = "utf-8-sig" if fmt.encoding.lower().replace("_", "-") in ("utf-8", "utf8") \
+        else fmt.encoding
+    with open(path, encoding=encoding, newline="") as fh:
+        for _ in range(fmt.skip_rows):
+            fh.readline()
+        reader = pycsv.reader(fh, delimiter=fmt.delimiter, quotechar=fmt.quote,
+                              escapechar=fmt.escape, doublequote=fmt.doublequote)
+        try:
+            row = next(reader)
+        except StopIteration:
+            raise MalformedInput("the file has no header row", location="line 1") from None
+        except pycsv.Error as exc:
+            raise MalformedInput(f"the header row is not valid CSV: {exc}",
+                                 location="line 1") from None
+    if not any(cell.strip() for cell in row):
+        raise MalformedInput("the header row is empty", location=f"line {fmt.skip_rows + 1}")
+    if row and row[0].startswith("\ufeff"):
+        row[0] = row[0][1:]
+    return row
+
+
+def _check_encoding(path: Path, encoding: str) -> None:
+    """Decode the whole file once, in blocks, to report the first bad byte precisely."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    line = 1
+    with open(path, "rb") as fh:
+        while block := fh.read(BLOCK_SIZE):
+            try:
+                text = decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                bad_at = offset + exc.start
+                line += block[: exc.start].count(b"\n")
+                byte = block[exc.start: exc.start + 1]
+                raise MalformedInput(
+                    f"byte 0x{byte.hex()} is not valid {encoding} text; the file is probably in"
+                    " another encoding (set format.encoding in the mapping)",
+                    location=f"line {line}, byte {bad_at}", rule="encoding",
+                    value=f"0x{byte.hex()}") from None
+            if "\x00" in text:
+                at = offset + block.index(b"\x00")
+                raise MalformedInput("the file contains a NUL byte: it is binary, not text",
+                                     location=f"byte {at}", rule="encoding", value="0x00")
+            offset += len(block)
+            line += block.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise MalformedInput(f"the file ends in the middle of a {encoding} character",
+                                 location=f"byte {offset}", rule="encoding") from None
+
+
+class _Locator:
+    """Record number -> "row N (line L)", computed lazily with Python's csv module."""
+
+    def __init__(self, path: Path, fmt: CsvFormat, skipped: list[int]):
+        self.path, self.fmt, self.skipped = path, fmt, skipped
+        self._lines: list[int] = []  # physical start line of each data row
+
+    def __call__(self, record: int) -> str:
+        row = self._data_row(record)
+        line = self._line_of(row)
+        return f"row {row} (line {line})" if line else f"row {row}"
+
+    def _data_row(self, record: int) -> int:
+        row = record + 1
+        for skipped in sorted(self.skipped):  # ragged rows are not records but are rows
+            if skipped <= row:
+                row += 1
+        return row
+
+    def _line_of(self, row: int) -> int | None:
+        if row > len(self._lines):
+            self._scan(row)
+        return self._lines[row - 1] if row <= len(self._lines) else None
+
+    def _scan(self, upto: int) -> None:
+        fmt = self.fmt
+        encoding = "utf-8-sig" if fmt.encoding.lower() in ("utf-8", "utf8") else fmt.encoding
+        self._lines = []
+        with open(self.path, encoding=encoding, newline="", errors="replace") as fh:
+            for _ in range(fmt.skip_rows):
+                fh.readline()
+            reader = pycsv.reader(fh, delimiter=fmt.delimiter, quotechar=fmt.quote,
+                                  escapechar=fmt.escape, doublequote=fmt.doublequote)
+            start = fmt.skip_rows + 1
+            if fmt.header:
+                next(reader, None)
+                start = fmt.skip_rows + reader.line_num + 1
+            for row in reader:
+                if row:
+                    self._lines.append(start)
+                start = fmt.skip_rows + reader.line_num + 1
+                if len(self._lines) >= upto:
+                    break
+
+
+class CsvWriter:
+    extension = "csv"
+
+    def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
+        opts = route.target.csv
+        count = 0
+        header = opts.header
+        reencode = opts.encoding.lower().replace("_", "-") not in ("utf-8", "utf8")
+        for doc in batches:
+            table = _to_text_table(doc, route)
+            if opts.neutralise_formulas:
+                table = _neutralise(table, doc)
+            sink = io.BytesIO() if reencode else out
+            pacsv.write_csv(table, sink, pacsv.WriteOptions(
+                include_header=header, delimiter=opts.delimiter, quoting_style="needed"))
+            if reencode:
+                try:
+                    out.write(sink.getvalue().decode("utf-8").encode(opts.encoding))
+                except UnicodeEncodeError as exc:
+                    raise InvalidRecords([Issue(
+                        "output", "", exc.object[exc.start:exc.end], "encoding",
+                        f"{exc.object[exc.start:exc.end]!r} cannot be written in {opts.encoding}")],
+                        error_count=1, stage="transform") from None
+            header = False
+            count += table.num_rows
+        if header:  # no records at all: still write the header row
+            names = list(route.transform.output or [])
+            if names:
+                out.write((opts.delimiter.join(names) + "\n").encode(opts.encoding))
+        return count
+
+
+def _to_text_table(doc: Document, route: RouteSpec) -> pa.Table:
+    """Arrow table of the output, dates formatted, decimal commas applied."""
+    opts = route.target.csv
+    arrays, names = [], []
+    formats = _output_formats(route)
+    for column in doc.records.columns:
+        arr = pa.array(doc.records[column], from_pandas=True)
+        if pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
+            default = "%Y-%m-%d" if pa.types.is_date(arr.type) else "%Y-%m-%dT%H:%M:%S"
+            fmt = formats.get(column, default)
+            arr = pc.strftime(arr if pa.types.is_timestamp(arr.type)
+                              else pc.cast(arr, pa.timestamp("s")), format=fmt)
+        elif pa.types.is_floating(arr.type) and opts.decimal != ".":
+            arr = pc.replace_substring(pc.cast(arr, pa.string()), ".", opts.decimal)
+        elif pa.types.is_boolean(arr.type):
+            arr = pc.if_else(arr, "true", "false")
+        arrays.append(arr)
+        names.append(str(column))
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _neutralise(table: pa.Table, doc: Document) -> pa.Table:
+    """Prefix spreadsheet formulas with a quote. Numbers (typed columns) stay as they are."""
+    for i, name in enumerate(table.column_names):
+        column = table.column(i)
+        source_dtype = doc.records.dtypes.iloc[i]
+        if pa.types.is_string(column.type) and not _numeric(source_dtype):
+            table = table.set_column(i, name, pc.replace_substring_regex(
+                column, _FORMULA_START, "'\\1"))
+    return table
+
+
+def _numeric(dtype: Any) -> bool:
+    try:
+        return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    except TypeError:
+        return False
+
+
+def _output_formats(route: RouteSpec) -> dict[str, str]:
+    out = {}
+    for name, spec in {**route.header, **route.fields}.items():
+        if spec.output_format:
+            out[route.transform.rename.get(name, name)] = spec.output_format
+    return out
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in seen:
+            seen[name] += 1
+            out.append(f"{name}.{seen[name]}")
+        else:
+            seen[name] = 0
+            out.append(name)
+    return out
+
+
+def _arrow_encoding(encoding: str) -> str:
+    enc = encoding.lower().replace("_", "-")
+    return "utf8" if enc in ("utf-8", "utf8", "utf-8-sig") else encoding
+
+
+def _arrow_reason(exc: Exception) -> str:
+    return str(exc).split("\n")[0].removeprefix("CSV parse error: ")
+
+
+def _arrow_location(exc: Exception) -> str:
+    import re
+
+    match = re.search(r"row (\d+)", str(exc))
+    return f"row {match.group(1)}" if match else ""
+
+
+__all__ = ["CsvReader", "CsvWriter"]

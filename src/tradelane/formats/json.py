@@ -1,0 +1,253 @@
+"""JSON documents (an array of records at a path) and JSON Lines.
+
+Numbers are kept as the exact text the partner sent (``parse_int=str``), so a 100,000-digit
+number or a price like 19.990 reaches validation unchanged instead of crashing the parser.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+
+from tradelane.errors import InvalidRecords, MalformedInput
+from tradelane.models import Document, Issue
+from tradelane.spec import JsonFormat, RouteSpec
+
+_BATCH = 50_000
+
+
+class JsonNumber(str):
+    """A JSON number, kept as its source text."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class JsonReader:
+    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
+        fmt = route.format
+        assert isinstance(fmt, JsonFormat)
+        if fmt.type == "jsonl":
+            yield from _read_lines(path, fmt, route)
+            return
+        data = _loads(path.read_bytes(), fmt.encoding)
+        records = _at_path(data, fmt.records)
+        where = f"$.{fmt.records}" if fmt.records else "$"
+        if not isinstance(records, list):
+            raise MalformedInput(f"expected an array of records at {where}, found "
+                                 f"{_kind(records)}", location=where, rule="structure")
+        header = {name: _scalar(_at_path(data, spec.source or name))[0]
+                  for name, spec in route.header.items()}
+        locate = _JsonPath(where)
+        for start in range(0, max(len(records), 1), _BATCH):
+            chunk = records[start:start + _BATCH]
+            yield _document(chunk, start, route, header, locate)
+
+
+def _read_lines(path: Path, fmt: JsonFormat, route: RouteSpec) -> Iterator[Document]:
+    chunk: list[Any] = []
+    lines: list[int] = []
+    start = 0
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                chunk.append(_loads(raw, fmt.encoding))
+            except MalformedInput as exc:
+                raise MalformedInput(exc.message.split(" at ")[0],
+                                     location=f"line {number}", rule="syntax") from None
+            lines.append(number)
+            if len(chunk) >= _BATCH:
+                yield _document(chunk, start, route, {}, _LineNumbers(lines))
+                start += len(chunk)
+                chunk = []
+    if chunk or start == 0:
+        yield _document(chunk, start, route, {}, _LineNumbers(lines))
+
+
+def _document(chunk: list[Any], start: int, route: RouteSpec, header: dict[str, Any],
+              locate: Any) -> Document:
+    columns: dict[str, list[str | None]] = {name: [] for name in route.fields}
+    problems: list[Issue] = []
+    for offset, record in enumerate(chunk):
+        if not isinstance(record, dict):
+            problems.append(Issue(locate(start + offset), "", _kind(record), "structure",
+                                  f"a record must be an object, found {_kind(record)}"))
+            for values in columns.values():
+                values.append(None)
+            continue
+        for name, spec in route.fields.items():
+            value, bad = _scalar(_at_path(record, spec.source or name))
+            if bad:
+                problems.append(Issue(f"{locate(start + offset)}.{spec.source or name}", name,
+                                      bad, "structure", f"{name}: expected a value, found {bad}"))
+            columns[name].append(value)
+    if problems:
+        raise InvalidRecords(problems[:1000], error_count=len(problems), stage="read")
+    frame = pd.DataFrame(
+        {k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string())) for k, v in columns.items()},
+        index=pd.RangeIndex(start, start + len(chunk)))
+    return Document(header=header, records=frame, locate=locate, source_rows=chunk)
+
+
+def _loads(raw: bytes, encoding: str) -> Any:
+    try:
+        text = raw.decode("utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding)
+    except UnicodeDecodeError as exc:
+        raise MalformedInput(f"byte 0x{raw[exc.start:exc.start + 1].hex()} is not valid "
+                             f"{encoding} text", location=f"byte {exc.start}",
+                             rule="encoding") from None
+    try:
+        return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber,
+                          parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise MalformedInput(f"the file is not valid JSON: {exc.msg}",
+                             location=f"line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise MalformedInput("the JSON is nested too deeply to be a business document",
+                             location="$", rule="max_depth") from None
+    except ValueError as exc:
+        raise MalformedInput(f"the file is not valid JSON: {exc}", location="$") from None
+
+
+def _at_path(data: Any, path: str) -> Any:
+    if not path:
+        return data
+    node = data
+    for part in path.split("."):
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _scalar(value: Any) -> tuple[str | None, str]:
+    """(text, problem): JSON scalars become text; objects and arrays are a problem."""
+    if value is None:
+        return None, ""
+    if isinstance(value, bool):
+        return ("true" if value else "false"), ""
+    if isinstance(value, str):
+        return value, ""
+    return None, _kind(value)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, JsonNumber):
+        return "a number"
+    return "a string" if isinstance(value, str) else type(value).__name__
+
+
+class _JsonPath:
+    def __init__(self, base: str):
+        self.base = base
+
+    def __call__(self, row: int) -> str:
+        return f"{self.base}[{row}]"
+
+
+class _LineNumbers:
+    def __init__(self, lines: list[int]):
+        self.lines = list(lines)
+        self.start = 0
+
+    def __call__(self, row: int) -> str:
+        return f"line {self.lines[row]}" if row < len(self.lines) else f"record {row + 1}"
+
+
+# -- writers ----------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+def records_of(doc: Document, formats: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Plain Python records (ISO dates) of a document, for JSON-like outputs."""
+    table = pa.Table.from_pandas(doc.records, preserve_index=False)
+    rows = table.to_pylist()
+    if formats:
+        for row in rows:
+            for key, fmt in formats.items():
+                if isinstance(row.get(key), date | datetime):
+                    row[key] = row[key].strftime(fmt)
+    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+
+def _formats(route: RouteSpec) -> dict[str, str]:
+    return {route.transform.rename.get(n, n): s.output_format
+            for n, s in {**route.header, **route.fields}.items() if s.output_format}
+
+
+class JsonWriter:
+    extension = "json"
+
+    def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
+        indent = route.target.json_indent
+        formats = _formats(route)
+        count = 0
+        out.write(b"[")
+        for doc in batches:
+            for record in records_of(doc, formats):
+                out.write(b"," if count else b"")
+                out.write(b"\n" + json.dumps(record, ensure_ascii=False, indent=indent,
+                                             default=str).encode())
+                count += 1
+        out.write(b"\n]\n" if count else b"]\n")
+        return count
+
+
+class JsonLinesWriter:
+    extension = "jsonl"
+
+    def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
+        formats = _formats(route)
+        count = 0
+        for doc in batches:
+            lines = [json.dumps(r, ensure_ascii=False, default=str)
+                     for r in records_of(doc, formats)]
+            if lines:
+                out.write(("\n".join(lines) + "\n").encode())
+            count += len(lines)
+        return count
+
+
+def subset(doc_rows: list[Any], fmt: JsonFormat) -> bytes:
+    """A file in the input's own shape holding only ``doc_rows`` (rejected records)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, JsonNumber):
+            return float(value) if any(c in value for c in ".eE") else int(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    rows = [plain(r) for r in doc_rows]
+    if fmt.type == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    body: Any = rows
+    for part in reversed(fmt.records.split(".") if fmt.records else []):
+        body = {part: body}
+    return json.dumps(body, ensure_ascii=False, indent=2).encode()

@@ -1,0 +1,163 @@
+"""XML with lxml's ``iterparse``: entities, DTDs and network access off, DOCTYPE rejected.
+
+Each element named by ``format.records`` is one record; field sources are XPath expressions
+relative to it (``cbc:ID``, ``cac:Item/cbc:Name``, ``cbc:Quantity/@unitCode``). Header fields
+are XPath expressions relative to the root, evaluated once the records have been taken out,
+so memory holds the extracted strings, not the tree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+from lxml import etree
+
+from tradelane.errors import MalformedInput
+from tradelane.formats.json import records_of
+from tradelane.models import Document
+from tradelane.spec import RouteSpec, XmlFormat
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_PROLOG_BYTES = 64 * 1024
+
+
+class XmlReader:
+    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
+        fmt = route.format
+        assert isinstance(fmt, XmlFormat)
+        _refuse_doctype(path)
+        tag = _clark(fmt.records, fmt.namespaces)
+        fields = {name: _xpath(spec.source or name, fmt.namespaces, name)
+                  for name, spec in route.fields.items()}
+        columns: dict[str, list[str | None]] = {name: [] for name in fields}
+        lines: list[int] = []
+        root = None
+        try:
+            context = etree.iterparse(
+                str(path), events=("start", "end"), resolve_entities=False, load_dtd=False,
+                no_network=True, dtd_validation=False, huge_tree=False, remove_comments=True)
+            for event, elem in context:
+                if root is None:
+                    root = elem
+                    if elem.getroottree().docinfo.doctype:
+                        raise MalformedInput("the XML declares a DOCTYPE; DTDs and entities "
+                                             "are refused for safety", location="line 1",
+                                             rule="doctype")
+                if event != "end" or elem.tag != tag:
+                    continue
+                for name, find in fields.items():
+                    columns[name].append(_text(find(elem)))
+                lines.append(elem.sourceline or 0)
+                parent = elem.getparent()
+                elem.clear()
+                if parent is not None:
+                    parent.remove(elem)
+        except etree.XMLSyntaxError as exc:
+            line, column = exc.position if exc.position else (0, 0)
+            raise MalformedInput(f"the file is not well-formed XML: {exc.msg}",
+                                 location=f"line {line}, column {column}") from None
+        if root is None:
+            raise MalformedInput("the file holds no XML element", location="line 1")
+        if _has_entity_refs(root):
+            raise MalformedInput("the XML uses entity references; entities are refused for "
+                                 "safety", location="document", rule="entity")
+        header = {name: _text(_xpath(spec.source or name, fmt.namespaces, name)(root))
+                  for name, spec in route.header.items()}
+        frame = pd.DataFrame(
+            {k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string()))
+             for k, v in columns.items()},
+            index=pd.RangeIndex(0, len(lines)))
+        record_path = f"/{etree.QName(root).localname}//{fmt.records}"
+        yield Document(header=header, records=frame, locate=_Lines(lines, record_path))
+
+
+def _refuse_doctype(path: Path) -> None:
+    with open(path, "rb") as fh:
+        prolog = fh.read(_PROLOG_BYTES)
+    match = _DOCTYPE.search(prolog)
+    if match:
+        line = prolog[: match.start()].count(b"\n") + 1
+        raise MalformedInput("the XML declares a DOCTYPE; DTDs and entities are refused for "
+                             "safety", location=f"line {line}", rule="doctype")
+
+
+def _has_entity_refs(root: Any) -> bool:
+    return any(isinstance(node, etree._Entity) for node in root.iter())
+
+
+def _clark(name: str, namespaces: dict[str, str]) -> str:
+    if ":" in name:
+        prefix, local = name.split(":", 1)
+        return f"{{{namespaces[prefix]}}}{local}"
+    return name
+
+
+def _xpath(expr: str, namespaces: dict[str, str], field: str) -> Any:
+    try:
+        return etree.XPath(expr, namespaces=namespaces, smart_strings=False)
+    except etree.XPathSyntaxError as exc:  # specs are checked at load; this is a safety net
+        raise MalformedInput(f"field {field}: bad XPath {expr!r}: {exc}") from None
+
+
+def _text(found: Any) -> str | None:
+    if isinstance(found, list):
+        if not found:
+            return None
+        found = found[0]
+    if found is None:
+        return None
+    if isinstance(found, str | bytes):
+        return found.decode() if isinstance(found, bytes) else found
+    if isinstance(found, bool | float):
+        return str(found)
+    return "".join(found.itertext())
+
+
+class _Lines:
+    def __init__(self, lines: list[int], record_path: str):
+        self.lines, self.record_path = lines, record_path
+
+    def __call__(self, row: int) -> str:
+        line = self.lines[row] if row < len(self.lines) else 0
+        return f"line {line} ({self.record_path}[{row + 1}])"
+
+
+class XmlWriter:
+    extension = "xml"
+
+    def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
+        opts = route.target.xml
+        count = 0
+        with etree.xmlfile(out, encoding="utf-8") as xf:
+            xf.write_declaration()
+            with xf.element(opts.root):
+                for doc in batches:
+                    for record in records_of(doc):
+                        elem = etree.Element(opts.record)
+                        for key, value in record.items():
+                            child = etree.SubElement(elem, _xml_name(key))
+                            if value is not None:
+                                child.text = _xml_text(value)
+                        xf.write(elem)
+                        count += 1
+        return count
+
+
+_NAME_BAD = re.compile(r"[^\w.-]")
+_XML_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _xml_name(key: str) -> str:
+    name = _NAME_BAD.sub("_", str(key)) or "field"
+    return name if re.match(r"[A-Za-z_]", name) else f"_{name}"
+
+
+def _xml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _XML_BAD_CHARS.sub("\ufffd", str(value))

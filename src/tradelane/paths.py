@@ -1,0 +1,109 @@
+"""Safe local names for partner files, and atomic, durable writes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from tradelane.errors import UnsafeFileName
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+MAX_NAME_BYTES = 160  # leaves room for "<id>-" and ".reason.json" under NAME_MAX (255)
+
+TEMP_SUFFIXES = (".part", ".tmp", ".filepart", ".partial", ".crdownload")
+
+
+def check_partner_name(name: str) -> None:
+    """Raise ``UnsafeFileName`` for names that must never be processed as given."""
+    if not name or name in (".", ".."):
+        raise UnsafeFileName(name, "the name is empty or a directory reference")
+    if "/" in name or "\\" in name:
+        raise UnsafeFileName(name, "the name contains a path separator")
+    if _CONTROL.search(name):
+        raise UnsafeFileName(name, "the name contains control characters (e.g. a newline)")
+    if "\ufffd" in name or any(0xDC80 <= ord(ch) <= 0xDCFF for ch in name):
+        raise UnsafeFileName(name, "the name is not valid text in the server's encoding")
+
+
+def is_temp_name(name: str) -> bool:
+    """Names that uploaders use while a file is still being written."""
+    return name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES)
+
+
+def safe_component(name: str, max_bytes: int = MAX_NAME_BYTES) -> str:
+    """A local file name derived from a partner's name: same when it is already safe.
+
+    Unsafe characters become ``_``, a leading ``-`` or ``.`` is dropped (so the name is never
+    read as an option or hidden), and long names are shortened while keeping the extension,
+    with a short hash so two long names never collapse into one.
+    """
+    clean = unicodedata.normalize("NFC", _UNSAFE_CHARS.sub("_", name)).lstrip("-. ") or "file"
+    if len(clean.encode()) <= max_bytes:
+        return clean
+    stem, dot, ext = clean.rpartition(".")
+    if not dot or len(ext) > 10:
+        stem, ext = clean, ""
+    tag = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    suffix = f"~{tag}" + (f".{ext}" if ext else "")
+    budget = max_bytes - len(suffix.encode())
+    short = stem.encode()[:budget].decode("utf-8", "ignore")
+    return short + suffix
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(stem, extension without dot) of a file name."""
+    stem, dot, ext = name.rpartition(".")
+    return (stem, ext) if dot and stem else (name, "")
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """Write to a temp name in the same folder, fsync, then rename over ``path``.
+
+    On any exception the temp file is removed and ``path`` is untouched.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def move_durably(src: Path, dest: Path) -> Path:
+    """Move a file (rename when possible, else copy + fsync + unlink) and return ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dest)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: another filesystem
+            raise
+        import shutil
+
+        with open(src, "rb") as fin, atomic_writer(dest) as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+        src.unlink()
+    fsync_dir(dest.parent)
+    return dest

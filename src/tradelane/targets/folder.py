@@ -1,0 +1,73 @@
+"""A local folder as a target: temp name, fsync, rename."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tradelane.abc import DeliveryContext
+from tradelane.errors import TargetUnavailable
+from tradelane.formats import writer_for
+from tradelane.models import Delivery, Document
+from tradelane.paths import atomic_writer
+from tradelane.spec import RouteSpec, Settings
+from tradelane.targets.naming import output_name
+
+
+class FolderTarget:
+    def __init__(self, route: RouteSpec, settings: Settings):
+        assert route.target.folder
+        self.route = route
+        self.folder = settings.path(route.target.folder).resolve()
+        self.writer = writer_for(route.target.format)
+        self.uri = self.folder.as_uri()
+
+    def deliver(self, batches: Iterable[Document], ctx: DeliveryContext) -> Delivery:
+        name = output_name(self.route.target.name, ctx, self.writer.extension)
+        path = self.folder / name
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            earlier = _sha256(path) if path.exists() else None
+            with atomic_writer(path) as out:
+                sink = _Hashing(out)
+                count = self.writer.write(batches, sink, self.route)
+                digest = sink.hexdigest()
+                if earlier not in (None, digest):
+                    raise TargetUnavailable(
+                        f"{path} already exists with different content (an earlier file with"
+                        " the same output name has not been collected yet); will retry")
+        except OSError as exc:
+            raise TargetUnavailable(
+                f"cannot write {name} into {self.folder}: {exc.strerror or exc}") from exc
+        return Delivery(target=path.as_uri(), records=count, size=path.stat().st_size,
+                        sha256=digest)
+
+    def preview(self, batches: Sequence[Document], route: RouteSpec) -> str:
+        return f"would write {sum(len(b.records) for b in batches)} records to {self.folder}"
+
+
+class _Hashing:
+    """A write-only stream that hashes what passes through it."""
+
+    def __init__(self, inner: object):
+        self._inner = inner
+        self._hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        return self._inner.write(data)  # type: ignore[attr-defined]
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
