@@ -18,12 +18,17 @@ _READERS = {
     "json": "tradelane.formats.json:JsonReader",
     "jsonl": "tradelane.formats.json:JsonReader",
     "xml": "tradelane.formats.xml:XmlReader",
+    "edifact": "tradelane.formats.edifact:EdifactReader",
+    "x12": "tradelane.formats.x12:X12Reader",
+    "fixed": "tradelane.formats.fixed:FixedReader",
 }
 _WRITERS = {
     "csv": "tradelane.formats.csv:CsvWriter",
     "json": "tradelane.formats.json:JsonWriter",
     "jsonl": "tradelane.formats.json:JsonLinesWriter",
     "xml": "tradelane.formats.xml:XmlWriter",
+    "edifact": "tradelane.formats.edifact_writer:EdifactWriter",
+    "fixed": "tradelane.formats.fixed:FixedWriter",
 }
 
 

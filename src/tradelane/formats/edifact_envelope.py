@@ -44,6 +44,7 @@ class Interchange:
     control_ref: str
     syntax: str
     segment: int  # segment number of the UNB
+    elements: tuple[Element, ...] = ()  # the UNB itself, for header fields like UNB.S002.0004
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -204,7 +205,7 @@ def _service(stream: SegmentStream, st: _State, tag: str, el: list[Element], ind
                                     **where(segment=index))
         st.interchanges += 1
         st.interchange = Interchange(st.interchanges, first(_at(el, 2)), first(_at(el, 3)),
-                                     first(_at(el, 5)), ident, index)
+                                     first(_at(el, 5)), ident, index, tuple(el))
         st.units = 0
         return
     ic = st.interchange
