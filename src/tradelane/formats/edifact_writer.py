@@ -90,7 +90,10 @@ def build_contrl(interchange: tuple[str, str, str], *, errors: Iterable[BaseExce
     uci: list[Any] = [ref, sender, recipient, REJECTED if errors else ACCEPTED]
     if errors:
         first = errors[0]
-        uci += [error_code(first), getattr(first, "tag", "") or ""]
+        uci.append(error_code(first))
+        tag = getattr(first, "trailer", None) or getattr(first, "tag", None)
+        if isinstance(tag, str) and len(tag) == 3:
+            uci.append(tag)
     body = [Segment("UCI", *uci)]
     for msg_ref, (kind, err) in (rejected_messages or {}).items():
         body.append(Segment("UCM", msg_ref, [kind], REJECTED, error_code(err)))
