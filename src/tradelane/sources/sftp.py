@@ -1,0 +1,214 @@
+"""A partner's SFTP folder as a ``Source``: one connection per poll, reused for every file.
+
+Readiness, on top of ``pattern``/``ignore`` and the temp names that are never listed:
+
+- by default a file is ready once its mtime is at least ``min_age`` old (server clock);
+- ``stable: true`` also requires size and mtime unchanged across two listings at least
+  ``min_age`` apart; the previous listing is kept in this object from poll to poll, so the
+  caller must reuse the source object (use it when the server's clock cannot be trusted);
+- ``done_marker`` takes a file as soon as its marker exists (plus the stability rule when
+  ``stable`` is on). A zero-byte file is held until ``min_age`` in every case, then listed
+  (the pipeline quarantines it as empty).
+
+``after: archive`` keeps the original on the server (like ``leave``): the pipeline archives
+the staged copy locally, and the ledger alone prevents reprocessing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import logging
+import posixpath
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tradelane.errors import SourceUnavailable, UnsafeFileName
+from tradelane.models import FileRef
+from tradelane.sftp_client import SftpSession, listdir_raw, read_pipelined, sftp_errors
+
+if TYPE_CHECKING:
+    import paramiko
+
+    from tradelane.spec import RouteSpec, Settings
+
+log = logging.getLogger(__name__)
+
+TEMP_NAMES = ("*.part", "*.filepart", "*.tmp")
+#: Outstanding read requests per download: ~8 MB in flight at 255 KiB each. With the
+#: channel window this bounds the memory one transfer uses.
+PREFETCH_REQUESTS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class _Sighting:
+    size: int
+    mtime: int
+    since: float  # monotonic time of the first listing that showed this size and mtime
+
+
+class SftpSource:
+    def __init__(self, route: RouteSpec, settings: Settings, *,
+                 clock: Callable[[], float] = time.monotonic):
+        spec = route.source
+        assert spec.sftp and spec.path
+        connection = settings.connections[spec.sftp].sftp
+        assert connection is not None
+        self.route = route.name
+        self.spec = spec
+        self.conn = connection
+        self.session = SftpSession(spec.sftp, connection, settings.root)
+        self.folder = spec.path
+        self.uri = f"sftp://{spec.sftp}{posixpath.join('/', spec.path)}"
+        self._clock = clock
+        self._seen: dict[str, _Sighting] = {}
+
+    def __enter__(self) -> SftpSource:
+        with sftp_errors(self.session.name, "connecting", SourceUnavailable):
+            self.session.client  # noqa: B018 - opens the connection for this poll
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+    # -- listing ----------------------------------------------------------------------------
+
+    def list_ready(self) -> list[FileRef]:
+        with sftp_errors(self.session.name, f"listing {self.folder}", SourceUnavailable):
+            entries = self._list_files()
+        names = set(entries)
+        markers = {self._marker(n) for n in names} if self.spec.done_marker else set()
+        now, wall = self._clock(), time.time()
+        min_age = self.spec.min_age.total_seconds()
+        ready = []
+        for name, attrs in entries.items():
+            if name in markers or not self._wanted(name):
+                continue
+            size, mtime = attrs.st_size or 0, attrs.st_mtime or 0
+            old_enough = wall - mtime >= min_age
+            if self.spec.done_marker:
+                ok = self._marker(name) in names and (size > 0 or old_enough)
+            else:
+                ok = old_enough
+            if self.spec.stable:
+                ok = ok and self._unchanged(name, size, mtime, now, min_age)
+            if ok:
+                ready.append(FileRef(self.route, self.uri, name, size, mtime * 1_000_000_000))
+        for gone in self._seen.keys() - names:
+            del self._seen[gone]
+        if self.spec.order == "name":
+            return sorted(ready, key=lambda r: r.name)
+        return sorted(ready, key=lambda r: (r.mtime_ns, r.name))
+
+    def _list_files(self) -> dict[str, paramiko.SFTPAttributes]:
+        files = {}
+        for raw, attrs in listdir_raw(self.session.client, self.folder):
+            try:
+                name = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                log.warning("sftp %s: skipping %r in %s: the name is not UTF-8",
+                            self.session.name, raw, self.folder)
+                continue
+            if attrs.st_mode is not None and stat.S_ISREG(attrs.st_mode):
+                files[name] = attrs
+        return files
+
+    def _wanted(self, name: str) -> bool:
+        if name.startswith(".") or any(fnmatch.fnmatchcase(name, p) for p in TEMP_NAMES):
+            return False
+        if any(fnmatch.fnmatchcase(name, p) for p in self.spec.ignore):
+            return False
+        return fnmatch.fnmatchcase(name, self.spec.pattern)
+
+    def _unchanged(self, name: str, size: int, mtime: int, now: float, min_age: float) -> bool:
+        seen = self._seen.get(name)
+        if seen is None or (seen.size, seen.mtime) != (size, mtime):
+            self._seen[name] = _Sighting(size, mtime, now)
+            return False
+        return now - seen.since >= min_age
+
+    def _marker(self, name: str) -> str:
+        assert self.spec.done_marker
+        return self.spec.done_marker.format(name=name, stem=posixpath.splitext(name)[0])
+
+    # -- transfer ---------------------------------------------------------------------------
+
+    def fetch(self, ref: FileRef, dest: Path) -> str:
+        remote = self._remote(ref.name)
+        deadline = self._clock() + self.conn.transfer_deadline.total_seconds()
+        try:
+            with sftp_errors(self.session.name, f"downloading {remote}", SourceUnavailable):
+                return self._download(self.session.client, remote, dest, deadline)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+
+    def _download(self, client: paramiko.SFTPClient, remote: str, dest: Path,
+                  deadline: float) -> str:
+        digest = hashlib.sha256()
+        size = client.stat(remote).st_size or 0
+        written = 0
+        chunks = read_pipelined(client, remote, size, request_size=self.session.read_size,
+                                in_flight=PREFETCH_REQUESTS)
+        with open(dest, "wb") as out:
+            for data in chunks:
+                digest.update(data)
+                out.write(data)
+                written += len(data)
+                if self._clock() > deadline:
+                    chunks.close()
+                    self.session.close()  # requests are still in flight: start afresh
+                    raise SourceUnavailable(
+                        f"sftp {self.session.name}: downloading {remote} did not finish within"
+                        f" transfer_deadline ({self.conn.transfer_deadline}); {written} of"
+                        f" {size} bytes arrived"
+                    )
+        if client.stat(remote).st_size != size:
+            raise SourceUnavailable(
+                f"sftp {self.session.name}: {remote} changed while it was downloaded; it will"
+                " be fetched again"
+            )
+        return digest.hexdigest()
+
+    def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
+        if action in ("leave", "archive"):
+            return
+        remote = self._remote(ref.name)
+        client = self.session.client
+        if action == "delete":
+            with sftp_errors(self.session.name, f"deleting {remote}", SourceUnavailable):
+                client.remove(remote)
+        elif action == "move":
+            folder = archive_to or self.spec.move_to
+            if not folder:
+                raise ValueError("after: move needs move_to")
+            moved = posixpath.join(folder, ref.name)
+            with sftp_errors(self.session.name, f"moving {remote} to {folder}",
+                             SourceUnavailable):
+                _rename(client, remote, moved)
+        else:
+            raise ValueError(f"unknown post-action {action!r}")
+        if self.spec.done_marker:
+            with contextlib.suppress(OSError):
+                client.remove(self._remote(self._marker(ref.name)))
+
+    def _remote(self, name: str) -> str:
+        """The remote path of a listed name; a name that could escape the folder is refused."""
+        if "/" in name or "\x00" in name or name in ("", ".", ".."):
+            raise UnsafeFileName(name, "it could point outside the source folder")
+        return posixpath.join(self.folder, name)
+
+
+def _rename(client: paramiko.SFTPClient, old: str, new: str) -> None:
+    """Atomic replace where the server supports it (OpenSSH), else a plain rename."""
+    try:
+        client.posix_rename(old, new)
+    except OSError as exc:
+        if exc.errno is not None:  # a real refusal (permission, missing folder): report it
+            raise
+        client.rename(old, new)  # "operation unsupported": no posix-rename extension
