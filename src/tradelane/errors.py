@@ -11,6 +11,7 @@
     │   ├── InvalidRecords        validation or transform found bad values (carries every Issue)
     │   ├── DuplicateFile         the same content was already delivered on this route
     │   └── DeliveryRejected      a target refused the data itself (e.g. HTTP 4xx)
+    │       └── RecordsRejected   ... only some records, and took the rest (on_invalid: split)
     └── TransientError            the world is temporarily wrong: the file stays pending, retried later
         ├── SourceUnavailable     cannot list or fetch from a source
         └── TargetUnavailable     cannot write to a target (full disk, permissions, network)
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tradelane.models import Issue
+    from tradelane.models import Delivery, Issue
 
 
 class TradelaneError(Exception):
@@ -139,6 +140,21 @@ class DeliveryRejected(RejectError):
     """A target refused the data itself (not a temporary failure)."""
 
     stage = "deliver"
+
+
+class RecordsRejected(DeliveryRejected):
+    """A target refused some records and delivered all the others (``on_invalid: split``).
+
+    ``records`` are the refused record numbers (``Document.records`` index values, 0-based) and
+    ``delivery`` is what was delivered: the pipeline records the file as delivered and
+    quarantines only these records, as it does for records that fail validation.
+    """
+
+    def __init__(self, message: str, *, records: Sequence[int], delivery: Delivery,
+                 issues: Sequence[Issue] = ()):
+        self.records = list(records)
+        self.delivery = delivery
+        super().__init__(message, issues=issues, error_count=max(1, len(self.records)))
 
 
 class TransientError(TradelaneError):

@@ -1,5 +1,6 @@
 """The ledger: SQLAlchemy tables and the ``Ledger`` that guards every state transition."""
 
+from tradelane.ledger import outbox as _outbox  # noqa: F401  (declares the outbox table)
 from tradelane.ledger.store import (
     EventRecord,
     FileRecord,

@@ -14,4 +14,8 @@ def target_for(route: RouteSpec, settings: Settings) -> Target:
         from tradelane.targets.folder import FolderTarget
 
         return FolderTarget(route, settings)
+    if route.target.http:
+        from tradelane.targets.http import HttpTarget
+
+        return HttpTarget(route, settings)
     raise NotImplementedError(f"route {route.name}: this kind of target is not available")

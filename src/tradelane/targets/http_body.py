@@ -1,0 +1,162 @@
+"""Request bodies for HTTP targets: records cut into batches, JSON-encoded, wrapped in an envelope.
+
+Pure: no network, no ledger. Encoding matches the JSON writer (ISO dates, nulls, the fields'
+``output_format``), so an API receives the same records a folder target would have written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tradelane.errors import DeliveryRejected
+from tradelane.models import Document, Issue
+from tradelane.spec import RouteSpec
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRequest:
+    """One request's body and the records it carries (record numbers of the file, 0-based)."""
+
+    index: int
+    records: list[int]
+    body: bytes
+
+    @property
+    def first_record(self) -> int:
+        return self.records[0] if self.records else 0
+
+    @property
+    def last_record(self) -> int:
+        return self.records[-1] if self.records else 0
+
+    def describe(self, total: int) -> str:
+        """'batch 3 of 5 (records 1001-1500)', numbered from 1 for people."""
+        span = (f"record {self.first_record + 1}" if len(self.records) == 1 else
+                f"records {self.first_record + 1}-{self.last_record + 1}")
+        return f"batch {self.index + 1} of {total} ({span})"
+
+
+def plan_requests(batches: Iterable[Document], route: RouteSpec,
+                  names: Mapping[str, Any]) -> list[PlannedRequest]:
+    """Consume every batch, then cut the records into request bodies.
+
+    ``names`` fills the envelope's placeholders (route, name, sha256, file_id). Consuming the
+    whole generator first matters: it may raise ``RejectError`` after its last batch, and by
+    then nothing may have been sent.
+    """
+    spec = route.target.http
+    assert spec is not None
+    size = spec.records_per_request
+    formats = output_formats(route)
+    cut: list[tuple[list[int], bytes]] = []
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    for doc in batches:
+        rows.extend(_records(doc, formats))
+        numbers.extend(int(i) for i in doc.records.index)
+        while len(rows) >= size:
+            cut.append((numbers[:size], _encode(rows[:size], spec.per_record, numbers[0])))
+            del rows[:size], numbers[:size]
+    if rows:
+        cut.append((numbers, _encode(rows, spec.per_record, numbers[0])))
+    envelope = Envelope(spec.envelope, names)
+    total = len(cut)
+    return [PlannedRequest(i, nums, envelope.wrap(payload, batch=i + 1, batches=total,
+                                                    count=len(nums)))
+            for i, (nums, payload) in enumerate(cut)]
+
+
+def output_formats(route: RouteSpec) -> dict[str, str]:
+    """Output name -> strftime format, for date fields with an ``output_format``."""
+    rename = route.transform.rename
+    return {rename.get(name, name): spec.output_format
+            for name, spec in {**route.header, **route.fields}.items() if spec.output_format}
+
+
+def _records(doc: Document, formats: Mapping[str, str]) -> list[dict[str, Any]]:
+    table = pa.Table.from_pandas(doc.records, preserve_index=False)
+    for name, fmt in formats.items():
+        if name in table.column_names and pa.types.is_temporal(table.schema.field(name).type):
+            column = pc.strftime(table[name], format=fmt)
+            table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table.to_pylist()
+
+
+def _encode(rows: list[dict[str, Any]], per_record: bool, first: int) -> bytes:
+    try:
+        return _dumps(rows[0] if per_record else rows)
+    except ValueError as exc:  # NaN or infinity: not JSON
+        raise DeliveryRejected(
+            f"a value cannot be sent as JSON: {exc}",
+            issues=[Issue(location=f"records from {first + 1}", field="", value="",
+                          rule="json", message=str(exc))],
+        ) from None
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                      default=_plain).encode()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+class Envelope:
+    """The body template around each batch, filled by substitution only (never evaluated).
+
+    ``{records}`` must be a whole JSON value and becomes the batch; a string that is exactly
+    ``{batch}``, ``{batches}``, ``{count}`` or ``{file_id}`` becomes a number; any other
+    placeholder is replaced as text.
+    """
+
+    _NUMERIC = frozenset({"batch", "batches", "count", "file_id"})
+
+    def __init__(self, template: Mapping[str, Any] | None, names: Mapping[str, Any]):
+        self.template = template
+        self.names = dict(names)
+        self._slot = f"__tradelane_records_{uuid.uuid4().hex}__"
+
+    def wrap(self, payload: bytes, **numbers: int) -> bytes:
+        if self.template is None:
+            return payload
+        values = {**self.names, **numbers}
+        text = _dumps(self._fill(self.template, values))
+        before, _, after = text.partition(json.dumps(self._slot).encode())
+        return before + payload + after
+
+    def _fill(self, node: Any, values: Mapping[str, Any]) -> Any:
+        if isinstance(node, dict):
+            return {k: self._fill(v, values) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._fill(v, values) for v in node]
+        if not isinstance(node, str):
+            return node
+        whole = re.fullmatch(r"{(\w+)}", node)
+        if whole and whole[1] == "records":
+            return self._slot
+        if whole and whole[1] in self._NUMERIC and isinstance(values.get(whole[1]), int):
+            return values[whole[1]]
+        return re.sub(r"{(\w+)}", lambda m: str(values.get(m[1], m[0])), node)
+
+
+__all__ = ["Envelope", "PlannedRequest", "output_formats", "plan_requests"]
+
