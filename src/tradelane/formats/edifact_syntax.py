@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import functools
 import mmap
 import re
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from tradelane.formats.edi_errors import (
     NotAnInterchange,
     NulByte,
     SegmentTooLong,
+    UnexpectedSegment,
     UnknownSyntaxIdentifier,
 )
 
@@ -330,9 +332,22 @@ class SegmentStream:
             for seq, ph in pairs:
                 complete = complete.replace(seq, ph)
             restore = {ord(ph): seq[1] for seq, ph in pairs}
+        bad = _bad_tag(d).search(complete)
+        if bad:
+            at = bad.end()
+            tag = complete[at:].split(d.segment, 1)[0].split(d.element, 1)[0]
+            raise UnexpectedSegment(tag[:12] or "(empty)", "a segment tag is 3 letters or digits",
+                                    **self.where(segment=index + complete.count(d.segment, 0, at)))
         segs = complete.split(d.segment)
         segs.pop()
         return Block(index, segs, [s[:3] for s in segs], d, restore=restore)
+
+
+@functools.cache
+def _bad_tag(d: Delimiters) -> re.Pattern[str]:
+    """Finds a segment whose tag is not 3 letters/digits followed by a delimiter."""
+    t, e = re.escape(d.segment), re.escape(d.element)
+    return re.compile(f"(?:^|{t})(?=[\\s\\S])(?![A-Z0-9]{{3}}(?:{e}|{t}))")
 
 
 class Locator:
