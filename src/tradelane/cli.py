@@ -88,7 +88,8 @@ def _print_json(data: Any) -> None:
 def run(
     project: ProjectOpt = Path("."),
     once: Annotated[bool, typer.Option("--once", help="One pass over every ready file.")] = False,
-    route: Annotated[list[str] | None, typer.Option("--route", "-r", help="Only this route.")] = None,
+    route: Annotated[list[str] | None,
+                     typer.Option("--route", "-r", help="Only this route.")] = None,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:

@@ -12,7 +12,7 @@
     │   ├── DuplicateFile         the same content was already delivered on this route
     │   └── DeliveryRejected      a target refused the data itself (e.g. HTTP 4xx)
     │       └── RecordsRejected   ... only some records, and took the rest (on_invalid: split)
-    └── TransientError            the world is temporarily wrong: the file stays pending, retried later
+    └── TransientError            the world is temporarily wrong: pending, retried later
         ├── SourceUnavailable     cannot list or fetch from a source
         └── TargetUnavailable     cannot write to a target (full disk, permissions, network)
 
@@ -73,7 +73,7 @@ class MalformedInput(RejectError):
         from tradelane.models import Issue
 
         self.location = location
-        where = f" at {location}" if location else ""
+        where = f" ({location})" if location else ""
         super().__init__(
             f"{message}{where}",
             issues=[Issue(location=location, field="", value=value, rule=rule, message=message)],
@@ -115,11 +115,11 @@ class InvalidRecords(RejectError):
     def __init__(self, issues: Sequence[Issue], *, error_count: int, stage: str = "validate"):
         rules = sorted({f"{i.field}.{i.rule}" if i.field else i.rule for i in issues})
         shown = ", ".join(rules[:5]) + (" …" if len(rules) > 5 else "")
-        rows = sorted({i.location for i in issues}, key=_natural)[:3]
-        where = f" ({', '.join(rows)}{' …' if error_count > len(rows) else ''})" if rows else ""
+        first = min((i.location for i in issues), key=_natural, default="")
+        where = f"; first at {first}" if first else ""
         noun = "problem" if error_count == 1 else "problems"
         super().__init__(
-            f"{error_count} {noun} in the data: {shown}{where}",
+            f"{error_count} {noun} in the data ({shown}){where}",
             issues=issues,
             error_count=error_count,
             stage=stage,

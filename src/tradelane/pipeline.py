@@ -438,7 +438,8 @@ class Pipeline:
     def retry_reprocessing(self, routes: list[str] | None = None) -> list[FileResult]:
         """Reprocess attempts from quarantine that hit a temporary failure and are now due."""
         due = [r for r in self.ledger.files(states=[FileState.PENDING])
-               if (routes is None or r.route in routes) and r.path and _inside(Path(r.path), self.quarantine_root)
+               if (routes is None or r.route in routes) and r.path
+               and _inside(Path(r.path), self.quarantine_root)
                and (r.next_attempt_at is None or r.next_attempt_at <= utcnow())]
         return [self.reprocess(r.id) for r in due]
 

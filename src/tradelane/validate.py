@@ -88,7 +88,8 @@ def validate(doc: Document, route: RouteSpec, *, limit: int = 100) -> Validation
     )
 
 
-def _validate_header(header: Mapping[str, Any], route: RouteSpec) -> tuple[dict[str, Any], list[Issue]]:
+def _validate_header(header: Mapping[str, Any], route: RouteSpec
+                     ) -> tuple[dict[str, Any], list[Issue]]:
     out = dict(header)
     issues: list[Issue] = []
     for name, spec in route.header.items():
@@ -164,7 +165,7 @@ def _convert_temporal(spec: FieldSpec, text: pa.Array) -> tuple[pa.Array, np.nda
     if fmt is None:  # ISO 8601 datetimes in their usual spellings
         parsed = pd.to_datetime(pd.Series(text.to_numpy(zero_copy_only=False)), errors="coerce",
                                 format="ISO8601", utc=True)
-        value = pa.array(parsed.dt.tz_localize(None), pa.timestamp("us"))
+        value = pa.array(parsed, pa.timestamp("us", tz="UTC"))
         shown = "an ISO date-time like 2024-01-31T13:45:00"
     else:
         value = pc.strptime(text, format=fmt, unit="us", error_is_null=True)

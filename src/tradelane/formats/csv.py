@@ -262,9 +262,11 @@ def _to_text_table(doc: Document, route: RouteSpec) -> pa.Table:
         arr = pa.array(doc.records[column], from_pandas=True)
         if pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
             default = "%Y-%m-%d" if pa.types.is_date(arr.type) else "%Y-%m-%dT%H:%M:%S"
-            fmt = formats.get(column, default)
-            arr = pc.strftime(arr if pa.types.is_timestamp(arr.type)
-                              else pc.cast(arr, pa.timestamp("s")), format=fmt)
+            if getattr(arr.type, "tz", None):
+                default += "Z"  # ISO input is normalised to UTC
+            # whole seconds: Arrow's %S would otherwise print microseconds
+            seconds = pc.cast(arr, pa.timestamp("s"), safe=False)
+            arr = pc.strftime(seconds, format=formats.get(column, default))
         elif pa.types.is_floating(arr.type) and opts.decimal != ".":
             arr = pc.replace_substring(pc.cast(arr, pa.string()), ".", opts.decimal)
         elif pa.types.is_boolean(arr.type):

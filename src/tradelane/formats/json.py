@@ -62,7 +62,7 @@ def _read_lines(path: Path, fmt: JsonFormat, route: RouteSpec) -> Iterator[Docum
             try:
                 chunk.append(_loads(raw, fmt.encoding))
             except MalformedInput as exc:
-                raise MalformedInput(exc.message.split(" at ")[0],
+                raise MalformedInput(exc.message.rsplit(" (", 1)[0],
                                      location=f"line {number}", rule="syntax") from None
             lines.append(number)
             if len(chunk) >= _BATCH:
@@ -175,7 +175,7 @@ class _LineNumbers:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float) and value != value:  # NaN

@@ -253,7 +253,7 @@ class Ledger:
     def record_interchange(
         self, route: str, key: tuple[str, str, str], file_id: int, *, window: timedelta
     ) -> int | None:
-        """Remember an EDI interchange; return the earlier file's id if it was seen in ``window``."""
+        """Remember an EDI interchange; return the id of an earlier file that had it."""
         sender, recipient, ref = key
         now = utcnow()
         with self.engine.begin() as conn:

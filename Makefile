@@ -1,0 +1,34 @@
+# Two commands from a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean-demo venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: install, drop the sample partner files into inbox/, run one nightly batch, explain
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+## test: the whole suite (SFTP tests need OpenSSH's sshd; .ci/run installs it)
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+
+## bench: every benchmark, each printing its ratio against a same-run baseline
+bench: $(STAMP)
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean-demo:
+	rm -rf .tradelane
+	find inbox outbox archive quarantine -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

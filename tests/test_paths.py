@@ -1,0 +1,35 @@
+"""Partner file names are never used as paths unchecked."""
+
+from __future__ import annotations
+
+import pytest
+
+from tradelane.errors import UnsafeFileName
+from tradelane.paths import check_partner_name, is_temp_name, safe_component
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "a/b.csv", "..", ".", "", "x\\y.csv",
+                                  "line\nbreak.csv", "nul\x00.csv", "bad\udcff.csv"])
+def test_unsafe_names_are_refused(name: str) -> None:
+    with pytest.raises(UnsafeFileName) as info:
+        check_partner_name(name)
+    assert info.value.issues[0].rule == "safe_name"
+
+
+@pytest.mark.parametrize("name", ["orders..2026.csv", "-rf.csv", "Müller äöü.csv", "x" * 250])
+def test_odd_but_harmless_names_are_accepted(name: str) -> None:
+    check_partner_name(name)
+
+
+def test_safe_component_never_starts_with_a_dash_or_dot_and_stays_short() -> None:
+    assert safe_component("-rf.csv") == "rf.csv"
+    assert safe_component("..hidden") == "hidden"
+    long = safe_component("y" * 300 + ".csv")
+    assert long.endswith(".csv") and len(long.encode()) <= 160
+    assert safe_component("z" * 300 + ".csv") != safe_component("z" * 301 + ".csv")
+    assert safe_component("Bestellung Müller.csv") == "Bestellung Müller.csv"
+
+
+@pytest.mark.parametrize("name", ["a.csv.part", "a.tmp", "a.filepart", ".upload.csv", "..csv"])
+def test_temp_and_hidden_names_are_never_listed(name: str) -> None:
+    assert is_temp_name(name)
