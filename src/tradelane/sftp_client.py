@@ -362,6 +362,21 @@ def listdir_raw(client: paramiko.SFTPClient, path: str) -> Iterator[tuple[bytes,
             client._request(CMD_CLOSE, handle)
 
 
+def rename_over(client: paramiko.SFTPClient, old: str, new: str) -> None:
+    """Rename, replacing ``new`` atomically where the server supports it (OpenSSH's
+    posix-rename@openssh.com); elsewhere a plain rename, which fails if ``new`` exists."""
+    try:
+        client.posix_rename(old, new)
+    except OSError as exc:
+        if exc.errno is not None:  # a real refusal (permission, missing folder): report it
+            raise
+        try:  # "operation unsupported": no posix-rename extension
+            client.rename(old, new)
+        except OSError:
+            client.remove(new)  # SFTPv3 rename never replaces: not atomic, but only here
+            client.rename(old, new)
+
+
 class _Replies:
     """Collects answers to our pipelined requests as paramiko dispatches them."""
 

@@ -28,9 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradelane.errors import SourceUnavailable, UnsafeFileName
+from tradelane.errors import SourceUnavailable
 from tradelane.models import FileRef
-from tradelane.sftp_client import SftpSession, listdir_raw, read_pipelined, sftp_errors
+from tradelane.paths import check_partner_name, is_temp_name
+from tradelane.sftp_client import (
+    SftpSession,
+    listdir_raw,
+    read_pipelined,
+    rename_over,
+    sftp_errors,
+)
 
 if TYPE_CHECKING:
     import paramiko
@@ -39,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TEMP_NAMES = ("*.part", "*.filepart", "*.tmp")
 #: Outstanding read requests per download: ~8 MB in flight at 255 KiB each. With the
 #: channel window this bounds the memory one transfer uses.
 PREFETCH_REQUESTS = 32
@@ -119,7 +125,7 @@ class SftpSource:
         return files
 
     def _wanted(self, name: str) -> bool:
-        if name.startswith(".") or any(fnmatch.fnmatchcase(name, p) for p in TEMP_NAMES):
+        if is_temp_name(name):
             return False
         if any(fnmatch.fnmatchcase(name, p) for p in self.spec.ignore):
             return False
@@ -190,7 +196,7 @@ class SftpSource:
             moved = posixpath.join(folder, ref.name)
             with sftp_errors(self.session.name, f"moving {remote} to {folder}",
                              SourceUnavailable):
-                _rename(client, remote, moved)
+                rename_over(client, remote, moved)
         else:
             raise ValueError(f"unknown post-action {action!r}")
         if self.spec.done_marker:
@@ -199,16 +205,6 @@ class SftpSource:
 
     def _remote(self, name: str) -> str:
         """The remote path of a listed name; a name that could escape the folder is refused."""
-        if "/" in name or "\x00" in name or name in ("", ".", ".."):
-            raise UnsafeFileName(name, "it could point outside the source folder")
+        check_partner_name(name)
         return posixpath.join(self.folder, name)
 
-
-def _rename(client: paramiko.SFTPClient, old: str, new: str) -> None:
-    """Atomic replace where the server supports it (OpenSSH), else a plain rename."""
-    try:
-        client.posix_rename(old, new)
-    except OSError as exc:
-        if exc.errno is not None:  # a real refusal (permission, missing folder): report it
-            raise
-        client.rename(old, new)  # "operation unsupported": no posix-rename extension
