@@ -14,4 +14,8 @@ def source_for(route: RouteSpec, settings: Settings) -> Source:
         from tradelane.sources.local import LocalSource
 
         return LocalSource(route, settings)
+    if route.source.sftp:
+        from tradelane.sources.sftp import SftpSource
+
+        return SftpSource(route, settings)
     raise NotImplementedError(f"route {route.name}: this kind of source is not available")

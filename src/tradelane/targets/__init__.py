@@ -18,4 +18,8 @@ def target_for(route: RouteSpec, settings: Settings) -> Target:
         from tradelane.targets.http import HttpTarget
 
         return HttpTarget(route, settings)
+    if route.target.sftp:
+        from tradelane.targets.sftp import SftpTarget
+
+        return SftpTarget(route, settings)
     raise NotImplementedError(f"route {route.name}: this kind of target is not available")
