@@ -10,8 +10,8 @@ Readiness, on top of ``pattern``/``ignore`` and the temp names that are never li
   ``stable`` is on). A zero-byte file is held until ``min_age`` in every case, then listed
   (the pipeline quarantines it as empty).
 
-``after: archive`` keeps the original on the server (like ``leave``): the pipeline archives
-the staged copy locally, and the ledger alone prevents reprocessing.
+For ``after: archive`` the pipeline keeps the staged copy in the local archive and then asks
+for ``delete``; ``finish(ref, "archive")`` itself leaves the remote file alone.
 """
 
 from __future__ import annotations

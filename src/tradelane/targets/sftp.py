@@ -78,8 +78,9 @@ class SftpTarget:
             with contextlib.suppress(Exception):
                 if self.session.alive:
                     self.session.client.remove(temp)
-            self.session.close()  # the next attempt starts from a fresh connection
             raise
+        finally:
+            self.session.close()  # one connection per delivery: nothing idles between files
         return Delivery(target=f"sftp://{self.session.name}{posixpath.join('/', final)}",
                         records=count, size=size, sha256=digest)
 
