@@ -222,6 +222,12 @@ class SftpSession:
             raise
         return transport
 
+    @property
+    def server_key(self) -> paramiko.PKey:
+        """The (verified) host key of the current connection."""
+        assert self._transport is not None
+        return self._transport.get_remote_server_key()
+
     def offered_host_key(self) -> paramiko.PKey:
         """The key the server presents, without checking or logging in (for ``sftp trust``)."""
         transport = self._handshake(None)
@@ -232,7 +238,7 @@ class SftpSession:
 
     # -- host key ---------------------------------------------------------------------------
 
-    def _known_hosts(self) -> paramiko.HostKeys:
+    def known_host_keys(self) -> paramiko.HostKeys:
         assert self.conn.known_hosts
         path = self._path(self.conn.known_hosts)
         keys = paramiko.HostKeys()
@@ -249,7 +255,7 @@ class SftpSession:
         """Ask for the key type we already know, so a server with several keys shows it."""
         if not self.conn.known_hosts:
             return None
-        entry = self._known_hosts().lookup(known_hosts_name(self.conn.host, self.conn.port))
+        entry = self.known_host_keys().lookup(known_hosts_name(self.conn.host, self.conn.port))
         if not entry:
             return None
         types: list[str] = []
@@ -265,7 +271,7 @@ class SftpSession:
                 raise HostKeyRejected(self.name, c.host, c.port, key.get_name(), offered,
                                       [c.fingerprint], "the pinned fingerprint")
             return
-        entry = self._known_hosts().lookup(known_hosts_name(c.host, c.port)) or {}
+        entry = self.known_host_keys().lookup(known_hosts_name(c.host, c.port)) or {}
         expected = [fingerprint_of(k) for k in entry.values()]
         if offered not in expected:
             raise HostKeyRejected(self.name, c.host, c.port, key.get_name(), offered,

@@ -1,0 +1,144 @@
+"""``tradelane sftp test NAME`` and ``tradelane sftp trust NAME``: check and trust a server.
+
+Exit codes: 0 ok, 1 the server or network refused (the message says what and why), 2 a
+configuration or usage error.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import paramiko
+import typer
+from rich.console import Console
+
+from tradelane.errors import ConfigError
+from tradelane.sftp_client import (
+    AuthenticationRefused,
+    HostKeyRejected,
+    SftpSession,
+    describe,
+    fingerprint_of,
+    known_hosts_name,
+    listdir_raw,
+)
+from tradelane.spec import SftpConnection, load_project
+
+sftp_app = typer.Typer(
+    help="Check SFTP connections and trust their host keys.", no_args_is_help=True
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ProjectOpt = Annotated[Path, typer.Option(
+    "--project", "-C", envvar="TRADELANE_HOME",
+    help="Project folder (holds tradelane.yaml).")]
+NameArg = Annotated[str, typer.Argument(help="Connection name in tradelane.yaml.")]
+
+
+def _session(project: Path, name: str) -> SftpSession:
+    try:
+        settings = load_project(project).settings
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(problem, markup=False)
+        raise typer.Exit(2) from None
+    conn = settings.connections.get(name)
+    if conn is None or conn.sftp is None:
+        known = ", ".join(n for n, c in settings.connections.items() if c.sftp) or "none"
+        err.print(f"tradelane.yaml: connections: no sftp connection named {name!r}"
+                  f" (sftp connections: {known})", markup=False)
+        raise typer.Exit(2)
+    return SftpSession(name, conn.sftp, settings.root)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]FAILED[/] {message}")
+    return typer.Exit(1)
+
+
+def _network_problem(conn: SftpConnection, exc: BaseException) -> str:
+    where = f"{conn.host}:{conn.port}"
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return (f"no answer from {where} in time (timeout). Is the host right, and does a"
+                " firewall let us through?")
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where}: nothing listens on that port."
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {conn.host!r}: check the host name."
+    return f"cannot talk SSH with {where}: {describe(exc)}"
+
+
+@sftp_app.command("test")
+def test(name: NameArg, project: ProjectOpt = Path(".")) -> None:
+    """Connect, verify the host key, log in and list the home folder."""
+    session = _session(project, name)
+    conn = session.conn
+    out.print(f"Connecting to {conn.host}:{conn.port} as {conn.user} ...")
+    try:
+        with session:
+            client = session.client
+            key = session.server_key
+            out.print(f"  host key {key.get_name()} {fingerprint_of(key)}: trusted")
+            out.print("  login: accepted")
+            home = client.normalize(".")
+            entries = sum(1 for _ in listdir_raw(client, "."))
+            out.print(f"  home folder {home}: {entries} entries")
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(problem, markup=False)
+        raise typer.Exit(2) from None
+    except (HostKeyRejected, AuthenticationRefused) as exc:
+        raise _fail(str(exc)) from None
+    except PermissionError:
+        raise _fail("logged in, but the server denied listing the home folder"
+                    " (permission denied).") from None
+    except (OSError, EOFError, paramiko.SSHException) as exc:
+        raise _fail(_network_problem(conn, exc)) from None
+    out.print(f"[green]OK[/] sftp connection {name!r} works.")
+
+
+@sftp_app.command("trust")
+def trust(
+    name: NameArg,
+    project: ProjectOpt = Path("."),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Trust without asking (scripts).")]
+    = False,
+) -> None:
+    """Show the server's host key fingerprint and add it to known_hosts after confirmation.
+
+    Compare the fingerprint with the one the partner gives you over another channel (phone,
+    e-mail, their documentation) before you confirm.
+    """
+    session = _session(project, name)
+    conn = session.conn
+    try:
+        key = session.offered_host_key()
+    except (OSError, EOFError, paramiko.SSHException) as exc:
+        raise _fail(_network_problem(conn, exc)) from None
+    offered = fingerprint_of(key)
+    out.print(f"{conn.host}:{conn.port} offers host key {key.get_name()} {offered}")
+    if conn.fingerprint:
+        verdict = "matches" if offered == conn.fingerprint else "does NOT match"
+        err.print(f"This connection pins fingerprint {conn.fingerprint}, which {verdict} the"
+                  " offered key; edit 'fingerprint' in tradelane.yaml to change it.")
+        raise typer.Exit(0 if offered == conn.fingerprint else 2)
+    host = known_hosts_name(conn.host, conn.port)
+    known = session.known_host_keys().lookup(host) or {}
+    if any(fingerprint_of(k) == offered for k in known.values()):
+        out.print(f"[green]Already trusted[/] in {conn.known_hosts}.")
+        return
+    if known:
+        old = ", ".join(f"{k.get_name()} {fingerprint_of(k)}" for k in known.values())
+        raise _fail(
+            f"{conn.known_hosts} already trusts a different key for {host} ({old}). If the"
+            " partner confirms the server's key changed, remove the old entry first:"
+            f" ssh-keygen -R '{host}' -f {conn.known_hosts}"
+        )
+    if not yes and not typer.confirm(f"Trust this key for {host}?", default=False):
+        out.print("Not trusted; nothing changed.")
+        raise typer.Exit(1)
+    path = session.trust(key)
+    out.print(f"[green]Trusted[/]: added {host} {key.get_name()} to {path}.")
