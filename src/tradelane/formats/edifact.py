@@ -95,13 +95,22 @@ class EdifactReader:
         stream = SegmentStream(Path(path), max_segment_bytes=fmt.max_segment_bytes,
                                encoding=fmt.encoding)
         row = 0
+        batch: list[Message] = []
         for msg in iter_messages(stream, isolate=fmt.isolate_messages):
             if fmt.messages and msg.type not in fmt.messages:
                 raise UnexpectedMessageType(msg.type, fmt.messages,
                                             **stream.where(segment=msg.first_segment))
-            doc = plan.document(msg, row, stream.locator)
-            row += len(doc.records)
-            yield doc
+            batch.append(msg)
+            if len(batch) >= _BATCH:
+                for doc in plan.documents(batch, row, stream.locator):
+                    row += len(doc.records)
+                    yield doc
+                batch = []
+        yield from plan.documents(batch, row, stream.locator)
+
+
+# Messages mapped together: one DataFrame sliced per message costs a fraction of one frame each.
+_BATCH = 256
 
 
 class MessagePlan:
@@ -124,7 +133,38 @@ class MessagePlan:
         if self.record_tag:
             self.needed |= {self.record_tag, "UNS"}
 
-    def document(self, msg: Message, first_row: int, locator: Locator) -> EdifactDocument:
+    def documents(self, msgs: list[Message], first_row: int,
+                  locator: Locator) -> Iterator[EdifactDocument]:
+        """One document per message; the records of all of them are built as one frame."""
+        if not msgs:
+            return
+        extracted = [self._extract(msg) for msg in msgs]
+        columns: dict[str, list[str | None]] = {name: [] for name in self.fields}
+        for _, _, cols in extracted:
+            for name, values in cols.items():
+                columns[name].extend(values)
+        total = sum(len(spans) for _, spans, _ in extracted)
+        frame = pd.DataFrame(
+            {k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string()))
+             for k, v in columns.items()},
+            index=pd.RangeIndex(first_row, first_row + total))
+        at = 0
+        for msg, (header, spans, _) in zip(msgs, extracted, strict=True):
+            block = msg.block
+            starts = [block.start + lo for lo, _ in spans]
+            info = MessageInfo(msg.number, msg.reference, msg.type, block.start,
+                               block.start + len(block) - 1, msg.error)
+            notes = (f"message {msg.number} ({msg.reference}) failed: {msg.error}",) \
+                if msg.error else ()
+            yield EdifactDocument(
+                header=header, records=frame.iloc[at : at + len(spans)], notes=notes,
+                locate=_Locate(msg.number, first_row + at, starts, locator),
+                source_rows=_RawRecords(block, spans), interchange=msg.interchange.key,
+                message=info)
+            at += len(spans)
+
+    def _extract(self, msg: Message) -> tuple[dict[str, str | None], list[tuple[int, int]],
+                                              dict[str, list[str | None]]]:
         block = msg.block
         tags = block.tags
         n = len(tags)
@@ -161,20 +201,7 @@ class MessagePlan:
         spans = self._records(where, n)
         columns = {name: [find(path, lo, hi) for lo, hi in spans]
                    for name, path in self.fields.items()}
-        frame = pd.DataFrame(
-            {k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string()))
-             for k, v in columns.items()},
-            index=pd.RangeIndex(first_row, first_row + len(spans)))
-        starts = [block.start + lo for lo, _ in spans]
-        info = MessageInfo(msg.number, msg.reference, msg.type, block.start,
-                           block.start + n - 1, msg.error)
-        notes = (f"message {msg.number} ({msg.reference}) failed: {msg.error}",) \
-            if msg.error else ()
-        return EdifactDocument(
-            header=header, records=frame, notes=notes,
-            locate=_Locate(msg.number, first_row, starts, locator),
-            source_rows=_RawRecords(block, spans), interchange=msg.interchange.key,
-            message=info)
+        return header, spans, columns
 
     def _records(self, where: dict[str, list[int]], n: int) -> list[tuple[int, int]]:
         if not self.record_tag:
