@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tradelane import ops
+from tradelane.cli_sftp import sftp_app
 from tradelane.errors import ConfigError, TradelaneError
 from tradelane.ledger import Ledger
 from tradelane.pipeline import FileResult, Outcome, Pipeline
@@ -35,6 +36,7 @@ app = typer.Typer(
 quarantine_app = typer.Typer(help="Inspect, fix and reprocess files that failed.",
                              no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(sftp_app, name="sftp")
 
 console = Console()
 err = Console(stderr=True)
@@ -101,7 +103,7 @@ def run(
     _setup_logging(verbose)
     with _engine(project) as (proj, _ledger, pipeline):
         for name in route or []:
-            proj.route(name)
+            _or_exit(lambda name=name: proj.route(name))
         summary = _run_with_progress(pipeline, route, quiet=as_json)
     if as_json:
         _print_json({"exit_code": summary.exit_code,
@@ -170,7 +172,7 @@ def validate(
 ) -> None:
     """Dry run: parse, validate and transform FILE with no side effects (exit 0 valid, 3 not)."""
     proj = _load(project)
-    report = ops.dry_run(proj, proj.route(route), file)
+    report = ops.dry_run(proj, _or_exit(lambda: proj.route(route)), file)
     if as_json:
         _print_json(report)
     else:

@@ -366,7 +366,7 @@ class FieldSpec(Strict):
             if value is None:
                 continue
             if numeric and not isinstance(value, int | float):
-                raise ValueError(f"{bound} must be a number for a {self.type} field")
+                raise ValueError(f"{bound} must be a number for {self.type} fields")
             if self.type in ("date", "datetime"):
                 _iso_bound(value, bound)
             if self.type in ("string", "boolean"):

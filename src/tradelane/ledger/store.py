@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradelane.errors import TradelaneError
@@ -114,7 +114,7 @@ class Ledger:
         self.engine = _make_engine(engine) if isinstance(engine, str) else engine
         self.worker = worker
         self.lease = lease
-        metadata.create_all(self.engine)
+        _create_schema(self.engine)
 
     def close(self) -> None:
         if self._owns_engine:
@@ -138,9 +138,10 @@ class Ledger:
                 mtime_ns=ref.mtime_ns, state=FileState.CLAIMED.value, attempt=1,
                 received_at=now, updated_at=now, lease_owner=self.worker, lease_until=lease_until,
             )
-            result = conn.execute(_insert_ignore(self.engine).values(**values))
-            if result.rowcount == 1:
-                file_id = _inserted_id(conn, result, ref)
+            file_id = conn.execute(
+                _insert_ignore(self.engine).values(**values).returning(files.c.id)
+            ).scalar_one_or_none()
+            if file_id is not None:
                 _log(conn, file_id, now, self.worker, None, FileState.CLAIMED.value, "picked up")
                 return self._get(conn, file_id)
             row = conn.execute(select(files).where(*_identity(ref))).one()
@@ -383,19 +384,23 @@ def _make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+_SCHEMA_LOCK = int.from_bytes(b"tradelan", "big") >> 1  # any fixed 63-bit number
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create missing tables; several workers may start at once, so serialise on PostgreSQL."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        metadata.create_all(conn)
+
+
 def _insert_ignore(engine: Engine) -> Any:
     if engine.dialect.name == "postgresql":
         return postgresql.insert(files).on_conflict_do_nothing(constraint="uq_files_identity")
     if engine.dialect.name == "sqlite":
         return sqlite.insert(files).on_conflict_do_nothing()
     raise TradelaneError(f"unsupported ledger database {engine.dialect.name!r}")
-
-
-def _inserted_id(conn: Any, result: Any, ref: FileRef) -> int:
-    key = result.inserted_primary_key
-    if key and key[0] is not None:
-        return int(key[0])
-    return int(conn.execute(select(files.c.id).where(*_identity(ref))).scalar_one())
 
 
 def _identity(ref: FileRef) -> list[Any]:

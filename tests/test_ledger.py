@@ -1,0 +1,150 @@
+"""One set of ledger tests, run against SQLite and against the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from conftest import CSV_ROUTE, GOOD_CSV, ProjectDir
+from tradelane.ledger import Ledger, LedgerConflict
+from tradelane.models import FileRef, FileState
+from tradelane.pipeline import Outcome, Pipeline
+
+PG_URL = os.environ.get("TRADELANE_TEST_POSTGRES_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_schema_url() -> Iterator[str]:
+    """A throwaway schema on the real server, so parallel runs never see each other."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc.orig}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        yield from _pg_schema_url()
+
+
+REF = FileRef("orders", "file:///srv/in", "a.csv", 10, 123)
+
+
+def test_a_file_is_claimed_once_even_by_racing_workers(ledger_url: str) -> None:
+    workers = [Ledger(ledger_url, worker=f"w{i}") for i in range(4)]
+    wins: list[str] = []
+    barrier = threading.Barrier(len(workers))
+
+    def race(ledger: Ledger) -> None:
+        barrier.wait()
+        if ledger.claim(REF) is not None:
+            wins.append(ledger.worker)
+
+    threads = [threading.Thread(target=race, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    for w in workers:
+        w.close()
+
+
+def test_transitions_are_guarded_and_logged(ledger_url: str) -> None:
+    with Ledger(ledger_url, worker="w1") as ledger:
+        record = ledger.claim(REF)
+        assert record is not None and record.state == FileState.CLAIMED
+        ledger.transition(record.id, FileState.CLAIMED, FileState.STAGED, "staged", sha256="ab")
+        with pytest.raises(LedgerConflict):
+            ledger.transition(record.id, FileState.CLAIMED, FileState.STAGED, "again")
+        events = ledger.events(record.id)
+        assert [(e.from_state, e.to_state, e.actor) for e in events] == [
+            (None, "claimed", "w1"), ("claimed", "staged", "w1")]
+
+
+def test_expired_lease_hands_the_file_to_another_worker(ledger_url: str) -> None:
+    with Ledger(ledger_url, worker="dead", lease=timedelta(seconds=-1)) as dead, \
+            Ledger(ledger_url, worker="alive") as alive:
+        assert dead.claim(REF) is not None
+        taken = alive.claim(REF)
+        assert taken is not None and taken.lease_owner == "alive" and taken.attempt == 2
+
+
+def test_live_lease_is_respected(ledger_url: str) -> None:
+    with Ledger(ledger_url, worker="a") as a, Ledger(ledger_url, worker="b") as b:
+        assert a.claim(REF) is not None
+        assert b.claim(REF) is None
+
+
+def test_done_files_are_never_claimed_again(ledger_url: str) -> None:
+    with Ledger(ledger_url) as ledger:
+        record = ledger.claim(REF)
+        assert record is not None
+        for frm, to in [(FileState.CLAIMED, FileState.STAGED),
+                        (FileState.STAGED, FileState.DELIVERED),
+                        (FileState.DELIVERED, FileState.ARCHIVED)]:
+            ledger.transition(record.id, frm, to)
+        assert ledger.claim(REF) is None and ledger.is_known(REF)
+
+
+def test_interchange_duplicates_within_the_window(ledger_url: str) -> None:
+    with Ledger(ledger_url) as ledger:
+        first = ledger.claim(REF)
+        second = ledger.claim(FileRef("orders", "file:///srv/in", "b.csv", 10, 5))
+        assert first and second
+        key = ("SENDER", "RECEIVER", "000123")
+        assert ledger.record_interchange("orders", key, first.id, window=timedelta(days=1)) \
+            is None
+        for frm, to in [(FileState.CLAIMED, FileState.STAGED),
+                        (FileState.STAGED, FileState.DELIVERED)]:
+            ledger.transition(first.id, frm, to)
+        assert ledger.record_interchange("orders", key, second.id,
+                                         window=timedelta(days=1)) == first.id
+
+
+def test_two_workers_share_a_postgres_ledger_without_double_delivery(
+        project: ProjectDir) -> None:
+    """Several `tradelane` workers on one PostgreSQL ledger: every file delivered once."""
+    gen = _pg_schema_url()
+    url = next(gen)
+    try:
+        project.route("orders", CSV_ROUTE)
+        for i in range(120):
+            project.drop("orders", f"f{i:03}.csv", GOOD_CSV.replace("PO-1", f"PO-{1000 + i}"))
+        loaded = project.load()
+        results: list = []
+
+        def worker(name: str) -> None:
+            with Ledger(url, worker=name) as ledger:
+                results.extend(Pipeline(loaded, ledger).run_once().results)
+
+        threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        delivered = [r for r in results if r.outcome == Outcome.DELIVERED]
+        assert len(delivered) == 120, [r for r in results if r.outcome != Outcome.DELIVERED]
+        assert len({r.file_id for r in delivered}) == 120
+        assert len(project.outputs("orders")) == 120
+    finally:
+        gen.close()

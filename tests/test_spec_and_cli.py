@@ -1,0 +1,167 @@
+"""`tradelane check` and the CLI contract: every problem at its place, exit codes, --json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import CSV_ROUTE, GOOD_CSV, REPO, ProjectDir
+from tradelane.cli import app
+from tradelane.errors import ConfigError
+from tradelane.spec import load_project
+
+runner = CliRunner()
+
+
+def cli(project: ProjectDir, *args: str):
+    return runner.invoke(app, [*args, "--project", str(project.root)])
+
+
+BROKEN = """\
+    source: {folder: inbox/x, min_age: soon}
+    format: {type: csv, delimter: ";"}
+    fields:
+      qty: {type: integer, pattern: "([a-z"}
+      price: {type: decimal, min: "lots"}
+      when: {type: date, min: "yesterday"}
+    transform:
+      lookups: [{field: n, key: nope, table: missing.csv, key_column: a, value_column: b}]
+    target: {folder: out, format: json, name: "{stem}-{weekday}.json"}
+"""
+
+
+def test_check_reports_every_problem_with_file_and_path(project: ProjectDir) -> None:
+    project.route("broken", BROKEN)
+    project.route("also_broken", "source: {folder: x}\nformat: {type: yaml}\nfields: {}\n")
+    with pytest.raises(ConfigError) as info:
+        load_project(project.root)
+    problems = info.value.problems
+    expected = [
+        "mappings/broken.yaml: source.min_age: 'soon' is not a duration",
+        "mappings/broken.yaml: format.delimter: unknown option (check the spelling)",
+        "mappings/broken.yaml: fields.qty.pattern: not a valid regular expression",
+        "mappings/broken.yaml: fields.price: min must be a number for decimal fields",
+        "mappings/broken.yaml: fields.when: min must be an ISO date",
+        "mappings/broken.yaml: target.name: unknown placeholder(s) ['weekday']",
+        "mappings/also_broken.yaml: format: Input tag 'yaml' found",
+        "mappings/also_broken.yaml: target: Field required",
+    ]
+    for start in expected:
+        assert any(p.startswith(start) for p in problems), (start, problems)
+
+
+def test_check_reports_reference_problems_once_the_shape_is_right(project: ProjectDir) -> None:
+    project.route("refs", """\
+        source: {folder: inbox/x}
+        format: {type: csv}
+        fields: {a: {}}
+        transform:
+          lookups: [{field: n, key: nope, table: missing.csv, key_column: a, value_column: b}]
+          derive: {t: {expr: "a * ghost"}}
+          rename: {zzz: y}
+        target: {folder: out}
+    """)
+    with pytest.raises(ConfigError) as info:
+        load_project(project.root)
+    assert info.value.problems == [
+        "mappings/refs.yaml: transform.lookups.0.key: 'nope' is not a field",
+        "mappings/refs.yaml: transform.lookups.0.table: file 'missing.csv' not found next to"
+        " the mapping",
+        "mappings/refs.yaml: transform.derive.t.expr: 'ghost' is not a field",
+        "mappings/refs.yaml: transform.rename.zzz: not a field",
+    ]
+
+
+def test_cli_check_exit_codes(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE)
+    ok = cli(project, "check")
+    assert ok.exit_code == 0 and "1 route(s): orders" in ok.stdout
+    project.route("broken", BROKEN)
+    bad = cli(project, "check")
+    assert bad.exit_code == 2
+    assert "mappings/broken.yaml: source.min_age:" in bad.stderr
+    assert "Traceback" not in bad.stderr + bad.stdout
+
+
+def test_run_once_exit_codes_and_json(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE)
+    (project.root / "inbox" / "orders").mkdir(parents=True)
+    empty = cli(project, "run", "--once")
+    assert empty.exit_code == 0 and "Nothing to do" in empty.stdout
+    project.drop("orders", "good.csv", GOOD_CSV)
+    project.drop("orders", "bad.csv", "Order;Qty\nPO-1;x\n")
+    result = cli(project, "run", "--once", "--json")
+    assert result.exit_code == 3
+    data = json.loads(result.stdout)
+    assert sorted(f["outcome"] for f in data["files"]) == ["delivered", "quarantined"]
+
+
+def test_unknown_route_is_a_usage_error(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE)
+    result = cli(project, "run", "--once", "--route", "nope")
+    assert result.exit_code == 2 and "no route named 'nope'" in result.stderr
+
+
+def test_validate_is_a_dry_run(project: ProjectDir, tmp_path: Path) -> None:
+    project.route("orders", CSV_ROUTE)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Order;Qty;Price;ShipDate;Status\nPO-1;x;1;;open\n")
+    result = cli(project, "validate", str(bad), "--route", "orders", "--json")
+    assert result.exit_code == 3
+    report = json.loads(result.stdout)
+    assert report["errors"][0]["location"] == "row 1 (line 2)"
+    good = tmp_path / "good.csv"
+    good.write_text(GOOD_CSV)
+    assert cli(project, "validate", str(good), "--route", "orders").exit_code == 0
+    assert not (project.root / ".tradelane").exists()
+    assert not (project.root / "outbox").exists()
+
+
+def test_quarantine_workflow_from_the_cli(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE)
+    project.drop("orders", "bad.csv", "Order;Qty;Price;ShipDate;Status\nPO-1;x;1;;open\n")
+    cli(project, "run", "--once")
+    listing = json.loads(cli(project, "quarantine", "list", "--json").stdout)
+    assert [(q["id"], q["name"], q["stage"]) for q in listing] == [(1, "bad.csv", "validate")]
+    shown = cli(project, "quarantine", "show", "1")
+    assert shown.exit_code == 0 and "is not a whole number" in shown.stdout
+    Path(listing[0]["path"]).write_text(GOOD_CSV)
+    again = cli(project, "quarantine", "reprocess", "1")
+    assert again.exit_code == 0, again.stdout
+    assert json.loads(cli(project, "quarantine", "list", "--json").stdout) == []
+    trail = json.loads(cli(project, "history", "bad.csv", "--json").stdout)
+    states = [e["to_state"] for e in trail[0]["events"]]
+    assert states == ["claimed", "staged", "quarantined", "claimed", "staged", "delivered",
+                      "archived"]
+    status = json.loads(cli(project, "status", "--json").stdout)
+    assert status[0]["route"] == "orders" and status[0]["delivered"] == 1
+
+
+def test_discard_keeps_the_file_and_the_reason(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE)
+    project.drop("orders", "junk.csv", "Order;Qty\nPO-1;x\n")
+    cli(project, "run", "--once")
+    result = cli(project, "quarantine", "discard", "1", "--reason", "partner resent it")
+    assert result.exit_code == 0
+    assert list((project.root / "archive" / "orders" / "discarded").glob("1-junk.csv"))
+    trail = json.loads(cli(project, "history", "1", "--json").stdout)
+    assert trail[0]["events"][-1]["detail"] == "discarded: partner resent it"
+
+
+def test_console_script_runs_as_a_real_process(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE)
+    project.drop("orders", "good.csv", GOOD_CSV)
+    exe = Path(sys.executable).parent / "tradelane"
+    done = subprocess.run([str(exe), "run", "--once", "-C", str(project.root)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (project.root / "outbox" / "orders" / "good.json").exists()
+
+
+def test_repository_mappings_pass_check() -> None:
+    assert load_project(REPO).routes  # the demo's own routes are valid
