@@ -121,7 +121,8 @@ def _check_encoding(value: Any) -> str:
     try:
         codecs.lookup(str(value))
     except LookupError:
-        raise ValueError(f"unknown encoding {value!r} (try utf-8, utf-8-sig, cp1252, latin-1)")
+        raise ValueError(
+            f"unknown encoding {value!r} (try utf-8, utf-8-sig, cp1252, latin-1)") from None
     return str(value)
 
 
@@ -136,7 +137,8 @@ class CsvFormat(Strict):
         description="Escape character inside quotes (e.g. a backslash), if the export uses one.",
     )
     doublequote: bool = Field(True, description='A doubled quote ("") inside quotes is a quote.')
-    encoding: Encoding = Field("utf-8", description="Text encoding; a UTF-8 BOM is always accepted.")
+    encoding: Encoding = Field(
+        "utf-8", description="Text encoding; a UTF-8 BOM is always accepted.")
     header: bool = Field(True, description="The first row holds the column names.")
     columns: list[str] | None = Field(
         None, description="Column names when the file has no header row."
@@ -330,7 +332,8 @@ class FieldSpec(Strict):
     pattern: str | None = Field(None, description="Regular expression the whole value matches.")
     enum: list[str] | None = Field(None, description="Allowed values.")
     codes: str | None = Field(
-        None, description="CSV file (relative to mappings/) whose first column lists allowed values."
+        None,
+        description="CSV file (relative to mappings/) whose first column lists allowed values.",
     )
     min: float | str | None = Field(None, description="Smallest allowed number or date.")
     max: float | str | None = Field(None, description="Largest allowed number or date.")
@@ -343,7 +346,8 @@ class FieldSpec(Strict):
         None, description="strftime format for dates in the output; ISO 8601 by default."
     )
     decimal: str | None = Field(None, description="Decimal separator; defaults to the format's.")
-    thousands: str | None = Field(None, description="Thousands separator; defaults to the format's.")
+    thousands: str | None = Field(
+        None, description="Thousands separator; defaults to the format's.")
     true_values: list[str] = Field(default_factory=lambda: ["true", "yes", "y", "1", "t"])
     false_values: list[str] = Field(default_factory=lambda: ["false", "no", "n", "0", "f"])
     description: str = ""
@@ -682,7 +686,8 @@ class TargetSpec(Strict):
         known = {"route", "stem", "name", "ext", "sha8", "file_id", "date", "time"}
         used = set(re.findall(r"{(\w+)[^}]*}", value))
         if used - known:
-            raise ValueError(f"unknown placeholder(s) {sorted(used - known)}; known: {sorted(known)}")
+            raise ValueError(
+                f"unknown placeholder(s) {sorted(used - known)}; known: {sorted(known)}")
         if "/" in value or "\\" in value:
             raise ValueError("the name may not contain a path separator")
         return value
@@ -1028,11 +1033,13 @@ def _check_references(route: RouteSpec, label: str, problems: list[str]) -> None
     for name, derive in t.derive.items():
         for ref in _template_names(derive.template) if derive.template else []:
             if ref not in known:
-                problems.append(f"{label}: transform.derive.{name}.template: {ref!r} is not a field")
+                problems.append(
+                    f"{label}: transform.derive.{name}.template: {ref!r} is not a field")
         if derive.expr:
             for ref in re.findall(r"[A-Za-z_]\w*", derive.expr):
                 if ref not in known and ref not in {"and", "or", "not", "abs"}:
-                    problems.append(f"{label}: transform.derive.{name}.expr: {ref!r} is not a field")
+                    problems.append(
+                        f"{label}: transform.derive.{name}.expr: {ref!r} is not a field")
         known.add(name)
     if t.hook:
         try:
