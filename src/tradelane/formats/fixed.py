@@ -1,0 +1,171 @@
+"""Fixed-width text: record types by prefix, fields by column, implied decimals, EBCDIC too.
+
+Field sources name ``TYPE.field`` (a record type of the format and one of its fields). Lines of
+a ``header`` record type fill the document header; each line of a ``record`` type is a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+
+from tradelane.errors import ConfigError, EmptyFile, MalformedInput
+from tradelane.models import Document
+from tradelane.spec import FixedField, FixedFormat, FixedRecordType, RouteSpec
+
+
+class UnknownRecordType(MalformedInput):
+    def __init__(self, line: int, text: str):
+        self.line = line
+        super().__init__(f"line {line} starts with {text[:10]!r}, which no record type matches",
+                         location=f"line {line}", rule="record_type", value=text[:40])
+
+
+class ShortRecord(MalformedInput):
+    def __init__(self, line: int, record_type: str, length: int, needed: int):
+        self.line, self.record_type, self.length, self.needed = line, record_type, length, needed
+        super().__init__(f"line {line} ({record_type}) has {length} characters, the layout needs"
+                         f" {needed}", location=f"line {line}", rule="record_length",
+                         value=str(length))
+
+
+def _end(f: FixedField) -> int:
+    return f.end if f.end is not None else f.start + (f.width or 0) - 1
+
+
+def _value(line: str, f: FixedField) -> str:
+    raw = line[f.start - 1 : _end(f)]
+    value = raw.strip() if f.strip else raw
+    if f.implied_decimals and value:
+        sign = ""
+        if value[0] in "+-":
+            sign, value = value[0], value[1:]
+        elif value[-1] in "+-":
+            sign, value = value[-1], value[:-1]
+        if value.isdigit():
+            d, n = f.implied_decimals, int(value)
+            value = ("-" if sign == "-" else "") + f"{n // 10**d}.{n % 10**d:0{d}d}"
+        else:
+            value = sign + value if sign else value  # not a number: validation will say so
+    return value
+
+
+def _source(name: str, source: str | None, fmt: FixedFormat, where: str) -> tuple[str, str]:
+    text = source or name
+    kind, _, field = text.partition(".")
+    rt = fmt.record_types.get(kind)
+    if rt is None or field not in rt.fields:
+        raise ConfigError([f"{where}: {text!r} must name TYPE.field of format.record_types"])
+    return kind, field
+
+
+class FixedReader:
+    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
+        fmt = route.format
+        assert isinstance(fmt, FixedFormat)
+        header_src = {k: _source(k, s.source, fmt, f"header.{k}.source")
+                      for k, s in route.header.items()}
+        field_src = {k: _source(k, s.source, fmt, f"fields.{k}.source")
+                     for k, s in route.fields.items()}
+        types = sorted(fmt.record_types.items(), key=lambda kv: -len(kv[1].prefix))
+        needs = {name: rt.min_length or max((_end(f) for f in rt.fields.values()), default=0)
+                 for name, rt in fmt.record_types.items()}
+        header: dict[str, str | None] = dict.fromkeys(header_src)
+        columns: dict[str, list[str | None]] = {k: [] for k in field_src}
+        lines: list[int] = []
+        first_row = 0
+        pending: list[tuple[int, str, str]] = []
+        for number, line in _lines(Path(path), fmt):
+            kind = _match(types, line)
+            if kind is None:
+                if fmt.unknown_lines == "skip" or not line.strip():
+                    continue
+                raise UnknownRecordType(number, line)
+            rt: FixedRecordType = fmt.record_types[kind]
+            if len(line) < needs[kind]:
+                raise ShortRecord(number, kind, len(line), needs[kind])
+            if rt.role == "header":
+                for key, (k, f) in header_src.items():
+                    if k == kind and header[key] is None:
+                        header[key] = _value(line, rt.fields[f])
+            elif rt.role == "record":
+                pending.append((number, kind, line))
+        if not pending and not any(header.values()):
+            raise EmptyFile()
+        for number, kind, line in pending:
+            rt = fmt.record_types[kind]
+            for key, (k, f) in field_src.items():
+                columns[key].append(_value(line, rt.fields[f]) if k == kind else None)
+            lines.append(number)
+            if len(lines) >= fmt.chunk_rows:
+                yield _document(header, columns, lines, first_row)
+                first_row += len(lines)
+                columns, lines = {k: [] for k in field_src}, []
+        if lines or first_row == 0:
+            yield _document(header, columns, lines, first_row)
+
+
+def _document(header: dict, columns: dict[str, list], lines: list[int], first: int) -> Document:
+    frame = pd.DataFrame({k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string()))
+                          for k, v in columns.items()},
+                         index=pd.RangeIndex(first, first + len(lines)))
+    numbers = list(lines)
+    return Document(header=dict(header), records=frame,
+                    locate=lambda row: f"line {numbers[row - first]}")
+
+
+def _match(types: list[tuple[str, FixedRecordType]], line: str) -> str | None:
+    for name, rt in types:
+        if line.startswith(rt.prefix):
+            return name
+    return None
+
+
+def _lines(path: Path, fmt: FixedFormat) -> Iterator[tuple[int, str]]:
+    data = path.read_bytes()
+    if not data:
+        raise EmptyFile()
+    try:
+        text = data.decode(fmt.encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MalformedInput(f"byte 0x{data[exc.start]:02X} is not valid {fmt.encoding}",
+                             location=f"line {line} (byte {exc.start})",
+                             rule="encoding") from None
+    if fmt.record_length:
+        n = fmt.record_length
+        for i in range(0, len(text), n):
+            yield i // n + 1, text[i : i + n]
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        yield number, line
+
+
+class FixedWriter:
+    """Writes the records as fixed-width lines using the first ``record`` type's layout."""
+
+    extension = "txt"
+
+    def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
+        fmt = route.format
+        if not isinstance(fmt, FixedFormat):
+            raise ValueError("the fixed-width writer needs a fixed format in the route")
+        rt = next(r for r in fmt.record_types.values() if r.role == "record")
+        count = 0
+        for doc in batches:
+            for row in doc.records.to_dict("records"):
+                width = max(_end(f) for f in rt.fields.values())
+                line = list(rt.prefix.ljust(width))
+                for name, f in rt.fields.items():
+                    value = "" if row.get(name) is None else str(row.get(name))
+                    size = _end(f) - f.start + 1
+                    if f.implied_decimals:
+                        value = value.replace(".", "").rjust(size, "0")
+                    line[f.start - 1 : _end(f)] = list(value[:size].ljust(size))
+                out.write(("".join(line) + "\n").encode(fmt.encoding))
+                count += 1
+        return count
