@@ -168,10 +168,7 @@ def _convert_temporal(spec: FieldSpec, text: pa.Array) -> tuple[pa.Array, np.nda
         value = pa.array(parsed, pa.timestamp("us", tz="UTC"))
         shown = "an ISO date-time like 2024-01-31T13:45:00"
     else:
-        value = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
-        # Arrow's strptime rolls 31.02 over into March: confirm the strict meaning in Python
-        # for the values that do not print back the same.
-        value = _strict_dates(text, value, fmt)
+        value = _parse_dates(text, fmt)
         shown = f"a date in the form {fmt}"
     if is_date:
         value = pc.cast(value, pa.date32())
@@ -179,19 +176,41 @@ def _convert_temporal(spec: FieldSpec, text: pa.Array) -> tuple[pa.Array, np.nda
     return value, bad, lambda v: f"{_q(v)} is not {shown}"
 
 
-def _strict_dates(text: pa.Array, value: pa.Array, fmt: str) -> pa.Array:
-    back = pc.strftime(value, format=fmt)
-    differ = _np(pc.fill_null(pc.not_equal(back, text), False))
-    if not differ.any():
+def _parse_dates(text: pa.Array, fmt: str) -> pa.Array:
+    if fmt == "%Y-%m-%d":
+        try:  # Arrow's ISO date cast is strict and fast; it fails whole on one bad value
+            return pc.cast(pc.cast(pc.if_else(pc.equal(text, ""), None, text), pa.date32()),
+                           pa.timestamp("us"))
+        except pa.ArrowInvalid:
+            pass
+    value = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
+    if "%d" not in fmt:
         return value
-    values = value.to_pylist()
-    strings = text.to_pylist()
-    for i in np.flatnonzero(differ):
-        try:
-            values[i] = datetime.strptime(strings[i], fmt)
-        except ValueError:
-            values[i] = None
-    return pa.array(values, pa.timestamp("us"))
+    # Arrow's strptime rolls 31.02 over into March: a date is real only if its day of the
+    # month is the day that was written.
+    written = pc.struct_field(pc.extract_regex(text, _format_regex(fmt)), "d")
+    same_day = pc.equal(pc.cast(pc.if_else(pc.equal(written, ""), None, written), pa.int64()),
+                        pc.day(value))
+    return pc.if_else(pc.fill_null(same_day, False), value, pa.scalar(None, value.type))
+
+
+_DIRECTIVES = {"Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{1,2}", "d": r"(?P<d>\d{1,2})",
+               "H": r"\d{1,2}", "M": r"\d{1,2}", "S": r"\d{1,2}", "f": r"\d+", "j": r"\d{1,3}",
+               "z": r"(?:[+-]\d{2}:?\d{2}|Z)", "%": "%"}
+
+
+@cache
+def _format_regex(fmt: str) -> str:
+    """A regex matching ``fmt`` whose group ``d`` captures the day of the month."""
+    out, i = ["^"], 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt):
+            out.append(_DIRECTIVES.get(fmt[i + 1], ".+?"))
+            i += 2
+        else:
+            out.append(re.escape(fmt[i]))
+            i += 1
+    return "".join(out) + "$"
 
 
 def _rules(name: str, spec: FieldSpec, text: pa.Array, value: pa.Array, checkable: np.ndarray,

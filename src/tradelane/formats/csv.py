@@ -260,7 +260,9 @@ def _to_text_table(doc: Document, route: RouteSpec) -> pa.Table:
     formats = _output_formats(route)
     for column in doc.records.columns:
         arr = pa.array(doc.records[column], from_pandas=True)
-        if pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
+        if pa.types.is_date(arr.type) and column not in formats:
+            arr = pc.cast(arr, pa.string())  # ISO, and much faster than strftime
+        elif pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
             default = "%Y-%m-%d" if pa.types.is_date(arr.type) else "%Y-%m-%dT%H:%M:%S"
             if getattr(arr.type, "tz", None):
                 default += "Z"  # ISO input is normalised to UTC
