@@ -21,14 +21,16 @@ import fnmatch
 import hashlib
 import logging
 import posixpath
+import queue
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradelane.errors import SourceUnavailable
+from tradelane.errors import SourceUnavailable, TransientError
 from tradelane.models import FileRef
 from tradelane.paths import check_partner_name, is_temp_name
 from tradelane.sftp_client import (
@@ -144,40 +146,84 @@ class SftpSource:
 
     # -- transfer ---------------------------------------------------------------------------
 
-    def fetch(self, ref: FileRef, dest: Path) -> str:
+    def fetch(self, ref: FileRef, dest: Path, *, client: paramiko.SFTPClient | None = None) -> str:
         remote = self._remote(ref.name)
         deadline = self._clock() + self.conn.transfer_deadline.total_seconds()
         try:
             with sftp_errors(self.session.name, f"downloading {remote}", SourceUnavailable):
-                return self._download(self.session.client, remote, dest, deadline)
+                # The listed size drives the read requests; the stat afterwards catches a
+                # file that changed since it was listed.
+                return self._download(client or self.session.client, remote, dest, deadline,
+                                      ref.size)
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
 
+    def fetch_all(self, items: Sequence[tuple[FileRef, Path]]) -> list[str | TransientError]:
+        """``fetch`` for many files at once, over ``parallel`` SFTP channels of this connection.
+
+        Small files are dominated by round trips (open, read, stat, close), so several
+        channels in flight hide the latency. Returns, per item in order, the sha256 or the
+        ``SourceUnavailable`` that item raised: one failure does not stop the others.
+        """
+        with sftp_errors(self.session.name, "connecting", SourceUnavailable):
+            self.session.client  # noqa: B018 - the extra channels need the transport
+        work: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index in range(len(items)):
+            work.put(index)
+        results: list[str | TransientError] = [
+            SourceUnavailable("not fetched")] * len(items)
+
+        def worker() -> None:
+            with sftp_errors(self.session.name, "opening an SFTP channel", SourceUnavailable):
+                client = self.session.open_channel()
+            try:
+                while True:
+                    try:
+                        index = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    ref, dest = items[index]
+                    try:
+                        results[index] = self.fetch(ref, dest, client=client)
+                    except TransientError as exc:
+                        results[index] = exc
+            finally:
+                client.close()
+
+        workers = min(self.conn.parallel, max(1, len(items) // 4))
+        with ThreadPoolExecutor(workers, thread_name_prefix="sftp-fetch") as pool:
+            for future in [pool.submit(worker) for _ in range(workers)]:
+                future.result()
+        return results
+
     def _download(self, client: paramiko.SFTPClient, remote: str, dest: Path,
-                  deadline: float) -> str:
+                  deadline: float, size: int) -> str:
         digest = hashlib.sha256()
-        size = client.stat(remote).st_size or 0
         written = 0
         chunks = read_pipelined(client, remote, size, request_size=self.session.read_size,
                                 in_flight=PREFETCH_REQUESTS)
-        with open(dest, "wb") as out:
-            for data in chunks:
-                digest.update(data)
-                out.write(data)
-                written += len(data)
-                if self._clock() > deadline:
-                    chunks.close()
-                    self.session.close()  # requests are still in flight: start afresh
-                    raise SourceUnavailable(
-                        f"sftp {self.session.name}: downloading {remote} did not finish within"
-                        f" transfer_deadline ({self.conn.transfer_deadline}); {written} of"
-                        f" {size} bytes arrived"
-                    )
-        if client.stat(remote).st_size != size:
+        try:
+            with open(dest, "wb") as out:
+                for data in chunks:
+                    digest.update(data)
+                    out.write(data)
+                    written += len(data)
+                    if self._clock() > deadline:
+                        chunks.close()
+                        self.session.close()  # requests are still in flight: start afresh
+                        raise SourceUnavailable(
+                            f"sftp {self.session.name}: downloading {remote} did not finish"
+                            f" within transfer_deadline ({self.conn.transfer_deadline});"
+                            f" {written} of {size} bytes arrived"
+                        )
+            changed = client.stat(remote).st_size != size
+        except EOFError:  # the server's "end of file" before the listed size: it shrank
+            changed = True
+        if changed:
             raise SourceUnavailable(
-                f"sftp {self.session.name}: {remote} changed while it was downloaded; it will"
-                " be fetched again"
+                f"sftp {self.session.name}: {remote} changed since it was listed; it will be"
+                " fetched again"
             )
         return digest.hexdigest()
 

@@ -1,0 +1,131 @@
+"""SFTP throughput of SftpSource against OpenSSH's own ``sftp`` client, over loopback.
+
+Starts a throwaway sshd (the test fixture's code, as a plain function), then measures in
+the same run, alternating the two clients so background load hits both alike:
+
+- one 200 MB file: ``SftpSource.fetch`` vs ``sftp -b`` running ``get``;
+- 1,000 files of 2 KB: one poll (connect, list, fetch every file) vs ``sftp -b`` running
+  1,000 ``get`` lines over one connection.
+
+Usage: ``.venv/bin/python bench/sftp.py [--rounds 3] [--size-mb 200] [--files 1000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from support.sftp_routes import make_route, make_settings  # noqa: E402
+from support.sshd import Sshd, sshd_available, start_sshd  # noqa: E402
+
+from tradelane.sources.sftp import SftpSource  # noqa: E402
+
+
+def openssh_batch(server: Sshd, lines: list[str], work: Path) -> None:
+    batch = work / "batch.txt"
+    batch.write_text("\n".join(lines) + "\n")
+    subprocess.run(
+        ["sftp", "-q", "-b", str(batch), "-i", str(server.client_key),
+         "-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+         "-P", str(server.port), f"{server.user}@127.0.0.1"],
+        check=True, capture_output=True,
+    )
+
+
+def source_for(server: Sshd, folder: Path, work: Path) -> SftpSource:
+    return SftpSource(make_route(folder, min_age="0s", order="name"),
+                      make_settings(server, work))
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def bench_large(server: Sshd, work: Path, size_mb: int, rounds: int) -> tuple[float, float]:
+    folder = server.root / "large"
+    folder.mkdir()
+    big = folder / "big.bin"
+    with open(big, "wb") as out:
+        for _ in range(size_mb):
+            out.write(os.urandom(1 << 20))
+    dest = work / "big.out"
+
+    def ours() -> None:
+        with source_for(server, folder, work) as src:
+            [ref] = src.list_ready()
+            src.fetch(ref, dest)
+
+    def openssh() -> None:
+        openssh_batch(server, [f"get {big} {dest}"], work)
+
+    return _alternate(ours, openssh, rounds, size_mb)
+
+
+def bench_small(server: Sshd, work: Path, count: int, rounds: int) -> tuple[float, float]:
+    folder = server.root / "small"
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"ORD{i:05d}.csv").write_bytes(os.urandom(2048))
+    spool = work / "spool"
+    spool.mkdir()
+
+    def ours() -> None:
+        with source_for(server, folder, work) as src:
+            refs = src.list_ready()
+            assert len(refs) == count
+            src.fetch_all([(ref, spool / ref.name) for ref in refs])
+
+    def openssh() -> None:
+        openssh_batch(server, [f"get {folder}/ORD{i:05d}.csv {spool}/" for i in range(count)],
+                      work)
+
+    return _alternate(ours, openssh, rounds, count)
+
+
+def _alternate(ours: Callable[[], None], theirs: Callable[[], None], rounds: int,
+               units: float) -> tuple[float, float]:
+    mine, openssh = [], []
+    for _ in range(rounds):
+        mine.append(units / timed(ours))
+        openssh.append(units / timed(theirs))
+    return statistics.median(mine), statistics.median(openssh)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--files", type=int, default=1000)
+    args = parser.parse_args()
+    if reason := sshd_available():
+        sys.exit(f"cannot run: {reason}")
+    server = start_sshd()
+    work = Path(tempfile.mkdtemp(prefix="tradelane-bench-"))
+    try:
+        ours, theirs = bench_large(server, work, args.size_mb, args.rounds)
+        print(f"{args.size_mb} MB file    SftpSource.fetch {ours:7.1f} MB/s"
+              f"   OpenSSH sftp {theirs:7.1f} MB/s   ratio {ours / theirs:.2f}x")
+        ours, theirs = bench_small(server, work, args.files, args.rounds)
+        print(f"{args.files} x 2 KB files  SftpSource poll  {ours:7.0f} files/s"
+              f" OpenSSH sftp {theirs:7.0f} files/s ratio {ours / theirs:.2f}x")
+        print(f"(median of {args.rounds} alternating rounds; loopback; {os.cpu_count()} cores)")
+    finally:
+        server.stop()
+        shutil.rmtree(server.base, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
