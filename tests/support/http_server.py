@@ -147,6 +147,7 @@ class RecordingServer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like a real API
+    disable_nagle_algorithm = True  # else headers then body wait on the client's delayed ACK
     app: RecordingServer
 
     def do_POST(self) -> None:

@@ -11,16 +11,11 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from tradelane.errors import DeliveryRejected
-from tradelane.models import Document, Issue
+from tradelane.models import Document
 from tradelane.spec import RouteSpec
+from tradelane.targets.json_rows import json_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +54,16 @@ def plan_requests(batches: Iterable[Document], route: RouteSpec,
     size = spec.records_per_request
     formats = output_formats(route)
     cut: list[tuple[list[int], bytes]] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[str] = []
     numbers: list[int] = []
     for doc in batches:
-        rows.extend(_records(doc, formats))
-        numbers.extend(int(i) for i in doc.records.index)
+        rows.extend(json_rows(doc.records, formats))
+        numbers.extend(doc.records.index.tolist())
         while len(rows) >= size:
-            cut.append((numbers[:size], _encode(rows[:size], spec.per_record, numbers[0])))
+            cut.append((numbers[:size], _encode(rows[:size], spec.per_record)))
             del rows[:size], numbers[:size]
     if rows:
-        cut.append((numbers, _encode(rows, spec.per_record, numbers[0])))
+        cut.append((numbers, _encode(rows, spec.per_record)))
     envelope = Envelope(spec.envelope, names)
     total = len(cut)
     return [PlannedRequest(i, nums, envelope.wrap(payload, batch=i + 1, batches=total,
@@ -83,41 +78,12 @@ def output_formats(route: RouteSpec) -> dict[str, str]:
             for name, spec in {**route.header, **route.fields}.items() if spec.output_format}
 
 
-def _records(doc: Document, formats: Mapping[str, str]) -> list[dict[str, Any]]:
-    table = pa.Table.from_pandas(doc.records, preserve_index=False)
-    for name, fmt in formats.items():
-        if name in table.column_names and pa.types.is_temporal(table.schema.field(name).type):
-            column = pc.strftime(table[name], format=fmt)
-            table = table.set_column(table.schema.get_field_index(name), name, column)
-    return table.to_pylist()
-
-
-def _encode(rows: list[dict[str, Any]], per_record: bool, first: int) -> bytes:
-    try:
-        return _dumps(rows[0] if per_record else rows)
-    except ValueError as exc:  # NaN or infinity: not JSON
-        raise DeliveryRejected(
-            f"a value cannot be sent as JSON: {exc}",
-            issues=[Issue(location=f"records from {first + 1}", field="", value="",
-                          rule="json", message=str(exc))],
-        ) from None
+def _encode(rows: list[str], per_record: bool) -> bytes:
+    return (rows[0] if per_record else "[" + ",".join(rows) + "]").encode()
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
-                      default=_plain).encode()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Envelope:
