@@ -298,6 +298,8 @@ def _network_problem(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"no answer in time ({type(exc).__name__})"
     if isinstance(exc, httpx.ConnectError):
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return "the server's TLS certificate is not trusted (see verify, ca_bundle)"
         return "cannot connect"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection was dropped"
