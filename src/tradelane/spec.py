@@ -484,7 +484,10 @@ class EnvValue(Strict):
     env: str = Field(..., description="Name of the environment variable.")
     prefix: str = Field("", description="Text before the value, e.g. 'Token '.")
 
-    _check_env = field_validator("env")(classmethod(lambda cls, v: _env_name(v)))
+    @field_validator("env")
+    @classmethod
+    def _variable(cls, value: str) -> str | None:
+        return _env_name(value)
 
 
 class HttpAuth(Strict):
@@ -498,9 +501,10 @@ class HttpAuth(Strict):
         None, description="Variable holding the password for HTTP basic auth."
     )
 
-    _check_env = field_validator("bearer_env", "basic_password_env")(
-        classmethod(lambda cls, v: _env_name(v))
-    )
+    @field_validator("bearer_env", "basic_password_env")
+    @classmethod
+    def _variable(cls, value: str | None) -> str | None:
+        return _env_name(value)
 
     @model_validator(mode="after")
     def _one_kind(self) -> HttpAuth:
