@@ -23,6 +23,7 @@ import logging
 import posixpath
 import queue
 import stat
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 #: Outstanding read requests per download: ~8 MB in flight at 255 KiB each. With the
 #: channel window this bounds the memory one transfer uses.
 PREFETCH_REQUESTS = 32
+#: Files larger than this are written to the spool by a helper thread.
+BACKGROUND_WRITE_FROM = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,15 +202,13 @@ class SftpSource:
 
     def _download(self, client: paramiko.SFTPClient, remote: str, dest: Path,
                   deadline: float, size: int) -> str:
-        digest = hashlib.sha256()
         written = 0
         chunks = read_pipelined(client, remote, size, request_size=self.session.read_size,
                                 in_flight=PREFETCH_REQUESTS)
         try:
-            with open(dest, "wb") as out:
+            with _Spool(dest, threaded=size > BACKGROUND_WRITE_FROM) as spool:
                 for data in chunks:
-                    digest.update(data)
-                    out.write(data)
+                    spool.write(data)
                     written += len(data)
                     if self._clock() > deadline:
                         chunks.close()
@@ -225,7 +226,7 @@ class SftpSource:
                 f"sftp {self.session.name}: {remote} changed since it was listed; it will be"
                 " fetched again"
             )
-        return digest.hexdigest()
+        return spool.hexdigest
 
     def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
         if action in ("leave", "archive"):
@@ -254,3 +255,59 @@ class SftpSource:
         check_partner_name(name)
         return posixpath.join(self.folder, name)
 
+
+
+class _Spool:
+    """Writes and hashes downloaded chunks into the spool file.
+
+    For large files this happens in a helper thread: file writes and sha256 release the GIL,
+    so they overlap with paramiko's packet work instead of taking turns with it (OpenSSH gets
+    the same overlap from its separate ssh and sftp processes). The queue bounds memory.
+    """
+
+    def __init__(self, dest: Path, *, threaded: bool):
+        self._out = open(dest, "wb")  # noqa: SIM115 - closed in __exit__
+        self._hash = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=16)
+            self._thread = threading.Thread(target=self._drain, name="sftp-spool", daemon=True)
+            self._thread.start()
+
+    def write(self, data: bytes) -> None:
+        if self._queue is None:
+            self._hash.update(data)
+            self._out.write(data)
+            return
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._hash.update(data)
+                    self._out.write(data)
+                except BaseException as exc:  # handed to the downloading thread
+                    self._error = exc
+
+    @property
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def __enter__(self) -> _Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._queue is not None and self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+        finally:
+            self._out.close()
+        if self._error is not None:
+            raise self._error
