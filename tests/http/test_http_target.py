@@ -326,3 +326,27 @@ def test_the_received_type_is_what_the_matcher_sees(server: RecordingServer) -> 
     server.when(lambda r: seen.append(r) or False)
     target(server.url).deliver(documents(1), context(None))
     assert seen and seen[0].key is not None
+
+
+def test_secrets_never_reach_the_logs(server: RecordingServer, ledger: Ledger,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    server.when(status=503, body="token tok-SECRET-123456")
+    _refuse_batch_3(server)
+    with pytest.raises(HttpRejected) as caught:
+        target(server.url, batch=500).deliver(documents(2500), context(ledger))
+    assert "retry 1 of 2" in caplog.text
+    assert "SECRET" not in caplog.text + str(caught.value) + repr(caught.value.issues)
+
+
+def test_basic_auth_and_its_redaction(server: RecordingServer) -> None:
+    tgt = HttpTarget(http_route(server.url, auth={"basic_user": "acme",
+                                                  "basic_password_env": "CRM_PASSWORD"}),
+                     environ={"CRM_PASSWORD": "pa55-word!"})
+    server.when(status=400, body="you sent Authorization: Basic YWNtZTpwYTU1LXdvcmQh and "
+                                 "password=pa55-word!")
+    with pytest.raises(HttpRejected) as caught:
+        tgt.deliver(documents(1), context(None))
+    assert server.requests[0].headers["authorization"] == "Basic YWNtZTpwYTU1LXdvcmQh"
+    shown = caught.value.issues[0].value
+    assert shown == "you sent Authorization: Basic *** and password=***"

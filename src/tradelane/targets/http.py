@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ class HttpTarget:
         rate = spec.requests_per_second
         self._interval = 1 / rate if rate else 0.0
         self._next_slot = 0.0
+        self._pace_lock = threading.Lock()  # one target may serve several worker threads
 
     @property
     def client(self) -> httpx.Client:
@@ -123,6 +125,12 @@ class HttpTarget:
         if self._own_client and self._client is not None:
             self._client.close()
             self._client = None
+
+    def __enter__(self) -> HttpTarget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def deliver(self, batches: Iterable[Document], ctx: DeliveryContext) -> Delivery:
         names = {"route": ctx.route, "name": ctx.original_name, "sha256": ctx.sha256,
@@ -248,11 +256,12 @@ class HttpTarget:
         """Keep to ``rate_limit``: requests start at least 1/rate seconds apart."""
         if not self._interval:
             return
-        now = time.monotonic()
-        if now < self._next_slot:
-            time.sleep(self._next_slot - now)
-            now = self._next_slot
-        self._next_slot = now + self._interval
+        with self._pace_lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self._interval
+        if slot > now:
+            time.sleep(slot - now)
 
 
 def _tls(verify: bool, ca_bundle: str | None, settings: Settings | None) -> Any:

@@ -20,7 +20,8 @@ _SCHEME_TOKEN = re.compile(r"(?i)\b(bearer|basic|token|apikey)(\s+)[A-Za-z0-9._~
 _SECRET_FIELD = re.compile(
     r"""(?ix)
     (["']?(?:access_token|refresh_token|id_token|token|api[_-]?key|apikey|secret|client_secret
-         |password|passwd|authorization|x-api-key)["']?\s*[:=]\s*["']?)
+         |password|passwd|authorization|x-api-key)["']?\s*[:=]\s*["']?
+     (?:(?:bearer|basic|token)\s+)?)
     ([^"'\s,&;}]+)
     """
 )
