@@ -25,10 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.sftp_routes import make_route, make_settings  # noqa: E402
-from support.sshd import Sshd, sshd_available, start_sshd  # noqa: E402
-
-from tradelane.sources.sftp import SftpSource  # noqa: E402
+from support.sftp_routes import make_route, make_settings
+from support.sshd import Sshd, sshd_available, start_sshd
+from tradelane.sources.sftp import SftpSource
 
 
 def openssh_batch(server: Sshd, lines: list[str], work: Path) -> None:
