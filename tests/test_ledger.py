@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from conftest import CSV_ROUTE, GOOD_CSV, ProjectDir
+from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir
 from tradelane.ledger import Ledger, LedgerConflict
 from tradelane.models import FileRef, FileState
 from tradelane.pipeline import Outcome, Pipeline

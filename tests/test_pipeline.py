@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CSV_ROUTE, GOOD_CSV, ProjectDir
+from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir
 from tradelane.models import FileState
 from tradelane.pipeline import Outcome, Pipeline
 from tradelane.sources.local import LocalSource

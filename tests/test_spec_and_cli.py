@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import CSV_ROUTE, GOOD_CSV, REPO, ProjectDir
+from support.project import CSV_ROUTE, GOOD_CSV, REPO, ProjectDir
 from tradelane.cli import app
 from tradelane.errors import ConfigError
 from tradelane.spec import load_project

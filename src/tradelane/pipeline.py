@@ -20,24 +20,30 @@ import enum
 import hashlib
 import logging
 import shutil
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from tradelane.abc import DeliveryContext, Source
+import numpy as np
+
+from tradelane.abc import DeliveryContext, Source, Target
 from tradelane.errors import (
     DuplicateFile,
     EmptyFile,
     InvalidRecords,
     MalformedInput,
+    RecordsRejected,
     RejectError,
     SourceUnavailable,
     TransientError,
 )
 from tradelane.formats import reader_for
 from tradelane.formats.split import pick, subset_bytes
-from tradelane.ledger import FileRecord, Ledger, LedgerConflict, utcnow
+from tradelane.ledger import FileRecord, Ledger, LedgerConflict, Step, utcnow
 from tradelane.models import Document, FileRef, FileState, Issue
 from tradelane.paths import atomic_writer, check_partner_name, move_durably, safe_component
 from tradelane.quarantine import (
@@ -108,14 +114,29 @@ class _Checked:
     notes: list[str] = field(default_factory=list)
     records: int = 0
     rejected_rows: list[object] = field(default_factory=list)
-    rejected_issues: list[Issue] = field(default_factory=list)
+    #: (source rows, their record numbers) per batch, kept only when the target may refuse
+    #: single records after taking the others.
+    keep_sources: bool = False
+    sources: list[tuple[Any, Any]] = field(default_factory=list)
+
+    def refused_by_target(self, exc: RecordsRejected) -> None:
+        """Move the records a target refused into the rejects, as validation would."""
+        refused = set(exc.records)
+        for rows, index in self.sources:
+            mask = np.fromiter((int(i) in refused for i in index), dtype=bool, count=len(index))
+            if mask.any():
+                self.rejected_rows.extend(pick(rows, mask))
+        self.stage = self.stage if self.error_count else "deliver"
+        self.error_count += len(refused)
+        self.issues.extend(exc.issues)
 
 
 class Pipeline:
     """Processes files for the routes of a project, recording every step in the ledger."""
 
-    def __init__(self, project: Project, ledger: Ledger):
+    def __init__(self, project: Project, ledger: Ledger, *, stop: threading.Event | None = None):
         self.project = project
+        self.stop = stop  # set by serve on SIGTERM: finish the file in hand, claim no more
         self.settings = project.settings
         self.ledger = ledger
         self.spool = self.settings.path(self.settings.folders.spool)
@@ -156,47 +177,57 @@ class Pipeline:
              on_file: Callable[[FileResult], None] | None = None,
              on_listed: Callable[[str, int], None] | None = None) -> None:
         source = source_for(route, self.settings)
-        with source:
+        with source, _closing(target_for(route, self.settings)) as target:
             refs = source.list_ready()
             if on_listed:
                 on_listed(route.name, len(refs))
-            for ref in refs:
-                result = self._take(route, source, ref)
+            if route.workers > 1 and len(refs) > 1:
+                pool = ThreadPoolExecutor(route.workers, thread_name_prefix=route.name)
+                with pool:
+                    results = pool.map(lambda ref: self._take(route, source, target, ref), refs)
+            else:
+                results = (self._take(route, source, target, ref) for ref in refs)
+            for result in results:
                 if result is None:
                     continue
                 summary.results.append(result)
                 if on_file:
                     on_file(result)
 
-    def _take(self, route: RouteSpec, source: Source, ref: FileRef) -> FileResult | None:
+    def _take(self, route: RouteSpec, source: Source, target: Target,
+              ref: FileRef) -> FileResult | None:
+        if self.stop is not None and self.stop.is_set():
+            return None  # still listed, unclaimed: the next run takes it
         record = self.ledger.claim(ref)
         if record is None:
             self._finish_leftover(route, source, ref)
             return None
-        return self.process(route, source, record)
+        return self.process(route, source, record, target=target)
 
     # -- one file ---------------------------------------------------------------------------
 
-    def process(self, route: RouteSpec, source: Source, record: FileRecord,
-                *, force: bool = False, quarantined: Path | None = None) -> FileResult:
+    def process(self, route: RouteSpec, source: Source, record: FileRecord, *,
+                target: Target | None = None, force: bool = False,
+                quarantined: Path | None = None) -> FileResult:
         """Take one claimed file through every stage. Never raises for bad data or outages.
 
         ``quarantined`` is set when ops reprocess a file from quarantine: that copy is the
         file, and it stays there until it is delivered.
         """
         staged = self.spool / f"{record.id}.staged"
+        via: Step | None = None  # "staged" is logged with the next transition: one commit less
         try:
             staged.parent.mkdir(parents=True, exist_ok=True)
             sha256 = source.fetch(record.ref, staged)
-            record = self.ledger.transition(
-                record.id, FileState.CLAIMED, FileState.STAGED, f"staged, sha256 {sha256[:12]}",
-                sha256=sha256, mapping_version=route.version, path=str(staged))
-            return self._deliver(route, source, record, staged, force=force,
-                                 quarantined=quarantined)
+            record = replace(record, sha256=sha256, mapping_version=route.version,
+                             path=str(staged))
+            via = Step(FileState.STAGED, f"staged, sha256 {sha256[:12]}", utcnow())
+            return self._deliver(route, source, target or target_for(route, self.settings),
+                                 record, staged, via, force=force, quarantined=quarantined)
         except RejectError as exc:
-            return self._reject(route, source, record, staged, exc, quarantined)
+            return self._reject(route, source, record, staged, via, exc, quarantined)
         except TransientError as exc:
-            return self._postpone(record, staged, exc, quarantined)
+            return self._postpone(record, staged, via, exc, quarantined)
         except LedgerConflict as exc:
             log.warning("%s: %s", record.name, exc)
             return FileResult(record.id, route.name, record.name, Outcome.PENDING, str(exc))
@@ -204,11 +235,12 @@ class Pipeline:
             log.exception("internal error while processing %s (file %s)", record.name, record.id)
             message = f"internal error ({type(exc).__name__}: {exc}); please report it"
             with contextlib.suppress(Exception):
-                self._postpone(record, staged, TransientError(message), quarantined)
+                self._postpone(record, staged, via, TransientError(message), quarantined)
             return FileResult(record.id, route.name, record.name, Outcome.FAILED, message)
 
-    def _deliver(self, route: RouteSpec, source: Source, record: FileRecord, staged: Path,
-                 *, force: bool, quarantined: Path | None) -> FileResult:
+    def _deliver(self, route: RouteSpec, source: Source, target: Target, record: FileRecord,
+                 staged: Path, via: Step, *, force: bool,
+                 quarantined: Path | None) -> FileResult:
         check_partner_name(record.name)
         if staged.stat().st_size == 0:
             raise EmptyFile()
@@ -224,21 +256,26 @@ class Pipeline:
                     f"the same content was already delivered as file {twin.id} "
                     f"({twin.name}, received {twin.received_at:%Y-%m-%d %H:%M} UTC)",
                     original_id=twin.id)
-        checked = _Checked()
-        target = target_for(route, self.settings)
+        checked = _Checked(keep_sources=route.on_invalid == "split"
+                           and getattr(target, "partial_rejects", False))
         ctx = DeliveryContext(file_id=record.id, route=route.name, original_name=record.name,
                               sha256=record.sha256, received_at=record.received_at,
                               attempt=record.attempt, ledger=self.ledger)
         batches = self._checked_batches(route, record, staged, checked, force=force)
-        delivery = target.deliver(batches, ctx)
+        try:
+            delivery = target.deliver(batches, ctx)
+        except RecordsRejected as exc:  # split: the receiver refused some records, took the rest
+            delivery = exc.delivery
+            checked.refused_by_target(exc)
         notes = "; ".join(dict.fromkeys(checked.notes))
         detail = f"delivered {delivery.records} records to {delivery.target}"
         if checked.rejected_rows:
             detail += f"; {checked.error_count} invalid records split out"
         record = self.ledger.transition(
-            record.id, FileState.STAGED, FileState.DELIVERED,
-            detail + (f" (note: {notes})" if notes else ""), outputs=[delivery.target],
-            message=detail, stage=None, error_count=checked.error_count or None)
+            record.id, FileState.CLAIMED, FileState.DELIVERED,
+            detail + (f" (note: {notes})" if notes else ""), via=via, outputs=[delivery.target],
+            message=detail, stage=None, error_count=checked.error_count or None,
+            **_staged_fields(record))
         if checked.rejected_rows:
             self._quarantine_split(route, record, checked)
         self._finish_original(route, source, record, staged, quarantined)
@@ -269,7 +306,8 @@ class Pipeline:
             if route.on_invalid == "split":
                 if invalid.any():
                     checked.rejected_rows.extend(pick(doc.source_rows, invalid))
-                    checked.rejected_issues = checked.issues
+                if checked.keep_sources:
+                    checked.sources.append((doc.source_rows, doc.records.index))
                 out = result.document.records[~invalid]
                 checked.records += len(out)
                 yield result.document.with_records(out)
@@ -293,8 +331,7 @@ class Pipeline:
     # -- outcomes ---------------------------------------------------------------------------
 
     def _reject(self, route: RouteSpec, source: Source, record: FileRecord, staged: Path,
-                error: RejectError, quarantined: Path | None) -> FileResult:
-        record = self.ledger.get(record.id)
+                via: Step | None, error: RejectError, quarantined: Path | None) -> FileResult:
         dest = quarantined or quarantine_path(self.quarantine_root, record)
         reason = build_reason(record, error, mapping_version=route.version,
                               max_errors=self.settings.max_reason_errors)
@@ -306,9 +343,9 @@ class Pipeline:
                 staged.unlink()
         to = FileState.DUPLICATE if isinstance(error, DuplicateFile) else FileState.QUARANTINED
         self.ledger.transition(
-            record.id, [FileState.STAGED, FileState.CLAIMED], to, error.message,
+            record.id, FileState.CLAIMED, to, error.message, via=via,
             stage=error.stage, message=error.message, error_count=error.error_count,
-            path=str(dest))
+            **{**_staged_fields(record), "path": str(dest)})
         log.warning("quarantined %s (%s): %s -> %s", record.name, error.stage, error.message,
                     dest)
         if quarantined is None and record.parent_id is None:
@@ -316,17 +353,20 @@ class Pipeline:
         outcome = Outcome.DUPLICATE if to == FileState.DUPLICATE else Outcome.QUARANTINED
         return FileResult(record.id, route.name, record.name, outcome, error.message)
 
-    def _postpone(self, record: FileRecord, staged: Path, error: TransientError,
-                  quarantined: Path | None) -> FileResult:
-        current = self.ledger.get(record.id)
-        wait = min(self.settings.retry_backoff * (2 ** max(0, current.attempt - 1)),
+    def _postpone(self, record: FileRecord, staged: Path, via: Step | None,
+                  error: TransientError, quarantined: Path | None) -> FileResult:
+        wait = min(self.settings.retry_backoff * (2 ** max(0, record.attempt - 1)),
                    self.settings.retry_max_backoff)
+        asked = getattr(error, "retry_after", None)  # e.g. an HTTP Retry-After
+        if asked:
+            wait = max(wait, timedelta(seconds=asked))
         with contextlib.suppress(FileNotFoundError):
             staged.unlink()
         self.ledger.transition(
-            record.id, [FileState.CLAIMED, FileState.STAGED], FileState.PENDING,
-            f"temporary failure, will retry: {error}", message=str(error),
-            next_attempt_at=utcnow() + wait, path=str(quarantined) if quarantined else None)
+            record.id, FileState.CLAIMED, FileState.PENDING,
+            f"temporary failure, will retry: {error}", via=via, message=str(error),
+            next_attempt_at=utcnow() + wait,
+            **{**_staged_fields(record), "path": str(quarantined) if quarantined else None})
         log.warning("%s stays pending: %s (retry in %s)", record.name, error, wait)
         return FileResult(record.id, record.route, record.name, Outcome.PENDING, str(error))
 
@@ -342,7 +382,7 @@ class Pipeline:
                                      error_count=checked.error_count)
         dest = quarantine_path(self.quarantine_root, child)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        error = InvalidRecords(checked.rejected_issues, error_count=checked.error_count,
+        error = InvalidRecords(checked.issues, error_count=checked.error_count,
                                stage=checked.stage)
         reason = build_reason(child, error, mapping_version=route.version,
                               max_errors=self.settings.max_reason_errors)
@@ -432,8 +472,9 @@ class Pipeline:
             source: Source = _QuarantinedCopy(quarantined)
         else:
             source = source_for(route, self.settings)
-        with source:
-            return self.process(route, source, record, force=force, quarantined=quarantined)
+        with source, _closing(target_for(route, self.settings)) as target:
+            return self.process(route, source, record, target=target, force=force,
+                                quarantined=quarantined)
 
     def retry_reprocessing(self, routes: list[str] | None = None) -> list[FileResult]:
         """Reprocess attempts from quarantine that hit a temporary failure and are now due."""
@@ -476,3 +517,20 @@ def _inside(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _staged_fields(record: FileRecord) -> dict[str, object]:
+    """What staging learned about the file, written with the next transition."""
+    return {"sha256": record.sha256, "mapping_version": record.mapping_version,
+            "path": record.path}
+
+
+@contextlib.contextmanager
+def _closing(target: Target) -> Iterator[Target]:
+    """Targets that hold connections (HTTP, SFTP) are closed once the poll is over."""
+    try:
+        yield target
+    finally:
+        close = getattr(target, "close", None)
+        if close is not None:
+            close()

@@ -11,7 +11,7 @@ import hashlib
 import importlib
 import os
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -705,6 +705,77 @@ class TargetSpec(Strict):
         return self
 
 
+# ---------------------------------------------------------------------------------------------
+# Schedules and expected arrivals (``tradelane serve``)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _check_cron(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a cron expression (minute hour day month "
+                         f"weekday, e.g. '0 2 * * *'): {exc}") from None
+    return value
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone, e.g. Europe/Berlin or UTC") from None
+    return value
+
+
+def _clock_time(value: Any) -> Any:
+    """``"06:00"``; YAML 1.1 reads an unquoted ``6:00`` as 360 (minutes), so accept that too."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return f"{value // 60:02d}:{value % 60:02d}"
+    return value
+
+
+class ExpectSpec(Strict):
+    """A file must arrive on this route by a time of day; serve alerts when it has not."""
+
+    by: Annotated[time, BeforeValidator(_clock_time)] = Field(
+        ..., description="Deadline as HH:MM in the route's time zone, e.g. '06:00'."
+    )
+    every: str | list[str] = Field(
+        "daily",
+        description="Days a file is expected: daily, weekday (Mon-Fri) or a list like [mon, thu]."
+        " A file counts if it arrived after the previous expected deadline.",
+    )
+
+    @field_validator("every")
+    @classmethod
+    def _known_days(cls, value: str | list[str]) -> str | list[str]:
+        days = [value] if isinstance(value, str) else value
+        allowed = ("daily", "weekday") if isinstance(value, str) else WEEKDAYS
+        bad = [d for d in days if d not in allowed]
+        if bad or not days:
+            raise ValueError(f"{', '.join(map(repr, bad)) or 'an empty list'}: write daily,"
+                             f" weekday or a list of {', '.join(WEEKDAYS)}")
+        return value
+
+    @property
+    def days(self) -> frozenset[int]:
+        """Expected weekdays, Monday = 0."""
+        if self.every == "daily":
+            return frozenset(range(7))
+        if self.every == "weekday":
+            return frozenset(range(5))
+        return frozenset(WEEKDAYS.index(d) for d in self.every)
+
+
 class RouteSpec(Strict):
     """One partner feed: source -> format -> fields -> transform -> target."""
 
@@ -724,10 +795,47 @@ class RouteSpec(Strict):
         " valid records and quarantine the bad ones as a separate file with its reason.",
     )
     target: TargetSpec
+    workers: int = Field(
+        1, ge=1, le=32,
+        description="Files of this route processed at once. 1 keeps the source's order"
+        " strictly (oldest first, or by name); more trades order for throughput on many"
+        " small files.",
+    )
+    schedule: str | None = Field(
+        None, description="When serve polls the route, as cron (minute hour day month weekday),"
+        " e.g. '0 2 * * *', in the route's time zone. A run missed while serve was down runs"
+        " once at start.",
+    )
+    every: Duration | None = Field(
+        None, description="Poll interval for serve, e.g. 5m. Routes with neither schedule nor"
+        " every are polled every serve.poll.",
+    )
+    watch: bool = Field(
+        False, description="Watch the local source folder: a file is processed seconds after"
+        " it lands (once older than min_age). A full rescan still runs every 'every'.",
+    )
+    timezone: str | None = Field(
+        None, description="Time zone of schedule and expect, e.g. Europe/Berlin; defaults to"
+        " the timezone of tradelane.yaml.",
+    )
+    expect: ExpectSpec | None = Field(
+        None, description="A file must arrive by a time of day, e.g. {by: '06:00', every:"
+        " weekday}; otherwise serve raises an 'overdue' alert.",
+    )
     # Filled in by the loader, not by the YAML:
     spec_path: Path | None = Field(None, exclude=True)
     version: str = Field("", exclude=True, description="Hash of the spec and its tables.")
     base_dir: Path | None = Field(None, exclude=True)
+
+    _check_schedule = field_validator("schedule")(classmethod(lambda cls, v: _check_cron(v)))
+    _check_tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
+
+    @field_validator("every")
+    @classmethod
+    def _positive_every(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value.total_seconds() <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -854,6 +962,96 @@ class Connection(Strict):
         return self
 
 
+class WebhookSpec(Strict):
+    """Alerts POSTed as JSON to a URL (Slack-compatible: the body carries a 'text' key)."""
+
+    url: str | None = Field(None, description="Endpoint; prefer url_env if it holds a token.")
+    url_env: str | None = Field(None, description="Variable holding the URL (a secret).")
+    headers: dict[str, EnvValue] = Field(
+        default_factory=dict,
+        description="Extra headers read from the environment, e.g. {Authorization: {env:"
+        " ALERT_TOKEN, prefix: 'Bearer '}}.",
+    )
+    timeout: Duration = Field(timedelta(seconds=10), description="Per request.")
+
+    _check_env = field_validator("url_env")(classmethod(lambda cls, v: _env_name(v)))
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookSpec:
+        if bool(self.url) == bool(self.url_env):
+            raise ValueError("give exactly one of 'url' or 'url_env'")
+        return self
+
+
+class SmtpSpec(Strict):
+    """Alerts sent as e-mail."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: str = Field(..., min_length=1, description="Mail server.")
+    port: int = Field(25, gt=0, lt=65536, description="25, 587 (starttls) or 465 (ssl).")
+    sender: str = Field(..., alias="from", description="From address.")
+    to: list[str] = Field(..., min_length=1, description="Recipients.")
+    user: str | None = Field(None, description="Login name, if the server needs one.")
+    password_env: str | None = Field(None, description="Variable holding the password.")
+    starttls: bool = Field(False, description="Upgrade the connection with STARTTLS.")
+    ssl: bool = Field(False, description="Connect with TLS from the start (port 465).")
+    timeout: Duration = Field(timedelta(seconds=10), description="Per connection.")
+
+    _check_env = field_validator("password_env")(classmethod(lambda cls, v: _env_name(v)))
+
+
+class AlertsSpec(Strict):
+    """Where alerts go (always also to the log) and when a problem becomes an alert.
+
+    Each incident alerts once: a quarantined file, a file pending too long, an expected file
+    that is overdue, a source unreachable for several polls in a row.
+    """
+
+    webhook: WebhookSpec | None = Field(None, description="POST each alert as JSON.")
+    smtp: SmtpSpec | None = Field(None, description="E-mail each alert.")
+    pending_after: Duration = Field(
+        timedelta(hours=1), description="Alert when a file stays pending this long."
+    )
+    unreachable_polls: int = Field(
+        3, ge=1, description="Alert when a route's source fails this many polls in a row."
+    )
+    check_every: Duration = Field(
+        timedelta(minutes=1), description="How often serve looks for new incidents."
+    )
+
+
+class HealthSpec(Strict):
+    """Liveness of ``tradelane serve``."""
+
+    port: int | None = Field(
+        None, gt=0, lt=65536, description="Serve GET /healthz on this port (off by default)."
+    )
+    host: str = Field("127.0.0.1", description="Address the health endpoint binds to.")
+    heartbeat: Duration = Field(
+        timedelta(seconds=30), description="How often serve writes its heartbeat to the ledger."
+    )
+
+
+class ServeSpec(Strict):
+    """How ``tradelane serve`` runs routes."""
+
+    workers: int = Field(2, ge=1, le=64, description="Routes processed in parallel.")
+    poll: Duration = Field(
+        timedelta(minutes=1),
+        description="Poll interval of routes without schedule or every (and watched folders'"
+        " rescan).",
+    )
+    debounce: Duration = Field(
+        timedelta(milliseconds=200), description="Folder events closer than this wake one poll."
+    )
+    stop_timeout: Duration = Field(
+        timedelta(seconds=80),
+        description="On SIGTERM, how long to wait for the files in hand (keep it below"
+        " systemd's TimeoutStopSec, 90s by default).",
+    )
+
+
 class Settings(Strict):
     """``tradelane.yaml``: engine-wide settings. Every key is optional."""
 
@@ -882,7 +1080,15 @@ class Settings(Strict):
         default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}",
         description="Name of this worker in the ledger's events.",
     )
+    timezone: str = Field(
+        "UTC", description="Default time zone of routes' schedule and expect, e.g. Europe/Berlin."
+    )
+    alerts: AlertsSpec = Field(AlertsSpec(), description="Alert channels and thresholds.")
+    health: HealthSpec = Field(HealthSpec(), description="Health endpoint and heartbeat.")
+    serve: ServeSpec = Field(ServeSpec(), description="Workers, polling and shutdown of serve.")
     root: Path = Field(Path("."), exclude=True)
+
+    _check_tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
 
     def path(self, relative: str) -> Path:
         path = Path(relative)
@@ -1058,6 +1264,9 @@ def _check_references(route: RouteSpec, label: str, problems: list[str]) -> None
         for i, name in enumerate(t.output):
             if name not in renamed:
                 problems.append(f"{label}: transform.output.{i}: {name!r} is not a field")
+    if route.watch and not route.source.folder:
+        problems.append(f"{label}: watch: needs a local folder source (source.folder); poll"
+                        " remote sources with 'every' or 'schedule'")
     if route.on_invalid == "split" and route.format.type == "xml":
         problems.append(f"{label}: on_invalid: 'split' is not supported for xml input yet")
 

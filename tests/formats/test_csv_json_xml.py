@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import DATA
+from support.project import DATA
 from tradelane.errors import InvalidRecords, MalformedInput, RejectError
 from tradelane.formats import reader_for
 from tradelane.spec import RouteSpec

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from tradelane.errors import InvalidRecords, MalformedInput
+from tradelane.formats.json_rows import json_rows
 from tradelane.models import Document, Issue
 from tradelane.spec import JsonFormat, RouteSpec
 
@@ -209,11 +210,14 @@ class JsonWriter:
         count = 0
         out.write(b"[")
         for doc in batches:
-            for record in records_of(doc, formats):
-                out.write(b"," if count else b"")
-                out.write(b"\n" + json.dumps(record, ensure_ascii=False, indent=indent,
-                                             default=str).encode())
-                count += 1
+            if indent is None:
+                rows = json_rows(doc.records, formats)
+            else:
+                rows = [json.dumps(r, ensure_ascii=False, indent=indent, default=str)
+                        for r in records_of(doc, formats)]
+            if rows:
+                out.write(((",\n" if count else "\n") + ",\n".join(rows)).encode())
+            count += len(rows)
         out.write(b"\n]\n" if count else b"]\n")
         return count
 
@@ -225,8 +229,7 @@ class JsonLinesWriter:
         formats = _formats(route)
         count = 0
         for doc in batches:
-            lines = [json.dumps(r, ensure_ascii=False, default=str)
-                     for r in records_of(doc, formats)]
+            lines = json_rows(doc.records, formats)
             if lines:
                 out.write(("\n".join(lines) + "\n").encode())
             count += len(lines)

@@ -1,15 +1,17 @@
 """The ledger: SQLAlchemy tables and the ``Ledger`` that guards every state transition."""
 
+from tradelane.ledger import alerts as _alerts  # noqa: F401  (alerts, heartbeats)
 from tradelane.ledger import outbox as _outbox  # noqa: F401  (declares the outbox table)
 from tradelane.ledger.store import (
     EventRecord,
     FileRecord,
     Ledger,
     LedgerConflict,
+    Step,
     UnknownFile,
     utcnow,
 )
 from tradelane.ledger.tables import metadata
 
-__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "UnknownFile", "metadata",
-           "utcnow"]
+__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "Step", "UnknownFile",
+           "metadata", "utcnow"]

@@ -12,13 +12,15 @@ owns the file; a worker that dies hands its files over when its lease runs out.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradelane.errors import TradelaneError
@@ -96,6 +98,15 @@ class EventRecord:
     detail: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A state a file passed through, logged later together with the next transition."""
+
+    state: FileState
+    detail: str
+    at: datetime
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -114,7 +125,17 @@ class Ledger:
         self.engine = _make_engine(engine) if isinstance(engine, str) else engine
         self.worker = worker
         self.lease = lease
+        # SQLite has one writer at a time and its busy handler sleeps for milliseconds:
+        # threads of this process queue on a lock instead.
+        self._write_lock: Any = (threading.Lock() if self.engine.dialect.name == "sqlite"
+                                 else contextlib.nullcontext())
         _create_schema(self.engine)
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction (committed on exit, rolled back on error)."""
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     def close(self) -> None:
         if self._owns_engine:
@@ -132,18 +153,19 @@ class Ledger:
         """Take a listed file for processing, or None if it is done or someone else has it."""
         now = now or utcnow()
         lease_until = now + self.lease
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             values = dict(
                 route=ref.route, source=ref.source, name=ref.name, size=ref.size,
                 mtime_ns=ref.mtime_ns, state=FileState.CLAIMED.value, attempt=1,
                 received_at=now, updated_at=now, lease_owner=self.worker, lease_until=lease_until,
             )
-            file_id = conn.execute(
-                _insert_ignore(self.engine).values(**values).returning(files.c.id)
-            ).scalar_one_or_none()
-            if file_id is not None:
-                _log(conn, file_id, now, self.worker, None, FileState.CLAIMED.value, "picked up")
-                return self._get(conn, file_id)
+            inserted = conn.execute(
+                _insert_ignore(self.engine).values(**values).returning(*files.c)
+            ).one_or_none()
+            if inserted is not None:
+                _log(conn, inserted.id, now, self.worker, None, FileState.CLAIMED.value,
+                     "picked up")
+                return FileRecord.from_row(inserted)
             row = conn.execute(select(files).where(*_identity(ref))).one()
             existing = FileRecord.from_row(row)
             if not _takeable(existing, now):
@@ -154,14 +176,15 @@ class Ledger:
                        files.c.updated_at == existing.updated_at)
                 .values(state=FileState.CLAIMED.value, lease_owner=self.worker,
                         lease_until=lease_until, updated_at=now, attempt=existing.attempt + 1)
-            )
-            if taken.rowcount != 1:
+                .returning(*files.c)
+            ).one_or_none()
+            if taken is None:
                 return None
             why = "retry after a temporary failure" if existing.state == FileState.PENDING else (
                 f"taken over from {existing.lease_owner} (lease expired)")
             _log(conn, existing.id, now, self.worker, existing.state.value,
                  FileState.CLAIMED.value, why)
-            return self._get(conn, existing.id)
+            return FileRecord.from_row(taken)
 
     def is_known(self, ref: FileRef, *, now: datetime | None = None) -> bool:
         """True if the ledger already has this file and it is not waiting to be retried."""
@@ -172,7 +195,7 @@ class Ledger:
     def reclaim(self, file_id: int, *, expect: Iterable[FileState], detail: str) -> FileRecord:
         """Start a new attempt on a file ops asked to reprocess (attempt N+1)."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             current = self._get(conn, file_id)
             expected = [s.value for s in expect]
             result = conn.execute(
@@ -191,7 +214,7 @@ class Ledger:
                  **fields: Any) -> FileRecord:
         """Record a file the engine made itself (rejected records split out of a file)."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             result = conn.execute(insert(files).values(
                 route=ref.route, source=ref.source, name=ref.name, size=ref.size,
                 mtime_ns=ref.mtime_ns, state=state.value, attempt=1, received_at=now,
@@ -208,33 +231,41 @@ class Ledger:
         expect: FileState | Iterable[FileState],
         to: FileState,
         detail: str = "",
+        *,
+        via: Step | None = None,
         **fields: Any,
     ) -> FileRecord:
-        """Move a file from one of ``expect`` to ``to``, set ``fields``, and log an event."""
+        """Move a file from one of ``expect`` to ``to``, set ``fields``, and log an event.
+
+        ``via`` is a step already taken but not yet written (e.g. staged): it is logged first,
+        in the same transaction, saving a commit per file on the hot path.
+        """
         expected = [expect.value] if isinstance(expect, FileState) else [s.value for s in expect]
         now = utcnow()
         values = {**_encode(fields), "state": to.value, "updated_at": now}
         if to not in (FileState.CLAIMED, FileState.STAGED):
             values.setdefault("lease_owner", None)
             values.setdefault("lease_until", None)
-        with self.engine.begin() as conn:
-            current = conn.execute(
-                select(files.c.state).where(files.c.id == file_id)
-            ).scalar_one_or_none()
-            if current is None:
-                raise UnknownFile(file_id)
-            result = conn.execute(
+        with self.begin() as conn:
+            current = expected[0] if len(expected) == 1 else conn.execute(
+                select(files.c.state).where(files.c.id == file_id)).scalar_one_or_none()
+            row = conn.execute(
                 update(files).where(files.c.id == file_id, files.c.state.in_(expected))
-                .values(**values)
-            )
-            if result.rowcount != 1:
-                raise LedgerConflict(file_id, expected, to.value)
+                .values(**values).returning(*files.c)
+            ).one_or_none()
+            if row is None:
+                if self._exists(conn, file_id):
+                    raise LedgerConflict(file_id, expected, to.value)
+                raise UnknownFile(file_id)
+            if via is not None:
+                _log(conn, file_id, via.at, self.worker, current, via.state.value, via.detail)
+                current = via.state.value
             _log(conn, file_id, now, self.worker, current, to.value, detail)
-            return self._get(conn, file_id)
+            return FileRecord.from_row(row)
 
     def note(self, file_id: int, detail: str) -> None:
         """An event that does not change the state (a warning, an alert, a retry)."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             state = conn.execute(select(files.c.state).where(files.c.id == file_id)).scalar_one()
             _log(conn, file_id, utcnow(), self.worker, state, state, detail)
 
@@ -257,7 +288,7 @@ class Ledger:
         """Remember an EDI interchange; return the id of an earlier file that had it."""
         sender, recipient, ref = key
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             earlier = conn.execute(
                 select(interchanges.c.file_id).join(files, files.c.id == interchanges.c.file_id)
                 .where(interchanges.c.route == route, interchanges.c.sender == sender,
@@ -324,14 +355,14 @@ class Ledger:
     # -- runs ------------------------------------------------------------------------------
 
     def start_run(self, route: str) -> int:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             result = conn.execute(insert(runs).values(route=route, worker=self.worker,
                                                       started_at=utcnow()))
             return int(result.inserted_primary_key[0])
 
     def finish_run(self, run_id: int, *, delivered: int, quarantined: int, pending: int,
                    error: str | None = None) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(
                 finished_at=utcnow(), delivered=delivered, quarantined=quarantined,
                 pending=pending, error=error))
@@ -352,6 +383,10 @@ class Ledger:
     # -- internals -------------------------------------------------------------------------
 
     @staticmethod
+    def _exists(conn: Any, file_id: int) -> bool:
+        return conn.execute(select(files.c.id).where(files.c.id == file_id)).first() is not None
+
+    @staticmethod
     def _get(conn: Any, file_id: int) -> FileRecord:
         row = conn.execute(select(files).where(files.c.id == file_id)).one_or_none()
         if row is None:
@@ -367,8 +402,15 @@ def _make_engine(url: str) -> Engine:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            # take the write lock up front: a deferred transaction that later writes can fail
+            # with "database is locked" without waiting, when another process writes.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (above)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a process crash; a power cut may lose the last
@@ -424,10 +466,15 @@ def _encode(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+_INSERT_EVENT = insert(events)  # built once: its compiled form is reused for every event
+
+
 def _log(conn: Any, file_id: int, at: datetime, actor: str, from_state: str | None,
          to_state: str, detail: str) -> None:
-    conn.execute(insert(events).values(file_id=file_id, at=at, actor=actor,
-                                       from_state=from_state, to_state=to_state, detail=detail))
+    conn.execute(_INSERT_EVENT, {"file_id": file_id, "at": at, "actor": actor,
+                                 "from_state": from_state, "to_state": to_state,
+                                 "detail": detail})
 
 
-__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "UnknownFile", "utcnow"]
+__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "Step", "UnknownFile",
+           "utcnow"]

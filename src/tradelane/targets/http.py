@@ -89,6 +89,9 @@ class Refusal:
 class HttpTarget:
     """Pushes records to ``route.target.http``. Pass ``client`` to choose the transport (tests)."""
 
+    #: may refuse single batches after taking others (``RecordsRejected``, on_invalid: split)
+    partial_rejects = True
+
     def __init__(self, route: RouteSpec, settings: Settings | None = None, *,
                  client: httpx.Client | None = None, environ: Mapping[str, str] | None = None):
         spec = route.target.http

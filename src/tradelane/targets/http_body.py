@@ -15,7 +15,7 @@ from typing import Any
 
 from tradelane.models import Document
 from tradelane.spec import RouteSpec
-from tradelane.targets.json_rows import json_rows
+from tradelane.formats.json_rows import json_rows
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from tradelane.errors import DeliveryRejected
-from tradelane.targets.json_rows import json_rows
+from tradelane.formats.json_rows import json_rows
 
 
 def test_every_common_type_round_trips() -> None:

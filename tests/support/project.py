@@ -1,0 +1,87 @@
+"""A throwaway tradelane project folder, driven the way a user drives it."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+from pathlib import Path
+
+from tradelane.ledger import Ledger
+from tradelane.pipeline import Pipeline, RunSummary
+from tradelane.spec import Project, load_project
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data"
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+class ProjectDir:
+    """A project folder on disk, driven the way a user drives it."""
+
+    def __init__(self, root: Path, ledger_url: str | None = None):
+        self.root = root
+        self.ledger_url = ledger_url
+        (root / "mappings").mkdir(parents=True, exist_ok=True)
+        self.settings_text = ""
+
+    def settings(self, text: str) -> ProjectDir:
+        (self.root / "tradelane.yaml").write_text(textwrap.dedent(text))
+        return self
+
+    def route(self, name: str, spec: str) -> ProjectDir:
+        (self.root / "mappings" / f"{name}.yaml").write_text(textwrap.dedent(spec))
+        return self
+
+    def file(self, relative: str, content: str | bytes) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return path
+
+    def drop(self, route: str, name: str, content: str | bytes, *, age: float = 120) -> Path:
+        """A partner file, written ``age`` seconds ago (older than min_age)."""
+        path = self.file(f"inbox/{route}/{name}", content)
+        then = time.time() - age
+        os.utime(path, (then, then))
+        return path
+
+    def load(self) -> Project:
+        return load_project(self.root)
+
+    def ledger(self) -> Ledger:
+        settings = self.load().settings
+        return Ledger(self.ledger_url or settings.ledger_url, worker="test")
+
+    def run(self, routes: list[str] | None = None) -> RunSummary:
+        project = self.load()
+        with self.ledger() as ledger:
+            return Pipeline(project, ledger).run_once(routes)
+
+    def outputs(self, route: str) -> list[Path]:
+        folder = self.root / "outbox" / route
+        return sorted(p for p in folder.glob("*") if p.is_file()) if folder.exists() else []
+
+    def quarantined(self, route: str) -> list[Path]:
+        folder = self.root / "quarantine" / route
+        return sorted(p for p in folder.rglob("*") if p.is_file()
+                      and not p.name.endswith(".reason.json"))
+
+    def inbox(self, route: str) -> list[Path]:
+        folder = self.root / "inbox" / route
+        return sorted(p for p in folder.glob("*") if p.is_file())
+
+
+CSV_ROUTE = """\
+    source: {folder: inbox/orders, pattern: "*.csv", min_age: 1s}
+    format: {type: csv, delimiter: ";", decimal: ","}
+    fields:
+      order_id: {source: Order, required: true, pattern: "PO-\\\\d+"}
+      qty:      {source: Qty, type: integer, required: true, min: 1}
+      price:    {source: Price, type: decimal, min: 0}
+      ship_on:  {source: ShipDate, type: date, format: "%d.%m.%Y"}
+      status:   {source: Status, enum: [open, closed]}
+    target: {folder: outbox/orders, format: json, name: "{stem}.json"}
+"""
+
+GOOD_CSV = "Order;Qty;Price;ShipDate;Status\nPO-1;5;9,50;01.12.2026;open\nPO-2;1;100;;closed\n"
