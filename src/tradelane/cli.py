@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tradelane import ops
+from tradelane.cli_serve import serve
 from tradelane.cli_sftp import sftp_app
 from tradelane.errors import ConfigError, TradelaneError
 from tradelane.ledger import Ledger
@@ -37,6 +38,7 @@ quarantine_app = typer.Typer(help="Inspect, fix and reprocess files that failed.
                              no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(sftp_app, name="sftp")
+app.command("serve")(serve)
 
 console = Console()
 err = Console(stderr=True)

@@ -1,0 +1,105 @@
+"""Logging for long-running commands: JSON lines for journald/log shippers, plain text on a TTY.
+
+Context (``route``, ``file``, ``stage``) is bound once with ``bind(...)`` and lands on every
+record logged inside, in any module, through a ``contextvars`` filter::
+
+    with bind(route="orders"):
+        log.info("polling")        # {"msg": "polling", "route": "orders", ...}
+
+Secrets never reach a record: values whose key looks like a secret are masked, and alert
+channels log only the host of a webhook URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, TextIO
+
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "tradelane_log_context", default=MappingProxyType({}))
+_FIELDS = ("route", "file", "stage", "alert")
+_SECRET_WORDS = ("password", "secret", "token", "authorization", "key")
+
+
+@contextlib.contextmanager
+def bind(**fields: Any) -> Iterator[None]:
+    """Attach fields to every record logged in this block (this thread or task only)."""
+    token = _CONTEXT.set({**_CONTEXT.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound context onto each record (as attributes, for both formatters)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _CONTEXT.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, the bound fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in (*_FIELDS, *getattr(record, "extra_keys", ())):
+            value = getattr(record, key, None)
+            if value is not None:
+                out[key] = _mask(key, value)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+class HumanFormatter(logging.Formatter):
+    """``12:00:01 WARNING [orders ORD1.csv] quarantined ...`` for people at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        ctx = " ".join(str(getattr(record, k)) for k in ("route", "file", "stage")
+                       if getattr(record, k, None) is not None)
+        line = f"{when} {record.levelname:<7} {f'[{ctx}] ' if ctx else ''}{record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def setup(stream: TextIO | None = None, *, level: int = logging.INFO,
+          json_lines: bool | None = None) -> logging.Handler:
+    """Install one handler on the root logger (JSON unless ``stream`` is a terminal)."""
+    stream = stream or sys.stderr
+    if json_lines is None:
+        json_lines = not (hasattr(stream, "isatty") and stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if json_lines else HumanFormatter())
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("apscheduler", "watchdog", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler
+
+
+def _mask(key: str, value: Any) -> Any:
+    if any(word in key.lower() for word in _SECRET_WORDS):
+        return "***"
+    return value

@@ -1,0 +1,141 @@
+"""Turns the ledger's state into incidents, and incidents into alerts (once each).
+
+Every check looks at the ledger only, so it sees what any worker did (``serve`` on another
+machine, ``run --once`` from cron) and picks up where it left off after a restart:
+
+==============  ==============================================  ==========================
+kind            opened when                                     closed when
+==============  ==============================================  ==========================
+quarantined     a file is quarantined (key: file id + attempt)  the file leaves quarantine
+pending         a file stays pending longer than pending_after  it is no longer pending
+overdue         an expected file has not arrived by its time    a file arrives
+unreachable     a source failed the last N polls                a poll succeeds
+==============  ==============================================  ==========================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tradelane.expect import overdue
+from tradelane.ledger import Ledger, utcnow
+from tradelane.ledger.alerts import Incidents
+from tradelane.notify import Channel, NotifyError, channels
+from tradelane.schedules import route_timezone
+from tradelane.spec import Project
+
+log = logging.getLogger("tradelane.alerts")
+
+#: Quarantines older than this when serve starts are not alerted again.
+QUARANTINE_LOOKBACK = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    key: str
+    kind: str
+    message: str
+    route: str | None = None
+    file_id: int | None = None
+
+
+class Monitor:
+    def __init__(self, project: Project, ledger: Ledger, *,
+                 channel_list: list[Channel] | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.project = project
+        self.ledger = ledger
+        self.settings = project.settings
+        self.incidents = Incidents(ledger)
+        self.channels = channel_list if channel_list is not None else channels(
+            self.settings.alerts)
+        self.clock = clock
+
+    def check(self) -> list[str]:
+        """Open new incidents, close cleared ones, send what is unsent. Returns opened keys."""
+        now = self.clock()
+        opened = []
+        for kind, found in (("quarantined", self._quarantined(now)),
+                            ("pending", self._pending(now)),
+                            ("overdue", self._overdue(now)),
+                            ("unreachable", self._unreachable())):
+            for f in found:
+                if self.incidents.open(f.key, kind, f.message, route=f.route,
+                                       file_id=f.file_id, now=now):
+                    opened.append(f.key)
+            if kind != "quarantined":
+                for gone in self.incidents.resolve_others(kind, {f.key for f in found}, now=now):
+                    log.info("resolved: %s", gone.message, extra={"alert": gone.key})
+        self._close_released_quarantines(now)
+        self.flush()
+        return opened
+
+    def flush(self) -> None:
+        """Send every incident that some channel has not taken yet."""
+        for incident in self.incidents.take_unsent(now=self.clock()):
+            done = set(incident.sent_to)
+            errors = []
+            for channel in self.channels:
+                if channel.name in done:
+                    continue
+                try:
+                    channel.send(incident)
+                    done.add(channel.name)
+                except NotifyError as exc:
+                    errors.append(str(exc))
+                    log.warning("%s (will retry)", exc, extra={"alert": incident.key})
+            self.incidents.record_sent(incident.id, done, complete=not errors,
+                                       error="; ".join(errors) or None)
+
+    # -- what counts as an incident -----------------------------------------------------------
+
+    def _quarantined(self, now: datetime) -> list[Found]:
+        return [Found(f"quarantined:{r.id}:{r.attempt}", "quarantined",
+                      f"route {r.route}: {r.name} (file {r.id}) was quarantined"
+                      f"{' as a duplicate' if r.state.value == 'duplicate' else ''}: "
+                      f"{r.message}. See: tradelane quarantine show {r.id}",
+                      route=r.route, file_id=r.id)
+                for r in self.incidents.quarantined_since(now - QUARANTINE_LOOKBACK)]
+
+    def _pending(self, now: datetime) -> list[Found]:
+        after = self.settings.alerts.pending_after
+        return [Found(f"pending:{r.id}", "pending",
+                      f"route {r.route}: {r.name} (file {r.id}) has been pending since "
+                      f"{r.received_at:%Y-%m-%d %H:%M} UTC after temporary failures: "
+                      f"{r.message}", route=r.route, file_id=r.id)
+                for r in self.incidents.pending_since(now - after)]
+
+    def _overdue(self, now: datetime) -> list[Found]:
+        out = []
+        for name, route in sorted(self.project.routes.items()):
+            if route.expect is None:
+                continue
+            late = overdue(route.expect, route_timezone(route, self.settings), now,
+                           self.ledger.last_arrival(name))
+            if late is not None:
+                out.append(Found(f"overdue:{name}:{late.key_part}", "overdue",
+                                 late.message(name), route=name))
+        return out
+
+    def _unreachable(self) -> list[Found]:
+        polls = self.settings.alerts.unreachable_polls
+        out = []
+        for name in sorted(self.project.routes):
+            error = self.incidents.failing_streak(name, polls)
+            if error is not None:
+                out.append(Found(f"unreachable:{name}", "unreachable",
+                                 f"route {name}: the source failed {polls} polls in a row: "
+                                 f"{error}", route=name))
+        return out
+
+    def _close_released_quarantines(self, now: datetime) -> None:
+        open_q = [i for i in self.incidents.open_incidents() if i.kind == "quarantined"]
+        ids = [i.file_id for i in open_q if i.file_id is not None]
+        if not ids:
+            return
+        still = self.incidents.still_quarantined(ids)
+        keep = {i.key for i in open_q if i.file_id in still}
+        self.incidents.resolve_others("quarantined", keep, now=now)

@@ -1,0 +1,173 @@
+"""``tradelane serve``: schedules, folder watchers, alerts and health, around one ``Pipeline``.
+
+::
+
+    cron / interval job ─┐
+    folder event ────────┼─> RouteRunner.wake(route) ─> pool ─> Pipeline.run_once([route])
+    start-up catch-up ───┘                                       (the ledger claim is the lock)
+    heartbeat job  -> ledger ``heartbeats``      alert job -> Monitor.check -> log/webhook/smtp
+
+Stopping (SIGTERM, Ctrl-C): the pipeline's stop event is set, so each running poll finishes
+the file in hand, records it, and claims nothing more; jobs and watchers stop first so nothing
+new starts. Files not reached stay in the inbox, unclaimed, for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from tradelane.health import HealthServer
+from tradelane.ledger import Ledger, utcnow
+from tradelane.ledger.alerts import Heartbeats
+from tradelane.logs import bind
+from tradelane.models import FileState
+from tradelane.monitor import Monitor
+from tradelane.notify import Channel
+from tradelane.pipeline import Outcome, Pipeline
+from tradelane.scheduler import RouteRunner, Scheduler
+from tradelane.sources.watch import FolderWatcher
+from tradelane.spec import Project
+
+log = logging.getLogger("tradelane.serve")
+
+#: How often pending files are checked for a due retry (routes on a nightly cron included).
+RETRY_CHECK = timedelta(seconds=30)
+
+
+class Server:
+    def __init__(self, project: Project, ledger: Ledger, *, health_port: int | None = None,
+                 channels: list[Channel] | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.project = project
+        self.settings = settings = project.settings
+        self.ledger = ledger
+        self.stopping = threading.Event()
+        self.pipeline = Pipeline(project, ledger, stop=self.stopping)
+        self.runner = RouteRunner(self._poll, settings.serve.workers)
+        self.scheduler = Scheduler(project, self.runner.wake)
+        self.watcher: FolderWatcher | None = None
+        if any(r.watch for r in project.routes.values()):
+            self.watcher = FolderWatcher(settings, self.runner.wake)
+        self.monitor = Monitor(project, ledger, channel_list=channels, clock=clock)
+        self.heartbeats = Heartbeats(ledger)
+        self.clock = clock
+        port = health_port if health_port is not None else settings.health.port
+        self.health = (HealthServer(settings.health.host, port, self.report)
+                       if port is not None else None)
+        self._beat_at: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.heartbeats.beat(self.settings.worker, "starting", self._detail(), now=self.clock())
+        if self.watcher is not None:
+            for name, route in sorted(self.project.routes.items()):
+                if route.watch:
+                    mode = self.watcher.add(route)
+                    log.info("route %s: watching its folder (%s)", name, mode,
+                             extra={"route": name})
+            self.watcher.start()
+        last = {name: run["started_at"] for name, run in self.ledger.last_runs().items()}
+        due = self.scheduler.start(last, self.clock())
+        self.scheduler.every("heartbeat", self._beat,
+                             self.settings.health.heartbeat.total_seconds())
+        self.scheduler.every("alerts", self._check_alerts,
+                             self.settings.alerts.check_every.total_seconds())
+        self.scheduler.every("retries", self._wake_due_retries, RETRY_CHECK.total_seconds())
+        for name in due:
+            self.runner.wake(name, "catch-up at start")
+        if self.health is not None:
+            self.health.start()
+        log.info("serving %d route(s) with %d worker(s); caught up: %s",
+                 len(self.project.routes), self.settings.serve.workers,
+                 ", ".join(due) or "none")
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Finish the files in hand and stop; False if polls were still running at timeout."""
+        timeout = timeout if timeout is not None else \
+            self.settings.serve.stop_timeout.total_seconds()
+        self.stopping.set()
+        busy = self.runner.busy()
+        log.info("stopping: finishing the file in hand on %s", ", ".join(busy) or "no route")
+        self.scheduler.shutdown()
+        if self.watcher is not None:
+            self.watcher.stop()
+        clean = self.runner.close(timeout)
+        if not clean:
+            log.error("still busy after %.0fs on %s; files in hand are retaken when their "
+                      "lease expires", timeout, ", ".join(self.runner.busy()))
+        try:
+            self.heartbeats.beat(self.settings.worker, "stopped" if clean else "killed",
+                                 self._detail(), now=self.clock())
+        except Exception:  # the ledger may be what is failing; stopping must go on
+            log.exception("could not record the last heartbeat")
+        if self.health is not None:
+            self.health.stop()
+        return clean
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _poll(self, name: str) -> None:
+        if self.stopping.is_set():
+            return
+        with bind(route=name):
+            summary = self.pipeline.run_once([name])
+            counts = {o: summary.count(o) for o in Outcome if summary.count(o)}
+            if counts or summary.source_errors:
+                log.info("route %s: %s%s", name,
+                         ", ".join(f"{n} {o}" for o, n in counts.items()) or "no files",
+                         f"; source unavailable: {summary.source_errors[name]}"
+                         if name in summary.source_errors else "")
+            if counts.get(Outcome.QUARANTINED) or counts.get(Outcome.DUPLICATE):
+                self._alert_soon()
+
+    def _alert_soon(self) -> None:
+        """Run the alert check now rather than at its next tick (a quarantine just happened)."""
+        if self.scheduler.running and not self.stopping.is_set():
+            try:
+                self.scheduler.aps.modify_job("alerts", next_run_time=utcnow())
+            except Exception:  # the job may be gone while stopping
+                log.debug("alert check not rescheduled", exc_info=True)
+
+    def _beat(self) -> None:
+        self.heartbeats.beat(self.settings.worker, "running", self._detail(), now=self.clock())
+        self._beat_at = time.monotonic()
+
+    def _check_alerts(self) -> None:
+        opened = self.monitor.check()
+        if opened:
+            log.info("opened %d incident(s): %s", len(opened), ", ".join(opened))
+
+    def _wake_due_retries(self) -> None:
+        now = self.clock()
+        due = {r.route for r in self.ledger.files(states=[FileState.PENDING])
+               if r.route in self.project.routes
+               and (r.next_attempt_at is None or r.next_attempt_at <= now)}
+        for name in sorted(due):
+            self.runner.wake(name, "pending files due a retry")
+
+    # -- health ------------------------------------------------------------------------------
+
+    def _detail(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "routes": sorted(self.project.routes),
+                "busy": self.runner.busy(),
+                "watch": self.watcher.modes if self.watcher else {}}
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, body) for /healthz."""
+        limit = 3 * self.settings.health.heartbeat.total_seconds()
+        age = None if self._beat_at is None else time.monotonic() - self._beat_at
+        ok = (self.scheduler.running and not self.stopping.is_set() and age is not None
+              and age < limit)
+        next_runs = {k: v.isoformat() for k, v in self.scheduler.next_runs().items()} \
+            if self.scheduler.running else {}
+        return ok, {"status": "ok" if ok else "unhealthy", "worker": self.settings.worker,
+                    "heartbeat_age_s": None if age is None else round(age, 1),
+                    "stopping": self.stopping.is_set(), "busy": self.runner.busy(),
+                    "next_runs": next_runs}
