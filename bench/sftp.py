@@ -52,7 +52,8 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def bench_large(server: Sshd, work: Path, size_mb: int, rounds: int) -> tuple[float, float]:
+def bench_large(server: Sshd, work: Path, size_mb: int,
+                rounds: int) -> tuple[float, float, list[float]]:
     folder = server.root / "large"
     folder.mkdir()
     big = folder / "big.bin"
@@ -72,7 +73,8 @@ def bench_large(server: Sshd, work: Path, size_mb: int, rounds: int) -> tuple[fl
     return _alternate(ours, openssh, rounds, size_mb)
 
 
-def bench_small(server: Sshd, work: Path, count: int, rounds: int) -> tuple[float, float]:
+def bench_small(server: Sshd, work: Path, count: int,
+                rounds: int) -> tuple[float, float, list[float]]:
     folder = server.root / "small"
     folder.mkdir()
     for i in range(count):
@@ -94,12 +96,21 @@ def bench_small(server: Sshd, work: Path, count: int, rounds: int) -> tuple[floa
 
 
 def _alternate(ours: Callable[[], None], theirs: Callable[[], None], rounds: int,
-               units: float) -> tuple[float, float]:
+               units: float) -> tuple[float, float, list[float]]:
+    """Median rates of both, and the ratio of each back-to-back pair (robust to load)."""
     mine, openssh = [], []
     for _ in range(rounds):
         mine.append(units / timed(ours))
         openssh.append(units / timed(theirs))
-    return statistics.median(mine), statistics.median(openssh)
+    ratios = sorted(m / o for m, o in zip(mine, openssh, strict=True))
+    return statistics.median(mine), statistics.median(openssh), ratios
+
+
+def _report(label: str, unit: str, result: tuple[float, float, list[float]]) -> None:
+    ours, theirs, ratios = result
+    print(f"{label:<18} SftpSource {ours:7.1f} {unit}   OpenSSH sftp {theirs:7.1f} {unit}"
+          f"   ratio {statistics.median(ratios):.2f}x"
+          f" (pairs {ratios[0]:.2f}-{ratios[-1]:.2f})")
 
 
 def main() -> None:
@@ -113,12 +124,10 @@ def main() -> None:
     server = start_sshd()
     work = Path(tempfile.mkdtemp(prefix="tradelane-bench-"))
     try:
-        ours, theirs = bench_large(server, work, args.size_mb, args.rounds)
-        print(f"{args.size_mb} MB file    SftpSource.fetch {ours:7.1f} MB/s"
-              f"   OpenSSH sftp {theirs:7.1f} MB/s   ratio {ours / theirs:.2f}x")
-        ours, theirs = bench_small(server, work, args.files, args.rounds)
-        print(f"{args.files} x 2 KB files  SftpSource poll  {ours:7.0f} files/s"
-              f" OpenSSH sftp {theirs:7.0f} files/s ratio {ours / theirs:.2f}x")
+        _report(f"{args.size_mb} MB file", "MB/s",
+                bench_large(server, work, args.size_mb, args.rounds))
+        _report(f"{args.files} x 2 KB files", "files/s",
+                bench_small(server, work, args.files, args.rounds))
         print(f"(median of {args.rounds} alternating rounds; loopback; {os.cpu_count()} cores)")
     finally:
         server.stop()
