@@ -1,0 +1,536 @@
+"""The flow of one file, and of one pass over every route. The only place that catches
+``RejectError`` and ``TransientError``.
+
+::
+
+    source.list_ready -> ledger.claim -> stage (spool + sha256) -> read -> validate
+      -> transform -> target.deliver -> ledger: delivered -> post-action -> ledger: archived
+    RejectError    -> quarantine/<route>/<day>/<id>-<name> + reason file, ledger: quarantined
+    TransientError -> ledger: pending, retried later with backoff (never quarantined)
+
+The original is touched only after the ledger says delivered (or quarantined, once its copy
+sits in quarantine). A crash anywhere leads to a retry, and retries are idempotent: output
+names are deterministic and writes atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tradelane.abc import DeliveryContext, Source, Target
+from tradelane.errors import (
+    DuplicateFile,
+    EmptyFile,
+    InvalidRecords,
+    MalformedInput,
+    RecordsRejected,
+    RejectError,
+    SourceUnavailable,
+    TransientError,
+)
+from tradelane.formats import reader_for
+from tradelane.formats.split import pick, subset_bytes
+from tradelane.ledger import FileRecord, Ledger, LedgerConflict, Step, utcnow
+from tradelane.models import Document, FileRef, FileState, Issue
+from tradelane.paths import atomic_writer, check_partner_name, move_durably, safe_component
+from tradelane.quarantine import (
+    build_reason,
+    quarantine,
+    quarantine_path,
+    release,
+    write_reason,
+)
+from tradelane.sources import source_for
+from tradelane.spec import Project, RouteSpec
+from tradelane.targets import target_for
+from tradelane.transform import transform
+from tradelane.validate import validate
+
+log = logging.getLogger("tradelane")
+
+#: How long an interchange control reference is remembered for duplicate checks.
+INTERCHANGE_WINDOW = timedelta(days=365)
+
+
+class Outcome(enum.StrEnum):
+    DELIVERED = "delivered"
+    QUARANTINED = "quarantined"
+    DUPLICATE = "duplicate"
+    PENDING = "pending"
+    FAILED = "failed"  # a bug: the file stays in the ledger as not delivered
+
+
+@dataclass
+class FileResult:
+    file_id: int
+    route: str
+    name: str
+    outcome: Outcome
+    message: str
+    outputs: list[str] = field(default_factory=list)
+    records: int = 0
+
+
+@dataclass
+class RunSummary:
+    results: list[FileResult] = field(default_factory=list)
+    source_errors: dict[str, str] = field(default_factory=dict)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all delivered, 3 some quarantined, 4 some pending, 1 a bug."""
+        if self.count(Outcome.FAILED):
+            return 1
+        if self.count(Outcome.PENDING) or self.source_errors:
+            return 4
+        if self.count(Outcome.QUARANTINED) or self.count(Outcome.DUPLICATE):
+            return 3
+        return 0
+
+
+@dataclass
+class _Checked:
+    """What the validate/transform stream learned while the target consumed it."""
+
+    issues: list[Issue] = field(default_factory=list)
+    error_count: int = 0
+    stage: str = "validate"
+    notes: list[str] = field(default_factory=list)
+    records: int = 0
+    rejected_rows: list[object] = field(default_factory=list)
+    #: (source rows, their record numbers) per batch, kept only when the target may refuse
+    #: single records after taking the others.
+    keep_sources: bool = False
+    sources: list[tuple[Any, Any]] = field(default_factory=list)
+
+    def refused_by_target(self, exc: RecordsRejected) -> None:
+        """Move the records a target refused into the rejects, as validation would."""
+        refused = set(exc.records)
+        for rows, index in self.sources:
+            mask = np.fromiter((int(i) in refused for i in index), dtype=bool, count=len(index))
+            if mask.any():
+                self.rejected_rows.extend(pick(rows, mask))
+        self.stage = self.stage if self.error_count else "deliver"
+        self.error_count += len(refused)
+        self.issues.extend(exc.issues)
+
+
+class Pipeline:
+    """Processes files for the routes of a project, recording every step in the ledger."""
+
+    def __init__(self, project: Project, ledger: Ledger, *, stop: threading.Event | None = None):
+        self.project = project
+        self.stop = stop  # set by serve on SIGTERM: finish the file in hand, claim no more
+        self.settings = project.settings
+        self.ledger = ledger
+        self.spool = self.settings.path(self.settings.folders.spool)
+        self.quarantine_root = self.settings.path(self.settings.folders.quarantine)
+        self.archive_root = self.settings.path(self.settings.folders.archive)
+
+    # -- a pass over routes ------------------------------------------------------------------
+
+    def run_once(self, routes: list[str] | None = None,
+                 on_file: Callable[[FileResult], None] | None = None,
+                 on_listed: Callable[[str, int], None] | None = None) -> RunSummary:
+        summary = RunSummary()
+        for name in routes or sorted(self.project.routes):
+            route = self.project.route(name)
+            run_id = self.ledger.start_run(name)
+            before = len(summary.results)
+            error = None
+            try:
+                self.poll(route, summary, on_file=on_file, on_listed=on_listed)
+            except TransientError as exc:
+                error = str(exc)
+                summary.source_errors[name] = error
+                log.warning("route %s: source unavailable: %s", name, error)
+            mine = summary.results[before:]
+            self.ledger.finish_run(
+                run_id, error=error,
+                delivered=sum(r.outcome == Outcome.DELIVERED for r in mine),
+                quarantined=sum(r.outcome in (Outcome.QUARANTINED, Outcome.DUPLICATE)
+                                for r in mine),
+                pending=sum(r.outcome == Outcome.PENDING for r in mine))
+        for result in self.retry_reprocessing(routes):
+            summary.results.append(result)
+            if on_file:
+                on_file(result)
+        return summary
+
+    def poll(self, route: RouteSpec, summary: RunSummary,
+             on_file: Callable[[FileResult], None] | None = None,
+             on_listed: Callable[[str, int], None] | None = None) -> None:
+        source = source_for(route, self.settings)
+        with source, _closing(target_for(route, self.settings)) as target:
+            refs = source.list_ready()
+            if on_listed:
+                on_listed(route.name, len(refs))
+            if route.workers > 1 and len(refs) > 1:
+                pool = ThreadPoolExecutor(route.workers, thread_name_prefix=route.name)
+                with pool:
+                    results = pool.map(lambda ref: self._take(route, source, target, ref), refs)
+            else:
+                results = (self._take(route, source, target, ref) for ref in refs)
+            for result in results:
+                if result is None:
+                    continue
+                summary.results.append(result)
+                if on_file:
+                    on_file(result)
+
+    def _take(self, route: RouteSpec, source: Source, target: Target,
+              ref: FileRef) -> FileResult | None:
+        if self.stop is not None and self.stop.is_set():
+            return None  # still listed, unclaimed: the next run takes it
+        record = self.ledger.claim(ref)
+        if record is None:
+            self._finish_leftover(route, source, ref)
+            return None
+        return self.process(route, source, record, target=target)
+
+    # -- one file ---------------------------------------------------------------------------
+
+    def process(self, route: RouteSpec, source: Source, record: FileRecord, *,
+                target: Target | None = None, force: bool = False,
+                quarantined: Path | None = None) -> FileResult:
+        """Take one claimed file through every stage. Never raises for bad data or outages.
+
+        ``quarantined`` is set when ops reprocess a file from quarantine: that copy is the
+        file, and it stays there until it is delivered.
+        """
+        staged = self.spool / f"{record.id}.staged"
+        via: Step | None = None  # "staged" is logged with the next transition: one commit less
+        try:
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            sha256 = source.fetch(record.ref, staged)
+            record = replace(record, sha256=sha256, mapping_version=route.version,
+                             path=str(staged))
+            via = Step(FileState.STAGED, f"staged, sha256 {sha256[:12]}", utcnow())
+            return self._deliver(route, source, target or target_for(route, self.settings),
+                                 record, staged, via, force=force, quarantined=quarantined)
+        except RejectError as exc:
+            return self._reject(route, source, record, staged, via, exc, quarantined)
+        except TransientError as exc:
+            return self._postpone(record, staged, via, exc, quarantined)
+        except LedgerConflict as exc:
+            log.warning("%s: %s", record.name, exc)
+            return FileResult(record.id, route.name, record.name, Outcome.PENDING, str(exc))
+        except Exception as exc:  # a bug: keep the file as not delivered and go on
+            log.exception("internal error while processing %s (file %s)", record.name, record.id)
+            message = f"internal error ({type(exc).__name__}: {exc}); please report it"
+            with contextlib.suppress(Exception):
+                self._postpone(record, staged, via, TransientError(message), quarantined)
+            return FileResult(record.id, route.name, record.name, Outcome.FAILED, message)
+
+    def _deliver(self, route: RouteSpec, source: Source, target: Target, record: FileRecord,
+                 staged: Path, via: Step, *, force: bool,
+                 quarantined: Path | None) -> FileResult:
+        check_partner_name(record.name)
+        if staged.stat().st_size == 0:
+            raise EmptyFile()
+        max_size = route.source.max_size
+        if max_size and staged.stat().st_size > max_size:
+            raise MalformedInput(f"the file is {staged.stat().st_size} bytes, more than the "
+                                 f"route's max_size of {max_size}", rule="max_size")
+        assert record.sha256
+        if not force:
+            twin = self.ledger.delivered_twin(route.name, record.sha256, exclude=record.id)
+            if twin is not None:
+                raise DuplicateFile(
+                    f"the same content was already delivered as file {twin.id} "
+                    f"({twin.name}, received {twin.received_at:%Y-%m-%d %H:%M} UTC)",
+                    original_id=twin.id)
+        checked = _Checked(keep_sources=route.on_invalid == "split"
+                           and getattr(target, "partial_rejects", False))
+        ctx = DeliveryContext(file_id=record.id, route=route.name, original_name=record.name,
+                              sha256=record.sha256, received_at=record.received_at,
+                              attempt=record.attempt, ledger=self.ledger)
+        batches = self._checked_batches(route, record, staged, checked, force=force)
+        try:
+            delivery = target.deliver(batches, ctx)
+        except RecordsRejected as exc:  # split: the receiver refused some records, took the rest
+            delivery = exc.delivery
+            checked.refused_by_target(exc)
+        notes = "; ".join(dict.fromkeys(checked.notes))
+        detail = f"delivered {delivery.records} records to {delivery.target}"
+        if checked.rejected_rows:
+            detail += f"; {checked.error_count} invalid records split out"
+        record = self.ledger.transition(
+            record.id, FileState.CLAIMED, FileState.DELIVERED,
+            detail + (f" (note: {notes})" if notes else ""), via=via, outputs=[delivery.target],
+            message=detail, stage=None, error_count=checked.error_count or None,
+            **_staged_fields(record))
+        if checked.rejected_rows:
+            self._quarantine_split(route, record, checked)
+        self._finish_original(route, source, record, staged, quarantined)
+        log.info("delivered %s: %d records -> %s", record.name, delivery.records,
+                 delivery.target)
+        return FileResult(record.id, route.name, record.name, Outcome.DELIVERED, detail,
+                          [delivery.target], delivery.records)
+
+    def _checked_batches(self, route: RouteSpec, record: FileRecord, staged: Path,
+                         checked: _Checked, *, force: bool) -> Iterator[Document]:
+        """Validated, transformed batches; raises InvalidRecords after the last one if needed."""
+        limit = self.settings.max_reason_errors
+        seen_interchanges: set[tuple[str, str, str]] = set()
+        for doc in reader_for(route).read(staged, route):
+            checked.notes.extend(doc.notes)
+            if doc.interchange and doc.interchange not in seen_interchanges and not force:
+                seen_interchanges.add(doc.interchange)
+                self._check_interchange(route, record, doc.interchange)
+            valid = validate(doc, route, limit=limit)
+            result = transform(valid.document, route, limit=limit)
+            invalid = valid.invalid | result.invalid
+            found = valid.issues + result.issues
+            if found or valid.error_count or result.error_count:
+                if not checked.error_count:
+                    checked.stage = "validate" if valid.error_count else "transform"
+                checked.error_count += valid.error_count + result.error_count
+                checked.issues.extend(found[: max(0, limit - len(checked.issues))])
+            if route.on_invalid == "split":
+                if invalid.any():
+                    checked.rejected_rows.extend(pick(doc.source_rows, invalid))
+                if checked.keep_sources:
+                    checked.sources.append((doc.source_rows, doc.records.index))
+                out = result.document.records[~invalid]
+                checked.records += len(out)
+                yield result.document.with_records(out)
+            elif not checked.error_count:
+                checked.records += len(result.document.records)
+                yield result.document
+        if checked.error_count and route.on_invalid != "split":
+            raise InvalidRecords(checked.issues, error_count=checked.error_count,
+                                 stage=checked.stage)
+
+    def _check_interchange(self, route: RouteSpec, record: FileRecord,
+                           key: tuple[str, str, str]) -> None:
+        earlier = self.ledger.record_interchange(route.name, key, record.id,
+                                                 window=INTERCHANGE_WINDOW)
+        if earlier is not None:
+            sender, recipient, ref = key
+            raise DuplicateFile(
+                f"interchange {ref} from {sender} to {recipient} was already received as file "
+                f"{earlier}", original_id=earlier)
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _reject(self, route: RouteSpec, source: Source, record: FileRecord, staged: Path,
+                via: Step | None, error: RejectError, quarantined: Path | None) -> FileResult:
+        dest = quarantined or quarantine_path(self.quarantine_root, record)
+        reason = build_reason(record, error, mapping_version=route.version,
+                              max_errors=self.settings.max_reason_errors)
+        if quarantined is None and staged.exists():
+            quarantine(staged, dest, reason)
+        else:  # reprocessed from quarantine: the copy there stays, with a fresh reason
+            write_reason(dest, reason)
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
+        to = FileState.DUPLICATE if isinstance(error, DuplicateFile) else FileState.QUARANTINED
+        self.ledger.transition(
+            record.id, FileState.CLAIMED, to, error.message, via=via,
+            stage=error.stage, message=error.message, error_count=error.error_count,
+            **{**_staged_fields(record), "path": str(dest)})
+        log.warning("quarantined %s (%s): %s -> %s", record.name, error.stage, error.message,
+                    dest)
+        if quarantined is None and record.parent_id is None:
+            self._finish_rejected_original(route, source, record)
+        outcome = Outcome.DUPLICATE if to == FileState.DUPLICATE else Outcome.QUARANTINED
+        return FileResult(record.id, route.name, record.name, outcome, error.message)
+
+    def _postpone(self, record: FileRecord, staged: Path, via: Step | None,
+                  error: TransientError, quarantined: Path | None) -> FileResult:
+        wait = min(self.settings.retry_backoff * (2 ** max(0, record.attempt - 1)),
+                   self.settings.retry_max_backoff)
+        asked = getattr(error, "retry_after", None)  # e.g. an HTTP Retry-After
+        if asked:
+            wait = max(wait, timedelta(seconds=asked))
+        with contextlib.suppress(FileNotFoundError):
+            staged.unlink()
+        self.ledger.transition(
+            record.id, FileState.CLAIMED, FileState.PENDING,
+            f"temporary failure, will retry: {error}", via=via, message=str(error),
+            next_attempt_at=utcnow() + wait,
+            **{**_staged_fields(record), "path": str(quarantined) if quarantined else None})
+        log.warning("%s stays pending: %s (retry in %s)", record.name, error, wait)
+        return FileResult(record.id, record.route, record.name, Outcome.PENDING, str(error))
+
+    def _quarantine_split(self, route: RouteSpec, parent: FileRecord, checked: _Checked) -> None:
+        data = subset_bytes(route, checked.rejected_rows)
+        name = f"{Path(safe_component(parent.name)).stem}.rejected{Path(parent.name).suffix}"
+        ref = FileRef(route.name, f"split:{parent.id}", name, len(data), parent.id)
+        child = self.ledger.register(ref, state=FileState.QUARANTINED, parent_id=parent.id,
+                                     detail=f"{checked.error_count} invalid records split out "
+                                            f"of file {parent.id}",
+                                     sha256=hashlib.sha256(data).hexdigest(),
+                                     mapping_version=route.version, stage=checked.stage,
+                                     error_count=checked.error_count)
+        dest = quarantine_path(self.quarantine_root, child)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        error = InvalidRecords(checked.issues, error_count=checked.error_count,
+                               stage=checked.stage)
+        reason = build_reason(child, error, mapping_version=route.version,
+                              max_errors=self.settings.max_reason_errors)
+        reason["split_from"] = parent.id
+        write_reason(dest, reason)
+        with atomic_writer(dest) as fh:
+            fh.write(data)
+        self.ledger.transition(child.id, FileState.QUARANTINED, FileState.QUARANTINED,
+                               "rejected records written to quarantine", path=str(dest),
+                               message=error.message)
+
+    # -- the original, after the ledger has spoken ---------------------------------------------
+
+    def _finish_original(self, route: RouteSpec, source: Source, record: FileRecord,
+                         staged: Path, quarantined: Path | None = None) -> None:
+        """Archive (or delete/leave) the original, then mark the file archived."""
+        try:
+            if quarantined is not None:
+                where = f"archived to {release(quarantined, self._archive_dir(route, record))}"
+            else:
+                where = self._apply_post_action(route, source, record)
+        except TransientError as exc:
+            self.ledger.note(record.id, f"ALERT: delivered, but the original could not be "
+                                        f"cleaned up: {exc}. It will not be processed again.")
+            log.error("delivered %s but could not clean up the original: %s", record.name, exc)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            staged.unlink()
+        self.ledger.transition(record.id, FileState.DELIVERED, FileState.ARCHIVED,
+                               f"original {where}", path=where)
+
+    def _apply_post_action(self, route: RouteSpec, source: Source, record: FileRecord) -> str:
+        action = route.source.after
+        if action == "archive" and route.source.folder:
+            dest = self._archive_dir(route, record) / f"{record.id}-{safe_component(record.name)}"
+            source.finish(record.ref, "archive", str(dest))
+            return f"archived to {dest}"
+        if action == "archive":  # remote sources keep the copy we staged
+            dest = self._archive_dir(route, record) / f"{record.id}-{safe_component(record.name)}"
+            staged = self.spool / f"{record.id}.staged"
+            if staged.exists():
+                move_durably(staged, dest)
+            source.finish(record.ref, "delete")
+            return f"archived to {dest}"
+        source.finish(record.ref, action, route.source.move_to)
+        return {"delete": "deleted", "leave": "left in place",
+                "move": f"moved to {route.source.move_to}"}[action]
+
+    def _finish_rejected_original(self, route: RouteSpec, source: Source,
+                                  record: FileRecord) -> None:
+        """The quarantined copy is the file now: take the original out of the inbox."""
+        action = route.source.after
+        try:
+            if action == "leave":
+                return
+            if action == "move":
+                source.finish(record.ref, "move", route.source.move_to)
+            else:
+                source.finish(record.ref, "delete")
+        except SourceUnavailable as exc:
+            self.ledger.note(record.id, f"ALERT: could not remove the original: {exc}")
+
+    def _finish_leftover(self, route: RouteSpec, source: Source, ref: FileRef) -> None:
+        """A listed file the ledger already delivered: retry only its post-action."""
+        matches = [r for r in self.ledger.find(ref.name)
+                   if r.ref == ref and r.state == FileState.DELIVERED]
+        for record in matches:
+            self._finish_original(route, source, record, self.spool / f"{record.id}.staged")
+
+    def _archive_dir(self, route: RouteSpec, record: FileRecord) -> Path:
+        return self.archive_root / route.name / record.received_at.strftime("%Y-%m-%d")
+
+    # -- ops --------------------------------------------------------------------------------
+
+    def reprocess(self, file_id: int, *, force: bool = False) -> FileResult:
+        """Run a quarantined (or pending) file again, e.g. after fixing it or its mapping."""
+        record = self.ledger.get(file_id)
+        route = self.project.route(record.route)
+        if record.state == FileState.DUPLICATE and not force:
+            raise LedgerConflict(file_id, ["quarantined"], "claimed")
+        record = self.ledger.reclaim(
+            file_id, expect=[FileState.QUARANTINED, FileState.DUPLICATE, FileState.PENDING],
+            detail="reprocess requested" + (" (forced)" if force else ""))
+        quarantined = None
+        if record.path and _inside(Path(record.path), self.quarantine_root):
+            quarantined = Path(record.path)
+            source: Source = _QuarantinedCopy(quarantined)
+        else:
+            source = source_for(route, self.settings)
+        with source, _closing(target_for(route, self.settings)) as target:
+            return self.process(route, source, record, target=target, force=force,
+                                quarantined=quarantined)
+
+    def retry_reprocessing(self, routes: list[str] | None = None) -> list[FileResult]:
+        """Reprocess attempts from quarantine that hit a temporary failure and are now due."""
+        due = [r for r in self.ledger.files(states=[FileState.PENDING])
+               if (routes is None or r.route in routes) and r.path
+               and _inside(Path(r.path), self.quarantine_root)
+               and (r.next_attempt_at is None or r.next_attempt_at <= utcnow())]
+        return [self.reprocess(r.id) for r in due]
+
+
+class _QuarantinedCopy:
+    """The file as it sits in quarantine (possibly fixed by hand), as a one-file source."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.uri = path.parent.as_uri()
+
+    def __enter__(self) -> _QuarantinedCopy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def list_ready(self) -> list[FileRef]:
+        return []
+
+    def fetch(self, ref: FileRef, dest: Path) -> str:
+        if not self.path.exists():
+            raise SourceUnavailable(f"the quarantined file {self.path} is missing")
+        shutil.copyfile(self.path, dest)
+        return hashlib.sha256(dest.read_bytes()).hexdigest()
+
+    def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
+        return None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _staged_fields(record: FileRecord) -> dict[str, object]:
+    """What staging learned about the file, written with the next transition."""
+    return {"sha256": record.sha256, "mapping_version": record.mapping_version,
+            "path": record.path}
+
+
+@contextlib.contextmanager
+def _closing(target: Target) -> Iterator[Target]:
+    """Targets that hold connections (HTTP, SFTP) are closed once the poll is over."""
+    try:
+        yield target
+    finally:
+        close = getattr(target, "close", None)
+        if close is not None:
+            close()
