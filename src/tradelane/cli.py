@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 crash (a bug), 2 configuration or usage error, 3 some files 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -135,6 +136,18 @@ def _run_with_progress(pipeline: Pipeline, routes: list[str] | None, *, quiet: b
         return pipeline.run_once(routes, on_file=done, on_listed=listed)
 
 
+def _details(result: FileResult) -> str:
+    """Delivered files: where to, as a path relative to here when it is a local file."""
+    if result.outcome != Outcome.DELIVERED or not result.outputs:
+        return result.message
+    where = result.outputs[0]
+    if where.startswith("file://"):
+        path = Path(where.removeprefix("file://"))
+        with contextlib.suppress(ValueError):
+            where = str(path.relative_to(Path.cwd()))
+    return f"{result.records} records -> {where}"
+
+
 def _print_summary(results: list[FileResult], source_errors: dict[str, str]) -> None:
     if not results and not source_errors:
         console.print("Nothing to do: no file is ready.")
@@ -144,7 +157,7 @@ def _print_summary(results: list[FileResult], source_errors: dict[str, str]) -> 
         table.add_column(column, overflow="fold")
     for r in results:
         table.add_row(str(r.file_id), r.route, r.name, f"[{_STYLE[r.outcome]}]{r.outcome}[/]",
-                      r.message)
+                      _details(r), style=None)
     console.print(table)
     for route, message in source_errors.items():
         console.print(f"[yellow]route {route}: source unavailable: {message}[/]")
