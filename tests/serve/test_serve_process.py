@@ -1,0 +1,146 @@
+"""``tradelane serve`` as ops run it: a subprocess, files dropped in, SIGTERM mid-file."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from support.project import REPO, ProjectDir
+
+TRADELANE = REPO / ".venv" / "bin" / "tradelane"
+
+WATCHED = """\
+    source: {folder: inbox/orders, pattern: "*.csv", min_age: 0s}
+    format: {type: csv}
+    fields:
+      id:  {source: id, required: true}
+      qty: {source: qty, type: integer}
+    target: {folder: outbox/orders, format: csv, name: "{stem}.out.csv"}
+    watch: true
+    every: 1m
+"""
+
+
+def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Serve:
+    """A running ``tradelane serve`` subprocess."""
+
+    def __init__(self, project: ProjectDir, *args: str):
+        self.project = project
+        self.log = project.root / "serve.log"
+        self.proc = subprocess.Popen(
+            [str(TRADELANE), "serve", "-C", str(project.root), *args],
+            stdout=subprocess.PIPE, stderr=self.log.open("wb"), text=True)
+
+    def states(self) -> dict[str, str]:
+        db = self.project.root / ".tradelane" / "ledger.db"
+        if not db.exists():
+            return {}
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                return dict(conn.execute("SELECT name, state FROM files").fetchall())
+        except sqlite3.OperationalError:  # schema not created yet
+            return {}
+
+    def stop(self, timeout: float = 30) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def logs(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+
+
+@pytest.fixture
+def serve(project: ProjectDir) -> Iterator[Callable[..., Serve]]:
+    started: list[Serve] = []
+
+    def start(*args: str) -> Serve:
+        s = Serve(project, *args)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+
+
+def big_csv(rows: int) -> bytes:
+    return ("id,qty\n" + "".join(f"A{i},{i % 97}\n" for i in range(rows))).encode()
+
+
+def test_serve_delivers_watched_files_and_stops_cleanly(project: ProjectDir,
+                                                        serve: Callable[..., Serve]) -> None:
+    project.route("orders", WATCHED).settings("health: {heartbeat: 1s}\n")
+    (project.root / "inbox" / "orders").mkdir(parents=True)
+    server = serve("--health-port", "0")
+    line = server.proc.stdout.readline() if server.proc.stdout else ""
+    assert line.startswith("health: http://127.0.0.1:"), line
+    url = line.split()[1]
+    for i in range(3):
+        project.file(f"inbox/orders/o{i}.csv", f"id,qty\nA{i},{i}\n")
+    wait_for(lambda: len(project.outputs("orders")) == 3, 15, "3 outputs")
+    health = json.loads(wait_for(lambda: _get(url), 10, "a healthy /healthz"))
+    assert health["status"] == "ok"
+    assert server.stop() == 0
+    records = server.logs()
+    assert any(r.get("route") == "orders" and "delivered o1.csv" in str(r["msg"])
+               for r in records)
+    assert set(server.states().values()) == {"archived"}
+
+
+def _get(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return None
+
+
+def test_sigterm_mid_file_finishes_it_and_loses_nothing(project: ProjectDir,
+                                                        serve: Callable[..., Serve]) -> None:
+    project.route("orders", WATCHED)
+    server = serve()
+    wait_for(lambda: (project.root / ".tradelane" / "ledger.db").exists(), 15, "the ledger")
+    # the big file is the oldest, so it is taken first; five small ones wait behind it
+    project.drop("orders", "big.csv", big_csv(300_000), age=60)
+    for i in range(5):
+        project.drop("orders", f"small{i}.csv", f"id,qty\nS{i},1\n", age=30 - i)
+    wait_for(lambda: server.states().get("big.csv") == "claimed", 30, "big.csv in hand")
+    stopped_at = time.monotonic()
+    assert server.stop(timeout=60) == 0
+    took = time.monotonic() - stopped_at
+    states = server.states()
+    # the file in hand was finished and recorded; nothing else was started
+    assert states["big.csv"] == "archived", states
+    assert not any(name.startswith("small") for name in states), states
+    assert len(project.inbox("orders")) == 5
+    assert took < 60
+    # the next run delivers the rest, each file exactly once
+    summary = project.run()
+    assert summary.exit_code == 0
+    names = sorted(p.name for p in project.outputs("orders"))
+    assert names == ["big.out.csv"] + [f"small{i}.out.csv" for i in range(5)]
+    big_out = project.root / "outbox" / "orders" / "big.out.csv"
+    assert big_out.read_text().count("\n") == 300_001
+    with project.ledger() as ledger:
+        files = ledger.files()
+    assert len(files) == 6 and {f.state.value for f in files} == {"archived"}
+    assert all(f.attempt == 1 for f in files)
