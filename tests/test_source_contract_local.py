@@ -29,13 +29,3 @@ class TestLocalSource(SourceContract):
             "target": {"folder": str(tmp_path / "outbox")},
         })
         return LocalSource(route, Settings.model_validate({"root": tmp_path}))
-
-    @pytest.mark.parametrize("action", [
-        "delete",
-        pytest.param("move", marks=pytest.mark.xfail(
-            strict=True, reason="LocalSource.finish('move') takes archive_to as the destination"
-            " file, while abc.Source says it is a folder (and the pipeline passes move_to)")),
-        "leave",
-    ])
-    def test_finish(self, folder: Path, tmp_path: Path, action: str) -> None:
-        super().test_finish(folder, tmp_path, action)

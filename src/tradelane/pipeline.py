@@ -21,6 +21,7 @@ import hashlib
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -142,6 +143,14 @@ class Pipeline:
         self.spool = self.settings.path(self.settings.folders.spool)
         self.quarantine_root = self.settings.path(self.settings.folders.quarantine)
         self.archive_root = self.settings.path(self.settings.folders.archive)
+        # One source per route for the pipeline's life: readiness ("stable") compares a
+        # listing with the previous one.
+        self._sources: dict[str, Source] = {}
+
+    def source(self, route: RouteSpec) -> Source:
+        if route.name not in self._sources:
+            self._sources[route.name] = source_for(route, self.settings)
+        return self._sources[route.name]
 
     # -- a pass over routes ------------------------------------------------------------------
 
@@ -176,9 +185,12 @@ class Pipeline:
     def poll(self, route: RouteSpec, summary: RunSummary,
              on_file: Callable[[FileResult], None] | None = None,
              on_listed: Callable[[str, int], None] | None = None) -> None:
-        source = source_for(route, self.settings)
+        first_listing = route.name not in self._sources
+        source = self.source(route)
         with source, _closing(target_for(route, self.settings)) as target:
             refs = source.list_ready()
+            if first_listing and route.source.stable and self._settle(route):
+                refs = source.list_ready()
             if on_listed:
                 on_listed(route.name, len(refs))
             if route.workers > 1 and len(refs) > 1:
@@ -193,6 +205,18 @@ class Pipeline:
                 summary.results.append(result)
                 if on_file:
                     on_file(result)
+
+    def _settle(self, route: RouteSpec) -> bool:
+        """Wait min_age before a second listing: a file is stable once two listings agree.
+
+        Without it, a stable route would take nothing on its first (or only, with --once) run.
+        Returns False if asked to stop while waiting.
+        """
+        wait = route.source.min_age.total_seconds()
+        if self.stop is None:
+            time.sleep(wait)
+            return True
+        return not self.stop.wait(wait)
 
     def _take(self, route: RouteSpec, source: Source, target: Target,
               ref: FileRef) -> FileResult | None:
@@ -471,7 +495,7 @@ class Pipeline:
             quarantined = Path(record.path)
             source: Source = _QuarantinedCopy(quarantined)
         else:
-            source = source_for(route, self.settings)
+            source = self.source(route)
         with source, _closing(target_for(route, self.settings)) as target:
             return self.process(route, source, record, target=target, force=force,
                                 quarantined=quarantined)

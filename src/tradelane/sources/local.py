@@ -87,8 +87,11 @@ class LocalSource:
         try:
             if action == "delete":
                 path.unlink(missing_ok=True)
-            elif action in ("move", "archive") and archive_to:
+            elif action == "archive" and archive_to:  # the engine's archive: a full file path
                 move_durably(path, Path(archive_to))
+            elif action == "move" and archive_to:  # the route's move_to folder, name kept
+                move_durably(path, _free_name(self._resolve(archive_to) / ref.name,
+                                              ref.mtime_ns))
             if action != "leave" and self.spec.done_marker:
                 with contextlib.suppress(FileNotFoundError):
                     (self.folder / self._marker(ref.name)).unlink()
@@ -96,6 +99,10 @@ class LocalSource:
             raise SourceUnavailable(
                 f"cannot {action} {ref.name} in {self.folder}: {exc.strerror or exc}"
             ) from exc
+
+    def _resolve(self, folder: str) -> Path:
+        path = Path(folder)
+        return path if path.is_absolute() else self.folder.parent / path
 
     def _wanted(self, name: str) -> bool:
         if is_temp_name(name) or not fnmatch.fnmatchcase(name, self.spec.pattern):
@@ -113,3 +120,11 @@ class LocalSource:
         template = self.spec.done_marker or ""
         suffix = template.replace("{name}", "").replace("{stem}", "")
         return bool(suffix) and name.endswith(suffix)
+
+
+def _free_name(path: Path, mtime_ns: int) -> Path:
+    """``path``, or beside it with the file's mtime in the name if that is taken."""
+    if not path.exists():
+        return path
+    stem, ext = split_name(path.name)
+    return path.with_name(f"{stem}.{mtime_ns}{'.' + ext if ext else ''}")

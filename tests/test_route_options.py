@@ -1,0 +1,186 @@
+"""Route options a user relies on: readiness rules, transforms, hooks, output formats."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+from lxml import etree
+
+from support.project import GOOD_CSV, REPO, ProjectDir
+from tradelane.pipeline import Outcome
+
+ROUTE = """\
+    source: {{folder: inbox/orders, pattern: "*.csv", min_age: {min_age}{extra_source}}}
+    format: {{type: csv, delimiter: ";", decimal: ","}}
+    fields:
+      order_id: {{source: Order, required: true}}
+      qty:      {{source: Qty, type: integer, required: true}}
+      price:    {{source: Price, type: decimal}}
+      ship_on:  {{source: ShipDate, type: date, format: "%d.%m.%Y"}}
+      status:   {{source: Status, default: open}}
+    {extra}
+    target: {{folder: outbox/orders, format: {fmt}, name: "{{stem}}.{{ext}}"}}
+"""
+
+
+def route(project: ProjectDir, *, fmt: str = "json", extra: str = "", min_age: str = "0s",
+          extra_source: str = "") -> ProjectDir:
+    text = ROUTE.format(fmt=fmt, extra=textwrap.indent(textwrap.dedent(extra), "    ").strip(),
+                        min_age=min_age, extra_source=extra_source)
+    return project.route("orders", text)
+
+
+def test_done_marker_holds_the_file_until_the_marker_exists(project: ProjectDir) -> None:
+    route(project, extra_source=', done_marker: "{stem}.ok"')
+    project.drop("orders", "day1.csv", GOOD_CSV)
+    assert project.run().results == []
+    project.drop("orders", "day1.ok", "")
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED
+    assert project.inbox("orders") == []  # the marker goes with the file
+
+
+def test_stable_route_takes_a_still_file_in_one_run(project: ProjectDir) -> None:
+    route(project, min_age="0.3s", extra_source=", stable: true")
+    project.drop("orders", "day1.csv", GOOD_CSV)
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED
+
+
+def test_stable_route_waits_for_a_growing_file(project: ProjectDir) -> None:
+    route(project, min_age="0.5s", extra_source=", stable: true")
+    path = project.drop("orders", "growing.csv", GOOD_CSV)
+
+    def keep_writing() -> None:
+        for _ in range(8):
+            time.sleep(0.1)
+            with open(path, "a") as fh:
+                fh.write("PO-9;1;1;;open\n")
+            then = time.time() - 120  # an uploader that keeps old mtimes: size still moves
+            os.utime(path, (then, then))
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    results = project.run().results
+    writer.join()
+    assert results == []
+    [result] = project.run().results  # quiet now: two listings agree
+    assert result.outcome == Outcome.DELIVERED
+    assert len(json.loads(project.outputs("orders")[0].read_text())) == 10
+
+
+def test_default_fills_empty_values(project: ProjectDir) -> None:
+    route(project)
+    project.drop("orders", "d.csv", "Order;Qty;Price;ShipDate;Status\nPO-1;1;;;\n")
+    project.run()
+    assert json.loads(project.outputs("orders")[0].read_text())[0]["status"] == "open"
+
+
+def test_hook_lookup_template_and_output_order(project: ProjectDir) -> None:
+    project.file("mappings/hooks_for_orders.py", textwrap.dedent("""\
+        def priority(records, header):
+            records["priority"] = (records["qty"] > 3).map({True: "high", False: "low"})
+            return records
+    """))
+    project.file("mappings/statuses.csv", "code,label\nopen,Offen\nclosed,Geschlossen\n")
+    route(project, fmt="csv", extra="""\
+        transform:
+          lookups: [{field: label, key: status, table: statuses.csv, key_column: code,
+                     value_column: label}]
+          derive: {ref: {template: "{order_id}/{status}"}}
+          hook: hooks_for_orders:priority
+          rename: {order_id: id}
+          output: [id, ref, label, priority, qty]
+    """)
+    project.drop("orders", "h.csv", "Order;Qty;Price;ShipDate;Status\nPO-1;5;1;;closed\n"
+                                     "PO-2;1;1;;\n")
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    assert project.outputs("orders")[0].read_text().splitlines() == [
+        '"id","ref","label","priority","qty"',
+        '"PO-1","PO-1/closed","Geschlossen","high",5',
+        '"PO-2","PO-2/open","Offen","low",1',
+    ]
+
+
+def test_lookup_miss_rejects_with_the_key(project: ProjectDir) -> None:
+    project.file("mappings/statuses.csv", "code,label\nopen,Offen\n")
+    route(project, extra="""\
+        transform:
+          lookups: [{field: label, key: status, table: statuses.csv, key_column: code,
+                     value_column: label}]
+    """)
+    project.drop("orders", "l.csv", "Order;Qty;Price;ShipDate;Status\nPO-1;5;1;;weird\n")
+    [result] = project.run().results
+    assert result.outcome == Outcome.QUARANTINED
+    reason_path = next((project.root / "quarantine").rglob("*.reason.json"))
+    reason = json.loads(reason_path.read_text())
+    assert reason["stage"] == "transform"
+    assert reason["errors"][0]["rule"] == "lookup" and reason["errors"][0]["value"] == "weird"
+
+
+def test_csv_output_neutralises_formulas_but_not_numbers(project: ProjectDir) -> None:
+    route(project, fmt="csv")
+    project.drop("orders", "f.csv", "Order;Qty;Price;ShipDate;Status\n"
+                                     "=cmd|' /C calc'!A0;1;-5;;@SUM(A1)\n+1;2;1;;\tx\n")
+    project.run()
+    rows = project.outputs("orders")[0].read_text().splitlines()
+    assert rows[1].startswith('"\'=cmd') and ",-5," in rows[1] and '"\'@SUM(A1)"' in rows[1]
+    assert rows[2].startswith('"\'+1"')
+
+
+def test_jsonl_and_xml_outputs(project: ProjectDir) -> None:
+    route(project, fmt="jsonl")
+    project.drop("orders", "a.csv", GOOD_CSV.replace("Order;Qty;Price;ShipDate;Status",
+                                                      "Order;Qty;Price;ShipDate;Status"))
+    project.run()
+    lines = project.outputs("orders")[0].read_text().splitlines()
+    assert [json.loads(line)["order_id"] for line in lines] == ["PO-1", "PO-2"]
+
+    shutil.rmtree(project.root / "outbox")
+    route(project, fmt="xml")
+    project.drop("orders", "b.csv", GOOD_CSV.replace("PO-", "XO-"))
+    project.run()
+    tree = etree.parse(str(project.outputs("orders")[0]))
+    records = tree.getroot().findall("record")
+    assert [r.findtext("order_id") for r in records] == ["XO-1", "XO-2"]
+    assert records[0].findtext("ship_on") == "2026-12-01"
+    assert records[1].find("ship_on").text is None
+
+
+def test_move_after_delivery_keeps_the_name_in_the_move_to_folder(project: ProjectDir) -> None:
+    route(project, extra_source=", after: move, move_to: done")
+    project.drop("orders", "m.csv", GOOD_CSV)
+    project.run()
+    assert (project.root / "inbox" / "done" / "m.csv").read_text() == GOOD_CSV
+
+
+def test_leave_after_delivery_and_the_ledger_prevents_a_second_run(project: ProjectDir) -> None:
+    route(project, extra_source=", after: leave")
+    project.drop("orders", "stay.csv", GOOD_CSV)
+    assert [r.outcome for r in project.run().results] == [Outcome.DELIVERED]
+    assert project.run().results == []
+    assert [p.name for p in project.inbox("orders")] == ["stay.csv"]
+
+
+def test_make_demo_script_behaves_as_designed(tmp_path: Path) -> None:
+    """`make demo` on a copy of the repository: delivered and quarantined samples, exit 0."""
+    copy = tmp_path / "repo"
+    for part in ("mappings", "examples", "scripts", "tradelane.yaml"):
+        src = REPO / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / part)
+    for folder in ("inbox", "outbox", "archive", "quarantine"):
+        (copy / folder).mkdir()
+    done = subprocess.run([sys.executable, str(copy / "scripts" / "demo.py")],
+                          capture_output=True, text=True, timeout=300, cwd=copy)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Quarantined" in done.stdout and "tradelane quarantine show" in done.stdout
+    assert list((copy / "outbox").rglob("*.json"))
