@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tradelane.formats.json_rows import json_rows
 from tradelane.models import Document
 from tradelane.spec import RouteSpec
-from tradelane.formats.json_rows import json_rows
 
 
 @dataclass(frozen=True, slots=True)
