@@ -23,10 +23,8 @@ Errors carry data (route, stage, location, issues) and build their own message. 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from tradelane.models import Delivery, Issue
+from tradelane.models import Delivery, Issue
 
 
 class TradelaneError(Exception):
@@ -70,8 +68,6 @@ class MalformedInput(RejectError):
     """The bytes cannot be parsed as the route's format."""
 
     def __init__(self, message: str, *, location: str = "", rule: str = "syntax", value: str = ""):
-        from tradelane.models import Issue
-
         self.location = location
         where = f" ({location})" if location else ""
         super().__init__(
@@ -84,8 +80,6 @@ class UnsafeFileName(RejectError):
     """A partner's file name contains characters that are never safe as a path."""
 
     def __init__(self, name: str, why: str):
-        from tradelane.models import Issue
-
         self.name = name
         super().__init__(
             f"unsafe file name {name!r}: {why}",
@@ -98,8 +92,6 @@ class EmptyFile(RejectError):
     """A zero-byte file: there is nothing to deliver, and silence would hide the problem."""
 
     def __init__(self) -> None:
-        from tradelane.models import Issue
-
         super().__init__(
             "the file is empty (0 bytes)",
             issues=[Issue(location="file", field="", value="", rule="non_empty",
