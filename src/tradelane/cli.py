@@ -347,13 +347,18 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
         return
     table = Table(title="Routes", title_justify="left")
     for column in ("route", "last run", "last result", "delivered", "quarantined", "pending",
-                   "last arrival"):
+                   "last arrival", "schedule", "next run", "overdue"):
         table.add_column(column)
     for r in rows:
         table.add_row(r["route"], (r["last_run"] or "never")[:16], r["last_result"] or "",
                       str(r["delivered"]), str(r["quarantined"]), str(r["pending"]),
-                      (r["last_arrival"] or "never")[:16])
+                      (r["last_arrival"] or "never")[:16], r["schedule"],
+                      (r["next_run"] or "")[:16],
+                      f"[red]since {r['overdue_since'][:16]}[/]" if r["overdue_since"] else "")
     console.print(table)
+    beat = rows[0]["serve_heartbeat"] if rows else None
+    console.print(f"serve: {beat['worker']} {beat['state']}, heartbeat {beat['age_s']:.0f}s ago"
+                  if beat else "serve: no heartbeat yet (tradelane serve has not run)")
 
 
 def _or_exit(action: Any) -> Any:

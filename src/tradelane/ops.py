@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from tradelane import serve_status
 from tradelane.errors import RejectError, TradelaneError
 from tradelane.formats import reader_for
 from tradelane.ledger import Ledger, UnknownFile, utcnow
@@ -109,6 +110,8 @@ def history(ledger: Ledger, key: str) -> list[dict[str, Any]]:
 def status(project: Project, ledger: Ledger) -> list[dict[str, Any]]:
     counts = ledger.counts()
     runs = ledger.last_runs()
+    now, alerts = utcnow(), serve_status.open_alert_counts(ledger)
+    beat = serve_status.heartbeat(ledger, now)
     out = []
     for name in sorted(project.routes):
         c = counts.get(name, {})
@@ -131,5 +134,8 @@ def status(project: Project, ledger: Ledger) -> list[dict[str, Any]]:
             "in_progress": c.get("claimed", 0) + c.get("staged", 0),
             "last_arrival": arrival.isoformat() if arrival else None,
             "checked_at": utcnow().isoformat(),
+            **serve_status.route_fields(project, ledger, name,
+                                        run["started_at"] if run else None, now, alerts),
+            "serve_heartbeat": beat,
         })
     return out

@@ -82,6 +82,7 @@ class Server:
         self.scheduler.every("retries", self._wake_due_retries, RETRY_CHECK.total_seconds())
         for name in due:
             self.runner.wake(name, "catch-up at start")
+        self._beat()  # healthy from the first probe on
         if self.health is not None:
             self.health.start()
         log.info("serving %d route(s) with %d worker(s); caught up: %s",
