@@ -61,6 +61,7 @@ class Server:
         self.health = (HealthServer(settings.health.host, port, self.report)
                        if port is not None else None)
         self._beat_at: float | None = None
+        self._beat_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -104,8 +105,9 @@ class Server:
             log.error("still busy after %.0fs on %s; files in hand are retaken when their "
                       "lease expires", timeout, ", ".join(self.runner.busy()))
         try:
-            self.heartbeats.beat(self.settings.worker, "stopped" if clean else "killed",
-                                 self._detail(), now=self.clock())
+            with self._beat_lock:
+                self.heartbeats.beat(self.settings.worker, "stopped" if clean else "killed",
+                                     self._detail(), now=self.clock())
         except Exception:  # the ledger may be what is failing; stopping must go on
             log.exception("could not record the last heartbeat")
         if self.health is not None:
@@ -137,8 +139,12 @@ class Server:
                 log.debug("alert check not rescheduled", exc_info=True)
 
     def _beat(self) -> None:
-        self.heartbeats.beat(self.settings.worker, "running", self._detail(), now=self.clock())
-        self._beat_at = time.monotonic()
+        with self._beat_lock:  # never overwrite the final "stopped"
+            if self.stopping.is_set():
+                return
+            self.heartbeats.beat(self.settings.worker, "running", self._detail(),
+                                 now=self.clock())
+            self._beat_at = time.monotonic()
 
     def _check_alerts(self) -> None:
         opened = self.monitor.check()
