@@ -97,33 +97,36 @@ def iter_messages(stream: SegmentStream, *, isolate: bool = False) -> Iterator[M
             block = pending.concat(block)
             pending = None
         tags = block.tags
-        i, n = 0, len(tags)
-        while i < n:
-            tag = tags[i]
-            index = block.start + i
-            if tag == "UNH":
+        n = len(tags)
+        # Only service segments need a look; the data segments between UNH and UNT are skipped
+        # as a whole (one pass over the tags, no work per data segment).
+        svc = [k for k, t in enumerate(tags) if t in SERVICE]
+        cursor, k = 0, 0  # cursor: first segment not yet accounted for
+        while k < len(svc):
+            i = svc[k]
+            if i > cursor:
+                raise UnexpectedSegment(tags[cursor] or "(empty)", "data segment outside a"
+                                        " UNH..UNT message", **where(segment=block.start + cursor))
+            if tags[i] == "UNH":
                 if st.interchange is None:
-                    raise NotAnInterchange("UNH", "UNB before UNH", **where(segment=index))
-                try:
-                    j = tags.index("UNT", i + 1)
-                except ValueError:
-                    j = -1
-                stop = _next_service(tags, i + 1, j if j >= 0 else n)
-                if stop is not None:
-                    unh = block.elements(i)
-                    raise MissingTrailer("UNT", "UNH", first(_at(unh, 1)),
-                                         **where(segment=block.start + stop))
-                if j < 0:
+                    raise NotAnInterchange("UNH", "UNB before UNH",
+                                           **where(segment=block.start + i))
+                if k + 1 == len(svc):
                     pending = block.slice(i, n)
+                    cursor = n
                     break
+                j = svc[k + 1]
+                if tags[j] != "UNT":
+                    raise MissingTrailer("UNT", "UNH", first(_at(block.elements(i), 1)),
+                                         **where(segment=block.start + j))
                 yield _message(stream, st, block.slice(i, j + 1), isolate)
-                i = j + 1
+                cursor, k = j + 1, k + 2
                 continue
-            if tag not in SERVICE:
-                raise UnexpectedSegment(tag or "(empty)", "data segment outside a UNH..UNT message",
-                                        **where(segment=index))
-            _service(stream, st, tag, block.elements(i), index)
-            i += 1
+            _service(stream, st, tags[i], block.elements(i), block.start + i)
+            cursor, k = i + 1, k + 1
+        if cursor < n:
+            raise UnexpectedSegment(tags[cursor] or "(empty)", "data segment outside a UNH..UNT"
+                                    " message", **where(segment=block.start + cursor))
     if pending is not None:
         unh = pending.elements(0)
         raise MissingTrailer("UNT", "UNH", first(_at(unh, 1)), **where(segment=pending.start))
@@ -134,43 +137,33 @@ def iter_messages(stream: SegmentStream, *, isolate: bool = False) -> Iterator[M
         raise MissingTrailer("UNZ", "UNB", ic.control_ref, **where(segment=ic.segment))
 
 
-def _next_service(tags: list[str], lo: int, hi: int) -> int | None:
-    """Index of the first envelope header/trailer inside a message (a UNT went missing)."""
-    found = [k for k in (_find(tags, t, lo, hi) for t in ("UNH", "UNB", "UNZ", "UNG", "UNE"))
-             if k >= 0]
-    return min(found) if found else None
-
-
-def _find(tags: list[str], tag: str, lo: int, hi: int) -> int:
-    try:
-        return tags.index(tag, lo, hi)
-    except ValueError:
-        return -1
-
-
 def _at(elements: list[Element], k: int) -> Element | None:
     return elements[k] if k < len(elements) else None
 
 
 def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> Message:
     assert st.interchange is not None
+    size = len(block.tags)
     unh = block.elements(0)
-    unt = block.elements(len(block) - 1)
-    ref = first(_at(unh, 1))
-    s009 = _at(unh, 2)
-    version = tuple(s009) if isinstance(s009, list) else (first(s009),)
+    unt = block.elements(size - 1)
+    ref = first(unh[1]) if len(unh) > 1 else ""
+    s009 = unh[2] if len(unh) > 2 else ""
+    version = tuple(s009) if isinstance(s009, list) else (s009,)
     st.messages += 1
     if st.group is not None:
         st.group_messages += 1
     else:
         st.units += 1
     msg = Message(st.messages, st.interchange, st.group[0] if st.group else None, ref,
-                  version[0], block, version=version)
-    unt_index = block.start + len(block) - 1
-    declared, unt_ref = first(_at(unt, 1)), first(_at(unt, 2))
+                  version[0], block, None, version)
+    declared = first(unt[1]) if len(unt) > 1 else ""
+    unt_ref = first(unt[2]) if len(unt) > 2 else ""
+    if declared == str(size) and unt_ref == ref:
+        return msg
+    unt_index = block.start + size - 1
     error: EdiSyntaxError | None = None
-    if declared != str(len(block)) and not (declared.isdigit() and int(declared) == len(block)):
-        error = SegmentCountMismatch(declared, len(block), "UNT", ref,
+    if declared != str(size) and not (declared.isdigit() and int(declared) == size):
+        error = SegmentCountMismatch(declared, size, "UNT", ref,
                                      **stream.where(segment=unt_index))
     elif unt_ref != ref:
         error = ControlReferenceMismatch("UNT", ref, unt_ref, **stream.where(segment=unt_index))

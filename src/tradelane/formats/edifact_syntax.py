@@ -14,6 +14,7 @@ import bisect
 import codecs
 import functools
 import mmap
+import operator
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -174,8 +175,20 @@ class Block:
         if self.parsed:
             return self.segs[i]
         d = self.delims
+        seg = self.segs[i]
         out: list[Element] = []
-        for part in self.segs[i].split(d.element):
+        if self.restore is None or (seg.isascii() and d.release not in seg):
+            # nothing released in this segment: no value needs restoring
+            for part in seg.split(d.element):
+                if d.component in part:
+                    comps = part.split(d.component)
+                    while len(comps) > 1 and comps[-1] == "":
+                        comps.pop()
+                    out.append(comps if len(comps) > 1 else comps[0])
+                else:
+                    out.append(part)
+            return out
+        for part in seg.split(d.element):
             comps = part.split(d.component)
             if len(comps) > 1:
                 comps = [self._value(c) for c in comps]
@@ -332,15 +345,25 @@ class SegmentStream:
             for seq, ph in pairs:
                 complete = complete.replace(seq, ph)
             restore = {ord(ph): seq[1] for seq, ph in pairs}
-        bad = _bad_tag(d).search(complete)
-        if bad:
+        segs = complete.split(d.segment)
+        segs.pop()
+        tags = list(map(_TAG, segs))
+        # Every tag is 3 letters/digits followed by an element separator or the terminator.
+        # Checked on the distinct tags and 4th characters (a few), not with a regex per segment.
+        if not all(map(_GOOD_TAG.fullmatch, set(tags))) \
+                or not set(map(_FOURTH, segs)) <= {d.element, ""}:
+            bad = _bad_tag(d).search(complete)
+            assert bad is not None
             at = bad.end()
             tag = complete[at:].split(d.segment, 1)[0].split(d.element, 1)[0]
             raise UnexpectedSegment(tag[:12] or "(empty)", "a segment tag is 3 letters or digits",
                                     **self.where(segment=index + complete.count(d.segment, 0, at)))
-        segs = complete.split(d.segment)
-        segs.pop()
-        return Block(index, segs, [s[:3] for s in segs], d, restore=restore)
+        return Block(index, segs, tags, d, restore=restore)
+
+
+_TAG = operator.itemgetter(slice(0, 3))
+_FOURTH = operator.itemgetter(slice(3, 4))
+_GOOD_TAG = re.compile("[A-Z0-9]{3}")
 
 
 @functools.cache
