@@ -82,6 +82,11 @@ class Document:
     after validation). Its index is the record number within the whole file (0-based), so a
     file read in several batches keeps stable row numbers. ``locate(row)`` turns a record number
     into a location a person can find in the original file.
+
+    A header value is usually one scalar per batch. It may also be a ``pd.Series`` aligned
+    with ``records`` when the batch spans several messages with headers of their own (EDIFACT
+    reads many messages per batch): validation then checks it per record, and ``copy_header``
+    copies it as a column.
     """
 
     header: Mapping[str, Any]

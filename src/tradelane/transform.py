@@ -77,6 +77,8 @@ def transform(doc: Document, route: RouteSpec, *, limit: int = 100) -> Transform
 
 
 def _broadcast(value: Any, n: int, index: pd.Index) -> pd.Series:
+    if isinstance(value, pd.Series):  # a header column: already one value per record
+        return value
     if isinstance(value, str) or value is None:
         return pd.Series([value] * n, index=index, dtype="string")
     return pd.Series([value] * n, index=index)
@@ -85,18 +87,22 @@ def _broadcast(value: Any, n: int, index: pd.Index) -> pd.Series:
 def _template(df: pd.DataFrame, template: str, header: Any) -> pd.Series:
     if df.empty:
         return pd.Series([], index=df.index, dtype="string")
-    text = [template.format_map(_Row(record, header))
-            for record in df.to_dict(orient="records")]
+    text = [template.format_map(_Row(record, header, label))
+            for label, record in zip(df.index, df.to_dict(orient="records"), strict=True)]
     return pd.Series(text, index=df.index, dtype="string")
 
 
 class _Row(dict[str, Any]):
-    def __init__(self, record: dict[str, Any], header: Any):
+    def __init__(self, record: dict[str, Any], header: Any, label: Any = None):
         super().__init__({k: ("" if _missing(v) else v) for k, v in record.items()})
         self.header = header
+        self.label = label
 
     def __missing__(self, key: str) -> Any:
         value = self.header.get(key)
+        if isinstance(value, pd.Series):  # a header column
+            value = value.get(self.label)
+            value = None if _missing(value) else value
         return "" if value is None else value
 
 

@@ -71,7 +71,7 @@ def validate(doc: Document, route: RouteSpec, *, limit: int = 100) -> Validation
         raw_values[name] = raw
         failures.extend(field_failures)
     typed_df = pd.DataFrame(typed, index=records.index) if typed else records.iloc[:, :0]
-    header, header_issues = _validate_header(doc.header, route)
+    header, header_issues = _validate_header(doc.header, route, raw_values, failures)
 
     invalid = np.zeros(n, dtype=bool)
     error_count = len(header_issues)
@@ -88,12 +88,22 @@ def validate(doc: Document, route: RouteSpec, *, limit: int = 100) -> Validation
     )
 
 
-def _validate_header(header: Mapping[str, Any], route: RouteSpec
-                     ) -> tuple[dict[str, Any], list[Issue]]:
+def _validate_header(header: Mapping[str, Any], route: RouteSpec, raw_values: dict[str, pa.Array],
+                     failures: list[_Failure]) -> tuple[dict[str, Any], list[Issue]]:
+    """Scalar header values give issues located at "header"; header columns (one value per
+    record, e.g. a batch of EDI messages) fail per record, like fields."""
     out = dict(header)
     issues: list[Issue] = []
     for name, spec in route.header.items():
         raw = header.get(name)
+        if isinstance(raw, pd.Series):
+            arr = _as_string_array(raw)
+            value, column_failures = _check_field(name, spec, arr, route)
+            out[name] = pd.Series(pd.arrays.ArrowExtensionArray(value), index=raw.index,
+                                  name=name)
+            raw_values[name] = arr
+            failures.extend(column_failures)
+            continue
         arr = pa.array([None if raw is None else str(raw)], pa.string())
         value, failures = _check_field(name, spec, arr, route)
         out[name] = value.to_pylist()[0]
