@@ -58,6 +58,11 @@ def read(path: Path, **fmt: object) -> list:
     return list(EdifactReader().read(path, route(**fmt)))
 
 
+def first_header(docs: list, name: str) -> object:
+    """The header value of the first record (header fields are columns in a batch)."""
+    return docs[0].header[name].iloc[0]
+
+
 def reject(path: Path, kind: type[RejectError], **fmt: object) -> RejectError:
     with pytest.raises(kind) as info:
         read(path, **fmt)
@@ -173,8 +178,9 @@ def test_bytes_outside_the_declared_character_set(tmp_path: Path) -> None:
     assert err.byte_offset == text.index("\xe9")
     assert err.segment_index == 3
     # the same bytes are fine as UNOC (latin-1), and with the route's encoding override
-    assert read(write(tmp_path, text.replace("UNOA", "UNOC")))[0].header["order_id"] == "PO-\xe9"
-    assert read(write(tmp_path, text), encoding="latin-1")[0].header["order_id"] == "PO-\xe9"
+    assert first_header(read(write(tmp_path, text.replace("UNOA", "UNOC"))), "order_id") \
+        == "PO-\xe9"
+    assert first_header(read(write(tmp_path, text), encoding="latin-1"), "order_id") == "PO-\xe9"
 
 
 def test_invalid_utf8_in_unow(tmp_path: Path) -> None:
@@ -209,10 +215,13 @@ def test_isolate_messages_marks_the_bad_one_and_keeps_the_others(tmp_path: Path)
     bad = ORDER.replace("M1", "M2").replace("UNT+14", "UNT+13")
     path = write(tmp_path, UNB + ORDER + bad + "UNZ+2+REF1'")
     reject(path, SegmentCountMismatch)
-    docs = read(path, isolate_messages=True)
-    assert [d.message.error is None for d in docs] == [True, False]
-    assert isinstance(docs[1].message.error, SegmentCountMismatch)
-    assert "message 2 (M2) failed" in docs[1].notes[0]
+    [doc] = read(path, isolate_messages=True)
+    assert doc.messages == 1 and doc.records["line"].tolist() == ["1", "2"]
+    [failed] = doc.failed
+    assert isinstance(failed.message.error, SegmentCountMismatch)
+    byte = len(UNB + ORDER) + bad.index("UNT")
+    assert failed.issue.location == f"message 2 (M2), segment 29 (byte {byte})"
+    assert "message 2 (M2) failed" in doc.notes[0]
 
 
 # -- good input -------------------------------------------------------------------------------
@@ -220,33 +229,33 @@ def test_isolate_messages_marks_the_bad_one_and_keeps_the_others(tmp_path: Path)
 def test_maps_header_and_record_fields_per_message(tmp_path: Path) -> None:
     second = ORDER.replace("M1", "M2").replace("PO-1", "PO-2")
     path = write(tmp_path, "UNA:+.? '\r\n" + UNB + "\r\n" + ORDER + second + "UNZ+2+REF1'\r\n")
-    docs = list(reader_for(route()).read(path, route()))
-    assert [d.header["order_id"] for d in docs] == ["PO-1", "PO-2"]
-    first = docs[0]
-    assert first.header["buyer"] == "5412345000013"
-    assert first.header["sender"] == "SENDER"
-    assert first.interchange == ("SENDER", "RECEIVER", "REF1")
-    rows = first.records.to_dict("records")
-    assert rows == [
+    [doc] = list(reader_for(route()).read(path, route()))  # one batch: both messages
+    assert doc.header["order_id"].tolist() == ["PO-1", "PO-1", "PO-2", "PO-2"]  # per record
+    assert doc.header["buyer"].tolist() == ["5412345000013"] * 4
+    assert doc.header["sender"].tolist() == ["SENDER"] * 4
+    assert doc.interchange == ("SENDER", "RECEIVER", "REF1")
+    assert doc.units.tolist() == [1, 1, 2, 2]
+    rows = doc.records.to_dict("records")
+    assert rows[:2] == [
         {"line": "1", "gtin": "4000862141404", "qty": "48", "free_qty": None},
         {"line": "2", "gtin": "4000862141411", "qty": "12", "free_qty": "2"},
     ]
-    assert list(docs[1].records.index) == [2, 3]  # record numbers run on across messages
+    assert list(doc.records.index) == [0, 1, 2, 3]
     offset = len("UNA:+.? '\r\n" + UNB + "\r\n") + len(ORDER) + ORDER.index("LIN+2")
-    assert docs[1].locate(3) == f"message 2, segment 25 (byte {offset})"
+    assert doc.locate(3) == f"message 2, segment 25 (byte {offset})"
 
 
 def test_release_characters_and_custom_delimiters(tmp_path: Path) -> None:
     text = ("UNA=*.! ~UNB*UNOA=3*S*R*240101=1200*9~UNH*1*ORDERS=D=96A=UN~"
-            "BGM*220*A!*B!=C!~D!!*9~UNT*3*1~UNZ*1*9~")
+            "BGM*220*A!*B!=C!~D!!*9~LIN*1~UNT*4*1~UNZ*1*9~")
     docs = read(write(tmp_path, text))
-    assert docs[0].header["order_id"] == "A*B=C~D!"
+    assert first_header(docs, "order_id") == "A*B=C~D!"
 
 
 def test_repetition_separator_is_kept_in_values(tmp_path: Path) -> None:
     text = ("UNB+UNOA:4+S+R+20240101:1200+9'UNH+1+ORDERS:D:03B:UN'BGM+220+X?*Y+9'"
-            "UNT+3+1'UNZ+1+9'")
-    assert read(write(tmp_path, text))[0].header["order_id"] == "X*Y"
+            "LIN+1'UNT+4+1'UNZ+1+9'")
+    assert first_header(read(write(tmp_path, text)), "order_id") == "X*Y"
 
 
 def test_bad_paths_are_config_errors(tmp_path: Path) -> None:
@@ -283,5 +292,59 @@ def test_writer_builds_an_orders_interchange_with_valid_counts(tmp_path: Path) -
     out = io.BytesIO()
     assert EdifactWriter(template).write(docs, out, route()) == 2
     again = read(write(tmp_path, out.getvalue(), "out.edi"))
-    assert again[0].header["order_id"] == "PO-1"
+    assert first_header(again, "order_id") == "PO-1"
     assert again[0].records["qty"].tolist() == ["48", "12"]
+
+
+# -- the columnar mapping against the segment-by-segment reference --------------------------
+
+MAPPING = {
+    "header": {"bgm": {"source": "BGM.1.1"}, "doc": {"source": "BGM.2.1"},
+               "by": {"source": "NAD[BY].2.1"}, "dtm": {"source": "DTM[137].1.2"},
+               "empty_q": {"source": "FTX[].2"}, "unh": {"source": "UNH.2.1"},
+               "unb": {"source": "UNB.2.1"}, "ung": {"source": "UNG.1"}},
+    "fields": {"lin": {"source": "LIN.1"}, "item": {"source": "LIN.3.1"},
+               "kind": {"source": "LIN.3.2"}, "q21": {"source": "QTY[21].1.2"},
+               "qty": {"source": "QTY.1.2"}, "far": {"source": "QTY.1.9"},
+               "price": {"source": "PRI.1.2"}, "imd": {"source": "IMD.3.4"}},
+}
+CRAFTED = ("UNA:+.? '" + UNB + ORDER + ORDER.replace("M1", "M2").replace(
+    "QTY+21:48'", "QTY+21:4?+8'FTX++a?:b:?'c'").replace("UNT+14", "UNT+15")
+    + "UNH+M3+ORDERS:D:96A:UN'BGM+220+NOLINES'UNT+3+M3'"
+    + "UNH+M4+ORDERS:D:96A:UN'LIN+1'IMD+F++:::A?:B'QTY+21'QTY+21::'QTY++:12:'UNS+S'LIN+9'"
+    "UNT+9+M4'UNZ+4+REF1'")
+
+
+def edifact_samples() -> list[Path]:
+    return sorted((Path(__file__).parents[1] / "data" / "edifact").iterdir())
+
+
+@pytest.mark.parametrize("records", ["LIN", None])
+@pytest.mark.parametrize("sample", [None, *edifact_samples()], ids=lambda p: getattr(p, "name",
+                                                                                   "crafted"))
+def test_columnar_mapping_matches_the_reference(tmp_path: Path, sample: Path | None,
+                                                records: str | None) -> None:
+    from tradelane.formats.edifact_envelope import iter_messages
+    from tradelane.formats.edifact_map import MessagePlan
+    from tradelane.formats.edifact_syntax import SegmentStream
+
+    path = sample or write(tmp_path, CRAFTED)
+    spec = RouteSpec.model_validate({"name": "diff", "source": {"folder": "in"},
+                                     "target": {"folder": "out"},
+                                     "format": {"type": "edifact", "records": records},
+                                     **MAPPING})
+    try:
+        msgs = list(iter_messages(SegmentStream(path), isolate=True))
+    except RejectError:
+        pytest.skip("the envelope rejects this file")
+    plain = [m for m in msgs if not m.block.parsed]
+    if not plain:
+        pytest.skip("only pydifact-parsed blocks")
+    plan = MessagePlan(spec)
+    fast, slow = plan.map_fast(plain), plan.map_slow(plain)
+    assert fast.starts.tolist() == slow.starts.tolist()
+    assert fast.numbers.tolist() == slow.numbers.tolist()
+    for name in spec.fields:
+        assert fast.columns[name].to_pylist() == slow.columns[name].to_pylist(), name
+    for name in spec.header:
+        assert fast.header[name].to_pylist() == slow.header[name].to_pylist(), name

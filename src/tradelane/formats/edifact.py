@@ -1,21 +1,26 @@
-"""UN/EDIFACT reader: one ``Document`` per message (UNH..UNT), streamed in bounded memory.
+"""UN/EDIFACT reader: batches of messages (UNH..UNT) of one interchange become one ``Document``
+each, streamed in bounded memory.
 
 The pieces live next door: ``edifact_syntax`` (service characters, character sets, the fast
-tokenizer), ``edifact_envelope`` (UNB/UNG/UNH checks), ``edifact_paths`` (field paths) and
-``edifact_writer`` (CONTRL acknowledgements and the EDIFACT writer).
+tokenizer), ``edifact_envelope`` (UNB/UNG/UNH checks), ``edifact_map`` (field paths applied to a
+batch of messages, column by column), ``edifact_paths`` (field paths) and ``edifact_writer``
+(CONTRL acknowledgements and the EDIFACT writer).
+
+Header fields are per message, so in a batch they are columns (one value per record, see
+``Document.header``). A message without records delivers nothing, and its header is not
+checked.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tradelane.errors import ConfigError
 from tradelane.formats.edi_errors import (
     BadServiceStringAdvice,
     CharsetViolation,
@@ -32,9 +37,9 @@ from tradelane.formats.edi_errors import (
     UnknownSyntaxIdentifier,
 )
 from tradelane.formats.edifact_envelope import Message, iter_messages
-from tradelane.formats.edifact_paths import SegmentPath, compile_path
+from tradelane.formats.edifact_map import Mapped, MessagePlan
 from tradelane.formats.edifact_syntax import Locator, SegmentStream
-from tradelane.models import Document
+from tradelane.models import Document, Issue
 from tradelane.spec import EdifactFormat, RouteSpec
 
 __all__ = [
@@ -46,7 +51,7 @@ __all__ = [
     "EdiSyntaxError",
     "EdifactDocument",
     "EdifactReader",
-    "MessageInfo",
+    "Isolated",
     "MissingTrailer",
     "NotAnInterchange",
     "NulByte",
@@ -69,25 +74,43 @@ class UnexpectedMessageType(EdiSyntaxError):
 
 
 @dataclass(frozen=True)
-class MessageInfo:
-    """Which message a batch came from; ``error`` is set when the message itself failed."""
+class Isolated:
+    """A message whose own envelope is wrong (``isolate_messages``): split out whole."""
 
-    number: int
-    reference: str
-    type: str
-    first_segment: int
-    last_segment: int
-    error: EdiSyntaxError | None = None
+    message: Message
+
+    @property
+    def issue(self) -> Issue:
+        msg, error = self.message, self.message.error
+        assert error is not None
+        where = f"message {msg.number} ({msg.reference})"
+        return Issue(location=f"{where}, {error.location}" if error.location else where,
+                     field="", value=error.issues[0].value if error.issues else "",
+                     rule=error.issues[0].rule if error.issues else "edi_syntax",
+                     message=f"{where}: {error.issues[0].message if error.issues else error}")
 
 
 @dataclass(frozen=True)
 class EdifactDocument(Document):
-    """A ``Document`` that also says which message it is (see ``isolate_messages``)."""
+    """A batch of messages of one interchange.
 
-    message: MessageInfo | None = None
+    ``units`` holds each record's message number: a message is delivered or split out whole.
+    ``failed`` are the messages of the batch whose own envelope is wrong; they are not mapped.
+    """
+
+    units: np.ndarray | None = None
+    failed: tuple[Isolated, ...] = ()
+    messages: int = 0
+
+
+#: A batch ends after this many segments (or at the end of its interchange).
+BATCH_SEGMENTS = 100_000
 
 
 class EdifactReader:
+    def __init__(self, batch_segments: int = BATCH_SEGMENTS):
+        self.batch_segments = batch_segments
+
     def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, EdifactFormat)
@@ -96,156 +119,90 @@ class EdifactReader:
                                encoding=fmt.encoding)
         row = 0
         batch: list[Message] = []
+        failed: list[Isolated] = []
+        size = 0
         for msg in iter_messages(stream, isolate=fmt.isolate_messages):
             if fmt.messages and msg.type not in fmt.messages:
                 raise UnexpectedMessageType(msg.type, fmt.messages,
                                             **stream.where(segment=msg.first_segment))
-            batch.append(msg)
-            if len(batch) >= _BATCH:
-                for doc in plan.documents(batch, row, stream.locator):
-                    row += len(doc.records)
-                    yield doc
-                batch = []
-        yield from plan.documents(batch, row, stream.locator)
-
-
-# Messages mapped together: one DataFrame sliced per message costs a fraction of one frame each.
-_BATCH = 256
-
-
-class MessagePlan:
-    """The route's field paths, compiled once, applied to each message."""
-
-    def __init__(self, route: RouteSpec):
-        fmt = route.format
-        assert isinstance(fmt, EdifactFormat)
-        self.record_tag = fmt.records
-        self.header = {name: compile_path(spec.source or name, where=f"header.{name}.source")
-                       for name, spec in route.header.items()}
-        self.fields: dict[str, SegmentPath] = {}
-        for name, spec in route.fields.items():
-            path = compile_path(spec.source or name, where=f"fields.{name}.source")
-            if path.group and path.group != self.record_tag:
-                raise ConfigError([f"fields.{name}.source: {path.text!r} names the group"
-                                   f" {path.group} but format.records is {self.record_tag}"])
-            self.fields[name] = path
-        self.needed = {p.tag for p in [*self.header.values(), *self.fields.values()]}
-        if self.record_tag:
-            self.needed |= {self.record_tag, "UNS"}
-
-    def documents(self, msgs: list[Message], first_row: int,
-                  locator: Locator) -> Iterator[EdifactDocument]:
-        """One document per message; the records of all of them are built as one frame."""
-        if not msgs:
-            return
-        extracted = [self._extract(msg) for msg in msgs]
-        columns: dict[str, list[str | None]] = {name: [] for name in self.fields}
-        for _, _, cols in extracted:
-            for name, values in cols.items():
-                columns[name].extend(values)
-        total = sum(len(spans) for _, spans, _ in extracted)
-        frame = pd.DataFrame(
-            {k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string()))
-             for k, v in columns.items()},
-            index=pd.RangeIndex(first_row, first_row + total))
-        at = 0
-        for msg, (header, spans, _) in zip(msgs, extracted, strict=True):
-            block = msg.block
-            starts = [block.start + lo for lo, _ in spans]
-            info = MessageInfo(msg.number, msg.reference, msg.type, block.start,
-                               block.start + len(block) - 1, msg.error)
-            notes = (f"message {msg.number} ({msg.reference}) failed: {msg.error}",) \
-                if msg.error else ()
-            yield EdifactDocument(
-                header=header, records=frame.iloc[at : at + len(spans)], notes=notes,
-                locate=_Locate(msg.number, first_row + at, starts, locator),
-                source_rows=_RawRecords(block, spans), interchange=msg.interchange.key,
-                message=info)
-            at += len(spans)
-
-    def _extract(self, msg: Message) -> tuple[dict[str, str | None], list[tuple[int, int]],
-                                              dict[str, list[str | None]]]:
-        block = msg.block
-        tags = block.tags
-        n = len(tags)
-        where: dict[str, list[int]] = {}
-        needed = self.needed
-        for i in range(n):
-            if tags[i] in needed:
-                where.setdefault(tags[i], []).append(i)
-        cache: dict[int, list] = {}
-
-        def find(path: SegmentPath, lo: int, hi: int) -> str | None:
-            spots = where.get(path.tag)
-            if not spots:
-                return None
-            for k in range(bisect.bisect_left(spots, lo), len(spots)):
-                i = spots[k]
-                if i >= hi:
-                    break
-                el = cache.get(i)
-                if el is None:
-                    el = cache[i] = block.elements(i)
-                if path.matches(el):
-                    return path.value(el)
-            return None
-
-        header: dict[str, str | None] = {}
-        for name, path in self.header.items():
-            if path.tag in ("UNB", "UNG") and path.tag not in where:
-                unb = list(msg.interchange.elements)
-                header[name] = path.value(unb) if path.tag == "UNB" and path.matches(unb) \
-                    else None
+            if (batch or failed) and _interchange(batch, failed) is not msg.interchange:
+                doc = _document(plan, batch, failed, row, stream.locator)
+                row += len(doc.records)
+                yield doc
+                batch, failed, size = [], [], 0
+            if msg.error is not None:
+                failed.append(Isolated(msg))
             else:
-                header[name] = find(path, 0, n)
-        spans = self._records(where, n)
-        columns = {name: [find(path, lo, hi) for lo, hi in spans]
-                   for name, path in self.fields.items()}
-        return header, spans, columns
+                batch.append(msg)
+                size += len(msg.block.tags)
+            if size >= self.batch_segments:
+                doc = _document(plan, batch, failed, row, stream.locator)
+                row += len(doc.records)
+                yield doc
+                batch, failed, size = [], [], 0
+        if batch or failed:
+            yield _document(plan, batch, failed, row, stream.locator)
 
-    def _records(self, where: dict[str, list[int]], n: int) -> list[tuple[int, int]]:
-        if not self.record_tag:
-            return [(0, n)]
-        starts = where.get(self.record_tag, [])
-        uns = where.get("UNS", [])
-        spans = []
-        for k, lo in enumerate(starts):
-            hi = starts[k + 1] if k + 1 < len(starts) else n - 1
-            j = bisect.bisect_left(uns, lo)
-            if j < len(uns) and uns[j] < hi:
-                hi = uns[j]
-            spans.append((lo, hi))
-        return spans
+
+def _interchange(batch: list[Message], failed: list[Isolated]) -> object:
+    return (batch[0] if batch else failed[0].message).interchange
+
+
+def _document(plan: MessagePlan, batch: list[Message], failed: list[Isolated], first_row: int,
+              locator: Locator) -> EdifactDocument:
+    mapped = plan.map(batch) if batch else _empty(plan)
+    index = pd.RangeIndex(first_row, first_row + len(mapped))
+    records = pd.DataFrame({k: pd.arrays.ArrowExtensionArray(v)
+                            for k, v in mapped.columns.items()}, index=index)
+    header = {k: pd.Series(pd.arrays.ArrowExtensionArray(v), index=index, name=k)
+              for k, v in mapped.header.items()}
+    ic = _interchange(batch, failed)
+    notes = tuple(f"message {f.message.number} ({f.message.reference}) failed:"
+                  f" {f.message.error}" for f in failed)
+    return EdifactDocument(
+        header=header, records=records, notes=notes,
+        locate=_Locate(first_row, mapped.numbers, mapped.starts, locator),
+        source_rows=_MessageRows(batch, mapped.owners),
+        interchange=ic.key,  # type: ignore[attr-defined]
+        units=mapped.numbers, failed=tuple(failed), messages=len(batch))
+
+
+def _empty(plan: MessagePlan) -> Mapped:
+    none = np.zeros(0, dtype=np.int64)
+    return Mapped({k: pa.array([], pa.string()) for k in plan.fields},
+                  {k: pa.array([], pa.string()) for k in plan.header}, none, none, none)
 
 
 class _Locate:
     """``message 3, segment 57 (byte 1302)`` for a record number."""
 
-    def __init__(self, number: int, first_row: int, starts: list[int], locator: Locator):
-        self.number, self.first_row, self.starts, self.locator = (number, first_row, starts,
+    def __init__(self, first_row: int, numbers: np.ndarray, starts: np.ndarray,
+                 locator: Locator):
+        self.first_row, self.numbers, self.starts, self.locator = (first_row, numbers, starts,
                                                                   locator)
 
     def __call__(self, row: int) -> str:
         k = row - self.first_row
         if not 0 <= k < len(self.starts):
-            return f"message {self.number}"
-        seg = self.starts[k]
+            return f"record {row + 1}"
+        seg = int(self.starts[k])
         byte = self.locator.byte_of(seg)
-        return f"message {self.number}, segment {seg}" + (f" (byte {byte})" if byte is not None
-                                                         else "")
+        return f"message {int(self.numbers[k])}, segment {seg}" + (
+            f" (byte {byte})" if byte is not None else "")
 
 
-class _RawRecords:
-    """Each record's segments as EDIFACT text (for splitting out invalid records)."""
+class _MessageRows(Sequence[Message]):
+    """Each record's message, for splitting out invalid records (whole messages)."""
 
-    def __init__(self, block: object, spans: list[tuple[int, int]]):
-        self.block, self.spans = block, spans
+    def __init__(self, msgs: list[Message], owners: np.ndarray):
+        self.msgs, self.owners = msgs, owners
 
     def __len__(self) -> int:
-        return len(self.spans)
+        return len(self.owners)
 
-    def __iter__(self) -> Iterator[str]:
-        from tradelane.formats.edifact_writer import segment_text
+    def __getitem__(self, k: int) -> Message:  # type: ignore[override]
+        return self.msgs[int(self.owners[k])]
 
-        for lo, hi in self.spans:
-            yield "".join(segment_text(self.block, i) for i in range(lo, hi))
+    def __iter__(self) -> Iterator[Message]:
+        msgs = self.msgs
+        return (msgs[o] for o in self.owners.tolist())

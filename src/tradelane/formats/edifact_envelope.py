@@ -141,23 +141,35 @@ def _at(elements: list[Element], k: int) -> Element | None:
     return elements[k] if k < len(elements) else None
 
 
+def _firsts(block: Block, i: int) -> tuple[str, list[str], str]:
+    """Element 1's first component, element 2's components and first component of a service
+    segment (UNH, UNT): split directly when nothing in it was released."""
+    d = block.delims
+    seg = block.segs[i]
+    if block.parsed or (block.restore is not None
+                        and (not seg.isascii() or (d.release and d.release in seg))):
+        el = block.elements(i)
+        two = el[2] if len(el) > 2 else ""
+        comps = two if isinstance(two, list) else [two]
+        return (first(el[1]) if len(el) > 1 else ""), comps, comps[0]
+    parts = seg.split(d.element, 3)
+    one = parts[1].split(d.component, 1)[0] if len(parts) > 1 else ""
+    comps = parts[2].rstrip(d.component).split(d.component) if len(parts) > 2 else [""]
+    return one, comps, comps[0]
+
+
 def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> Message:
     assert st.interchange is not None
     size = len(block.tags)
-    unh = block.elements(0)
-    unt = block.elements(size - 1)
-    ref = first(unh[1]) if len(unh) > 1 else ""
-    s009 = unh[2] if len(unh) > 2 else ""
-    version = tuple(s009) if isinstance(s009, list) else (s009,)
+    ref, version, _ = _firsts(block, 0)
+    declared, _, unt_ref = _firsts(block, size - 1)
     st.messages += 1
     if st.group is not None:
         st.group_messages += 1
     else:
         st.units += 1
     msg = Message(st.messages, st.interchange, st.group[0] if st.group else None, ref,
-                  version[0], block, None, version)
-    declared = first(unt[1]) if len(unt) > 1 else ""
-    unt_ref = first(unt[2]) if len(unt) > 2 else ""
+                  version[0], block, None, tuple(version))
     if declared == str(size) and unt_ref == ref:
         return msg
     unt_index = block.start + size - 1

@@ -134,6 +134,12 @@ class _Blank(dict):
         return ""
 
 
+def _scalars(header: Mapping[str, Any]) -> dict[str, Any]:
+    """Header values of a message; a header column (EDIFACT input) gives its first value."""
+    return {k: (v.iloc[0] if len(v) else None) if hasattr(v, "iloc") else v
+            for k, v in header.items()}
+
+
 class EdifactWriter:
     """Writes each batch as one message of a single interchange, using ``template``."""
 
@@ -150,7 +156,7 @@ class EdifactWriter:
         count = 0
         for number, doc in enumerate(batches, start=1):
             rows = doc.records.to_dict("records")
-            values = {**doc.header, "line_count": len(rows)}
+            values = {**_scalars(doc.header), "line_count": len(rows)}
             segs = [_render(t, values) for t in tpl.header]
             for line_no, row in enumerate(rows, start=1):
                 segs += [_render(t, {**values, **row, "line_no": line_no}) for t in tpl.line]

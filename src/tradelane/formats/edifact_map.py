@@ -1,0 +1,222 @@
+"""Mapping EDIFACT messages to records, many messages at a time, column by column.
+
+The segments of a batch of messages are laid end to end. Each segment gets the number of the
+record it belongs to (a record runs from its tag, e.g. LIN, to the next one, UNS or UNT) with
+numpy, and each field path is cut out of the segments carrying its tag with one regular
+expression (Arrow compute): no Python object per segment or per value. The first match per
+record (record fields) or per message (header fields) wins, as in the per-message reading.
+
+Blocks that needed pydifact's parser (data containing Unicode noncharacters) are mapped by the
+plain Python path, ``map_slow``, which is also the reference the fast path is tested against.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tradelane.errors import ConfigError
+from tradelane.formats.edifact_envelope import Interchange, Message
+from tradelane.formats.edifact_paths import SegmentPath, compile_path
+from tradelane.formats.edifact_syntax import _PH, Delimiters
+from tradelane.spec import EdifactFormat, RouteSpec
+
+_ENDS = ("UNH", "UNS", "UNT")  # close a record
+
+
+@dataclass
+class Mapped:
+    """The records of a batch: raw string columns, per-record header values, and where each
+    record starts (message number and absolute segment number)."""
+
+    columns: dict[str, pa.Array]
+    header: dict[str, pa.Array]
+    numbers: np.ndarray  # message number (1-based in the file) per record
+    owners: np.ndarray  # index into the batch's messages per record
+    starts: np.ndarray  # absolute segment number of each record's first segment
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+class MessagePlan:
+    """The route's field paths, compiled once."""
+
+    def __init__(self, route: RouteSpec):
+        fmt = route.format
+        assert isinstance(fmt, EdifactFormat)
+        self.record_tag = fmt.records
+        self.header = {name: compile_path(spec.source or name, where=f"header.{name}.source")
+                       for name, spec in route.header.items()}
+        self.fields: dict[str, SegmentPath] = {}
+        for name, spec in route.fields.items():
+            path = compile_path(spec.source or name, where=f"fields.{name}.source")
+            if path.group and path.group != self.record_tag:
+                raise ConfigError([f"fields.{name}.source: {path.text!r} names the group"
+                                   f" {path.group} but format.records is {self.record_tag}"])
+            self.fields[name] = path
+
+    def map(self, msgs: Sequence[Message]) -> Mapped:
+        if any(m.block.parsed for m in msgs):
+            return self.map_slow(msgs)
+        return self.map_fast(msgs)
+
+    # -- the fast path ------------------------------------------------------------------------
+
+    def map_fast(self, msgs: Sequence[Message]) -> Mapped:
+        d = msgs[0].block.delims
+        tags = np.array(list(chain.from_iterable(m.block.tags for m in msgs)), dtype="<U3")
+        lens = np.fromiter((len(m.block.tags) for m in msgs), dtype=np.int64, count=len(msgs))
+        offsets = np.zeros(len(msgs) + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        msg_of = np.repeat(np.arange(len(msgs)), lens)
+        base = np.fromiter((m.block.start for m in msgs), dtype=np.int64, count=len(msgs))
+        rec_of, rec_first = self._records(tags, msg_of, offsets)
+        owners = msg_of[rec_first]
+        seg_arr: pa.Array | None = None
+        released = any(m.block.restore is not None for m in msgs)
+
+        def cut(path: SegmentPath, where: np.ndarray, group: np.ndarray,
+                size: int) -> pa.Array:
+            nonlocal seg_arr
+            idx = np.flatnonzero((tags == path.tag) & where)
+            if not len(idx):
+                return pa.nulls(size, pa.string())
+            if seg_arr is None:
+                seg_arr = pa.array(list(chain.from_iterable(m.block.segs for m in msgs)),
+                                   pa.string())
+            texts = seg_arr.take(pa.array(idx))
+            if path.qualifier is not None:
+                keep = pc.match_substring_regex(texts, _qualifier(path.qualifier, d))
+                mask = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
+                idx, texts = idx[mask], texts.filter(keep)
+            groups, firsts = np.unique(group[idx], return_index=True)
+            hits = texts.take(pa.array(firsts))
+            found = pc.extract_regex(hits, _value_pattern(path, d))
+            values = pc.if_else(pc.is_valid(found), pc.struct_field(found, [0]), "")
+            if released:
+                values = _unescape(values, d)
+            slot = np.full(size, -1, dtype=np.int64)
+            slot[groups] = np.arange(len(groups))
+            return values.take(pa.array(slot, mask=slot < 0))
+
+        n_recs = len(rec_first)
+        in_record = rec_of >= 0
+        columns = {name: cut(p, in_record, rec_of, n_recs) for name, p in self.fields.items()}
+        everywhere = np.ones(len(tags), dtype=bool)
+        header: dict[str, pa.Array] = {}
+        for name, path in self.header.items():
+            if path.tag in ("UNB", "UNG") and not (tags == path.tag).any():
+                header[name] = _envelope_value(path, msgs[0].interchange, n_recs)
+                continue
+            per_message = cut(path, everywhere, msg_of, len(msgs))
+            header[name] = per_message.take(pa.array(owners))
+        numbers = np.fromiter((m.number for m in msgs), dtype=np.int64, count=len(msgs))
+        starts = base[owners] + (rec_first - offsets[owners])
+        return Mapped(columns, header, numbers[owners], owners, starts)
+
+    def _records(self, tags: np.ndarray, msg_of: np.ndarray,
+                 offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Record number of every segment (-1 outside records) and each record's first
+        segment, as indices into the batch's segments."""
+        if not self.record_tag:  # one record per message, UNH to UNT
+            return msg_of, offsets[:-1]
+        opens = tags == self.record_tag
+        closes = np.isin(tags, _ENDS)
+        marker = opens | closes
+        pos = np.arange(len(tags))
+        last = np.maximum.accumulate(np.where(marker, pos, -1))
+        number = np.cumsum(opens) - 1
+        inside = (last >= 0) & opens[np.maximum(last, 0)]
+        rec_of = np.where(inside, number[np.maximum(last, 0)], -1)
+        return rec_of, np.flatnonzero(opens)
+
+    # -- the reference path ----------------------------------------------------------------
+
+    def map_slow(self, msgs: Sequence[Message]) -> Mapped:
+        """Segment by segment in Python: for blocks parsed by pydifact, and as the reference."""
+        columns: dict[str, list[str | None]] = {name: [] for name in self.fields}
+        header: dict[str, list[str | None]] = {name: [] for name in self.header}
+        numbers: list[int] = []
+        owners: list[int] = []
+        starts: list[int] = []
+        for k, msg in enumerate(msgs):
+            block = msg.block
+            head = {name: self._header_value(msg, path) for name, path in self.header.items()}
+            for lo, hi in self._spans(block.tags):
+                for name, path in self.fields.items():
+                    columns[name].append(_find(block, path, lo, hi))
+                for name in self.header:
+                    header[name].append(head[name])
+                numbers.append(msg.number)
+                owners.append(k)
+                starts.append(block.start + lo)
+        return Mapped({k: pa.array(v, pa.string()) for k, v in columns.items()},
+                      {k: pa.array(v, pa.string()) for k, v in header.items()},
+                      np.array(numbers, dtype=np.int64), np.array(owners, dtype=np.int64),
+                      np.array(starts, dtype=np.int64))
+
+    def _header_value(self, msg: Message, path: SegmentPath) -> str | None:
+        if path.tag in ("UNB", "UNG") and path.tag not in msg.block.tags:
+            unb = list(msg.interchange.elements)
+            return path.value(unb) if path.tag == "UNB" and path.matches(unb) else None
+        return _find(msg.block, path, 0, len(msg.block))
+
+    def _spans(self, tags: list[str]) -> list[tuple[int, int]]:
+        if not self.record_tag:
+            return [(0, len(tags))]
+        spans: list[tuple[int, int]] = []
+        lo = None
+        for i, tag in enumerate(tags):
+            if tag == self.record_tag or tag in _ENDS:
+                if lo is not None:
+                    spans.append((lo, i))
+                lo = i if tag == self.record_tag else None
+        return spans
+
+
+def _find(block: object, path: SegmentPath, lo: int, hi: int) -> str | None:
+    tags = block.tags  # type: ignore[attr-defined]
+    for i in range(lo, hi):
+        if tags[i] == path.tag:
+            el = block.elements(i)  # type: ignore[attr-defined]
+            if path.matches(el):
+                return path.value(el)
+    return None
+
+
+def _envelope_value(path: SegmentPath, ic: Interchange, size: int) -> pa.Array:
+    unb = list(ic.elements)
+    value = path.value(unb) if path.tag == "UNB" and path.matches(unb) else None
+    return pa.array([value] * size, pa.string())
+
+
+def _qualifier(qualifier: str, d: Delimiters) -> str:
+    e, c = re.escape(d.element), re.escape(d.component)
+    tail = "|$" if qualifier == "" else ""
+    return f"^[^{e}]*(?:{e}{re.escape(qualifier)}(?:[{c}{e}]|$){tail})"
+
+
+def _value_pattern(path: SegmentPath, d: Delimiters) -> str:
+    """Element ``path.element`` (the tag is element 0), component ``path.component``."""
+    e, c = re.escape(d.element), re.escape(d.component)
+    skip = f"(?:{e}[^{e}]*){{{path.element - 1}}}" if path.element > 1 else ""
+    comps = f"(?:[^{c}{e}]*{c}){{{path.component}}}" if path.component else ""
+    return f"^[^{e}]*{skip}{e}{comps}(?P<v>[^{c}{e}]*)"
+
+
+def _unescape(values: pa.Array, d: Delimiters) -> pa.Array:
+    """Released characters back, as ``Block.elements`` restores them."""
+    if d.release:
+        values = pc.replace_substring(values, d.release, "")
+    chars = [d.release, d.segment, d.element, d.component, d.repetition]
+    for ph, char in zip(_PH, chars, strict=True):
+        if char:
+            values = pc.replace_substring(values, ph, char)
+    return values
