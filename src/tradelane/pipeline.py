@@ -119,6 +119,18 @@ class _Checked:
     #: single records after taking the others.
     keep_sources: bool = False
     sources: list[tuple[Any, Any]] = field(default_factory=list)
+    #: messages the reader isolated (EDIFACT ``isolate_messages``): split out, never fatal
+    isolated: int = 0
+
+    def isolate(self, failed: Any, limit: int) -> None:
+        """A message whose own envelope is wrong: quarantined on its own, whole."""
+        if not self.error_count:
+            self.stage = "read"
+        self.error_count += 1
+        self.isolated += 1
+        if len(self.issues) < limit:
+            self.issues.append(failed.issue)
+        self.rejected_rows.append(failed.message)
 
     def refused_by_target(self, exc: RecordsRejected) -> None:
         """Move the records a target refused into the rejects, as validation would."""
@@ -318,9 +330,14 @@ class Pipeline:
             if doc.interchange and doc.interchange not in seen_interchanges and not force:
                 seen_interchanges.add(doc.interchange)
                 self._check_interchange(route, record, doc.interchange)
+            for failed in getattr(doc, "failed", ()):
+                checked.isolate(failed, limit)
             valid = validate(doc, route, limit=limit)
             result = transform(valid.document, route, limit=limit)
             invalid = valid.invalid | result.invalid
+            units = getattr(doc, "units", None)  # EDI: a message goes whole, or not at all
+            if units is not None and invalid.any():
+                invalid = np.isin(units, units[invalid])
             found = valid.issues + result.issues
             if found or valid.error_count or result.error_count:
                 if not checked.error_count:
@@ -335,10 +352,10 @@ class Pipeline:
                 out = result.document.records[~invalid]
                 checked.records += len(out)
                 yield result.document.with_records(out)
-            elif not checked.error_count:
+            elif checked.error_count == checked.isolated:
                 checked.records += len(result.document.records)
                 yield result.document
-        if checked.error_count and route.on_invalid != "split":
+        if checked.error_count > checked.isolated and route.on_invalid != "split":
             raise InvalidRecords(checked.issues, error_count=checked.error_count,
                                  stage=checked.stage)
 
@@ -470,10 +487,11 @@ class Pipeline:
             self.ledger.note(record.id, f"ALERT: could not remove the original: {exc}")
 
     def _finish_leftover(self, route: RouteSpec, source: Source, ref: FileRef) -> None:
-        """A listed file the ledger already delivered: retry only its post-action."""
-        matches = [r for r in self.ledger.find(ref.name)
-                   if r.ref == ref and r.state == FileState.DELIVERED]
-        for record in matches:
+        """A listed file the ledger says is delivered, and whose worker is gone (or whose
+        post-action failed): retry only the post-action. A live worker's files are left
+        alone: it holds the lease until the file is archived."""
+        record = self.ledger.take_over_delivered(ref)
+        if record is not None:
             self._finish_original(route, source, record, self.spool / f"{record.id}.staged")
 
     def _archive_dir(self, route: RouteSpec, record: FileRecord) -> Path:
