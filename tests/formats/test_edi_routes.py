@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from support.project import REPO, ProjectDir
-from tradelane.pipeline import Outcome
+from tradelane.pipeline import Outcome, Pipeline
 
 CASES = REPO / "tests" / "cases"
 ROUTES = {"edifact_orders": "ORDERS_case.edi", "x12_850": "PO_case.x12",
@@ -117,3 +117,80 @@ def test_other_partner_may_reuse_a_control_reference(edi: ProjectDir) -> None:
     edi.drop("edifact_orders", "ORDERS_2.edi", other, age=100)
     results = edi.run(["edifact_orders"]).results
     assert [r.outcome for r in results] == [Outcome.DELIVERED, Outcome.DELIVERED]
+
+
+# -- message isolation ------------------------------------------------------------------------
+
+GOOD = (CASES / "edifact_orders" / "input.edi").read_text()
+#: message 2 of the good interchange, with a UNT that miscounts its segments
+BAD_SECOND = GOOD.replace("UNT+9+2'", "UNT+8+2'")
+
+
+def isolating(project: ProjectDir, *options: str) -> ProjectDir:
+    spec = (REPO / "mappings" / "edifact_orders.yaml").read_text()
+    spec = spec.replace("isolate_messages: false", "isolate_messages: true")
+    for option in options:
+        spec += option + "\n"
+    project.route("edifact_orders", spec)
+    return project
+
+
+def test_isolated_message_is_split_out_and_the_others_delivered(project: ProjectDir) -> None:
+    from tradelane.formats.edifact import EdifactReader
+
+    isolating(project).drop("edifact_orders", "ORDERS_x.edi", BAD_SECOND)
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED
+    [output] = project.outputs("edifact_orders")
+    assert [r["order_id"] for r in json.loads(output.read_text())] == ["PO-77001"] * 2
+    [rejects] = project.quarantined("edifact_orders")
+    assert rejects.name.endswith("-ORDERS_x.rejected.edi")
+    why = json.loads(rejects.with_name(rejects.name + ".reason.json").read_text())
+    unt = BAD_SECOND.index("UNT+8+2'")
+    assert why["stage"] == "read" and why["split_from"] == result.file_id
+    assert why["errors"] == [{
+        "location": f"message 2 (2), segment 25 (byte {unt})", "field": "", "value": "8",
+        "rule": "control_count",
+        "message": "message 2 (2): UNT of '2' declares 8 segments but there are 9"}]
+    # The rejects are an interchange of their own: fresh UNB/UNZ, counts right, message 2 only.
+    text = rejects.read_text()
+    assert text.startswith("UNA:+.? '\nUNB+UNOC:3+5412345000013:14+4012345000009:14+261125:0815+R")
+    assert text.count("UNH+") == 1 and "BGM+220+PO-77002+9'" in text
+    ref = text.split("\n")[1].rsplit("+", 1)[1].rstrip("'")
+    assert text.endswith(f"UNZ+1+{ref}'\n") and len(ref) == 14
+    # ... which ops fix by hand and reprocess through the same route.
+    rejects.write_text(text.replace("UNT+8+2'", "UNT+9+2'"))
+    route = project.load().route("edifact_orders")
+    [doc] = EdifactReader().read(rejects, route)
+    assert doc.header["order_id"].tolist() == ["PO-77002"]
+    with project.ledger() as ledger:
+        again = Pipeline(project.load(), ledger).reprocess(why["file_id"])
+    assert again.outcome == Outcome.DELIVERED, again.message
+    assert len(project.outputs("edifact_orders")) == 2
+
+
+def test_without_isolation_one_bad_message_rejects_the_interchange(edi: ProjectDir) -> None:
+    edi.drop("edifact_orders", "ORDERS_x.edi", BAD_SECOND)
+    [result] = edi.run(["edifact_orders"]).results
+    assert result.outcome == Outcome.QUARANTINED
+    assert edi.outputs("edifact_orders") == []
+    assert reason(edi, "edifact_orders")["errors"][0]["rule"] == "control_count"
+
+
+def test_split_takes_out_the_whole_message_of_an_invalid_line(project: ProjectDir) -> None:
+    isolating(project, "on_invalid: split")
+    bad_line = GOOD.replace("LIN+2++4006381333948:EN", "LIN+2++ABC:EN")
+    project.drop("edifact_orders", "ORDERS_y.edi", bad_line)
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED
+    [output] = project.outputs("edifact_orders")
+    assert [r["order_id"] for r in json.loads(output.read_text())] == ["PO-77002"]
+    [rejects] = project.quarantined("edifact_orders")
+    text = rejects.read_text()
+    assert "BGM+220+PO-77001+9'" in text and "PO-77002" not in text
+    assert "LIN+1++4006381333931:EN'" in text  # the good line goes with its message
+    why = json.loads(rejects.with_name(rejects.name + ".reason.json").read_text())
+    assert why["stage"] == "validate"
+    assert why["errors"][0]["field"] == "gtin"
+    byte = bad_line.index("LIN+2")
+    assert why["errors"][0]["location"] == f"message 1, segment 11 (byte {byte})"

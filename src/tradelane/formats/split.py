@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from tradelane.formats.json import subset as json_subset
-from tradelane.spec import CsvFormat, JsonFormat, RouteSpec
+from tradelane.spec import CsvFormat, EdifactFormat, JsonFormat, RouteSpec
 
 
 def pick(rows: Any, mask: np.ndarray) -> list[Any]:
@@ -35,6 +35,10 @@ def subset_bytes(route: RouteSpec, rows: list[Any]) -> bytes:
         text = sink.getvalue().decode("utf-8")
         encoding = "utf-8" if fmt.encoding.lower() == "utf-8-sig" else fmt.encoding
         return text.encode(encoding, errors="replace")
+    if isinstance(fmt, EdifactFormat):  # rows are whole messages
+        from tradelane.formats.edifact_rejects import rejects_interchange
+
+        return rejects_interchange(rows, fmt.encoding)
     raise NotImplementedError(f"splitting {fmt.type} files is not supported")
 
 
