@@ -3,87 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
-import sqlite3
-import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
-
-from support.project import REPO, ProjectDir
-
-TRADELANE = REPO / ".venv" / "bin" / "tradelane"
-
-WATCHED = """\
-    source: {folder: inbox/orders, pattern: "*.csv", min_age: 0s}
-    format: {type: csv}
-    fields:
-      id:  {source: id, required: true}
-      qty: {source: qty, type: integer}
-    target: {folder: outbox/orders, format: csv, name: "{stem}.out.csv"}
-    watch: true
-    every: 1m
-"""
-
-
-def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-class Serve:
-    """A running ``tradelane serve`` subprocess."""
-
-    def __init__(self, project: ProjectDir, *args: str):
-        self.project = project
-        self.log = project.root / "serve.log"
-        self.proc = subprocess.Popen(
-            [str(TRADELANE), "serve", "-C", str(project.root), *args],
-            stdout=subprocess.PIPE, stderr=self.log.open("wb"), text=True)
-
-    def states(self) -> dict[str, str]:
-        db = self.project.root / ".tradelane" / "ledger.db"
-        if not db.exists():
-            return {}
-        try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-                return dict(conn.execute("SELECT name, state FROM files").fetchall())
-        except sqlite3.OperationalError:  # schema not created yet
-            return {}
-
-    def stop(self, timeout: float = 30) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def logs(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
-
-
-@pytest.fixture
-def serve(project: ProjectDir) -> Iterator[Callable[..., Serve]]:
-    started: list[Serve] = []
-
-    def start(*args: str) -> Serve:
-        s = Serve(project, *args)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()
-
-
-def big_csv(rows: int) -> bytes:
-    return ("id,qty\n" + "".join(f"A{i},{i % 97}\n" for i in range(rows))).encode()
+from support.project import ProjectDir
+from support.serving import WATCHED, Serve, big_csv, wait_for
 
 
 def test_serve_delivers_watched_files_and_stops_cleanly(project: ProjectDir,
