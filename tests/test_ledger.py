@@ -146,5 +146,10 @@ def test_two_workers_share_a_postgres_ledger_without_double_delivery(
         assert len(delivered) == 120, [r for r in results if r.outcome != Outcome.DELIVERED]
         assert len({r.file_id for r in delivered}) == 120
         assert len(project.outputs("orders")) == 120
+        with Ledger(url) as ledger:  # and each original was archived once, by its own worker
+            assert {r.state for r in ledger.files()} == {FileState.ARCHIVED}
+            details = [e.detail or "" for r in ledger.files() for e in ledger.events(r.id)]
+        assert not [d for d in details if "ALERT" in d]
+        assert len(list((project.root / "archive").rglob("*.csv"))) == 120
     finally:
         gen.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir
+from tradelane.ledger import utcnow
 from tradelane.models import FileState
 from tradelane.pipeline import Outcome, Pipeline
 from tradelane.sources.local import LocalSource
@@ -252,3 +253,25 @@ def test_a_crash_after_delivery_does_not_deliver_twice(orders: ProjectDir) -> No
         [record] = ledger.files()
         details = [e.detail for e in ledger.events(record.id)]
     assert any("lease expired" in (d or "") for d in details)
+
+
+def test_a_delivered_file_is_finished_by_its_own_worker_or_after_its_lease(
+        orders: ProjectDir) -> None:
+    """Worker A delivered a file but has not archived it yet: worker B must leave it alone,
+    unless A's lease has run out (A died), and then B archives it without delivering again."""
+    orders.drop("orders", "day1.csv", GOOD_CSV)
+    project = orders.load()
+    with orders.ledger() as ledger:
+        [ref] = LocalSource(project.route("orders"), project.settings).list_ready()
+        record = ledger.claim(ref)
+        assert record is not None
+        ledger.transition(record.id, FileState.CLAIMED, FileState.DELIVERED, "A delivered it")
+    assert orders.run().results == []
+    assert [p.name for p in orders.inbox("orders")] == ["day1.csv"]  # A still holds it
+    with orders.ledger() as ledger:
+        ledger.transition(record.id, FileState.DELIVERED, FileState.DELIVERED, "A died",
+                          lease_until=utcnow() - timedelta(seconds=1))
+    assert orders.run().results == []
+    assert orders.inbox("orders") == [] and orders.outputs("orders") == []
+    with orders.ledger() as ledger:
+        assert ledger.get(record.id).state == FileState.ARCHIVED

@@ -30,7 +30,9 @@ from tradelane.models import FileRef, FileState
 #: States from which a poll may (re)take a file.
 _RETRYABLE = (FileState.PENDING.value, FileState.DISCOVERED.value)
 #: States a worker holds under a lease; retaken once the lease expires.
-_IN_HAND = (FileState.CLAIMED.value, FileState.STAGED.value, FileState.DELIVERED.value)
+_IN_HAND = (FileState.CLAIMED.value, FileState.STAGED.value)
+#: States in which a worker keeps its lease: until archived, nobody else touches the original.
+_LEASED = frozenset({FileState.CLAIMED, FileState.STAGED, FileState.DELIVERED})
 
 
 class LedgerConflict(TradelaneError):
@@ -186,6 +188,23 @@ class Ledger:
                  FileState.CLAIMED.value, why)
             return FileRecord.from_row(taken)
 
+    def take_over_delivered(self, ref: FileRef) -> FileRecord | None:
+        """A delivered file whose worker died before archiving it: take it, to finish it."""
+        now = utcnow()
+        with self.begin() as conn:
+            row = conn.execute(
+                update(files)
+                .where(*_identity(ref), files.c.state == FileState.DELIVERED.value,
+                       (files.c.lease_until.is_(None)) | (files.c.lease_until < now))
+                .values(lease_owner=self.worker, lease_until=now + self.lease, updated_at=now)
+                .returning(*files.c)
+            ).one_or_none()
+            if row is None:
+                return None
+            _log(conn, row.id, now, self.worker, FileState.DELIVERED.value,
+                 FileState.DELIVERED.value, "taken over to finish the original (lease expired)")
+            return FileRecord.from_row(row)
+
     def is_known(self, ref: FileRef, *, now: datetime | None = None) -> bool:
         """True if the ledger already has this file and it is not waiting to be retried."""
         with self.engine.connect() as conn:
@@ -243,7 +262,7 @@ class Ledger:
         expected = [expect.value] if isinstance(expect, FileState) else [s.value for s in expect]
         now = utcnow()
         values = {**_encode(fields), "state": to.value, "updated_at": now}
-        if to not in (FileState.CLAIMED, FileState.STAGED):
+        if to not in _LEASED:
             values.setdefault("lease_owner", None)
             values.setdefault("lease_until", None)
         with self.begin() as conn:
