@@ -196,6 +196,18 @@ class XmlFormat(Strict):
         return self
 
 
+class AckSpec(Strict):
+    """Acknowledgements sent back for every interchange received, accepted or rejected."""
+
+    folder: str = Field(
+        ..., min_length=1, description="Folder (relative to the project) the acknowledgements"
+        " are written to, e.g. outbox/acks: a CONTRL per EDIFACT interchange, a 997 per X12"
+        " functional group, named '<file id>-CONTRL_<sender>_<reference>.edi' or"
+        " '<file id>-997_<sender>_<ISA13>_<GS06>.x12'. Rejected files are acknowledged with"
+        " their error, split-out messages with a UCM (CONTRL) or AK5*R (997) of their own."
+    )
+
+
 class EdifactFormat(Strict):
     """UN/EDIFACT interchanges. Each message (UNH..UNT) becomes one batch.
 
@@ -228,6 +240,7 @@ class EdifactFormat(Strict):
         None, description="Decode with this codec instead of the one the UNB syntax identifier"
         " declares: for partners that declare UNOA but send latin-1, or use their own identifier."
     )
+    ack: AckSpec | None = Field(None, description="Send a CONTRL for every interchange.")
 
 
 class X12Format(Strict):
@@ -248,6 +261,7 @@ class X12Format(Strict):
     )
     max_segment_bytes: int = Field(1 << 20, gt=0, description="Reject longer segments.")
     encoding: Encoding = Field("latin-1", description="Text encoding of the data.")
+    ack: AckSpec | None = Field(None, description="Send a 997 for every functional group.")
 
 
 class FixedField(Strict):
