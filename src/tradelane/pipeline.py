@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from tradelane.abc import DeliveryContext, Source, Target
+from tradelane.acks import write_acks
 from tradelane.errors import (
     DuplicateFile,
     EmptyFile,
@@ -314,6 +315,7 @@ class Pipeline:
             **_staged_fields(record))
         if checked.rejected_rows:
             self._quarantine_split(route, record, checked)
+        self._acknowledge(route, record, staged, rejected=checked.rejected_rows)
         self._finish_original(route, source, record, staged, quarantined)
         log.info("delivered %s: %d records -> %s", record.name, delivery.records,
                  delivery.target)
@@ -389,10 +391,26 @@ class Pipeline:
             **{**_staged_fields(record), "path": str(dest)})
         log.warning("quarantined %s (%s): %s -> %s", record.name, error.stage, error.message,
                     dest)
+        self._acknowledge(route, record, dest, error=error)
         if quarantined is None and record.parent_id is None:
             self._finish_rejected_original(route, source, record)
         outcome = Outcome.DUPLICATE if to == FileState.DUPLICATE else Outcome.QUARANTINED
         return FileResult(record.id, route.name, record.name, outcome, error.message)
+
+    def _acknowledge(self, route: RouteSpec, record: FileRecord, path: Path, *,
+                     error: RejectError | None = None,
+                     rejected: list[object] | None = None) -> None:
+        """CONTRL / 997 where the route asks for them. Failing to write one is an alert, never a
+        reason to undo what was done with the file."""
+        ack = getattr(route.format, "ack", None)
+        if ack is None:
+            return
+        try:
+            for written in write_acks(route, self.settings.path(ack.folder), path, record.id,
+                                      error=error, rejected=rejected or ()):
+                log.info("acknowledged %s: %s", record.name, written.name)
+        except OSError as exc:
+            self.ledger.note(record.id, f"ALERT: acknowledgement not written: {exc}")
 
     def _postpone(self, record: FileRecord, staged: Path, via: Step | None,
                   error: TransientError, quarantined: Path | None) -> FileResult:
