@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 
 import pytest
 
@@ -194,3 +195,97 @@ def test_split_takes_out_the_whole_message_of_an_invalid_line(project: ProjectDi
     assert why["errors"][0]["field"] == "gtin"
     byte = bad_line.index("LIN+2")
     assert why["errors"][0]["location"] == f"message 1, segment 11 (byte {byte})"
+
+
+# -- acknowledgements -------------------------------------------------------------------------
+
+def acking(project: ProjectDir, route: str, isolate: bool = False) -> ProjectDir:
+    spec = (REPO / "mappings" / f"{route}.yaml").read_text()
+    if isolate:
+        spec = spec.replace("isolate_messages: false", "isolate_messages: true")
+    kind = "edifact" if route == "edifact_orders" else "x12"
+    spec = spec.replace(f"  type: {kind}\n", f"  type: {kind}\n  ack: {{folder: outbox/acks}}\n")
+    project.route(route, spec)
+    return project
+
+
+def acks(project: ProjectDir) -> dict[str, str]:
+    folder = project.root / "outbox" / "acks"
+    return {p.name: p.read_text() for p in sorted(folder.iterdir())} if folder.exists() else {}
+
+
+def contrl_segments(text: str) -> list[str]:
+    """The CONTRL read back by pydifact (it must parse) and by the engine's own reader."""
+    from pydifact.segmentcollection import Interchange
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydifact ships no service-segment directory
+        interchange = Interchange.from_str(text)
+    assert [m.type for m in interchange.get_messages()] == ["CONTRL"]
+    return [str(s.tag) + "+" + "+".join(e if isinstance(e, str) else ":".join(e)
+                                       for e in s.elements) for s in interchange.segments]
+
+
+def test_contrl_for_an_accepted_interchange(project: ProjectDir) -> None:
+    acking(project, "edifact_orders").drop("edifact_orders", "ORDERS_1.edi", GOOD)
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED
+    [(name, text)] = acks(project).items()
+    assert name == f"{result.file_id}-CONTRL_5412345000013_ORD0001.edi"
+    segments = contrl_segments(text)
+    assert "UCI+ORD0001+5412345000013+4012345000009+7" in segments
+    assert text.split("\n")[1].startswith("UNB+UNOC:3+4012345000009+5412345000013+")
+
+
+def test_contrl_for_a_rejected_interchange_carries_the_error(project: ProjectDir) -> None:
+    acking(project, "edifact_orders").drop("edifact_orders", "ORDERS_b.edi",
+                                           BAD_COUNT.read_bytes())
+    [result] = project.run().results
+    assert result.outcome == Outcome.QUARANTINED
+    [text] = acks(project).values()
+    assert "UCI+ORD0002+5412345000013+4012345000009+4+29+UNT" in contrl_segments(text)
+
+
+def test_contrl_rejects_an_isolated_message_and_accepts_the_rest(project: ProjectDir) -> None:
+    acking(project, "edifact_orders", isolate=True).drop("edifact_orders", "ORDERS_x.edi",
+                                                          BAD_SECOND)
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED
+    [text] = acks(project).values()
+    segments = contrl_segments(text)
+    assert "UCI+ORD0001+5412345000013+4012345000009+7" in segments
+    assert "UCM+2+ORDERS+4+29" in segments
+
+
+def test_contrl_for_a_duplicate_interchange(project: ProjectDir) -> None:
+    acking(project, "edifact_orders")
+    project.drop("edifact_orders", "ORDERS_1.edi", GOOD, age=200)
+    project.drop("edifact_orders", "ORDERS_2.edi", GOOD.replace("PO-77001", "PO-7"), age=100)
+    _first, second = project.run().results
+    assert second.outcome == Outcome.DUPLICATE
+    answers = acks(project)
+    assert len(answers) == 2  # the first answer is not overwritten
+    dup = answers[f"{second.file_id}-CONTRL_5412345000013_ORD0001.edi"]
+    assert "UCI+ORD0001+5412345000013+4012345000009+4+26" in contrl_segments(dup)
+
+
+def test_997_for_accepted_and_rejected_x12(project: ProjectDir) -> None:
+    good = (CASES / "x12_850" / "input.x12").read_text()
+    acking(project, "x12_850").drop("x12_850", "PO_1.x12", good, age=200)
+    bad = good.replace("SE*8*0001", "SE*7*0001").replace("000000101", "000000102")
+    project.drop("x12_850", "PO_2.x12", bad, age=100)
+    ok, rejected = project.run().results
+    assert (ok.outcome, rejected.outcome) == (Outcome.DELIVERED, Outcome.QUARANTINED)
+    answers = acks(project)
+    accepted = answers[f"{ok.file_id}-997_DISTRIB01_000000101_101.x12"]
+    refused = answers[f"{rejected.file_id}-997_DISTRIB01_000000102_101.x12"]
+    for text, ak5, ak9 in ((accepted, "AK5*A~", "AK9*A*1*1*1~"),
+                           (refused, "AK5*R*4~", "AK9*R*1*1*0~")):
+        assert "ST*997*" in text and "AK1*PO*101~" in text and "AK2*850*0001~" in text
+        assert ak5 in text and ak9 in text
+        assert text.startswith("ISA*00*          *00*          *ZZ*TRADELANE      *ZZ*DISTRIB01")
+    # the 997 is itself a valid X12 interchange for the engine's reader
+    from tradelane.formats.x12 import X12File, iter_transactions
+
+    [tx] = iter_transactions(X12File(accepted.encode()))
+    assert tx.code == "997"

@@ -41,7 +41,13 @@ _ERROR_CODES: list[tuple[type[EdiSyntaxError], str]] = [
 ACCEPTED, REJECTED = "7", "4"  # action codes (0083)
 
 
-def error_code(error: BaseException) -> str:
+def error_code(error: BaseException | None) -> str:
+    """Syntax error code (0085) of a reject; 26 for a duplicate, 18 (unspecified) otherwise,
+    e.g. for data that failed the route's rules."""
+    from tradelane.errors import DuplicateFile
+
+    if isinstance(error, DuplicateFile):
+        return "26"
     for kind, code in _ERROR_CODES:
         if isinstance(error, kind):
             return code
@@ -77,17 +83,20 @@ def _message(ref: str, kind: list[str], body: list[Segment]) -> list[Segment]:
 
 
 def build_contrl(interchange: tuple[str, str, str], *, errors: Iterable[BaseException] = (),
-                 rejected_messages: Mapping[str, tuple[str, BaseException]] | None = None,
-                 control_ref: str | None = None, prepared: datetime | None = None) -> str:
+                 rejected_messages: Mapping[str, tuple[str, BaseException | None]] | None = None,
+                 rejected: bool = False, control_ref: str | None = None,
+                 prepared: datetime | None = None) -> str:
     """A CONTRL (D:3:UN) answering the interchange ``(sender, recipient, control_ref)``.
 
     No errors: UCI action 7 (accepted). Interchange errors: UCI action 4 with the first error's
     syntax code and segment tag. ``rejected_messages`` maps a message reference to its
     ``(type, error)``; each becomes a UCM with action 4 (the interchange itself stays 7).
+    ``rejected`` rejects the interchange without an error of its own (another interchange of
+    the same file was wrong).
     """
     sender, recipient, ref = interchange
     errors = list(errors)
-    uci: list[Any] = [ref, sender, recipient, REJECTED if errors else ACCEPTED]
+    uci: list[Any] = [ref, sender, recipient, REJECTED if errors or rejected else ACCEPTED]
     if errors:
         first = errors[0]
         uci.append(error_code(first))

@@ -315,11 +315,13 @@ class _Locate:
 
 def build_997(interchange: tuple[str, str, str], group: tuple[str, str],
               transactions: list[tuple[str, str, bool]], *, control_number: int = 1,
-              version: str = "00401", now: datetime | None = None) -> str:
+              version: str = "00401", now: datetime | None = None,
+              rejected: BaseException | None = None) -> str:
     """A 997 acknowledging one functional group: ``transactions`` lists (ST01, ST02, accepted).
 
     ``interchange`` is (sender, receiver, ISA13) of the received file; the 997 goes back the
-    other way. AK5/AK9 say A (accepted) or R (rejected) per set and for the group.
+    other way. AK5/AK9 say A (accepted) or R (rejected) per set and for the group;
+    ``rejected`` (the error that rejected the file) adds its code to AK5 and AK9.
     """
     sender, receiver, _ = interchange
     when = now or datetime.now(UTC)
@@ -328,11 +330,31 @@ def build_997(interchange: tuple[str, str, str], group: tuple[str, str],
            + f"{sender:<15.15}" + f"*{when:%y%m%d}*{when:%H%M}*U*{version}*{ctl}*0*P*>")
     body = [f"ST*997*{control_number:04d}", f"AK1*{group[0]}*{group[1]}"]
     for code, control, ok in transactions:
-        body += [f"AK2*{code}*{control}", f"AK5*{'A' if ok else 'R'}"]
+        body += [f"AK2*{code}*{control}", "AK5*A" if ok else f"AK5*R*{_ak5_code(rejected)}"]
     accepted = sum(1 for *_, ok in transactions if ok)
     status = "A" if accepted == len(transactions) else ("P" if accepted else "R")
-    body.append(f"AK9*{status}*{len(transactions)}*{len(transactions)}*{accepted}")
+    ak9 = f"AK9*{status}*{len(transactions)}*{len(transactions)}*{accepted}"
+    body.append(ak9 + (f"*{_ak9_code(rejected)}" if status == "R" and _ak9_code(rejected)
+                       else ""))
     body.append(f"SE*{len(body) + 1}*{control_number:04d}")
     segments = [isa, f"GS*FA*{receiver}*{sender}*{when:%Y%m%d}*{when:%H%M}*{control_number}*X*"
                 f"{version}0", *body, f"GE*1*{control_number}", f"IEA*1*{ctl}"]
     return "~\n".join(segments) + "~\n"
+
+
+def _ak5_code(error: BaseException | None) -> str:
+    """AK502: 4 SE count wrong, 3 SE control number differs, 5 segments in error."""
+    if isinstance(error, CountMismatch) and error.trailer == "SE":
+        return "4"
+    if isinstance(error, ControlReferenceMismatch) and error.trailer == "SE":
+        return "3"
+    return "5"
+
+
+def _ak9_code(error: BaseException | None) -> str:
+    """AK905: 5 GE count wrong, 4 GE control number differs; nothing otherwise."""
+    if isinstance(error, CountMismatch) and error.trailer == "GE":
+        return "5"
+    if isinstance(error, ControlReferenceMismatch) and error.trailer == "GE":
+        return "4"
+    return ""
