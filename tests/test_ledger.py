@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
-from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir
+from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir, pg_schema_url
 from tradelane.ledger import Ledger, LedgerConflict
 from tradelane.models import FileRef, FileState
 from tradelane.pipeline import Outcome, Pipeline
-
-PG_URL = os.environ.get("TRADELANE_TEST_POSTGRES_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _pg_schema_url() -> Iterator[str]:
-    """A throwaway schema on the real server, so parallel runs never see each other."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc.orig}")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -43,7 +19,7 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
     else:
-        yield from _pg_schema_url()
+        yield from pg_schema_url()
 
 
 REF = FileRef("orders", "file:///srv/in", "a.csv", 10, 123)
@@ -124,7 +100,7 @@ def test_interchange_duplicates_within_the_window(ledger_url: str) -> None:
 def test_two_workers_share_a_postgres_ledger_without_double_delivery(
         project: ProjectDir) -> None:
     """Several `tradelane` workers on one PostgreSQL ledger: every file delivered once."""
-    gen = _pg_schema_url()
+    gen = pg_schema_url()
     url = next(gen)
     try:
         project.route("orders", CSV_ROUTE)

@@ -72,6 +72,17 @@ def test_run_once_pushes_the_records_to_the_api(server: RecordingServer, tmp_pat
     assert list((tmp_path / "inbox" / "x").iterdir()) == []
 
 
+def test_run_once_on_a_postgresql_ledger(server: RecordingServer, tmp_path: Path,
+                                         pg_url: str) -> None:
+    make_project(tmp_path, server.url, batch=4, rows=10,
+                 settings=f"ledger: {pg_url}\n")
+    done = tradelane(tmp_path, "run", "--once")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert server.processed_records == expected(10)
+    again = tradelane(tmp_path, "quarantine", "list", "--json")  # same ledger, nothing wrong
+    assert json.loads(again.stdout) == []
+
+
 def test_a_refusal_is_quarantined_with_its_reason(server: RecordingServer, tmp_path: Path) -> None:
     server.when(lambda r: r.key.endswith(":1"), status=422,
                 body=f'{{"error": "qty too large", "token": "{TOKEN}"}}')

@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 import textwrap
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from tradelane.ledger import Ledger
 from tradelane.pipeline import Pipeline, RunSummary
@@ -85,3 +91,24 @@ CSV_ROUTE = """\
 """
 
 GOOD_CSV = "Order;Qty;Price;ShipDate;Status\nPO-1;5;9,50;01.12.2026;open\nPO-2;1;100;;closed\n"
+
+
+PG_URL = os.environ.get("TRADELANE_TEST_POSTGRES_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def pg_schema_url() -> Iterator[str]:
+    """A throwaway schema on the real server, so parallel runs never see each other."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc.orig}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
