@@ -69,3 +69,11 @@ def test_sigterm_mid_file_finishes_it_and_loses_nothing(project: ProjectDir,
         files = ledger.files()
     assert len(files) == 6 and {f.state.value for f in files} == {"archived"}
     assert all(f.attempt == 1 for f in files)
+
+
+def test_a_bad_schedule_is_a_configuration_error(project: ProjectDir,
+                                                 serve: Callable[..., Serve]) -> None:
+    project.route("orders", WATCHED.replace("every: 1m", 'schedule: "0 25 * * *"'))
+    server = serve()
+    assert server.proc.wait(30) == 2
+    assert "mappings/orders.yaml: schedule:" in server.log.read_text()
