@@ -681,6 +681,44 @@ def _strings_in(value: Any) -> Any:
             yield from _strings_in(item)
 
 
+class EdifactTemplate(Strict):
+    """How to write records as EDIFACT messages (``target.format: edifact``).
+
+    Segments are written ``TAG+a+b:c`` with ``{field}`` placeholders, format specs allowed
+    (``{date:%Y%m%d}``, ``{amount:.2f}``). Header and summary segments see the header fields,
+    the first record of the message, ``{line_count}``, ``{message_ref}`` and ``{sum_FIELD}``
+    (the sum of a numeric field over the message); line segments also see ``{line_no}``.
+    Values are escaped with the release character. UNH/UNT/UNB/UNZ and all counts are
+    written by the engine.
+    """
+
+    message: list[str] = Field(..., min_length=4,
+                               description="UNH S009, e.g. [INVOIC, D, 96A, UN, EAN008].")
+    sender: str = Field(..., min_length=1, description="UNB sender, e.g. '4012345000009:14'.")
+    recipient: str = Field(..., min_length=1, description="UNB recipient, e.g. 'BUYER:ZZ'.")
+    syntax: str = Field("UNOC:3", pattern=r"^UNO[A-Z]:[1-4]$",
+                        description="UNB syntax identifier and version.")
+    group_by: str | None = Field(
+        None, description="Field whose value starts a new message when it changes (e.g. the"
+        " invoice number); without it, each batch of records is one message."
+    )
+    prepared: str | None = Field(
+        None, description="Date (or datetime) field giving the UNB preparation date/time, so"
+        " that a retry writes the very same file; without it, the current UTC time is used."
+    )
+    header: list[str] = Field(default_factory=list, description="Segments once per message.")
+    line: list[str] = Field(default_factory=list, description="Segments once per record.")
+    summary: list[str] = Field(default_factory=list, description="Segments after the lines.")
+
+
+class FixedOutput(Strict):
+    """Fixed-width output layout (``target.format: fixed``) for non-fixed input."""
+
+    prefix: str = Field("", description="Text each line starts with.")
+    fields: dict[str, FixedField] = Field(..., min_length=1, description="name -> columns")
+    encoding: Encoding = Field("utf-8", description="Text encoding, e.g. latin-1 or cp037.")
+
+
 class TargetSpec(Strict):
     """Where and how the transformed records are delivered."""
 
@@ -688,7 +726,7 @@ class TargetSpec(Strict):
     sftp: str | None = Field(None, description="Name of an SFTP connection in tradelane.yaml.")
     path: str | None = Field(None, description="Remote folder to upload into (sftp targets).")
     http: HttpTargetSpec | None = Field(None, description="Push the records to an HTTP API.")
-    format: Literal["csv", "json", "jsonl", "xml"] = "json"
+    format: Literal["csv", "json", "jsonl", "xml", "edifact", "fixed"] = "json"
     name: str = Field(
         "{stem}.{ext}",
         description="Output file name. Placeholders: {route} {stem} {name} {ext} {sha8}"
@@ -696,6 +734,10 @@ class TargetSpec(Strict):
     )
     csv: CsvOutput = CsvOutput()
     xml: XmlOutput = XmlOutput()
+    edifact: EdifactTemplate | None = Field(None, description="Message template (edifact).")
+    fixed: FixedOutput | None = Field(
+        None, description="Layout for fixed output; default: the input's first record type."
+    )
     json_indent: int | None = Field(None, ge=0, le=8)
 
     @field_validator("name")
@@ -716,6 +758,8 @@ class TargetSpec(Strict):
             raise ValueError("give exactly one of 'folder', 'sftp' or 'http'")
         if self.sftp and not self.path:
             raise ValueError("an sftp target needs 'path', the remote folder")
+        if self.format == "edifact" and self.edifact is None:
+            raise ValueError("format edifact needs 'edifact', the message template")
         return self
 
 
@@ -1066,6 +1110,41 @@ class ServeSpec(Strict):
     )
 
 
+class ConsoleSpec(Strict):
+    """The ops web console (``tradelane console``). Secrets are never written here."""
+
+    bind: str = Field(
+        "127.0.0.1", description="Address to listen on. Loopback only unless set otherwise:"
+        " put it behind a TLS reverse proxy before exposing it."
+    )
+    port: int = Field(8470, gt=0, lt=65536, description="Port to listen on.")
+    user: str = Field("ops", min_length=1, description="Name of the single ops user.")
+    password_env: str = Field(
+        "TRADELANE_CONSOLE_PASSWORD",
+        description="Environment variable holding the ops user's password.",
+    )
+    password_file: str | None = Field(
+        None, description="File holding the password (first line), used when the environment"
+        " variable is not set."
+    )
+    secret_env: str = Field(
+        "TRADELANE_CONSOLE_SECRET", description="Environment variable holding the key that"
+        " signs session cookies. Unset: a random key per start (everyone logs in again)."
+    )
+    secret_file: str | None = Field(None, description="File holding the session key instead.")
+    session_max_age: Duration = Field(
+        timedelta(hours=8), description="A login lasts this long."
+    )
+    secure_cookie: bool = Field(
+        False, description="Send the session cookie over HTTPS only (behind a TLS proxy)."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host names browsers may use to reach the console"
+        " (guards against DNS rebinding). Empty: localhost names when bound to loopback,"
+        " any otherwise."
+    )
+
+
 class Settings(Strict):
     """``tradelane.yaml``: engine-wide settings. Every key is optional."""
 
@@ -1100,6 +1179,7 @@ class Settings(Strict):
     alerts: AlertsSpec = Field(AlertsSpec(), description="Alert channels and thresholds.")
     health: HealthSpec = Field(HealthSpec(), description="Health endpoint and heartbeat.")
     serve: ServeSpec = Field(ServeSpec(), description="Workers, polling and shutdown of serve.")
+    console: ConsoleSpec = Field(ConsoleSpec(), description="The ops web console.")
     root: Path = Field(Path("."), exclude=True)
 
     _check_tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
@@ -1281,6 +1361,10 @@ def _check_references(route: RouteSpec, label: str, problems: list[str]) -> None
     if route.watch and not route.source.folder:
         problems.append(f"{label}: watch: needs a local folder source (source.folder); poll"
                         " remote sources with 'every' or 'schedule'")
+    if route.target.format == "fixed" and not route.target.fixed \
+            and route.format.type != "fixed":
+        problems.append(f"{label}: target.fixed: fixed output of {route.format.type} input"
+                        " needs a layout (prefix, fields)")
     if route.on_invalid == "split" and route.format.type == "xml":
         problems.append(f"{label}: on_invalid: 'split' is not supported for xml input yet")
 
