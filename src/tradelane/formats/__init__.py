@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tradelane.abc import Reader, Writer
-    from tradelane.spec import RouteSpec
+    from tradelane.spec import RouteSpec, TargetSpec
 
 # format type in the spec -> module:class. Imported lazily so a route only pays for its format.
 _READERS = {
@@ -41,5 +41,9 @@ def reader_for(route: RouteSpec) -> Reader:
     return _load(_READERS[route.format.type])()
 
 
-def writer_for(name: str) -> Writer:
-    return _load(_WRITERS[name])()
+def writer_for(name: str, target: TargetSpec | None = None) -> Writer:
+    """The writer for an output format; ``target`` configures those that need it (the
+    ``edifact`` template, the ``fixed`` layout)."""
+    cls = _load(_WRITERS[name])
+    options = getattr(target, name, None) if name in ("edifact", "fixed") else None
+    return cls(options) if options is not None else cls()

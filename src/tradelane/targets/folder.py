@@ -20,7 +20,7 @@ class FolderTarget:
         assert route.target.folder
         self.route = route
         self.folder = settings.path(route.target.folder).resolve()
-        self.writer = writer_for(route.target.format)
+        self.writer = writer_for(route.target.format, route.target)
         self.uri = self.folder.as_uri()
 
     def deliver(self, batches: Iterable[Document], ctx: DeliveryContext) -> Delivery:
