@@ -289,3 +289,69 @@ def test_997_for_accepted_and_rejected_x12(project: ProjectDir) -> None:
 
     [tx] = iter_transactions(X12File(accepted.encode()))
     assert tx.code == "997"
+
+
+# -- writing EDIFACT and fixed-width ----------------------------------------------------------
+
+def test_csv_invoice_lines_become_a_valid_invoic(project: ProjectDir) -> None:
+    from pydifact.segmentcollection import Interchange
+
+    from tradelane.formats.edifact import EdifactReader
+    from tradelane.spec import RouteSpec
+
+    shutil.copy(REPO / "mappings" / "invoic_out.yaml", project.root / "mappings")
+    case = CASES / "invoic_out"
+    project.drop("invoic_out", "INVOICES_1.csv", (case / "input.csv").read_bytes())
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    [output] = project.outputs("invoic_out")
+    assert output.read_bytes() == (case / "expected.edi").read_bytes()
+    # pydifact reads it without complaint, counts and all
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interchange = Interchange.from_str(output.read_text(encoding="latin-1"))
+    messages = list(interchange.get_messages())
+    assert [m.type for m in messages] == ["INVOIC", "INVOIC"]
+    # ... and so does the engine's own reader, whose envelope checks every count
+    invoic = RouteSpec.model_validate({
+        "name": "invoic", "source": {"folder": "in"}, "target": {"folder": "out"},
+        "format": {"type": "edifact", "records": "LIN", "messages": ["INVOIC"]},
+        "header": {"invoice": {"source": "BGM.C106.1004"}},
+        "fields": {"gtin": {"source": "LIN.C212.7140"}, "text": {"source": "IMD.3.4"},
+                   "amount": {"source": "MOA[203].C516.5004"}}})
+    [doc] = EdifactReader().read(output, invoic)
+    assert doc.header["invoice"].tolist() == ["INV-90001", "INV-90001", "INV-90002"]
+    assert doc.records["amount"].tolist() == ["83.76", "299.40", "75.00"]
+    assert doc.records["text"].tolist()[1] == "Gear oil 5 l: synthetic + 'premium'"
+
+
+def test_edifact_target_needs_its_template(project: ProjectDir) -> None:
+    from tradelane.errors import ConfigError
+
+    spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
+    project.route("invoic_out", spec[: spec.index("  edifact:")])
+    with pytest.raises(ConfigError, match="format edifact needs 'edifact'"):
+        project.load()
+
+
+def test_csv_to_fixed_width_with_a_target_layout(project: ProjectDir) -> None:
+    project.route("items_out", """\
+        source: {folder: inbox/items_out, min_age: 1s}
+        format: {type: csv}
+        fields:
+          sku: {source: SKU, required: true}
+          price: {source: Price, type: decimal}
+        target:
+          folder: outbox/items_out
+          format: fixed
+          name: "{stem}.txt"
+          fixed:
+            prefix: "I"
+            fields: {sku: {start: 2, width: 8}, price: {start: 10, width: 7,
+                                                       implied_decimals: 2}}
+        """)
+    project.drop("items_out", "items.csv", "SKU,Price\nBOLT-M8,0.12\nOIL-5L,24.95\nWIRE,1.8\n")
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    [output] = project.outputs("items_out")
+    assert output.read_text() == "IBOLT-M8 0000012\nIOIL-5L  0002495\nIWIRE    0000180\n"

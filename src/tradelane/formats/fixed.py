@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from tradelane.errors import ConfigError, EmptyFile, MalformedInput
 from tradelane.models import Document
-from tradelane.spec import FixedField, FixedFormat, FixedRecordType, RouteSpec
+from tradelane.spec import FixedField, FixedFormat, FixedOutput, FixedRecordType, RouteSpec
 
 
 class UnknownRecordType(MalformedInput):
@@ -146,26 +146,37 @@ def _lines(path: Path, fmt: FixedFormat) -> Iterator[tuple[int, str]]:
 
 
 class FixedWriter:
-    """Writes the records as fixed-width lines using the first ``record`` type's layout."""
+    """Writes the records as fixed-width lines: ``target.fixed``'s layout, or else the first
+    ``record`` type of a fixed-width input."""
 
     extension = "txt"
 
+    def __init__(self, layout: FixedOutput | None = None):
+        self.layout = layout
+
     def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
+        layout = self.layout or route.target.fixed
         fmt = route.format
-        if not isinstance(fmt, FixedFormat):
-            raise ValueError("the fixed-width writer needs a fixed format in the route")
-        rt = next(r for r in fmt.record_types.values() if r.role == "record")
+        if layout is not None:
+            prefix, fields, encoding = layout.prefix, layout.fields, layout.encoding
+        elif isinstance(fmt, FixedFormat):
+            rt = next(r for r in fmt.record_types.values() if r.role == "record")
+            prefix, fields, encoding = rt.prefix, rt.fields, fmt.encoding
+        else:
+            raise ValueError("fixed-width output needs a layout (target.fixed)")
+        width = max(_end(f) for f in fields.values())
         count = 0
         for doc in batches:
             for row in doc.records.to_dict("records"):
-                width = max(_end(f) for f in rt.fields.values())
-                line = list(rt.prefix.ljust(width))
-                for name, f in rt.fields.items():
-                    value = "" if row.get(name) is None else str(row.get(name))
+                line = list(prefix.ljust(width))
+                for name, f in fields.items():
+                    raw = row.get(name)
+                    value = "" if raw is None or raw != raw else str(raw)  # None or NaN
                     size = _end(f) - f.start + 1
                     if f.implied_decimals:
-                        value = value.replace(".", "").rjust(size, "0")
+                        value = f"{float(value or 0):.{f.implied_decimals}f}".replace(".", "")
+                        value = value.rjust(size, "0")
                     line[f.start - 1 : _end(f)] = list(value[:size].ljust(size))
-                out.write(("".join(line) + "\n").encode(fmt.encoding))
+                out.write(("".join(line) + "\n").encode(encoding))
                 count += 1
         return count
