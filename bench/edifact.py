@@ -2,18 +2,21 @@
 
     .venv/bin/python bench/edifact.py [--big-mb 100] [--messages 20000]
 
-Generates (in a temp dir) a 20,000-message ORDERS interchange (~4.6 MB) and a 100 MB one, then
-prints MB/s and segments/s for pydifact and for the engine's three levels (envelope-checked
-message stream, every segment split into elements, the reader's Documents), the ratio, and the
-peak RSS of reading the 100 MB file message by message (measured in a child process so the
-pydifact run does not count).
+Generates (in a temp dir) a 20,000-message ORDERS interchange (~4.9 MB) and a 100 MB one, then
+prints MB/s and segments/s for pydifact and for the engine's levels (envelope-checked message
+stream, every segment split into elements, the reader's Documents, and the whole route through
+``tradelane.pipeline.Pipeline``: claim, stage, read, validate, transform, JSON out, SQLite
+ledger), each with its ratio to pydifact. The 100 MB interchange then goes through the whole
+route in a child process; its peak RSS is the parent's ``RUSAGE_CHILDREN`` maximum.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,10 +25,14 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from tradelane.formats.edifact import EdifactReader
 from tradelane.formats.edifact_envelope import iter_messages
 from tradelane.formats.edifact_syntax import SegmentStream
-from tradelane.spec import RouteSpec
+from tradelane.ledger import Ledger
+from tradelane.pipeline import Outcome, Pipeline
+from tradelane.spec import RouteSpec, load_project
 
 ROUTE = {
     "name": "bench", "source": {"folder": "inbox"}, "target": {"folder": "outbox"},
@@ -102,22 +109,56 @@ def small(path: Path) -> None:
     docs = rate("engine: EdifactReader -> Documents (mapped)",
                 best(lambda: sum(1 for _ in EdifactReader().read(path, route)), 1), size,
                 segments)
-    for row in (env, tok, docs):
+    route_rate = rate("engine: whole route, Pipeline -> JSON",
+                      min(run_route(path)["seconds"] for _ in range(3)), size, segments)
+    for row in (env, tok, docs, route_rate):
         print(f"  ratio {row['what']:<44} {row['MB/s'] / py['MB/s']:>6.1f}x pydifact")
 
 
+#: The route of the benchmark: typed header and record fields, header copied into each line.
+ROUTE_YAML = {
+    "source": {"folder": "inbox/orders", "pattern": "*.edi", "min_age": "0s"},
+    "format": {"type": "edifact", "records": "LIN", "messages": ["ORDERS"]},
+    "header": {"order_id": {"source": "BGM.C106.1004", "required": True},
+               "date": {"source": "DTM[137].C507.2380", "type": "date", "format": "%Y%m%d"},
+               "buyer": {"source": "NAD[BY].C082.3039", "pattern": "\\d{13}"}},
+    "fields": {"line": {"source": "LIN.1082", "type": "integer", "required": True},
+               "gtin": {"source": "LIN.C212.7140", "required": True},
+               "qty": {"source": "QTY[21].C186.6060", "type": "decimal", "min": 0},
+               "price": {"source": "PRI[AAA].1.2"}},
+    "transform": {"copy_header": ["order_id", "date", "buyer"]},
+    "target": {"folder": "outbox/orders", "format": "json"},
+}
+
+
+def run_route(path: Path) -> dict:
+    """One pass of the whole route over ``path`` in a fresh temp project (SQLite ledger)."""
+    root = Path(tempfile.mkdtemp(prefix="edifact-route-"))
+    try:
+        (root / "mappings").mkdir()
+        (root / "mappings" / "orders.yaml").write_text(yaml.safe_dump(ROUTE_YAML))
+        inbox = root / "inbox" / "orders"
+        inbox.mkdir(parents=True)
+        if path.stat().st_dev == inbox.stat().st_dev:
+            os.link(path, inbox / path.name)  # no copy of 100 MB; the route deletes the link
+        else:
+            shutil.copy(path, inbox / path.name)
+        project = load_project(root)
+        with Ledger(project.settings.ledger_url) as ledger:
+            start = time.perf_counter()
+            summary = Pipeline(project, ledger).run_once()
+            seconds = time.perf_counter() - start
+        [result] = summary.results
+        if result.outcome != Outcome.DELIVERED:
+            raise SystemExit(f"the route did not deliver: {result.message}")
+        return {"seconds": seconds, "records": result.records}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def big(path: Path) -> None:
-    """Child process: read the big file message by message; print time and peak RSS."""
-    route = RouteSpec.model_validate(ROUTE)
-    start = time.perf_counter()
-    messages = records = 0
-    for doc in EdifactReader().read(path, route):
-        messages += 1
-        records += len(doc.records)
-    seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "messages": messages, "records": records,
-                      "peak_rss_mb": peak_mb}))
+    """Child process: the whole route over the big file; prints time and records."""
+    print(json.dumps(run_route(path)))
 
 
 def main() -> None:
@@ -139,11 +180,12 @@ def main() -> None:
             size = huge.stat().st_size
             out = subprocess.run([sys.executable, __file__, "--child", str(huge)], check=True,
                                  capture_output=True, text=True)
+            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             result = json.loads(out.stdout)
-            print(f"{size / 1e6:.0f} MB interchange ({n:,} messages), read message by message:")
+            print(f"{size / 1e6:.0f} MB interchange ({n:,} messages) through the whole route:")
             print(f"  {size / result['seconds'] / 1e6:.2f} MB/s,"
-                  f" {result['records']:,} records, peak RSS {result['peak_rss_mb']:.0f} MB"
-                  " (target < 500 MB)")
+                  f" {result['records']:,} records, peak RSS {peak_mb:.0f} MB"
+                  " (targets: >= 10 MB/s, < 500 MB)")
 
 
 if __name__ == "__main__":
