@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tradelane import ops
+from tradelane.cli_console import console as console_command
 from tradelane.cli_serve import serve
 from tradelane.cli_sftp import sftp_app
 from tradelane.errors import ConfigError, TradelaneError
@@ -40,6 +41,7 @@ quarantine_app = typer.Typer(help="Inspect, fix and reprocess files that failed.
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(sftp_app, name="sftp")
 app.command("serve")(serve)
+app.command("console")(console_command)
 
 console = Console()
 err = Console(stderr=True)

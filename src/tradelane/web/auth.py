@@ -1,0 +1,129 @@
+"""Login, session secrets and CSRF for the ops console.
+
+One ops user, configured under ``console:`` in tradelane.yaml; the password comes from the
+environment or a file, never from the config. Sessions are cookies signed by Starlette's
+``SessionMiddleware`` (HttpOnly, SameSite=Strict). Every POST carries a per-session token in
+a hidden field, checked before any handler runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import secrets
+import threading
+from urllib.parse import quote
+
+from fastapi import HTTPException, Request
+
+from tradelane.errors import ConfigError
+from tradelane.spec import ConsoleSpec, Settings
+
+CSRF_FIELD = "csrf_token"
+#: Extra wait after each consecutive failed login, up to ``_MAX_DELAY`` seconds.
+_STEP_DELAY, _MAX_DELAY = 0.5, 5.0
+
+
+class LoginRequired(Exception):
+    """Raised by ``require_user``; answered with a redirect to the login page."""
+
+    def __init__(self, next_path: str):
+        self.next_path = next_path
+
+
+def _secret_from(env: str, file: str | None, settings: Settings, what: str) -> str | None:
+    value = os.environ.get(env)
+    if value:
+        return value
+    if file:
+        path = settings.path(file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError([f"tradelane.yaml: console.{what}_file: cannot read {path}:"
+                               f" {exc.strerror}"]) from None
+        return lines[0] if lines and lines[0] else None
+    return None
+
+
+def console_password(settings: Settings) -> str:
+    spec = settings.console
+    password = _secret_from(spec.password_env, spec.password_file, settings, "password")
+    if not password:
+        raise ConfigError([f"the ops console needs a password: set {spec.password_env} or"
+                           " name a file holding it in console.password_file"])
+    return password
+
+
+def session_secret(settings: Settings) -> str:
+    spec = settings.console
+    return (_secret_from(spec.secret_env, spec.secret_file, settings, "secret")
+            or secrets.token_urlsafe(32))
+
+
+class Credentials:
+    """The ops user's name and password; failed attempts slow down the next ones."""
+
+    def __init__(self, spec: ConsoleSpec, password: str):
+        self._user = spec.user.encode()
+        self._password = password.encode()
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    def matches(self, user: str, password: str) -> bool:
+        # both compared every time, in constant time: no hint which one was wrong
+        user_ok = hmac.compare_digest(user.encode(), self._user)
+        password_ok = hmac.compare_digest(password.encode(), self._password)
+        return user_ok and password_ok
+
+    async def check(self, user: str, password: str) -> bool:
+        if self.matches(user, password):
+            with self._lock:
+                self._failures = 0
+            return True
+        with self._lock:
+            self._failures += 1
+            delay = min(_STEP_DELAY * self._failures, _MAX_DELAY)
+        await asyncio.sleep(delay)
+        return False
+
+
+def csrf_token(request: Request) -> str:
+    """This session's token, created on first use."""
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+async def csrf_protect(request: Request) -> None:
+    """App-wide dependency: a POST without this session's token is refused with 403."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    expected = request.session.get("csrf")
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    if not expected or not isinstance(sent, str) or not hmac.compare_digest(
+            sent.encode(), expected.encode()):
+        raise HTTPException(403, "This form has expired or did not come from the console."
+                                 " Reload the page and try again.")
+
+
+def require_user(request: Request) -> str:
+    user = request.session.get("user")
+    if not user:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target if request.method == "GET" else "/")
+    return str(user)
+
+
+def login_url(next_path: str) -> str:
+    return "/login" + (f"?next={quote(next_path, safe='')}" if next_path != "/" else "")
+
+
+def safe_next(value: str | None) -> str:
+    """Only paths on this site: never ``//host`` or ``https://...`` (an open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value

@@ -1,0 +1,39 @@
+"""What the console holds for its whole life: the project folder, the ledger, the ops user."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tradelane.ledger import Ledger
+from tradelane.pipeline import Pipeline
+from tradelane.spec import Project, Settings, load_project
+from tradelane.web.auth import Credentials
+
+
+class Console:
+    """The same ledger as the CLI; the project is reloaded per request so that a mapping
+    fixed on disk applies to the next reprocess without restarting the console."""
+
+    def __init__(self, project_dir: Path, settings: Settings, credentials: Credentials):
+        self.project_dir = project_dir
+        self.settings = settings
+        self.credentials = credentials
+        self.ledger = Ledger(settings.ledger_url, worker=f"console:{settings.console.user}",
+                             lease=settings.lease)
+        # one action at a time: a double click must not start two reprocess attempts
+        self._actions = threading.Lock()
+
+    def project(self) -> Project:
+        return load_project(self.project_dir)
+
+    @contextmanager
+    def pipeline(self) -> Iterator[Pipeline]:
+        project = self.project()
+        with self._actions:
+            yield Pipeline(project, self.ledger)
+
+    def close(self) -> None:
+        self.ledger.close()

@@ -1,0 +1,76 @@
+"""Pages that only read: status, the quarantine list, one file, history search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from tradelane import ops
+from tradelane.ledger import UnknownFile
+from tradelane.models import QUARANTINE_STATES
+from tradelane.web.auth import require_user
+from tradelane.web.preview import preview
+from tradelane.web.render import render
+from tradelane.web.state import Console
+
+router = APIRouter(dependencies=[Depends(require_user)])
+
+
+def console(request: Request) -> Console:
+    return request.app.state.console
+
+
+ConsoleDep = Annotated[Console, Depends(console)]
+
+
+@router.get("/", response_class=HTMLResponse)
+def status_page(request: Request, con: ConsoleDep) -> HTMLResponse:
+    rows = ops.status(con.project(), con.ledger)
+    beat = rows[0]["serve_heartbeat"] if rows else None
+    return render(request, "status.html", nav="status", rows=rows, beat=beat)
+
+
+@router.get("/quarantine", response_class=HTMLResponse)
+def quarantine_page(request: Request, con: ConsoleDep,
+                    route: Annotated[str | None, Query()] = None) -> HTMLResponse:
+    route = route or None
+    rows = ops.quarantined(con.ledger, route)
+    routes = sorted(con.project().routes)
+    return render(request, "quarantine.html", nav="quarantine", rows=rows, routes=routes,
+                  route=route)
+
+
+@router.get("/files/{file_id}", response_class=HTMLResponse)
+def file_page(request: Request, con: ConsoleDep, file_id: int) -> HTMLResponse:
+    try:
+        record = con.ledger.get(file_id)
+    except UnknownFile:
+        return render(request, "error.html", 404, title="No such file",
+                      message=f"There is no file {file_id} in the ledger.")
+    project = con.project()
+    trail = ops.history(con.ledger, str(file_id))[0]
+    context: dict[str, Any] = {"file": trail["file"], "events": trail["events"],
+                               "reason": None, "preview": None}
+    if record.state in QUARANTINE_STATES:
+        context["reason"] = ops.reason(con.ledger, file_id)
+        if record.path:
+            route = project.routes.get(record.route)
+            root = project.settings.path(project.settings.folders.quarantine)
+            context["preview"] = preview(Path(record.path), route, root)
+    return render(request, "file.html", nav="quarantine", **context)
+
+
+@router.get("/history", response_class=HTMLResponse)
+def history_page(request: Request, con: ConsoleDep,
+                 q: Annotated[str, Query(max_length=500)] = "") -> HTMLResponse:
+    q = q.strip()
+    trail: list[dict[str, Any]] = []
+    if q:
+        try:
+            trail = ops.history(con.ledger, q)
+        except UnknownFile:
+            trail = []
+    return render(request, "history.html", nav="history", q=q, trail=trail)
