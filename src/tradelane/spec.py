@@ -209,7 +209,7 @@ class AckSpec(Strict):
 
 
 class EdifactFormat(Strict):
-    """UN/EDIFACT interchanges. Each message (UNH..UNT) becomes one batch.
+    """UN/EDIFACT interchanges, read as batches of messages (UNH..UNT) of one interchange.
 
     Field sources are paths like ``NAD[BY].C082.3039`` (tag, qualifier, composite, component)
     or ``NAD[BY].2.1`` (1-based element, component). Header fields are read once per message;
@@ -233,8 +233,10 @@ class EdifactFormat(Strict):
         " missing terminator must not fill the memory."
     )
     isolate_messages: bool = Field(
-        False, description="A message whose own UNT is wrong is marked failed (quarantined on"
-        " its own) while the other messages are delivered. Envelope errors still reject the file."
+        False, description="A message whose own UNT is wrong is split out (quarantined as an"
+        " interchange of its own, with a fresh UNB/UNZ, reprocessable) while the other messages"
+        " are delivered. Envelope errors still reject the file. Under on_invalid: split, a"
+        " message with an invalid record is split out whole too."
     )
     encoding: Encoding | None = Field(
         None, description="Decode with this codec instead of the one the UNB syntax identifier"
