@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -65,11 +66,32 @@ def test_login_form_needs_its_csrf_token(client: httpx.Client) -> None:
     assert client.get("/").status_code == 303
 
 
-def test_no_open_redirect_after_login(client: httpx.Client) -> None:
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/",
+                                    "/\t/evil.example", "/\\evil.example"])
+def test_no_open_redirect_after_login(client: httpx.Client, target: str) -> None:
     token = token_in(client.get("/login").text)
     response = client.post("/login", data={"csrf_token": token, "username": "ops",
-                                           "password": PASSWORD, "next": "//evil.example/x"})
+                                           "password": PASSWORD, "next": target})
     assert response.headers["location"] == "/"
+
+
+def test_parallel_guesses_queue_up(live: LiveConsole) -> None:
+    def guess() -> int:
+        with live.client() as c:
+            return log_in(c, password="guess").status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(3) as pool:
+        codes = list(pool.map(lambda _: guess(), range(3)))
+    assert codes == [401, 401, 401]
+    assert time.monotonic() - started >= 0.5 + 1.0 + 1.5 - 0.1  # one after the other
+
+
+def test_large_bodies_are_refused_unread(ops: httpx.Client, ops_project: ProjectDir) -> None:
+    token = token_in(ops.get("/files/1").text)
+    response = ops.post("/files/1/discard", data={"csrf_token": token, "reason": "x" * 70_000})
+    assert response.status_code == 413
+    assert _state(ops_project) == (FileState.QUARANTINED, 1)
 
 
 def test_logout_ends_the_session(ops: httpx.Client) -> None:

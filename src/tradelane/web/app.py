@@ -33,6 +33,8 @@ from tradelane.web.render import render
 from tradelane.web.state import Console
 
 _STATIC = Path(__file__).parent / "static"
+#: Our forms are a few fields; refuse anything bigger before reading it.
+MAX_BODY = 64 * 1024
 _HEADERS = {
     # no script, no frames, forms only to ourselves, styles only from /static
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self';"
@@ -64,7 +66,7 @@ def create_app(project_dir: Path | str = ".") -> FastAPI:
     app.include_router(actions.router)
     _add_static(app)
     _add_error_pages(app)
-    app.middleware("http")(_security_headers)
+    app.middleware("http")(_guard)
     spec = settings.console
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings),
                        session_cookie="tradelane_console",
@@ -92,9 +94,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def _security_headers(request: Request,
+async def _guard(request: Request,
                             call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    response = await call_next(request)
+    length = request.headers.get("content-length", "0")
+    if not length.isdigit() or int(length) > MAX_BODY:
+        response: Response = HTMLResponse("Request too large.", status_code=413)
+    else:
+        response = await call_next(request)
     for name, value in _HEADERS.items():
         response.headers.setdefault(name, value)
     return response

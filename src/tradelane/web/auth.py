@@ -12,7 +12,6 @@ import asyncio
 import hmac
 import os
 import secrets
-import threading
 from urllib.parse import quote
 
 from fastapi import HTTPException, Request
@@ -69,7 +68,7 @@ class Credentials:
         self._user = spec.user.encode()
         self._password = password.encode()
         self._failures = 0
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()
 
     def matches(self, user: str, password: str) -> bool:
         # both compared every time, in constant time: no hint which one was wrong
@@ -78,15 +77,14 @@ class Credentials:
         return user_ok and password_ok
 
     async def check(self, user: str, password: str) -> bool:
-        if self.matches(user, password):
-            with self._lock:
+        # attempts queue one behind the other, so guessing in parallel gains nothing
+        async with self._lock:
+            if self.matches(user, password):
                 self._failures = 0
-            return True
-        with self._lock:
+                return True
             self._failures += 1
-            delay = min(_STEP_DELAY * self._failures, _MAX_DELAY)
-        await asyncio.sleep(delay)
-        return False
+            await asyncio.sleep(min(_STEP_DELAY * self._failures, _MAX_DELAY))
+            return False
 
 
 def csrf_token(request: Request) -> str:
@@ -124,6 +122,7 @@ def login_url(next_path: str) -> str:
 
 def safe_next(value: str | None) -> str:
     """Only paths on this site: never ``//host`` or ``https://...`` (an open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    if (not value or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)):
         return "/"
     return value
