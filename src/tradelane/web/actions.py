@@ -60,20 +60,20 @@ def _conflict(con: Console, file_id: int, force: bool) -> str:
 
 
 def _outcome(r: FileResult) -> tuple[str, str]:
-    what = f"File {r.file_id} ({r.name})"
+    what, why = f"File {r.file_id} ({r.name})", r.message.rstrip(".")
     if r.outcome == Outcome.DELIVERED:
         where = ", ".join(o.removeprefix("file://") for o in r.outputs) or "its target"
         return "ok", f"{what} was delivered: {r.records} record(s) to {where}."
     if r.outcome == Outcome.QUARANTINED:
-        return "error", f"{what} is still in quarantine: {r.message}. Fix it and try again."
+        return "error", f"{what} is still in quarantine: {why}. Fix it and try again."
     if r.outcome == Outcome.DUPLICATE:
         return "warn", (f"{what} has the same content as a file already delivered; it was not"
                         " sent again.")
     if r.outcome == Outcome.PENDING:
-        return "warn", (f"{what} hit a temporary problem ({r.message}). It will be retried"
+        return "warn", (f"{what} hit a temporary problem ({why}). It will be retried"
                         " automatically.")
     return "error", (f"{what} could not be processed because of an internal error"
-                     f" ({r.message}). It is kept, not delivered; tell the developers.")
+                     f" ({why}). It is kept, not delivered; tell the developers.")
 
 
 @router.post("/files/{file_id}/discard")
