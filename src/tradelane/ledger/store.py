@@ -20,7 +20,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradelane.errors import TradelaneError
@@ -125,6 +136,7 @@ class Ledger:
     ):
         self._owns_engine = isinstance(engine, str)
         self.engine = _make_engine(engine) if isinstance(engine, str) else engine
+        self._insert_ignore = _insert_ignore(self.engine).returning(*files.c)
         self.worker = worker
         self.lease = lease
         # SQLite has one writer at a time and its busy handler sleeps for milliseconds:
@@ -161,9 +173,7 @@ class Ledger:
                 mtime_ns=ref.mtime_ns, state=FileState.CLAIMED.value, attempt=1,
                 received_at=now, updated_at=now, lease_owner=self.worker, lease_until=lease_until,
             )
-            inserted = conn.execute(
-                _insert_ignore(self.engine).values(**values).returning(*files.c)
-            ).one_or_none()
+            inserted = conn.execute(self._insert_ignore, values).one_or_none()
             if inserted is not None:
                 _log(conn, inserted.id, now, self.worker, None, FileState.CLAIMED.value,
                      "picked up")
@@ -269,8 +279,7 @@ class Ledger:
             current = expected[0] if len(expected) == 1 else conn.execute(
                 select(files.c.state).where(files.c.id == file_id)).scalar_one_or_none()
             row = conn.execute(
-                update(files).where(files.c.id == file_id, files.c.state.in_(expected))
-                .values(**values).returning(*files.c)
+                _GUARDED_UPDATE, {**values, "b_id": file_id, "b_expected": expected}
             ).one_or_none()
             if row is None:
                 if self._exists(conn, file_id):
@@ -292,13 +301,9 @@ class Ledger:
 
     def delivered_twin(self, route: str, sha256: str, *, exclude: int) -> FileRecord | None:
         """An earlier file on ``route`` with the same content that was delivered."""
-        done = (FileState.DELIVERED.value, FileState.ARCHIVED.value)
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(files).where(files.c.route == route, files.c.sha256 == sha256,
-                                    files.c.id != exclude, files.c.state.in_(done))
-                .order_by(files.c.id).limit(1)
-            ).one_or_none()
+            row = conn.execute(_DELIVERED_TWIN, {"b_route": route, "b_sha": sha256,
+                                                 "b_exclude": exclude}).one_or_none()
         return FileRecord.from_row(row) if row else None
 
     def record_interchange(
@@ -485,7 +490,22 @@ def _encode(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-_INSERT_EVENT = insert(events)  # built once: its compiled form is reused for every event
+# Statements built once: the SET columns come from each call's parameters, and SQLAlchemy
+# reuses the compiled form instead of constructing a statement per file.
+_INSERT_EVENT = insert(events)
+_GUARDED_UPDATE = (
+    update(files)
+    .where(files.c.id == bindparam("b_id"),
+           files.c.state.in_(bindparam("b_expected", expanding=True)))
+    .returning(*files.c)
+)
+_DELIVERED_TWIN = (
+    select(files)
+    .where(files.c.route == bindparam("b_route"), files.c.sha256 == bindparam("b_sha"),
+           files.c.id != bindparam("b_exclude"),
+           files.c.state.in_([FileState.DELIVERED.value, FileState.ARCHIVED.value]))
+    .order_by(files.c.id).limit(1)
+)
 
 
 def _log(conn: Any, file_id: int, at: datetime, actor: str, from_state: str | None,
