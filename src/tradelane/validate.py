@@ -292,7 +292,9 @@ def _as_string_array(series: pd.Series) -> pa.Array:
 
 
 def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    if mask.null_count:  # most masks have none: skip a kernel call per mask
+        mask = mask.fill_null(False)
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _normalise_number(spec: FieldSpec, text: pa.Array, route: RouteSpec) -> pa.Array:
