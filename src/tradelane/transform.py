@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tradelane.models import Document, Issue
-from tradelane.spec import RouteSpec, TransformSpec, _import_hook
+from tradelane.spec import RouteSpec, TransformSpec, import_hook
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def transform(doc: Document, route: RouteSpec, *, limit: int = 100) -> Transform
             assert derive.template
             df[name] = _template(df, derive.template, doc.header)
     if spec.hook:
-        func = _import_hook(spec.hook, route.base_dir)
+        func = import_hook(spec.hook, route.base_dir)
         df = func(df, dict(doc.header))
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"transform hook {spec.hook} must return a pandas DataFrame")

@@ -1,0 +1,214 @@
+"""How a route's input is read: one model per format, tagged by ``type``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+    model_validator,
+)
+
+from tradelane.spec._base import Encoding, Strict
+
+
+class CsvFormat(Strict):
+    """Delimited text: CSV, semicolon exports, TSV."""
+
+    type: Literal["csv"]
+    delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator.")
+    quote: str = Field('"', min_length=1, max_length=1, description="Quote character.")
+    escape: str | None = Field(
+        None, min_length=1, max_length=1,
+        description="Escape character inside quotes (e.g. a backslash), if the export uses one.",
+    )
+    doublequote: bool = Field(True, description='A doubled quote ("") inside quotes is a quote.')
+    encoding: Encoding = Field(
+        "utf-8", description="Text encoding; a UTF-8 BOM is always accepted.")
+    header: bool = Field(True, description="The first row holds the column names.")
+    columns: list[str] | None = Field(
+        None, description="Column names when the file has no header row."
+    )
+    skip_rows: int = Field(0, ge=0, description="Lines to skip before the header (banners).")
+    decimal: str = Field(".", min_length=1, max_length=1, description="Decimal separator.")
+    thousands: str | None = Field(
+        None, min_length=1, max_length=1, description="Thousands separator, e.g. '.' or ' '."
+    )
+    strict_columns: bool = Field(
+        False, description="Reject files with columns the mapping does not know (else reported)."
+    )
+    chunk_rows: int = Field(
+        200_000, gt=0, description="Rows per batch: bounds memory on large files."
+    )
+
+    @model_validator(mode="after")
+    def _columns_if_no_header(self) -> CsvFormat:
+        if not self.header and not self.columns:
+            raise ValueError("header: false needs 'columns', the list of column names")
+        if self.thousands and self.thousands == self.decimal:
+            raise ValueError("thousands and decimal separators must differ")
+        return self
+
+
+class JsonFormat(Strict):
+    """A JSON document holding an array of records, or JSON Lines (one record per line)."""
+
+    type: Literal["json", "jsonl"]
+    records: str = Field(
+        "",
+        description="Dotted path to the array of records ('orders', 'data.items');"
+        " empty when the document itself is the array. Ignored for jsonl.",
+    )
+    encoding: Encoding = "utf-8"
+    max_depth: int = Field(64, gt=0, description="Reject documents nested deeper than this.")
+
+
+class XmlFormat(Strict):
+    """XML: each element named ``records`` is one record. Parsed with entities and DTDs off."""
+
+    type: Literal["xml"]
+    records: str = Field(
+        ..., description="Qualified name of the record element, e.g. 'cac:OrderLine'."
+    )
+    namespaces: dict[str, str] = Field(
+        default_factory=dict, description="Prefixes used in 'records' and field paths."
+    )
+
+    @model_validator(mode="after")
+    def _prefix_declared(self) -> XmlFormat:
+        prefix = self.records.split(":", 1)[0] if ":" in self.records else None
+        if prefix and prefix not in self.namespaces:
+            raise ValueError(f"namespace prefix {prefix!r} in 'records' is not in 'namespaces'")
+        return self
+
+
+class AckSpec(Strict):
+    """Acknowledgements sent back for every interchange received, accepted or rejected."""
+
+    folder: str = Field(
+        ..., min_length=1, description="Folder (relative to the project) the acknowledgements"
+        " are written to, e.g. outbox/acks: a CONTRL per EDIFACT interchange, a 997 per X12"
+        " functional group, named '<file id>-CONTRL_<sender>_<reference>.edi' or"
+        " '<file id>-997_<sender>_<ISA13>_<GS06>.x12'. Rejected files are acknowledged with"
+        " their error, split-out messages with a UCM (CONTRL) or AK5*R (997) of their own."
+    )
+
+
+class EdifactFormat(Strict):
+    """UN/EDIFACT interchanges, read as batches of messages (UNH..UNT) of one interchange.
+
+    Field sources are paths like ``NAD[BY].C082.3039`` (tag, qualifier, composite, component)
+    or ``NAD[BY].2.1`` (1-based element, component). Header fields are read once per message;
+    record fields within each record group (``LIN/QTY[21].C186.6060`` or ``QTY[21].C186.6060``).
+    """
+
+    type: Literal["edifact"]
+    records: str | None = Field(
+        None,
+        pattern=r"^[A-Z0-9]{3}$",
+        description="Segment tag that starts each record (e.g. LIN); a record runs to the next"
+        " such tag, the UNS section control or the end of the message. Without it, each"
+        " message is one record.",
+    )
+    messages: list[str] | None = Field(
+        None, description="Accepted message types (UNH S009/0065), e.g. [ORDERS]; others are"
+        " rejected."
+    )
+    max_segment_bytes: int = Field(
+        1 << 20, gt=0, description="Reject a segment longer than this (default 1 MB): a"
+        " missing terminator must not fill the memory."
+    )
+    isolate_messages: bool = Field(
+        False, description="A message whose own UNT is wrong is split out (quarantined as an"
+        " interchange of its own, with a fresh UNB/UNZ, reprocessable) while the other messages"
+        " are delivered. Envelope errors still reject the file. Under on_invalid: split, a"
+        " message with an invalid record is split out whole too."
+    )
+    encoding: Encoding | None = Field(
+        None, description="Decode with this codec instead of the one the UNB syntax identifier"
+        " declares: for partners that declare UNOA but send latin-1, or use their own identifier."
+    )
+    ack: AckSpec | None = Field(None, description="Send a CONTRL for every interchange.")
+
+
+class X12Format(Strict):
+    """ANSI ASC X12 interchanges (ISA/IEA, GS/GE, ST/SE). Each transaction set is one batch.
+
+    Field sources are ``N1[ST].2`` (segment, qualifier matched against element 01, 1-based
+    element position as in ``N102``) or ``PO1.2`` ; ``SEG.2.1`` picks a component.
+    """
+
+    type: Literal["x12"]
+    records: str | None = Field(
+        None, pattern=r"^[A-Z0-9]{2,3}$",
+        description="Segment tag that starts each record (e.g. PO1); a record runs to the next"
+        " such tag, CTT or the end of the transaction set.",
+    )
+    transactions: list[str] | None = Field(
+        None, description="Accepted transaction set codes (ST01), e.g. ['850']."
+    )
+    max_segment_bytes: int = Field(1 << 20, gt=0, description="Reject longer segments.")
+    encoding: Encoding = Field("latin-1", description="Text encoding of the data.")
+    ack: AckSpec | None = Field(None, description="Send a 997 for every functional group.")
+
+
+class FixedField(Strict):
+    """Position of one field in a fixed-width record (1-based columns, like a record layout)."""
+
+    start: int = Field(..., ge=1, description="First column of the field (1-based).")
+    width: int | None = Field(None, ge=1, description="Number of columns.")
+    end: int | None = Field(None, ge=1, description="Last column (inclusive), instead of width.")
+    implied_decimals: int = Field(
+        0, ge=0, le=18, description="Digits after an implied decimal point: with 2,"
+        " '0001234' is read as '12.34'. A trailing or leading sign (+/-) is kept."
+    )
+    strip: bool = Field(True, description="Strip surrounding spaces.")
+
+    @model_validator(mode="after")
+    def _width_or_end(self) -> FixedField:
+        if (self.width is None) == (self.end is None):
+            raise ValueError("give exactly one of 'width' or 'end'")
+        if self.end is not None and self.end < self.start:
+            raise ValueError("'end' is before 'start'")
+        return self
+
+
+class FixedRecordType(Strict):
+    """One kind of line in a fixed-width file, recognised by its prefix."""
+
+    prefix: str = Field("", description="Text the line starts with (e.g. 'H', 'D01').")
+    fields: dict[str, FixedField] = Field(default_factory=dict, description="name -> position")
+    role: Literal["header", "record", "ignore"] = Field(
+        "record", description="header: its fields are the document header (field sources"
+        " 'TYPE.name' in the route's header); record: each line is a record; ignore: skipped"
+        " (trailers, comments)."
+    )
+    min_length: int | None = Field(
+        None, ge=1, description="Shortest acceptable line; default: the end of the last field."
+    )
+
+
+class FixedFormat(Strict):
+    """Fixed-width text (mainframe exports, legacy ERPs), EBCDIC included (encoding: cp037).
+
+    Each line is matched against the record types by prefix (longest first). Field sources
+    name ``TYPE.field``. Unknown and short lines are rejected with their line number.
+    """
+
+    type: Literal["fixed"]
+    encoding: Encoding = Field("utf-8", description="Text encoding, e.g. latin-1 or cp037.")
+    record_types: dict[str, FixedRecordType] = Field(..., min_length=1)
+    record_length: int | None = Field(
+        None, gt=0, description="Fixed record length without line breaks (typical of EBCDIC"
+        " files): the file is cut every N bytes instead of at newlines."
+    )
+    unknown_lines: Literal["reject", "skip"] = Field(
+        "reject", description="A line that matches no record type: reject the file or skip it."
+    )
+    chunk_rows: int = Field(200_000, gt=0, description="Records per batch.")
+
+
+FormatSpec = Annotated[
+    CsvFormat | JsonFormat | XmlFormat | EdifactFormat | X12Format | FixedFormat,
+    Field(discriminator="type"),
+]

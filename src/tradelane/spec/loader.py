@@ -1,0 +1,235 @@
+"""Loading: every problem in every file at once, as ``file: dotted.path: message``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    ValidationError,
+)
+
+from tradelane.errors import ConfigError
+from tradelane.spec.route import RouteSpec
+from tradelane.spec.settings import Project, Settings
+
+
+def load_project(root: Path | str = ".", config: Path | str | None = None) -> Project:
+    """Load ``tradelane.yaml`` and every route; raise one ConfigError listing every problem."""
+    root = Path(root).resolve()
+    config_path = Path(config) if config else root / "tradelane.yaml"
+    if config and not config_path.is_absolute():
+        config_path = (Path.cwd() / config_path).resolve()
+    if config:
+        root = config_path.parent
+    problems: list[str] = []
+    settings = _load_settings(config_path, root, problems)
+    routes: dict[str, RouteSpec] = {}
+    mappings_dir = settings.path(settings.mappings) if settings else root / "mappings"
+    if not mappings_dir.is_dir():
+        problems.append(f"{_rel(mappings_dir, root)}: the mappings folder does not exist")
+    else:
+        for spec_path in sorted(mappings_dir.glob("*.yaml")) + sorted(mappings_dir.glob("*.yml")):
+            route = load_route(spec_path, root, problems)
+            if route is None:
+                continue
+            if settings is not None:
+                _check_connections(route, settings, _rel(spec_path, root), problems)
+            if route.name in routes:
+                problems.append(
+                    f"{_rel(spec_path, root)}: name: route {route.name!r} is also defined in"
+                    f" {_rel(routes[route.name].spec_path, root)}"
+                )
+                continue
+            routes[route.name] = route
+    if problems:
+        raise ConfigError(problems)
+    assert settings is not None
+    return Project(settings=settings, routes=routes)
+
+
+def _load_settings(path: Path, root: Path, problems: list[str]) -> Settings | None:
+    data: Any = {}
+    if path.exists():
+        data = _read_yaml(path, root, problems)
+        if data is None:
+            return None
+    try:
+        return Settings.model_validate({**(data or {}), "root": root})
+    except ValidationError as exc:
+        problems.extend(_format_errors(exc, _rel(path, root)))
+        return None
+
+
+def load_route(spec_path: Path, root: Path, problems: list[str]) -> RouteSpec | None:
+    """Load and check one route spec; append its problems (all of them) to ``problems``."""
+    label = _rel(spec_path, root)
+    data = _read_yaml(spec_path, root, problems)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{label}: the file must hold a mapping of options")
+        return None
+    data.setdefault("name", spec_path.stem)
+    try:
+        route = RouteSpec.model_validate(
+            {**data, "spec_path": spec_path, "base_dir": spec_path.parent}
+        )
+    except ValidationError as exc:
+        problems.extend(_format_errors(exc, label))
+        return None
+    before = len(problems)
+    _check_references(route, label, problems)
+    if len(problems) > before:
+        return None
+    return route.model_copy(update={"version": _version(route)})
+
+
+def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "yaml"
+        problems.append(f"{_rel(path, root)}: {where}: {getattr(exc, 'problem', exc)}")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{_rel(path, root)}: cannot read: {exc}")
+    return None
+
+
+def _format_errors(exc: ValidationError, label: str) -> list[str]:
+    out = []
+    for err in exc.errors():
+        parts = list(err["loc"])
+        if len(parts) > 1 and parts[0] == "format" and isinstance(parts[1], str):
+            del parts[1]  # the discriminated union's tag ("csv", "xml", ...) is noise here
+        loc = ".".join(str(p) for p in parts) or "(top)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown option (check the spelling)"
+        out.append(f"{label}: {loc}: {message}")
+    return out
+
+
+def _check_references(route: RouteSpec, label: str, problems: list[str]) -> None:
+    """Checks that need more than one option: files, hooks, field names."""
+    fields = set(route.fields)
+    known = fields | set(route.header)
+    for name, spec in {**route.fields, **route.header}.items():
+        if spec.codes:
+            _check_table(route, spec.codes, [], f"fields.{name}.codes", label, problems)
+    t = route.transform
+    for i, name in enumerate(t.copy_header):
+        if name not in route.header:
+            problems.append(f"{label}: transform.copy_header.{i}: {name!r} is not a header field")
+    known |= set(t.copy_header) | set(t.constants)
+    for i, lookup in enumerate(t.lookups):
+        where = f"transform.lookups.{i}"
+        if lookup.key not in known:
+            problems.append(f"{label}: {where}.key: {lookup.key!r} is not a field")
+        _check_table(route, lookup.table, [lookup.key_column, lookup.value_column],
+                     f"{where}.table", label, problems)
+        known.add(lookup.field)
+    for name, derive in t.derive.items():
+        for ref in _template_names(derive.template) if derive.template else []:
+            if ref not in known:
+                problems.append(
+                    f"{label}: transform.derive.{name}.template: {ref!r} is not a field")
+        if derive.expr:
+            for ref in re.findall(r"[A-Za-z_]\w*", derive.expr):
+                if ref not in known and ref not in {"and", "or", "not", "abs"}:
+                    problems.append(
+                        f"{label}: transform.derive.{name}.expr: {ref!r} is not a field")
+        known.add(name)
+    if t.hook:
+        try:
+            import_hook(t.hook, route.base_dir)
+        except Exception as exc:
+            problems.append(f"{label}: transform.hook: cannot load {t.hook!r}: {exc}")
+    for old in t.rename:
+        if old not in known:
+            problems.append(f"{label}: transform.rename.{old}: not a field")
+    if t.output and not t.hook:
+        renamed = {t.rename.get(k, k) for k in known}
+        for i, name in enumerate(t.output):
+            if name not in renamed:
+                problems.append(f"{label}: transform.output.{i}: {name!r} is not a field")
+    if route.watch and not route.source.folder:
+        problems.append(f"{label}: watch: needs a local folder source (source.folder); poll"
+                        " remote sources with 'every' or 'schedule'")
+    if route.target.format == "fixed" and not route.target.fixed \
+            and route.format.type != "fixed":
+        problems.append(f"{label}: target.fixed: fixed output of {route.format.type} input"
+                        " needs a layout (prefix, fields)")
+    if route.on_invalid == "split" and route.format.type == "xml":
+        problems.append(f"{label}: on_invalid: 'split' is not supported for xml input yet")
+
+
+def _check_connections(route: RouteSpec, settings: Settings, label: str,
+                       problems: list[str]) -> None:
+    """A route's ``sftp: NAME`` must name an SFTP connection of tradelane.yaml."""
+    for where, name in (("source.sftp", route.source.sftp), ("target.sftp", route.target.sftp)):
+        if name is None:
+            continue
+        conn = settings.connections.get(name)
+        if conn is None:
+            problems.append(f"{label}: {where}: no connection named {name!r} in tradelane.yaml")
+        elif conn.sftp is None:
+            problems.append(f"{label}: {where}: connection {name!r} is not an sftp connection")
+
+
+def _check_table(route: RouteSpec, table: str, columns: list[str], where: str, label: str,
+                 problems: list[str]) -> None:
+    path = route.resolve(table)
+    if not path.is_file():
+        problems.append(f"{label}: {where}: file {table!r} not found next to the mapping")
+        return
+    header = path.read_text(encoding="utf-8-sig").splitlines()[:1]
+    have = header[0].split(",") if header else []
+    for column in columns:
+        if column not in have:
+            problems.append(f"{label}: {where}: column {column!r} not in {table} (has {have})")
+
+
+def _template_names(template: str) -> list[str]:
+    return [m.split(":")[0].split("!")[0] for m in re.findall(r"{([^{}]+)}", template)]
+
+
+def import_hook(hook: str, base_dir: Path | None) -> Any:
+    """Import ``module:function``; modules next to the mappings folder are importable."""
+    import sys
+
+    module_name, _, func_name = hook.partition(":")
+    if not func_name:
+        raise ValueError("write it as 'module:function'")
+    if base_dir and str(base_dir) not in sys.path:
+        sys.path.insert(0, str(base_dir))
+    func = getattr(importlib.import_module(module_name), func_name)
+    if not callable(func):
+        raise ValueError(f"{func_name} is not a function")
+    return func
+
+
+def _version(route: RouteSpec) -> str:
+    """Hash of the spec file and every table it uses: recorded with each file processed."""
+    digest = hashlib.sha256()
+    if route.spec_path:
+        digest.update(route.spec_path.read_bytes())
+    tables = [lk.table for lk in route.transform.lookups]
+    tables += [f.codes for f in {**route.fields, **route.header}.values() if f.codes]
+    for table in sorted(tables):
+        digest.update(route.resolve(table).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _rel(path: Path | None, root: Path) -> str:
+    if path is None:
+        return "?"
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)

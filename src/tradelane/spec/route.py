@@ -1,0 +1,163 @@
+"""A route: source -> format -> fields -> transform -> target, and its schedule."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    field_validator,
+)
+
+from tradelane.spec._base import ROUTE_NAME, Duration, Strict
+from tradelane.spec.fields import FieldSpec, TransformSpec
+from tradelane.spec.formats import FormatSpec
+from tradelane.spec.sources import SourceSpec
+from tradelane.spec.targets import TargetSpec
+
+# ---------------------------------------------------------------------------------------------
+# Schedules and expected arrivals (``tradelane serve``)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _check_cron(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a cron expression (minute hour day month "
+                         f"weekday, e.g. '0 2 * * *'): {exc}") from None
+    return value
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone, e.g. Europe/Berlin or UTC") from None
+    return value
+
+
+def _clock_time(value: Any) -> Any:
+    """``"06:00"``; YAML 1.1 reads an unquoted ``6:00`` as 360 (minutes), so accept that too."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return f"{value // 60:02d}:{value % 60:02d}"
+    return value
+
+
+class ExpectSpec(Strict):
+    """A file must arrive on this route by a time of day; serve alerts when it has not."""
+
+    by: Annotated[time, BeforeValidator(_clock_time)] = Field(
+        ..., description="Deadline as HH:MM in the route's time zone, e.g. '06:00'."
+    )
+    every: str | list[str] = Field(
+        "daily",
+        description="Days a file is expected: daily, weekday (Mon-Fri) or a list like [mon, thu]."
+        " A file counts if it arrived after the previous expected deadline.",
+    )
+
+    @field_validator("every")
+    @classmethod
+    def _known_days(cls, value: str | list[str]) -> str | list[str]:
+        days = [value] if isinstance(value, str) else value
+        allowed = ("daily", "weekday") if isinstance(value, str) else WEEKDAYS
+        bad = [d for d in days if d not in allowed]
+        if bad or not days:
+            raise ValueError(f"{', '.join(map(repr, bad)) or 'an empty list'}: write daily,"
+                             f" weekday or a list of {', '.join(WEEKDAYS)}")
+        return value
+
+    @property
+    def days(self) -> frozenset[int]:
+        """Expected weekdays, Monday = 0."""
+        if self.every == "daily":
+            return frozenset(range(7))
+        if self.every == "weekday":
+            return frozenset(range(5))
+        return frozenset(WEEKDAYS.index(d) for d in self.every)
+
+
+class RouteSpec(Strict):
+    """One partner feed: source -> format -> fields -> transform -> target."""
+
+    name: str = Field(..., description="Route name; defaults to the YAML file's stem.")
+    description: str = ""
+    source: SourceSpec
+    format: FormatSpec
+    header: dict[str, FieldSpec] = Field(
+        default_factory=dict,
+        description="Fields read once per document (XML/JSON/EDI paths from the root).",
+    )
+    fields: dict[str, FieldSpec] = Field(..., min_length=1)
+    transform: TransformSpec = TransformSpec()
+    on_invalid: Literal["reject", "split"] = Field(
+        "reject",
+        description="reject: quarantine the whole file if any record is bad. split: deliver the"
+        " valid records and quarantine the bad ones as a separate file with its reason.",
+    )
+    target: TargetSpec
+    workers: int = Field(
+        1, ge=1, le=32,
+        description="Files of this route processed at once. 1 keeps the source's order"
+        " strictly (oldest first, or by name); more trades order for throughput on many"
+        " small files.",
+    )
+    schedule: str | None = Field(
+        None, description="When serve polls the route, as cron (minute hour day month weekday),"
+        " e.g. '0 2 * * *', in the route's time zone. A run missed while serve was down runs"
+        " once at start.",
+    )
+    every: Duration | None = Field(
+        None, description="Poll interval for serve, e.g. 5m. Routes with neither schedule nor"
+        " every are polled every serve.poll.",
+    )
+    watch: bool = Field(
+        False, description="Watch the local source folder: a file is processed seconds after"
+        " it lands (once older than min_age). A full rescan still runs every 'every'.",
+    )
+    timezone: str | None = Field(
+        None, description="Time zone of schedule and expect, e.g. Europe/Berlin; defaults to"
+        " the timezone of tradelane.yaml.",
+    )
+    expect: ExpectSpec | None = Field(
+        None, description="A file must arrive by a time of day, e.g. {by: '06:00', every:"
+        " weekday}; otherwise serve raises an 'overdue' alert.",
+    )
+    # Filled in by the loader, not by the YAML:
+    spec_path: Path | None = Field(None, exclude=True)
+    version: str = Field("", exclude=True, description="Hash of the spec and its tables.")
+    base_dir: Path | None = Field(None, exclude=True)
+
+    _check_schedule = field_validator("schedule")(classmethod(lambda cls, v: _check_cron(v)))
+    _check_tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
+
+    @field_validator("every")
+    @classmethod
+    def _positive_every(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value.total_seconds() <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not ROUTE_NAME.match(value):
+            raise ValueError("use lower-case letters, digits, '_' and '-' (at most 64)")
+        return value
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the spec, relative to the mappings folder."""
+        path = Path(relative)
+        return path if path.is_absolute() else (self.base_dir or Path.cwd()) / path
