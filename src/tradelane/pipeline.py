@@ -46,6 +46,7 @@ from tradelane.errors import (
 from tradelane.formats import reader_for
 from tradelane.formats.split import pick, subset_bytes
 from tradelane.ledger import FileRecord, Ledger, LedgerConflict, Step, utcnow
+from tradelane.logs import bind
 from tradelane.models import Document, FileRef, FileState, Issue
 from tradelane.paths import atomic_writer, check_partner_name, move_durably, safe_component
 from tradelane.quarantine import (
@@ -251,6 +252,12 @@ class Pipeline:
         ``quarantined`` is set when ops reprocess a file from quarantine: that copy is the
         file, and it stays there until it is delivered.
         """
+        with bind(route=route.name, file=record.name, file_id=record.id):
+            return self._process(route, source, record, target=target, force=force,
+                                 quarantined=quarantined)
+
+    def _process(self, route: RouteSpec, source: Source, record: FileRecord, *,
+                 target: Target | None, force: bool, quarantined: Path | None) -> FileResult:
         staged = self.spool / f"{record.id}.staged"
         via: Step | None = None  # "staged" is logged with the next transition: one commit less
         try:
