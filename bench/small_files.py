@@ -24,7 +24,7 @@ fields:
   qty:      {type: integer, required: true, min: 1}
   price:    {type: decimal, required: true}
 target: {folder: outbox/orders, format: json, name: "{stem}.json"}
-workers: 4
+workers: 1
 """
 
 

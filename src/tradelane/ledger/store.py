@@ -29,13 +29,13 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradelane.errors import TradelaneError
-from tradelane.ledger.tables import events, files, interchanges, metadata, runs
+from tradelane.ledger import schema
+from tradelane.ledger.tables import events, files, interchanges, runs
 from tradelane.models import FileRef, FileState
 
 #: States from which a poll may (re)take a file.
@@ -143,7 +143,7 @@ class Ledger:
         # threads of this process queue on a lock instead.
         self._write_lock: Any = (threading.Lock() if self.engine.dialect.name == "sqlite"
                                  else contextlib.nullcontext())
-        _create_schema(self.engine)
+        schema.upgrade(self.engine)
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -448,17 +448,6 @@ def _make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True)
-
-
-_SCHEMA_LOCK = int.from_bytes(b"tradelan", "big") >> 1  # any fixed 63-bit number
-
-
-def _create_schema(engine: Engine) -> None:
-    """Create missing tables; several workers may start at once, so serialise on PostgreSQL."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-        metadata.create_all(conn)
 
 
 def _insert_ignore(engine: Engine) -> Any:
