@@ -165,3 +165,23 @@ def test_console_script_runs_as_a_real_process(project: ProjectDir) -> None:
 
 def test_repository_mappings_pass_check() -> None:
     assert load_project(REPO).routes  # the demo's own routes are valid
+
+
+def test_a_connection_problem_found_at_run_time_is_exit_2_and_others_still_run(
+        project: ProjectDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PARTNER_SFTP_KEY", raising=False)
+    project.settings("""\
+        connections:
+          partner:
+            sftp: {host: 127.0.0.1, port: 1, user: x, key_env: PARTNER_SFTP_KEY,
+                   fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+    """)
+    project.route("orders", CSV_ROUTE)
+    project.route("remote", CSV_ROUTE.replace("{folder: inbox/orders,",
+                                              "{sftp: partner, path: /out,"))
+    project.drop("orders", "good.csv", GOOD_CSV)
+    result = cli(project, "run", "--once")
+    assert result.exit_code == 2, result.stdout
+    assert "route remote: configuration problem" in result.stdout
+    assert "PARTNER_SFTP_KEY" in result.stdout
+    assert (project.root / "outbox" / "orders" / "good.json").exists()

@@ -113,9 +113,12 @@ def run(
     if as_json:
         _print_json({"exit_code": summary.exit_code,
                      "files": [r.__dict__ for r in summary.results],
-                     "source_errors": summary.source_errors})
+                     "source_errors": summary.source_errors,
+                     "config_errors": summary.config_errors})
     else:
-        _print_summary(summary.results, summary.source_errors)
+        problems = {name: f"source unavailable: {message}"
+                    for name, message in summary.source_errors.items()}
+        _print_summary(summary.results, {**problems, **summary.config_errors})
     raise typer.Exit(summary.exit_code)
 
 
@@ -150,8 +153,8 @@ def _details(result: FileResult) -> str:
     return f"{result.records} records -> {where}"
 
 
-def _print_summary(results: list[FileResult], source_errors: dict[str, str]) -> None:
-    if not results and not source_errors:
+def _print_summary(results: list[FileResult], route_problems: dict[str, str]) -> None:
+    if not results and not route_problems:
         console.print("Nothing to do: no file is ready.")
         return
     table = Table(title="This run", title_justify="left")
@@ -161,8 +164,8 @@ def _print_summary(results: list[FileResult], source_errors: dict[str, str]) -> 
         table.add_row(str(r.file_id), r.route, r.name, f"[{_STYLE[r.outcome]}]{r.outcome}[/]",
                       _details(r), style=None)
     console.print(table)
-    for route, message in source_errors.items():
-        console.print(f"[yellow]route {route}: source unavailable: {message}[/]")
+    for route, message in route_problems.items():
+        console.print(f"[yellow]route {route}: {message}[/]", highlight=False)
     counts = {o: sum(r.outcome == o for r in results) for o in Outcome}
     console.print(", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no files")
     if counts[Outcome.QUARANTINED] or counts[Outcome.DUPLICATE]:

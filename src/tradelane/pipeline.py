@@ -34,6 +34,7 @@ import numpy as np
 from tradelane.abc import DeliveryContext, Source, Target
 from tradelane.acks import write_acks
 from tradelane.errors import (
+    ConfigError,
     DuplicateFile,
     EmptyFile,
     InvalidRecords,
@@ -91,15 +92,18 @@ class FileResult:
 class RunSummary:
     results: list[FileResult] = field(default_factory=list)
     source_errors: dict[str, str] = field(default_factory=dict)
+    config_errors: dict[str, str] = field(default_factory=dict)  # e.g. a key env var unset
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
 
     @property
     def exit_code(self) -> int:
-        """0 all delivered, 3 some quarantined, 4 some pending, 1 a bug."""
+        """0 all delivered, 3 some quarantined, 4 some pending, 2 configuration, 1 a bug."""
         if self.count(Outcome.FAILED):
             return 1
+        if self.config_errors:
+            return 2
         if self.count(Outcome.PENDING) or self.source_errors:
             return 4
         if self.count(Outcome.QUARANTINED) or self.count(Outcome.DUPLICATE):
@@ -183,6 +187,10 @@ class Pipeline:
                 error = str(exc)
                 summary.source_errors[name] = error
                 log.warning("route %s: source unavailable: %s", name, error)
+            except ConfigError as exc:  # found only when connecting: say so, go on with the rest
+                error = f"configuration problem: {exc}"
+                summary.config_errors[name] = error
+                log.error("route %s: %s", name, error)
             mine = summary.results[before:]
             self.ledger.finish_run(
                 run_id, error=error,
@@ -272,6 +280,9 @@ class Pipeline:
             return self._reject(route, source, record, staged, via, exc, quarantined)
         except TransientError as exc:
             return self._postpone(record, staged, via, exc, quarantined)
+        except ConfigError as exc:  # the file is fine; the settings are not: retried once fixed
+            error = TransientError(f"configuration problem: {exc}; fix it and the file is retried")
+            return self._postpone(record, staged, via, error, quarantined)
         except LedgerConflict as exc:
             log.warning("%s: %s", record.name, exc)
             return FileResult(record.id, route.name, record.name, Outcome.PENDING, str(exc))

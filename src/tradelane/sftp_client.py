@@ -189,10 +189,11 @@ class SftpSession:
                 wait *= 2
 
     def _connect(self) -> None:
+        credential = self._credential()  # a missing key or variable fails before any network
         transport = self._handshake(self._host_key_types())
         self._transport = transport
         self._verify_host_key(transport.get_remote_server_key())
-        self._login(transport)
+        self._login(transport, credential)
         keepalive = int(self.conn.keepalive.total_seconds())
         if keepalive:
             transport.set_keepalive(max(1, keepalive))
@@ -290,13 +291,19 @@ class SftpSession:
 
     # -- login ------------------------------------------------------------------------------
 
-    def _login(self, transport: paramiko.Transport) -> None:
+    def _credential(self) -> paramiko.PKey | str:
+        c = self.conn
+        if c.key_file or c.key_env:
+            return self._private_key()
+        return self._secret(c.password_env or "", "password")
+
+    def _login(self, transport: paramiko.Transport, credential: paramiko.PKey | str) -> None:
         c = self.conn
         try:
-            if c.key_file or c.key_env:
-                transport.auth_publickey(c.user, self._private_key())
+            if isinstance(credential, paramiko.PKey):
+                transport.auth_publickey(c.user, credential)
             else:
-                transport.auth_password(c.user, self._secret(c.password_env or "", "password"))
+                transport.auth_password(c.user, credential)
         except paramiko.AuthenticationException as exc:
             raise AuthenticationRefused(self.name, c.user, c.host, c.port,
                                         describe(exc)) from exc
