@@ -6,12 +6,12 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from tradelane import serve_status
 from tradelane.errors import RejectError, TradelaneError
 from tradelane.formats import reader_for
 from tradelane.ledger import Ledger, UnknownFile, utcnow
 from tradelane.models import QUARANTINE_STATES, Document, FileState
 from tradelane.quarantine import read_reason, release
+from tradelane.serve import status as serve_status
 from tradelane.spec import Project, RouteSpec
 from tradelane.targets import target_for
 from tradelane.transform import transform

@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 
 from support.project import ProjectDir
 from tradelane.ledger.alerts import Incidents
-from tradelane.monitor import Monitor
+from tradelane.serve.monitor import Monitor
 
 GOOD = "id,qty\nA1,1\n"
 BAD = "id,qty\nA1,many\n"

@@ -9,9 +9,9 @@ import pytest
 import time_machine
 
 from support.project import ProjectDir
-from tradelane.expect import last_deadline, next_deadline, overdue
-from tradelane.scheduler import RouteRunner, Scheduler
-from tradelane.schedules import describe, missed_run, next_cron, next_run
+from tradelane.serve.expect import last_deadline, next_deadline, overdue
+from tradelane.serve.scheduler import RouteRunner, Scheduler
+from tradelane.serve.schedules import describe, missed_run, next_cron, next_run
 from tradelane.spec import ExpectSpec, RouteSpec, Settings
 
 BERLIN = ZoneInfo("Europe/Berlin")

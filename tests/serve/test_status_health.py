@@ -15,7 +15,7 @@ from support.project import ProjectDir
 from tradelane import logs
 from tradelane.cli import app
 from tradelane.ledger.alerts import Heartbeats
-from tradelane.serve import Server
+from tradelane.serve.server import Server
 
 ROUTE = """\
     source: {folder: inbox/orders, pattern: "*.csv", min_age: 0s}

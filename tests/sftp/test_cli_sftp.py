@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from support.sshd import Sshd, keygen
-from tradelane.cli_sftp import sftp_app
+from tradelane.cli.sftp import sftp_app
 
 runner = CliRunner()
 

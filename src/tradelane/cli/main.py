@@ -22,9 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tradelane import ops
-from tradelane.cli_console import console as console_command
-from tradelane.cli_serve import serve
-from tradelane.cli_sftp import sftp_app
+from tradelane.cli.console import console as console_command
+from tradelane.cli.serve import serve
+from tradelane.cli.sftp import sftp_app
 from tradelane.errors import ConfigError, TradelaneError
 from tradelane.ledger import Ledger
 from tradelane.pipeline import FileResult, Outcome, Pipeline

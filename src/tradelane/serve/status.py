@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tradelane.expect import next_deadline, overdue
 from tradelane.ledger import Ledger
 from tradelane.ledger.alerts import Heartbeats, Incidents
-from tradelane.schedules import describe, next_run, route_timezone
+from tradelane.serve.expect import next_deadline, overdue
+from tradelane.serve.schedules import describe, next_run, route_timezone
 from tradelane.spec import Project
 
 

@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from tradelane.ledger import utcnow
-from tradelane.schedules import missed_run, triggers
+from tradelane.serve.schedules import missed_run, triggers
 from tradelane.spec import Project
 
 log = logging.getLogger("tradelane.serve")

@@ -20,7 +20,7 @@ import typer
 from tradelane import logs
 from tradelane.errors import ConfigError
 from tradelane.ledger import Ledger
-from tradelane.serve import Server
+from tradelane.serve.server import Server
 from tradelane.spec import load_project
 
 log = logging.getLogger("tradelane.serve")

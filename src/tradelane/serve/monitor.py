@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tradelane.expect import overdue
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Incidents
-from tradelane.notify import Channel, NotifyError, channels
-from tradelane.schedules import route_timezone
+from tradelane.serve.expect import overdue
+from tradelane.serve.notify import Channel, NotifyError, channels
+from tradelane.serve.schedules import route_timezone
 from tradelane.spec import Project
 
 log = logging.getLogger("tradelane.alerts")

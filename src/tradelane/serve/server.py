@@ -22,15 +22,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from tradelane.health import HealthServer
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Heartbeats
 from tradelane.logs import bind
 from tradelane.models import FileState
-from tradelane.monitor import Monitor
-from tradelane.notify import Channel
 from tradelane.pipeline import Outcome, Pipeline
-from tradelane.scheduler import RouteRunner, Scheduler
+from tradelane.serve.health import HealthServer
+from tradelane.serve.monitor import Monitor
+from tradelane.serve.notify import Channel
+from tradelane.serve.scheduler import RouteRunner, Scheduler
 from tradelane.sources.watch import FolderWatcher
 from tradelane.spec import Project
 
