@@ -3,8 +3,9 @@
 
 ::
 
-    source.list_ready -> ledger.claim -> stage (spool + sha256) -> read -> validate
-      -> transform -> target.deliver -> ledger: delivered -> post-action -> ledger: archived
+    source.list_ready -> ledger.claim -> stage (spool + sha256) -> read
+      -> checking (validate, transform, on_invalid) -> target.deliver
+      -> ledger: delivered -> post-action -> ledger: archived
     RejectError    -> quarantine/<route>/<day>/<id>-<name> + reason file, ledger: quarantined
     TransientError -> ledger: pending, retried later with backoff (never quarantined)
 
@@ -19,20 +20,18 @@ import contextlib
 import enum
 import hashlib
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from tradelane.abc import DeliveryContext, Source, Target
 from tradelane.acks import write_acks
+from tradelane.checking import Checked, checked_batches
 from tradelane.errors import (
     ConfigError,
     DuplicateFile,
@@ -45,10 +44,10 @@ from tradelane.errors import (
     TransientError,
 )
 from tradelane.formats import reader_for
-from tradelane.formats.split import pick, subset_bytes
+from tradelane.formats.split import subset_bytes
 from tradelane.ledger import FileRecord, Ledger, LedgerConflict, Step, utcnow
 from tradelane.logs import bind
-from tradelane.models import Document, FileRef, FileState, Issue
+from tradelane.models import FileRef, FileState
 from tradelane.paths import atomic_writer, check_partner_name, move_durably, safe_component
 from tradelane.quarantine import (
     build_reason,
@@ -58,10 +57,9 @@ from tradelane.quarantine import (
     write_reason,
 )
 from tradelane.sources import source_for
+from tradelane.sources.quarantined import QuarantinedCopy
 from tradelane.spec import Project, RouteSpec
 from tradelane.targets import target_for
-from tradelane.transform import transform
-from tradelane.validate import validate
 
 log = logging.getLogger("tradelane")
 
@@ -109,45 +107,6 @@ class RunSummary:
         if self.count(Outcome.QUARANTINED) or self.count(Outcome.DUPLICATE):
             return 3
         return 0
-
-
-@dataclass
-class _Checked:
-    """What the validate/transform stream learned while the target consumed it."""
-
-    issues: list[Issue] = field(default_factory=list)
-    error_count: int = 0
-    stage: str = "validate"
-    notes: list[str] = field(default_factory=list)
-    records: int = 0
-    rejected_rows: list[object] = field(default_factory=list)
-    #: (source rows, their record numbers) per batch, kept only when the target may refuse
-    #: single records after taking the others.
-    keep_sources: bool = False
-    sources: list[tuple[Any, Any]] = field(default_factory=list)
-    #: messages the reader isolated (EDIFACT ``isolate_messages``): split out, never fatal
-    isolated: int = 0
-
-    def isolate(self, failed: Any, limit: int) -> None:
-        """A message whose own envelope is wrong: quarantined on its own, whole."""
-        if not self.error_count:
-            self.stage = "read"
-        self.error_count += 1
-        self.isolated += 1
-        if len(self.issues) < limit:
-            self.issues.append(failed.issue)
-        self.rejected_rows.append(failed.message)
-
-    def refused_by_target(self, exc: RecordsRejected) -> None:
-        """Move the records a target refused into the rejects, as validation would."""
-        refused = set(exc.records)
-        for rows, index in self.sources:
-            mask = np.fromiter((int(i) in refused for i in index), dtype=bool, count=len(index))
-            if mask.any():
-                self.rejected_rows.extend(pick(rows, mask))
-        self.stage = self.stage if self.error_count else "deliver"
-        self.error_count += len(refused)
-        self.issues.extend(exc.issues)
 
 
 class Pipeline:
@@ -311,12 +270,15 @@ class Pipeline:
                     f"the same content was already delivered as file {twin.id} "
                     f"({twin.name}, received {twin.received_at:%Y-%m-%d %H:%M} UTC)",
                     original_id=twin.id)
-        checked = _Checked(keep_sources=route.on_invalid == "split"
+        checked = Checked(keep_sources=route.on_invalid == "split"
                            and getattr(target, "partial_rejects", False))
         ctx = DeliveryContext(file_id=record.id, route=route.name, original_name=record.name,
                               sha256=record.sha256, received_at=record.received_at,
                               attempt=record.attempt, ledger=self.ledger)
-        batches = self._checked_batches(route, record, staged, checked, force=force)
+        batches = checked_batches(
+            reader_for(route).read(staged, route), route, checked,
+            limit=self.settings.max_reason_errors,
+            on_interchange=None if force else partial(self._check_interchange, route, record))
         try:
             delivery = target.deliver(batches, ctx)
         except RecordsRejected as exc:  # split: the receiver refused some records, took the rest
@@ -339,45 +301,6 @@ class Pipeline:
                  delivery.target)
         return FileResult(record.id, route.name, record.name, Outcome.DELIVERED, detail,
                           [delivery.target], delivery.records)
-
-    def _checked_batches(self, route: RouteSpec, record: FileRecord, staged: Path,
-                         checked: _Checked, *, force: bool) -> Iterator[Document]:
-        """Validated, transformed batches; raises InvalidRecords after the last one if needed."""
-        limit = self.settings.max_reason_errors
-        seen_interchanges: set[tuple[str, str, str]] = set()
-        for doc in reader_for(route).read(staged, route):
-            checked.notes.extend(doc.notes)
-            if doc.interchange and doc.interchange not in seen_interchanges and not force:
-                seen_interchanges.add(doc.interchange)
-                self._check_interchange(route, record, doc.interchange)
-            for failed in getattr(doc, "failed", ()):
-                checked.isolate(failed, limit)
-            valid = validate(doc, route, limit=limit)
-            result = transform(valid.document, route, limit=limit)
-            invalid = valid.invalid | result.invalid
-            units = getattr(doc, "units", None)  # EDI: a message goes whole, or not at all
-            if units is not None and invalid.any():
-                invalid = np.isin(units, units[invalid])
-            found = valid.issues + result.issues
-            if found or valid.error_count or result.error_count:
-                if not checked.error_count:
-                    checked.stage = "validate" if valid.error_count else "transform"
-                checked.error_count += valid.error_count + result.error_count
-                checked.issues.extend(found[: max(0, limit - len(checked.issues))])
-            if route.on_invalid == "split":
-                if invalid.any():
-                    checked.rejected_rows.extend(pick(doc.source_rows, invalid))
-                if checked.keep_sources:
-                    checked.sources.append((doc.source_rows, doc.records.index))
-                out = result.document.records[~invalid]
-                checked.records += len(out)
-                yield result.document.with_records(out)
-            elif checked.error_count == checked.isolated:
-                checked.records += len(result.document.records)
-                yield result.document
-        if checked.error_count > checked.isolated and route.on_invalid != "split":
-            raise InvalidRecords(checked.issues, error_count=checked.error_count,
-                                 stage=checked.stage)
 
     def _check_interchange(self, route: RouteSpec, record: FileRecord,
                            key: tuple[str, str, str]) -> None:
@@ -447,7 +370,7 @@ class Pipeline:
         log.warning("%s stays pending: %s (retry in %s)", record.name, error, wait)
         return FileResult(record.id, record.route, record.name, Outcome.PENDING, str(error))
 
-    def _quarantine_split(self, route: RouteSpec, parent: FileRecord, checked: _Checked) -> None:
+    def _quarantine_split(self, route: RouteSpec, parent: FileRecord, checked: Checked) -> None:
         data = subset_bytes(route, checked.rejected_rows)
         name = f"{Path(safe_component(parent.name)).stem}.rejected{Path(parent.name).suffix}"
         ref = FileRef(route.name, f"split:{parent.id}", name, len(data), parent.id)
@@ -547,7 +470,7 @@ class Pipeline:
         quarantined = None
         if record.path and _inside(Path(record.path), self.quarantine_root):
             quarantined = Path(record.path)
-            source: Source = _QuarantinedCopy(quarantined)
+            source: Source = QuarantinedCopy(quarantined)
         else:
             source = self.source(route)
         with source, _closing(target_for(route, self.settings)) as target:
@@ -561,32 +484,6 @@ class Pipeline:
                and _inside(Path(r.path), self.quarantine_root)
                and (r.next_attempt_at is None or r.next_attempt_at <= utcnow())]
         return [self.reprocess(r.id) for r in due]
-
-
-class _QuarantinedCopy:
-    """The file as it sits in quarantine (possibly fixed by hand), as a one-file source."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.uri = path.parent.as_uri()
-
-    def __enter__(self) -> _QuarantinedCopy:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def list_ready(self) -> list[FileRef]:
-        return []
-
-    def fetch(self, ref: FileRef, dest: Path) -> str:
-        if not self.path.exists():
-            raise SourceUnavailable(f"the quarantined file {self.path} is missing")
-        shutil.copyfile(self.path, dest)
-        return hashlib.sha256(dest.read_bytes()).hexdigest()
-
-    def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
-        return None
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -1,0 +1,106 @@
+"""The stream between a reader and a target: each batch validated and transformed, the
+route's ``on_invalid`` policy applied, and what was found kept for the reason file.
+
+Pure, apart from ``on_interchange`` (the pipeline passes the ledger's duplicate check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tradelane.errors import InvalidRecords, RecordsRejected
+from tradelane.formats.split import pick
+from tradelane.models import Document, Issue
+from tradelane.spec import RouteSpec
+from tradelane.transform import transform
+from tradelane.validate import validate
+
+
+@dataclass
+class Checked:
+    """What the validate/transform stream learned while the target consumed it."""
+
+    issues: list[Issue] = field(default_factory=list)
+    error_count: int = 0
+    stage: str = "validate"
+    notes: list[str] = field(default_factory=list)
+    records: int = 0
+    rejected_rows: list[object] = field(default_factory=list)
+    #: (source rows, their record numbers) per batch, kept only when the target may refuse
+    #: single records after taking the others.
+    keep_sources: bool = False
+    sources: list[tuple[Any, Any]] = field(default_factory=list)
+    #: messages the reader isolated (EDIFACT ``isolate_messages``): split out, never fatal
+    isolated: int = 0
+
+    def isolate(self, failed: Any, limit: int) -> None:
+        """A message whose own envelope is wrong: quarantined on its own, whole."""
+        if not self.error_count:
+            self.stage = "read"
+        self.error_count += 1
+        self.isolated += 1
+        if len(self.issues) < limit:
+            self.issues.append(failed.issue)
+        self.rejected_rows.append(failed.message)
+
+    def refused_by_target(self, exc: RecordsRejected) -> None:
+        """Move the records a target refused into the rejects, as validation would."""
+        refused = set(exc.records)
+        for rows, index in self.sources:
+            mask = np.fromiter((int(i) in refused for i in index), dtype=bool, count=len(index))
+            if mask.any():
+                self.rejected_rows.extend(pick(rows, mask))
+        self.stage = self.stage if self.error_count else "deliver"
+        self.error_count += len(refused)
+        self.issues.extend(exc.issues)
+
+
+def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked, *,
+                    limit: int,
+                    on_interchange: Callable[[tuple[str, str, str]], None] | None = None,
+                    ) -> Iterator[Document]:
+    """Validated, transformed batches; raises InvalidRecords after the last one if needed.
+
+    Under ``on_invalid: reject`` nothing more is yielded once a problem is found (the target
+    aborts its output when the final InvalidRecords arrives), but every batch is still
+    checked so that the reason file counts every problem. Under ``split`` the bad records are
+    left out of each batch and kept in ``checked.rejected_rows``.
+    """
+    seen_interchanges: set[tuple[str, str, str]] = set()
+    for doc in docs:
+        checked.notes.extend(doc.notes)
+        if doc.interchange and doc.interchange not in seen_interchanges and on_interchange:
+            seen_interchanges.add(doc.interchange)
+            on_interchange(doc.interchange)
+        for failed in getattr(doc, "failed", ()):
+            checked.isolate(failed, limit)
+        valid = validate(doc, route, limit=limit)
+        result = transform(valid.document, route, limit=limit)
+        invalid = valid.invalid | result.invalid
+        units = getattr(doc, "units", None)  # EDI: a message goes whole, or not at all
+        if units is not None and invalid.any():
+            invalid = np.isin(units, units[invalid])
+        found = valid.issues + result.issues
+        if found or valid.error_count or result.error_count:
+            if not checked.error_count:
+                checked.stage = "validate" if valid.error_count else "transform"
+            checked.error_count += valid.error_count + result.error_count
+            checked.issues.extend(found[: max(0, limit - len(checked.issues))])
+        if route.on_invalid == "split":
+            if invalid.any():
+                checked.rejected_rows.extend(pick(doc.source_rows, invalid))
+            if checked.keep_sources:
+                checked.sources.append((doc.source_rows, doc.records.index))
+            out = result.document.records[~invalid]
+            checked.records += len(out)
+            yield result.document.with_records(out)
+        elif checked.error_count == checked.isolated:
+            checked.records += len(result.document.records)
+            yield result.document
+    if checked.error_count > checked.isolated and route.on_invalid != "split":
+        raise InvalidRecords(checked.issues, error_count=checked.error_count,
+                             stage=checked.stage)
