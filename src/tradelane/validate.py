@@ -116,7 +116,7 @@ def _validate_header(header: Mapping[str, Any], route: RouteSpec, raw_values: di
 
 def _check_field(name: str, spec: FieldSpec, raw: pa.Array, route: RouteSpec
                  ) -> tuple[pa.Array, list[_Failure]]:
-    text = pc.utf8_trim_whitespace(raw.fill_null(""))
+    text = pc.utf8_trim_whitespace(raw.fill_null("") if raw.null_count else raw)
     if spec.default is not None:
         text = pc.if_else(pc.equal(text, ""), spec.default, text)
     empty = _np(pc.equal(text, ""))
@@ -133,8 +133,8 @@ def _check_field(name: str, spec: FieldSpec, raw: pa.Array, route: RouteSpec
     else:
         checkable = present
     failures.extend(_rules(name, spec, text, value, checkable, route))
-    null_mask = pa.array(~checkable)
-    value = pc.if_else(null_mask, pa.scalar(None, value.type), value)
+    if not checkable.all():  # empty or invalid values become nulls in the typed column
+        value = pc.if_else(pa.array(~checkable), pa.scalar(None, value.type), value)
     return value, [f for f in failures if f.mask.any()]
 
 
