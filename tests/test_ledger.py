@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir, pg_schema_url
-from tradelane.ledger import Ledger, LedgerConflict
+from tradelane.ledger import Ledger, LedgerConflict, utcnow
 from tradelane.models import FileRef, FileState
 from tradelane.pipeline import Outcome, Pipeline
 
@@ -129,3 +129,25 @@ def test_two_workers_share_a_postgres_ledger_without_double_delivery(
         assert len(list((project.root / "archive").rglob("*.csv"))) == 120
     finally:
         gen.close()
+
+
+def test_old_runs_are_pruned_but_recent_ones_kept(tmp_path) -> None:
+    from sqlalchemy import func, select, update
+
+    from tradelane.ledger.store import RUNS_KEPT
+    from tradelane.ledger.tables import runs
+
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        first = ledger.start_run("orders")
+        ledger.finish_run(first, delivered=1, quarantined=0, pending=0)
+        with ledger.begin() as conn:  # that first poll happened long ago
+            conn.execute(update(runs).where(runs.c.id == first)
+                         .values(started_at=utcnow() - RUNS_KEPT - timedelta(days=1)))
+        for _ in range(120):
+            ledger.finish_run(ledger.start_run("orders"), delivered=0, quarantined=0,
+                              pending=0)
+        with ledger.engine.connect() as conn:
+            ids = conn.execute(select(runs.c.id)).scalars().all()
+            count = conn.execute(select(func.count()).select_from(runs)).scalar_one()
+        assert first not in ids and count == 120
+        assert ledger.last_runs()["orders"]["delivered"] == 0

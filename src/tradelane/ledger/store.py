@@ -38,6 +38,8 @@ from tradelane.ledger import schema
 from tradelane.ledger.tables import events, files, interchanges, runs
 from tradelane.models import FileRef, FileState
 
+#: How long the record of each poll (``runs``: last run, counts, errors) is kept.
+RUNS_KEPT = timedelta(days=30)
 #: States from which a poll may (re)take a file.
 _RETRYABLE = (FileState.PENDING.value, FileState.DISCOVERED.value)
 #: States a worker holds under a lease; retaken once the lease expires.
@@ -379,10 +381,17 @@ class Ledger:
     # -- runs ------------------------------------------------------------------------------
 
     def start_run(self, route: str) -> int:
+        """Record a poll of ``route``; polls older than ``RUNS_KEPT`` are forgotten here, so a
+        watched folder polled every few seconds does not grow the table for ever."""
+        now = utcnow()
         with self.begin() as conn:
             result = conn.execute(insert(runs).values(route=route, worker=self.worker,
-                                                      started_at=utcnow()))
-            return int(result.inserted_primary_key[0])
+                                                      started_at=now))
+            run_id = int(result.inserted_primary_key[0])
+            if run_id % 100 == 0:  # now and then is enough
+                conn.execute(runs.delete().where(runs.c.route == route,
+                                                 runs.c.started_at < now - RUNS_KEPT))
+            return run_id
 
     def finish_run(self, run_id: int, *, delivered: int, quarantined: int, pending: int,
                    error: str | None = None) -> None:
