@@ -12,9 +12,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
 from support.project import GOOD_CSV, REPO, ProjectDir
+from tradelane.errors import ConfigError
 from tradelane.pipeline import Outcome
 
 ROUTE = """\
@@ -184,3 +186,32 @@ def test_make_demo_script_behaves_as_designed(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Quarantined" in done.stdout and "tradelane quarantine show" in done.stdout
     assert list((copy / "outbox").rglob("*.json"))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xml"])
+def test_fixed_decimals_in_every_output_format(project: ProjectDir, fmt: str) -> None:
+    text = ROUTE.format(fmt=fmt, extra="", min_age="0s", extra_source="")
+    text = text.replace('name: "{stem}.{ext}"}', 'name: "{stem}.{ext}",\n'
+                        '             decimals: {price: 2}}')
+    project.route("orders", text)
+    project.drop("orders", "d.csv", "Order;Qty;Price;ShipDate;Status\nPO-1;1;225;;\n"
+                                     "PO-2;2;0,125;;\nPO-3;3;;;\n")
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    out = project.outputs("orders")[0].read_text()
+    if fmt == "csv":
+        assert [line.split(",")[2] for line in out.splitlines()[1:]] == ["225.00", "0.12", ""]
+    elif fmt == "json":
+        assert '"price":225.00' in out and '"price":0.12' in out and '"price":null' in out
+        assert [r["price"] for r in json.loads(out)] == [225, 0.12, None]
+    else:
+        prices = [r.findtext("price") for r in etree.fromstring(out.encode()).iter("record")]
+        assert prices == ["225.00", "0.12", ""]  # an empty element for a missing value
+
+
+def test_decimals_for_an_unknown_column_fails_check(project: ProjectDir) -> None:
+    text = ROUTE.format(fmt="json", extra="", min_age="0s", extra_source="")
+    project.route("orders", text.replace('name: "{stem}.{ext}"}',
+                                         'name: "{stem}.{ext}", decimals: {prise: 2}}'))
+    with pytest.raises(ConfigError, match=r"target\.decimals\.prise: not an output column"):
+        project.load()

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tradelane.models import Document, Issue
 from tradelane.spec import RouteSpec, TransformSpec, import_hook
@@ -72,8 +74,20 @@ def transform(doc: Document, route: RouteSpec, *, limit: int = 100) -> Transform
         df = df.rename(columns=spec.rename)
     if spec.output:
         df = df[list(spec.output)]
+    for column, places in route.target.decimals.items():
+        if column in df:
+            df[column] = _fixed_decimals(df[column], places)
     return TransformResult(
         document=doc.with_records(df), issues=issues, error_count=error_count, invalid=invalid)
+
+
+def _fixed_decimals(series: pd.Series, places: int) -> pd.Series:
+    """Exact decimals with ``places`` digits (225 -> 225.00), as Arrow decimal128."""
+    values = pa.array(series, from_pandas=True)
+    if not pa.types.is_decimal(values.type):
+        values = pc.round(pc.cast(values, pa.float64()), places, round_mode="half_to_even")
+    fixed = pc.cast(values, pa.decimal128(38, places))
+    return pd.Series(pd.arrays.ArrowExtensionArray(fixed), index=series.index)
 
 
 def _broadcast(value: Any, n: int, index: pd.Index) -> pd.Series:

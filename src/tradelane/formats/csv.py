@@ -269,7 +269,8 @@ def _to_text_table(doc: Document, route: RouteSpec) -> pa.Table:
             # whole seconds: Arrow's %S would otherwise print microseconds
             seconds = pc.cast(arr, pa.timestamp("s"), safe=False)
             arr = pc.strftime(seconds, format=formats.get(column, default))
-        elif pa.types.is_floating(arr.type) and opts.decimal != ".":
+        elif (pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type)) \
+                and opts.decimal != ".":
             arr = pc.replace_substring(pc.cast(arr, pa.string()), ".", opts.decimal)
         elif pa.types.is_boolean(arr.type):
             arr = pc.if_else(arr, "true", "false")

@@ -210,11 +210,7 @@ class JsonWriter:
         count = 0
         out.write(b"[")
         for doc in batches:
-            if indent is None:
-                rows = json_rows(doc.records, formats)
-            else:
-                rows = [json.dumps(r, ensure_ascii=False, indent=indent, default=str)
-                        for r in records_of(doc, formats)]
+            rows = json_rows(doc.records, formats, indent)
             if rows:
                 out.write(((",\n" if count else "\n") + ",\n".join(rows)).encode())
             count += len(rows)

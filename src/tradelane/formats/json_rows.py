@@ -26,17 +26,21 @@ _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 _TEXT = pa.large_string()  # one string type for every part joined (pandas uses large ones)
 
 
-def json_rows(records: pd.DataFrame, formats: Mapping[str, str] | None = None) -> list[str]:
-    """One compact JSON object text per record, in the frame's order."""
+def json_rows(records: pd.DataFrame, formats: Mapping[str, str] | None = None,
+              indent: int | None = None) -> list[str]:
+    """One JSON object text per record, in the frame's order: compact, or with ``indent``
+    spaces before each key (as ``json.dumps(record, indent=...)`` would lay it out)."""
     if len(records) == 0:
         return []
     formats = formats or {}
+    first, between, colon, last = ("{", ",", ":", "}") if indent is None else (
+        "{\n" + " " * indent, ",\n" + " " * indent, ": ", "\n}")
     parts: list[pa.Array] = []
     for i, name in enumerate(records.columns):
-        key = ("{" if i == 0 else ",") + json.dumps(str(name), ensure_ascii=False) + ":"
+        key = (first if i == 0 else between) + json.dumps(str(name), ensure_ascii=False) + colon
         parts.append(pa.scalar(key, _TEXT))
         parts.append(pc.cast(_values(str(name), records[name], formats.get(str(name))), _TEXT))
-    parts.append(pa.scalar("}", _TEXT))
+    parts.append(pa.scalar(last if len(records.columns) else "{}", _TEXT))
     return pc.binary_join_element_wise(*parts, pa.scalar("", _TEXT)).to_pylist()
 
 
@@ -55,6 +59,8 @@ def _values(name: str, series: pd.Series, fmt: str | None) -> pa.Array:
         text = pc.if_else(column, "true", "false")
     elif pa.types.is_integer(kind):
         text = pc.cast(column, pa.string())
+    elif pa.types.is_decimal(kind):
+        text = pc.cast(column, pa.string())  # exact, trailing zeros kept: 225.00
     elif pa.types.is_floating(kind):
         if pc.any(pc.is_inf(column)).as_py():
             _not_json(name, "infinity")

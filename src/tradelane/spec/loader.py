@@ -153,11 +153,14 @@ def _check_references(route: RouteSpec, label: str, problems: list[str]) -> None
     for old in t.rename:
         if old not in known:
             problems.append(f"{label}: transform.rename.{old}: not a field")
+    renamed = {t.rename.get(k, k) for k in known}
     if t.output and not t.hook:
-        renamed = {t.rename.get(k, k) for k in known}
         for i, name in enumerate(t.output):
             if name not in renamed:
                 problems.append(f"{label}: transform.output.{i}: {name!r} is not a field")
+    for name in route.target.decimals if not t.hook else ():
+        if name not in (t.output or renamed):
+            problems.append(f"{label}: target.decimals.{name}: not an output column")
     if route.watch and not route.source.folder:
         problems.append(f"{label}: watch: needs a local folder source (source.folder); poll"
                         " remote sources with 'every' or 'schedule'")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -295,6 +295,12 @@ class TargetSpec(Strict):
         None, description="Layout for fixed output; default: the input's first record type."
     )
     json_indent: int | None = Field(None, ge=0, le=8)
+    decimals: dict[str, Annotated[int, Field(ge=0, le=12)]] = Field(
+        default_factory=dict,
+        description="Output columns written with a fixed number of decimals, e.g."
+        " {amount: 2} gives 225.00 (rounded half to even, exact decimals in every format)."
+        " Other numbers keep their shortest exact form.",
+    )
 
     @field_validator("name")
     @classmethod
