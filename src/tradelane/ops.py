@@ -9,6 +9,7 @@ from typing import Any
 from tradelane.errors import RejectError, TradelaneError
 from tradelane.formats import reader_for
 from tradelane.ledger import Ledger, UnknownFile, utcnow
+from tradelane.ledger.outbox import outbox_rows
 from tradelane.models import QUARANTINE_STATES, Document, FileState
 from tradelane.quarantine import read_reason, release
 from tradelane.serve import status as serve_status
@@ -103,7 +104,9 @@ def history(ledger: Ledger, key: str) -> list[dict[str, Any]]:
         file["state"] = record.state.value
         out.append({"file": file,
                     "events": [dataclasses.asdict(e) | {"at": e.at.isoformat()}
-                               for e in ledger.events(record.id)]})
+                               for e in ledger.events(record.id)],
+                    "batches": [dataclasses.asdict(b)
+                                for b in outbox_rows(ledger.engine, record.id)]})
     return out
 
 

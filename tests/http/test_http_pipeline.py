@@ -70,6 +70,13 @@ def test_run_once_pushes_the_records_to_the_api(server: RecordingServer, tmp_pat
     assert {r.headers["authorization"] for r in server.requests} == {f"Bearer {TOKEN}"}
     assert TOKEN not in done.stdout + done.stderr
     assert list((tmp_path / "inbox" / "x").iterdir()) == []
+    trail = json.loads(tradelane(tmp_path, "history", "orders.csv", "--json").stdout)
+    batches = trail[0]["batches"]
+    assert [(b["first_record"], b["record_count"], b["status"]) for b in batches] == [
+        (0, 4, "acked"), (4, 4, "acked"), (8, 2, "acked")]
+    assert {b["key"] for b in batches} == {r.key for r in server.requests}
+    shown = tradelane(tmp_path, "history", "orders.csv")
+    assert "HTTP batches" in shown.stdout and "acked" in shown.stdout
 
 
 def test_run_once_on_a_postgresql_ledger(server: RecordingServer, tmp_path: Path,

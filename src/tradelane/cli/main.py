@@ -340,6 +340,17 @@ def history(
             table.add_row(e["at"][:19].replace("T", " "), e["actor"], e["from_state"] or "",
                           e["to_state"], e["detail"] or "")
         console.print(table)
+        if item["batches"]:  # HTTP pushes: what the receiver was sent, batch by batch
+            batches = Table(title="HTTP batches", title_justify="left")
+            for column in ("batch", "records", "status", "attempts", "last answer", "key"):
+                batches.add_column(column, overflow="fold")
+            for b in item["batches"]:
+                first = b["first_record"] + 1
+                batches.add_row(str(b["index"] + 1),
+                                f"{first}-{first + b['record_count'] - 1}", b["status"],
+                                str(b["attempts"]), str(b["last_code"] or b["last_error"] or ""),
+                                b["key"])
+            console.print(batches)
 
 
 @app.command()
