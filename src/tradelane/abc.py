@@ -52,7 +52,9 @@ class Source(Protocol):
     def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
         """Post-action after the ledger says delivered: ``delete``, ``move`` or ``leave``.
 
-        ``move`` renames the original into ``archive_to`` (a folder on the same source).
+        ``move`` renames the original into ``archive_to``, a folder on the same source (the
+        route's ``move_to``). ``archive`` (local folders) moves it to ``archive_to``, the full
+        path the engine chose under ``archive/<route>/<day>/``.
         Raises ``SourceUnavailable`` when the server refuses; the ledger then keeps the file
         from being processed again.
         """
