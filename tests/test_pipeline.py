@@ -275,3 +275,25 @@ def test_a_delivered_file_is_finished_by_its_own_worker_or_after_its_lease(
     assert orders.inbox("orders") == [] and orders.outputs("orders") == []
     with orders.ledger() as ledger:
         assert ledger.get(record.id).state == FileState.ARCHIVED
+
+
+def test_an_uncollected_output_is_never_overwritten_by_a_different_file(
+        orders: ProjectDir) -> None:
+    """Monday's export.json is still in the outbox when Tuesday's export.csv arrives: the
+    consumer has not collected it, so Tuesday waits (pending) instead of overwriting it."""
+    orders.drop("orders", "export.csv", GOOD_CSV)
+    orders.run()
+    [monday] = orders.outputs("orders")
+    first = monday.read_bytes()
+    orders.drop("orders", "export.csv", GOOD_CSV.replace("PO-1", "PO-7"))
+    [result] = orders.run().results
+    assert result.outcome == Outcome.PENDING
+    assert "has not been collected yet" in result.message
+    assert monday.read_bytes() == first
+    monday.unlink()  # the consumer collects Monday's file
+    with orders.ledger() as ledger:  # and the retry's backoff has passed
+        ledger.transition(result.file_id, FileState.PENDING, FileState.PENDING, "due",
+                          next_attempt_at=None)
+    [result] = orders.run().results
+    assert result.outcome == Outcome.DELIVERED
+    assert json.loads(monday.read_text())[0]["order_id"] == "PO-7"
