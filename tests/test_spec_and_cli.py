@@ -185,3 +185,27 @@ def test_a_connection_problem_found_at_run_time_is_exit_2_and_others_still_run(
     assert "route remote: configuration problem" in result.stdout
     assert "PARTNER_SFTP_KEY" in result.stdout
     assert (project.root / "outbox" / "orders" / "good.json").exists()
+
+
+def test_reprocess_all_after_fixing_the_mapping(project: ProjectDir) -> None:
+    """The partner's files were right; the mapping was too strict. Fix it, reprocess all."""
+    strict = CSV_ROUTE.replace("enum: [open, closed]", "enum: [open]")
+    project.route("orders", strict)
+    for i in range(3):
+        project.drop("orders", f"day{i}.csv", GOOD_CSV.replace("PO-1", f"PO-1{i}"))
+    assert cli(project, "run", "--once").exit_code == 3
+    assert len(json.loads(cli(project, "quarantine", "list", "--json").stdout)) == 3
+    project.route("orders", CSV_ROUTE)  # the mapping is fixed
+    result = cli(project, "quarantine", "reprocess", "--all", "--json")
+    assert result.exit_code == 0, result.stdout
+    assert [r["outcome"] for r in json.loads(result.stdout)] == ["delivered"] * 3
+    assert json.loads(cli(project, "quarantine", "list", "--json").stdout) == []
+    assert len(list((project.root / "outbox" / "orders").glob("*.json"))) == 3
+    reasons = list((project.root / "quarantine").rglob("*.reason.json"))
+    assert reasons == []  # released to the archive with their files
+
+
+def test_run_without_once_explains_itself(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE)
+    result = cli(project, "run")
+    assert result.exit_code == 2 and "tradelane run --once" in result.stderr
