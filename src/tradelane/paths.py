@@ -110,3 +110,33 @@ def move_durably(src: Path, dest: Path) -> Path:
         src.unlink()
     fsync_dir(dest.parent)
     return dest
+
+
+def copy_to_spool(src: Path, dest: Path) -> str:
+    """Copy ``src`` to ``dest`` in bounded memory and return its sha256 hex digest.
+
+    No fsync: a spool copy can always be made again from its original.
+    """
+    digest = hashlib.sha256()
+    with open(src, "rb") as fin, atomic_writer(dest, durable=False) as fout:
+        while chunk := fin.read(1 << 20):
+            digest.update(chunk)
+            fout.write(chunk)
+    return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """True if ``path`` (links resolved) lies in ``folder``."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (OSError, ValueError):
+        return False
+    return True

@@ -48,7 +48,13 @@ from tradelane.formats.split import subset_bytes
 from tradelane.ledger import FileRecord, Ledger, LedgerConflict, Step, utcnow
 from tradelane.logs import bind
 from tradelane.models import FileRef, FileState
-from tradelane.paths import atomic_writer, check_partner_name, move_durably, safe_component
+from tradelane.paths import (
+    atomic_writer,
+    check_partner_name,
+    is_inside,
+    move_durably,
+    safe_component,
+)
 from tradelane.quarantine import (
     build_reason,
     quarantine,
@@ -468,7 +474,7 @@ class Pipeline:
             file_id, expect=[FileState.QUARANTINED, FileState.DUPLICATE, FileState.PENDING],
             detail="reprocess requested" + (" (forced)" if force else ""))
         quarantined = None
-        if record.path and _inside(Path(record.path), self.quarantine_root):
+        if record.path and is_inside(Path(record.path), self.quarantine_root):
             quarantined = Path(record.path)
             source: Source = QuarantinedCopy(quarantined)
         else:
@@ -481,17 +487,9 @@ class Pipeline:
         """Reprocess attempts from quarantine that hit a temporary failure and are now due."""
         due = [r for r in self.ledger.files(states=[FileState.PENDING])
                if (routes is None or r.route in routes) and r.path
-               and _inside(Path(r.path), self.quarantine_root)
+               and is_inside(Path(r.path), self.quarantine_root)
                and (r.next_attempt_at is None or r.next_attempt_at <= utcnow())]
         return [self.reprocess(r.id) for r in due]
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
 
 
 def _staged_fields(record: FileRecord) -> dict[str, object]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import hashlib
 import logging
 import os
 import time
@@ -12,11 +11,10 @@ from pathlib import Path
 
 from tradelane.errors import SourceUnavailable
 from tradelane.models import FileRef
-from tradelane.paths import atomic_writer, is_temp_name, move_durably, split_name
+from tradelane.paths import copy_to_spool, is_temp_name, move_durably, split_name
 from tradelane.spec import RouteSpec, Settings
 
 log = logging.getLogger(__name__)
-_CHUNK = 1 << 20
 
 
 class LocalSource:
@@ -70,17 +68,10 @@ class LocalSource:
         return sorted(ready, key=lambda r: (r.mtime_ns, r.name))
 
     def fetch(self, ref: FileRef, dest: Path) -> str:
-        digest = hashlib.sha256()
         try:
-            # the spool copy can always be made again from the original: no fsync needed
-            with open(self.folder / ref.name, "rb") as fin, \
-                    atomic_writer(dest, durable=False) as fout:
-                while chunk := fin.read(_CHUNK):
-                    digest.update(chunk)
-                    fout.write(chunk)
+            return copy_to_spool(self.folder / ref.name, dest)
         except OSError as exc:
             raise SourceUnavailable(f"cannot read {ref.name}: {exc.strerror or exc}") from exc
-        return digest.hexdigest()
 
     def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
         path = self.folder / ref.name

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from pathlib import Path
 
 from tradelane.errors import SourceUnavailable
 from tradelane.models import FileRef
+from tradelane.paths import copy_to_spool
 
 
 class QuarantinedCopy:
@@ -27,10 +26,11 @@ class QuarantinedCopy:
         return []
 
     def fetch(self, ref: FileRef, dest: Path) -> str:
-        if not self.path.exists():
-            raise SourceUnavailable(f"the quarantined file {self.path} is missing")
-        shutil.copyfile(self.path, dest)
-        return hashlib.sha256(dest.read_bytes()).hexdigest()
+        try:
+            return copy_to_spool(self.path, dest)
+        except OSError as exc:
+            raise SourceUnavailable(
+                f"cannot read the quarantined file {self.path}: {exc.strerror or exc}") from exc
 
     def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
         return None

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from tradelane.abc import DeliveryContext
 from tradelane.errors import TargetUnavailable
 from tradelane.formats import writer_for
 from tradelane.models import Delivery, Document
-from tradelane.paths import atomic_writer
+from tradelane.paths import atomic_writer, sha256_of
 from tradelane.spec import RouteSpec, Settings
 from tradelane.targets.naming import output_name
 
@@ -28,7 +27,7 @@ class FolderTarget:
         path = self.folder / name
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            earlier = _sha256(path) if path.exists() else None
+            earlier = sha256_of(path) if path.exists() else None
             with atomic_writer(path) as out:
                 sink = _Hashing(out)
                 count = self.writer.write(batches, sink, self.route)
@@ -63,11 +62,3 @@ class _Hashing:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._inner, name)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tradelane.paths import is_inside
 from tradelane.spec import RouteSpec
 
 MAX_LINES = 50
@@ -21,11 +22,9 @@ class Preview:
 
 def preview(path: Path, route: RouteSpec | None, quarantine_root: Path) -> Preview:
     """Never reads outside the quarantine folder, nor more than ``MAX_BYTES``."""
-    try:
-        resolved = path.resolve()
-        resolved.relative_to(quarantine_root.resolve())
-    except (OSError, ValueError):
+    if not is_inside(path, quarantine_root):
         return Preview([], False, "the file is not in the quarantine folder")
+    resolved = path.resolve()
     try:
         with resolved.open("rb") as fh:
             data = fh.read(MAX_BYTES + 1)
