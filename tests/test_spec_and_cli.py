@@ -130,6 +130,9 @@ def test_quarantine_workflow_from_the_cli(project: ProjectDir) -> None:
     assert [(q["id"], q["name"], q["stage"]) for q in listing] == [(1, "bad.csv", "validate")]
     shown = cli(project, "quarantine", "show", "1")
     assert shown.exit_code == 0 and "is not a whole number" in shown.stdout
+    assert "     2 | PO-1;x;1;;open" in shown.stdout  # the offending line itself
+    as_json = json.loads(cli(project, "quarantine", "show", "1", "--json").stdout)
+    assert as_json["lines"] == [{"line": 2, "text": "PO-1;x;1;;open"}]
     Path(listing[0]["path"]).write_text(GOOD_CSV)
     again = cli(project, "quarantine", "reprocess", "1")
     assert again.exit_code == 0, again.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,9 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
             "error_count": error_count, "notes": notes, "preview": preview}
 
 
+_LINE = re.compile(r"\bline (\d+)")
+
+
 def quarantined(ledger: Ledger, route: str | None = None) -> list[dict[str, Any]]:
     rows = ledger.files(states=QUARANTINE_STATES, route=route)
     return [{"id": r.id, "route": r.route, "name": r.name, "state": r.state.value,
@@ -78,6 +82,29 @@ def reason(ledger: Ledger, file_id: int) -> dict[str, Any]:
                 "attempt": record.attempt,
                 "reprocess": f"tradelane quarantine reprocess {file_id}"}
     return {**data, "path": record.path, "state": record.state.value}
+
+
+def offending_lines(project: Project, reason: dict[str, Any], *, most: int = 10,
+                    width: int = 200) -> list[dict[str, Any]]:
+    """The lines of the quarantined file that the errors point at ("line N"), so ops see the
+    data itself next to the complaint. Reads no further than the last line needed."""
+    wanted = sorted({int(m.group(1)) for e in reason.get("errors", [])
+                     if (m := _LINE.search(e.get("location", "")))})[:most]
+    path = Path(reason.get("path") or "")
+    if not wanted or not path.is_file():
+        return []
+    route = project.routes.get(reason.get("route", ""))
+    encoding = getattr(route.format, "encoding", None) if route else None
+    found = []
+    with open(path, encoding=encoding or "utf-8", errors="replace", newline="") as fh:
+        for number, line in enumerate(fh, start=1):
+            if number in wanted:
+                text = line.rstrip("\r\n")
+                found.append({"line": number,
+                              "text": text[:width] + ("…" if len(text) > width else "")})
+            if number >= wanted[-1]:
+                break
+    return found
 
 
 def discard(project: Project, ledger: Ledger, file_id: int, why: str) -> str:

@@ -255,8 +255,9 @@ def quarantine_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Why a file was quarantined: every error with its location."""
-    with _engine(project) as (_p, ledger, _pipe):
+    with _engine(project) as (proj, ledger, _pipe):
         reason = _or_exit(lambda: ops.reason(ledger, file_id))
+    reason["lines"] = ops.offending_lines(proj, reason)
     if as_json:
         _print_json(reason)
         return
@@ -269,6 +270,11 @@ def quarantine_show(
     total, shown = reason.get("error_count", 0), len(reason.get("errors", []))
     if total > shown:
         console.print(f"… {total - shown} more problems not listed (error_count = {total})")
+    if reason["lines"]:
+        console.print("in the file:")
+        for item in reason["lines"]:
+            console.print(f"  {item['line']:>6} | {item['text']}", markup=False,
+                          highlight=False)
     console.print(f"file: {reason.get('path')}")
     console.print(f"after fixing: [bold]{reason.get('reprocess')}[/]")
 
