@@ -26,6 +26,12 @@ def _cases() -> list[str]:
         if CASES.exists() else []
 
 
+def test_every_mapping_has_a_golden_case() -> None:
+    """A new mapping without its golden case is not done (STYLE.md)."""
+    routes = sorted(p.stem for p in (REPO / "mappings").glob("*.yaml"))
+    assert routes == [name for name in _cases() if name in routes]
+
+
 @pytest.mark.parametrize("route", _cases())
 def test_golden_case(route: str, tmp_path: Path) -> None:
     case = CASES / route
