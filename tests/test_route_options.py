@@ -215,3 +215,14 @@ def test_decimals_for_an_unknown_column_fails_check(project: ProjectDir) -> None
                                          'name: "{stem}.{ext}", decimals: {prise: 2}}'))
     with pytest.raises(ConfigError, match=r"target\.decimals\.prise: not an output column"):
         project.load()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xml"])
+def test_output_format_of_dates_applies_to_every_writer(project: ProjectDir, fmt: str) -> None:
+    text = ROUTE.format(fmt=fmt, extra="", min_age="0s", extra_source="")
+    project.route("orders", text.replace('format: "%d.%m.%Y"}',
+                                         'format: "%d.%m.%Y", output_format: "%d/%m/%Y"}'))
+    project.drop("orders", "d.csv", GOOD_CSV)
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    assert "01/12/2026" in project.outputs("orders")[0].read_text()

@@ -257,7 +257,7 @@ def _to_text_table(doc: Document, route: RouteSpec) -> pa.Table:
     """Arrow table of the output, dates formatted, decimal commas applied."""
     opts = route.target.csv
     arrays, names = [], []
-    formats = _output_formats(route)
+    formats = route.output_formats()
     for column in doc.records.columns:
         arr = pa.array(doc.records[column], from_pandas=True)
         if pa.types.is_date(arr.type) and column not in formats:
@@ -295,14 +295,6 @@ def _numeric(dtype: Any) -> bool:
         return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
     except TypeError:
         return False
-
-
-def _output_formats(route: RouteSpec) -> dict[str, str]:
-    out = {}
-    for name, spec in {**route.header, **route.fields}.items():
-        if spec.output_format:
-            out[route.transform.rename.get(name, name)] = spec.output_format
-    return out
 
 
 def _unique(names: list[str]) -> list[str]:

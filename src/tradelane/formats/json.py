@@ -196,17 +196,12 @@ def records_of(doc: Document, formats: dict[str, str] | None = None) -> list[dic
     return [{k: _plain(v) for k, v in row.items()} for row in rows]
 
 
-def _formats(route: RouteSpec) -> dict[str, str]:
-    return {route.transform.rename.get(n, n): s.output_format
-            for n, s in {**route.header, **route.fields}.items() if s.output_format}
-
-
 class JsonWriter:
     extension = "json"
 
     def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
         indent = route.target.json_indent
-        formats = _formats(route)
+        formats = route.output_formats()
         count = 0
         out.write(b"[")
         for doc in batches:
@@ -222,7 +217,7 @@ class JsonLinesWriter:
     extension = "jsonl"
 
     def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
-        formats = _formats(route)
+        formats = route.output_formats()
         count = 0
         for doc in batches:
             lines = json_rows(doc.records, formats)

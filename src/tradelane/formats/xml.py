@@ -132,12 +132,13 @@ class XmlWriter:
 
     def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
         opts = route.target.xml
+        formats = route.output_formats()
         count = 0
         with etree.xmlfile(out, encoding="utf-8") as xf:
             xf.write_declaration()
             with xf.element(opts.root):
                 for doc in batches:
-                    for record in records_of(doc):
+                    for record in records_of(doc, formats):
                         elem = etree.Element(opts.record)
                         for key, value in record.items():
                             child = etree.SubElement(elem, _xml_name(key))

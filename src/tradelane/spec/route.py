@@ -157,6 +157,12 @@ class RouteSpec(Strict):
             raise ValueError("use lower-case letters, digits, '_' and '-' (at most 64)")
         return value
 
+    def output_formats(self) -> dict[str, str]:
+        """Output column (after rename) -> strftime format, for fields with output_format."""
+        rename = self.transform.rename
+        return {rename.get(name, name): spec.output_format
+                for name, spec in {**self.header, **self.fields}.items() if spec.output_format}
+
     def resolve(self, relative: str) -> Path:
         """A path from the spec, relative to the mappings folder."""
         path = Path(relative)

@@ -52,7 +52,7 @@ def plan_requests(batches: Iterable[Document], route: RouteSpec,
     spec = route.target.http
     assert spec is not None
     size = spec.records_per_request
-    formats = output_formats(route)
+    formats = route.output_formats()
     cut: list[tuple[list[int], bytes]] = []
     rows: list[str] = []
     numbers: list[int] = []
@@ -69,13 +69,6 @@ def plan_requests(batches: Iterable[Document], route: RouteSpec,
     return [PlannedRequest(i, nums, envelope.wrap(payload, batch=i + 1, batches=total,
                                                     count=len(nums)))
             for i, (nums, payload) in enumerate(cut)]
-
-
-def output_formats(route: RouteSpec) -> dict[str, str]:
-    """Output name -> strftime format, for date fields with an ``output_format``."""
-    rename = route.transform.rename
-    return {rename.get(name, name): spec.output_format
-            for name, spec in {**route.header, **route.fields}.items() if spec.output_format}
 
 
 def _encode(rows: list[str], per_record: bool) -> bytes:
@@ -124,5 +117,5 @@ class Envelope:
         return re.sub(r"{(\w+)}", lambda m: str(values.get(m[1], m[0])), node)
 
 
-__all__ = ["Envelope", "PlannedRequest", "output_formats", "plan_requests"]
+__all__ = ["Envelope", "PlannedRequest", "plan_requests"]
 
