@@ -29,8 +29,6 @@ class FileState(enum.StrEnum):
     DISCARDED = "discarded"
 
 
-#: States in which the file needs nothing more from the engine.
-DONE_STATES = frozenset({FileState.ARCHIVED, FileState.DISCARDED})
 #: States that ops must look at (listed by ``tradelane quarantine list``).
 QUARANTINE_STATES = frozenset({FileState.QUARANTINED, FileState.DUPLICATE})
 

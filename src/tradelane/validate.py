@@ -25,14 +25,6 @@ from tradelane.spec import FieldSpec, RouteSpec
 
 _INT = r"^[+-]?\d+$"
 _DEC = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "integer": pa.int64(),
-    "decimal": pa.float64(),
-    "date": pa.date32(),
-    "datetime": pa.timestamp("us"),
-    "boolean": pa.bool_(),
-}
 
 
 @dataclass(frozen=True)
@@ -355,7 +347,3 @@ def _q(value: str) -> str:
 
 def _clip(value: str, size: int = 100) -> str:
     return value if len(value) <= size else value[:size] + "…"
-
-
-def arrow_type(kind: str) -> pa.DataType:
-    return _ARROW_TYPES[kind]

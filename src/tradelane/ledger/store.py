@@ -217,12 +217,6 @@ class Ledger:
                  FileState.DELIVERED.value, "taken over to finish the original (lease expired)")
             return FileRecord.from_row(row)
 
-    def is_known(self, ref: FileRef, *, now: datetime | None = None) -> bool:
-        """True if the ledger already has this file and it is not waiting to be retried."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(files).where(*_identity(ref))).one_or_none()
-        return row is not None and not _takeable(FileRecord.from_row(row), now or utcnow())
-
     def reclaim(self, file_id: int, *, expect: Iterable[FileState], detail: str) -> FileRecord:
         """Start a new attempt on a file ops asked to reprocess (attempt N+1)."""
         now = utcnow()
