@@ -262,12 +262,13 @@ class Pipeline:
                  staged: Path, via: Step, *, force: bool,
                  quarantined: Path | None) -> FileResult:
         check_partner_name(record.name)
-        if staged.stat().st_size == 0:
+        size = staged.stat().st_size
+        if size == 0:
             raise EmptyFile()
         max_size = route.source.max_size
-        if max_size and staged.stat().st_size > max_size:
-            raise MalformedInput(f"the file is {staged.stat().st_size} bytes, more than the "
-                                 f"route's max_size of {max_size}", rule="max_size")
+        if max_size and size > max_size:
+            raise MalformedInput(f"the file is {size} bytes, more than the route's max_size"
+                                 f" of {max_size}", rule="max_size")
         assert record.sha256
         if not force:
             twin = self.ledger.delivered_twin(route.name, record.sha256, exclude=record.id)
@@ -422,16 +423,15 @@ class Pipeline:
 
     def _apply_post_action(self, route: RouteSpec, source: Source, record: FileRecord) -> str:
         action = route.source.after
-        if action == "archive" and route.source.folder:
+        if action == "archive":
             dest = self._archive_dir(route, record) / f"{record.id}-{safe_component(record.name)}"
-            source.finish(record.ref, "archive", str(dest))
-            return f"archived to {dest}"
-        if action == "archive":  # remote sources keep the copy we staged
-            dest = self._archive_dir(route, record) / f"{record.id}-{safe_component(record.name)}"
-            staged = self.spool / f"{record.id}.staged"
-            if staged.exists():
-                move_durably(staged, dest)
-            source.finish(record.ref, "delete")
+            if route.source.folder:
+                source.finish(record.ref, "archive", str(dest))
+            else:  # remote sources: keep the copy we staged, then remove the original
+                staged = self.spool / f"{record.id}.staged"
+                if staged.exists():
+                    move_durably(staged, dest)
+                source.finish(record.ref, "delete")
             return f"archived to {dest}"
         source.finish(record.ref, action, route.source.move_to)
         return {"delete": "deleted", "leave": "left in place",
