@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from tradelane.models import Delivery, Document, FileRef
+from tradelane.paths import FolderSyncs
 
 if TYPE_CHECKING:
     from tradelane.spec import RouteSpec
@@ -49,12 +50,14 @@ class Source(Protocol):
         """
         ...
 
-    def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
+    def finish(self, ref: FileRef, action: str, archive_to: str | None = None,
+               syncs: FolderSyncs | None = None) -> None:
         """Post-action after the ledger says delivered: ``delete``, ``move`` or ``leave``.
 
         ``move`` renames the original into ``archive_to``, a folder on the same source (the
         route's ``move_to``). ``archive`` (local folders) moves it to ``archive_to``, the full
-        path the engine chose under ``archive/<route>/<day>/``.
+        path the engine chose under ``archive/<route>/<day>/``. Local renames leave their
+        folder's fsync to ``syncs`` when given (one per chunk of files).
         Raises ``SourceUnavailable`` when the server refuses; the ledger then keeps the file
         from being processed again.
         """
@@ -93,6 +96,9 @@ class DeliveryContext:
     received_at: datetime
     attempt: int = 1
     ledger: Any = None  # the Ledger, for targets that keep an outbox (HTTP)
+    #: local writes leave their folder's fsync to this; the pipeline flushes it once per
+    #: chunk of files, before recording the deliveries
+    syncs: FolderSyncs | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

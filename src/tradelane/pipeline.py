@@ -16,6 +16,7 @@ names are deterministic and writes atomic.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import hashlib
@@ -41,20 +42,23 @@ from tradelane.errors import (
     RecordsRejected,
     RejectError,
     SourceUnavailable,
+    TradelaneError,
     TransientError,
 )
 from tradelane.formats import reader_for
 from tradelane.formats.split import subset_bytes
-from tradelane.ledger import FileRecord, Ledger, LedgerConflict, Step, utcnow
+from tradelane.ledger import FileRecord, Ledger, LedgerConflict, Move, Step, utcnow
 from tradelane.logs import bind
-from tradelane.models import FileRef, FileState
+from tradelane.models import Delivery, FileRef, FileState
 from tradelane.paths import (
+    FolderSyncs,
     atomic_writer,
     check_partner_name,
     is_inside,
     move_durably,
     safe_component,
 )
+from tradelane.processes import WorkerPool
 from tradelane.quarantine import (
     build_reason,
     quarantine,
@@ -71,6 +75,9 @@ log = logging.getLogger("tradelane")
 
 #: How long an interchange control reference is remembered for duplicate checks.
 INTERCHANGE_WINDOW = timedelta(days=365)
+#: A route with ``workers: N`` spreads a poll over N processes from this many files on;
+#: smaller polls use N threads, which start at once.
+PROCESSES_FROM = 64
 
 
 class Outcome(enum.StrEnum):
@@ -115,6 +122,78 @@ class RunSummary:
         return 0
 
 
+@dataclass
+class _Work:
+    """One claimed file on its way through a chunk."""
+
+    record: FileRecord
+    staged: Path  # its copy in the spool
+    quarantined: Path | None = None  # reprocessing from quarantine: that copy is the file
+    via: Step | None = None  # "staged": written with the next transition, one commit less
+    delivery: Delivery | None = None
+    checked: Checked | None = None
+    released: bool = False  # claimed but not started: handed back
+    result: FileResult | None = None  # the outcome, once there is one
+
+    def delivered_detail(self) -> str:
+        assert self.delivery is not None and self.checked is not None
+        detail = f"delivered {self.delivery.records} records to {self.delivery.target}"
+        if self.checked.rejected_rows:
+            detail += f"; {self.checked.error_count} invalid records split out"
+        return detail
+
+    def delivered_move(self) -> Move:
+        assert self.delivery is not None and self.checked is not None
+        detail = self.delivered_detail()
+        notes = "; ".join(dict.fromkeys(self.checked.notes))
+        return Move(self.record.id, (FileState.CLAIMED,), FileState.DELIVERED,
+                    detail + (f" (note: {notes})" if notes else ""), via=self.via,
+                    fields={"outputs": [self.delivery.target], "message": detail,
+                            "stage": None, "error_count": self.checked.error_count or None,
+                            **_staged_fields(self.record)})
+
+
+class _Chunking:
+    """How many listed files to claim at once (group commit).
+
+    A chunk is claimed, processed and recorded together: for small files the ledger's
+    transactions, not the work, would otherwise set the pace. The size doubles while chunks
+    finish in well under ``SECONDS`` and halves when they take longer, so a slow target or
+    big files never keep many files claimed and unstarted.
+    """
+
+    MAX_FILES = 128
+    MAX_BYTES = 16 << 20
+    SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.size = 1
+
+    def take(self, waiting: collections.deque[FileRef]) -> list[FileRef]:
+        chunk = [waiting.popleft()]
+        total = chunk[0].size
+        while waiting and len(chunk) < self.size and total + waiting[0].size <= self.MAX_BYTES:
+            total += waiting[0].size
+            chunk.append(waiting.popleft())
+        return chunk
+
+    def took(self, files: int, seconds: float) -> None:
+        if seconds < self.SECONDS / 4 and files >= self.size:
+            self.size = min(self.size * 2, self.MAX_FILES)
+        elif seconds > self.SECONDS:
+            self.size = max(self.size // 2, 1)
+
+
+def _first_of_each_content(works: list[_Work]) -> tuple[list[_Work], list[_Work]]:
+    """(the first file of each content, the later copies)."""
+    seen: set[str | None] = set()
+    first, later = [], []
+    for work in works:
+        (later if work.record.sha256 in seen else first).append(work)
+        seen.add(work.record.sha256)
+    return first, later
+
+
 class Pipeline:
     """Processes files for the routes of a project, recording every step in the ledger."""
 
@@ -129,6 +208,20 @@ class Pipeline:
         # One source per route for the pipeline's life: readiness ("stable") compares a
         # listing with the previous one.
         self._sources: dict[str, Source] = {}
+        self._chunking: dict[str, _Chunking] = {}  # chunk sizes learnt per route
+        self._workers: dict[str, WorkerPool] = {}  # processes of routes with workers > 1
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        for pool in self._workers.values():
+            pool.close()
+        self._workers.clear()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def source(self, route: RouteSpec) -> Source:
         if route.name not in self._sources:
@@ -180,18 +273,31 @@ class Pipeline:
                 refs = source.list_ready()
             if on_listed:
                 on_listed(route.name, len(refs))
-            if route.workers > 1 and len(refs) > 1:
-                pool = ThreadPoolExecutor(route.workers, thread_name_prefix=route.name)
-                with pool:
-                    results = pool.map(lambda ref: self._take(route, source, target, ref), refs)
+            if route.workers > 1 and len(refs) >= PROCESSES_FROM:
+                results = self._worker_pool(route).take(route, refs, self.stop)
             else:
-                results = (self._take(route, source, target, ref) for ref in refs)
+                results = self._take_all(route, source, target, refs)
             for result in results:
-                if result is None:
-                    continue
                 summary.results.append(result)
                 if on_file:
                     on_file(result)
+
+    def take(self, route: RouteSpec, refs: list[FileRef]) -> list[FileResult]:
+        """Process files another process listed (a worker of ``WorkerPool``)."""
+        source = self.source(route)
+        with source, _closing(target_for(route, self.settings)) as target:
+            return list(self._take_all(route, source, target, refs))
+
+    def _worker_pool(self, route: RouteSpec) -> WorkerPool:
+        pool = self._workers.get(route.name)
+        if pool is not None and pool.broken:
+            pool.close()
+            pool = None
+        if pool is None:
+            url = self.ledger.engine.url.render_as_string(hide_password=False)
+            pool = WorkerPool(self.settings.root.resolve(), url, self.ledger.worker, route.workers)
+            self._workers[route.name] = pool
+        return pool
 
     def _settle(self, route: RouteSpec) -> bool:
         """Wait min_age before a second listing: a file is stable once two listings agree.
@@ -205,17 +311,36 @@ class Pipeline:
             return True
         return not self.stop.wait(wait)
 
-    def _take(self, route: RouteSpec, source: Source, target: Target,
-              ref: FileRef) -> FileResult | None:
-        if self.stop is not None and self.stop.is_set():
-            return None  # still listed, unclaimed: the next run takes it
-        record = self.ledger.claim(ref)
-        if record is None:
-            self._finish_leftover(route, source, ref)
-            return None
-        return self.process(route, source, record, target=target)
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
-    # -- one file ---------------------------------------------------------------------------
+    def _take_all(self, route: RouteSpec, source: Source, target: Target,
+                  refs: list[FileRef]) -> Iterator[FileResult]:
+        """Claim, process and record the listed files chunk by chunk (see ``_Chunking``).
+
+        A stop request is honoured between chunks: the files in hand are finished.
+        """
+        waiting = collections.deque(refs)
+        chunking = self._chunking.setdefault(route.name, _Chunking())
+        pool = (ThreadPoolExecutor(route.workers, thread_name_prefix=route.name)
+                if route.workers > 1 and len(refs) > 1 else None)
+        try:
+            while waiting and not self._stopping():
+                chunk = chunking.take(waiting)
+                started = time.monotonic()
+                works = []
+                for ref, record in zip(chunk, self.ledger.claim_many(chunk), strict=True):
+                    if record is None:
+                        self._finish_leftover(route, source, ref)
+                    else:
+                        works.append(_Work(record, self.spool / f"{record.id}.staged"))
+                yield from self._run(route, source, target, works, pool=pool)
+                chunking.took(len(chunk), time.monotonic() - started)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+
+    # -- a chunk of claimed files -------------------------------------------------------------
 
     def process(self, route: RouteSpec, source: Source, record: FileRecord, *,
                 target: Target | None = None, force: bool = False,
@@ -225,65 +350,104 @@ class Pipeline:
         ``quarantined`` is set when ops reprocess a file from quarantine: that copy is the
         file, and it stays there until it is delivered.
         """
-        with bind(route=route.name, file=record.name, file_id=record.id):
-            return self._process(route, source, record, target=target, force=force,
-                                 quarantined=quarantined)
+        work = _Work(record, self.spool / f"{record.id}.staged", quarantined=quarantined)
+        results = self._run(route, source, target or target_for(route, self.settings), [work],
+                            force=force)
+        return results[0]
 
-    def _process(self, route: RouteSpec, source: Source, record: FileRecord, *,
-                 target: Target | None, force: bool, quarantined: Path | None) -> FileResult:
-        staged = self.spool / f"{record.id}.staged"
-        via: Step | None = None  # "staged" is logged with the next transition: one commit less
-        try:
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            sha256 = source.fetch(record.ref, staged)
-            record = replace(record, sha256=sha256, mapping_version=route.version,
-                             path=str(staged))
-            via = Step(FileState.STAGED, f"staged, sha256 {sha256[:12]}", utcnow())
-            return self._deliver(route, source, target or target_for(route, self.settings),
-                                 record, staged, via, force=force, quarantined=quarantined)
-        except RejectError as exc:
-            return self._reject(route, source, record, staged, via, exc, quarantined)
-        except TransientError as exc:
-            return self._postpone(record, staged, via, exc, quarantined)
-        except ConfigError as exc:  # the file is fine; the settings are not: retried once fixed
-            error = TransientError(f"configuration problem: {exc}; fix it and the file is retried")
-            return self._postpone(record, staged, via, error, quarantined)
-        except LedgerConflict as exc:
-            log.warning("%s: %s", record.name, exc)
-            return FileResult(record.id, route.name, record.name, Outcome.PENDING, str(exc))
-        except Exception as exc:  # a bug: keep the file as not delivered and go on
-            log.exception("internal error while processing %s (file %s)", record.name, record.id)
-            message = f"internal error ({type(exc).__name__}: {exc}); please report it"
-            with contextlib.suppress(Exception):
-                self._postpone(record, staged, via, TransientError(message), quarantined)
-            return FileResult(record.id, route.name, record.name, Outcome.FAILED, message)
+    def _run(self, route: RouteSpec, source: Source, target: Target, works: list[_Work], *,
+             force: bool = False, pool: ThreadPoolExecutor | None = None) -> list[FileResult]:
+        """Stage, check and deliver each file, then record the deliveries of the chunk in one
+        ledger transaction, archive the originals, and record that in one more.
 
-    def _deliver(self, route: RouteSpec, source: Source, target: Target, record: FileRecord,
-                 staged: Path, via: Step, *, force: bool,
-                 quarantined: Path | None) -> FileResult:
-        check_partner_name(record.name)
-        size = staged.stat().st_size
+        A crash before a chunk's deliveries are recorded leaves its files claimed: they are
+        taken over when the lease runs out and delivered again to the same output names.
+        """
+        def each(step: Callable[[_Work], None], items: list[_Work]) -> None:
+            run = partial(self._attempt, route, source, step)
+            list(pool.map(run, items) if pool is not None and len(items) > 1 else map(run, items))
+
+        self.spool.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.ledger.lease.total_seconds() / 3
+        each(partial(self._stage, route, source, deadline), works)
+        self._release([w for w in works if w.released])
+        staged = [w for w in works if w.result is None and not w.released]
+        while staged:
+            # A content seen twice in one chunk: the second copy waits for the first to be
+            # recorded, so that it is recognised as a duplicate.
+            now, staged = _first_of_each_content(staged)
+            twins = {} if force else self.ledger.delivered_twins(
+                route.name, [w.record.sha256 for w in now if w.record.sha256])
+            syncs = FolderSyncs()
+            each(partial(self._deliver, route, target, twins, force, syncs), now)
+            self._record_deliveries(route, source, [w for w in now if w.result is None], syncs)
+        return [w.result for w in works if w.result is not None]
+
+    def _attempt(self, route: RouteSpec, source: Source, step: Callable[[_Work], None],
+                 work: _Work) -> None:
+        """Run one step for one file; its failure becomes the file's outcome, never an
+        exception that stops the others."""
+        if work.result is not None or work.released:
+            return
+        with bind(route=route.name, file=work.record.name, file_id=work.record.id):
+            try:
+                step(work)
+            except RejectError as exc:
+                work.result = self._reject(route, source, work, exc)
+            except TransientError as exc:
+                work.result = self._postpone(work, exc)
+            except ConfigError as exc:  # the file is fine; the settings are not: retried
+                work.result = self._postpone(work, TransientError(
+                    f"configuration problem: {exc}; fix it and the file is retried"))
+            except LedgerConflict as exc:
+                log.warning("%s: %s", work.record.name, exc)
+                work.result = FileResult(work.record.id, route.name, work.record.name,
+                                         Outcome.PENDING, str(exc))
+            except Exception as exc:  # a bug: keep the file as not delivered and go on
+                log.exception("internal error while processing %s (file %s)",
+                              work.record.name, work.record.id)
+                message = f"internal error ({type(exc).__name__}: {exc}); please report it"
+                with contextlib.suppress(Exception):
+                    self._postpone(work, TransientError(message))
+                work.result = FileResult(work.record.id, route.name, work.record.name,
+                                         Outcome.FAILED, message)
+
+    def _stage(self, route: RouteSpec, source: Source, deadline: float, work: _Work) -> None:
+        """Copy the file into the spool (its sha256 on the way) and check its size and name."""
+        if time.monotonic() > deadline:
+            work.released = True  # a slow chunk: give the rest back before the lease runs out
+            return
+        sha256 = source.fetch(work.record.ref, work.staged)
+        work.record = replace(work.record, sha256=sha256, mapping_version=route.version,
+                              path=str(work.staged))
+        work.via = Step(FileState.STAGED, f"staged, sha256 {sha256[:12]}", utcnow())
+        check_partner_name(work.record.name)
+        size = work.staged.stat().st_size
         if size == 0:
             raise EmptyFile()
         max_size = route.source.max_size
         if max_size and size > max_size:
             raise MalformedInput(f"the file is {size} bytes, more than the route's max_size"
                                  f" of {max_size}", rule="max_size")
+
+    def _deliver(self, route: RouteSpec, target: Target, twins: dict[str, FileRecord],
+                 force: bool, syncs: FolderSyncs, work: _Work) -> None:
+        """Read, check, transform and deliver; the ledger hears of it in ``_record_deliveries``."""
+        record = work.record
         assert record.sha256
-        if not force:
-            twin = self.ledger.delivered_twin(route.name, record.sha256, exclude=record.id)
-            if twin is not None:
-                raise DuplicateFile(
-                    f"the same content was already delivered as file {twin.id} "
-                    f"({twin.name}, received {twin.received_at:%Y-%m-%d %H:%M} UTC)",
-                    original_id=twin.id)
+        twin = twins.get(record.sha256)
+        if twin is not None and twin.id != record.id:
+            raise DuplicateFile(
+                f"the same content was already delivered as file {twin.id} "
+                f"({twin.name}, received {twin.received_at:%Y-%m-%d %H:%M} UTC)",
+                original_id=twin.id)
         checked = Checked(keep_sources=route.on_invalid == "split"
                            and getattr(target, "partial_rejects", False))
         ctx = DeliveryContext(file_id=record.id, route=route.name, original_name=record.name,
                               sha256=record.sha256, received_at=record.received_at,
-                              attempt=record.attempt, ledger=self.ledger)
+                              attempt=record.attempt, ledger=self.ledger, syncs=syncs)
         batches = checked_batches(
-            reader_for(route).read(staged, route), route, checked,
+            reader_for(route).read(work.staged, route), route, checked,
             limit=self.settings.max_reason_errors,
             on_interchange=None if force else partial(self._check_interchange, route, record))
         try:
@@ -291,23 +455,58 @@ class Pipeline:
         except RecordsRejected as exc:  # split: the receiver refused some records, took the rest
             delivery = exc.delivery
             checked.refused_by_target(exc)
-        notes = "; ".join(dict.fromkeys(checked.notes))
-        detail = f"delivered {delivery.records} records to {delivery.target}"
-        if checked.rejected_rows:
-            detail += f"; {checked.error_count} invalid records split out"
-        record = self.ledger.transition(
-            record.id, FileState.CLAIMED, FileState.DELIVERED,
-            detail + (f" (note: {notes})" if notes else ""), via=via, outputs=[delivery.target],
-            message=detail, stage=None, error_count=checked.error_count or None,
-            **_staged_fields(record))
-        if checked.rejected_rows:
-            self._quarantine_split(route, record, checked)
-        self._acknowledge(route, record, staged, rejected=checked.rejected_rows)
-        self._finish_original(route, source, record, staged, quarantined)
-        log.info("delivered %s: %d records -> %s", record.name, delivery.records,
-                 delivery.target)
-        return FileResult(record.id, route.name, record.name, Outcome.DELIVERED, detail,
-                          [delivery.target], delivery.records)
+        work.delivery, work.checked = delivery, checked
+
+    def _record_deliveries(self, route: RouteSpec, source: Source, works: list[_Work],
+                           syncs: FolderSyncs) -> None:
+        """One transaction for the deliveries, once the outputs are durable; then rejects
+        split out, acknowledgements and the originals; then one transaction for archiving."""
+        if not works:
+            return
+        try:
+            syncs.flush()
+        except OSError as exc:  # the disk failed us: nothing is recorded, all are retried
+            for work in works:
+                work.result = self._postpone(work, TransientError(
+                    f"the output could not be made durable: {exc.strerror or exc}"))
+            return
+        recorded = self.ledger.apply([w.delivered_move() for w in works])
+        finished: list[_Work] = []
+        for work, outcome in zip(works, recorded, strict=True):
+            if isinstance(outcome, TradelaneError):  # another worker moved the file first
+                log.warning("%s: %s", work.record.name, outcome)
+                work.result = FileResult(work.record.id, route.name, work.record.name,
+                                         Outcome.PENDING, str(outcome))
+                continue
+            work.record = outcome
+            assert work.checked is not None
+            with bind(route=route.name, file=work.record.name, file_id=work.record.id):
+                try:
+                    if work.checked.rejected_rows:
+                        self._quarantine_split(route, work.record, work.checked)
+                    self._acknowledge(route, work.record, work.staged,
+                                      rejected=work.checked.rejected_rows)
+                    finished.append(work)
+                except Exception as exc:  # a bug: the file is delivered, say what failed
+                    log.exception("internal error after delivering %s", work.record.name)
+                    work.result = FileResult(
+                        work.record.id, route.name, work.record.name, Outcome.FAILED,
+                        f"delivered, then internal error ({type(exc).__name__}: {exc})")
+        self._finish_originals(route, source, finished)
+        for work in finished:
+            assert work.delivery is not None and work.checked is not None
+            log.info("delivered %s: %d records -> %s", work.record.name, work.delivery.records,
+                     work.delivery.target)
+            work.result = FileResult(work.record.id, route.name, work.record.name,
+                                     Outcome.DELIVERED, work.delivered_detail(),
+                                     [work.delivery.target], work.delivery.records)
+
+    def _release(self, works: list[_Work]) -> None:
+        """Claimed files not started because the chunk ran long: back to discovered, for the
+        next poll or another worker."""
+        if works:
+            self.ledger.apply([Move(w.record.id, (FileState.CLAIMED,), FileState.DISCOVERED,
+                                    "not started; left for the next poll") for w in works])
 
     def _check_interchange(self, route: RouteSpec, record: FileRecord,
                            key: tuple[str, str, str]) -> None:
@@ -321,8 +520,9 @@ class Pipeline:
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _reject(self, route: RouteSpec, source: Source, record: FileRecord, staged: Path,
-                via: Step | None, error: RejectError, quarantined: Path | None) -> FileResult:
+    def _reject(self, route: RouteSpec, source: Source, work: _Work,
+                error: RejectError) -> FileResult:
+        record, staged, quarantined = work.record, work.staged, work.quarantined
         dest = quarantined or quarantine_path(self.quarantine_root, record)
         reason = build_reason(record, error, mapping_version=route.version,
                               max_errors=self.settings.max_reason_errors)
@@ -334,7 +534,7 @@ class Pipeline:
                 staged.unlink()
         to = FileState.DUPLICATE if isinstance(error, DuplicateFile) else FileState.QUARANTINED
         self.ledger.transition(
-            record.id, FileState.CLAIMED, to, error.message, via=via,
+            record.id, FileState.CLAIMED, to, error.message, via=work.via,
             stage=error.stage, message=error.message, error_count=error.error_count,
             **{**_staged_fields(record), "path": str(dest)})
         log.warning("quarantined %s (%s): %s -> %s", record.name, error.stage, error.message,
@@ -360,20 +560,21 @@ class Pipeline:
         except OSError as exc:
             self.ledger.note(record.id, f"ALERT: acknowledgement not written: {exc}")
 
-    def _postpone(self, record: FileRecord, staged: Path, via: Step | None,
-                  error: TransientError, quarantined: Path | None) -> FileResult:
+    def _postpone(self, work: _Work, error: TransientError) -> FileResult:
+        record = work.record
         wait = min(self.settings.retry_backoff * (2 ** max(0, record.attempt - 1)),
                    self.settings.retry_max_backoff)
         asked = getattr(error, "retry_after", None)  # e.g. an HTTP Retry-After
         if asked:
             wait = max(wait, timedelta(seconds=asked))
         with contextlib.suppress(FileNotFoundError):
-            staged.unlink()
+            work.staged.unlink()
         self.ledger.transition(
             record.id, FileState.CLAIMED, FileState.PENDING,
-            f"temporary failure, will retry: {error}", via=via, message=str(error),
+            f"temporary failure, will retry: {error}", via=work.via, message=str(error),
             next_attempt_at=utcnow() + wait,
-            **{**_staged_fields(record), "path": str(quarantined) if quarantined else None})
+            **{**_staged_fields(record),
+               "path": str(work.quarantined) if work.quarantined else None})
         log.warning("%s stays pending: %s (retry in %s)", record.name, error, wait)
         return FileResult(record.id, record.route, record.name, Outcome.PENDING, str(error))
 
@@ -403,37 +604,52 @@ class Pipeline:
 
     # -- the original, after the ledger has spoken ---------------------------------------------
 
-    def _finish_original(self, route: RouteSpec, source: Source, record: FileRecord,
-                         staged: Path, quarantined: Path | None = None) -> None:
-        """Archive (or delete/leave) the original, then mark the file archived."""
+    def _finish_originals(self, route: RouteSpec, source: Source, works: list[_Work]) -> None:
+        """Archive (or delete/leave) each original, then mark them archived in one commit."""
+        moves, moved = [], []
+        syncs = FolderSyncs()
+        for work in works:
+            record = work.record
+            try:
+                if work.quarantined is not None:
+                    archive = self._archive_dir(route, record)
+                    where = f"archived to {release(work.quarantined, archive)}"
+                else:
+                    where = self._apply_post_action(route, source, record, syncs)
+            except TransientError as exc:
+                self.ledger.note(record.id, f"ALERT: delivered, but the original could not be "
+                                            f"cleaned up: {exc}. It will not be processed again.")
+                log.error("delivered %s but could not clean up the original: %s", record.name,
+                          exc)
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                work.staged.unlink()
+            moves.append(Move(record.id, (FileState.DELIVERED,), FileState.ARCHIVED,
+                              f"original {where}", fields={"path": where}))
+            moved.append(work)
         try:
-            if quarantined is not None:
-                where = f"archived to {release(quarantined, self._archive_dir(route, record))}"
-            else:
-                where = self._apply_post_action(route, source, record)
-        except TransientError as exc:
-            self.ledger.note(record.id, f"ALERT: delivered, but the original could not be "
-                                        f"cleaned up: {exc}. It will not be processed again.")
-            log.error("delivered %s but could not clean up the original: %s", record.name, exc)
+            syncs.flush()
+        except OSError as exc:  # the originals stay delivered; a later run finishes them
+            log.error("could not make the archive durable: %s", exc)
             return
-        with contextlib.suppress(FileNotFoundError):
-            staged.unlink()
-        self.ledger.transition(record.id, FileState.DELIVERED, FileState.ARCHIVED,
-                               f"original {where}", path=where)
+        for work, outcome in zip(moved, self.ledger.apply(moves), strict=True):
+            if isinstance(outcome, TradelaneError):
+                log.warning("%s: %s", work.record.name, outcome)
 
-    def _apply_post_action(self, route: RouteSpec, source: Source, record: FileRecord) -> str:
+    def _apply_post_action(self, route: RouteSpec, source: Source, record: FileRecord,
+                           syncs: FolderSyncs) -> str:
         action = route.source.after
         if action == "archive":
             dest = self._archive_dir(route, record) / f"{record.id}-{safe_component(record.name)}"
             if route.source.folder:
-                source.finish(record.ref, "archive", str(dest))
+                source.finish(record.ref, "archive", str(dest), syncs)
             else:  # remote sources: keep the copy we staged, then remove the original
                 staged = self.spool / f"{record.id}.staged"
                 if staged.exists():
-                    move_durably(staged, dest)
+                    move_durably(staged, dest, syncs)
                 source.finish(record.ref, "delete")
             return f"archived to {dest}"
-        source.finish(record.ref, action, route.source.move_to)
+        source.finish(record.ref, action, route.source.move_to, syncs)
         return {"delete": "deleted", "leave": "left in place",
                 "move": f"moved to {route.source.move_to}"}[action]
 
@@ -457,7 +673,8 @@ class Pipeline:
         alone: it holds the lease until the file is archived."""
         record = self.ledger.take_over_delivered(ref)
         if record is not None:
-            self._finish_original(route, source, record, self.spool / f"{record.id}.staged")
+            self._finish_originals(route, source,
+                                   [_Work(record, self.spool / f"{record.id}.staged")])
 
     def _archive_dir(self, route: RouteSpec, record: FileRecord) -> Path:
         return self.archive_root / route.name / record.received_at.strftime("%Y-%m-%d")

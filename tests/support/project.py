@@ -61,8 +61,8 @@ class ProjectDir:
 
     def run(self, routes: list[str] | None = None) -> RunSummary:
         project = self.load()
-        with self.ledger() as ledger:
-            return Pipeline(project, ledger).run_once(routes)
+        with self.ledger() as ledger, Pipeline(project, ledger) as pipeline:
+            return pipeline.run_once(routes)
 
     def outputs(self, route: str) -> list[Path]:
         folder = self.root / "outbox" / route

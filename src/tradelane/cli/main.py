@@ -59,8 +59,9 @@ _STYLE = {Outcome.DELIVERED: "green", Outcome.QUARANTINED: "red", Outcome.DUPLIC
 def _engine(project_dir: Path) -> Iterator[tuple[Project, Ledger, Pipeline]]:
     project = _load(project_dir)
     settings = project.settings
-    with Ledger(settings.ledger_url, worker=settings.worker, lease=settings.lease) as ledger:
-        yield project, ledger, Pipeline(project, ledger)
+    with (Ledger(settings.ledger_url, worker=settings.worker, lease=settings.lease) as ledger,
+          Pipeline(project, ledger) as pipeline):
+        yield project, ledger, pipeline
 
 
 def _load(project_dir: Path) -> Project:

@@ -7,11 +7,12 @@ from tradelane.ledger.store import (
     FileRecord,
     Ledger,
     LedgerConflict,
+    Move,
     Step,
     UnknownFile,
     utcnow,
 )
 from tradelane.ledger.tables import metadata
 
-__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "Step", "UnknownFile",
+__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "Move", "Step", "UnknownFile",
            "metadata", "utcnow"]

@@ -1,8 +1,10 @@
 """``Ledger``: every file and every step, with guarded state transitions.
 
-Every transition is one transaction: ``UPDATE files ... WHERE id = :id AND state IN (:from)``
-plus one ``events`` row. If the guard does not match (another worker moved the file first),
-``LedgerConflict`` is raised and nothing changes.
+Every transition is ``UPDATE files ... WHERE id = :id AND state IN (:from)`` plus one
+``events`` row. If the guard does not match (another worker moved the file first), that file
+gets a ``LedgerConflict`` and nothing changes for it. ``claim_many`` and ``apply`` take many
+files in one transaction (group commit): the pipeline records a chunk of small files at once,
+with the same guards and the same events as one by one.
 
 Claims work the same way on SQLite and PostgreSQL: a new file is claimed by inserting its row
 (``ON CONFLICT DO NOTHING`` on its identity), an existing one by a guarded update that only
@@ -15,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -122,6 +124,18 @@ class Step:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One guarded state change for ``Ledger.apply``: from one of ``expect`` to ``to``."""
+
+    file_id: int
+    expect: tuple[FileState, ...]
+    to: FileState
+    detail: str = ""
+    via: Step | None = None  # a step taken but not yet written, logged first
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -167,38 +181,57 @@ class Ledger:
 
     def claim(self, ref: FileRef, *, now: datetime | None = None) -> FileRecord | None:
         """Take a listed file for processing, or None if it is done or someone else has it."""
+        return self.claim_many([ref], now=now)[0]
+
+    def claim_many(self, refs: Sequence[FileRef], *,
+                   now: datetime | None = None) -> list[FileRecord | None]:
+        """``claim`` for each of ``refs``, in one transaction; results in the same order."""
+        if not refs:
+            return []
         now = now or utcnow()
         lease_until = now + self.lease
         with self.begin() as conn:
-            values = dict(
+            rows = conn.execute(self._insert_ignore, [dict(
                 route=ref.route, source=ref.source, name=ref.name, size=ref.size,
                 mtime_ns=ref.mtime_ns, state=FileState.CLAIMED.value, attempt=1,
-                received_at=now, updated_at=now, lease_owner=self.worker, lease_until=lease_until,
-            )
-            inserted = conn.execute(self._insert_ignore, values).one_or_none()
-            if inserted is not None:
-                _log(conn, inserted.id, now, self.worker, None, FileState.CLAIMED.value,
-                     "picked up")
-                return FileRecord.from_row(inserted)
-            row = conn.execute(select(files).where(*_identity(ref))).one()
-            existing = FileRecord.from_row(row)
-            if not _takeable(existing, now):
-                return None
-            taken = conn.execute(
-                update(files)
-                .where(files.c.id == existing.id, files.c.state == existing.state.value,
-                       files.c.updated_at == existing.updated_at)
-                .values(state=FileState.CLAIMED.value, lease_owner=self.worker,
-                        lease_until=lease_until, updated_at=now, attempt=existing.attempt + 1)
-                .returning(*files.c)
-            ).one_or_none()
-            if taken is None:
-                return None
-            why = "retry after a temporary failure" if existing.state == FileState.PENDING else (
-                f"taken over from {existing.lease_owner} (lease expired)")
-            _log(conn, existing.id, now, self.worker, existing.state.value,
-                 FileState.CLAIMED.value, why)
-            return FileRecord.from_row(taken)
+                received_at=now, updated_at=now, lease_owner=self.worker,
+                lease_until=lease_until) for ref in refs]).all()
+            inserted = {(r.route, r.source, r.name, r.size, r.mtime_ns): r for r in rows}
+            claimed: list[FileRecord | None] = []
+            logs: list[dict[str, Any]] = []
+            for ref in refs:
+                row = inserted.get((ref.route, ref.source, ref.name, ref.size, ref.mtime_ns))
+                if row is not None:
+                    logs.append(_event(row.id, now, self.worker, None, FileState.CLAIMED.value,
+                                       "picked up"))
+                    claimed.append(FileRecord.from_row(row))
+                else:
+                    claimed.append(self._retake(conn, ref, now, lease_until, logs))
+            if logs:
+                conn.execute(_INSERT_EVENT, logs)
+            return claimed
+
+    def _retake(self, conn: Connection, ref: FileRef, now: datetime, lease_until: datetime,
+                logs: list[dict[str, Any]]) -> FileRecord | None:
+        """Claim a file the ledger already knows: due for a retry, or its lease ran out."""
+        existing = FileRecord.from_row(conn.execute(select(files).where(*_identity(ref))).one())
+        if not _takeable(existing, now):
+            return None
+        taken = conn.execute(
+            update(files)
+            .where(files.c.id == existing.id, files.c.state == existing.state.value,
+                   files.c.updated_at == existing.updated_at)
+            .values(state=FileState.CLAIMED.value, lease_owner=self.worker,
+                    lease_until=lease_until, updated_at=now, attempt=existing.attempt + 1)
+            .returning(*files.c)
+        ).one_or_none()
+        if taken is None:
+            return None
+        why = "retry after a temporary failure" if existing.state == FileState.PENDING else (
+            f"taken over from {existing.lease_owner} (lease expired)")
+        logs.append(_event(existing.id, now, self.worker, existing.state.value,
+                           FileState.CLAIMED.value, why))
+        return FileRecord.from_row(taken)
 
     def take_over_delivered(self, ref: FileRef) -> FileRecord | None:
         """A delivered file whose worker died before archiving it: take it, to finish it."""
@@ -264,28 +297,48 @@ class Ledger:
 
         ``via`` is a step already taken but not yet written (e.g. staged): it is logged first,
         in the same transaction, saving a commit per file on the hot path.
+        Raises ``LedgerConflict`` (or ``UnknownFile``) and changes nothing if the guard fails.
         """
-        expected = [expect.value] if isinstance(expect, FileState) else [s.value for s in expect]
+        expected = (expect,) if isinstance(expect, FileState) else tuple(expect)
+        result = self.apply([Move(file_id, expected, to, detail, via, fields)])[0]
+        if isinstance(result, TradelaneError):
+            raise result
+        return result
+
+    def apply(self, moves: Sequence[Move]) -> list[FileRecord | LedgerConflict | UnknownFile]:
+        """Every move in one transaction; each guarded on its own. A move whose guard fails
+        gets its error in the result list, and the others still happen."""
         now = utcnow()
-        values = {**_encode(fields), "state": to.value, "updated_at": now}
-        if to not in _LEASED:
-            values.setdefault("lease_owner", None)
-            values.setdefault("lease_until", None)
+        results: list[FileRecord | LedgerConflict | UnknownFile] = []
+        logs: list[dict[str, Any]] = []
         with self.begin() as conn:
-            current = expected[0] if len(expected) == 1 else conn.execute(
-                select(files.c.state).where(files.c.id == file_id)).scalar_one_or_none()
-            row = conn.execute(
-                _GUARDED_UPDATE, {**values, "b_id": file_id, "b_expected": expected}
-            ).one_or_none()
-            if row is None:
-                if self._exists(conn, file_id):
-                    raise LedgerConflict(file_id, expected, to.value)
-                raise UnknownFile(file_id)
-            if via is not None:
-                _log(conn, file_id, via.at, self.worker, current, via.state.value, via.detail)
-                current = via.state.value
-            _log(conn, file_id, now, self.worker, current, to.value, detail)
-            return FileRecord.from_row(row)
+            for move in moves:
+                expected = [s.value for s in move.expect]
+                values = {**_encode(dict(move.fields)), "state": move.to.value,
+                          "updated_at": now}
+                if move.to not in _LEASED:
+                    values.setdefault("lease_owner", None)
+                    values.setdefault("lease_until", None)
+                current = expected[0] if len(expected) == 1 else conn.execute(
+                    select(files.c.state).where(files.c.id == move.file_id)).scalar_one_or_none()
+                row = conn.execute(
+                    _GUARDED_UPDATE, {**values, "b_id": move.file_id, "b_expected": expected}
+                ).one_or_none()
+                if row is None:
+                    results.append(LedgerConflict(move.file_id, expected, move.to.value)
+                                   if self._exists(conn, move.file_id)
+                                   else UnknownFile(move.file_id))
+                    continue
+                if move.via is not None:
+                    logs.append(_event(move.file_id, move.via.at, self.worker, current,
+                                       move.via.state.value, move.via.detail))
+                    current = move.via.state.value
+                logs.append(_event(move.file_id, now, self.worker, current, move.to.value,
+                                   move.detail))
+                results.append(FileRecord.from_row(row))
+            if logs:
+                conn.execute(_INSERT_EVENT, logs)
+        return results
 
     def note(self, file_id: int, detail: str) -> None:
         """An event that does not change the state (a warning, an alert, a retry)."""
@@ -297,10 +350,21 @@ class Ledger:
 
     def delivered_twin(self, route: str, sha256: str, *, exclude: int) -> FileRecord | None:
         """An earlier file on ``route`` with the same content that was delivered."""
+        return self.delivered_twins(route, [sha256], exclude=[exclude]).get(sha256)
+
+    def delivered_twins(self, route: str, sha256s: Iterable[str], *,
+                        exclude: Iterable[int] = ()) -> dict[str, FileRecord]:
+        """sha256 -> the first delivered file on ``route`` with that content, in one query."""
+        wanted = sorted(set(sha256s))
+        if not wanted:
+            return {}
         with self.engine.connect() as conn:
-            row = conn.execute(_DELIVERED_TWIN, {"b_route": route, "b_sha": sha256,
-                                                 "b_exclude": exclude}).one_or_none()
-        return FileRecord.from_row(row) if row else None
+            rows = conn.execute(_DELIVERED_TWINS, {"b_route": route, "b_shas": wanted,
+                                                   "b_exclude": list(exclude)})
+            twins: dict[str, FileRecord] = {}
+            for row in rows:
+                twins.setdefault(row.sha256, FileRecord.from_row(row))
+        return twins
 
     def record_interchange(
         self, route: str, key: tuple[str, str, str], file_id: int, *, window: timedelta
@@ -491,21 +555,26 @@ _GUARDED_UPDATE = (
            files.c.state.in_(bindparam("b_expected", expanding=True)))
     .returning(*files.c)
 )
-_DELIVERED_TWIN = (
+_DELIVERED_TWINS = (
     select(files)
-    .where(files.c.route == bindparam("b_route"), files.c.sha256 == bindparam("b_sha"),
-           files.c.id != bindparam("b_exclude"),
+    .where(files.c.route == bindparam("b_route"),
+           files.c.sha256.in_(bindparam("b_shas", expanding=True)),
+           files.c.id.not_in(bindparam("b_exclude", expanding=True)),
            files.c.state.in_([FileState.DELIVERED.value, FileState.ARCHIVED.value]))
-    .order_by(files.c.id).limit(1)
+    .order_by(files.c.id)
 )
+
+
+def _event(file_id: int, at: datetime, actor: str, from_state: str | None, to_state: str,
+           detail: str) -> dict[str, Any]:
+    return {"file_id": file_id, "at": at, "actor": actor, "from_state": from_state,
+            "to_state": to_state, "detail": detail}
 
 
 def _log(conn: Any, file_id: int, at: datetime, actor: str, from_state: str | None,
          to_state: str, detail: str) -> None:
-    conn.execute(_INSERT_EVENT, {"file_id": file_id, "at": at, "actor": actor,
-                                 "from_state": from_state, "to_state": to_state,
-                                 "detail": detail})
+    conn.execute(_INSERT_EVENT, _event(file_id, at, actor, from_state, to_state, detail))
 
 
-__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "Step", "UnknownFile",
-           "utcnow"]
+__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "Move", "Step",
+           "UnknownFile", "utcnow"]

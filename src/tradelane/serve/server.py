@@ -8,7 +8,8 @@
     heartbeat job  -> ledger ``heartbeats``      alert job -> Monitor.check -> log/webhook/smtp
 
 Stopping (SIGTERM, Ctrl-C): the pipeline's stop event is set, so each running poll finishes
-the file in hand, records it, and claims nothing more; jobs and watchers stop first so nothing
+the files in hand (one chunk: at most about a second of small files, or one big file),
+records them, and claims nothing more; jobs and watchers stop first so nothing
 new starts. Files not reached stay in the inbox, unclaimed, for the next start.
 """
 
@@ -101,6 +102,7 @@ class Server:
         if self.watcher is not None:
             self.watcher.stop()
         clean = self.runner.close(timeout)
+        self.pipeline.close()
         if not clean:
             log.error("still busy after %.0fs on %s; files in hand are retaken when their "
                       "lease expires", timeout, ", ".join(self.runner.busy()))

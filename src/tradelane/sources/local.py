@@ -11,7 +11,13 @@ from pathlib import Path
 
 from tradelane.errors import SourceUnavailable
 from tradelane.models import FileRef
-from tradelane.paths import copy_to_spool, is_temp_name, move_durably, split_name
+from tradelane.paths import (
+    FolderSyncs,
+    copy_to_spool,
+    is_temp_name,
+    move_durably,
+    split_name,
+)
 from tradelane.spec import RouteSpec, Settings
 
 log = logging.getLogger(__name__)
@@ -73,16 +79,17 @@ class LocalSource:
         except OSError as exc:
             raise SourceUnavailable(f"cannot read {ref.name}: {exc.strerror or exc}") from exc
 
-    def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
+    def finish(self, ref: FileRef, action: str, archive_to: str | None = None,
+               syncs: FolderSyncs | None = None) -> None:
         path = self.folder / ref.name
         try:
             if action == "delete":
                 path.unlink(missing_ok=True)
             elif action == "archive" and archive_to:  # the engine's archive: a full file path
-                move_durably(path, Path(archive_to))
+                move_durably(path, Path(archive_to), syncs)
             elif action == "move" and archive_to:  # the route's move_to folder, name kept
                 move_durably(path, _free_name(self._resolve(archive_to) / ref.name,
-                                              ref.mtime_ns))
+                                              ref.mtime_ns), syncs)
             if action != "leave" and self.spec.done_marker:
                 with contextlib.suppress(FileNotFoundError):
                     (self.folder / self._marker(ref.name)).unlink()

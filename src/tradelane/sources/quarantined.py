@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tradelane.errors import SourceUnavailable
 from tradelane.models import FileRef
-from tradelane.paths import copy_to_spool
+from tradelane.paths import FolderSyncs, copy_to_spool
 
 
 class QuarantinedCopy:
@@ -32,5 +32,6 @@ class QuarantinedCopy:
             raise SourceUnavailable(
                 f"cannot read the quarantined file {self.path}: {exc.strerror or exc}") from exc
 
-    def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
+    def finish(self, ref: FileRef, action: str, archive_to: str | None = None,
+               syncs: FolderSyncs | None = None) -> None:
         return None

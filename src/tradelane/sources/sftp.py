@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from tradelane.errors import SourceUnavailable, TransientError
 from tradelane.models import FileRef
-from tradelane.paths import check_partner_name, is_temp_name
+from tradelane.paths import FolderSyncs, check_partner_name, is_temp_name
 from tradelane.sftp_client import (
     SftpSession,
     listdir_raw,
@@ -228,7 +228,8 @@ class SftpSource:
             )
         return spool.hexdigest
 
-    def finish(self, ref: FileRef, action: str, archive_to: str | None = None) -> None:
+    def finish(self, ref: FileRef, action: str, archive_to: str | None = None,
+               syncs: FolderSyncs | None = None) -> None:
         if action in ("leave", "archive"):
             return
         remote = self._remote(ref.name)

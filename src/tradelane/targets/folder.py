@@ -28,7 +28,7 @@ class FolderTarget:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             earlier = sha256_of(path) if path.exists() else None
-            with atomic_writer(path) as out:
+            with atomic_writer(path, syncs=ctx.syncs) as out:
                 sink = _Hashing(out)
                 count = self.writer.write(batches, sink, self.route)
                 digest = sink.hexdigest()

@@ -32,8 +32,8 @@ class Console:
     @contextmanager
     def pipeline(self) -> Iterator[Pipeline]:
         project = self.project()
-        with self._actions:
-            yield Pipeline(project, self.ledger)
+        with self._actions, Pipeline(project, self.ledger) as pipeline:
+            yield pipeline
 
     def close(self) -> None:
         self.ledger.close()

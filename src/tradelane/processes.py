@@ -1,0 +1,148 @@
+"""Worker processes for routes with ``workers: N``, when a poll lists many files.
+
+Parsing and validating is CPU work, and threads share one interpreter lock: N processes use N
+cores. The parent lists the source and hands the listed files to the pool in tasks of up to
+``TASK_FILES``; each worker process is a whole ``Pipeline`` with its own ledger connection,
+so the ledger's claims still give every file to exactly one of them, and a process that dies
+leaves its files claimed until their lease runs out, as any crashed worker would.
+
+Workers ignore SIGINT/SIGTERM: the parent decides when to stop, and a stop request reaches
+them through a shared event, honoured between chunks like in the parent. Their log records
+travel to the parent through a queue and are written by the parent's handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradelane.errors import ConfigError, TransientError
+from tradelane.logs import ContextFilter
+
+if TYPE_CHECKING:
+    import threading
+
+    from tradelane.models import FileRef
+    from tradelane.pipeline import FileResult, Pipeline
+    from tradelane.spec import RouteSpec
+
+log = logging.getLogger(__name__)
+
+#: Files per task handed to a worker: small enough to spread the load and to stop quickly,
+#: big enough for the worker's chunks (group commits) to reach their full size.
+TASK_FILES = 128
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A poll-level failure in a worker, sent back as data (exceptions may not unpickle)."""
+
+    message: str
+    config_problems: list[str] | None = None  # a ConfigError's problems
+
+
+class WorkerPool:
+    """N spawned worker processes, started on first use and kept for the pipeline's life."""
+
+    def __init__(self, root: Path, ledger_url: str, worker: str, size: int):
+        self.size = size
+        context = multiprocessing.get_context("spawn")  # never fork a process holding locks
+        self._stop = context.Event()
+        self._logs: Any = context.Queue()
+        self._listener = logging.handlers.QueueListener(self._logs, _ToLocalLoggers())
+        self._listener.start()
+        self._pool = ProcessPoolExecutor(
+            size, mp_context=context, initializer=_start_worker,
+            initargs=(str(root), ledger_url, worker, self._stop, self._logs,
+                      logging.getLogger().getEffectiveLevel()))
+
+    def take(self, route: RouteSpec, refs: list[FileRef],
+             stop: threading.Event | None = None) -> Iterator[FileResult]:
+        """Results as tasks finish. Raises TransientError/ConfigError like a local poll."""
+        pending: set[Future[Any]] = {
+            self._pool.submit(_take, route.name, refs[i:i + TASK_FILES])
+            for i in range(0, len(refs), TASK_FILES)}
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                if stop is not None and stop.is_set():
+                    self._stop.set()  # running tasks finish their chunk; queued ones never run
+                    for future in pending:
+                        future.cancel()
+                for future in done:
+                    if future.cancelled():
+                        continue
+                    outcome = future.result()
+                    if isinstance(outcome, _Refused):
+                        if outcome.config_problems is not None:
+                            raise ConfigError(outcome.config_problems)
+                        raise TransientError(outcome.message)
+                    yield from outcome
+        except BrokenProcessPool as exc:
+            raise TransientError(f"a worker process stopped unexpectedly ({exc}); its files "
+                                 "are taken again when their lease runs out") from None
+        finally:
+            for future in pending:
+                future.cancel()
+
+    @property
+    def broken(self) -> bool:
+        return bool(getattr(self._pool, "_broken", False))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._listener.stop()
+
+
+class _ToLocalLoggers(logging.Handler):
+    """Hands a worker's record to the parent's logger of the same name."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        logging.getLogger(record.name).handle(record)
+        return True
+
+
+# -- inside a worker process --------------------------------------------------------------------
+
+_PIPELINE: Pipeline | None = None
+
+
+def _start_worker(root: str, ledger_url: str, worker: str, stop: Any, logs: Any,
+                  level: int) -> None:
+    global _PIPELINE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    handler = logging.handlers.QueueHandler(logs)  # sends the message text, unformatted
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(ContextFilter())  # the bound route/file travel with the record
+    logging.getLogger().handlers[:] = [handler]
+    logging.getLogger().setLevel(level)
+
+    from tradelane.ledger import Ledger
+    from tradelane.pipeline import Pipeline
+    from tradelane.spec import load_project
+
+    project = load_project(Path(root))
+    ledger = Ledger(ledger_url, worker=f"{worker}/{os.getpid()}",
+                    lease=project.settings.lease)
+    _PIPELINE = Pipeline(project, ledger, stop=stop)
+
+
+def _take(route: str, refs: list[FileRef]) -> list[FileResult] | _Refused:
+    assert _PIPELINE is not None
+    try:
+        return _PIPELINE.take(_PIPELINE.project.route(route), refs)
+    except ConfigError as exc:
+        return _Refused(str(exc), exc.problems)
+    except TransientError as exc:
+        return _Refused(str(exc))
