@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir, pg_schema_url
-from tradelane.ledger import Ledger, LedgerConflict, utcnow
+from tradelane.ledger import Ledger, LedgerConflict, Move, utcnow
 from tradelane.models import FileRef, FileState
 from tradelane.pipeline import Outcome, Pipeline
 
@@ -152,3 +152,28 @@ def test_old_runs_are_pruned_but_recent_ones_kept(tmp_path) -> None:
             count = conn.execute(select(func.count()).select_from(runs)).scalar_one()
         assert first not in ids and count == 120
         assert ledger.last_runs()["orders"]["delivered"] == 0
+
+
+def test_a_group_of_moves_keeps_each_guard(ledger_url: str) -> None:
+    """``apply`` records a chunk of files at once; a file someone else moved is left alone."""
+    refs = [FileRef("orders", "file:///srv/in", f"{i}.csv", 10, i) for i in range(3)]
+    with Ledger(ledger_url, worker="w1") as ledger:
+        first, second, third = ledger.claim_many(refs)
+        assert first and second and third
+        ledger.transition(second.id, FileState.CLAIMED, FileState.PENDING, "someone else")
+        results = ledger.apply([
+            Move(r.id, (FileState.CLAIMED,), FileState.DELIVERED, "done", fields={"outputs": ["x"]})
+            for r in (first, second, third)])
+        assert isinstance(results[1], LedgerConflict)
+        assert [(r.state, r.outputs) for r in (results[0], results[2])] == [
+            (FileState.DELIVERED, ["x"])] * 2
+        assert ledger.get(second.id).state == FileState.PENDING
+        assert [e.to_state for e in ledger.events(first.id)] == ["claimed", "delivered"]
+        assert [e.to_state for e in ledger.events(second.id)] == ["claimed", "pending"]
+        archived = ledger.apply([Move(r.id, (FileState.DELIVERED,), FileState.ARCHIVED, "moved")
+                                 for r in (first, third)])
+        assert [r.state for r in archived] == [FileState.ARCHIVED] * 2
+        # the same listing again: the archived files stay done, the pending one is retried
+        again = ledger.claim_many(refs)
+        assert again[0] is None and again[2] is None
+        assert again[1] is not None and again[1].attempt == 2

@@ -140,15 +140,20 @@ def _convert(spec: FieldSpec, text: pa.Array, route: RouteSpec
         norm = _normalise_number(spec, text, route)
         pattern = _INT if kind == "integer" else _DEC
         ok = pc.match_substring_regex(norm, pattern)
-        safe = pc.if_else(ok, norm, pa.scalar(None, pa.string()))
+        # the usual case, every value a number: no masking kernel needed before the cast
+        safe = norm if ok.false_count == 0 and not ok.null_count \
+            else pc.if_else(ok, norm, pa.scalar(None, pa.string()))
         target = pa.int64() if kind == "integer" else pa.float64()
         try:
             value = pc.cast(safe, target)
         except pa.ArrowInvalid:  # digits beyond int64: checked one by one, rare
             value, ok = _cast_slow(safe, target)
         if kind == "decimal":
-            finite = pc.is_finite(value).fill_null(True)
-            ok = pc.and_(ok, finite)
+            finite = pc.is_finite(value)
+            if finite.null_count:
+                finite = finite.fill_null(True)
+            if finite.false_count:  # "inf" and "nan" parse, but are not numbers here
+                ok = pc.and_(ok, finite)
         noun = "a whole number" if kind == "integer" else "a number"
         return value, ~_np(ok), lambda v, noun=noun: f"{_q(v)} is not {noun}"
     if kind == "boolean":
@@ -220,7 +225,9 @@ def _rules(name: str, spec: FieldSpec, text: pa.Array, value: pa.Array, checkabl
     out: list[_Failure] = []
 
     def add(rule: str, ok: pa.Array | np.ndarray, describe: Any) -> None:
-        ok_np = ok if isinstance(ok, np.ndarray) else _np(pc.fill_null(ok, True))
+        if not isinstance(ok, np.ndarray) and ok.null_count:  # null: nothing to check
+            ok = pc.fill_null(ok, True)
+        ok_np = ok if isinstance(ok, np.ndarray) else _np(ok)
         out.append(_Failure(name, rule, checkable & ~ok_np, describe))
 
     if spec.pattern:

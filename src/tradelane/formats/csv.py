@@ -25,14 +25,22 @@ from tradelane.spec import CsvFormat, RouteSpec
 
 BLOCK_SIZE = 8 << 20
 _FORMULA_START = r"^([=+\-@\t\r])"
+_Source = Path | bytes  # the staged file, or its bytes when it is small
+
+
+def _binary(source: _Source) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
 
 
 class CsvReader:
     def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, CsvFormat)
-        _check_encoding(path, fmt.encoding)
-        columns = _header(path, fmt)
+        # A small file is read once; its three passes (encoding, header, records) use the
+        # bytes in memory instead of opening it three times.
+        source: _Source = path.read_bytes() if path.stat().st_size <= BLOCK_SIZE else path
+        _check_encoding(source, fmt.encoding)
+        columns = _header(source, fmt)
         wanted = {name: (spec.source or name) for name, spec in route.fields.items()}
         by_clean = {c.strip(): c for c in columns}
         missing = [(f, src) for f, src in wanted.items() if src.strip() not in by_clean]
@@ -55,11 +63,12 @@ class CsvReader:
             notes.append(f"columns not in the mapping were ignored: {', '.join(extra)}")
         notes += [f"optional column {s!r} is not in the file; {f} is left empty"
                   for f, s in missing]
-        yield from _blocks(path, fmt, columns, wanted, by_clean, tuple(notes))
+        yield from _blocks(path, source, fmt, columns, wanted, by_clean, tuple(notes))
 
 
-def _blocks(path: Path, fmt: CsvFormat, columns: list[str], wanted: dict[str, str],
-            by_clean: dict[str, str], notes: tuple[str, ...]) -> Iterator[Document]:
+def _blocks(path: Path, source: _Source, fmt: CsvFormat, columns: list[str],
+            wanted: dict[str, str], by_clean: dict[str, str],
+            notes: tuple[str, ...]) -> Iterator[Document]:
     ragged: list[Issue] = []
     skipped_rows: list[int] = []  # data-row numbers (1-based) that were ragged
     header_rows = 1 if fmt.header else 0
@@ -75,7 +84,7 @@ def _blocks(path: Path, fmt: CsvFormat, columns: list[str], wanted: dict[str, st
                         f"{row.expected_columns}"))
         return "skip"
 
-    reader = _open(path, fmt, columns, on_invalid_row)
+    reader = _open(source, fmt, columns, on_invalid_row)
     locator = _Locator(path, fmt, skipped_rows)
     start = 0
     try:
@@ -100,7 +109,7 @@ def _blocks(path: Path, fmt: CsvFormat, columns: list[str], wanted: dict[str, st
         raise InvalidRecords(ragged, error_count=len(skipped_rows), stage="read")
 
 
-def _open(path: Path, fmt: CsvFormat, columns: list[str], handler: Any) -> Any:
+def _open(source: _Source, fmt: CsvFormat, columns: list[str], handler: Any) -> Any:
     names = _unique(columns)
     read = pacsv.ReadOptions(
         encoding=_arrow_encoding(fmt.encoding), block_size=BLOCK_SIZE, use_threads=False,
@@ -113,20 +122,20 @@ def _open(path: Path, fmt: CsvFormat, columns: list[str], handler: Any) -> Any:
         column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
         quoted_strings_can_be_null=False)
     try:
-        return pacsv.open_csv(path, read_options=read, parse_options=parse,
-                              convert_options=convert)
+        return pacsv.open_csv(pa.BufferReader(source) if isinstance(source, bytes) else source,
+                              read_options=read, parse_options=parse, convert_options=convert)
     except pa.ArrowInvalid as exc:
         raise MalformedInput(f"the file is not valid CSV: {_arrow_reason(exc)}",
                              location=_arrow_location(exc)) from None
 
 
-def _header(path: Path, fmt: CsvFormat) -> list[str]:
+def _header(source: _Source, fmt: CsvFormat) -> list[str]:
     if not fmt.header:
         assert fmt.columns
         return list(fmt.columns)
     encoding = "utf-8-sig" if fmt.encoding.lower().replace("_", "-") in ("utf-8", "utf8") \
         else fmt.encoding
-    with open(path, encoding=encoding, newline="") as fh:
+    with io.TextIOWrapper(_binary(source), encoding=encoding, newline="") as fh:
         for _ in range(fmt.skip_rows):
             fh.readline()
         reader = pycsv.reader(fh, delimiter=fmt.delimiter, quotechar=fmt.quote,
@@ -145,12 +154,12 @@ def _header(path: Path, fmt: CsvFormat) -> list[str]:
     return row
 
 
-def _check_encoding(path: Path, encoding: str) -> None:
+def _check_encoding(source: _Source, encoding: str) -> None:
     """Decode the whole file once, in blocks, to report the first bad byte precisely."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
     line = 1
-    with open(path, "rb") as fh:
+    with _binary(source) as fh:
         while block := fh.read(BLOCK_SIZE):
             try:
                 text = decoder.decode(block)

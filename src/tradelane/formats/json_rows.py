@@ -62,7 +62,7 @@ def _values(name: str, series: pd.Series, fmt: str | None) -> pa.Array:
     elif pa.types.is_decimal(kind):
         text = pc.cast(column, pa.string())  # exact, trailing zeros kept: 225.00
     elif pa.types.is_floating(kind):
-        if pc.any(pc.is_inf(column)).as_py():
+        if _any(pc.is_inf(column)):
             _not_json(name, "infinity")
         text = pc.cast(column, pa.string())  # shortest round-trip form, e.g. 0.1, 1e-7
     elif pa.types.is_date(kind):
@@ -71,16 +71,23 @@ def _values(name: str, series: pd.Series, fmt: str | None) -> pa.Array:
         text = _quoted(name, column)
     else:  # timestamps, decimals, nested values: exact, through json
         return _slow(name, column.to_pylist())
-    return pc.fill_null(text, "null")
+    return pc.fill_null(text, "null") if text.null_count else text
 
 
 def _quoted(name: str, strings: pa.Array) -> pa.Array:
-    if pc.any(pc.match_substring_regex(strings, _NEEDS_ESCAPE)).as_py():
+    if _any(pc.match_substring_regex(strings, _NEEDS_ESCAPE)):
         return _slow(name, strings.to_pylist())
     quote = pa.scalar('"', _TEXT)
     joined = pc.binary_join_element_wise(quote, pc.cast(strings, _TEXT), quote,
                                          pa.scalar("", _TEXT))
-    return pc.fill_null(joined, "null")
+    return pc.fill_null(joined, "null") if joined.null_count else joined
+
+
+def _any(mask: pa.Array | pa.ChunkedArray) -> bool:
+    """True if any value is true (nulls are not), without a kernel call for a plain array."""
+    if isinstance(mask, pa.BooleanArray):
+        return mask.true_count > 0
+    return bool(pc.any(mask).as_py())
 
 
 def _slow(name: str, values: list[Any]) -> pa.Array:

@@ -309,36 +309,62 @@ class Ledger:
         """Every move in one transaction; each guarded on its own. A move whose guard fails
         gets its error in the result list, and the others still happen."""
         now = utcnow()
-        results: list[FileRecord | LedgerConflict | UnknownFile] = []
         logs: list[dict[str, Any]] = []
         with self.begin() as conn:
-            for move in moves:
-                expected = [s.value for s in move.expect]
-                values = {**_encode(dict(move.fields)), "state": move.to.value,
-                          "updated_at": now}
-                if move.to not in _LEASED:
-                    values.setdefault("lease_owner", None)
-                    values.setdefault("lease_until", None)
-                current = expected[0] if len(expected) == 1 else conn.execute(
-                    select(files.c.state).where(files.c.id == move.file_id)).scalar_one_or_none()
-                row = conn.execute(
-                    _GUARDED_UPDATE, {**values, "b_id": move.file_id, "b_expected": expected}
-                ).one_or_none()
-                if row is None:
-                    results.append(LedgerConflict(move.file_id, expected, move.to.value)
-                                   if self._exists(conn, move.file_id)
-                                   else UnknownFile(move.file_id))
-                    continue
-                if move.via is not None:
-                    logs.append(_event(move.file_id, move.via.at, self.worker, current,
-                                       move.via.state.value, move.via.detail))
-                    current = move.via.state.value
-                logs.append(_event(move.file_id, now, self.worker, current, move.to.value,
-                                   move.detail))
-                results.append(FileRecord.from_row(row))
+            befores = [m.expect[0].value if len(m.expect) == 1 else conn.execute(
+                select(files.c.state).where(files.c.id == m.file_id)).scalar_one_or_none()
+                for m in moves]  # the state each move leaves, for its event
+            results = self._apply_all(conn, moves, now)
+            if results is None:
+                results = [self._apply_one(conn, move, now) for move in moves]
+            for move, before, result in zip(moves, befores, results, strict=True):
+                if isinstance(result, FileRecord):
+                    logs.extend(self._move_events(move, before, now))
             if logs:
                 conn.execute(_INSERT_EVENT, logs)
         return results
+
+    def _apply_all(self, conn: Connection, moves: Sequence[Move],
+                   now: datetime) -> list[FileRecord | LedgerConflict | UnknownFile] | None:
+        """Alike moves (one expected state, the same fields) as one executemany; None if they
+        are not alike or a guard failed (then nothing of it stays, and each goes alone)."""
+        if len(moves) < 2 or not self.engine.dialect.supports_sane_multi_rowcount:
+            return None
+        params = [{**_move_values(m, now), "b_id": m.file_id,
+                   "b_state": m.expect[0].value} for m in moves]
+        if any(len(m.expect) != 1 for m in moves) or len({tuple(p) for p in params}) != 1:
+            return None
+        savepoint = conn.begin_nested()
+        if conn.execute(_GUARDED_UPDATE_ONE, params).rowcount != len(moves):
+            savepoint.rollback()
+            return None
+        savepoint.commit()
+        ids = [m.file_id for m in moves]
+        rows = {r.id: FileRecord.from_row(r)
+                for r in conn.execute(select(files).where(files.c.id.in_(ids)))}
+        return [rows[i] for i in ids]
+
+    def _apply_one(self, conn: Connection, move: Move,
+                   now: datetime) -> FileRecord | LedgerConflict | UnknownFile:
+        expected = [s.value for s in move.expect]
+        row = conn.execute(_GUARDED_UPDATE, {**_move_values(move, now), "b_id": move.file_id,
+                                             "b_expected": expected}).one_or_none()
+        if row is not None:
+            return FileRecord.from_row(row)
+        if self._exists(conn, move.file_id):
+            return LedgerConflict(move.file_id, expected, move.to.value)
+        return UnknownFile(move.file_id)
+
+    def _move_events(self, move: Move, before: str | None,
+                     now: datetime) -> list[dict[str, Any]]:
+        """The event rows of a move that happened: its ``via`` step first, if any."""
+        out = []
+        if move.via is not None:
+            out.append(_event(move.file_id, move.via.at, self.worker, before,
+                              move.via.state.value, move.via.detail))
+            before = move.via.state.value
+        out.append(_event(move.file_id, now, self.worker, before, move.to.value, move.detail))
+        return out
 
     def note(self, file_id: int, detail: str) -> None:
         """An event that does not change the state (a warning, an alert, a retry)."""
@@ -555,6 +581,10 @@ _GUARDED_UPDATE = (
            files.c.state.in_(bindparam("b_expected", expanding=True)))
     .returning(*files.c)
 )
+_GUARDED_UPDATE_ONE = (
+    update(files)
+    .where(files.c.id == bindparam("b_id"), files.c.state == bindparam("b_state"))
+)
 _DELIVERED_TWINS = (
     select(files)
     .where(files.c.route == bindparam("b_route"),
@@ -563,6 +593,15 @@ _DELIVERED_TWINS = (
            files.c.state.in_([FileState.DELIVERED.value, FileState.ARCHIVED.value]))
     .order_by(files.c.id)
 )
+
+
+def _move_values(move: Move, now: datetime) -> dict[str, Any]:
+    """The columns a move sets: its fields, the state, and the lease released once done."""
+    values = {**_encode(dict(move.fields)), "state": move.to.value, "updated_at": now}
+    if move.to not in _LEASED:
+        values.setdefault("lease_owner", None)
+        values.setdefault("lease_until", None)
+    return values
 
 
 def _event(file_id: int, at: datetime, actor: str, from_state: str | None, to_state: str,
