@@ -12,6 +12,11 @@
 The original is touched only after the ledger says delivered (or quarantined, once its copy
 sits in quarantine). A crash anywhere leads to a retry, and retries are idempotent: output
 names are deterministic and writes atomic.
+
+Listed files go through this in chunks (``_Chunking``): a chunk is claimed in one ledger
+transaction, its deliveries recorded in one, its archiving in one, so that many small files
+are not paced by commits. A route with ``workers: N`` shares big polls with N - 1 worker
+processes (``processes.WorkerPool``), smaller ones with N threads.
 """
 
 from __future__ import annotations
@@ -274,7 +279,8 @@ class Pipeline:
             if on_listed:
                 on_listed(route.name, len(refs))
             if route.workers > 1 and len(refs) >= PROCESSES_FROM:
-                results = self._worker_pool(route).take(route, refs, self.stop)
+                here = partial(self._take_all, route, source, target)
+                results = self._worker_pool(route).take(route, refs, here, self.stop)
             else:
                 results = self._take_all(route, source, target, refs)
             for result in results:
@@ -295,7 +301,8 @@ class Pipeline:
             pool = None
         if pool is None:
             url = self.ledger.engine.url.render_as_string(hide_password=False)
-            pool = WorkerPool(self.settings.root.resolve(), url, self.ledger.worker, route.workers)
+            pool = WorkerPool(self.settings.root.resolve(), url, self.ledger.worker,
+                              route.workers - 1)  # this process is the Nth worker
             self._workers[route.name] = pool
         return pool
 

@@ -1,8 +1,9 @@
 """Worker processes for routes with ``workers: N``, when a poll lists many files.
 
 Parsing and validating is CPU work, and threads share one interpreter lock: N processes use N
-cores. The parent lists the source and hands the listed files to the pool in tasks of up to
-``TASK_FILES``; each worker process is a whole ``Pipeline`` with its own ledger connection,
+cores. The parent lists the source and shares the listed files, in tasks of up to
+``TASK_FILES``, between itself and N - 1 worker processes; each worker process is a whole
+``Pipeline`` with its own ledger connection,
 so the ledger's claims still give every file to exactly one of them, and a process that dies
 leaves its files claimed until their lease runs out, as any crashed worker would.
 
@@ -13,12 +14,13 @@ travel to the parent through a queue and are written by the parent's handlers.
 
 from __future__ import annotations
 
+import collections
 import logging
 import logging.handlers
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -51,7 +53,7 @@ class _Refused:
 
 
 class WorkerPool:
-    """N spawned worker processes, started on first use and kept for the pipeline's life."""
+    """``size`` worker processes, started on first use and kept for the pipeline's life."""
 
     def __init__(self, root: Path, ledger_url: str, worker: str, size: int):
         self.size = size
@@ -66,32 +68,33 @@ class WorkerPool:
                       logging.getLogger().getEffectiveLevel()))
 
     def take(self, route: RouteSpec, refs: list[FileRef],
+             here: Callable[[list[FileRef]], Iterable[FileResult]],
              stop: threading.Event | None = None) -> Iterator[FileResult]:
-        """Results as tasks finish. Raises TransientError/ConfigError like a local poll."""
-        pending: set[Future[Any]] = {
-            self._pool.submit(_take, route.name, refs[i:i + TASK_FILES])
-            for i in range(0, len(refs), TASK_FILES)}
+        """Results as tasks finish. This process works through tasks too, with ``here``,
+        while the workers are busy (or still starting). Raises TransientError/ConfigError
+        like a poll in this process would."""
+        tasks = collections.deque(refs[i:i + TASK_FILES] for i in range(0, len(refs), TASK_FILES))
+        running: set[Future[Any]] = set()
         try:
-            while pending:
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            while tasks or running:
                 if stop is not None and stop.is_set():
-                    self._stop.set()  # running tasks finish their chunk; queued ones never run
-                    for future in pending:
-                        future.cancel()
+                    self._stop.set()  # running tasks finish their chunk; no new ones
+                    tasks.clear()
+                # each worker busy with one task queued, and one task left for this process
+                while len(tasks) > 1 and len(running) < 2 * self.size:
+                    running.add(self._pool.submit(_take, route.name, tasks.popleft()))
+                if tasks:
+                    yield from here(tasks.popleft())
+                    done, running = wait(running, timeout=0)
+                else:
+                    done, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
-                    if future.cancelled():
-                        continue
-                    outcome = future.result()
-                    if isinstance(outcome, _Refused):
-                        if outcome.config_problems is not None:
-                            raise ConfigError(outcome.config_problems)
-                        raise TransientError(outcome.message)
-                    yield from outcome
+                    yield from _results(future.result())
         except BrokenProcessPool as exc:
             raise TransientError(f"a worker process stopped unexpectedly ({exc}); its files "
                                  "are taken again when their lease runs out") from None
         finally:
-            for future in pending:
+            for future in running:
                 future.cancel()
 
     @property
@@ -113,6 +116,14 @@ def _context() -> Any:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["tradelane.pipeline"])
     return context
+
+
+def _results(outcome: list[FileResult] | _Refused) -> list[FileResult]:
+    if isinstance(outcome, _Refused):
+        if outcome.config_problems is not None:
+            raise ConfigError(outcome.config_problems)
+        raise TransientError(outcome.message)
+    return outcome
 
 
 class _ToLocalLoggers(logging.Handler):
