@@ -60,6 +60,18 @@ def test_the_same_content_twice_in_one_poll_is_delivered_once(orders: ProjectDir
     assert [p.name for p in orders.outputs("orders")] == ["monday.json"]
 
 
+def test_two_files_of_one_chunk_never_overwrite_each_others_output(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE.replace('name: "{stem}.json"', 'name: "daily.json"'))
+    project.drop("orders", "first.csv", good(1), age=200)
+    project.drop("orders", "second.csv", good(2), age=100)
+    summary = project.run()
+    assert [(r.name, r.outcome) for r in summary.results] == [
+        ("first.csv", Outcome.DELIVERED), ("second.csv", Outcome.PENDING)]
+    assert "already exists with different content" in summary.results[1].message
+    [daily] = project.outputs("orders")
+    assert json.loads(daily.read_text())[0]["order_id"] == "PO-1"
+
+
 def test_workers_spread_a_big_poll_over_processes(project: ProjectDir,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     project.route("orders", CSV_ROUTE + "    workers: 2\n")

@@ -1,11 +1,19 @@
-"""Partner file names are never used as paths unchecked."""
+"""Partner file names are never used as paths unchecked; writes land whole or not at all."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from tradelane.errors import UnsafeFileName
-from tradelane.paths import check_partner_name, is_temp_name, safe_component
+from tradelane.paths import (
+    FolderSyncs,
+    atomic_writer,
+    check_partner_name,
+    is_temp_name,
+    safe_component,
+)
 
 
 @pytest.mark.parametrize("name", ["../etc/passwd", "a/b.csv", "..", ".", "", "x\\y.csv",
@@ -33,3 +41,18 @@ def test_safe_component_never_starts_with_a_dash_or_dot_and_stays_short() -> Non
 @pytest.mark.parametrize("name", ["a.csv.part", "a.tmp", "a.filepart", ".upload.csv", "..csv"])
 def test_temp_and_hidden_names_are_never_listed(name: str) -> None:
     assert is_temp_name(name)
+
+
+def test_group_synced_writes_land_whole_and_failures_are_kept(tmp_path: Path) -> None:
+    syncs = FolderSyncs()
+    with atomic_writer(tmp_path / "a.json", syncs=syncs) as fh:
+        fh.write(b"[1, 2]")
+    (tmp_path / "b.json").mkdir()  # a folder where the next file should go: its rename fails
+    with atomic_writer(tmp_path / "b.json", syncs=syncs) as fh:
+        fh.write(b"[3]")
+    with pytest.raises(IsADirectoryError):
+        syncs.flush()
+    assert (tmp_path / "a.json").read_bytes() == b"[1, 2]"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]  # no temp left
+    with pytest.raises(IsADirectoryError):  # whoever flushes later still hears of it
+        syncs.flush()

@@ -282,7 +282,7 @@ class Pipeline:
                 here = partial(self._take_all, route, source, target)
                 results = self._worker_pool(route).take(route, refs, here, self.stop)
             else:
-                results = self._take_all(route, source, target, refs)
+                results = self._take_all(route, source, target, refs, threads=route.workers)
             for result in results:
                 summary.results.append(result)
                 if on_file:
@@ -322,15 +322,16 @@ class Pipeline:
         return self.stop is not None and self.stop.is_set()
 
     def _take_all(self, route: RouteSpec, source: Source, target: Target,
-                  refs: list[FileRef]) -> Iterator[FileResult]:
-        """Claim, process and record the listed files chunk by chunk (see ``_Chunking``).
+                  refs: list[FileRef], *, threads: int = 1) -> Iterator[FileResult]:
+        """Claim, process and record the listed files chunk by chunk (see ``_Chunking``),
+        with ``threads`` files at once (one per process when processes share the work).
 
         A stop request is honoured between chunks: the files in hand are finished.
         """
         waiting = collections.deque(refs)
         chunking = self._chunking.setdefault(route.name, _Chunking())
-        pool = (ThreadPoolExecutor(route.workers, thread_name_prefix=route.name)
-                if route.workers > 1 and len(refs) > 1 else None)
+        pool = (ThreadPoolExecutor(threads, thread_name_prefix=route.name)
+                if threads > 1 and len(refs) > 1 else None)
         try:
             while waiting and not self._stopping():
                 chunk = chunking.take(waiting)

@@ -112,7 +112,8 @@ class RouteSpec(Strict):
         1, ge=1, le=32,
         description="Files of this route processed at once. 1 keeps the source's order"
         " strictly (oldest first, or by name); more trades order for throughput on many"
-        " small files.",
+        " small files: a poll of 64 files or more is shared with N - 1 worker processes"
+        " (one per core is the useful most), a smaller one uses N threads.",
     )
     schedule: str | None = Field(
         None, description="When serve polls the route, as cron (minute hour day month weekday),"

@@ -27,6 +27,8 @@ class FolderTarget:
         path = self.folder / name
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            if ctx.syncs is not None and ctx.syncs.pending(path):
+                ctx.syncs.flush()  # an output of this chunk has the same name: let it land
             earlier = sha256_of(path) if path.exists() else None
             with atomic_writer(path, syncs=ctx.syncs) as out:
                 sink = _Hashing(out)
@@ -39,8 +41,7 @@ class FolderTarget:
         except OSError as exc:
             raise TargetUnavailable(
                 f"cannot write {name} into {self.folder}: {exc.strerror or exc}") from exc
-        return Delivery(target=path.as_uri(), records=count, size=path.stat().st_size,
-                        sha256=digest)
+        return Delivery(target=path.as_uri(), records=count, size=sink.size, sha256=digest)
 
     def preview(self, batches: Sequence[Document], route: RouteSpec) -> str:
         return f"would write {sum(len(b.records) for b in batches)} records to {self.folder}"
@@ -52,9 +53,11 @@ class _Hashing:
     def __init__(self, inner: object):
         self._inner = inner
         self._hash = hashlib.sha256()
+        self.size = 0
 
     def write(self, data: bytes) -> int:
         self._hash.update(data)
+        self.size += len(data)
         return self._inner.write(data)  # type: ignore[attr-defined]
 
     def hexdigest(self) -> str:
