@@ -99,6 +99,16 @@ def route(root: Path, count: int, workers: int) -> tuple[float, float]:
     return seconds, cpu
 
 
+def cpu_check() -> float:
+    """Seconds for a fixed pure-Python loop: this machine's CPU speed varies by a third from
+    minute to minute, and the figures above are only comparable alongside it."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - start
+
+
 def _cpu() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -112,6 +122,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.files
     best: dict[str, tuple[float, float]] = {}
+    speed = [cpu_check()]
     for i in range(args.rounds):
         # alternate the order: the disk's speed drifts during a run
         order = ["bare", "1", "2"] if i % 2 == 0 else ["2", "1", "bare"]
@@ -122,6 +133,7 @@ def main() -> None:
             print(f"  round {i + 1}: {_label(what):30} {n / result[0]:6.0f} files/s")
             if what not in best or result[0] < best[what][0]:
                 best[what] = result
+    speed.append(cpu_check())
     bare = best["bare"][0]
     print(f"\n{n:,} files of ~1 KB, SQLite ledger, best of {args.rounds} rounds")
     for what in ("1", "2"):
@@ -133,6 +145,8 @@ def main() -> None:
               f"  ({used}{bare / seconds:.2f}x the bare loop)  target >= 500 files/s")
     print(f"  {_label('bare'):30}: {bare:6.2f} s {n / bare:6.0f} files/s"
           "  (read + fsync'd write + rename + move: no parsing, no ledger)")
+    print(f"  CPU check, a fixed Python loop: {speed[0]:.2f} s before, {speed[1]:.2f} s after"
+          " (this machine's CPU speed drifts: compare runs by it)")
 
 
 def _label(what: str) -> str:

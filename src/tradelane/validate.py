@@ -62,7 +62,9 @@ def validate(doc: Document, route: RouteSpec, *, limit: int = 100) -> Validation
         typed[name] = pd.arrays.ArrowExtensionArray(value)
         raw_values[name] = raw
         failures.extend(field_failures)
-    typed_df = pd.DataFrame(typed, index=records.index) if typed else records.iloc[:, :0]
+    # copy=False: the columns are new Arrow arrays, and Arrow arrays are immutable
+    typed_df = (pd.DataFrame(typed, index=records.index, copy=False) if typed
+                else records.iloc[:, :0])
     header, header_issues = _validate_header(doc.header, route, raw_values, failures)
 
     invalid = np.zeros(n, dtype=bool)

@@ -96,7 +96,8 @@ def _blocks(path: Path, source: _Source, fmt: CsvFormat, columns: list[str],
                                   if column is not None else
                                   pd.arrays.ArrowExtensionArray(pa.nulls(batch.num_rows,
                                                                          pa.string())))
-            frame = pd.DataFrame(records, index=pd.RangeIndex(start, start + batch.num_rows))
+            frame = pd.DataFrame(records, index=pd.RangeIndex(start, start + batch.num_rows),
+                                 copy=False)  # Arrow arrays are immutable: nothing to protect
             start += batch.num_rows
             if ragged:
                 continue  # the file is rejected below; keep reading to report every bad row
