@@ -443,8 +443,8 @@ class Pipeline:
         """Read, check, transform and deliver; the ledger hears of it in ``_record_deliveries``."""
         record = work.record
         assert record.sha256
-        twin = twins.get(record.sha256)
-        if twin is not None and twin.id != record.id:
+        twin = twins.get(record.sha256)  # delivered files only: never this one, in hand
+        if twin is not None:
             raise DuplicateFile(
                 f"the same content was already delivered as file {twin.id} "
                 f"({twin.name}, received {twin.received_at:%Y-%m-%d %H:%M} UTC)",

@@ -57,6 +57,7 @@ class WorkerPool:
 
     def __init__(self, root: Path, ledger_url: str, worker: str, size: int):
         self.size = size
+        self.broken = False  # a worker died: the pipeline starts a new pool
         context = _context()
         self._stop = context.Event()
         self._logs: Any = context.Queue()
@@ -91,15 +92,12 @@ class WorkerPool:
                 for future in done:
                     yield from _results(future.result())
         except BrokenProcessPool as exc:
+            self.broken = True
             raise TransientError(f"a worker process stopped unexpectedly ({exc}); its files "
                                  "are taken again when their lease runs out") from None
         finally:
             for future in running:
                 future.cancel()
-
-    @property
-    def broken(self) -> bool:
-        return bool(getattr(self._pool, "_broken", False))
 
     def close(self) -> None:
         self._stop.set()

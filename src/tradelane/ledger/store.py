@@ -374,19 +374,13 @@ class Ledger:
 
     # -- duplicates ------------------------------------------------------------------------
 
-    def delivered_twin(self, route: str, sha256: str, *, exclude: int) -> FileRecord | None:
-        """An earlier file on ``route`` with the same content that was delivered."""
-        return self.delivered_twins(route, [sha256], exclude=[exclude]).get(sha256)
-
-    def delivered_twins(self, route: str, sha256s: Iterable[str], *,
-                        exclude: Iterable[int] = ()) -> dict[str, FileRecord]:
+    def delivered_twins(self, route: str, sha256s: Iterable[str]) -> dict[str, FileRecord]:
         """sha256 -> the first delivered file on ``route`` with that content, in one query."""
         wanted = sorted(set(sha256s))
         if not wanted:
             return {}
         with self.engine.connect() as conn:
-            rows = conn.execute(_DELIVERED_TWINS, {"b_route": route, "b_shas": wanted,
-                                                   "b_exclude": list(exclude)})
+            rows = conn.execute(_DELIVERED_TWINS, {"b_route": route, "b_shas": wanted})
             twins: dict[str, FileRecord] = {}
             for row in rows:
                 twins.setdefault(row.sha256, FileRecord.from_row(row))
@@ -589,7 +583,6 @@ _DELIVERED_TWINS = (
     select(files)
     .where(files.c.route == bindparam("b_route"),
            files.c.sha256.in_(bindparam("b_shas", expanding=True)),
-           files.c.id.not_in(bindparam("b_exclude", expanding=True)),
            files.c.state.in_([FileState.DELIVERED.value, FileState.ARCHIVED.value]))
     .order_by(files.c.id)
 )
