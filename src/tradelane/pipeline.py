@@ -318,6 +318,10 @@ class Pipeline:
             return True
         return not self.stop.wait(wait)
 
+    def _work(self, record: FileRecord, quarantined: Path | None = None) -> _Work:
+        """A claimed file, with the place of its copy in the spool."""
+        return _Work(record, self.spool / f"{record.id}.staged", quarantined=quarantined)
+
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
@@ -341,7 +345,7 @@ class Pipeline:
                     if record is None:
                         self._finish_leftover(route, source, ref)
                     else:
-                        works.append(_Work(record, self.spool / f"{record.id}.staged"))
+                        works.append(self._work(record))
                 yield from self._run(route, source, target, works, pool=pool)
                 chunking.took(len(chunk), time.monotonic() - started)
         finally:
@@ -358,7 +362,7 @@ class Pipeline:
         ``quarantined`` is set when ops reprocess a file from quarantine: that copy is the
         file, and it stays there until it is delivered.
         """
-        work = _Work(record, self.spool / f"{record.id}.staged", quarantined=quarantined)
+        work = self._work(record, quarantined)
         results = self._run(route, source, target or target_for(route, self.settings), [work],
                             force=force)
         return results[0]
@@ -623,7 +627,7 @@ class Pipeline:
                     archive = self._archive_dir(route, record)
                     where = f"archived to {release(work.quarantined, archive)}"
                 else:
-                    where = self._apply_post_action(route, source, record, syncs)
+                    where = self._apply_post_action(route, source, work, syncs)
             except TransientError as exc:
                 self.ledger.note(record.id, f"ALERT: delivered, but the original could not be "
                                             f"cleaned up: {exc}. It will not be processed again.")
@@ -644,17 +648,17 @@ class Pipeline:
             if isinstance(outcome, TradelaneError):
                 log.warning("%s: %s", work.record.name, outcome)
 
-    def _apply_post_action(self, route: RouteSpec, source: Source, record: FileRecord,
+    def _apply_post_action(self, route: RouteSpec, source: Source, work: _Work,
                            syncs: FolderSyncs) -> str:
+        record = work.record
         action = route.source.after
         if action == "archive":
             dest = self._archive_dir(route, record) / f"{record.id}-{safe_component(record.name)}"
             if route.source.folder:
                 source.finish(record.ref, "archive", str(dest), syncs)
             else:  # remote sources: keep the copy we staged, then remove the original
-                staged = self.spool / f"{record.id}.staged"
-                if staged.exists():
-                    move_durably(staged, dest, syncs)
+                if work.staged.exists():
+                    move_durably(work.staged, dest, syncs)
                 source.finish(record.ref, "delete")
             return f"archived to {dest}"
         source.finish(record.ref, action, route.source.move_to, syncs)
@@ -682,7 +686,7 @@ class Pipeline:
         record = self.ledger.take_over_delivered(ref)
         if record is not None:
             self._finish_originals(route, source,
-                                   [_Work(record, self.spool / f"{record.id}.staged")])
+                                   [self._work(record)])
 
     def _archive_dir(self, route: RouteSpec, record: FileRecord) -> Path:
         return self.archive_root / route.name / record.received_at.strftime("%Y-%m-%d")
