@@ -685,8 +685,7 @@ class Pipeline:
         alone: it holds the lease until the file is archived."""
         record = self.ledger.take_over_delivered(ref)
         if record is not None:
-            self._finish_originals(route, source,
-                                   [self._work(record)])
+            self._finish_originals(route, source, [self._work(record)])
 
     def _archive_dir(self, route: RouteSpec, record: FileRecord) -> Path:
         return self.archive_root / route.name / record.received_at.strftime("%Y-%m-%d")
