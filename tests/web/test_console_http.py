@@ -100,10 +100,36 @@ def test_logout_ends_the_session(ops: httpx.Client) -> None:
     assert ops.get("/quarantine").status_code == 303
 
 
-def test_unknown_host_header_is_refused(live: LiveConsole) -> None:
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8080", "127.0.0.1.evil.example",
+                                  "[::1].evil.example", "[::2]:8080", "", "["])
+def test_unknown_host_header_is_refused(live: LiveConsole, host: str) -> None:
     # DNS rebinding: a page on another name that resolves to 127.0.0.1
-    response = httpx.get(live.url + "/login", headers={"Host": "evil.example"})
+    response = httpx.get(live.url + "/login", headers={"Host": host})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost", "LocalHost:443", "[::1]:8080",
+                                  "[::1]"])
+def test_the_loopback_names_are_served(live: LiveConsole, host: str) -> None:
+    response = httpx.get(live.url + "/login", headers={"Host": host})
+    assert response.status_code == 200 and "password" in response.text
+
+
+def test_allowed_hosts_accept_their_names_and_subdomains(ops_project: ProjectDir) -> None:
+    ops_project.settings("console:\n  user: ops\n  bind: 0.0.0.0\n  allowed_hosts:"
+                         " [Tradelane.example, '*.ops.example', '2001:db8::7']\n")
+    server = LiveConsole(ops_project.root)
+    try:
+        def status(host: str) -> int:
+            return httpx.get(server.url + "/login", headers={"Host": host}).status_code
+
+        for host in ("tradelane.example:8443", "a.ops.example", "b.a.ops.example",
+                     "[2001:db8::7]:8080"):
+            assert status(host) == 200, host
+        for host in ("ops.example", "evil-tradelane.example", "127.0.0.1", "[2001:db8::8]"):
+            assert status(host) == 400, host
+    finally:
+        server.stop()
 
 
 def test_security_headers(ops: httpx.Client) -> None:

@@ -14,9 +14,10 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tradelane.errors import ConfigError
 from tradelane.spec import Settings, load_project
@@ -72,7 +73,7 @@ def create_app(project_dir: Path | str = ".") -> FastAPI:
                        session_cookie="tradelane_console",
                        max_age=int(spec.session_max_age.total_seconds()),
                        same_site="strict", https_only=spec.secure_cookie)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
+    app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     return app
 
 
@@ -81,7 +82,7 @@ def allowed_hosts(settings: Settings) -> list[str]:
     if spec.allowed_hosts:
         return spec.allowed_hosts
     if _is_loopback(spec.bind):
-        return ["127.0.0.1", "localhost", "::1", "[::1]"]
+        return ["127.0.0.1", "localhost", "::1"]
     return ["*"]
 
 
@@ -92,6 +93,44 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class HostCheck:
+    """Refuse a request whose Host header names a host we do not serve (DNS rebinding).
+
+    ``allowed`` holds host names or addresses (IPv6 with or without brackets), ``*`` for any,
+    or ``*.example.com`` for its subdomains. Starlette's own check cuts the header at the
+    first colon, so it never matched an IPv6 host such as ``[::1]:8080``.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: list[str]):
+        self.app = app
+        self.any = "*" in allowed
+        self.names = {host_name(h) for h in allowed if not h.startswith("*")}
+        self.suffixes = tuple(h[1:].lower() for h in allowed if h.startswith("*."))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not self.any:
+            name = host_name(Headers(scope=scope).get("host", ""))
+            if name not in self.names and not (self.suffixes and name.endswith(self.suffixes)):
+                await HTMLResponse("Invalid host header.", status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without its port or IPv6 brackets, in lower case; "" if
+    the header is malformed."""
+    header = header.strip().lower()
+    if header.count(":") > 1 and not header.startswith("["):
+        return header  # a bare IPv6 address, as written in settings
+    if header.startswith("["):
+        host, _, port = header[1:].partition("]")
+        if port and not (port.startswith(":") and port[1:].isdigit()):
+            return ""
+        return host
+    host, colon, port = header.partition(":")
+    return host if not colon or port.isdigit() else ""
 
 
 async def _guard(request: Request,
