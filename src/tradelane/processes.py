@@ -2,7 +2,8 @@
 
 Parsing and validating is CPU work, and threads share one interpreter lock: N processes use N
 cores. The parent lists the source and shares the listed files, in tasks of up to
-``TASK_FILES``, between itself and N - 1 worker processes; each worker process is a whole
+``TASK_FILES`` that shrink as the list runs out (so that all finish together), between itself
+and N - 1 worker processes; each worker process is a whole
 ``Pipeline`` with its own ledger connection,
 so the ledger's claims still give every file to exactly one of them, and a process that dies
 leaves its files claimed until their lease runs out, as any crashed worker would.
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 #: Files per task handed to a worker: small enough to spread the load and to stop quickly,
 #: big enough for the worker's chunks (group commits) to reach their full size.
 TASK_FILES = 128
+#: The last tasks of a poll are this small: no process waits long for another's last one.
+LAST_TASK_FILES = 16
 
 
 @dataclass(frozen=True)
@@ -74,18 +77,18 @@ class WorkerPool:
         """Results as tasks finish. This process works through tasks too, with ``here``,
         while the workers are busy (or still starting). Raises TransientError/ConfigError
         like a poll in this process would."""
-        tasks = collections.deque(refs[i:i + TASK_FILES] for i in range(0, len(refs), TASK_FILES))
+        waiting = collections.deque(refs)
         running: set[Future[Any]] = set()
         try:
-            while tasks or running:
+            while waiting or running:
                 if stop is not None and stop.is_set():
                     self._stop.set()  # running tasks finish their chunk; no new ones
-                    tasks.clear()
-                # each worker busy with one task queued, and one task left for this process
-                while len(tasks) > 1 and len(running) < 2 * self.size:
-                    running.add(self._pool.submit(_take, route.name, tasks.popleft()))
-                if tasks:
-                    yield from here(tasks.popleft())
+                    waiting.clear()
+                # each worker busy with one task and one queued, and a task left for this one
+                while len(waiting) > LAST_TASK_FILES and len(running) < 2 * self.size:
+                    running.add(self._pool.submit(_take, route.name, self._cut(waiting)))
+                if waiting:
+                    yield from here(self._cut(waiting))
                     done, running = wait(running, timeout=0)
                 else:
                     done, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -98,6 +101,12 @@ class WorkerPool:
         finally:
             for future in running:
                 future.cancel()
+
+    def _cut(self, waiting: collections.deque[FileRef]) -> list[FileRef]:
+        """The next task: a share of what is left (guided scheduling), within bounds."""
+        share = len(waiting) // (2 * (self.size + 1))
+        size = min(len(waiting), max(LAST_TASK_FILES, min(TASK_FILES, share)))
+        return [waiting.popleft() for _ in range(size)]
 
     def close(self) -> None:
         self._stop.set()
