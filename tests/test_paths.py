@@ -12,6 +12,7 @@ from tradelane.paths import (
     atomic_writer,
     check_partner_name,
     is_temp_name,
+    move_durably,
     safe_component,
 )
 
@@ -56,3 +57,18 @@ def test_group_synced_writes_land_whole_and_failures_are_kept(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]  # no temp left
     with pytest.raises(IsADirectoryError):  # whoever flushes later still hears of it
         syncs.flush()
+
+
+def test_writes_and_moves_make_missing_folders_but_never_invent_a_source(tmp_path: Path) -> None:
+    out = tmp_path / "outbox" / "orders" / "a.json"
+    with atomic_writer(out) as fh:
+        fh.write(b"[]")
+    assert out.read_bytes() == b"[]"
+
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"x")
+    dest = move_durably(src, tmp_path / "archive" / "orders" / "2026-11-27" / "in.csv")
+    assert dest.read_bytes() == b"x" and not src.exists()
+
+    with pytest.raises(FileNotFoundError):
+        move_durably(src, tmp_path / "archive" / "other" / "in.csv")  # gone already

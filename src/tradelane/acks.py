@@ -43,7 +43,6 @@ def write_acks(route: RouteSpec, folder: Path, path: Path, file_id: int, *,
         texts = _nines(path, fmt, error)
     else:
         return []
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in texts:
         dest = folder / f"{file_id}-{name}"

@@ -9,15 +9,16 @@ import os
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from tradelane.errors import UnsafeFileName
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+T = TypeVar("T")
 MAX_NAME_BYTES = 160  # leaves room for "<id>-" and ".reason.json" under NAME_MAX (255)
 
 TEMP_SUFFIXES = (".part", ".tmp", ".filepart", ".partial", ".crdownload")
@@ -144,14 +145,16 @@ _TEMP_NUMBERS = itertools.count()
 @contextlib.contextmanager
 def atomic_writer(path: Path, *, durable: bool = True,
                   syncs: FolderSyncs | None = None) -> Iterator[BinaryIO]:
-    """Write to a temp name in the same folder, fsync, then rename over ``path``.
+    """Write to a temp name in the same folder (made if missing), fsync, then rename over
+    ``path``.
 
     On any exception the temp file is removed and ``path`` is untouched. ``durable=False``
     skips the fsyncs, for copies that can be made again (the spool). With ``syncs``, the
     fsync and the rename happen in the background and ``syncs.flush()`` waits for them.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_NUMBERS)}.tmp")
-    fh = open(tmp, "wb")  # noqa: SIM115 (closed below, or by the sync thread)
+    # closed below, or by the sync thread
+    fh = if_folder_missing(lambda: open(tmp, "wb"), path.parent)  # noqa: SIM115
     try:
         yield fh
         if durable and syncs is not None:
@@ -188,10 +191,12 @@ def _sync_folder(folder: Path, syncs: FolderSyncs | None) -> None:
 
 
 def move_durably(src: Path, dest: Path, syncs: FolderSyncs | None = None) -> Path:
-    """Move a file (rename when possible, else copy + fsync + unlink) and return ``dest``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    """Move a file (rename when possible, else copy + fsync + unlink) and return ``dest``.
+
+    ``dest``'s folder is made if missing.
+    """
     try:
-        os.replace(src, dest)
+        if_folder_missing(lambda: os.replace(src, dest), dest.parent)
     except OSError as exc:
         if exc.errno != 18:  # EXDEV: another filesystem
             raise
@@ -202,6 +207,20 @@ def move_durably(src: Path, dest: Path, syncs: FolderSyncs | None = None) -> Pat
         src.unlink()
     _sync_folder(dest.parent, syncs)
     return dest
+
+
+def if_folder_missing(action: Callable[[], T], folder: Path) -> T:
+    """Run ``action``; if it fails because ``folder`` does not exist, make it and run it again.
+
+    Most files land in folders that exist: trying first saves a mkdir and a stat per file.
+    """
+    try:
+        return action()
+    except FileNotFoundError:
+        if folder.is_dir():
+            raise  # something else is missing (the source file)
+        folder.mkdir(parents=True, exist_ok=True)
+        return action()
 
 
 def copy_to_spool(src: Path, dest: Path) -> str:

@@ -601,7 +601,6 @@ class Pipeline:
                                      mapping_version=route.version, stage=checked.stage,
                                      error_count=checked.error_count)
         dest = quarantine_path(self.quarantine_root, child)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         error = InvalidRecords(checked.issues, error_count=checked.error_count,
                                stage=checked.stage)
         reason = build_reason(child, error, mapping_version=route.version,

@@ -58,7 +58,6 @@ def build_reason(record: FileRecord, error: RejectError, *, mapping_version: str
 
 def quarantine(staged: Path, dest: Path, reason: dict[str, Any]) -> Path:
     """Write ``dest``'s reason file, then move ``staged`` to ``dest`` (same name, no clash)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     write_reason(dest, reason)
     if staged.resolve() != dest.resolve():
         move_durably(staged, dest)

@@ -26,7 +26,6 @@ class FolderTarget:
         name = output_name(self.route.target.name, ctx, self.writer.extension)
         path = self.folder / name
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
             if ctx.syncs is not None and ctx.syncs.pending(path):
                 ctx.syncs.flush()  # an output of this chunk has the same name: let it land
             earlier = sha256_of(path) if path.exists() else None
