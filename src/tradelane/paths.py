@@ -143,13 +143,11 @@ _TEMP_NUMBERS = itertools.count()
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path, *, durable: bool = True,
-                  syncs: FolderSyncs | None = None) -> Iterator[BinaryIO]:
+def atomic_writer(path: Path, *, syncs: FolderSyncs | None = None) -> Iterator[BinaryIO]:
     """Write to a temp name in the same folder (made if missing), fsync, then rename over
     ``path``.
 
-    On any exception the temp file is removed and ``path`` is untouched. ``durable=False``
-    skips the fsyncs, for copies that can be made again (the spool). With ``syncs``, the
+    On any exception the temp file is removed and ``path`` is untouched. With ``syncs``, the
     fsync and the rename happen in the background and ``syncs.flush()`` waits for them.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_NUMBERS)}.tmp")
@@ -157,21 +155,19 @@ def atomic_writer(path: Path, *, durable: bool = True,
     fh = if_folder_missing(lambda: open(tmp, "wb"), path.parent)  # noqa: SIM115
     try:
         yield fh
-        if durable and syncs is not None:
+        if syncs is not None:
             syncs.finish(fh, tmp, path)
             return
         with fh:
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         fh.close()
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    if durable:
-        fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -226,13 +222,19 @@ def if_folder_missing(action: Callable[[], T], folder: Path) -> T:
 def copy_to_spool(src: Path, dest: Path) -> str:
     """Copy ``src`` to ``dest`` in bounded memory and return its sha256 hex digest.
 
-    No fsync: a spool copy can always be made again from its original.
+    No temp name and no fsync: a spool copy is named after its file's id, is read only after
+    this returns, and can always be made again from its original. On failure it is removed.
     """
     digest = hashlib.sha256()
-    with open(src, "rb") as fin, atomic_writer(dest, durable=False) as fout:
-        while chunk := fin.read(1 << 20):
-            digest.update(chunk)
-            fout.write(chunk)
+    try:
+        with open(src, "rb") as fin, open(dest, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                digest.update(chunk)
+                fout.write(chunk)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            dest.unlink()
+        raise
     return digest.hexdigest()
 
 
