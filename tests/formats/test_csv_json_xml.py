@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from support.project import DATA
@@ -249,3 +251,48 @@ def test_reader_errors_are_all_reject_errors(tmp_path: Path) -> None:
     for spec in (route(CSV, ABC), route(JSON, {"a": {}}), xml_route("r")):
         with contextlib.suppress(RejectError):
             read(write(tmp_path, junk), spec)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_csv_small_plain_files_split_in_python_match_arrows_reader(seed: int) -> None:
+    """Differential: the Python split for small plain files against Arrow's reader."""
+    from tradelane.formats.csv import _open, _plain
+    from tradelane.spec import CsvFormat
+
+    rng = random.Random(seed)
+    delimiter = rng.choice([",", ";", "|", "\t"])
+    alphabet = ["a", "Z", "7", " ", "é", "€", "😀", ".", "-", "=", "\t", ",", ";", "|"]
+    alphabet = [c for c in alphabet if c != delimiter]
+    width = rng.randint(1, 5)
+    columns = [f"c{i}" for i in range(width)]
+    fmt = (CsvFormat(type="csv", delimiter=delimiter) if rng.random() < 0.7
+           else CsvFormat(type="csv", delimiter=delimiter, header=False, columns=columns))
+    lines = [delimiter.join(columns)] if fmt.header else []
+    for _ in range(rng.randint(1, 30)):
+        if rng.random() < 0.1:
+            lines.append("")  # empty lines are skipped by both
+        fields = width + (rng.choice([-1, 1]) if rng.random() < 0.05 else 0)
+        lines.append(delimiter.join("".join(rng.choices(alphabet, k=rng.randint(0, 6)))
+                                    for _ in range(max(fields, 1))))
+    text = "\n".join(lines) + ("\n" if rng.random() < 0.7 else "")
+
+    ragged: list[object] = []
+    def skip(row: object) -> str:
+        ragged.append(row)
+        return "skip"
+
+    arrow = pa.Table.from_batches(list(_open(text.encode(), fmt, columns, skip)))
+    plain = _plain(text, fmt, columns)
+    if ragged or arrow.num_rows == 0:
+        assert plain is None  # Arrow reads (and reports) what is not simple
+    else:
+        assert plain is not None
+        assert pa.Table.from_batches(plain).equals(arrow), (text, arrow, plain)
+
+
+@pytest.mark.parametrize("text", ['a,b\n"1",2\n', "a,b\r\n1,2\r\n", "a,b\r1,2\r", "a,b\n"])
+def test_csv_quotes_crs_or_no_records_go_to_arrows_reader(text: str) -> None:
+    from tradelane.formats.csv import _plain
+    from tradelane.spec import CsvFormat
+
+    assert _plain(text, CsvFormat(type="csv"), ["a", "b"]) is None
