@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.sftp_routes import make_route, make_settings
 from support.sshd import Sshd, sshd_available, start_sshd
 from tradelane.sources.sftp import SftpSource
+from tradelane.staging import Staged
 
 
 def openssh_batch(server: Sshd, lines: list[str], work: Path) -> None:
@@ -86,7 +87,12 @@ def bench_small(server: Sshd, work: Path, count: int,
         with source_for(server, folder, work) as src:
             refs = src.list_ready()
             assert len(refs) == count
-            src.fetch_all([(ref, spool / ref.name) for ref in refs])
+            # small files are held in memory: write them out, as OpenSSH does
+            for ref, staged in zip(refs, src.fetch_all([(ref, spool / ref.name) for ref in refs]),
+                                   strict=True):
+                assert isinstance(staged, Staged)
+                if staged.data is not None:
+                    (spool / ref.name).write_bytes(staged.data)
 
     def openssh() -> None:
         openssh_batch(server, [f"get {folder}/ORD{i:05d}.csv {spool}/" for i in range(count)],

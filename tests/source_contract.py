@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tradelane.abc import Source
+from tradelane.staging import IN_MEMORY_BYTES
 
 MIN_AGE = 2.0  # seconds; SFTP reports whole-second mtimes, so keep clear of 1 s
 
@@ -104,16 +105,20 @@ class SourceContract:
         assert ["ORD7.csv"] in seen
         assert all(entry in ([], ["ORD7.csv"]) for entry in seen)
 
-    def test_fetch_gives_the_bytes_and_sha256(self, folder: Path, tmp_path: Path) -> None:
-        content = os.urandom(3 << 20) + b"tail"
+    @pytest.mark.parametrize("size", [0, 1000, IN_MEMORY_BYTES, IN_MEMORY_BYTES + 1, 3 << 20])
+    def test_fetch_gives_the_bytes_and_sha256(self, folder: Path, tmp_path: Path,
+                                              size: int) -> None:
+        content = os.urandom(size)
         drop(folder, "data.bin", content)
         dest = tmp_path / "spool" / "1.staged"
         dest.parent.mkdir()
         with self.source(folder, tmp_path) as src:
             [ref] = src.list_ready()
-            digest = src.fetch(ref, dest)
-        assert digest == hashlib.sha256(content).hexdigest()
-        assert dest.read_bytes() == content
+            staged = src.fetch(ref, dest)
+        assert staged.sha256 == hashlib.sha256(content).hexdigest()
+        assert staged.size == size and staged.read_bytes() == content
+        # small files are held in memory; bigger ones go to the spool, never both
+        assert dest.exists() == (size > IN_MEMORY_BYTES) == (staged.data is None)
 
     @pytest.mark.parametrize("action", ["delete", "move", "leave"])
     def test_finish(self, folder: Path, tmp_path: Path, action: str) -> None:
@@ -133,7 +138,7 @@ class SourceContract:
         with self.source(folder, tmp_path) as src:
             [ref] = src.list_ready()
             assert ref.name == name
-            assert src.fetch(ref, dest) == hashlib.sha256(b"x,y\n1,2\n").hexdigest()
+            assert src.fetch(ref, dest).sha256 == hashlib.sha256(b"x,y\n1,2\n").hexdigest()
             src.finish(ref, "delete")
         assert not (folder / name).exists()
 
@@ -145,6 +150,7 @@ class SourceContract:
         with self.source(folder, tmp_path, order="name") as src:
             refs = src.list_ready()
             assert [r.name for r in refs] == [f"ORD{i:04d}.csv" for i in range(1000)]
-            digests = [src.fetch(ref, spool / f"{i}.staged") for i, ref in enumerate(refs)]
+            digests = [src.fetch(ref, spool / f"{i}.staged").sha256
+                       for i, ref in enumerate(refs)]
         assert digests[999] == hashlib.sha256(b"order,qty\nA999,1\n" * 100).hexdigest()
         assert len(set(digests)) == 1000

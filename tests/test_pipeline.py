@@ -48,6 +48,7 @@ def test_good_file_is_delivered_archived_and_recorded(orders: ProjectDir) -> Non
     with orders.ledger() as ledger:
         [record] = ledger.files()
         assert record.state == FileState.ARCHIVED
+        assert record.path == str(archived[0])  # where the bytes are now
         steps = [e.to_state for e in ledger.events(record.id)]
     assert steps == ["claimed", "staged", "delivered", "archived"]
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from tradelane.models import Delivery, Document, FileRef
 from tradelane.paths import FolderSyncs
+from tradelane.staging import Staged
 
 if TYPE_CHECKING:
     from tradelane.spec import RouteSpec
@@ -42,10 +43,11 @@ class Source(Protocol):
         """
         ...
 
-    def fetch(self, ref: FileRef, dest: Path) -> str:
-        """Copy the file into ``dest`` (the local spool) and return its sha256 hex digest.
+    def fetch(self, ref: FileRef, dest: Path) -> Staged:
+        """Take the file's snapshot, with its sha256: in memory when it is small, else copied
+        into ``dest`` (its place in the local spool), in bounded memory (see ``staging``).
 
-        Streams in bounded memory. On failure no partial ``dest`` is left behind.
+        On failure no partial ``dest`` is left behind.
         Raises ``SourceUnavailable`` on I/O or network failure.
         """
         ...
@@ -65,14 +67,14 @@ class Source(Protocol):
 
 
 class Reader(Protocol):
-    """Parses a staged file into one or more ``Document`` batches. Pure: no side effects.
+    """Parses a file's snapshot into one or more ``Document`` batches. Pure: no side effects.
 
     Every malformed input becomes a ``RejectError`` (usually ``MalformedInput``) with a
     location; a reader never lets a parser's own exception escape. Records come out as raw
     strings keyed by field name; typing is validation's job.
     """
 
-    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]: ...
+    def read(self, source: Staged, route: RouteSpec) -> Iterator[Document]: ...
 
 
 class Writer(Protocol):

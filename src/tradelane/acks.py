@@ -18,6 +18,7 @@ from pathlib import Path
 from tradelane.errors import RejectError
 from tradelane.paths import atomic_writer, safe_component
 from tradelane.spec import EdifactFormat, RouteSpec, X12Format
+from tradelane.staging import Staged
 
 
 @dataclass
@@ -27,20 +28,18 @@ class _Envelope:
     groups: list[tuple[str, str, list[tuple[str, str]]]] = field(default_factory=list)
 
 
-def write_acks(route: RouteSpec, folder: Path, path: Path, file_id: int, *,
+def write_acks(route: RouteSpec, folder: Path, staged: Staged, file_id: int, *,
                error: RejectError | None = None, rejected: Iterable[object] = ()) -> list[Path]:
-    """Acknowledge every interchange of ``path``; returns the files written.
+    """Acknowledge every interchange of the file; returns the files written.
 
     ``error`` rejects the whole file. ``rejected`` are the messages split out of a delivered
     file (EDIFACT ``Message`` objects): each gets a UCM with action 4.
     """
-    if not path.exists():
-        return []
     fmt = route.format
     if isinstance(fmt, EdifactFormat):
-        texts = _contrls(path, fmt, error, list(rejected))
+        texts = _contrls(staged, fmt, error, list(rejected))
     elif isinstance(fmt, X12Format):
-        texts = _nines(path, fmt, error)
+        texts = _nines(staged, fmt, error)
     else:
         return []
     written = []
@@ -64,7 +63,7 @@ def _owner(envelopes: list[_Envelope], error: RejectError | None) -> _Envelope |
 # -- EDIFACT ----------------------------------------------------------------------------------
 
 
-def _contrls(path: Path, fmt: EdifactFormat, error: RejectError | None,
+def _contrls(staged: Staged, fmt: EdifactFormat, error: RejectError | None,
              rejected: list[object]) -> list[tuple[str, str]]:
     from tradelane.formats.edifact_envelope import first
     from tradelane.formats.edifact_syntax import SegmentStream
@@ -72,7 +71,7 @@ def _contrls(path: Path, fmt: EdifactFormat, error: RejectError | None,
 
     envelopes: list[_Envelope] = []
     try:
-        for block in SegmentStream(path, max_segment_bytes=fmt.max_segment_bytes,
+        for block in SegmentStream(staged, max_segment_bytes=fmt.max_segment_bytes,
                                    encoding=fmt.encoding):
             for i, tag in enumerate(block.tags):
                 if tag == "UNB":
@@ -100,11 +99,11 @@ def _contrls(path: Path, fmt: EdifactFormat, error: RejectError | None,
 # -- X12 --------------------------------------------------------------------------------------
 
 
-def _nines(path: Path, fmt: X12Format, error: RejectError | None) -> list[tuple[str, str]]:
+def _nines(staged: Staged, fmt: X12Format, error: RejectError | None) -> list[tuple[str, str]]:
     from tradelane.formats.x12 import X12File, _el, build_997
 
     try:
-        f = X12File(path.read_bytes(), fmt.encoding, fmt.max_segment_bytes)
+        f = X12File(staged.read_bytes(), fmt.encoding, fmt.max_segment_bytes)
     except RejectError:
         return []
     envelopes: list[_Envelope] = []

@@ -15,6 +15,7 @@ from tradelane.models import QUARANTINE_STATES, Document, FileState
 from tradelane.quarantine import read_reason, release
 from tradelane.serve import status as serve_status
 from tradelane.spec import Project, RouteSpec
+from tradelane.staging import Staged
 from tradelane.targets import target_for
 from tradelane.transform import transform
 from tradelane.validate import validate
@@ -31,7 +32,7 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
     message = ""
     preview_batches: list[Document] = []
     try:
-        for doc in reader_for(route).read(path, route):
+        for doc in reader_for(route).read(Staged.file(path), route):
             notes.extend(n for n in doc.notes if n not in notes)
             valid = validate(doc, route, limit=limit)
             result = transform(valid.document, route, limit=limit)

@@ -219,25 +219,6 @@ def if_folder_missing(action: Callable[[], T], folder: Path) -> T:
         return action()
 
 
-def copy_to_spool(src: Path, dest: Path) -> str:
-    """Copy ``src`` to ``dest`` in bounded memory and return its sha256 hex digest.
-
-    No temp name and no fsync: a spool copy is named after its file's id, is read only after
-    this returns, and can always be made again from its original. On failure it is removed.
-    """
-    digest = hashlib.sha256()
-    try:
-        with open(src, "rb") as fin, open(dest, "wb") as fout:
-            while chunk := fin.read(1 << 20):
-                digest.update(chunk)
-                fout.write(chunk)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            dest.unlink()
-        raise
-    return digest.hexdigest()
-
-
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

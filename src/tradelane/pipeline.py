@@ -60,7 +60,6 @@ from tradelane.paths import (
     atomic_writer,
     check_partner_name,
     is_inside,
-    move_durably,
     safe_component,
 )
 from tradelane.processes import WorkerPool
@@ -74,6 +73,7 @@ from tradelane.quarantine import (
 from tradelane.sources import source_for
 from tradelane.sources.quarantined import QuarantinedCopy
 from tradelane.spec import Project, RouteSpec
+from tradelane.staging import Staged
 from tradelane.targets import target_for
 
 log = logging.getLogger("tradelane")
@@ -132,13 +132,22 @@ class _Work:
     """One claimed file on its way through a chunk."""
 
     record: FileRecord
-    staged: Path  # its copy in the spool
+    spool: Path  # where its copy goes if it is too big to hold in memory
+    staged: Staged | None = None  # its snapshot, once fetched
     quarantined: Path | None = None  # reprocessing from quarantine: that copy is the file
     via: Step | None = None  # "staged": written with the next transition, one commit less
     delivery: Delivery | None = None
     checked: Checked | None = None
     released: bool = False  # claimed but not started: handed back
     result: FileResult | None = None  # the outcome, once there is one
+
+    def discard(self) -> None:
+        """Drop the snapshot (or a spool copy that a crashed worker left)."""
+        if self.staged is not None:
+            self.staged.discard()
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.spool.unlink()
 
     def delivered_detail(self) -> str:
         assert self.delivery is not None and self.checked is not None
@@ -319,7 +328,7 @@ class Pipeline:
         return not self.stop.wait(wait)
 
     def _work(self, record: FileRecord, quarantined: Path | None = None) -> _Work:
-        """A claimed file, with the place of its copy in the spool."""
+        """A claimed file, with the place of its copy in the spool (if it needs one)."""
         return _Work(record, self.spool / f"{record.id}.staged", quarantined=quarantined)
 
     def _stopping(self) -> bool:
@@ -425,16 +434,17 @@ class Pipeline:
                                          Outcome.FAILED, message)
 
     def _stage(self, route: RouteSpec, source: Source, deadline: float, work: _Work) -> None:
-        """Copy the file into the spool (its sha256 on the way) and check its size and name."""
+        """Take the file's snapshot (its sha256 on the way) and check its size and name."""
         if time.monotonic() > deadline:
             work.released = True  # a slow chunk: give the rest back before the lease runs out
             return
-        sha256 = source.fetch(work.record.ref, work.staged)
-        work.record = replace(work.record, sha256=sha256, mapping_version=route.version,
-                              path=str(work.staged))
-        work.via = Step(FileState.STAGED, f"staged, sha256 {sha256[:12]}", utcnow())
+        staged = work.staged = source.fetch(work.record.ref, work.spool)
+        assert staged.sha256 is not None
+        work.record = replace(work.record, sha256=staged.sha256, mapping_version=route.version,
+                              path=str(staged.path) if staged.path else None)
+        work.via = Step(FileState.STAGED, f"staged, sha256 {staged.sha256[:12]}", utcnow())
         check_partner_name(work.record.name)
-        size = work.staged.stat().st_size
+        size = staged.size
         if size == 0:
             raise EmptyFile()
         max_size = route.source.max_size
@@ -446,7 +456,7 @@ class Pipeline:
                  force: bool, syncs: FolderSyncs, work: _Work) -> None:
         """Read, check, transform and deliver; the ledger hears of it in ``_record_deliveries``."""
         record = work.record
-        assert record.sha256
+        assert record.sha256 and work.staged is not None
         twin = twins.get(record.sha256)  # delivered files only: never this one, in hand
         if twin is not None:
             raise DuplicateFile(
@@ -496,6 +506,7 @@ class Pipeline:
                 try:
                     if work.checked.rejected_rows:
                         self._quarantine_split(route, work.record, work.checked)
+                    assert work.staged is not None
                     self._acknowledge(route, work.record, work.staged,
                                       rejected=work.checked.rejected_rows)
                     finished.append(work)
@@ -538,12 +549,11 @@ class Pipeline:
         dest = quarantined or quarantine_path(self.quarantine_root, record)
         reason = build_reason(record, error, mapping_version=route.version,
                               max_errors=self.settings.max_reason_errors)
-        if quarantined is None and staged.exists():
+        if quarantined is None and staged is not None:
             quarantine(staged, dest, reason)
         else:  # reprocessed from quarantine: the copy there stays, with a fresh reason
             write_reason(dest, reason)
-            with contextlib.suppress(FileNotFoundError):
-                staged.unlink()
+            work.discard()
         to = FileState.DUPLICATE if isinstance(error, DuplicateFile) else FileState.QUARANTINED
         self.ledger.transition(
             record.id, FileState.CLAIMED, to, error.message, via=work.via,
@@ -551,13 +561,14 @@ class Pipeline:
             **{**_staged_fields(record), "path": str(dest)})
         log.warning("quarantined %s (%s): %s -> %s", record.name, error.stage, error.message,
                     dest)
-        self._acknowledge(route, record, dest, error=error)
+        if dest.exists():
+            self._acknowledge(route, record, Staged.file(dest), error=error)
         if quarantined is None and record.parent_id is None:
             self._finish_rejected_original(route, source, record)
         outcome = Outcome.DUPLICATE if to == FileState.DUPLICATE else Outcome.QUARANTINED
         return FileResult(record.id, route.name, record.name, outcome, error.message)
 
-    def _acknowledge(self, route: RouteSpec, record: FileRecord, path: Path, *,
+    def _acknowledge(self, route: RouteSpec, record: FileRecord, staged: Staged, *,
                      error: RejectError | None = None,
                      rejected: list[object] | None = None) -> None:
         """CONTRL / 997 where the route asks for them. Failing to write one is an alert, never a
@@ -566,7 +577,7 @@ class Pipeline:
         if ack is None:
             return
         try:
-            for written in write_acks(route, self.settings.path(ack.folder), path, record.id,
+            for written in write_acks(route, self.settings.path(ack.folder), staged, record.id,
                                       error=error, rejected=rejected or ()):
                 log.info("acknowledged %s: %s", record.name, written.name)
         except OSError as exc:
@@ -579,8 +590,7 @@ class Pipeline:
         asked = getattr(error, "retry_after", None)  # e.g. an HTTP Retry-After
         if asked:
             wait = max(wait, timedelta(seconds=asked))
-        with contextlib.suppress(FileNotFoundError):
-            work.staged.unlink()
+        work.discard()
         self.ledger.transition(
             record.id, FileState.CLAIMED, FileState.PENDING,
             f"temporary failure, will retry: {error}", via=work.via, message=str(error),
@@ -623,20 +633,19 @@ class Pipeline:
             record = work.record
             try:
                 if work.quarantined is not None:
-                    archive = self._archive_dir(route, record)
-                    where = f"archived to {release(work.quarantined, archive)}"
+                    kept: Path | None = release(work.quarantined, self._archive_dir(route, record))
+                    where = f"archived to {kept}"
                 else:
-                    where = self._apply_post_action(route, source, work, syncs)
+                    where, kept = self._apply_post_action(route, source, work, syncs)
             except TransientError as exc:
                 self.ledger.note(record.id, f"ALERT: delivered, but the original could not be "
                                             f"cleaned up: {exc}. It will not be processed again.")
                 log.error("delivered %s but could not clean up the original: %s", record.name,
                           exc)
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                work.staged.unlink()
+            work.discard()
             moves.append(Move(record.id, (FileState.DELIVERED,), FileState.ARCHIVED,
-                              f"original {where}", fields={"path": where}))
+                              f"original {where}", fields={"path": str(kept) if kept else None}))
             moved.append(work)
         try:
             syncs.flush()
@@ -648,21 +657,25 @@ class Pipeline:
                 log.warning("%s: %s", work.record.name, outcome)
 
     def _apply_post_action(self, route: RouteSpec, source: Source, work: _Work,
-                           syncs: FolderSyncs) -> str:
+                           syncs: FolderSyncs) -> tuple[str, Path | None]:
+        """What happened to the original, and where its bytes are kept locally (if they are)."""
         record = work.record
         action = route.source.after
         if action == "archive":
             dest = self._archive_dir(route, record) / f"{record.id}-{safe_component(record.name)}"
             if route.source.folder:
                 source.finish(record.ref, "archive", str(dest), syncs)
-            else:  # remote sources: keep the copy we staged, then remove the original
-                if work.staged.exists():
-                    move_durably(work.staged, dest, syncs)
+            else:  # remote sources: keep the snapshot, then remove the original
+                staged = work.staged or source.fetch(record.ref, work.spool)  # a leftover
+                if staged.sha256 != record.sha256:
+                    staged.discard()
+                    return "left in place: it changed after it was delivered", None
+                staged.keep(dest, syncs)
                 source.finish(record.ref, "delete")
-            return f"archived to {dest}"
+            return f"archived to {dest}", dest
         source.finish(record.ref, action, route.source.move_to, syncs)
         return {"delete": "deleted", "leave": "left in place",
-                "move": f"moved to {route.source.move_to}"}[action]
+                "move": f"moved to {route.source.move_to}"}[action], None
 
     def _finish_rejected_original(self, route: RouteSpec, source: Source,
                                   record: FileRecord) -> None:

@@ -17,6 +17,7 @@ from tradelane.errors import RejectError
 from tradelane.ledger import FileRecord, utcnow
 from tradelane.models import Issue
 from tradelane.paths import atomic_writer, move_durably, safe_component
+from tradelane.staging import Staged
 
 REASON_SUFFIX = ".reason.json"
 
@@ -56,11 +57,10 @@ def build_reason(record: FileRecord, error: RejectError, *, mapping_version: str
     }
 
 
-def quarantine(staged: Path, dest: Path, reason: dict[str, Any]) -> Path:
-    """Write ``dest``'s reason file, then move ``staged`` to ``dest`` (same name, no clash)."""
+def quarantine(staged: Staged, dest: Path, reason: dict[str, Any]) -> Path:
+    """Write ``dest``'s reason file, then put the file's snapshot at ``dest``."""
     write_reason(dest, reason)
-    if staged.resolve() != dest.resolve():
-        move_durably(staged, dest)
+    staged.keep(dest)
     return dest
 
 

@@ -15,6 +15,7 @@ from support.project import DATA
 from tradelane.errors import InvalidRecords, MalformedInput, RejectError
 from tradelane.formats import reader_for
 from tradelane.spec import RouteSpec
+from tradelane.staging import Staged
 from tradelane.validate import validate
 
 
@@ -25,7 +26,7 @@ def route(fmt: dict, fields: dict, header: dict | None = None) -> RouteSpec:
 
 
 def read(path: Path, spec: RouteSpec):
-    return list(reader_for(spec).read(path, spec))
+    return list(reader_for(spec).read(Staged.file(path), spec))
 
 
 def records(path: Path, spec: RouteSpec) -> list[dict]:

@@ -13,6 +13,7 @@ import pytest
 
 from support.project import REPO, ProjectDir
 from tradelane.pipeline import Outcome, Pipeline
+from tradelane.staging import Staged
 
 CASES = REPO / "tests" / "cases"
 ROUTES = {"edifact_orders": "ORDERS_case.edi", "x12_850": "PO_case.x12",
@@ -162,7 +163,7 @@ def test_isolated_message_is_split_out_and_the_others_delivered(project: Project
     # ... which ops fix by hand and reprocess through the same route.
     rejects.write_text(text.replace("UNT+8+2'", "UNT+9+2'"))
     route = project.load().route("edifact_orders")
-    [doc] = EdifactReader().read(rejects, route)
+    [doc] = EdifactReader().read(Staged.file(rejects), route)
     assert doc.header["order_id"].tolist() == ["PO-77002"]
     with project.ledger() as ledger:
         again = Pipeline(project.load(), ledger).reprocess(why["file_id"])
@@ -319,7 +320,7 @@ def test_csv_invoice_lines_become_a_valid_invoic(project: ProjectDir) -> None:
         "header": {"invoice": {"source": "BGM.C106.1004"}},
         "fields": {"gtin": {"source": "LIN.C212.7140"}, "text": {"source": "IMD.3.4"},
                    "amount": {"source": "MOA[203].C516.5004"}}})
-    [doc] = EdifactReader().read(output, invoic)
+    [doc] = EdifactReader().read(Staged.file(output), invoic)
     assert doc.header["invoice"].tolist() == ["INV-90001", "INV-90001", "INV-90002"]
     assert doc.records["amount"].tolist() == ["83.76", "299.40", "75.00"]
     assert doc.records["text"].tolist()[1] == "Gear oil 5 l: synthetic + 'premium'"

@@ -28,6 +28,7 @@ from tradelane.formats.edifact import (
 )
 from tradelane.formats.edifact_writer import EdifactTemplate, EdifactWriter, build_contrl
 from tradelane.spec import RouteSpec
+from tradelane.staging import Staged
 
 UNB = "UNB+UNOA:3+SENDER:14+RECEIVER:14+240101:1200+REF1'"
 ORDER = ("UNH+M1+ORDERS:D:96A:UN'BGM+220+PO-1+9'DTM+137:20240101:102'NAD+BY+5412345000013::9'"
@@ -229,7 +230,7 @@ def test_isolate_messages_marks_the_bad_one_and_keeps_the_others(tmp_path: Path)
 def test_maps_header_and_record_fields_per_message(tmp_path: Path) -> None:
     second = ORDER.replace("M1", "M2").replace("PO-1", "PO-2")
     path = write(tmp_path, "UNA:+.? '\r\n" + UNB + "\r\n" + ORDER + second + "UNZ+2+REF1'\r\n")
-    [doc] = list(reader_for(route()).read(path, route()))  # one batch: both messages
+    [doc] = list(reader_for(route()).read(Staged.file(path), route()))  # one batch: both messages
     assert doc.header["order_id"].tolist() == ["PO-1", "PO-1", "PO-2", "PO-2"]  # per record
     assert doc.header["buyer"].tolist() == ["5412345000013"] * 4
     assert doc.header["sender"].tolist() == ["SENDER"] * 4

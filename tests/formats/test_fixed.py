@@ -9,6 +9,7 @@ import pytest
 
 from tradelane.formats.fixed import FixedReader, FixedWriter, ShortRecord, UnknownRecordType
 from tradelane.spec import RouteSpec
+from tradelane.staging import Staged
 
 LAYOUT = {
     "type": "fixed",
@@ -41,7 +42,7 @@ def route(**fmt: object) -> RouteSpec:
 def read(tmp_path: Path, data: bytes, **fmt: object) -> list:
     path = tmp_path / "in.txt"
     path.write_bytes(data)
-    return list(FixedReader().read(path, route(**fmt)))
+    return list(FixedReader().read(Staged.file(path), route(**fmt)))
 
 
 def test_unknown_record_line_is_rejected_with_its_line(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from tradelane.errors import EmptyFile, RejectError
 from tradelane.formats import edi_errors as E
 from tradelane.formats.x12 import X12File, X12Reader, build_997, iter_transactions
 from tradelane.spec import RouteSpec
+from tradelane.staging import Staged
 
 DATA = Path(__file__).parents[1] / "data" / "x12"
 ISA = ("ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*U*"
@@ -32,7 +33,7 @@ def route(**fmt: object) -> RouteSpec:
 def read(tmp_path: Path, text: str | bytes, **fmt: object) -> list:
     path = tmp_path / "in.x12"
     path.write_bytes(text.encode("latin-1") if isinstance(text, str) else text)
-    return list(X12Reader().read(path, route(**fmt)))
+    return list(X12Reader().read(Staged.file(path), route(**fmt)))
 
 
 def reject(tmp_path: Path, text: str | bytes, kind: type[RejectError]) -> RejectError:
@@ -138,10 +139,11 @@ def test_corpus_table_covers_every_file() -> None:
 
 def test_node_x12_850_mapping_oracle() -> None:
     """node-x12 850_map_result.json: ShipTo name and the six PO1 quantities."""
-    docs = list(X12Reader().read(DATA / "node-x12__850.edi", route()))
+    docs = list(X12Reader().read(Staged.file(DATA / "node-x12__850.edi"), route()))
     assert docs[0].header["ship_to"] == "XYZ RETAIL"
     assert docs[0].records["qty"].tolist() == ["120", "220", "126", "76", "72", "696"]
-    newline = list(X12Reader().read(DATA / "node-x12__850_2_newline_terminator.edi", route()))
+    newline = list(X12Reader().read(
+        Staged.file(DATA / "node-x12__850_2_newline_terminator.edi"), route()))
     assert newline[0].records["qty"].tolist() == docs[0].records["qty"].tolist()
 
 

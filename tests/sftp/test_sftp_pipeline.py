@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,9 @@ import yaml
 
 from support.sshd import Sshd
 from tradelane.errors import ConfigError
+from tradelane.ledger import utcnow
+from tradelane.models import FileState
+from tradelane.sources.sftp import SftpSource
 from tradelane.spec import SftpConnection
 
 CSV = "Order;Qty\nPO-1;5\nPO-2;1\n"
@@ -70,3 +75,45 @@ def test_durations_are_written_like_30s() -> None:
                                           "transfer_deadline": "2h"})
     assert conn.connect_timeout.total_seconds() == 3
     assert conn.transfer_deadline.total_seconds() == 7200
+
+
+def test_archive_of_a_remote_file_including_one_a_dead_worker_delivered(
+        project, sshd: Sshd, remote_dir: Path) -> None:
+    """after: archive keeps the snapshot locally, then deletes the remote file. A file that
+    a dead worker delivered but did not archive is fetched again for the archive, unless it
+    changed since (then it is a new file and stays)."""
+    inbox = remote_dir / "archived"
+    inbox.mkdir()
+    project.settings(yaml.safe_dump({"connections": {"acme": {"sftp": sshd.connection()}}}))
+    project.route("acme", (ROUTE % {"inbox": inbox, "outbox": "unused"}).replace(
+        "after: delete", "after: archive").replace(
+        "target: {sftp: acme, path: unused,", "target: {folder: outbox/acme,"))
+
+    def drop(name: str, text: str) -> None:
+        (inbox / name).write_text(text)
+        os.utime(inbox / name, (time.time() - 60, time.time() - 60))
+
+    drop("ORD1.csv", CSV)
+    assert [r.outcome.value for r in project.run().results] == ["delivered"]
+    [archived] = (project.root / "archive" / "acme").rglob("*ORD1.csv")
+    assert archived.read_text() == CSV and list(inbox.iterdir()) == []
+
+    left, changed = CSV.replace("PO-1", "PO-7"), CSV.replace("PO-1", "PO-8")
+    drop("ORD2.csv", left)
+    drop("ORD3.csv", changed)
+    project_spec = project.load()
+    with project.ledger() as ledger, SftpSource(project_spec.route("acme"),
+                                                project_spec.settings) as source:
+        for ref in source.list_ready():
+            record = ledger.claim(ref)
+            assert record is not None
+            sent = left if ref.name == "ORD2.csv" else "what it held when it was delivered"
+            ledger.transition(record.id, FileState.CLAIMED, FileState.DELIVERED, "died after",
+                              sha256=hashlib.sha256(sent.encode()).hexdigest(),
+                              lease_until=utcnow() - timedelta(seconds=1))
+    assert project.run().results == []  # finished, not delivered again
+    [archived] = (project.root / "archive" / "acme").rglob("*ORD2.csv")
+    assert archived.read_text() == left
+    assert [p.name for p in inbox.iterdir()] == ["ORD3.csv"]  # changed since: left alone
+    assert not list((project.root / "archive" / "acme").rglob("*ORD3.csv"))
+    assert [p.name for p in (project.root / "outbox" / "acme").iterdir()] == ["ORD1.json"]

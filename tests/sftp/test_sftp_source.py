@@ -35,9 +35,10 @@ def test_lists_and_fetches(sshd: Sshd, remote_dir: Path, tmp_path: Path) -> None
         refs = src.list_ready()
         assert [r.name for r in refs] == ["ORD1.csv"]
         assert refs[0].uri == f"sftp://acme{remote_dir}/ORD1.csv"
-        digest = src.fetch(refs[0], tmp_path / "spool")
-    assert digest == hashlib.sha256(b"x" * 5000).hexdigest()
-    assert (tmp_path / "spool").read_bytes() == b"x" * 5000
+        staged = src.fetch(refs[0], tmp_path / "spool")
+    assert staged.sha256 == hashlib.sha256(b"x" * 5000).hexdigest()
+    assert staged.read_bytes() == b"x" * 5000
+    assert not (tmp_path / "spool").exists()  # a small file is held in memory
 
 
 def test_undecodable_name_skips_only_that_file(sshd: Sshd, remote_dir: Path,
@@ -163,7 +164,7 @@ def test_delete_refused_by_permissions(sshd: Sshd, denied_dir: Path, tmp_path: P
     src = source(sshd, denied_dir, tmp_path, conn={"user": sshd.other_user})
     with src:
         [ref] = src.list_ready()
-        assert src.fetch(ref, tmp_path / "a") == hashlib.sha256(
+        assert src.fetch(ref, tmp_path / "a").sha256 == hashlib.sha256(
             (denied_dir / "a.csv").read_bytes()).hexdigest()
         with pytest.raises(SourceUnavailable, match=r"deleting .* permission denied"):
             src.finish(ref, "delete")
@@ -210,10 +211,10 @@ def test_server_killed_mid_download_then_recovers(own_sshd: Sshd, tmp_path: Path
         killer.join()
         assert not spool.exists()
         own_sshd.start()
-        digest = src.fetch(ref, spool)  # the same poll reconnects
+        staged = src.fetch(ref, spool)  # the same poll reconnects
     expected = hashlib.sha256()
     with open(big, "rb") as f:
         while block := f.read(1 << 20):
             expected.update(block)
-    assert digest == expected.hexdigest()
+    assert staged.sha256 == expected.hexdigest() and staged.path == spool
     assert spool.stat().st_size == 200 << 20

@@ -22,12 +22,13 @@ import pyarrow.csv as pacsv
 from tradelane.errors import InvalidRecords, MalformedInput
 from tradelane.models import Document, Issue
 from tradelane.spec import CsvFormat, RouteSpec
+from tradelane.staging import Staged
 
 BLOCK_SIZE = 8 << 20
 #: Up to this size, a file with no quotes, escapes or CRs is split in Python (see _plain).
 PLAIN_SPLIT_BYTES = 4 << 10  # measured: Arrow is faster from about 8 KB on
 _FORMULA_START = r"^([=+\-@\t\r])"
-_Source = Path | bytes  # the staged file, or its bytes when it is small
+_Source = Path | bytes  # the file on disk, or its bytes when it is small
 
 
 def _binary(source: _Source) -> BinaryIO:
@@ -35,12 +36,13 @@ def _binary(source: _Source) -> BinaryIO:
 
 
 class CsvReader:
-    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
+    def read(self, staged: Staged, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, CsvFormat)
         # A small file is read once; its three passes (encoding, header, records) use the
         # bytes in memory instead of opening it three times.
-        source: _Source = path.read_bytes() if path.stat().st_size <= BLOCK_SIZE else path
+        source: _Source = staged.read_bytes()  \
+            if staged.path is None or staged.size <= BLOCK_SIZE else staged.path
         text = _check_encoding(source, fmt.encoding)
         columns = _header(source, fmt)
         wanted = {name: (spec.source or name) for name, spec in route.fields.items()}
@@ -67,10 +69,10 @@ class CsvReader:
                   for f, s in missing]
         plain = _plain(text, fmt, columns) if text is not None \
             and len(source) <= PLAIN_SPLIT_BYTES else None
-        yield from _blocks(path, plain or source, fmt, columns, wanted, by_clean, tuple(notes))
+        yield from _blocks(staged, plain or source, fmt, columns, wanted, by_clean, tuple(notes))
 
 
-def _blocks(path: Path, source: _Source | list[pa.RecordBatch], fmt: CsvFormat,
+def _blocks(staged: Staged, source: _Source | list[pa.RecordBatch], fmt: CsvFormat,
             columns: list[str], wanted: dict[str, str], by_clean: dict[str, str],
             notes: tuple[str, ...]) -> Iterator[Document]:
     ragged: list[Issue] = []
@@ -89,7 +91,7 @@ def _blocks(path: Path, source: _Source | list[pa.RecordBatch], fmt: CsvFormat,
         return "skip"
 
     reader = source if isinstance(source, list) else _open(source, fmt, columns, on_invalid_row)
-    locator = _Locator(path, fmt, skipped_rows)
+    locator = _Locator(staged, fmt, skipped_rows)
     start = 0
     try:
         for batch in reader:
@@ -219,8 +221,8 @@ def _check_encoding(source: _Source, encoding: str) -> str | None:
 class _Locator:
     """Record number -> "row N (line L)", computed lazily with Python's csv module."""
 
-    def __init__(self, path: Path, fmt: CsvFormat, skipped: list[int]):
-        self.path, self.fmt, self.skipped = path, fmt, skipped
+    def __init__(self, staged: Staged, fmt: CsvFormat, skipped: list[int]):
+        self.staged, self.fmt, self.skipped = staged, fmt, skipped
         self._lines: list[int] = []  # physical start line of each data row
 
     def __call__(self, record: int) -> str:
@@ -244,7 +246,8 @@ class _Locator:
         fmt = self.fmt
         encoding = "utf-8-sig" if fmt.encoding.lower() in ("utf-8", "utf8") else fmt.encoding
         self._lines = []
-        with open(self.path, encoding=encoding, newline="", errors="replace") as fh:
+        with io.TextIOWrapper(self.staged.open(), encoding=encoding, newline="",
+                              errors="replace") as fh:
             for _ in range(fmt.skip_rows):
                 fh.readline()
             reader = pycsv.reader(fh, delimiter=fmt.delimiter, quotechar=fmt.quote,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,6 +40,7 @@ from tradelane.formats.edifact_map import Mapped, MessagePlan
 from tradelane.formats.edifact_syntax import Locator, SegmentStream
 from tradelane.models import Document, Issue
 from tradelane.spec import EdifactFormat, RouteSpec
+from tradelane.staging import Staged
 
 __all__ = [
     "BadServiceStringAdvice",
@@ -111,11 +111,11 @@ class EdifactReader:
     def __init__(self, batch_segments: int = BATCH_SEGMENTS):
         self.batch_segments = batch_segments
 
-    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
+    def read(self, staged: Staged, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, EdifactFormat)
         plan = MessagePlan(route)
-        stream = SegmentStream(Path(path), max_segment_bytes=fmt.max_segment_bytes,
+        stream = SegmentStream(staged, max_segment_bytes=fmt.max_segment_bytes,
                                encoding=fmt.encoding)
         row = 0
         batch: list[Message] = []

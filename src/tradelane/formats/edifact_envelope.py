@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tradelane.formats.edi_errors import (
     ControlReferenceMismatch,
@@ -243,8 +242,3 @@ def _check_trailer(stream: SegmentStream, tag: str, el: list[Element], actual: i
         raise CountMismatch(tag, declared, actual, ref, **stream.where(segment=index))
     if trailer_ref != ref:
         raise ControlReferenceMismatch(tag, ref, trailer_ref, **stream.where(segment=index))
-
-
-def open_stream(path: Path, *, max_segment_bytes: int = 1 << 20,
-                encoding: str | None = None) -> SegmentStream:
-    return SegmentStream(path, max_segment_bytes=max_segment_bytes, encoding=encoding)

@@ -36,6 +36,7 @@ from tradelane.formats.edi_errors import (
     UnexpectedSegment,
     UnknownSyntaxIdentifier,
 )
+from tradelane.staging import Staged
 
 Element = str | list[str]
 
@@ -259,14 +260,14 @@ class _PlainFactory(SegmentFactory):
 class SegmentStream:
     """Reads an interchange file chunk by chunk and yields ``Block``s of complete segments."""
 
-    def __init__(self, path: Path, *, max_segment_bytes: int = 1 << 20,
+    def __init__(self, source: Staged | Path, *, max_segment_bytes: int = 1 << 20,
                  encoding: str | None = None, chunk_size: int = DEFAULT_CHUNK):
-        self.path = Path(path)
+        self.source = source if isinstance(source, Staged) else Staged.file(Path(source))
         self.limit = max_segment_bytes
         self.chunk_size = max(64, min(chunk_size, max_segment_bytes))
-        with self.path.open("rb") as fh:
+        with self.source.open() as fh:
             self.syntax = read_syntax(fh.read(max(self.chunk_size, 4096)), encoding)
-        self.locator = Locator(self.path, self.syntax)
+        self.locator = Locator(self.source, self.syntax)
 
     def where(self, *, segment: int | None = None, byte: int | None = None) -> dict:
         if segment is None and byte is not None:
@@ -283,7 +284,7 @@ class SegmentStream:
         index = 2 if syn.una else 1  # number of the next segment
         carry = ""
         pos = 0
-        with self.path.open("rb") as fh:
+        with self.source.open() as fh:
             fh.seek(syn.lead)
             pos = syn.lead
             first = True
@@ -380,8 +381,8 @@ class Locator:
     found on the first request and cached.
     """
 
-    def __init__(self, path: Path, syntax: Syntax):
-        self.path = path
+    def __init__(self, source: Staged, syntax: Syntax):
+        self.source = source
         d = syntax.delimiters
         term = re.escape(d.segment.encode(syntax.codec))
         rel = re.escape(d.release.encode(syntax.codec)) if d.release else None
@@ -395,7 +396,7 @@ class Locator:
         self._starts.append(self._skip_breaks(self._pos))
 
     def _after_una(self, lead: int) -> int:
-        with self.path.open("rb") as fh:
+        with self.source.open() as fh:
             fh.seek(lead)
             head = fh.read(64)
         seen = 0
@@ -407,7 +408,7 @@ class Locator:
         return lead + len(head)
 
     def _skip_breaks(self, pos: int) -> int:
-        with self.path.open("rb") as fh:
+        with self.source.open() as fh:
             fh.seek(pos)
             tail = fh.read(64)
         return pos + (len(tail) - len(tail.lstrip(b"\r\n")))
@@ -415,24 +416,31 @@ class Locator:
     def _scan(self, until_segment: int | None = None, until_byte: int | None = None) -> None:
         if self._done:
             return
-        with self.path.open("rb") as fh:
+        if self.source.data is not None:
+            self._scan_in(self.source.data, until_segment, until_byte)
+            return
+        with self.source.open() as fh:
             if fh.seek(0, 2) == 0:
                 self._done = True
                 return
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                for match in self._pattern.finditer(mm, self._starts[-1]):
-                    if match.end() - match.start() == 2:
-                        continue  # a release sequence
-                    nxt = match.end()
-                    while nxt < len(mm) and mm[nxt] in (10, 13):
-                        nxt += 1
-                    if nxt >= len(mm):
-                        break
-                    self._starts.append(nxt)
-                    if until_segment is not None and len(self._starts) >= until_segment:
-                        return
-                    if until_byte is not None and nxt > until_byte:
-                        return
+                self._scan_in(mm, until_segment, until_byte)
+
+    def _scan_in(self, buffer: bytes | mmap.mmap, until_segment: int | None,
+                 until_byte: int | None) -> None:
+        for match in self._pattern.finditer(buffer, self._starts[-1]):
+            if match.end() - match.start() == 2:
+                continue  # a release sequence
+            nxt = match.end()
+            while nxt < len(buffer) and buffer[nxt] in (10, 13):
+                nxt += 1
+            if nxt >= len(buffer):
+                break
+            self._starts.append(nxt)
+            if until_segment is not None and len(self._starts) >= until_segment:
+                return
+            if until_byte is not None and nxt > until_byte:
+                return
         self._done = True
 
     def byte_of(self, segment: int) -> int | None:

@@ -7,7 +7,6 @@ a ``header`` record type fill the document header; each line of a ``record`` typ
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 import pandas as pd
@@ -16,6 +15,7 @@ import pyarrow as pa
 from tradelane.errors import ConfigError, EmptyFile, MalformedInput
 from tradelane.models import Document
 from tradelane.spec import FixedField, FixedFormat, FixedOutput, FixedRecordType, RouteSpec
+from tradelane.staging import Staged
 
 
 class UnknownRecordType(MalformedInput):
@@ -64,7 +64,7 @@ def _source(name: str, source: str | None, fmt: FixedFormat, where: str) -> tupl
 
 
 class FixedReader:
-    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
+    def read(self, staged: Staged, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, FixedFormat)
         header_src = {k: _source(k, s.source, fmt, f"header.{k}.source")
@@ -79,7 +79,7 @@ class FixedReader:
         lines: list[int] = []
         first_row = 0
         pending: list[tuple[int, str, str]] = []
-        for number, line in _lines(Path(path), fmt):
+        for number, line in _lines(staged, fmt):
             kind = _match(types, line)
             if kind is None:
                 if fmt.unknown_lines == "skip" or not line.strip():
@@ -125,8 +125,8 @@ def _match(types: list[tuple[str, FixedRecordType]], line: str) -> str | None:
     return None
 
 
-def _lines(path: Path, fmt: FixedFormat) -> Iterator[tuple[int, str]]:
-    data = path.read_bytes()
+def _lines(staged: Staged, fmt: FixedFormat) -> Iterator[tuple[int, str]]:
+    data = staged.read_bytes()
     if not data:
         raise EmptyFile()
     try:

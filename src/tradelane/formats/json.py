@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import pandas as pd
@@ -19,6 +18,7 @@ from tradelane.errors import InvalidRecords, MalformedInput
 from tradelane.formats.json_rows import json_rows
 from tradelane.models import Document, Issue
 from tradelane.spec import JsonFormat, RouteSpec
+from tradelane.staging import Staged
 
 _BATCH = 50_000
 
@@ -32,13 +32,13 @@ def _reject_constant(name: str) -> Any:
 
 
 class JsonReader:
-    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
+    def read(self, staged: Staged, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, JsonFormat)
         if fmt.type == "jsonl":
-            yield from _read_lines(path, fmt, route)
+            yield from _read_lines(staged, fmt, route)
             return
-        data = _loads(path.read_bytes(), fmt.encoding)
+        data = _loads(staged.read_bytes(), fmt.encoding)
         records = _at_path(data, fmt.records)
         where = f"$.{fmt.records}" if fmt.records else "$"
         if not isinstance(records, list):
@@ -52,11 +52,11 @@ class JsonReader:
             yield _document(chunk, start, route, header, locate)
 
 
-def _read_lines(path: Path, fmt: JsonFormat, route: RouteSpec) -> Iterator[Document]:
+def _read_lines(staged: Staged, fmt: JsonFormat, route: RouteSpec) -> Iterator[Document]:
     chunk: list[Any] = []
     lines: list[int] = []
     start = 0
-    with open(path, "rb") as fh:
+    with staged.open() as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue

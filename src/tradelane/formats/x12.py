@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -32,6 +31,7 @@ from tradelane.formats.edi_errors import (
 )
 from tradelane.models import Document
 from tradelane.spec import RouteSpec, X12Format
+from tradelane.staging import Staged
 
 # Positions of the element separator inside the 106-character ISA.
 _ISA_SEPARATORS = (3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103)
@@ -241,14 +241,14 @@ def compile_x12_path(text: str, where: str) -> X12Path:
 
 
 class X12Reader:
-    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
+    def read(self, staged: Staged, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, X12Format)
         header = {k: compile_x12_path(s.source or k, f"header.{k}.source")
                   for k, s in route.header.items()}
         fields = {k: compile_x12_path(s.source or k, f"fields.{k}.source")
                   for k, s in route.fields.items()}
-        f = X12File(Path(path).read_bytes(), fmt.encoding, fmt.max_segment_bytes)
+        f = X12File(staged.read_bytes(), fmt.encoding, fmt.max_segment_bytes)
         row = 0
         for tx in iter_transactions(f):
             if fmt.transactions and tx.code not in fmt.transactions:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import pandas as pd
@@ -21,16 +20,17 @@ from tradelane.errors import MalformedInput
 from tradelane.formats.json import records_of
 from tradelane.models import Document
 from tradelane.spec import RouteSpec, XmlFormat
+from tradelane.staging import Staged
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _PROLOG_BYTES = 64 * 1024
 
 
 class XmlReader:
-    def read(self, path: Path, route: RouteSpec) -> Iterator[Document]:
+    def read(self, staged: Staged, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, XmlFormat)
-        _refuse_doctype(path)
+        _refuse_doctype(staged)
         tag = _clark(fmt.records, fmt.namespaces)
         fields = {name: _xpath(spec.source or name, fmt.namespaces, name)
                   for name, spec in route.fields.items()}
@@ -38,25 +38,27 @@ class XmlReader:
         lines: list[int] = []
         root = None
         try:
-            context = etree.iterparse(
-                str(path), events=("start", "end"), resolve_entities=False, load_dtd=False,
-                no_network=True, dtd_validation=False, huge_tree=False, remove_comments=True)
-            for event, elem in context:
-                if root is None:
-                    root = elem
-                    if elem.getroottree().docinfo.doctype:
-                        raise MalformedInput("the XML declares a DOCTYPE; DTDs and entities "
-                                             "are refused for safety", location="line 1",
-                                             rule="doctype")
-                if event != "end" or elem.tag != tag:
-                    continue
-                for name, find in fields.items():
-                    columns[name].append(_text(find(elem)))
-                lines.append(elem.sourceline or 0)
-                parent = elem.getparent()
-                elem.clear()
-                if parent is not None:
-                    parent.remove(elem)
+            with staged.open() as fh:
+                context = etree.iterparse(
+                    fh, events=("start", "end"), resolve_entities=False, load_dtd=False,
+                    no_network=True, dtd_validation=False, huge_tree=False,
+                    remove_comments=True)
+                for event, elem in context:
+                    if root is None:
+                        root = elem
+                        if elem.getroottree().docinfo.doctype:
+                            raise MalformedInput("the XML declares a DOCTYPE; DTDs and entities"
+                                                 " are refused for safety", location="line 1",
+                                                 rule="doctype")
+                    if event != "end" or elem.tag != tag:
+                        continue
+                    for name, find in fields.items():
+                        columns[name].append(_text(find(elem)))
+                    lines.append(elem.sourceline or 0)
+                    parent = elem.getparent()
+                    elem.clear()
+                    if parent is not None:
+                        parent.remove(elem)
         except etree.XMLSyntaxError as exc:
             line, column = exc.position if exc.position else (0, 0)
             raise MalformedInput(f"the file is not well-formed XML: {exc.msg}",
@@ -76,8 +78,8 @@ class XmlReader:
         yield Document(header=header, records=frame, locate=_Lines(lines, record_path))
 
 
-def _refuse_doctype(path: Path) -> None:
-    with open(path, "rb") as fh:
+def _refuse_doctype(staged: Staged) -> None:
+    with staged.open() as fh:
         prolog = fh.read(_PROLOG_BYTES)
     match = _DOCTYPE.search(prolog)
     if match:

@@ -13,12 +13,12 @@ from tradelane.errors import SourceUnavailable
 from tradelane.models import FileRef
 from tradelane.paths import (
     FolderSyncs,
-    copy_to_spool,
     is_temp_name,
     move_durably,
     split_name,
 )
 from tradelane.spec import RouteSpec, Settings
+from tradelane.staging import Staged, stage_file
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,9 @@ class LocalSource:
             return sorted(ready, key=lambda r: r.name)
         return sorted(ready, key=lambda r: (r.mtime_ns, r.name))
 
-    def fetch(self, ref: FileRef, dest: Path) -> str:
+    def fetch(self, ref: FileRef, dest: Path) -> Staged:
         try:
-            return copy_to_spool(self.folder / ref.name, dest)
+            return stage_file(self.folder / ref.name, dest)
         except OSError as exc:
             raise SourceUnavailable(f"cannot read {ref.name}: {exc.strerror or exc}") from exc
 

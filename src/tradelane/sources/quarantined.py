@@ -6,7 +6,8 @@ from pathlib import Path
 
 from tradelane.errors import SourceUnavailable
 from tradelane.models import FileRef
-from tradelane.paths import FolderSyncs, copy_to_spool
+from tradelane.paths import FolderSyncs
+from tradelane.staging import Staged, stage_file
 
 
 class QuarantinedCopy:
@@ -25,9 +26,9 @@ class QuarantinedCopy:
     def list_ready(self) -> list[FileRef]:
         return []
 
-    def fetch(self, ref: FileRef, dest: Path) -> str:
+    def fetch(self, ref: FileRef, dest: Path) -> Staged:
         try:
-            return copy_to_spool(self.path, dest)
+            return stage_file(self.path, dest)
         except OSError as exc:
             raise SourceUnavailable(
                 f"cannot read the quarantined file {self.path}: {exc.strerror or exc}") from exc

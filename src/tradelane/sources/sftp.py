@@ -25,7 +25,7 @@ import queue
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +41,7 @@ from tradelane.sftp_client import (
     rename_over,
     sftp_errors,
 )
+from tradelane.staging import IN_MEMORY_BYTES, Staged, stage_chunks
 
 if TYPE_CHECKING:
     import paramiko
@@ -149,7 +150,8 @@ class SftpSource:
 
     # -- transfer ---------------------------------------------------------------------------
 
-    def fetch(self, ref: FileRef, dest: Path, *, client: paramiko.SFTPClient | None = None) -> str:
+    def fetch(self, ref: FileRef, dest: Path, *,
+              client: paramiko.SFTPClient | None = None) -> Staged:
         remote = self._remote(ref.name)
         deadline = self._clock() + self.conn.transfer_deadline.total_seconds()
         try:
@@ -162,11 +164,11 @@ class SftpSource:
             dest.unlink(missing_ok=True)
             raise
 
-    def fetch_all(self, items: Sequence[tuple[FileRef, Path]]) -> list[str | TransientError]:
+    def fetch_all(self, items: Sequence[tuple[FileRef, Path]]) -> list[Staged | TransientError]:
         """``fetch`` for many files at once, over ``parallel`` SFTP channels of this connection.
 
         Small files are dominated by round trips (open, read, stat, close), so several
-        channels in flight hide the latency. Returns, per item in order, the sha256 or the
+        channels in flight hide the latency. Returns, per item in order, the snapshot or the
         ``SourceUnavailable`` that item raised: one failure does not stop the others.
         """
         with sftp_errors(self.session.name, "connecting", SourceUnavailable):
@@ -174,7 +176,7 @@ class SftpSource:
         work: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(len(items)):
             work.put(index)
-        results: list[str | TransientError] = [
+        results: list[Staged | TransientError] = [
             SourceUnavailable("not fetched")] * len(items)
 
         def worker() -> None:
@@ -201,23 +203,18 @@ class SftpSource:
         return results
 
     def _download(self, client: paramiko.SFTPClient, remote: str, dest: Path,
-                  deadline: float, size: int) -> str:
-        written = 0
-        chunks = read_pipelined(client, remote, size, request_size=self.session.read_size,
-                                in_flight=PREFETCH_REQUESTS)
+                  deadline: float, size: int) -> Staged:
+        chunks = self._before(deadline, remote, size, read_pipelined(
+            client, remote, size, request_size=self.session.read_size,
+            in_flight=PREFETCH_REQUESTS))
         try:
-            with _Spool(dest, threaded=size > BACKGROUND_WRITE_FROM) as spool:
-                for data in chunks:
-                    spool.write(data)
-                    written += len(data)
-                    if self._clock() > deadline:
-                        chunks.close()
-                        self.session.close()  # requests are still in flight: start afresh
-                        raise SourceUnavailable(
-                            f"sftp {self.session.name}: downloading {remote} did not finish"
-                            f" within transfer_deadline ({self.conn.transfer_deadline});"
-                            f" {written} of {size} bytes arrived"
-                        )
+            if size <= IN_MEMORY_BYTES:
+                staged = stage_chunks(chunks, dest)
+            else:
+                with _Spool(dest, threaded=size > BACKGROUND_WRITE_FROM) as spool:
+                    for data in chunks:
+                        spool.write(data)
+                staged = Staged(size=spool.size, sha256=spool.hexdigest, path=dest)
             changed = client.stat(remote).st_size != size
         except EOFError:  # the server's "end of file" before the listed size: it shrank
             changed = True
@@ -226,7 +223,23 @@ class SftpSource:
                 f"sftp {self.session.name}: {remote} changed since it was listed; it will be"
                 " fetched again"
             )
-        return spool.hexdigest
+        return staged
+
+    def _before(self, deadline: float, remote: str, size: int,
+                chunks: Generator[bytes, None, None]) -> Iterator[bytes]:
+        """``chunks``, cut off with SourceUnavailable once ``transfer_deadline`` has passed."""
+        written = 0
+        for data in chunks:
+            yield data
+            written += len(data)
+            if self._clock() > deadline:
+                chunks.close()
+                self.session.close()  # requests are still in flight: start afresh
+                raise SourceUnavailable(
+                    f"sftp {self.session.name}: downloading {remote} did not finish"
+                    f" within transfer_deadline ({self.conn.transfer_deadline});"
+                    f" {written} of {size} bytes arrived"
+                )
 
     def finish(self, ref: FileRef, action: str, archive_to: str | None = None,
                syncs: FolderSyncs | None = None) -> None:
@@ -269,6 +282,7 @@ class _Spool:
     def __init__(self, dest: Path, *, threaded: bool):
         self._out = open(dest, "wb")  # noqa: SIM115 - closed in __exit__
         self._hash = hashlib.sha256()
+        self.size = 0
         self._queue: queue.Queue[bytes | None] | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -278,6 +292,7 @@ class _Spool:
             self._thread.start()
 
     def write(self, data: bytes) -> None:
+        self.size += len(data)
         if self._queue is None:
             self._hash.update(data)
             self._out.write(data)
