@@ -16,9 +16,10 @@ from typing import BinaryIO, TypeVar
 
 from tradelane.errors import UnsafeFileName
 
+T = TypeVar("T")
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
-T = TypeVar("T")
 MAX_NAME_BYTES = 160  # leaves room for "<id>-" and ".reason.json" under NAME_MAX (255)
 
 TEMP_SUFFIXES = (".part", ".tmp", ".filepart", ".partial", ".crdownload")

@@ -3,10 +3,10 @@
 Parsing and validating is CPU work, and threads share one interpreter lock: N processes use N
 cores. The parent lists the source and shares the listed files, in tasks of up to
 ``TASK_FILES`` that shrink as the list runs out (so that all finish together), between itself
-and N - 1 worker processes; each worker process is a whole
-``Pipeline`` with its own ledger connection,
-so the ledger's claims still give every file to exactly one of them, and a process that dies
-leaves its files claimed until their lease runs out, as any crashed worker would.
+and N - 1 worker processes. Each worker process is a whole ``Pipeline`` with its own ledger
+connection, so the ledger's claims still give every file to exactly one of them, and a
+process that dies leaves its files claimed until their lease runs out, as any crashed worker
+would.
 
 Workers ignore SIGINT/SIGTERM: the parent decides when to stop, and a stop request reaches
 them through a shared event, honoured between chunks like in the parent. Their log records

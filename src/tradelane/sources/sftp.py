@@ -204,7 +204,7 @@ class SftpSource:
 
     def _download(self, client: paramiko.SFTPClient, remote: str, dest: Path,
                   deadline: float, size: int) -> Staged:
-        chunks = self._before(deadline, remote, size, read_pipelined(
+        chunks = self._until_deadline(deadline, remote, size, read_pipelined(
             client, remote, size, request_size=self.session.read_size,
             in_flight=PREFETCH_REQUESTS))
         try:
@@ -225,8 +225,8 @@ class SftpSource:
             )
         return staged
 
-    def _before(self, deadline: float, remote: str, size: int,
-                chunks: Generator[bytes, None, None]) -> Iterator[bytes]:
+    def _until_deadline(self, deadline: float, remote: str, size: int,
+                        chunks: Generator[bytes, None, None]) -> Iterator[bytes]:
         """``chunks``, cut off with SourceUnavailable once ``transfer_deadline`` has passed."""
         written = 0
         for data in chunks:
