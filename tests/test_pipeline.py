@@ -15,6 +15,7 @@ from tradelane.ledger import utcnow
 from tradelane.models import FileState
 from tradelane.pipeline import Outcome, Pipeline
 from tradelane.sources.local import LocalSource
+from tradelane.staging import IN_MEMORY_BYTES
 
 REASON_KEYS = {"route", "original_name", "source", "sha256", "stage", "message", "errors",
                "error_count", "attempt", "received_at", "quarantined_at", "mapping_version",
@@ -298,3 +299,27 @@ def test_an_uncollected_output_is_never_overwritten_by_a_different_file(
     [result] = orders.run().results
     assert result.outcome == Outcome.DELIVERED
     assert json.loads(monday.read_text())[0]["order_id"] == "PO-7"
+
+
+def test_files_over_the_memory_limit_go_through_the_spool_and_leave_nothing_there(
+        orders: ProjectDir) -> None:
+    """Small files are held in memory, bigger ones copied into the spool; either way the
+    archive and the quarantine get the exact bytes, and the spool is empty afterwards."""
+    row = "PO-1;5;9,50;01.12.2026;open\n"
+    big = "Order;Qty;Price;ShipDate;Status\n" + row * (IN_MEMORY_BYTES // len(row) + 10)
+    bad_big = big + "PO-2;many;1;;open\n"
+    assert len(big) > IN_MEMORY_BYTES
+    orders.drop("orders", "small.csv", GOOD_CSV)
+    orders.drop("orders", "big.csv", big)
+    orders.drop("orders", "bad_big.csv", bad_big)
+    outcomes = {r.name: r.outcome for r in orders.run().results}
+    assert outcomes == {"small.csv": Outcome.DELIVERED, "big.csv": Outcome.DELIVERED,
+                        "bad_big.csv": Outcome.QUARANTINED}
+    archived = {p.name.split("-", 1)[1]: p.read_text()
+                for p in (orders.root / "archive").rglob("*.csv")}
+    assert archived == {"small.csv": GOOD_CSV, "big.csv": big}
+    [quarantined] = orders.quarantined("orders")
+    assert quarantined.read_text() == bad_big
+    assert reason_of(quarantined)["errors"][0]["field"] == "qty"
+    spool = orders.root / ".tradelane" / "spool"
+    assert not spool.exists() or list(spool.iterdir()) == []
