@@ -36,3 +36,15 @@ def test_starting_twice_is_harmless(tmp_path: Path) -> None:
     Ledger(url).close()
     with Ledger(url) as ledger:
         assert ledger.files() == []
+
+
+def test_the_head_read_from_the_migration_files_is_alembics() -> None:
+    """A ledger already at this revision starts without loading Alembic at all."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from tradelane.ledger.schema import MIGRATIONS, head_revision
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()

@@ -8,21 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from tradelane.errors import RejectError, TradelaneError
-from tradelane.formats import reader_for
 from tradelane.ledger import Ledger, UnknownFile, utcnow
 from tradelane.ledger.outbox import outbox_rows
 from tradelane.models import QUARANTINE_STATES, Document, FileState
 from tradelane.quarantine import read_reason, release
 from tradelane.serve import status as serve_status
 from tradelane.spec import Project, RouteSpec
-from tradelane.staging import Staged
-from tradelane.targets import target_for
-from tradelane.transform import transform
-from tradelane.validate import validate
 
 
 def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
     """Read, validate and transform ``path`` without touching the ledger or any folder."""
+    # the data stack (pandas, Arrow) is imported here: the other commands answer without it
+    from tradelane.formats import reader_for
+    from tradelane.staging import Staged
+    from tradelane.targets import target_for
+    from tradelane.transform import transform
+    from tradelane.validate import validate
+
     limit = project.settings.max_reason_errors
     issues: list[dict[str, str]] = []
     error_count = 0

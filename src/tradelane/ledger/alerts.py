@@ -30,7 +30,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tradelane.ledger.store import FileRecord, Ledger, utcnow
 from tradelane.ledger.tables import UtcDateTime, files, metadata, runs
@@ -237,7 +236,11 @@ class Heartbeats:
 
 def _insert_ignore(dialect: str) -> Any:
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(alerts).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(alerts).on_conflict_do_nothing()
 
 

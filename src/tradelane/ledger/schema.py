@@ -12,26 +12,60 @@ To change the schema: edit ``tables.py``, then generate and review a migration::
 
 from __future__ import annotations
 
+import re
 import sys
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _LOCK = int.from_bytes(b"tradelan", "big") >> 1  # any fixed 63-bit number
+_REVISION = re.compile(r'^(down_revision|revision)(?:: [^=]+)? = (?:"([^"]*)"|None)', re.M)
 
 
 def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        if _at_head(conn):
+            return  # the usual start: Alembic (100 ms to import and run) is not needed
+        from alembic import command
+
         command.upgrade(_config(conn), "head")
 
 
+def _at_head(conn: Connection) -> bool:
+    head = head_revision()
+    if head is None or not inspect(conn).has_table("alembic_version"):
+        return False
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
+        head]
+
+
+@cache
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the migration files; None if they do not
+    form one line (Alembic then decides)."""
+    revisions, parents = set(), set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((key, value or None) for key, value in
+                     _REVISION.findall(script.read_text(encoding="utf-8")))
+        if "revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        parents.add(found.get("down_revision"))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
 def _config(conn: Connection | None = None, **attributes: Any) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
@@ -41,6 +75,7 @@ def _config(conn: Connection | None = None, **attributes: Any) -> Config:
 
 def _revision(message: str) -> None:
     """Autogenerate a migration from the difference between tables.py and the migrations."""
+    from alembic import command
     from sqlalchemy import create_engine
 
     engine = create_engine("sqlite://")
