@@ -2,13 +2,18 @@
 route's ``on_invalid`` policy applied, and what was found kept for the reason file.
 
 Pure, apart from ``on_interchange`` (the pipeline passes the ledger's duplicate check).
+``one_ahead`` runs the stream a batch ahead of the target, for big files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,6 +23,8 @@ from tradelane.models import Document, Issue
 from tradelane.spec import RouteSpec
 from tradelane.transform import transform
 from tradelane.validate import validate
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -104,3 +111,56 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
     if checked.error_count > checked.isolated and route.on_invalid != "split":
         raise InvalidRecords(checked.issues, error_count=checked.error_count,
                              stage=checked.stage)
+
+
+_END = object()
+
+
+def one_ahead(items: Iterable[T]) -> Iterator[T]:
+    """``items``, produced one item ahead in a helper thread.
+
+    For a big file, the next batch is read, validated and transformed while the target writes
+    the current one: Arrow's kernels and writers release the interpreter lock, so the two
+    overlap on two cores. Exceptions reach the consumer where they would have without the
+    thread; a consumer that stops early stops the producer after its current item.
+    """
+    handoff: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((_END, None))
+        except BaseException as exc:  # handed over, raised in the consumer
+            handoff.put((_END, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator's files are closed here, by the thread that ran it
+
+    # the thread keeps the caller's log context (route, file)
+    producer = threading.Thread(target=contextvars.copy_context().run, args=(produce,),
+                                name="read-ahead", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while producer.is_alive():  # let it finish its item and see the stop
+            with contextlib.suppress(queue.Empty):
+                handoff.get(timeout=0.1)
+        producer.join()

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from tradelane.abc import DeliveryContext, Source, Target
 from tradelane.acks import write_acks
-from tradelane.checking import Checked, checked_batches
+from tradelane.checking import Checked, checked_batches, one_ahead
 from tradelane.errors import (
     ConfigError,
     DuplicateFile,
@@ -83,6 +83,9 @@ INTERCHANGE_WINDOW = timedelta(days=365)
 #: A route with ``workers: N`` spreads a poll over N processes from this many files on;
 #: smaller polls use N threads, which start at once.
 PROCESSES_FROM = 64
+#: Files bigger than this (several reader batches) are read and checked a batch ahead of the
+#: target, in a helper thread (see ``checking.one_ahead``).
+READ_AHEAD_FROM = 8 << 20
 
 
 class Outcome(enum.StrEnum):
@@ -472,6 +475,8 @@ class Pipeline:
             reader_for(route).read(work.staged, route), route, checked,
             limit=self.settings.max_reason_errors,
             on_interchange=None if force else partial(self._check_interchange, route, record))
+        if work.staged.size > READ_AHEAD_FROM:
+            batches = one_ahead(batches)
         try:
             delivery = target.deliver(batches, ctx)
         except RecordsRejected as exc:  # split: the receiver refused some records, took the rest

@@ -327,7 +327,9 @@ def _neutralise(table: pa.Table, doc: Document) -> pa.Table:
     for i, name in enumerate(table.column_names):
         column = table.column(i)
         source_dtype = doc.records.dtypes.iloc[i]
-        if pa.types.is_string(column.type) and not _numeric(source_dtype):
+        # most columns hold no formula: finding none is twice as fast as replacing
+        if pa.types.is_string(column.type) and not _numeric(source_dtype) \
+                and pc.any(pc.match_substring_regex(column, _FORMULA_START)).as_py():
             table = table.set_column(i, name, pc.replace_substring_regex(
                 column, _FORMULA_START, "'\\1"))
     return table
