@@ -117,3 +117,48 @@ class Delivery:
     size: int = 0
     sha256: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+# -- what a run did ---------------------------------------------------------------------------
+
+
+class Outcome(enum.StrEnum):
+    DELIVERED = "delivered"
+    QUARANTINED = "quarantined"
+    DUPLICATE = "duplicate"
+    PENDING = "pending"
+    FAILED = "failed"  # a bug: the file stays in the ledger as not delivered
+
+
+@dataclass
+class FileResult:
+    file_id: int
+    route: str
+    name: str
+    outcome: Outcome
+    message: str
+    outputs: list[str] = field(default_factory=list)
+    records: int = 0
+
+
+@dataclass
+class RunSummary:
+    results: list[FileResult] = field(default_factory=list)
+    source_errors: dict[str, str] = field(default_factory=dict)
+    config_errors: dict[str, str] = field(default_factory=dict)  # e.g. a key env var unset
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all delivered, 3 some quarantined, 4 some pending, 2 configuration, 1 a bug."""
+        if self.count(Outcome.FAILED):
+            return 1
+        if self.config_errors:
+            return 2
+        if self.count(Outcome.PENDING) or self.source_errors:
+            return 4
+        if self.count(Outcome.QUARANTINED) or self.count(Outcome.DUPLICATE):
+            return 3
+        return 0

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import enum
 import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -54,7 +53,7 @@ from tradelane.formats import reader_for
 from tradelane.formats.split import subset_bytes
 from tradelane.ledger import FileRecord, Ledger, LedgerConflict, Move, Step, utcnow
 from tradelane.logs import bind
-from tradelane.models import Delivery, FileRef, FileState
+from tradelane.models import Delivery, FileRef, FileResult, FileState, Outcome, RunSummary
 from tradelane.paths import (
     FolderSyncs,
     atomic_writer,
@@ -86,48 +85,6 @@ PROCESSES_FROM = 64
 #: Files bigger than this (several reader batches) are read and checked a batch ahead of the
 #: target, in a helper thread (see ``checking.one_ahead``).
 READ_AHEAD_FROM = 8 << 20
-
-
-class Outcome(enum.StrEnum):
-    DELIVERED = "delivered"
-    QUARANTINED = "quarantined"
-    DUPLICATE = "duplicate"
-    PENDING = "pending"
-    FAILED = "failed"  # a bug: the file stays in the ledger as not delivered
-
-
-@dataclass
-class FileResult:
-    file_id: int
-    route: str
-    name: str
-    outcome: Outcome
-    message: str
-    outputs: list[str] = field(default_factory=list)
-    records: int = 0
-
-
-@dataclass
-class RunSummary:
-    results: list[FileResult] = field(default_factory=list)
-    source_errors: dict[str, str] = field(default_factory=dict)
-    config_errors: dict[str, str] = field(default_factory=dict)  # e.g. a key env var unset
-
-    def count(self, outcome: Outcome) -> int:
-        return sum(1 for r in self.results if r.outcome == outcome)
-
-    @property
-    def exit_code(self) -> int:
-        """0 all delivered, 3 some quarantined, 4 some pending, 2 configuration, 1 a bug."""
-        if self.count(Outcome.FAILED):
-            return 1
-        if self.config_errors:
-            return 2
-        if self.count(Outcome.PENDING) or self.source_errors:
-            return 4
-        if self.count(Outcome.QUARANTINED) or self.count(Outcome.DUPLICATE):
-            return 3
-        return 0
 
 
 @dataclass

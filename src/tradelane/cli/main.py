@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,8 +27,11 @@ from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
 from tradelane.errors import ConfigError, TradelaneError
 from tradelane.ledger import Ledger
-from tradelane.pipeline import FileResult, Outcome, Pipeline
+from tradelane.models import FileResult, Outcome
 from tradelane.spec import Project, load_project
+
+if TYPE_CHECKING:
+    from tradelane.pipeline import Pipeline
 
 app = typer.Typer(
     help="tradelane: pick up partner files, validate, transform, deliver; quarantine the rest.",
@@ -56,12 +59,21 @@ _STYLE = {Outcome.DELIVERED: "green", Outcome.QUARANTINED: "red", Outcome.DUPLIC
 
 
 @contextmanager
-def _engine(project_dir: Path) -> Iterator[tuple[Project, Ledger, Pipeline]]:
+def _ledger(project_dir: Path) -> Iterator[tuple[Project, Ledger]]:
     project = _load(project_dir)
     settings = project.settings
-    with (Ledger(settings.ledger_url, worker=settings.worker, lease=settings.lease) as ledger,
-          Pipeline(project, ledger) as pipeline):
-        yield project, ledger, pipeline
+    with Ledger(settings.ledger_url, worker=settings.worker, lease=settings.lease) as ledger:
+        yield project, ledger
+
+
+@contextmanager
+def _engine(project_dir: Path) -> Iterator[tuple[Project, Pipeline]]:
+    # the engine (pandas, Arrow) is loaded only by the commands that process files: the
+    # others answer in half the time
+    from tradelane.pipeline import Pipeline
+
+    with _ledger(project_dir) as (project, ledger), Pipeline(project, ledger) as pipeline:
+        yield project, pipeline
 
 
 def _load(project_dir: Path) -> Project:
@@ -107,7 +119,7 @@ def run(
                   "to keep running on schedules.")
         raise typer.Exit(2)
     _setup_logging(verbose)
-    with _engine(project) as (proj, _ledger, pipeline):
+    with _engine(project) as (proj, pipeline):
         for name in route or []:
             _or_exit(lambda name=name: proj.route(name))
         summary = _run_with_progress(pipeline, route, quiet=as_json)
@@ -230,7 +242,7 @@ def quarantine_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Files waiting for a fix, newest last."""
-    with _engine(project) as (_p, ledger, _pipe):
+    with _ledger(project) as (_p, ledger):
         rows = ops.quarantined(ledger, route)
     if as_json:
         _print_json(rows)
@@ -256,7 +268,7 @@ def quarantine_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Why a file was quarantined: every error with its location."""
-    with _engine(project) as (proj, ledger, _pipe):
+    with _ledger(project) as (proj, ledger):
         reason = _or_exit(lambda: ops.reason(ledger, file_id))
     reason["lines"] = ops.offending_lines(proj, reason)
     if as_json:
@@ -293,7 +305,8 @@ def quarantine_reprocess(
     if not file_ids and not all_:
         err.print("Give file ids, or --all.")
         raise typer.Exit(2)
-    with _engine(project) as (_p, ledger, pipeline):
+    with _engine(project) as (_p, pipeline):
+        ledger = pipeline.ledger
         ids = list(file_ids or []) + ([r["id"] for r in ops.quarantined(ledger, route)]
                                       if all_ else [])
         results = [_or_exit(lambda i=i: pipeline.reprocess(i, force=force)) for i in ids]
@@ -316,7 +329,7 @@ def quarantine_discard(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Give up on a quarantined file: it moves to archive/<route>/discarded/, with the reason."""
-    with _engine(project) as (proj, ledger, _pipe):
+    with _ledger(project) as (proj, ledger):
         where = _or_exit(lambda: ops.discard(proj, ledger, file_id, reason))
     console.print(f"file {file_id} discarded; kept at {where}")
 
@@ -331,7 +344,7 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """Every step a file went through."""
-    with _engine(project) as (_p, ledger, _pipe):
+    with _ledger(project) as (_p, ledger):
         trail = _or_exit(lambda: ops.history(ledger, key))
     if as_json:
         _print_json(trail)
@@ -363,7 +376,7 @@ def history(
 @app.command()
 def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Per route: last run, counts, pending and quarantined files."""
-    with _engine(project) as (proj, ledger, _pipe):
+    with _ledger(project) as (proj, ledger):
         rows = ops.status(proj, ledger)
     if as_json:
         _print_json(rows)

@@ -20,7 +20,6 @@ import typer
 from tradelane import logs
 from tradelane.errors import ConfigError
 from tradelane.ledger import Ledger
-from tradelane.serve.server import Server
 from tradelane.spec import load_project
 
 log = logging.getLogger("tradelane.serve")
@@ -39,6 +38,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the schedules, folder watchers and alerts until SIGTERM or Ctrl-C."""
+    from tradelane.serve.server import Server  # the engine: loaded only when serving
+
     logs.setup(level=logging.DEBUG if verbose else logging.INFO, json_lines=json_logs)
     try:
         proj = load_project(project)
