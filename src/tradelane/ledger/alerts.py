@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 
-from tradelane.ledger.store import FileRecord, Ledger, utcnow
+from tradelane.ledger.store import FileRecord, Ledger, insert_ignore, utcnow
 from tradelane.ledger.tables import UtcDateTime, files, metadata, runs
 from tradelane.models import FileState
 
@@ -111,7 +111,7 @@ class Incidents:
     def open(self, key: str, kind: str, message: str, *, route: str | None = None,
              file_id: int | None = None, now: datetime | None = None) -> bool:
         """True if this call opened the incident (nobody had it open)."""
-        stmt = _insert_ignore(self.engine.dialect.name).values(
+        stmt = insert_ignore(alerts, self.engine.dialect.name).values(
             key=key, kind=kind, route=route, file_id=file_id, message=message,
             opened_at=now or utcnow(), sent_to="", attempts=0)
         with self.engine.begin() as conn:
@@ -232,16 +232,6 @@ class Heartbeats:
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(heartbeats)).scalar_one())
-
-
-def _insert_ignore(dialect: str) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(alerts).on_conflict_do_nothing()
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert(alerts).on_conflict_do_nothing()
 
 
 __all__ = ["Heartbeats", "Incident", "Incidents", "alerts", "heartbeats"]

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     bindparam,
     create_engine,
     event,
@@ -151,7 +152,8 @@ class Ledger:
     ):
         self._owns_engine = isinstance(engine, str)
         self.engine = _make_engine(engine) if isinstance(engine, str) else engine
-        self._insert_ignore = _insert_ignore(self.engine).returning(*files.c)
+        self._insert_ignore = insert_ignore(
+            files, self.engine.dialect.name, constraint="uq_files_identity").returning(*files.c)
         self.worker = worker
         self.lease = lease
         # SQLite has one writer at a time and its busy handler sleeps for milliseconds:
@@ -536,17 +538,19 @@ def _make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _insert_ignore(engine: Engine) -> Any:
-    # each dialect is imported where it is used: PostgreSQL's costs 70 ms at every start
-    if engine.dialect.name == "postgresql":
+def insert_ignore(table: Table, dialect: str, **on_conflict: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on the ledger's database (``on_conflict`` names
+    PostgreSQL's constraint). Each dialect is imported here, where it is used: PostgreSQL's
+    costs 70 ms at every start."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        return postgresql.insert(files).on_conflict_do_nothing(constraint="uq_files_identity")
-    if engine.dialect.name == "sqlite":
+        return postgresql.insert(table).on_conflict_do_nothing(**on_conflict)
+    if dialect == "sqlite":
         from sqlalchemy.dialects import sqlite
 
-        return sqlite.insert(files).on_conflict_do_nothing()
-    raise TradelaneError(f"unsupported ledger database {engine.dialect.name!r}")
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise TradelaneError(f"unsupported ledger database {dialect!r}")
 
 
 def _identity(ref: FileRef) -> list[Any]:
