@@ -632,7 +632,7 @@ class Pipeline:
                 if staged.sha256 != record.sha256:
                     staged.discard()
                     return "left in place: it changed after it was delivered", None
-                staged.keep(dest, syncs)
+                staged.keep(dest)  # durable now, not with the chunk: the original goes next
                 source.finish(record.ref, "delete")
             return f"archived to {dest}", dest
         source.finish(record.ref, action, route.source.move_to, syncs)
