@@ -212,3 +212,21 @@ def test_run_without_once_explains_itself(project: ProjectDir) -> None:
     project.route("orders", CSV_ROUTE)
     result = cli(project, "run")
     assert result.exit_code == 2 and "tradelane run --once" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["{type: xml, records: Order}", "{type: x12}"])
+def test_split_is_refused_where_rejected_records_cannot_be_written_back(
+        project: ProjectDir, fmt: str) -> None:
+    project.route("r", f"""\
+        source: {{folder: inbox/r}}
+        format: {fmt}
+        fields: {{a: {{}}}}
+        on_invalid: split
+        target: {{folder: out}}
+    """)
+    with pytest.raises(ConfigError) as info:
+        load_project(project.root)
+    kind = fmt.split(",")[0].split()[-1].rstrip("}")
+    assert info.value.problems == [
+        f"mappings/r.yaml: on_invalid: 'split' is not supported for {kind} input yet (only"
+        " for csv, json, jsonl, edifact, fixed)"]

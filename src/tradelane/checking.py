@@ -99,6 +99,9 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
             checked.issues.extend(found[: max(0, limit - len(checked.issues))])
         if route.on_invalid == "split":
             if invalid.any():
+                if doc.source_rows is None:  # cannot be written back: never drop them silently
+                    raise InvalidRecords(checked.issues, error_count=checked.error_count,
+                                         stage=checked.stage)
                 checked.rejected_rows.extend(pick(doc.source_rows, invalid))
             if checked.keep_sources:
                 checked.sources.append((doc.source_rows, doc.records.index))

@@ -6,8 +6,11 @@ import io
 from pathlib import Path
 
 import pytest
+import yaml
 
+from support.project import ProjectDir
 from tradelane.formats.fixed import FixedReader, FixedWriter, ShortRecord, UnknownRecordType
+from tradelane.pipeline import Outcome, Pipeline
 from tradelane.spec import RouteSpec
 from tradelane.staging import Staged
 
@@ -79,3 +82,30 @@ def test_writer_round_trip(tmp_path: Path) -> None:
     out = io.BytesIO()
     assert FixedWriter().write(docs, out, route()) == 2
     assert out.getvalue().decode().splitlines()[0] == "DSKU-0001000120001234"
+
+
+def test_split_quarantines_the_bad_lines_with_the_header_and_the_fix_goes_through(
+        project: ProjectDir) -> None:
+    """on_invalid: split delivers the good records; the bad ones become a fixed-width file
+    of the header line and those records, which goes through the same route once fixed."""
+    project.route("items", yaml.safe_dump({
+        "source": {"folder": "inbox/items", "pattern": "*.txt", "min_age": "1s"},
+        "format": LAYOUT,
+        "header": {"order_id": {"source": "H.order_id", "required": True}},
+        "fields": {"sku": {"source": "D.sku", "required": True},
+                   "qty": {"source": "D.qty", "type": "integer", "min": 1},
+                   "price": {"source": "D.price", "type": "decimal"}},
+        "transform": {"copy_header": ["order_id"]},
+        "on_invalid": "split",
+        "target": {"folder": "outbox/items", "format": "csv", "name": "{stem}.csv"}}))
+    bad_line = "DSKU-0003000000000100"  # quantity 0
+    project.drop("items", "order.txt", TEXT.replace("T0000002", bad_line + "\nT0000003"))
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED and result.records == 2
+    [rejects] = project.quarantined("items")
+    assert rejects.read_text() == "HPO-0000001202401 31\n" + bad_line + "\n"
+    rejects.write_text(rejects.read_text().replace("SKU-000300000", "SKU-000300001"))
+    with project.ledger() as ledger:
+        child = next(r for r in ledger.files() if r.parent_id)
+        fixed = Pipeline(project.load(), ledger).reprocess(child.id)
+    assert fixed.outcome == Outcome.DELIVERED and fixed.records == 1

@@ -7,6 +7,7 @@ a ``header`` record type fill the document header; each line of a ``record`` typ
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import pandas as pd
@@ -75,8 +76,10 @@ class FixedReader:
         needs = {name: rt.min_length or max((_end(f) for f in rt.fields.values()), default=0)
                  for name, rt in fmt.record_types.items()}
         header: dict[str, str | None] = dict.fromkeys(header_src)
+        head_lines: list[str] = []  # as the file has them, for split-out files
         columns: dict[str, list[str | None]] = {k: [] for k in field_src}
         lines: list[int] = []
+        texts: list[str] = []
         first_row = 0
         pending: list[tuple[int, str, str]] = []
         for number, line in _lines(staged, fmt):
@@ -89,6 +92,7 @@ class FixedReader:
             if len(line) < needs[kind]:
                 raise ShortRecord(number, kind, len(line), needs[kind])
             if rt.role == "header":
+                head_lines.append(line)
                 for key, (k, f) in header_src.items():
                     if k == kind and header[key] is None:
                         header[key] = _value(line, rt.fields[f])
@@ -96,26 +100,47 @@ class FixedReader:
                 pending.append((number, kind, line))
         if not pending and not any(header.values()):
             raise EmptyFile()
+        head = tuple(head_lines)
         for number, kind, line in pending:
             rt = fmt.record_types[kind]
             for key, (k, f) in field_src.items():
                 columns[key].append(_value(line, rt.fields[f]) if k == kind else None)
             lines.append(number)
+            texts.append(line)
             if len(lines) >= fmt.chunk_rows:
-                yield _document(header, columns, lines, first_row)
+                yield _document(header, columns, lines, texts, head, first_row)
                 first_row += len(lines)
-                columns, lines = {k: [] for k in field_src}, []
+                columns, lines, texts = {k: [] for k in field_src}, [], []
         if lines or first_row == 0:
-            yield _document(header, columns, lines, first_row)
+            yield _document(header, columns, lines, texts, head, first_row)
 
 
-def _document(header: dict, columns: dict[str, list], lines: list[int], first: int) -> Document:
+@dataclass(frozen=True, slots=True)
+class SourceLine:
+    """A record line as the file has it, with the file's header lines: what a split-out
+    file of rejected records is made of."""
+
+    text: str
+    head: tuple[str, ...]
+
+
+def _document(header: dict, columns: dict[str, list], lines: list[int], texts: list[str],
+              head: tuple[str, ...], first: int) -> Document:
     frame = pd.DataFrame({k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string()))
                           for k, v in columns.items()},
                          index=pd.RangeIndex(first, first + len(lines)))
     numbers = list(lines)
     return Document(header=dict(header), records=frame,
-                    locate=lambda row: f"line {numbers[row - first]}")
+                    locate=lambda row: f"line {numbers[row - first]}",
+                    source_rows=[SourceLine(text, head) for text in texts])
+
+
+def subset(rows: list[SourceLine], fmt: FixedFormat) -> bytes:
+    """A fixed-width file of the header lines and the rejected records, in the input's
+    encoding and record layout, so that it can be fixed and run through the same route."""
+    lines = [*rows[0].head, *(row.text for row in rows)] if rows else []
+    end = "" if fmt.record_length else "\n"
+    return "".join(line + end for line in lines).encode(fmt.encoding)
 
 
 def _match(types: list[tuple[str, FixedRecordType]], line: str) -> str | None:

@@ -10,8 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from tradelane.formats.fixed import subset as fixed_subset
 from tradelane.formats.json import subset as json_subset
-from tradelane.spec import CsvFormat, EdifactFormat, JsonFormat, RouteSpec
+from tradelane.spec import CsvFormat, EdifactFormat, FixedFormat, JsonFormat, RouteSpec
 
 
 def pick(rows: Any, mask: np.ndarray) -> list[Any]:
@@ -27,6 +28,8 @@ def subset_bytes(route: RouteSpec, rows: list[Any]) -> bytes:
     fmt = route.format
     if isinstance(fmt, JsonFormat):
         return json_subset(rows, fmt)
+    if isinstance(fmt, FixedFormat):
+        return fixed_subset(rows, fmt)
     if isinstance(fmt, CsvFormat):
         table = pa.Table.from_batches([b for r in rows for b in _batches(r)])
         sink = io.BytesIO()

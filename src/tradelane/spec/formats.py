@@ -11,6 +11,10 @@ from pydantic import (
 
 from tradelane.spec._base import Encoding, Strict
 
+#: Input formats whose rejected records ``on_invalid: split`` can write back as a file of
+#: their own (``formats/split.py``).
+SPLITTABLE_FORMATS = ("csv", "json", "jsonl", "edifact", "fixed")
+
 
 class CsvFormat(Strict):
     """Delimited text: CSV, semicolon exports, TSV."""

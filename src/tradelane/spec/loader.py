@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from tradelane.errors import ConfigError
+from tradelane.spec.formats import SPLITTABLE_FORMATS
 from tradelane.spec.route import RouteSpec
 from tradelane.spec.settings import Project, Settings
 
@@ -168,8 +169,10 @@ def _check_references(route: RouteSpec, label: str, problems: list[str]) -> None
             and route.format.type != "fixed":
         problems.append(f"{label}: target.fixed: fixed output of {route.format.type} input"
                         " needs a layout (prefix, fields)")
-    if route.on_invalid == "split" and route.format.type == "xml":
-        problems.append(f"{label}: on_invalid: 'split' is not supported for xml input yet")
+    if route.on_invalid == "split" and route.format.type not in SPLITTABLE_FORMATS:
+        problems.append(f"{label}: on_invalid: 'split' is not supported for"
+                        f" {route.format.type} input yet (only for"
+                        f" {', '.join(SPLITTABLE_FORMATS)})")
 
 
 def _check_connections(route: RouteSpec, settings: Settings, label: str,

@@ -1,4 +1,5 @@
-"""A big file is read and checked one batch ahead of its target, in a helper thread."""
+"""The stream between reader and target: a big file is read and checked one batch ahead of
+its target in a helper thread, and split never loses records."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import logging
 import threading
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 
 from support.project import CSV_ROUTE, ProjectDir
-from tradelane.checking import one_ahead
-from tradelane.errors import MalformedInput
+from tradelane.checking import Checked, checked_batches, one_ahead
+from tradelane.errors import InvalidRecords, MalformedInput
 from tradelane.logs import ContextFilter, bind
+from tradelane.models import Document
 from tradelane.pipeline import READ_AHEAD_FROM, Outcome
+from tradelane.spec import RouteSpec
 
 
 def test_items_arrive_in_order_and_an_error_where_it_was_raised() -> None:
@@ -75,3 +79,17 @@ def test_big_files_are_delivered_or_located_exactly(project: ProjectDir) -> None
     assert results["good.csv"].records == count
     assert results["bad.csv"].outcome == Outcome.QUARANTINED
     assert f"row {count + 1} (line {count + 2})" in results["bad.csv"].message
+
+
+def test_split_never_drops_records_it_cannot_write_back() -> None:
+    """A reader that gives no source rows: the file is rejected whole, with its issues."""
+    route = RouteSpec.model_validate({
+        "name": "t", "source": {"folder": "in"}, "format": {"type": "xml", "records": "R"},
+        "fields": {"qty": {"type": "integer"}}, "on_invalid": "split",
+        "target": {"folder": "out"}})
+    records = pd.DataFrame({"qty": pd.array(["1", "x"], dtype="string[pyarrow]")})
+    doc = Document(header={}, records=records, locate=lambda row: f"record {row + 1}")
+    checked = Checked()
+    with pytest.raises(InvalidRecords) as info:
+        list(checked_batches([doc], route, checked, limit=10))
+    assert info.value.error_count == 1 and info.value.issues[0].location == "record 2"
