@@ -84,7 +84,7 @@ def test_big_files_are_delivered_or_located_exactly(project: ProjectDir) -> None
 def test_split_never_drops_records_it_cannot_write_back() -> None:
     """A reader that gives no source rows: the file is rejected whole, with its issues."""
     route = RouteSpec.model_validate({
-        "name": "t", "source": {"folder": "in"}, "format": {"type": "xml", "records": "R"},
+        "name": "t", "source": {"folder": "in"}, "format": {"type": "x12"},
         "fields": {"qty": {"type": "integer"}}, "on_invalid": "split",
         "target": {"folder": "out"}})
     records = pd.DataFrame({"qty": pd.array(["1", "x"], dtype="string[pyarrow]")})

@@ -17,7 +17,7 @@ from lxml import etree
 
 from support.project import GOOD_CSV, REPO, ProjectDir
 from tradelane.errors import ConfigError
-from tradelane.pipeline import Outcome
+from tradelane.pipeline import Outcome, Pipeline
 
 ROUTE = """\
     source: {{folder: inbox/orders, pattern: "*.csv", min_age: {min_age}{extra_source}}}
@@ -226,3 +226,30 @@ def test_output_format_of_dates_applies_to_every_writer(project: ProjectDir, fmt
     [result] = project.run().results
     assert result.outcome == Outcome.DELIVERED, result.message
     assert "01/12/2026" in project.outputs("orders")[0].read_text()
+
+
+def test_split_on_xml_keeps_the_document_around_the_bad_lines(project: ProjectDir) -> None:
+    """The rejects file is the invoice without its delivered lines: root, namespaces and
+    header elements stay, so it goes through the same route once fixed."""
+    spec = (REPO / "mappings" / "ubl_invoices.yaml").read_text()
+    project.route("ubl", spec.replace("min_age: 5s", "min_age: 1s").replace(
+        "inbox/ubl_invoices", "inbox/ubl").replace("outbox/ubl_invoices", "outbox/ubl")
+        + "on_invalid: split\n")
+    invoice = (REPO / "examples" / "ubl_invoices" / "INV-2026-0815.xml").read_text()
+    bad = invoice.replace('unitCode="MTR">1200<', 'unitCode="MTR">twelve hundred<')
+    project.drop("ubl", "INV-7.xml", bad)
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED and result.records == 1
+    [rejects] = project.quarantined("ubl")
+    assert rejects.name.endswith("INV-7.rejected.xml")
+    ns = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+          "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
+    doc = etree.fromstring(rejects.read_bytes())
+    assert doc.findtext("cbc:ID", namespaces=ns) == "INV-2026-0815"
+    assert [line.findtext("cbc:ID", namespaces=ns)
+            for line in doc.findall("cac:InvoiceLine", ns)] == ["2"]
+    rejects.write_text(rejects.read_text().replace("twelve hundred", "1200"))
+    with project.ledger() as ledger:
+        child = next(r for r in ledger.files() if r.parent_id)
+        fixed = Pipeline(project.load(), ledger).reprocess(child.id)
+    assert fixed.outcome == Outcome.DELIVERED and fixed.records == 1

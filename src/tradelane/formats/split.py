@@ -12,7 +12,8 @@ import pyarrow.csv as pacsv
 
 from tradelane.formats.fixed import subset as fixed_subset
 from tradelane.formats.json import subset as json_subset
-from tradelane.spec import CsvFormat, EdifactFormat, FixedFormat, JsonFormat, RouteSpec
+from tradelane.formats.xml import subset as xml_subset
+from tradelane.spec import CsvFormat, EdifactFormat, FixedFormat, JsonFormat, RouteSpec, XmlFormat
 
 
 def pick(rows: Any, mask: np.ndarray) -> list[Any]:
@@ -30,6 +31,8 @@ def subset_bytes(route: RouteSpec, rows: list[Any]) -> bytes:
         return json_subset(rows, fmt)
     if isinstance(fmt, FixedFormat):
         return fixed_subset(rows, fmt)
+    if isinstance(fmt, XmlFormat):
+        return xml_subset(rows, fmt)
     if isinstance(fmt, CsvFormat):
         table = pa.Table.from_batches([b for r in rows for b in _batches(r)])
         sink = io.BytesIO()

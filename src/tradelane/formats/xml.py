@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import pandas as pd
@@ -75,7 +76,41 @@ class XmlReader:
              for k, v in columns.items()},
             index=pd.RangeIndex(0, len(lines)))
         record_path = f"/{etree.QName(root).localname}//{fmt.records}"
-        yield Document(header=header, records=frame, locate=_Lines(lines, record_path))
+        yield Document(header=header, records=frame, locate=_Lines(lines, record_path),
+                       source_rows=[SourceRecord(staged, i) for i in range(len(lines))]
+                       if route.on_invalid == "split" else None)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """The ``index``-th record element (in document order of their ends) of a file."""
+
+    staged: Staged
+    index: int
+
+
+def subset(rows: list[SourceRecord], fmt: XmlFormat) -> bytes:
+    """The original document without the records that were delivered: everything else (the
+    root, its namespaces, the document-level elements the header reads) stays, so the file
+    can be fixed and run through the same route."""
+    if not rows:
+        return b""
+    keep = {row.index for row in rows}
+    with rows[0].staged.open() as fh:
+        tree = etree.parse(fh, _safe_parser())
+    tag = _clark(fmt.records, fmt.namespaces)
+    records = [elem for _, elem in etree.iterwalk(tree, events=("end",), tag=tag)]
+    for index, elem in enumerate(records):
+        parent = elem.getparent()
+        if index not in keep and parent is not None:
+            parent.remove(elem)
+    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
+
+
+def _safe_parser() -> etree.XMLParser:
+    """Entities, DTDs and the network off, as for reading."""
+    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True,
+                           dtd_validation=False, huge_tree=False)
 
 
 def _refuse_doctype(staged: Staged) -> None:

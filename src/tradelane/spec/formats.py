@@ -13,7 +13,7 @@ from tradelane.spec._base import Encoding, Strict
 
 #: Input formats whose rejected records ``on_invalid: split`` can write back as a file of
 #: their own (``formats/split.py``).
-SPLITTABLE_FORMATS = ("csv", "json", "jsonl", "edifact", "fixed")
+SPLITTABLE_FORMATS = ("csv", "json", "jsonl", "xml", "edifact", "fixed")
 
 
 class CsvFormat(Strict):
