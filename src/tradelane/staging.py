@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tradelane.paths import FolderSyncs, atomic_writer, move_durably
+from tradelane.paths import atomic_writer, move_durably
 
 IN_MEMORY_BYTES = 1 << 20
 CHUNK = 1 << 20
@@ -26,12 +26,14 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Staged:
-    """The bytes of a file (``data``), or its copy on disk (``path``)."""
+    """The bytes of a file (``data``), or a file on disk (``path``): its copy in the spool
+    (``in_spool``), or the file itself, read where it is."""
 
     size: int
     sha256: str | None = None
     data: bytes | None = None
     path: Path | None = None
+    in_spool: bool = False
 
     @classmethod
     def file(cls, path: Path) -> Staged:
@@ -50,19 +52,20 @@ class Staged:
         assert self.path is not None
         return self.path.read_bytes()
 
-    def keep(self, dest: Path, syncs: FolderSyncs | None = None) -> None:
-        """Put the snapshot at ``dest`` for good: the spool copy is moved there, bytes held in
-        memory are written atomically."""
-        if self.data is None:
+    def keep(self, dest: Path) -> None:
+        """Put the snapshot at ``dest`` for good, durably: a spool copy is moved there, anything
+        else is written there atomically."""
+        if self.in_spool:
             assert self.path is not None
-            move_durably(self.path, dest, syncs)
+            move_durably(self.path, dest)
             return
-        with atomic_writer(dest, syncs=syncs) as out:
-            out.write(self.data)
+        with self.open() as src, atomic_writer(dest) as out:
+            while chunk := src.read(CHUNK):
+                out.write(chunk)
 
     def discard(self) -> None:
-        """Remove the spool copy, if there is one."""
-        if self.data is None and self.path is not None:
+        """Remove the spool copy, if there is one (never a file read where it is)."""
+        if self.in_spool and self.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
 
@@ -90,7 +93,7 @@ def stage_chunks(chunks: Iterable[bytes], spool: Path) -> Staged:
         if out is None:
             return Staged(size=size, sha256=digest.hexdigest(), data=b"".join(held))
         out.close()
-        return Staged(size=size, sha256=digest.hexdigest(), path=spool)
+        return Staged(size=size, sha256=digest.hexdigest(), path=spool, in_spool=True)
     except BaseException:
         if out is not None:
             out.close()

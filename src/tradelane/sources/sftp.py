@@ -214,7 +214,8 @@ class SftpSource:
                 with _Spool(dest, threaded=size > BACKGROUND_WRITE_FROM) as spool:
                     for data in chunks:
                         spool.write(data)
-                staged = Staged(size=spool.size, sha256=spool.hexdigest, path=dest)
+                staged = Staged(size=spool.size, sha256=spool.hexdigest, path=dest,
+                                in_spool=True)
             changed = client.stat(remote).st_size != size
         except EOFError:  # the server's "end of file" before the listed size: it shrank
             changed = True
