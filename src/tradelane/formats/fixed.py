@@ -78,8 +78,7 @@ class FixedReader:
         header: dict[str, str | None] = dict.fromkeys(header_src)
         head_lines: list[str] = []  # as the file has them, for split-out files
         columns: dict[str, list[str | None]] = {k: [] for k in field_src}
-        lines: list[int] = []
-        texts: list[str] = []
+        lines: list[tuple[int, str]] = []  # (line number, text) of the batch's records
         first_row = 0
         pending: list[tuple[int, str, str]] = []
         for number, line in _lines(staged, fmt):
@@ -100,19 +99,18 @@ class FixedReader:
                 pending.append((number, kind, line))
         if not pending and not any(header.values()):
             raise EmptyFile()
-        head = tuple(head_lines)
+        head = tuple(head_lines) if route.on_invalid == "split" else None
         for number, kind, line in pending:
             rt = fmt.record_types[kind]
             for key, (k, f) in field_src.items():
                 columns[key].append(_value(line, rt.fields[f]) if k == kind else None)
-            lines.append(number)
-            texts.append(line)
+            lines.append((number, line))
             if len(lines) >= fmt.chunk_rows:
-                yield _document(header, columns, lines, texts, head, first_row)
+                yield _document(header, columns, lines, head, first_row)
                 first_row += len(lines)
-                columns, lines, texts = {k: [] for k in field_src}, [], []
+                columns, lines = {k: [] for k in field_src}, []
         if lines or first_row == 0:
-            yield _document(header, columns, lines, texts, head, first_row)
+            yield _document(header, columns, lines, head, first_row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +122,17 @@ class SourceLine:
     head: tuple[str, ...]
 
 
-def _document(header: dict, columns: dict[str, list], lines: list[int], texts: list[str],
-              head: tuple[str, ...], first: int) -> Document:
+def _document(header: dict, columns: dict[str, list], lines: list[tuple[int, str]],
+              head: tuple[str, ...] | None, first: int) -> Document:
+    """``head``: the file's header lines, when the route splits out invalid records."""
     frame = pd.DataFrame({k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string()))
                           for k, v in columns.items()},
                          index=pd.RangeIndex(first, first + len(lines)))
-    numbers = list(lines)
+    numbers = [number for number, _ in lines]
     return Document(header=dict(header), records=frame,
                     locate=lambda row: f"line {numbers[row - first]}",
-                    source_rows=[SourceLine(text, head) for text in texts])
+                    source_rows=None if head is None
+                    else [SourceLine(text, head) for _, text in lines])
 
 
 def subset(rows: list[SourceLine], fmt: FixedFormat) -> bytes:

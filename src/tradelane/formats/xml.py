@@ -25,6 +25,9 @@ from tradelane.staging import Staged
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _PROLOG_BYTES = 64 * 1024
+#: Every parse of a partner's XML: entities, DTDs and the network off, no huge trees.
+_SAFE = {"resolve_entities": False, "load_dtd": False, "no_network": True,
+         "dtd_validation": False, "huge_tree": False}
 
 
 class XmlReader:
@@ -40,10 +43,8 @@ class XmlReader:
         root = None
         try:
             with staged.open() as fh:
-                context = etree.iterparse(
-                    fh, events=("start", "end"), resolve_entities=False, load_dtd=False,
-                    no_network=True, dtd_validation=False, huge_tree=False,
-                    remove_comments=True)
+                context = etree.iterparse(fh, events=("start", "end"), remove_comments=True,
+                                          **_SAFE)
                 for event, elem in context:
                     if root is None:
                         root = elem
@@ -108,9 +109,7 @@ def subset(rows: list[SourceRecord], fmt: XmlFormat) -> bytes:
 
 
 def _safe_parser() -> etree.XMLParser:
-    """Entities, DTDs and the network off, as for reading."""
-    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True,
-                           dtd_validation=False, huge_tree=False)
+    return etree.XMLParser(**_SAFE)
 
 
 def _refuse_doctype(staged: Staged) -> None:
