@@ -11,7 +11,6 @@ import codecs
 import csv as pycsv
 import io
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import pandas as pd
@@ -28,11 +27,6 @@ BLOCK_SIZE = 8 << 20
 #: Up to this size, a file with no quotes, escapes or CRs is split in Python (see _plain).
 PLAIN_SPLIT_BYTES = 4 << 10  # measured: Arrow is faster from about 8 KB on
 _FORMULA_START = r"^([=+\-@\t\r])"
-_Source = Path | bytes  # the file on disk, or its bytes when it is small
-
-
-def _binary(source: _Source) -> BinaryIO:
-    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
 
 
 class CsvReader:
@@ -41,10 +35,10 @@ class CsvReader:
         assert isinstance(fmt, CsvFormat)
         # A small file is read once; its three passes (encoding, header, records) use the
         # bytes in memory instead of opening it three times.
-        source: _Source = staged.read_bytes()  \
-            if staged.path is None or staged.size <= BLOCK_SIZE else staged.path
-        text = _check_encoding(source, fmt.encoding)
-        columns = _header(source, fmt)
+        if staged.data is None and staged.size <= BLOCK_SIZE:
+            staged = Staged(size=staged.size, data=staged.read_bytes())
+        text = _check_encoding(staged, fmt.encoding)
+        columns = _header(staged, fmt)
         wanted = {name: (spec.source or name) for name, spec in route.fields.items()}
         by_clean = {c.strip(): c for c in columns}
         missing = [(f, src) for f, src in wanted.items() if src.strip() not in by_clean]
@@ -68,11 +62,11 @@ class CsvReader:
         notes += [f"optional column {s!r} is not in the file; {f} is left empty"
                   for f, s in missing]
         plain = _plain(text, fmt, columns) if text is not None \
-            and len(source) <= PLAIN_SPLIT_BYTES else None
-        yield from _blocks(staged, plain or source, fmt, columns, wanted, by_clean, tuple(notes))
+            and staged.size <= PLAIN_SPLIT_BYTES else None
+        yield from _blocks(staged, plain, fmt, columns, wanted, by_clean, tuple(notes))
 
 
-def _blocks(staged: Staged, source: _Source | list[pa.RecordBatch], fmt: CsvFormat,
+def _blocks(staged: Staged, plain: list[pa.RecordBatch] | None, fmt: CsvFormat,
             columns: list[str], wanted: dict[str, str], by_clean: dict[str, str],
             notes: tuple[str, ...]) -> Iterator[Document]:
     ragged: list[Issue] = []
@@ -90,7 +84,7 @@ def _blocks(staged: Staged, source: _Source | list[pa.RecordBatch], fmt: CsvForm
                         f"{row.expected_columns}"))
         return "skip"
 
-    reader = source if isinstance(source, list) else _open(source, fmt, columns, on_invalid_row)
+    reader = plain if plain is not None else _open(staged, fmt, columns, on_invalid_row)
     locator = _Locator(staged, fmt, skipped_rows)
     start = 0
     try:
@@ -116,7 +110,7 @@ def _blocks(staged: Staged, source: _Source | list[pa.RecordBatch], fmt: CsvForm
         raise InvalidRecords(ragged, error_count=len(skipped_rows), stage="read")
 
 
-def _open(source: _Source, fmt: CsvFormat, columns: list[str], handler: Any) -> Any:
+def _open(staged: Staged, fmt: CsvFormat, columns: list[str], handler: Any) -> Any:
     names = _unique(columns)
     read = pacsv.ReadOptions(
         encoding=_arrow_encoding(fmt.encoding), block_size=BLOCK_SIZE, use_threads=False,
@@ -129,7 +123,8 @@ def _open(source: _Source, fmt: CsvFormat, columns: list[str], handler: Any) -> 
         column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
         quoted_strings_can_be_null=False)
     try:
-        return pacsv.open_csv(pa.BufferReader(source) if isinstance(source, bytes) else source,
+        return pacsv.open_csv(pa.BufferReader(staged.data) if staged.data is not None
+                              else staged.path,
                               read_options=read, parse_options=parse, convert_options=convert)
     except pa.ArrowInvalid as exc:
         raise MalformedInput(f"the file is not valid CSV: {_arrow_reason(exc)}",
@@ -159,13 +154,13 @@ def _plain(text: str, fmt: CsvFormat, columns: list[str]) -> list[pa.RecordBatch
     return [pa.RecordBatch.from_arrays(arrays, names=_unique(columns))]
 
 
-def _header(source: _Source, fmt: CsvFormat) -> list[str]:
+def _header(staged: Staged, fmt: CsvFormat) -> list[str]:
     if not fmt.header:
         assert fmt.columns
         return list(fmt.columns)
     encoding = "utf-8-sig" if fmt.encoding.lower().replace("_", "-") in ("utf-8", "utf8") \
         else fmt.encoding
-    with io.TextIOWrapper(_binary(source), encoding=encoding, newline="") as fh:
+    with io.TextIOWrapper(staged.open(), encoding=encoding, newline="") as fh:
         for _ in range(fmt.skip_rows):
             fh.readline()
         reader = pycsv.reader(fh, delimiter=fmt.delimiter, quotechar=fmt.quote,
@@ -184,14 +179,14 @@ def _header(source: _Source, fmt: CsvFormat) -> list[str]:
     return row
 
 
-def _check_encoding(source: _Source, encoding: str) -> str | None:
+def _check_encoding(staged: Staged, encoding: str) -> str | None:
     """Decode the whole file once, in blocks, to report the first bad byte precisely; return
-    the text when ``source`` is bytes in memory."""
+    the text when the file is held in memory."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
     line = 1
     text = ""
-    with _binary(source) as fh:
+    with staged.open() as fh:
         while block := fh.read(BLOCK_SIZE):
             try:
                 text = decoder.decode(block)
@@ -215,7 +210,7 @@ def _check_encoding(source: _Source, encoding: str) -> str | None:
         except UnicodeDecodeError:
             raise MalformedInput(f"the file ends in the middle of a {encoding} character",
                                  location=f"byte {offset}", rule="encoding") from None
-    return text if isinstance(source, bytes) else None  # bytes: one block, read whole
+    return text if staged.data is not None else None  # in memory: one block, read whole
 
 
 class _Locator:
