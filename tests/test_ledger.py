@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 
 from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir, pg_schema_url
-from tradelane.ledger import Ledger, LedgerConflict, Move, utcnow
+from tradelane.errors import Conflict
+from tradelane.ledger import Ledger, Move, utcnow
 from tradelane.models import FileRef, FileState
 from tradelane.pipeline import Outcome, Pipeline
 
@@ -50,7 +51,7 @@ def test_transitions_are_guarded_and_logged(ledger_url: str) -> None:
         record = ledger.claim(REF)
         assert record is not None and record.state == FileState.CLAIMED
         ledger.transition(record.id, FileState.CLAIMED, FileState.STAGED, "staged", sha256="ab")
-        with pytest.raises(LedgerConflict):
+        with pytest.raises(Conflict):
             ledger.transition(record.id, FileState.CLAIMED, FileState.STAGED, "again")
         events = ledger.events(record.id)
         assert [(e.from_state, e.to_state, e.actor) for e in events] == [
@@ -164,7 +165,7 @@ def test_a_group_of_moves_keeps_each_guard(ledger_url: str) -> None:
         results = ledger.apply([
             Move(r.id, (FileState.CLAIMED,), FileState.DELIVERED, "done", fields={"outputs": ["x"]})
             for r in (first, second, third)])
-        assert isinstance(results[1], LedgerConflict)
+        assert isinstance(results[1], Conflict)
         assert [(r.state, r.outputs) for r in (results[0], results[2])] == [
             (FileState.DELIVERED, ["x"])] * 2
         assert ledger.get(second.id).state == FileState.PENDING

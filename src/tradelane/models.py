@@ -17,6 +17,8 @@ class FileState(enum.StrEnum):
     ``discovered -> claimed -> staged -> delivered -> archived``; a failure leads to
     ``quarantined`` (bad data), ``duplicate`` (already delivered) or ``pending`` (transient,
     retried). ``quarantined -> claimed`` is a reprocess attempt; ``discarded`` is final.
+    ``lost``: the ledger's copy of a file (its quarantined copy) is gone from the disk; ops
+    discard it or have the partner send it again.
     """
 
     DISCOVERED = "discovered"
@@ -28,10 +30,11 @@ class FileState(enum.StrEnum):
     DUPLICATE = "duplicate"
     PENDING = "pending"
     DISCARDED = "discarded"
+    LOST = "lost"
 
 
 #: States that ops must look at (listed by ``tradelane quarantine list``).
-QUARANTINE_STATES = frozenset({FileState.QUARANTINED, FileState.DUPLICATE})
+QUARANTINE_STATES = frozenset({FileState.QUARANTINED, FileState.DUPLICATE, FileState.LOST})
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class Outcome(enum.StrEnum):
     QUARANTINED = "quarantined"
     DUPLICATE = "duplicate"
     PENDING = "pending"
+    LOST = "lost"  # its only copy is gone: ops must discard it or get it again
     FAILED = "failed"  # a bug: the file stays in the ledger as not delivered
 
 
@@ -153,12 +157,8 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         """0 all delivered, 3 some quarantined, 4 some pending, 2 configuration, 1 a bug."""
-        if self.count(Outcome.FAILED):
-            return 1
-        if self.config_errors:
-            return 2
-        if self.count(Outcome.PENDING) or self.source_errors:
-            return 4
-        if self.count(Outcome.QUARANTINED) or self.count(Outcome.DUPLICATE):
-            return 3
-        return 0
+        from tradelane.errors import exit_status
+
+        return exit_status((r.outcome for r in self.results),
+                           config_errors=bool(self.config_errors),
+                           source_errors=bool(self.source_errors))

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tradelane.errors import RejectError, TradelaneError
-from tradelane.ledger import Ledger, UnknownFile, utcnow
+from tradelane.errors import NotFound, RejectError, TradelaneError
+from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.outbox import outbox_rows
 from tradelane.models import QUARANTINE_STATES, Document, FileState
 from tradelane.quarantine import read_reason, release
@@ -127,7 +127,7 @@ def discard(project: Project, ledger: Ledger, file_id: int, why: str) -> str:
 def history(ledger: Ledger, key: str) -> list[dict[str, Any]]:
     records = ledger.find(key)
     if not records:
-        raise UnknownFile(key)
+        raise NotFound(key)
     out = []
     for record in records:
         file = dataclasses.asdict(record)

@@ -37,8 +37,10 @@ from pathlib import Path
 from tradelane.abc import DeliveryContext, Source, Target
 from tradelane.acks import write_acks
 from tradelane.checking import Checked, checked_batches, one_ahead
+from tradelane.crashpoints import crash_point
 from tradelane.errors import (
     ConfigError,
+    Conflict,
     DuplicateFile,
     EmptyFile,
     InvalidRecords,
@@ -51,7 +53,7 @@ from tradelane.errors import (
 )
 from tradelane.formats import reader_for
 from tradelane.formats.split import subset_bytes
-from tradelane.ledger import FileRecord, Ledger, LedgerConflict, Move, Step, utcnow
+from tradelane.ledger import FileRecord, Ledger, Move, Step, utcnow
 from tradelane.logs import bind
 from tradelane.models import Delivery, FileRef, FileResult, FileState, Outcome, RunSummary
 from tradelane.paths import (
@@ -315,6 +317,8 @@ class Pipeline:
                         self._finish_leftover(route, source, ref)
                     else:
                         works.append(self._work(record))
+                if works:
+                    crash_point("claimed")
                 yield from self._run(route, source, target, works, pool=pool)
                 chunking.took(len(chunk), time.monotonic() - started)
         finally:
@@ -380,7 +384,7 @@ class Pipeline:
             except ConfigError as exc:  # the file is fine; the settings are not: retried
                 work.result = self._postpone(work, TransientError(
                     f"configuration problem: {exc}; fix it and the file is retried"))
-            except LedgerConflict as exc:
+            except Conflict as exc:
                 log.warning("%s: %s", work.record.name, exc)
                 work.result = FileResult(work.record.id, route.name, work.record.name,
                                          Outcome.PENDING, str(exc))
@@ -403,6 +407,7 @@ class Pipeline:
         work.record = replace(work.record, sha256=staged.sha256, mapping_version=route.version,
                               path=str(staged.path) if staged.path else None)
         work.via = Step(FileState.STAGED, f"staged, sha256 {staged.sha256[:12]}", utcnow())
+        crash_point("staged")
         check_partner_name(work.record.name)
         size = staged.size
         if size == 0:
@@ -454,7 +459,9 @@ class Pipeline:
                 work.result = self._postpone(work, TransientError(
                     f"the output could not be made durable: {exc.strerror or exc}"))
             return
+        crash_point("output-written")
         recorded = self.ledger.apply([w.delivered_move() for w in works])
+        crash_point("delivered-committed")
         finished: list[_Work] = []
         for work, outcome in zip(works, recorded, strict=True):
             if isinstance(outcome, TradelaneError):  # another worker moved the file first
@@ -468,6 +475,7 @@ class Pipeline:
                 try:
                     if work.checked.rejected_rows:
                         self._quarantine_split(route, work.record, work.checked)
+                        crash_point("split-written")
                     assert work.staged is not None
                     self._acknowledge(route, work.record, work.staged,
                                       rejected=work.checked.rejected_rows)
@@ -516,17 +524,20 @@ class Pipeline:
         else:  # reprocessed from quarantine: the copy there stays, with a fresh reason
             write_reason(dest, reason)
             work.discard()
+        crash_point("quarantine-written")
         to = FileState.DUPLICATE if isinstance(error, DuplicateFile) else FileState.QUARANTINED
         self.ledger.transition(
             record.id, FileState.CLAIMED, to, error.message, via=work.via,
             stage=error.stage, message=error.message, error_count=error.error_count,
             **{**_staged_fields(record), "path": str(dest)})
+        crash_point("quarantined-committed")
         log.warning("quarantined %s (%s): %s -> %s", record.name, error.stage, error.message,
                     dest)
         if dest.exists():
             self._acknowledge(route, record, Staged.file(dest), error=error)
         if quarantined is None and record.parent_id is None:
             self._finish_rejected_original(route, source, record)
+            crash_point("rejected-original-gone")
         outcome = Outcome.DUPLICATE if to == FileState.DUPLICATE else Outcome.QUARANTINED
         return FileResult(record.id, route.name, record.name, outcome, error.message)
 
@@ -614,7 +625,12 @@ class Pipeline:
         except OSError as exc:  # the originals stay delivered; a later run finishes them
             log.error("could not make the archive durable: %s", exc)
             return
-        for work, outcome in zip(moved, self.ledger.apply(moves), strict=True):
+        if moves:
+            crash_point("original-moved")
+        recorded = self.ledger.apply(moves)
+        if moves:
+            crash_point("archived-committed")
+        for work, outcome in zip(moved, recorded, strict=True):
             if isinstance(outcome, TradelaneError):
                 log.warning("%s: %s", work.record.name, outcome)
 
@@ -671,7 +687,7 @@ class Pipeline:
         record = self.ledger.get(file_id)
         route = self.project.route(record.route)
         if record.state == FileState.DUPLICATE and not force:
-            raise LedgerConflict(file_id, ["quarantined"], "claimed")
+            raise Conflict(file_id, ["quarantined"], "claimed")
         record = self.ledger.reclaim(
             file_id, expect=[FileState.QUARANTINED, FileState.DUPLICATE, FileState.PENDING],
             detail="reprocess requested" + (" (forced)" if force else ""))

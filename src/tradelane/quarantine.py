@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tradelane.crashpoints import crash_point
 from tradelane.errors import RejectError
 from tradelane.ledger import FileRecord, utcnow
 from tradelane.models import Issue
@@ -60,6 +61,7 @@ def build_reason(record: FileRecord, error: RejectError, *, mapping_version: str
 def quarantine(staged: Staged, dest: Path, reason: dict[str, Any]) -> Path:
     """Write ``dest``'s reason file, then put the file's snapshot at ``dest``."""
     write_reason(dest, reason)
+    crash_point("reason-written")
     staged.keep(dest)
     return dest
 

@@ -40,7 +40,12 @@ from paramiko.sftp import (
 )
 from paramiko.sftp_attr import SFTPAttributes
 
-from tradelane.errors import ConfigError, TradelaneError, TransientError
+from tradelane.errors import (
+    AuthenticationRefused,
+    ConfigError,
+    HostKeyRejected,
+    TransientError,
+)
 from tradelane.spec import SftpConnection
 
 log = logging.getLogger(__name__)
@@ -59,45 +64,8 @@ PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128
 _RSA_SIGNATURES = ["rsa-sha2-512", "rsa-sha2-256"]
 
 
-class HostKeyRejected(TradelaneError):
-    """The server's host key is unknown, or differs from the one we trust."""
-
-    def __init__(self, connection: str, host: str, port: int, key_type: str, offered: str,
-                 expected: list[str], checked_against: str):
-        self.connection = connection
-        self.host, self.port = host, port
-        self.key_type = key_type
-        self.offered = offered
-        self.expected = expected
-        self.checked_against = checked_against
-        where = f"{host}:{port}"
-        if expected:
-            message = (
-                f"sftp {connection}: HOST KEY MISMATCH for {where}: the server offered"
-                f" {key_type} {offered}, but {checked_against} expects {', '.join(expected)}."
-                " Refusing to connect: the server was reinstalled, or someone is in between."
-                " Check with the partner before trusting the new key."
-            )
-        else:
-            message = (
-                f"sftp {connection}: unknown host key for {where}: the server offered"
-                f" {key_type} {offered}, which is not in {checked_against}. Refusing to connect."
-                f" If the partner confirms this fingerprint, run `tradelane sftp trust"
-                f" {connection}`."
-            )
-        super().__init__(message)
 
 
-class AuthenticationRefused(TradelaneError):
-    """The server did not accept our key or password."""
-
-    def __init__(self, connection: str, user: str, host: str, port: int, detail: str):
-        self.connection, self.user, self.host, self.port = connection, user, host, port
-        self.detail = detail
-        super().__init__(
-            f"sftp {connection}: the server {host}:{port} refused the login of {user!r}"
-            f" ({detail}). Check the user name and that the partner installed our public key."
-        )
 
 
 def fingerprint_of(key: paramiko.PKey) -> str:

@@ -43,19 +43,19 @@ def test_unknown_host_key_shows_the_offered_fingerprint(sshd: Sshd, tmp_path: Pa
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     result = cli("test", "acme", "-C", str(project(tmp_path, sshd, known_hosts=str(empty))))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a host key to trust is a configuration decision
     assert "unknown host key" in result.output and sshd.host_fingerprint in result.output
 
 
 def test_wrong_key_says_login_refused(sshd: Sshd, tmp_path: Path) -> None:
     stranger = keygen(tmp_path / "stranger")
     result = cli("test", "acme", "-C", str(project(tmp_path, sshd, key_file=str(stranger))))
-    assert result.exit_code == 1 and "refused the login" in result.output
+    assert result.exit_code == 2 and "refused the login" in result.output
 
 
 def test_nothing_listening(sshd: Sshd, tmp_path: Path) -> None:
     result = cli("test", "acme", "-C", str(project(tmp_path, sshd, port=1)))
-    assert result.exit_code == 1 and "connection refused" in result.output
+    assert result.exit_code == 4 and "connection refused" in result.output  # unavailable
 
 
 def test_missing_key_file_is_a_config_error(sshd: Sshd, tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_trust_asks_first(sshd: Sshd, tmp_path: Path, answer: str) -> None:
     result = cli("trust", "acme", "-C", str(root), input=f"{answer}\n")
     assert sshd.host_fingerprint in result.output
     if answer == "n":
-        assert result.exit_code == 1 and not known.exists()
+        assert result.exit_code == 6 and not known.exists()  # declined
     else:
         assert result.exit_code == 0, result.output
         assert cli("test", "acme", "-C", str(root)).exit_code == 0
@@ -84,5 +84,5 @@ def test_trust_refuses_to_add_a_second_key_for_a_host(sshd: Sshd, tmp_path: Path
     before = known.read_text()
     result = cli("trust", "acme", "--yes", "-C", str(project(tmp_path, sshd,
                                                                 known_hosts=str(known))))
-    assert result.exit_code == 1 and "ssh-keygen -R" in result.output
+    assert result.exit_code == 2 and "ssh-keygen -R" in result.output
     assert known.read_text() == before

@@ -13,8 +13,7 @@ import pytest
 
 from support.sftp_routes import make_route, make_settings
 from support.sshd import Sshd, keygen
-from tradelane.errors import SourceUnavailable
-from tradelane.sftp_client import AuthenticationRefused, HostKeyRejected
+from tradelane.errors import AuthenticationRefused, HostKeyRejected, SourceUnavailable
 from tradelane.sources.sftp import SftpSource
 
 

@@ -25,9 +25,9 @@ from tradelane import ops
 from tradelane.cli.console import console as console_command
 from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
-from tradelane.errors import ConfigError, TradelaneError
+from tradelane.errors import ConfigError, TradelaneError, exit_status
 from tradelane.ledger import Ledger
-from tradelane.models import FileResult, Outcome
+from tradelane.models import FileResult, Outcome, RunSummary
 from tradelane.spec import Project, load_project
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ ProjectOpt = Annotated[Path, typer.Option(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 _STYLE = {Outcome.DELIVERED: "green", Outcome.QUARANTINED: "red", Outcome.DUPLICATE: "yellow",
-          Outcome.PENDING: "yellow", Outcome.FAILED: "bold red"}
+          Outcome.PENDING: "yellow", Outcome.LOST: "bold red", Outcome.FAILED: "bold red"}
 
 
 @contextmanager
@@ -314,12 +314,7 @@ def quarantine_reprocess(
         _print_json([r.__dict__ for r in results])
     else:
         _print_summary(results, {})
-    code = 0
-    if any(r.outcome == Outcome.PENDING for r in results):
-        code = 4
-    if any(r.outcome in (Outcome.QUARANTINED, Outcome.DUPLICATE) for r in results):
-        code = 3
-    raise typer.Exit(code)
+    raise typer.Exit(RunSummary(results=results).exit_code)
 
 
 @quarantine_app.command("discard")
@@ -402,7 +397,7 @@ def _or_exit(action: Any) -> Any:
         return action()
     except TradelaneError as exc:
         err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+        raise typer.Exit(exit_status(error=exc)) from None
 
 
 def main() -> None:  # pragma: no cover - console script

@@ -1,7 +1,8 @@
 """``tradelane sftp test NAME`` and ``tradelane sftp trust NAME``: check and trust a server.
 
-Exit codes: 0 ok, 1 the server or network refused (the message says what and why), 2 a
-configuration or usage error.
+Exit codes: 0 ok; 2 a configuration problem (an unknown or changed host key, a refused login,
+a missing key file, a different key already trusted); 4 the server cannot be reached now;
+6 you declined to trust the key. The message says what and why.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from tradelane.errors import ConfigError
+from tradelane.errors import EXIT_CONFIG, EXIT_CONFLICT, EXIT_PENDING, ConfigError
 from tradelane.spec import SftpConnection, load_project
 
 if TYPE_CHECKING:
@@ -52,9 +53,9 @@ def _session(project: Path, name: str) -> SftpSession:
     return SftpSession(name, conn.sftp, settings.root)
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int) -> typer.Exit:
     err.print(f"[red]FAILED[/] {message}")
-    return typer.Exit(1)
+    return typer.Exit(code)
 
 
 def _network_problem(conn: SftpConnection, exc: BaseException) -> str:
@@ -76,12 +77,7 @@ def test(name: NameArg, project: ProjectOpt = Path(".")) -> None:
     """Connect, verify the host key, log in and list the home folder."""
     import paramiko
 
-    from tradelane.sftp_client import (
-        AuthenticationRefused,
-        HostKeyRejected,
-        fingerprint_of,
-        listdir_raw,
-    )
+    from tradelane.sftp_client import fingerprint_of, listdir_raw
 
     session = _session(project, name)
     conn = session.conn
@@ -95,17 +91,13 @@ def test(name: NameArg, project: ProjectOpt = Path(".")) -> None:
             home = client.normalize(".")
             entries = sum(1 for _ in listdir_raw(client, "."))
             out.print(f"  home folder {home}: {entries} entries")
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(problem, markup=False)
-        raise typer.Exit(2) from None
-    except (HostKeyRejected, AuthenticationRefused) as exc:
-        raise _fail(str(exc)) from None
+    except ConfigError as exc:  # host key, login, key file
+        raise _fail("\n".join(exc.problems), EXIT_CONFIG) from None
     except PermissionError:
         raise _fail("logged in, but the server denied listing the home folder"
-                    " (permission denied).") from None
+                    " (permission denied).", EXIT_CONFIG) from None
     except (OSError, EOFError, paramiko.SSHException) as exc:
-        raise _fail(_network_problem(conn, exc)) from None
+        raise _fail(_network_problem(conn, exc), EXIT_PENDING) from None
     out.print(f"[green]OK[/] sftp connection {name!r} works.")
 
 
@@ -130,14 +122,14 @@ def trust(
     try:
         key = session.offered_host_key()
     except (OSError, EOFError, paramiko.SSHException) as exc:
-        raise _fail(_network_problem(conn, exc)) from None
+        raise _fail(_network_problem(conn, exc), EXIT_PENDING) from None
     offered = fingerprint_of(key)
     out.print(f"{conn.host}:{conn.port} offers host key {key.get_name()} {offered}")
     if conn.fingerprint:
         verdict = "matches" if offered == conn.fingerprint else "does NOT match"
         err.print(f"This connection pins fingerprint {conn.fingerprint}, which {verdict} the"
                   " offered key; edit 'fingerprint' in tradelane.yaml to change it.")
-        raise typer.Exit(0 if offered == conn.fingerprint else 2)
+        raise typer.Exit(0 if offered == conn.fingerprint else EXIT_CONFIG)
     host = known_hosts_name(conn.host, conn.port)
     known = session.known_host_keys().lookup(host) or {}
     if any(fingerprint_of(k) == offered for k in known.values()):
@@ -148,10 +140,10 @@ def trust(
         raise _fail(
             f"{conn.known_hosts} already trusts a different key for {host} ({old}). If the"
             " partner confirms the server's key changed, remove the old entry first:"
-            f" ssh-keygen -R '{host}' -f {conn.known_hosts}"
+            f" ssh-keygen -R '{host}' -f {conn.known_hosts}", EXIT_CONFIG
         )
     if not yes and not typer.confirm(f"Trust this key for {host}?", default=False):
         out.print("Not trusted; nothing changed.")
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_CONFLICT)
     path = session.trust(key)
     out.print(f"[green]Trusted[/]: added {host} {key.get_name()} to {path}.")

@@ -6,13 +6,11 @@ from tradelane.ledger.store import (
     EventRecord,
     FileRecord,
     Ledger,
-    LedgerConflict,
     Move,
     Step,
-    UnknownFile,
     utcnow,
 )
 from tradelane.ledger.tables import metadata
 
-__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "Move", "Step", "UnknownFile",
+__all__ = ["EventRecord", "FileRecord", "Ledger", "Move", "Step",
            "metadata", "utcnow"]

@@ -2,7 +2,7 @@
 
 Every transition is ``UPDATE files ... WHERE id = :id AND state IN (:from)`` plus one
 ``events`` row. If the guard does not match (another worker moved the file first), that file
-gets a ``LedgerConflict`` and nothing changes for it. ``claim_many`` and ``apply`` take many
+gets a ``Conflict`` and nothing changes for it. ``claim_many`` and ``apply`` take many
 files in one transaction (group commit): the pipeline records a chunk of small files at once,
 with the same guards and the same events as one by one.
 
@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 
-from tradelane.errors import TradelaneError
+from tradelane.errors import Conflict, NotFound, TradelaneError
 from tradelane.ledger import schema
 from tradelane.ledger.tables import events, files, interchanges, runs
 from tradelane.models import FileRef, FileState
@@ -50,20 +50,8 @@ _IN_HAND = (FileState.CLAIMED.value, FileState.STAGED.value)
 _LEASED = frozenset({FileState.CLAIMED, FileState.STAGED, FileState.DELIVERED})
 
 
-class LedgerConflict(TradelaneError):
-    """A guarded transition did not match: someone else changed the file first."""
-
-    def __init__(self, file_id: int, expected: Sequence[str], to_state: str):
-        self.file_id, self.expected, self.to_state = file_id, list(expected), to_state
-        super().__init__(
-            f"file {file_id}: cannot move to {to_state}, it is no longer {'/'.join(expected)}"
-        )
 
 
-class UnknownFile(TradelaneError):
-    def __init__(self, key: object):
-        self.key = key
-        super().__init__(f"no file {key!r} in the ledger")
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +252,7 @@ class Ledger:
                         lease_owner=self.worker, lease_until=now + self.lease, updated_at=now)
             )
             if result.rowcount != 1:
-                raise LedgerConflict(file_id, expected, FileState.CLAIMED.value)
+                raise Conflict(file_id, expected, FileState.CLAIMED.value)
             _log(conn, file_id, now, self.worker, current.state.value, FileState.CLAIMED.value,
                  detail)
             return self._get(conn, file_id)
@@ -298,7 +286,7 @@ class Ledger:
 
         ``via`` is a step already taken but not yet written (e.g. staged): it is logged first,
         in the same transaction, saving a commit per file on the hot path.
-        Raises ``LedgerConflict`` (or ``UnknownFile``) and changes nothing if the guard fails.
+        Raises ``Conflict`` (or ``NotFound``) and changes nothing if the guard fails.
         """
         expected = (expect,) if isinstance(expect, FileState) else tuple(expect)
         result = self.apply([Move(file_id, expected, to, detail, via, fields)])[0]
@@ -306,7 +294,7 @@ class Ledger:
             raise result
         return result
 
-    def apply(self, moves: Sequence[Move]) -> list[FileRecord | LedgerConflict | UnknownFile]:
+    def apply(self, moves: Sequence[Move]) -> list[FileRecord | Conflict | NotFound]:
         """Every move in one transaction; each guarded on its own. A move whose guard fails
         gets its error in the result list, and the others still happen."""
         now = utcnow()
@@ -326,7 +314,7 @@ class Ledger:
         return results
 
     def _apply_all(self, conn: Connection, moves: Sequence[Move],
-                   now: datetime) -> list[FileRecord | LedgerConflict | UnknownFile] | None:
+                   now: datetime) -> list[FileRecord | Conflict | NotFound] | None:
         """Alike moves (one expected state, the same fields) as one executemany; None if they
         are not alike or a guard failed (then nothing of it stays, and each goes alone)."""
         if len(moves) < 2 or not self.engine.dialect.supports_sane_multi_rowcount:
@@ -346,15 +334,15 @@ class Ledger:
         return [rows[i] for i in ids]
 
     def _apply_one(self, conn: Connection, move: Move,
-                   now: datetime) -> FileRecord | LedgerConflict | UnknownFile:
+                   now: datetime) -> FileRecord | Conflict | NotFound:
         expected = [s.value for s in move.expect]
         row = conn.execute(_GUARDED_UPDATE, {**_move_values(move, now), "b_id": move.file_id,
                                              "b_expected": expected}).one_or_none()
         if row is not None:
             return FileRecord.from_row(row)
         if self._exists(conn, move.file_id):
-            return LedgerConflict(move.file_id, expected, move.to.value)
-        return UnknownFile(move.file_id)
+            return Conflict(move.file_id, expected, move.to.value)
+        return NotFound(move.file_id)
 
     def _move_events(self, move: Move, before: str | None,
                      now: datetime) -> list[dict[str, Any]]:
@@ -502,7 +490,7 @@ class Ledger:
     def _get(conn: Any, file_id: int) -> FileRecord:
         row = conn.execute(select(files).where(files.c.id == file_id)).one_or_none()
         if row is None:
-            raise UnknownFile(file_id)
+            raise NotFound(file_id)
         return FileRecord.from_row(row)
 
 
@@ -616,5 +604,4 @@ def _log(conn: Any, file_id: int, at: datetime, actor: str, from_state: str | No
     conn.execute(_INSERT_EVENT, _event(file_id, at, actor, from_state, to_state, detail))
 
 
-__all__ = ["EventRecord", "FileRecord", "Ledger", "LedgerConflict", "Move", "Step",
-           "UnknownFile", "utcnow"]
+__all__ = ["EventRecord", "FileRecord", "Ledger", "Move", "Step", "utcnow"]

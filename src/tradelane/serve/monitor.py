@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Incidents
 from tradelane.serve.expect import overdue
-from tradelane.serve.notify import Channel, NotifyError, channels
+from tradelane.serve.notify import Channel, NotifyFailed, channels
 from tradelane.serve.schedules import route_timezone
 from tradelane.spec import Project
 
@@ -84,7 +84,7 @@ class Monitor:
                 try:
                     channel.send(incident)
                     done.add(channel.name)
-                except NotifyError as exc:
+                except NotifyFailed as exc:
                     errors.append(str(exc))
                     log.warning("%s (will retry)", exc, extra={"alert": incident.key})
             self.incidents.record_sent(incident.id, done, complete=not errors,

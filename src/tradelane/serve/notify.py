@@ -1,6 +1,6 @@
 """Alert channels: the log (always), a webhook (JSON POST via httpx), e-mail (smtplib).
 
-Each channel's ``send`` raises ``NotifyError`` (with the channel and a secret-free reason)
+Each channel's ``send`` raises ``NotifyFailed`` (with the channel and a secret-free reason)
 when it could not deliver; the monitor then retries only that channel later.
 """
 
@@ -16,24 +16,20 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tradelane.errors import TradelaneError
+from tradelane.errors import NotifyFailed
 from tradelane.ledger.alerts import Incident
 from tradelane.spec import AlertsSpec, SmtpSpec, WebhookSpec
 
 log = logging.getLogger("tradelane.alerts")
 
 
-class NotifyError(TradelaneError):
-    def __init__(self, channel: str, reason: str):
-        self.channel, self.reason = channel, reason
-        super().__init__(f"alert channel {channel}: {reason}")
 
 
 class Channel(Protocol):
     name: str
 
     def send(self, incident: Incident) -> None:
-        """Deliver one alert or raise NotifyError."""
+        """Deliver one alert or raise NotifyFailed."""
 
 
 def payload(incident: Incident) -> dict[str, Any]:
@@ -60,20 +56,20 @@ class WebhookChannel:
     def send(self, incident: Incident) -> None:
         url = self.spec.url or os.environ.get(self.spec.url_env or "", "")
         if not url:
-            raise NotifyError(self.name, f"the variable {self.spec.url_env} is not set")
+            raise NotifyFailed(self.name, f"the variable {self.spec.url_env} is not set")
         headers = {}
         for header, value in self.spec.headers.items():
             secret = os.environ.get(value.env)
             if secret is None:
-                raise NotifyError(self.name, f"the variable {value.env} is not set")
+                raise NotifyFailed(self.name, f"the variable {value.env} is not set")
             headers[header] = value.prefix + secret
         where = urlsplit(url).netloc  # never the path or query: they often hold the token
         try:
             response = self.client.post(url, json=payload(incident), headers=headers)
         except httpx.HTTPError as exc:
-            raise NotifyError(self.name, f"cannot reach {where}: {type(exc).__name__}") from exc
+            raise NotifyFailed(self.name, f"cannot reach {where}: {type(exc).__name__}") from exc
         if response.status_code >= 300:
-            raise NotifyError(self.name, f"{where} answered HTTP {response.status_code}")
+            raise NotifyFailed(self.name, f"{where} answered HTTP {response.status_code}")
 
 
 class SmtpChannel:
@@ -94,7 +90,7 @@ class SmtpChannel:
         if spec.password_env:
             password = os.environ.get(spec.password_env)
             if password is None:
-                raise NotifyError(self.name, f"the variable {spec.password_env} is not set")
+                raise NotifyFailed(self.name, f"the variable {spec.password_env} is not set")
         timeout = spec.timeout.total_seconds()
         try:
             if spec.ssl:
@@ -112,7 +108,7 @@ class SmtpChannel:
         except (OSError, smtplib.SMTPException) as exc:
             # the exception text never holds the password; keep only its kind and code
             code = getattr(exc, "smtp_code", None)
-            raise NotifyError(self.name, f"{spec.host}:{spec.port}: {type(exc).__name__}"
+            raise NotifyFailed(self.name, f"{spec.host}:{spec.port}: {type(exc).__name__}"
                               + (f" {code}" if code else "")) from exc
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from tradelane.abc import DeliveryContext
+from tradelane.crashpoints import crash_point
 from tradelane.errors import DeliveryRejected, RecordsRejected, TargetUnavailable
 from tradelane.ledger.outbox import ACKED, REJECTED, SENT, Batch, Outbox, PlanConflict
 from tradelane.models import Delivery, Document, Issue
@@ -213,6 +214,7 @@ class HttpTarget:
                 box.answered(request.index, SENT, error=type(exc).__name__)
                 why, status = _network_problem(exc), None
             else:
+                crash_point("http-batch-sent")
                 status = response.status_code
                 kind = self._kind(status)
                 if kind == "ok":

@@ -12,8 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from tradelane import ops
-from tradelane.errors import TradelaneError
-from tradelane.ledger import LedgerConflict, UnknownFile
+from tradelane.errors import Conflict, NotFound, TradelaneError
 from tradelane.models import FileState
 from tradelane.pipeline import FileResult, Outcome
 from tradelane.web.auth import require_user
@@ -34,10 +33,10 @@ def reprocess(request: Request, con: ConsoleDep, file_id: int,
     try:
         with con.pipeline() as pipeline:
             result = pipeline.reprocess(file_id, force=bool(force))
-    except UnknownFile:
+    except NotFound:
         flash(request, "error", f"There is no file {file_id} in the ledger.")
         return RedirectResponse("/quarantine", status_code=303)
-    except LedgerConflict:
+    except Conflict:
         flash(request, "error", _conflict(con, file_id, bool(force)))
         return _back(file_id)
     except TradelaneError as exc:
@@ -87,7 +86,7 @@ def discard(request: Request, con: ConsoleDep, file_id: int,
     try:
         with con.pipeline() as pipeline:
             where = ops.discard(pipeline.project, con.ledger, file_id, reason)
-    except UnknownFile:
+    except NotFound:
         flash(request, "error", f"There is no file {file_id} in the ledger.")
         return RedirectResponse("/quarantine", status_code=303)
     except TradelaneError as exc:

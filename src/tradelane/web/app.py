@@ -24,7 +24,7 @@ from tradelane.spec import Settings, load_project
 from tradelane.web import actions, login, views
 from tradelane.web.auth import (
     Credentials,
-    LoginRequired,
+    NotAuthenticated,
     console_password,
     csrf_protect,
     login_url,
@@ -154,8 +154,8 @@ def _add_static(app: FastAPI) -> None:
 
 
 def _add_error_pages(app: FastAPI) -> None:
-    @app.exception_handler(LoginRequired)
-    async def to_login(request: Request, exc: LoginRequired) -> Response:
+    @app.exception_handler(NotAuthenticated)
+    async def to_login(request: Request, exc: NotAuthenticated) -> Response:
         return RedirectResponse(login_url(exc.next_path), status_code=303)
 
     @app.exception_handler(HTTPException)

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from fastapi import HTTPException, Request
 
-from tradelane.errors import ConfigError
+from tradelane.errors import ConfigError, NotAuthenticated
 from tradelane.spec import ConsoleSpec, Settings
 
 CSRF_FIELD = "csrf_token"
@@ -24,11 +24,6 @@ CSRF_FIELD = "csrf_token"
 _STEP_DELAY, _MAX_DELAY = 0.5, 5.0
 
 
-class LoginRequired(Exception):
-    """Raised by ``require_user``; answered with a redirect to the login page."""
-
-    def __init__(self, next_path: str):
-        self.next_path = next_path
 
 
 def _secret_from(env: str, file: str | None, settings: Settings, what: str) -> str | None:
@@ -112,7 +107,7 @@ def require_user(request: Request) -> str:
     user = request.session.get("user")
     if not user:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target if request.method == "GET" else "/")
+        raise NotAuthenticated(target if request.method == "GET" else "/")
     return str(user)
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from tradelane import ops
-from tradelane.ledger import UnknownFile
+from tradelane.errors import NotFound
 from tradelane.models import QUARANTINE_STATES
 from tradelane.web.auth import require_user
 from tradelane.web.preview import preview
@@ -47,7 +47,7 @@ def quarantine_page(request: Request, con: ConsoleDep,
 def file_page(request: Request, con: ConsoleDep, file_id: int) -> HTMLResponse:
     try:
         record = con.ledger.get(file_id)
-    except UnknownFile:
+    except NotFound:
         return render(request, "error.html", 404, title="No such file",
                       message=f"There is no file {file_id} in the ledger.")
     project = con.project()
@@ -71,6 +71,6 @@ def history_page(request: Request, con: ConsoleDep,
     if q:
         try:
             trail = ops.history(con.ledger, q)
-        except UnknownFile:
+        except NotFound:
             trail = []
     return render(request, "history.html", nav="history", q=q, trail=trail)

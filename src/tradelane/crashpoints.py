@@ -1,0 +1,65 @@
+"""Named crash points, so that the chaos tests can kill the engine between any two steps.
+
+``crash_point("delivered-committed")`` does nothing unless the environment variable
+``TRADELANE_CRASH_AT`` names that point; only the tests in ``tests/chaos/`` set it. Then the
+process kills itself with SIGKILL (no clean-up, no ``finally``, no flushed buffers), exactly as
+a power cut or the OOM killer would.
+
+``TRADELANE_CRASH_AT`` holds comma-separated ``NAME`` or ``NAME:N`` items: crash at the Nth time
+the point is reached in this process (default the first). ``TRADELANE_CRASH_LOG``, if set, is a
+file each reached point is appended to (one name per line), so a harness learns which points a
+run passes through and can aim at each of them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+#: Every crash point in the engine, in the order a file meets them. The chaos harness aims at
+#: each one; a point missing from here is an error when it is reached under test.
+POINTS = (
+    "claimed",                 # after the claim commit, before anything is read
+    "staged",                  # the snapshot is taken, nothing is written yet
+    "output-written",          # outputs are durable on disk, the ledger does not know yet
+    "delivered-committed",     # the ledger says delivered (with its follow-up work)
+    "split-written",           # the split-out rejects are in quarantine
+    "ack-written",             # acknowledgements are written
+    "original-moved",          # the original is archived/deleted, not yet recorded
+    "archived-committed",      # the ledger says archived
+    "reason-written",          # a reject's reason file is written, the file is not moved yet
+    "quarantine-written",      # the reject sits in quarantine, the ledger does not know yet
+    "quarantined-committed",   # the ledger says quarantined
+    "rejected-original-gone",  # a reject's original is removed from the inbox
+    "http-batch-sent",         # an HTTP batch was answered, its outcome not yet recorded
+)
+
+_ARMED: dict[str, int] = {}
+_SEEN: dict[str, int] = {}
+_LOG = os.environ.get("TRADELANE_CRASH_LOG")
+_LOCK = threading.Lock()
+
+
+def _arm(spec: str) -> None:
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, nth = item.partition(":")
+        _ARMED[name] = int(nth or 1)
+
+
+_arm(os.environ.get("TRADELANE_CRASH_AT", ""))
+
+
+def crash_point(name: str) -> None:
+    """Die here if the tests asked for it (see the module docstring); otherwise nothing."""
+    if not _ARMED and _LOG is None:
+        return
+    if name not in POINTS:
+        raise AssertionError(f"crash point {name!r} is not declared in crashpoints.POINTS")
+    with _LOCK:
+        _SEEN[name] = count = _SEEN.get(name, 0) + 1
+        if _LOG is not None:
+            with open(_LOG, "a", encoding="utf-8") as fh:
+                fh.write(f"{name}\n")
+    if _ARMED.get(name) == count:
+        os.kill(os.getpid(), signal.SIGKILL)
