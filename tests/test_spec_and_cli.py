@@ -48,7 +48,7 @@ def test_check_reports_every_problem_with_file_and_path(project: ProjectDir) -> 
         "mappings/broken.yaml: fields.price: min must be a number for decimal fields",
         "mappings/broken.yaml: fields.when: min must be an ISO date",
         "mappings/broken.yaml: target.name: unknown placeholder(s) ['weekday']",
-        "mappings/also_broken.yaml: format: Input tag 'yaml' found",
+        "mappings/also_broken.yaml: format: no format kind 'yaml' (known: csv, edifact,",
         "mappings/also_broken.yaml: target: Field required",
     ]
     for start in expected:

@@ -71,6 +71,7 @@ from tradelane.quarantine import (
     release,
     write_reason,
 )
+from tradelane.registry import SOURCES
 from tradelane.sources import source_for
 from tradelane.sources.quarantined import QuarantinedCopy
 from tradelane.spec import Project, RouteSpec
@@ -641,7 +642,7 @@ class Pipeline:
         action = route.source.after
         if action == "archive":
             dest = self._archive_dir(route, record) / f"{record.id}-{safe_component(record.name)}"
-            if route.source.folder:
+            if SOURCES.of(route.source).local:
                 source.finish(record.ref, "archive", str(dest), syncs)
             else:  # remote sources: keep the snapshot, then remove the original
                 staged = work.staged or source.fetch(record.ref, work.spool)  # a leftover

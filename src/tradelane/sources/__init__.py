@@ -1,8 +1,11 @@
-"""Sources: where files come from. ``source_for`` picks the implementation for a route."""
+"""Sources: where files come from. Each kind is a plug-in (``tradelane.registry.SOURCES``);
+``source_for`` makes the one a route names."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from tradelane.registry import SOURCES
 
 if TYPE_CHECKING:
     from tradelane.abc import Source
@@ -10,12 +13,5 @@ if TYPE_CHECKING:
 
 
 def source_for(route: RouteSpec, settings: Settings) -> Source:
-    if route.source.folder:
-        from tradelane.sources.local import LocalSource
-
-        return LocalSource(route, settings)
-    if route.source.sftp:
-        from tradelane.sources.sftp import SftpSource
-
-        return SftpSource(route, settings)
-    raise NotImplementedError(f"route {route.name}: this kind of source is not available")
+    source: Source = SOURCES.of(route.source).create(route, settings)
+    return source

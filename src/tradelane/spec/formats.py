@@ -9,11 +9,8 @@ from pydantic import (
     model_validator,
 )
 
+from tradelane.registry import FORMATS, FormatPlugin
 from tradelane.spec._base import Encoding, Strict
-
-#: Input formats whose rejected records ``on_invalid: split`` can write back as a file of
-#: their own (``formats/split.py``).
-SPLITTABLE_FORMATS = ("csv", "json", "jsonl", "xml", "edifact", "fixed")
 
 
 class CsvFormat(Strict):
@@ -212,7 +209,23 @@ class FixedFormat(Strict):
     chunk_rows: int = Field(200_000, gt=0, description="Records per batch.")
 
 
-FormatSpec = Annotated[
-    CsvFormat | JsonFormat | XmlFormat | EdifactFormat | X12Format | FixedFormat,
-    Field(discriminator="type"),
-]
+#: A route's ``format:``: validated against the spec model of its ``type`` (registered below).
+FormatSpec = Annotated[Strict, FORMATS.annotation()]
+
+_F = "tradelane.formats"
+for _plugin in (
+    FormatPlugin("csv", CsvFormat, f"{_F}.csv:CsvReader", writer=f"{_F}.csv:CsvWriter",
+                 splittable=True),
+    FormatPlugin("json", JsonFormat, f"{_F}.json:JsonReader", writer=f"{_F}.json:JsonWriter",
+                 splittable=True),
+    FormatPlugin("jsonl", JsonFormat, f"{_F}.json:JsonReader",
+                 writer=f"{_F}.json:JsonLinesWriter", splittable=True),
+    FormatPlugin("xml", XmlFormat, f"{_F}.xml:XmlReader", writer=f"{_F}.xml:XmlWriter",
+                 splittable=True),
+    FormatPlugin("edifact", EdifactFormat, f"{_F}.edifact:EdifactReader",
+                 writer=f"{_F}.edifact_writer:EdifactWriter", splittable=True, edi=True),
+    FormatPlugin("x12", X12Format, f"{_F}.x12:X12Reader", edi=True),
+    FormatPlugin("fixed", FixedFormat, f"{_F}.fixed:FixedReader", writer=f"{_F}.fixed:FixedWriter",
+                 splittable=True),
+):
+    FORMATS.register(_plugin)

@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from tradelane.errors import ConfigError
-from tradelane.spec.formats import SPLITTABLE_FORMATS
+from tradelane.registry import FORMATS, SOURCES, TARGETS
 from tradelane.spec.route import RouteSpec
 from tradelane.spec.settings import Project, Settings
 
@@ -105,10 +105,7 @@ def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
 def _format_errors(exc: ValidationError, label: str) -> list[str]:
     out = []
     for err in exc.errors():
-        parts = list(err["loc"])
-        if len(parts) > 1 and parts[0] == "format" and isinstance(parts[1], str):
-            del parts[1]  # the discriminated union's tag ("csv", "xml", ...) is noise here
-        loc = ".".join(str(p) for p in parts) or "(top)"
+        loc = ".".join(str(p) for p in err["loc"]) or "(top)"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown option (check the spelling)"
@@ -162,30 +159,35 @@ def _check_references(route: RouteSpec, label: str, problems: list[str]) -> None
     for name in route.target.decimals if not t.hook else ():
         if name not in (t.output or renamed):
             problems.append(f"{label}: target.decimals.{name}: not an output column")
-    if route.watch and not route.source.folder:
+    if route.watch and not SOURCES.of(route.source).watchable:
         problems.append(f"{label}: watch: needs a local folder source (source.folder); poll"
                         " remote sources with 'every' or 'schedule'")
     if route.target.format == "fixed" and not route.target.fixed \
             and route.format.type != "fixed":
         problems.append(f"{label}: target.fixed: fixed output of {route.format.type} input"
                         " needs a layout (prefix, fields)")
-    if route.on_invalid == "split" and route.format.type not in SPLITTABLE_FORMATS:
+    if route.on_invalid == "split" and not FORMATS.get(route.format.type).splittable:
+        splittable = ", ".join(p.kind for p in FORMATS if p.splittable)
         problems.append(f"{label}: on_invalid: 'split' is not supported for"
-                        f" {route.format.type} input yet (only for"
-                        f" {', '.join(SPLITTABLE_FORMATS)})")
+                        f" {route.format.type} input yet (only for {splittable})")
 
 
 def _check_connections(route: RouteSpec, settings: Settings, label: str,
                        problems: list[str]) -> None:
-    """A route's ``sftp: NAME`` must name an SFTP connection of tradelane.yaml."""
-    for where, name in (("source.sftp", route.source.sftp), ("target.sftp", route.target.sftp)):
-        if name is None:
+    """A source or target that talks to a server names a connection of tradelane.yaml of the
+    right kind, under its own key (``sftp: acme``)."""
+    for part, spec, plugin in (("source", route.source, SOURCES.of(route.source)),
+                               ("target", route.target, TARGETS.of(route.target))):
+        if plugin.connection is None:
             continue
+        name = getattr(spec, plugin.kind)
+        where = f"{part}.{plugin.kind}"
         conn = settings.connections.get(name)
         if conn is None:
             problems.append(f"{label}: {where}: no connection named {name!r} in tradelane.yaml")
-        elif conn.sftp is None:
-            problems.append(f"{label}: {where}: connection {name!r} is not an sftp connection")
+        elif conn.kind != plugin.connection:
+            problems.append(f"{label}: {where}: connection {name!r} is not an"
+                            f" {plugin.connection} connection (it is {conn.kind})")
 
 
 def _check_table(route: RouteSpec, table: str, columns: list[str], where: str, label: str,

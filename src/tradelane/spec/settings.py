@@ -6,6 +6,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -16,6 +17,7 @@ from pydantic import (
 )
 
 from tradelane.errors import ConfigError
+from tradelane.registry import TRANSPORTS, TransportPlugin
 from tradelane.spec._base import Duration, Strict
 from tradelane.spec.route import RouteSpec, _check_timezone
 from tradelane.spec.targets import EnvValue, _env_name
@@ -117,16 +119,23 @@ class SftpConnection(Strict):
         return self
 
 
-class Connection(Strict):
-    """A named connection to a remote system, referred to by routes."""
+class ConnectionOptions(Strict):
+    """A named connection to a remote system, referred to by routes; its kind is its own key
+    (``sftp: {host: …}``)."""
 
-    sftp: SftpConnection | None = Field(None, description="An SFTP server.")
+    kind: str = Field(..., description="Kind of connection; implied by its own key (sftp).")
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> Connection:
-        if not self.sftp:
-            raise ValueError("give the connection's kind, e.g. 'sftp'")
-        return self
+
+class SftpConnectionEntry(ConnectionOptions):
+    kind: Literal["sftp"] = "sftp"
+    sftp: SftpConnection = Field(..., description="An SFTP server.")
+
+
+TRANSPORTS.register(TransportPlugin("sftp", SftpConnectionEntry,
+                                    "tradelane.sftp_client:SftpSession"))
+
+#: A connection of ``tradelane.yaml``: validated against the spec model of its kind.
+Connection = Annotated[ConnectionOptions, TRANSPORTS.annotation()]
 
 
 class WebhookSpec(Strict):

@@ -1,26 +1,29 @@
-"""Where a route's files come from, and when a file counts as completely written."""
+"""Where a route's files come from, and when a file counts as completely written.
+
+``SourceOptions`` are the readiness rules every kind of source shares (one policy applies them,
+``sources/readiness.py``); each kind adds where its folder is. The built-in kinds are
+registered here, beside their specs.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     Field,
     model_validator,
 )
 
+from tradelane.registry import SOURCES, SourcePlugin
 from tradelane.spec._base import Duration, Strict
 
 
-class SourceSpec(Strict):
-    """Where the route's files come from, and when a file counts as completely written."""
+class SourceOptions(Strict):
+    """When a file in the source folder counts as completely written, and what happens to it
+    after delivery. Shared by every kind of source."""
 
-    folder: str | None = Field(
-        None, description="Local folder to poll, relative to the project root or absolute."
-    )
-    sftp: str | None = Field(None, description="Name of an SFTP connection in tradelane.yaml.")
-    path: str | None = Field(None, description="Remote folder on the SFTP connection.")
+    kind: str = Field(..., description="Kind of source; implied by its own key (folder, sftp).")
     pattern: str = Field("*", description="Glob that file names must match, e.g. 'ORD*.csv'.")
     ignore: list[str] = Field(
         default_factory=list,
@@ -41,11 +44,12 @@ class SourceSpec(Strict):
     )
     after: Literal["archive", "delete", "leave", "move"] = Field(
         "archive",
-        description="What happens to the original after delivery: archive (local: into"
-        " archive/<route>/<date>/), move (SFTP: into move_to), delete, or leave (the ledger"
-        " alone prevents reprocessing).",
+        description="What happens to the original after delivery: archive (a copy of what was"
+        " delivered is kept in archive/<route>/<date>/ and the original removed), move (into"
+        " move_to, on the source itself), delete, or leave (the ledger alone prevents"
+        " reprocessing).",
     )
-    move_to: str | None = Field(None, description="Remote folder for after: move.")
+    move_to: str | None = Field(None, description="Folder for after: move, on the source.")
     order: Literal["oldest", "name"] = Field(
         "oldest", description="Processing order within one poll: oldest mtime first, or by name."
     )
@@ -54,11 +58,41 @@ class SourceSpec(Strict):
     )
 
     @model_validator(mode="after")
-    def _one_kind(self) -> SourceSpec:
-        if bool(self.folder) == bool(self.sftp):
-            raise ValueError("give exactly one of 'folder' or 'sftp'")
-        if self.sftp and not self.path:
-            raise ValueError("an sftp source needs 'path', the remote folder")
+    def _move_needs_a_folder(self) -> SourceOptions:
         if self.after == "move" and not self.move_to:
             raise ValueError("after: move needs 'move_to', the folder to move files into")
+        plugin = SOURCES.get(self.kind)
+        if self.after not in plugin.after:
+            raise ValueError(f"a {self.kind} source cannot do after: {self.after} (it can do"
+                             f" {', '.join(sorted(plugin.after))})")
         return self
+
+    @property
+    def plugin(self) -> SourcePlugin:
+        return SOURCES.get(self.kind)
+
+
+class FolderSource(SourceOptions):
+    """A local (or mounted) folder."""
+
+    kind: Literal["folder"] = "folder"
+    folder: str = Field(
+        ..., description="Local folder to poll, relative to the project root or absolute."
+    )
+
+
+class SftpSource(SourceOptions):
+    """A folder on a partner's SFTP server."""
+
+    kind: Literal["sftp"] = "sftp"
+    sftp: str = Field(..., description="Name of an SFTP connection in tradelane.yaml.")
+    path: str = Field(..., description="Remote folder on the SFTP connection.")
+
+
+SOURCES.register(SourcePlugin("folder", FolderSource, "tradelane.sources.local:LocalSource",
+                              local=True, watchable=True))
+SOURCES.register(SourcePlugin("sftp", SftpSource, "tradelane.sources.sftp:SftpSource",
+                              connection="sftp"))
+
+#: A route's ``source:``: validated against the spec model of its kind.
+SourceSpec = Annotated[SourceOptions, SOURCES.annotation()]

@@ -1,4 +1,8 @@
-"""Where and how transformed records are delivered: folders, SFTP, HTTP APIs."""
+"""Where and how transformed records are delivered: folders, SFTP, HTTP APIs.
+
+``TargetOptions`` are what every kind of target shares (output format, name, layout); each
+kind adds where it delivers. The built-in kinds are registered here, beside their specs.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from tradelane.errors import UnknownPlugin
+from tradelane.registry import FORMATS, TARGETS, TargetPlugin
 from tradelane.spec._base import Duration, Encoding, Strict
 from tradelane.spec.formats import FixedField
 
@@ -275,14 +281,15 @@ class FixedOutput(Strict):
     encoding: Encoding = Field("utf-8", description="Text encoding, e.g. latin-1 or cp037.")
 
 
-class TargetSpec(Strict):
-    """Where and how the transformed records are delivered."""
+class TargetOptions(Strict):
+    """Where and how the transformed records are delivered. The options every kind of target
+    shares; each kind adds where it delivers (``folder``, ``sftp`` + ``path``, ``http``)."""
 
-    folder: str | None = Field(None, description="Local output folder.")
-    sftp: str | None = Field(None, description="Name of an SFTP connection in tradelane.yaml.")
-    path: str | None = Field(None, description="Remote folder to upload into (sftp targets).")
-    http: HttpTargetSpec | None = Field(None, description="Push the records to an HTTP API.")
-    format: Literal["csv", "json", "jsonl", "xml", "edifact", "fixed"] = "json"
+    kind: str = Field(..., description="Kind of target; implied by its own key (folder, sftp,"
+                      " http).")
+    format: str = Field(
+        "json", description="Output format: csv, json, jsonl, xml, edifact or fixed (any"
+        " registered format that can be written).")
     name: str = Field(
         "{stem}.{ext}",
         description="Output file name. Placeholders: {route} {stem} {name} {ext} {sha8}"
@@ -314,12 +321,53 @@ class TargetSpec(Strict):
             raise ValueError("the name may not contain a path separator")
         return value
 
+    @field_validator("format")
+    @classmethod
+    def _writable(cls, value: str) -> str:
+        writable = [p.kind for p in FORMATS if p.writer is not None]
+        if value not in writable:
+            raise ValueError(str(UnknownPlugin("output format", value, writable)))
+        return value
+
     @model_validator(mode="after")
-    def _one_kind(self) -> TargetSpec:
-        if sum(bool(kind) for kind in (self.folder, self.sftp, self.http)) != 1:
-            raise ValueError("give exactly one of 'folder', 'sftp' or 'http'")
-        if self.sftp and not self.path:
-            raise ValueError("an sftp target needs 'path', the remote folder")
+    def _template_if_edifact(self) -> TargetOptions:
         if self.format == "edifact" and self.edifact is None:
             raise ValueError("format edifact needs 'edifact', the message template")
         return self
+
+    @property
+    def plugin(self) -> TargetPlugin:
+        return TARGETS.get(self.kind)
+
+
+class FolderTarget(TargetOptions):
+    """Files written into a local folder: temp name, fsync, rename."""
+
+    kind: Literal["folder"] = "folder"
+    folder: str = Field(..., description="Local output folder.")
+
+
+class SftpTarget(TargetOptions):
+    """Files uploaded to an SFTP server: temp name, then rename."""
+
+    kind: Literal["sftp"] = "sftp"
+    sftp: str = Field(..., description="Name of an SFTP connection in tradelane.yaml.")
+    path: str = Field(..., description="Remote folder to upload into.")
+
+
+class HttpTarget(TargetOptions):
+    """Records pushed to an HTTP API as JSON: batched, idempotent, retried."""
+
+    kind: Literal["http"] = "http"
+    http: HttpTargetSpec = Field(..., description="Push the records to an HTTP API.")
+
+
+TARGETS.register(TargetPlugin("folder", FolderTarget, "tradelane.targets.folder:FolderTarget",
+                              folder_option="folder"))
+TARGETS.register(TargetPlugin("sftp", SftpTarget, "tradelane.targets.sftp:SftpTarget",
+                              connection="sftp"))
+TARGETS.register(TargetPlugin("http", HttpTarget, "tradelane.targets.http:HttpTarget",
+                              partial_rejects=True, writes_files=False))
+
+#: A route's ``target:``: validated against the spec model of its kind.
+TargetSpec = Annotated[TargetOptions, TARGETS.annotation()]

@@ -1,8 +1,11 @@
-"""Targets: where transformed records are delivered. ``target_for`` picks one for a route."""
+"""Targets: where transformed records are delivered. Each kind is a plug-in
+(``tradelane.registry.TARGETS``); ``target_for`` makes the one a route names."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from tradelane.registry import TARGETS
 
 if TYPE_CHECKING:
     from tradelane.abc import Target
@@ -10,16 +13,5 @@ if TYPE_CHECKING:
 
 
 def target_for(route: RouteSpec, settings: Settings) -> Target:
-    if route.target.folder:
-        from tradelane.targets.folder import FolderTarget
-
-        return FolderTarget(route, settings)
-    if route.target.http:
-        from tradelane.targets.http import HttpTarget
-
-        return HttpTarget(route, settings)
-    if route.target.sftp:
-        from tradelane.targets.sftp import SftpTarget
-
-        return SftpTarget(route, settings)
-    raise NotImplementedError(f"route {route.name}: this kind of target is not available")
+    target: Target = TARGETS.of(route.target).create(route, settings)
+    return target
