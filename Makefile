@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean-demo venv
+.PHONY: demo test test-fast lint bench clean-demo venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 ## test: the whole suite (SFTP tests need OpenSSH's sshd; .ci/run installs it)
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+## test-fast: the edit loop: everything but the tests marked slow (the 20,000-file run, ...)
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

@@ -66,12 +66,13 @@ def child_bare(src: str, dest: str) -> None:
 
 def child_route(project: str) -> None:
     from tradelane.ledger import Ledger
-    from tradelane.pipeline import Outcome, Pipeline
+    from tradelane.models import Outcome
+    from tradelane.runner import Runner
     from tradelane.spec import load_project
 
     loaded = load_project(project)
     with Ledger(loaded.settings.ledger_url) as ledger:
-        summary = Pipeline(loaded, ledger).run_once()
+        summary = Runner(loaded, ledger).run_once()
     assert [r.outcome for r in summary.results] == [Outcome.DELIVERED], summary.results
 
 

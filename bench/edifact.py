@@ -5,7 +5,7 @@
 Generates (in a temp dir) a 20,000-message ORDERS interchange (~4.9 MB) and a 100 MB one, then
 prints MB/s and segments/s for pydifact and for the engine's levels (envelope-checked message
 stream, every segment split into elements, the reader's Documents, and the whole route through
-``tradelane.pipeline.Pipeline``: claim, stage, read, validate, transform, JSON out, SQLite
+``tradelane.runner.Runner``: claim, stage, read, validate, transform, JSON out, SQLite
 ledger), each with its ratio to pydifact. The 100 MB interchange then goes through the whole
 route in a child process; its peak RSS is the parent's ``RUSAGE_CHILDREN`` maximum.
 """
@@ -31,7 +31,8 @@ from tradelane.formats.edifact import EdifactReader
 from tradelane.formats.edifact_envelope import iter_messages
 from tradelane.formats.edifact_syntax import SegmentStream
 from tradelane.ledger import Ledger
-from tradelane.pipeline import Outcome, Pipeline
+from tradelane.models import Outcome
+from tradelane.runner import Runner
 from tradelane.spec import RouteSpec, load_project
 from tradelane.staging import Staged
 
@@ -111,7 +112,7 @@ def small(path: Path) -> None:
     docs = rate("engine: EdifactReader -> Documents (mapped)",
                 best(lambda: sum(1 for _ in EdifactReader().read(staged, route)), 1), size,
                 segments)
-    route_rate = rate("engine: whole route, Pipeline -> JSON",
+    route_rate = rate("engine: whole route, Runner -> JSON",
                       min(run_route(path)["seconds"] for _ in range(3)), size, segments)
     for row in (env, tok, docs, route_rate):
         print(f"  ratio {row['what']:<44} {row['MB/s'] / py['MB/s']:>6.1f}x pydifact")
@@ -148,7 +149,7 @@ def run_route(path: Path) -> dict:
         project = load_project(root)
         with Ledger(project.settings.ledger_url) as ledger:
             start = time.perf_counter()
-            summary = Pipeline(project, ledger).run_once()
+            summary = Runner(project, ledger).run_once()
             seconds = time.perf_counter() - start
         [result] = summary.results
         if result.outcome != Outcome.DELIVERED:

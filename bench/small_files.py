@@ -105,14 +105,15 @@ def bare_loop(root: Path, count: int) -> float:
 def route(root: Path, count: int, workers: int) -> tuple[float, float]:
     """Seconds for the whole pass, and CPU seconds (this process and its workers)."""
     from tradelane.ledger import Ledger
-    from tradelane.pipeline import Outcome, Pipeline
+    from tradelane.models import Outcome
+    from tradelane.runner import Runner
     from tradelane.spec import load_project
 
     (root / "mappings").mkdir(parents=True, exist_ok=True)
     (root / "mappings" / "orders.yaml").write_text(ROUTE.format(workers=workers))
     make_inputs(root / "inbox" / "orders", count)
     project = load_project(root)
-    with Ledger(project.settings.ledger_url) as ledger, Pipeline(project, ledger) as pipeline:
+    with Ledger(project.settings.ledger_url) as ledger, Runner(project, ledger) as pipeline:
         cpu = _cpu()
         start = time.perf_counter()
         summary = pipeline.run_once()

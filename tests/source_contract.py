@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 
 from tradelane.abc import Source
+from tradelane.errors import FileNotReady
+from tradelane.ledger import FileRecord, utcnow
+from tradelane.models import FileRef, FileState
 from tradelane.staging import IN_MEMORY_BYTES
 
 MIN_AGE = 2.0  # seconds; SFTP reports whole-second mtimes, so keep clear of 1 s
@@ -33,6 +36,17 @@ def drop(folder: Path, name: str, content: bytes = b"order,qty\nA1,3\n", *,
 
 def names(source: Source) -> list[str]:
     return [ref.name for ref in source.list_ready()]
+
+
+def record_for(ref: FileRef, sha256: str | None) -> FileRecord:
+    """The ledger's record of a listed file, as the pipeline hands it to a post-action."""
+    now = utcnow()
+    return FileRecord(id=1, route=ref.route, source=ref.source, name=ref.name, size=ref.size,
+                      mtime_ns=ref.mtime_ns, sha256=sha256, state=FileState.DELIVERED,
+                      attempt=1, mapping_version=None, received_at=now, updated_at=now,
+                      lease_owner=None, lease_until=None, next_attempt_at=None, stage=None,
+                      message=None, error_count=None, path=None, outputs=[], parent_id=None,
+                      token=ref.token, raw_name=ref.raw_name)
 
 
 class SourceContract:
@@ -120,16 +134,119 @@ class SourceContract:
         # small files are held in memory; bigger ones go to the spool, never both
         assert dest.exists() == (size > IN_MEMORY_BYTES) == (staged.data is None)
 
-    @pytest.mark.parametrize("action", ["delete", "move", "leave"])
-    def test_finish(self, folder: Path, tmp_path: Path, action: str) -> None:
+    def test_remove_and_move_to(self, folder: Path, tmp_path: Path) -> None:
         drop(folder, "a.csv")
-        archive = folder / "archive"
-        archive.mkdir()
+        drop(folder, "b.csv")
+        (folder / "done").mkdir()
+        with self.source(folder, tmp_path) as src:
+            a, b = src.list_ready()
+            src.remove(a)
+            src.remove(a)  # gone already is fine
+            src.move_to(b, str(folder / "done"))
+        assert sorted(p.name for p in folder.iterdir()) == ["done"]
+        assert (folder / "done" / "b.csv").exists()
+
+    @pytest.mark.parametrize("action", ["archive", "delete", "move", "leave"])
+    def test_after_delivery(self, folder: Path, tmp_path: Path, action: str) -> None:
+        content = b"order,qty\nA1,3\n"
+        drop(folder, "a.csv", content)
+        drop(folder, "a.csv.ok", b"")
+        (folder / "done").mkdir()
+        archive = tmp_path / "archive" / "1-a.csv"
+        spec = {"after": action, "done_marker": "{name}.ok"}
+        if action == "move":
+            spec["move_to"] = str(folder / "done")
+        with self.source(folder, tmp_path, **spec) as src:
+            [ref] = src.list_ready()
+            staged = src.fetch(ref, tmp_path / "spool")
+            after = src.after_delivery(record_for(ref, staged.sha256), staged, archive)
+        left = sorted(p.name for p in folder.iterdir() if p.is_file())
+        assert left == (["a.csv", "a.csv.ok"] if action == "leave" else [])  # marker goes too
+        assert archive.exists() == (action == "archive")
+        if action == "archive":
+            assert archive.read_bytes() == content and after.kept == archive
+        assert (folder / "done" / "a.csv").exists() == (action == "move")
+
+    def test_a_changed_original_is_never_archived_or_removed(self, folder: Path,
+                                                             tmp_path: Path) -> None:
+        """Rows added to the file after it was read were never delivered: the original stays
+        (it is a new file for the next poll) and the archive gets exactly what was delivered."""
+        path = drop(folder, "a.csv", b"order,qty\nA1,3\n")
+        archive = tmp_path / "archive" / "1-a.csv"
         with self.source(folder, tmp_path) as src:
             [ref] = src.list_ready()
-            src.finish(ref, action, str(archive) if action == "move" else None)
-        assert (folder / "a.csv").exists() == (action == "leave")
-        assert (archive / "a.csv").exists() == (action == "move")
+            staged = src.fetch(ref, tmp_path / "spool")
+            with open(path, "ab") as out:
+                out.write(b"A2,5\n")
+            os.utime(path, (time.time() - 30, time.time() - 30))
+            after = src.after_delivery(record_for(ref, staged.sha256), staged, archive)
+        assert path.read_bytes() == b"order,qty\nA1,3\nA2,5\n"
+        assert archive.read_bytes() == b"order,qty\nA1,3\n"
+        assert "changed after it was delivered" in after.done
+
+    def test_after_reject_removes_the_original(self, folder: Path, tmp_path: Path) -> None:
+        drop(folder, "bad.csv")
+        with self.source(folder, tmp_path) as src:
+            [ref] = src.list_ready()
+            staged = src.fetch(ref, tmp_path / "spool")
+            src.after_reject(record_for(ref, staged.sha256))
+        assert list(folder.iterdir()) == []
+
+    def test_a_symlink_is_listed_as_unusual_and_never_read(self, folder: Path,
+                                                           tmp_path: Path) -> None:
+        secret = tmp_path / "secret.txt"
+        secret.write_bytes(b"root:x:0:0\n")
+        (folder / "passwd.csv").symlink_to(secret)
+        drop(folder, "a.csv")
+        with self.source(folder, tmp_path) as src:
+            listing = src.list_ready()
+            assert [r.name for r in listing] == ["a.csv"]
+            assert [(e.name, e.kind) for e in listing.unusual] == [("passwd.csv", "symlink")]
+            # the listed file swapped for a symlink before it is opened: never followed
+            (folder / "a.csv").unlink()
+            (folder / "a.csv").symlink_to(secret)
+            with pytest.raises(FileNotReady, match=r"symbolic link|not a regular file"):
+                src.fetch(listing[0], tmp_path / "spool")
+
+    def test_a_fifo_never_blocks(self, folder: Path, tmp_path: Path) -> None:
+        os.mkfifo(folder / "pipe.csv")
+        drop(folder, "a.csv")
+        with self.source(folder, tmp_path) as src:
+            listing = src.list_ready()
+            assert [(e.name, e.kind) for e in listing.unusual] == [("pipe.csv", "fifo")]
+            (folder / "a.csv").unlink()
+            os.mkfifo(folder / "a.csv")
+            # an open() that blocked would hang here until the suite's timeout
+            with pytest.raises(FileNotReady, match=r"fifo|not a regular file"):
+                src.fetch(listing[0], tmp_path / "spool")
+
+    def test_a_file_that_changed_or_vanished_since_listing_is_not_read(
+            self, folder: Path, tmp_path: Path) -> None:
+        grows = drop(folder, "grows.csv")
+        drop(folder, "gone.csv")
+        with self.source(folder, tmp_path) as src:
+            refs = {r.name: r for r in src.list_ready()}
+            with open(grows, "ab") as out:
+                out.write(b"A9,9\n")
+            (folder / "gone.csv").unlink()
+            with pytest.raises(FileNotReady, match="changed since it was listed"):
+                src.fetch(refs["grows.csv"], tmp_path / "spool1")
+            with pytest.raises(FileNotReady, match="disappeared"):
+                src.fetch(refs["gone.csv"], tmp_path / "spool2")
+            assert src.stat(refs["gone.csv"]) is None
+
+    def test_a_name_that_is_not_utf8_is_listed_with_its_bytes(self, folder: Path,
+                                                              tmp_path: Path) -> None:
+        raw = os.fsencode(folder) + b"/M\xfcller.csv"
+        with open(raw, "wb") as fh:
+            fh.write(b"order,qty\nA1,3\n")
+        os.utime(raw, (time.time() - 60, time.time() - 60))
+        with self.source(folder, tmp_path) as src:
+            [ref] = src.list_ready()
+            assert ref.raw_name == b"M\xfcller.csv" and ref.name == "M\\xfcller.csv"
+            assert src.fetch(ref, tmp_path / "spool").read_bytes() == b"order,qty\nA1,3\n"
+            src.remove(ref)
+        assert list(folder.iterdir()) == []
 
     def test_names_with_spaces_and_unicode(self, folder: Path, tmp_path: Path) -> None:
         name = "Bestellung März 0412 Ünïcødé 注文.csv"
@@ -139,7 +256,7 @@ class SourceContract:
             [ref] = src.list_ready()
             assert ref.name == name
             assert src.fetch(ref, dest).sha256 == hashlib.sha256(b"x,y\n1,2\n").hexdigest()
-            src.finish(ref, "delete")
+            src.remove(ref)
         assert not (folder / name).exists()
 
     def test_a_thousand_small_files_in_one_poll(self, folder: Path, tmp_path: Path) -> None:

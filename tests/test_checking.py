@@ -14,8 +14,8 @@ from support.project import CSV_ROUTE, ProjectDir
 from tradelane.checking import Checked, checked_batches, one_ahead
 from tradelane.errors import InvalidRecords, MalformedInput
 from tradelane.logs import ContextFilter, bind
-from tradelane.models import Document
-from tradelane.pipeline import READ_AHEAD_FROM, Outcome
+from tradelane.models import Document, Outcome
+from tradelane.pipeline import READ_AHEAD_FROM
 from tradelane.spec import RouteSpec
 
 

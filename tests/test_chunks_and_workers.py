@@ -10,8 +10,8 @@ import logging
 import pytest
 
 from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir
-from tradelane.models import FileState
-from tradelane.pipeline import PROCESSES_FROM, Outcome
+from tradelane.models import FileState, Outcome
+from tradelane.runner import PROCESSES_FROM
 
 
 def good(i: int) -> str:

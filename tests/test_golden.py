@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from support.project import REPO, ProjectDir
-from tradelane.pipeline import Outcome
+from tradelane.models import Outcome
 
 CASES = REPO / "tests" / "cases"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -9,10 +10,11 @@ from datetime import timedelta
 import pytest
 
 from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir, pg_schema_url
-from tradelane.errors import Conflict
-from tradelane.ledger import Ledger, Move, utcnow
-from tradelane.models import FileRef, FileState
-from tradelane.pipeline import Outcome, Pipeline
+from tradelane.errors import Conflict, DuplicateFile
+from tradelane.ledger import FileRecord, Ledger, Move, Seen, utcnow
+from tradelane.ledger.keys import Keys, SameContentInProgress
+from tradelane.models import FileRef, FileState, Outcome
+from tradelane.runner import Runner
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -72,31 +74,66 @@ def test_live_lease_is_respected(ledger_url: str) -> None:
         assert b.claim(REF) is None
 
 
-def test_done_files_are_never_claimed_again(ledger_url: str) -> None:
+def test_a_finished_identity_is_seen_again_never_claimed(ledger_url: str) -> None:
+    """A listed file whose name, size and mtime belong to a finished file is not claimed: the
+    pipeline is told (``Seen``) so it can look at the content."""
     with Ledger(ledger_url) as ledger:
         record = ledger.claim(REF)
-        assert record is not None
+        assert isinstance(record, FileRecord)
         for frm, to in [(FileState.CLAIMED, FileState.STAGED),
                         (FileState.STAGED, FileState.DELIVERED),
                         (FileState.DELIVERED, FileState.ARCHIVED)]:
             ledger.transition(record.id, frm, to)
-        assert ledger.claim(REF) is None
+        seen = ledger.claim(REF)
+        assert isinstance(seen, Seen) and seen.record.id == record.id
         assert ledger.get(record.id).state == FileState.ARCHIVED
+        again = ledger.claim_generation(REF, seen.record, "sent again")
+        assert again is not None and again.id != record.id and again.generation == 1
+        assert ledger.claim_generation(REF, seen.record, "sent again") is None  # taken once
+        assert ledger.claim(REF) is None  # the new generation is in hand
+
+
+def _deliver(ledger: Ledger, file_id: int) -> None:
+    for frm, to in [(FileState.CLAIMED, FileState.STAGED), (FileState.STAGED, FileState.DELIVERED)]:
+        ledger.transition(file_id, frm, to)
 
 
 def test_interchange_duplicates_within_the_window(ledger_url: str) -> None:
     with Ledger(ledger_url) as ledger:
         first = ledger.claim(REF)
         second = ledger.claim(FileRef("orders", "file:///srv/in", "b.csv", 10, 5))
-        assert first and second
+        assert isinstance(first, FileRecord) and isinstance(second, FileRecord)
+        keys = Keys(ledger)
         key = ("SENDER", "RECEIVER", "000123")
-        assert ledger.record_interchange("orders", key, first.id, window=timedelta(days=1)) \
-            is None
-        for frm, to in [(FileState.CLAIMED, FileState.STAGED),
-                        (FileState.STAGED, FileState.DELIVERED)]:
-            ledger.transition(first.id, frm, to)
-        assert ledger.record_interchange("orders", key, second.id,
-                                         window=timedelta(days=1)) == first.id
+        keys.take_interchange(first, key, window=timedelta(days=1))
+        keys.take_interchange(first, key, window=timedelta(days=1))  # its own key: fine
+        with pytest.raises(SameContentInProgress):  # the first is still being delivered
+            keys.take_interchange(second, key, window=timedelta(days=1))
+        _deliver(ledger, first.id)
+        with pytest.raises(DuplicateFile) as info:
+            keys.take_interchange(second, key, window=timedelta(days=1))
+        assert info.value.original_id == first.id
+        keys.take_interchange(second, key, window=timedelta(seconds=-1))  # past the window
+
+
+def test_content_keys_pass_from_a_failed_owner(ledger_url: str) -> None:
+    """The copy that failed (quarantined) gives its content key to the next copy; a delivered
+    owner keeps it; an owner in hand makes the next copy wait."""
+    with Ledger(ledger_url) as ledger:
+        a, b, c = (ledger.claim(FileRef("orders", "file:///srv/in", f"{n}.csv", 10, 5))
+                   for n in "abc")
+        assert isinstance(a, FileRecord) and isinstance(b, FileRecord)
+        assert isinstance(c, FileRecord)
+        a, b, c = (dataclasses.replace(r, sha256="f" * 64) for r in (a, b, c))
+        keys = Keys(ledger)
+        assert keys.take_contents([a]) == [None]
+        [waits] = keys.take_contents([b])
+        assert isinstance(waits, SameContentInProgress) and waits.owner == a.id
+        ledger.transition(a.id, FileState.CLAIMED, FileState.QUARANTINED)
+        assert keys.take_contents([b]) == [None]  # a failed: b owns the content now
+        _deliver(ledger, b.id)
+        [dup] = keys.take_contents([c])
+        assert isinstance(dup, DuplicateFile) and dup.original_id == b.id
 
 
 def test_two_workers_share_a_postgres_ledger_without_double_delivery(
@@ -113,7 +150,7 @@ def test_two_workers_share_a_postgres_ledger_without_double_delivery(
 
         def worker(name: str) -> None:
             with Ledger(url, worker=name) as ledger:
-                results.extend(Pipeline(loaded, ledger).run_once().results)
+                results.extend(Runner(loaded, ledger).run_once().results)
 
         threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(3)]
         for t in threads:
@@ -174,7 +211,8 @@ def test_a_group_of_moves_keeps_each_guard(ledger_url: str) -> None:
         archived = ledger.apply([Move(r.id, (FileState.DELIVERED,), FileState.ARCHIVED, "moved")
                                  for r in (first, third)])
         assert [r.state for r in archived] == [FileState.ARCHIVED] * 2
-        # the same listing again: the archived files stay done, the pending one is retried
+        # the same listing again: the archived files stay done (seen, not claimed), the
+        # pending one is retried
         again = ledger.claim_many(refs)
-        assert again[0] is None and again[2] is None
-        assert again[1] is not None and again[1].attempt == 2
+        assert isinstance(again[0], Seen) and isinstance(again[2], Seen)
+        assert isinstance(again[1], FileRecord) and again[1].attempt == 2

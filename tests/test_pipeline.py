@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir
-from tradelane.ledger import utcnow
-from tradelane.models import FileState
-from tradelane.pipeline import Outcome, Pipeline
+from tradelane.ledger import FileRecord, utcnow
+from tradelane.models import FileState, Outcome
+from tradelane.runner import Runner
 from tradelane.sources.local import LocalSource
 from tradelane.staging import IN_MEMORY_BYTES
 
@@ -111,7 +111,7 @@ def test_reprocess_after_fixing_the_file_delivers_it(orders: ProjectDir) -> None
     quarantined.write_text("Order;Qty;Price;ShipDate;Status\nPO-1;4;1;;open\n")
     with orders.ledger() as ledger:
         [record] = ledger.files()
-        result = Pipeline(orders.load(), ledger).reprocess(record.id)
+        result = Runner(orders.load(), ledger).reprocess(record.id)
         assert result.outcome == Outcome.DELIVERED
         record = ledger.get(record.id)
         assert record.state == FileState.ARCHIVED and record.attempt == 2
@@ -125,7 +125,7 @@ def test_reprocess_of_a_still_bad_file_keeps_it_with_a_new_reason(orders: Projec
     orders.run()
     with orders.ledger() as ledger:
         [record] = ledger.files()
-        result = Pipeline(orders.load(), ledger).reprocess(record.id)
+        result = Runner(orders.load(), ledger).reprocess(record.id)
     assert result.outcome == Outcome.QUARANTINED
     [quarantined] = orders.quarantined("orders")
     assert reason_of(quarantined)["attempt"] == 2
@@ -232,7 +232,7 @@ def test_split_policy_delivers_good_rows_and_quarantines_bad_ones(project: Proje
     rejects.write_text(rejects.read_text().replace('"x"', '"2"'))
     with project.ledger() as ledger:
         child = next(r for r in ledger.files() if r.parent_id)
-        assert Pipeline(project.load(), ledger).reprocess(child.id).outcome == Outcome.DELIVERED
+        assert Runner(project.load(), ledger).reprocess(child.id).outcome == Outcome.DELIVERED
 
 
 def test_a_crash_after_delivery_does_not_deliver_twice(orders: ProjectDir) -> None:
@@ -263,14 +263,14 @@ def test_a_delivered_file_is_finished_by_its_own_worker_or_after_its_lease(
     unless A's lease has run out (A died), and then B archives it without delivering again."""
     orders.drop("orders", "day1.csv", GOOD_CSV)
     project = orders.load()
-    with orders.ledger() as ledger:
+    with orders.ledger(worker="A") as ledger:
         [ref] = LocalSource(project.route("orders"), project.settings).list_ready()
         record = ledger.claim(ref)
-        assert record is not None
+        assert isinstance(record, FileRecord)
         ledger.transition(record.id, FileState.CLAIMED, FileState.DELIVERED, "A delivered it")
     assert orders.run().results == []
     assert [p.name for p in orders.inbox("orders")] == ["day1.csv"]  # A still holds it
-    with orders.ledger() as ledger:
+    with orders.ledger(worker="A") as ledger:
         ledger.transition(record.id, FileState.DELIVERED, FileState.DELIVERED, "A died",
                           lease_until=utcnow() - timedelta(seconds=1))
     assert orders.run().results == []

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from support.project import REPO, ProjectDir
-from tradelane.pipeline import Outcome
+from tradelane.models import Outcome
 
 ROUTES = sorted(p.name for p in (REPO / "tests" / "cases").iterdir()
                 if (REPO / "mappings" / f"{p.name}.yaml").exists())

@@ -17,7 +17,8 @@ from lxml import etree
 
 from support.project import GOOD_CSV, REPO, ProjectDir
 from tradelane.errors import ConfigError
-from tradelane.pipeline import Outcome, Pipeline
+from tradelane.models import Outcome
+from tradelane.runner import Runner
 
 ROUTE = """\
     source: {{folder: inbox/orders, pattern: "*.csv", min_age: {min_age}{extra_source}}}
@@ -251,5 +252,5 @@ def test_split_on_xml_keeps_the_document_around_the_bad_lines(project: ProjectDi
     rejects.write_text(rejects.read_text().replace("twelve hundred", "1200"))
     with project.ledger() as ledger:
         child = next(r for r in ledger.files() if r.parent_id)
-        fixed = Pipeline(project.load(), ledger).reprocess(child.id)
+        fixed = Runner(project.load(), ledger).reprocess(child.id)
     assert fixed.outcome == Outcome.DELIVERED and fixed.records == 1

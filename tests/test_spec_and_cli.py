@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -139,8 +140,9 @@ def test_quarantine_workflow_from_the_cli(project: ProjectDir) -> None:
     assert json.loads(cli(project, "quarantine", "list", "--json").stdout) == []
     trail = json.loads(cli(project, "history", "bad.csv", "--json").stdout)
     states = [e["to_state"] for e in trail[0]["events"]]
-    assert states == ["claimed", "staged", "quarantined", "claimed", "staged", "delivered",
-                      "archived"]
+    assert states == ["claimed", "staged", "quarantined", "quarantined", "claimed", "staged",
+                      "delivered", "archived"]
+    assert trail[0]["events"][3]["detail"].startswith("original removed from the source")
     status = json.loads(cli(project, "status", "--json").stdout)
     assert status[0]["route"] == "orders" and status[0]["delivered"] == 1
 
@@ -166,8 +168,12 @@ def test_console_script_runs_as_a_real_process(project: ProjectDir) -> None:
     assert (project.root / "outbox" / "orders" / "good.json").exists()
 
 
-def test_repository_mappings_pass_check() -> None:
-    assert load_project(REPO).routes  # the demo's own routes are valid
+def test_repository_mappings_pass_check(tmp_path: Path) -> None:
+    """The demo's own routes are valid (checked on a copy: a user's edits never run here)."""
+    for part in ("mappings", "tradelane.yaml"):
+        src = REPO / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / part)
+    assert len(load_project(tmp_path).routes) >= 7
 
 
 def test_a_connection_problem_found_at_run_time_is_exit_2_and_others_still_run(
@@ -201,11 +207,33 @@ def test_reprocess_all_after_fixing_the_mapping(project: ProjectDir) -> None:
     project.route("orders", CSV_ROUTE)  # the mapping is fixed
     result = cli(project, "quarantine", "reprocess", "--all", "--json")
     assert result.exit_code == 0, result.stdout
-    assert [r["outcome"] for r in json.loads(result.stdout)] == ["delivered"] * 3
+    report = json.loads(result.stdout)  # the same shape as run --json
+    assert report["exit_code"] == 0 and report["refused"] == []
+    assert [r["outcome"] for r in report["files"]] == ["delivered"] * 3
     assert json.loads(cli(project, "quarantine", "list", "--json").stdout) == []
     assert len(list((project.root / "outbox" / "orders").glob("*.json"))) == 3
     reasons = list((project.root / "quarantine").rglob("*.reason.json"))
     assert reasons == []  # released to the archive with their files
+
+
+def test_reprocess_all_goes_on_past_a_duplicate(project: ProjectDir) -> None:
+    """--all meets a duplicate (which needs --force): it says so and reprocesses the rest."""
+    project.route("orders", CSV_ROUTE)
+    project.drop("orders", "a.csv", GOOD_CSV, age=300)
+    project.drop("orders", "copy-of-a.csv", GOOD_CSV, age=200)
+    project.drop("orders", "bad.csv", GOOD_CSV.replace("PO-1", "PO-9").replace("open", "shut"))
+    assert cli(project, "run", "--once").exit_code == 3
+    listing = json.loads(cli(project, "quarantine", "list", "--json").stdout)
+    assert sorted((q["name"], q["state"]) for q in listing) == [
+        ("bad.csv", "quarantined"), ("copy-of-a.csv", "duplicate")]
+    project.route("orders", CSV_ROUTE.replace("enum: [open, closed]", "enum: [open, closed, shut]"))
+    result = cli(project, "quarantine", "reprocess", "--all", "--json")
+    report = json.loads(result.stdout)
+    assert [r["name"] for r in report["files"]] == ["bad.csv"]
+    assert report["files"][0]["outcome"] == "delivered"
+    [refused] = report["refused"]
+    assert "duplicate" in refused["message"] and "--force" in refused["message"]
+    assert result.exit_code == 0  # what was asked for and possible was done
 
 
 def test_run_without_once_explains_itself(project: ProjectDir) -> None:
@@ -228,3 +256,43 @@ def test_split_is_refused_where_rejected_records_cannot_be_written_back(
     assert info.value.problems == [
         "mappings/r.yaml: on_invalid: 'split' is not supported for x12 input yet (only"
         " for csv, json, jsonl, xml, edifact, fixed)"]
+
+
+def test_check_refuses_folders_outside_the_project(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE.replace("folder: outbox/orders", "folder: ../../etc"))
+    project.route("moved", CSV_ROUTE.replace("min_age: 1s", "min_age: 1s, after: move,"
+                                             " move_to: ../../../tmp"))
+    project.settings("folders: {archive: /var/tmp/archive}\n")
+    with pytest.raises(ConfigError) as info:
+        load_project(project.root)
+    problems = info.value.problems
+    assert any(p.startswith("mappings/orders.yaml: target.folder: '../../etc' is outside the"
+                            " project folder") and "target.allow_outside: true" in p
+               for p in problems), problems
+    assert any(p.startswith("mappings/moved.yaml: source.move_to: '../../../tmp' is outside")
+               for p in problems), problems
+    assert any(p.startswith("tradelane.yaml: folders.archive: '/var/tmp/archive' is outside")
+               for p in problems), problems
+    # said on purpose, it is allowed
+    project.route("orders", CSV_ROUTE.replace("folder: outbox/orders",
+                                              "folder: ../shared-out, allow_outside: true"))
+    project.route("moved", CSV_ROUTE)
+    project.settings("folders: {archive: /var/tmp/archive, allow_outside: true}\n")
+    assert load_project(project.root).routes["orders"].target.allow_outside
+
+
+def test_check_refuses_hooks_that_are_not_the_projects_own_code(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE + "    transform: {hook: 'os:system'}\n")
+    with pytest.raises(ConfigError) as info:
+        load_project(project.root)
+    [problem] = info.value.problems
+    assert problem.startswith("mappings/orders.yaml: transform.hook: cannot load 'os:system':"
+                              " 'os' is not a module of this project")
+    # a module of the project's hooks/ folder is loaded from its file, never from sys.path:
+    # one named like a library (json) does not shadow it
+    project.file("hooks/json.py", "def tag(df, header):\n    return df\n")
+    project.route("orders", CSV_ROUTE + "    transform: {hook: 'json:tag'}\n")
+    assert load_project(project.root).routes["orders"].transform.hook == "json:tag"
+    import json as stdlib_json
+
+    assert hasattr(stdlib_json, "dumps")

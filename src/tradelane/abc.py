@@ -1,31 +1,47 @@
-"""The interfaces between the pipeline and its pluggable parts, documented once here.
+"""The interfaces between the engine and its pluggable parts, documented once here.
 
-Implementations live in ``sources/``, ``formats/`` and ``targets/`` and do not repeat these
-docstrings. ``pipeline.py`` is the only caller.
+Implementations live in ``sources/``, ``formats/`` and ``targets/`` (and in plug-ins of other
+packages, see ``tradelane.registry``) and do not repeat these docstrings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
-from tradelane.models import Delivery, Document, FileRef
+from tradelane.models import Delivery, Document, Entry, FileRef, FileState
 from tradelane.paths import FolderSyncs
 from tradelane.staging import Staged
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from tradelane.ledger import FileRecord, Move
+    from tradelane.sources.readiness import Listing
     from tradelane.spec import RouteSpec
+
+
+@dataclass(frozen=True)
+class PostAction:
+    """What happened to an original after delivery (or rejection): words for its history,
+    and where the delivered bytes are kept locally, if they are."""
+
+    done: str
+    kept: Path | None = None
 
 
 @runtime_checkable
 class Source(Protocol):
-    """A folder somewhere (local or remote) that partners drop files into.
+    """A folder somewhere (local, SFTP, FTP, …) that partners drop files into.
 
     Used as a context manager around one poll: remote sources open one connection on
-    ``__enter__`` and reuse it for every call until ``__exit__``.
+    ``__enter__`` and reuse it for every call until ``__exit__``. ``sources.base.PolledSource``
+    implements the policy methods (``list_ready``, ``after_delivery``, ``after_reject``) once for
+    every kind, on top of the four primitives a kind provides (``entries``, ``fetch``, ``stat``,
+    ``remove``/``move_to``).
     """
 
     uri: str
@@ -34,35 +50,64 @@ class Source(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
-    def list_ready(self) -> list[FileRef]:
-        """Files that are completely written (readiness rules of the route), oldest first.
+    # -- primitives: what each kind implements ----------------------------------------------
 
-        Temp names (``*.part``, ``*.tmp``, ``*.filepart``, dot-files) are never listed. A name
-        that cannot be decoded is skipped with a warning, never stopping the listing.
-        Raises ``SourceUnavailable`` when the folder cannot be listed at all.
-        """
+    def entries(self) -> list[Entry]:
+        """Every entry of the folder with its kind from an ``lstat`` (symlinks are not
+        followed), size and mtime, and the name's bytes where they are not UTF-8.
+        Raises ``SourceUnavailable`` when the folder cannot be listed at all."""
         ...
 
     def fetch(self, ref: FileRef, dest: Path) -> Staged:
         """Take the file's snapshot, with its sha256: in memory when it is small, else copied
         into ``dest`` (its place in the local spool), in bounded memory (see ``staging``).
 
-        On failure no partial ``dest`` is left behind.
+        Opened safely: a symlink is never followed and a FIFO never blocks; the file must be a
+        regular file with the listed size and mtime, before and after reading, or
+        ``FileNotReady`` says what it is now. On failure no partial ``dest`` is left behind.
         Raises ``SourceUnavailable`` on I/O or network failure.
         """
         ...
 
-    def finish(self, ref: FileRef, action: str, archive_to: str | None = None,
-               syncs: FolderSyncs | None = None) -> None:
-        """Post-action after the ledger says delivered: ``delete``, ``move`` or ``leave``.
+    def stat(self, ref: FileRef) -> Entry | None:
+        """The entry of ``ref``'s name as it is now, or None if it is gone."""
+        ...
 
-        ``move`` renames the original into ``archive_to``, a folder on the same source (the
-        route's ``move_to``). ``archive`` (local folders) moves it to ``archive_to``, the full
-        path the engine chose under ``archive/<route>/<day>/``. Local renames leave their
-        folder's fsync to ``syncs`` when given (one per chunk of files).
-        Raises ``SourceUnavailable`` when the server refuses; the ledger then keeps the file
-        from being processed again.
+    def remove(self, ref: FileRef) -> None:
+        """Delete the original (gone already is fine). Raises ``SourceUnavailable``."""
+        ...
+
+    def move_to(self, ref: FileRef, folder: str, syncs: FolderSyncs | None = None) -> str:
+        """Move the original into ``folder`` on the source itself (``after: move``), keeping
+        its name unless that is taken; returns where it went. Local renames leave their
+        folder's fsync to ``syncs`` when given. Raises ``SourceUnavailable``."""
+        ...
+
+    # -- policy: provided once by sources.base.PolledSource ------------------------------------
+
+    def list_ready(self) -> Listing:
+        """Files that are completely written (the readiness rules of the route, see
+        ``sources.readiness``), in processing order; ``.unusual`` lists symlinks, FIFOs and
+        devices that would have matched (never read). Raises ``SourceUnavailable``."""
+        ...
+
+    def after_delivery(self, record: FileRecord, staged: Staged | None, archive_to: Path,
+                       syncs: FolderSyncs | None = None) -> PostAction:
+        """The route's ``after:`` for a delivered file: archive, move, delete or leave.
+
+        The original is touched only if it is still exactly what was delivered (size, mtime
+        and, where the source has one, its change token; else its sha256). If it changed,
+        it stays where it is (its new content is a new file for the next poll) and the
+        delivered bytes are archived from ``staged`` when there is a snapshot. ``archive``
+        keeps a copy of the delivered bytes at ``archive_to`` before the original goes.
+        Raises ``SourceUnavailable`` (or ``OSError`` for the local archive); the caller keeps
+        the step as pending work and retries it.
         """
+        ...
+
+    def after_reject(self, record: FileRecord) -> PostAction:
+        """Take a quarantined file's original out of the inbox (``after: leave`` leaves it;
+        ``move`` moves it), if it is still exactly the file that was quarantined."""
         ...
 
 
@@ -70,8 +115,9 @@ class Reader(Protocol):
     """Parses a file's snapshot into one or more ``Document`` batches. Pure: no side effects.
 
     Every malformed input becomes a ``RejectError`` (usually ``MalformedInput``) with a
-    location; a reader never lets a parser's own exception escape. Records come out as raw
-    strings keyed by field name; typing is validation's job.
+    location; a reader never lets a parser's own exception escape, never passes the route's
+    ``limits``, and reads big files in bounded memory. Records come out as raw strings keyed by
+    field name; typing is validation's job.
     """
 
     def read(self, source: Staged, route: RouteSpec) -> Iterator[Document]: ...
@@ -97,15 +143,20 @@ class DeliveryContext:
     sha256: str
     received_at: datetime
     attempt: int = 1
-    ledger: Any = None  # the Ledger, for targets that keep an outbox (HTTP)
+    #: the ledger, for targets that keep an outbox of their requests (HTTP)
+    ledger: Ledger | None = None
     #: local writes leave their folder's fsync to this; the pipeline flushes it once per
     #: chunk of files, before recording the deliveries
     syncs: FolderSyncs | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Target(Protocol):
-    """Where transformed records go: a folder, an SFTP server, an HTTP API."""
+    """Where transformed records go: a folder, an SFTP server, an HTTP API.
+
+    What a kind can do is declared once, on its plug-in (``registry.TargetPlugin``): one that
+    may refuse single records after taking the others (``partial_rejects``) raises
+    ``RecordsRejected`` for them.
+    """
 
     uri: str
 
@@ -115,9 +166,9 @@ class Target(Protocol):
         ``batches`` is a generator that may raise ``RejectError`` after its last batch (the
         file turned out invalid): a target must then leave nothing visible behind. Output
         names are deterministic for a given ``ctx``, and writing is atomic (temp name, then
-        rename), so a retry after a crash never yields a second, different output. A target
-        that cannot take back what it sent (HTTP) must consume ``batches`` fully before
-        sending anything.
+        rename), so a retry after a crash never yields a second, different output, and a
+        second delivery of the same output is a no-op. A target that cannot take back what
+        it sent (HTTP) must consume ``batches`` fully before sending anything.
 
         Raises ``TargetUnavailable`` for temporary failures, ``DeliveryRejected`` when the
         receiver refuses the data itself.
@@ -126,4 +177,41 @@ class Target(Protocol):
 
     def preview(self, batches: Sequence[Document], route: RouteSpec) -> str:
         """A short human-readable description of what would be delivered (dry run)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections once the poll is over (the target is not used again)."""
+        ...
+
+
+class Ledger(Protocol):
+    """The record of every file and every step (``tradelane.ledger.Ledger``: SQLite or
+    PostgreSQL). Every transition is guarded by the expected previous state and logs an event;
+    a guard that does not match is a ``Conflict`` for that file alone."""
+
+    engine: Engine
+    worker: str
+    lease: timedelta
+
+    def claim_many(self, refs: Sequence[FileRef]) -> list[FileRecord | None]:
+        """Take listed files for processing, in one transaction: a record per file claimed,
+        None where another worker has it or it is finished."""
+        ...
+
+    def apply(self, moves: Sequence[Move]) -> list[Any]:
+        """Every move in one transaction, each guarded on its own: per move the new record,
+        or the ``Conflict``/``NotFound`` that stopped it."""
+        ...
+
+    def transition(self, file_id: int, expect: FileState | Iterable[FileState], to: FileState,
+                   detail: str = "", **fields: Any) -> FileRecord:
+        """One guarded move; raises ``Conflict`` (or ``NotFound``) if the guard fails."""
+        ...
+
+    def note(self, file_id: int, detail: str) -> None:
+        """An event that does not change the file's state."""
+        ...
+
+    def get(self, file_id: int) -> FileRecord:
+        """Raises ``NotFound``."""
         ...

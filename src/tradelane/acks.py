@@ -1,5 +1,6 @@
 """Acknowledgements: a CONTRL for every EDIFACT interchange, a 997 for every X12 functional
-group, accepted or rejected, written atomically into the route's ``format.ack.folder``.
+group, accepted or rejected, written atomically into the route's ``format.ack.folder`` (by
+``finishing``, once the outcome they answer is recorded).
 
 The envelopes are read again from the file (it is small next to the work already done, and a
 rejected file may have stopped the reader early). A file whose envelope cannot be found at
@@ -13,10 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tradelane.errors import RejectError
-from tradelane.paths import atomic_writer, safe_component
+from tradelane.paths import safe_component
 from tradelane.spec import EdifactFormat, RouteSpec, X12Format
 from tradelane.staging import Staged
 
@@ -28,9 +28,11 @@ class _Envelope:
     groups: list[tuple[str, str, list[tuple[str, str]]]] = field(default_factory=list)
 
 
-def write_acks(route: RouteSpec, folder: Path, staged: Staged, file_id: int, *,
-               error: RejectError | None = None, rejected: Iterable[object] = ()) -> list[Path]:
-    """Acknowledge every interchange of the file; returns the files written.
+def build_acks(route: RouteSpec, staged: Staged, file_id: int, *,
+               error: RejectError | None = None,
+               rejected: Iterable[object] = ()) -> list[tuple[str, bytes]]:
+    """The acknowledgement of every interchange of the file, as (file name, bytes); written
+    later by the pipeline, as a follow-up step of the delivery or quarantine it answers.
 
     ``error`` rejects the whole file. ``rejected`` are the messages split out of a delivered
     file (EDIFACT ``Message`` objects): each gets a UCM with action 4.
@@ -42,18 +44,13 @@ def write_acks(route: RouteSpec, folder: Path, staged: Staged, file_id: int, *,
         texts = _nines(staged, fmt, error)
     else:
         return []
-    written = []
-    for name, text in texts:
-        dest = folder / f"{file_id}-{name}"
-        with atomic_writer(dest) as fh:
-            fh.write(text.encode("latin-1", errors="replace"))
-        written.append(dest)
-    return written
+    return [(f"{file_id}-{name}", text.encode("latin-1", errors="replace"))
+            for name, text in texts]
 
 
 def _owner(envelopes: list[_Envelope], error: RejectError | None) -> _Envelope | None:
     """The interchange the error is in (by segment number), if the error says where."""
-    at = getattr(error, "segment_index", None)
+    at = error.segment_index if error is not None else None
     if at is None:
         return None
     before = [e for e in envelopes if e.segment <= at]

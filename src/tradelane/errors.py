@@ -135,9 +135,12 @@ class RejectError(TradelaneError):
 
     ``stage`` is one of read, validate, transform, deliver, duplicate. ``issues`` lists every
     problem found (the reason file caps them; ``error_count`` keeps the true total).
+    ``segment_index`` is the 1-based segment of an EDI file the error is in, when known (an
+    acknowledgement then answers the interchange holding it).
     """
 
     stage: str = "read"
+    segment_index: int | None = None
 
     def __init__(
         self,
@@ -245,7 +248,7 @@ class HookError(RejectError):
 
 
 class DuplicateFile(RejectError):
-    """The same content (or EDI interchange) was already received on this route."""
+    """The same content (or EDI interchange) was already delivered on this route."""
 
     stage = "duplicate"
 
@@ -281,10 +284,13 @@ class RecordsRejected(DeliveryRejected):
 class TransientError(TradelaneError):
     """Temporary: the file stays pending and is retried later; never quarantined.
 
-    ``retry_after`` (seconds) is how long the other side asked us to wait, if it did.
+    ``retry_after`` (seconds) is how long the other side asked us to wait, if it did;
+    ``backoff`` False means look again on the very next poll (nothing is wrong with the
+    world, only the listing was out of date).
     """
 
     retry_after: float | None = None
+    backoff: bool = True
 
 
 class SourceUnavailable(TransientError):
@@ -295,6 +301,8 @@ class FileNotReady(SourceUnavailable):
     """The listed file is not what was listed any more: it grew, shrank, vanished, or was
     swapped for a symlink, a FIFO or a device. It is read again on a later poll, never
     followed."""
+
+    backoff = False
 
     def __init__(self, name: str, why: str):
         self.name, self.why = name, why
@@ -346,13 +354,14 @@ class Conflict(RequestError):
     allows the request, usually because another worker or operator moved it first."""
 
     def __init__(self, file_id: int, expected: Sequence[str], to_state: str,
-                 found: str | None = None):
+                 found: str | None = None, hint: str = ""):
         self.file_id, self.expected, self.to_state = file_id, list(expected), to_state
-        self.found = found
+        self.found, self.hint = found, hint
         now = f" (it is {found})" if found else ""
+        more = f"; {hint}" if hint else ""
         super().__init__(
-            f"file {file_id}: cannot move to {to_state}, it is no longer"
-            f" {'/'.join(self.expected)}{now}")
+            f"file {file_id}: cannot move to {to_state}, it is not"
+            f" {'/'.join(self.expected)}{now}{more}")
 
 
 class NotAuthenticated(RequestError):
@@ -367,14 +376,15 @@ class NotAuthenticated(RequestError):
 
 
 def exit_status(outcomes: Iterable[Outcome] = (), *, config_errors: bool = False,
-                source_errors: bool = False, error: BaseException | None = None) -> int:
+                source_errors: bool = False, internal_errors: bool = False,
+                error: BaseException | None = None) -> int:
     """The exit code of any command, from the outcomes of the files it handled and the error
     that stopped it, if any: 1 a bug, 2 configuration, 4 something left pending, 3 something
     quarantined, 5 not found, 6 refused (conflict), else 0. The most urgent wins, in that
     order; a request error only counts when nothing else happened."""
     seen = set(outcomes)
-    if Outcome.FAILED in seen or (error is not None
-                                  and not isinstance(error, TradelaneError)):
+    if Outcome.FAILED in seen or internal_errors or (
+            error is not None and not isinstance(error, TradelaneError)):
         return EXIT_BUG
     if config_errors or isinstance(error, ConfigError):
         return EXIT_CONFIG

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,17 +39,59 @@ QUARANTINE_STATES = frozenset({FileState.QUARANTINED, FileState.DUPLICATE, FileS
 
 @dataclass(frozen=True, slots=True)
 class FileRef:
-    """A file seen in a source listing, before it is claimed."""
+    """A file seen in a source listing, before it is claimed.
+
+    ``route, source, name, size, mtime_ns`` identify a sighting of the file. ``token`` is the
+    source's cheap change detector where it has one (a local file's inode and ctime: any
+    write changes it), used to tell a rewritten file from the one already processed.
+    ``raw_name`` holds the name's bytes when they are not UTF-8 (``name`` is then a
+    readable, escaped form); such a file is quarantined under a safe name.
+    """
 
     route: str
     source: str  # URI of the folder: file:///srv/inbox/acme or sftp://acme/outbound
     name: str  # name inside the source folder, exactly as the partner wrote it
     size: int
     mtime_ns: int
+    token: str | None = None
+    raw_name: bytes | None = None
 
     @property
     def uri(self) -> str:
         return f"{self.source.rstrip('/')}/{self.name}"
+
+    @property
+    def name_bytes(self) -> bytes:
+        """The name as the source has it (for opening, moving and deleting the file)."""
+        return self.raw_name if self.raw_name is not None else self.name.encode("utf-8")
+
+
+EntryKind = Literal["file", "directory", "symlink", "fifo", "device", "socket", "other"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of a source folder as listed, before any readiness rule: its kind comes
+    from an ``lstat`` (a symlink is a symlink, never what it points to)."""
+
+    name: str
+    kind: EntryKind
+    size: int
+    mtime_ns: int
+    token: str | None = None
+    raw_name: bytes | None = None
+
+    def ref(self, route: str, source: str) -> FileRef:
+        return FileRef(route, source, self.name, self.size, self.mtime_ns, self.token,
+                       self.raw_name)
+
+
+def decode_name(raw: bytes) -> tuple[str, bytes | None]:
+    """(the name as text, the raw bytes if they are not UTF-8)."""
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace"), raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +192,7 @@ class RunSummary:
     results: list[FileResult] = field(default_factory=list)
     source_errors: dict[str, str] = field(default_factory=dict)
     config_errors: dict[str, str] = field(default_factory=dict)  # e.g. a key env var unset
+    internal_errors: dict[str, str] = field(default_factory=dict)  # a bug in a route's poll
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -161,4 +204,5 @@ class RunSummary:
 
         return exit_status((r.outcome for r in self.results),
                            config_errors=bool(self.config_errors),
-                           source_errors=bool(self.source_errors))
+                           source_errors=bool(self.source_errors),
+                           internal_errors=bool(self.internal_errors))

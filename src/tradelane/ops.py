@@ -17,41 +17,34 @@ from tradelane.spec import Project, RouteSpec
 
 
 def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
-    """Read, validate and transform ``path`` without touching the ledger or any folder."""
-    # the data stack (pandas, Arrow) is imported here: the other commands answer without it
+    """Read, validate and transform ``path`` exactly as ``run`` would (the same stream,
+    ``checking.checked_batches``: message isolation, split, every rule), without touching the
+    ledger or any folder. Duplicate checks against the ledger are the one thing left out."""
+    # the data stack (Arrow) is imported here: the other commands answer without it
+    from tradelane.checking import Checked, checked_batches
     from tradelane.formats import reader_for
     from tradelane.staging import Staged
     from tradelane.targets import target_for
-    from tradelane.transform import transform
-    from tradelane.validate import validate
 
     limit = project.settings.max_reason_errors
-    issues: list[dict[str, str]] = []
-    error_count = 0
+    checked = Checked()
     records = 0
-    notes: list[str] = []
-    stage = ""
-    message = ""
     preview_batches: list[Document] = []
+    error: RejectError | None = None
     try:
-        for doc in reader_for(route).read(Staged.file(path), route):
-            notes.extend(n for n in doc.notes if n not in notes)
-            valid = validate(doc, route, limit=limit)
-            result = transform(valid.document, route, limit=limit)
-            found = valid.issues + result.issues
-            if valid.error_count or result.error_count:
-                stage = stage or ("validate" if valid.error_count else "transform")
-            error_count += valid.error_count + result.error_count
-            issues.extend(i.as_dict() for i in found[: max(0, limit - len(issues))])
-            records += len(result.document.records)
-            if len(preview_batches) < 1:
-                preview_batches.append(result.document)
+        for doc in checked_batches(reader_for(route).read(Staged.file(path), route), route,
+                                   checked, limit=limit):
+            records += len(doc.records)
+            if not preview_batches:
+                preview_batches.append(doc)
     except RejectError as exc:
-        stage, message = exc.stage, exc.message
-        error_count += exc.error_count
-        issues.extend(i.as_dict() for i in exc.issues[: max(0, limit - len(issues))])
-    if error_count and not message:
-        message = f"{error_count} problem(s) in the data"
+        error = exc
+    issues = error.issues if error is not None else checked.issues
+    error_count = error.error_count if error is not None else checked.error_count
+    split = len(checked.rejected_rows) if error is None else 0
+    message = error.message if error is not None else (
+        f"{error_count} problem(s) in the data; {split} record(s) would be split out and"
+        f" quarantined, {records} delivered" if error_count else "")
     preview = ""
     if not error_count and preview_batches:
         try:
@@ -59,8 +52,11 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
         except (TradelaneError, NotImplementedError) as exc:
             preview = f"(no preview: {exc})"
     return {"file": str(path), "route": route.name, "valid": error_count == 0,
-            "records": records, "stage": stage, "message": message, "errors": issues,
-            "error_count": error_count, "notes": notes, "preview": preview}
+            "records": records, "split_out": split,
+            "stage": (error.stage if error is not None else checked.stage) if error_count
+            else "", "message": message, "errors": [i.as_dict() for i in issues[:limit]],
+            "error_count": error_count, "notes": list(dict.fromkeys(checked.notes)),
+            "preview": preview}
 
 
 _LINE = re.compile(r"\bline (\d+)")

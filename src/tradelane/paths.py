@@ -23,10 +23,22 @@ _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 MAX_NAME_BYTES = 160  # leaves room for "<id>-" and ".reason.json" under NAME_MAX (255)
 
 TEMP_SUFFIXES = (".part", ".tmp", ".filepart", ".partial", ".crdownload")
+#: The end of every temp name the engine itself writes: the start-up sweep removes old ones.
+TEMP_MARK = ".tradelane.tmp"
 
 
-def check_partner_name(name: str) -> None:
-    """Raise ``UnsafeFileName`` for names that must never be processed as given."""
+def check_listed_name(name: str) -> None:
+    """A name a listing gave must name an entry of that folder, nothing outside it (a hostile
+    server can list anything)."""
+    if not name or name in (".", "..") or "/" in name or "\x00" in name:
+        raise UnsafeFileName(name, "the name would reach outside the folder")
+
+
+def check_partner_name(name: str, raw: bytes | None = None) -> None:
+    """Raise ``UnsafeFileName`` for names that must never be processed as given; ``raw`` is
+    the name's bytes when they are not UTF-8."""
+    if raw is not None:
+        raise UnsafeFileName(name, f"the name is not valid UTF-8 text (its bytes: {raw.hex()})")
     if not name or name in (".", ".."):
         raise UnsafeFileName(name, "the name is empty or a directory reference")
     if "/" in name or "\\" in name:
@@ -151,7 +163,7 @@ def atomic_writer(path: Path, *, syncs: FolderSyncs | None = None) -> Iterator[B
     On any exception the temp file is removed and ``path`` is untouched. With ``syncs``, the
     fsync and the rename happen in the background and ``syncs.flush()`` waits for them.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_NUMBERS)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_NUMBERS)}{TEMP_MARK}")
     # closed below, or by the sync thread
     fh = if_folder_missing(lambda: open(tmp, "wb"), path.parent)  # noqa: SIM115
     try:

@@ -1,22 +1,25 @@
-"""The flow of one file, and of one pass over every route. The only place that catches
-``RejectError`` and ``TransientError``.
+"""The flow of a chunk of files of one route. The only place that catches ``RejectError`` and
+``TransientError``.
 
 ::
 
-    source.list_ready -> ledger.claim -> stage (spool + sha256) -> read
-      -> checking (validate, transform, on_invalid) -> target.deliver
-      -> ledger: delivered -> post-action -> ledger: archived
-    RejectError    -> quarantine/<route>/<day>/<id>-<name> + reason file, ledger: quarantined
+    ledger.claim (chunk) -> stage (snapshot + sha256, safe open) -> read
+      -> checking (validate, transform, on_invalid) -> duplicate keys -> target.deliver
+      -> ledger: delivered + its follow-up steps, in one transaction
+      -> finishing: split-out rejects, acknowledgements, the original's post-action
+      -> ledger: archived
+    RejectError    -> quarantine/<route>/<day>/<id>-<name> + reason file,
+                      ledger: quarantined + its follow-up steps (ack, the original out)
     TransientError -> ledger: pending, retried later with backoff (never quarantined)
 
 The original is touched only after the ledger says delivered (or quarantined, once its copy
-sits in quarantine). A crash anywhere leads to a retry, and retries are idempotent: output
-names are deterministic and writes atomic.
+sits in quarantine), and every step after that is recorded with the state it follows, so a
+crash anywhere leads to a retry or to the step being finished by the next run. Retries are
+idempotent: output names are deterministic, writes atomic, duplicate keys owned by one file.
 
-Listed files go through this in chunks (``_Chunking``): a chunk is claimed in one ledger
-transaction, its deliveries recorded in one, its archiving in one, so that many small files
-are not paced by commits. A route with ``workers: N`` shares big polls with N - 1 worker
-processes (``processes.WorkerPool``), smaller ones with N threads.
+A chunk is claimed in one ledger transaction, its deliveries recorded in one, its archiving
+in one, so that many small files are not paced by commits (``_Chunking``). The pass over
+routes, worker processes and recovery on start are in ``runner.py``.
 """
 
 from __future__ import annotations
@@ -24,18 +27,19 @@ from __future__ import annotations
 import collections
 import contextlib
 import hashlib
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 from tradelane.abc import DeliveryContext, Source, Target
-from tradelane.acks import write_acks
+from tradelane.acks import build_acks
 from tradelane.checking import Checked, checked_batches, one_ahead
 from tradelane.crashpoints import crash_point
 from tradelane.errors import (
@@ -47,15 +51,19 @@ from tradelane.errors import (
     MalformedInput,
     RecordsRejected,
     RejectError,
-    SourceUnavailable,
+    TargetUnavailable,
     TradelaneError,
     TransientError,
 )
+from tradelane.finishing import Finisher, Finishing
 from tradelane.formats import reader_for
 from tradelane.formats.split import subset_bytes
-from tradelane.ledger import FileRecord, Ledger, Move, Step, utcnow
+from tradelane.ledger import FileRecord, Followup, Ledger, Move, Seen, Step, utcnow
+from tradelane.ledger.alerts import Incidents
+from tradelane.ledger.followups import Followups
+from tradelane.ledger.keys import Keys, SameContentInProgress
 from tradelane.logs import bind
-from tradelane.models import Delivery, FileRef, FileResult, FileState, Outcome, RunSummary
+from tradelane.models import Delivery, FileRef, FileResult, FileState, Outcome
 from tradelane.paths import (
     FolderSyncs,
     atomic_writer,
@@ -63,28 +71,16 @@ from tradelane.paths import (
     is_inside,
     safe_component,
 )
-from tradelane.processes import WorkerPool
-from tradelane.quarantine import (
-    build_reason,
-    quarantine,
-    quarantine_path,
-    release,
-    write_reason,
-)
-from tradelane.registry import SOURCES
-from tradelane.sources import source_for
-from tradelane.sources.quarantined import QuarantinedCopy
+from tradelane.quarantine import build_reason, quarantine, quarantine_path, reason_path
+from tradelane.registry import TARGETS
 from tradelane.spec import Project, RouteSpec
 from tradelane.staging import Staged
-from tradelane.targets import target_for
+from tradelane.targets import opened_target
 
 log = logging.getLogger("tradelane")
 
 #: How long an interchange control reference is remembered for duplicate checks.
 INTERCHANGE_WINDOW = timedelta(days=365)
-#: A route with ``workers: N`` spreads a poll over N processes from this many files on;
-#: smaller polls use N threads, which start at once.
-PROCESSES_FROM = 64
 #: Files bigger than this (several reader batches) are read and checked a batch ahead of the
 #: target, in a helper thread (see ``checking.one_ahead``).
 READ_AHEAD_FROM = 8 << 20
@@ -101,7 +97,10 @@ class _Work:
     via: Step | None = None  # "staged": written with the next transition, one commit less
     delivery: Delivery | None = None
     checked: Checked | None = None
+    followups: list[Followup] = field(default_factory=list)
     released: bool = False  # claimed but not started: handed back
+    #: waits for another file of this chunk with the same interchange to be recorded
+    deferred: bool = False
     result: FileResult | None = None  # the outcome, once there is one
 
     def discard(self) -> None:
@@ -127,7 +126,12 @@ class _Work:
                     detail + (f" (note: {notes})" if notes else ""), via=self.via,
                     fields={"outputs": [self.delivery.target], "message": detail,
                             "stage": None, "error_count": self.checked.error_count or None,
-                            **_staged_fields(self.record)})
+                            **_staged_fields(self.record)},
+                    followups=tuple(self.followups))
+
+    def outcome(self, outcome: Outcome, message: str) -> FileResult:
+        record = self.record
+        return FileResult(record.id, record.route, record.name, outcome, message)
 
 
 class _Chunking:
@@ -172,138 +176,30 @@ def _first_of_each_content(works: list[_Work]) -> tuple[list[_Work], list[_Work]
 
 
 class Pipeline:
-    """Processes files for the routes of a project, recording every step in the ledger."""
+    """Takes chunks of one route's files through every stage, recording each step."""
 
     def __init__(self, project: Project, ledger: Ledger, *, stop: threading.Event | None = None):
         self.project = project
         self.stop = stop  # set by serve on SIGTERM: finish the file in hand, claim no more
         self.settings = project.settings
         self.ledger = ledger
+        self.keys = Keys(ledger)
+        self.incidents = Incidents(ledger)
         self.spool = self.settings.path(self.settings.folders.spool)
         self.quarantine_root = self.settings.path(self.settings.folders.quarantine)
         self.archive_root = self.settings.path(self.settings.folders.archive)
-        # One source per route for the pipeline's life: readiness ("stable") compares a
-        # listing with the previous one.
-        self._sources: dict[str, Source] = {}
         self._chunking: dict[str, _Chunking] = {}  # chunk sizes learnt per route
-        self._workers: dict[str, WorkerPool] = {}  # processes of routes with workers > 1
-
-    def close(self) -> None:
-        """Stop the worker processes, if any were started."""
-        for pool in self._workers.values():
-            pool.close()
-        self._workers.clear()
-
-    def __enter__(self) -> Pipeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def source(self, route: RouteSpec) -> Source:
-        if route.name not in self._sources:
-            self._sources[route.name] = source_for(route, self.settings)
-        return self._sources[route.name]
-
-    # -- a pass over routes ------------------------------------------------------------------
-
-    def run_once(self, routes: list[str] | None = None,
-                 on_file: Callable[[FileResult], None] | None = None,
-                 on_listed: Callable[[str, int], None] | None = None) -> RunSummary:
-        summary = RunSummary()
-        for name in routes or sorted(self.project.routes):
-            route = self.project.route(name)
-            run_id = self.ledger.start_run(name)
-            before = len(summary.results)
-            error = None
-            try:
-                self.poll(route, summary, on_file=on_file, on_listed=on_listed)
-            except TransientError as exc:
-                error = str(exc)
-                summary.source_errors[name] = error
-                log.warning("route %s: source unavailable: %s", name, error)
-            except ConfigError as exc:  # found only when connecting: say so, go on with the rest
-                error = f"configuration problem: {exc}"
-                summary.config_errors[name] = error
-                log.error("route %s: %s", name, error)
-            mine = summary.results[before:]
-            self.ledger.finish_run(
-                run_id, error=error,
-                delivered=sum(r.outcome == Outcome.DELIVERED for r in mine),
-                quarantined=sum(r.outcome in (Outcome.QUARANTINED, Outcome.DUPLICATE)
-                                for r in mine),
-                pending=sum(r.outcome == Outcome.PENDING for r in mine))
-        for result in self.retry_reprocessing(routes):
-            summary.results.append(result)
-            if on_file:
-                on_file(result)
-        return summary
-
-    def poll(self, route: RouteSpec, summary: RunSummary,
-             on_file: Callable[[FileResult], None] | None = None,
-             on_listed: Callable[[str, int], None] | None = None) -> None:
-        first_listing = route.name not in self._sources
-        source = self.source(route)
-        with source, _closing(target_for(route, self.settings)) as target:
-            refs = source.list_ready()
-            if first_listing and route.source.stable and self._settle(route):
-                refs = source.list_ready()
-            if on_listed:
-                on_listed(route.name, len(refs))
-            if route.workers > 1 and len(refs) >= PROCESSES_FROM:
-                here = partial(self._take_all, route, source, target)
-                results = self._worker_pool(route).take(route, refs, here, self.stop)
-            else:
-                results = self._take_all(route, source, target, refs, threads=route.workers)
-            for result in results:
-                summary.results.append(result)
-                if on_file:
-                    on_file(result)
-
-    def take(self, route: RouteSpec, refs: list[FileRef]) -> list[FileResult]:
-        """Process files another process listed (a worker of ``WorkerPool``)."""
-        source = self.source(route)
-        with source, _closing(target_for(route, self.settings)) as target:
-            return list(self._take_all(route, source, target, refs))
-
-    def _worker_pool(self, route: RouteSpec) -> WorkerPool:
-        pool = self._workers.get(route.name)
-        if pool is not None and pool.broken:
-            pool.close()
-            pool = None
-        if pool is None:
-            url = self.ledger.engine.url.render_as_string(hide_password=False)
-            pool = WorkerPool(self.settings.root.resolve(), url, self.ledger.worker,
-                              route.workers - 1)  # this process is the Nth worker
-            self._workers[route.name] = pool
-        return pool
-
-    def _settle(self, route: RouteSpec) -> bool:
-        """Wait min_age before a second listing: a file is stable once two listings agree.
-
-        Without it, a stable route would take nothing on its first (or only, with --once) run.
-        Returns False if asked to stop while waiting.
-        """
-        wait = route.source.min_age.total_seconds()
-        if self.stop is None:
-            time.sleep(wait)
-            return True
-        return not self.stop.wait(wait)
-
-    def _work(self, record: FileRecord, quarantined: Path | None = None) -> _Work:
-        """A claimed file, with the place of its copy in the spool (if it needs one)."""
-        return _Work(record, self.spool / f"{record.id}.staged", quarantined=quarantined)
 
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
-    def _take_all(self, route: RouteSpec, source: Source, target: Target,
-                  refs: list[FileRef], *, threads: int = 1) -> Iterator[FileResult]:
-        """Claim, process and record the listed files chunk by chunk (see ``_Chunking``),
-        with ``threads`` files at once (one per process when processes share the work).
+    # -- listed files -----------------------------------------------------------------------
 
-        A stop request is honoured between chunks: the files in hand are finished.
-        """
+    def take(self, route: RouteSpec, source: Source, target: Target, refs: list[FileRef], *,
+             threads: int = 1) -> Iterator[FileResult]:
+        """Claim, process and record the listed files chunk by chunk (see ``_Chunking``),
+        with ``threads`` files at once. A stop request is honoured between chunks: the files
+        in hand are finished."""
         waiting = collections.deque(refs)
         chunking = self._chunking.setdefault(route.name, _Chunking())
         pool = (ThreadPoolExecutor(threads, thread_name_prefix=route.name)
@@ -313,11 +209,11 @@ class Pipeline:
                 chunk = chunking.take(waiting)
                 started = time.monotonic()
                 works = []
-                for ref, record in zip(chunk, self.ledger.claim_many(chunk), strict=True):
-                    if record is None:
-                        self._finish_leftover(route, source, ref)
-                    else:
-                        works.append(self._work(record))
+                for ref, claim in zip(chunk, self.ledger.claim_many(chunk), strict=True):
+                    if isinstance(claim, Seen):
+                        claim = self._seen_again(route, source, ref, claim.record)
+                    if isinstance(claim, FileRecord):
+                        works.append(self._work(claim))
                 if works:
                     crash_point("claimed")
                 yield from self._run(route, source, target, works, pool=pool)
@@ -326,25 +222,71 @@ class Pipeline:
             if pool is not None:
                 pool.shutdown()
 
+    def _seen_again(self, route: RouteSpec, source: Source, ref: FileRef,
+                    known: FileRecord) -> FileRecord | None:
+        """A listed file with the identity (name, size, mtime) of a file already finished.
+
+        With ``after: leave`` that is the file itself, left in place: it is taken again only
+        if the source says it was rewritten (its change token differs) and its content did
+        change. Otherwise the original should be gone, so it was sent again: it is a new file
+        (the next generation of that identity), and a copy of delivered content is recorded
+        as a duplicate like any other. Steps of the earlier file still open are finished by
+        ``Finisher.recover`` first.
+        """
+        leave = route.source.after == "leave"
+        if leave and (ref.token is None or ref.token == known.token):
+            return None  # the very file, left in place: the usual case, decided cheaply
+        if Followups(self.ledger).open_steps(known.id):
+            return None
+        # The listing may be older than the other worker's post-action, but the original was
+        # moved or removed before its outcome was recorded: a file there now is a new one.
+        current = source.stat(ref)
+        if current is None or current.kind != "file" \
+                or (current.size, current.mtime_ns) != (ref.size, ref.mtime_ns):
+            return None
+        if leave:
+            try:
+                staged = source.fetch(ref, self.spool / f"seen-{known.id}.staged")
+            except TransientError:
+                return None  # looked at again on the next poll
+            staged.discard()
+            if staged.sha256 == known.sha256:
+                self.ledger.transition(known.id, known.state, known.state,
+                                       "seen again: its metadata changed, its content did not",
+                                       token=ref.token)
+                return None
+            why = "rewritten in place with new content"
+        else:
+            why = "sent again"
+        return self.ledger.claim_generation(ref, known, why)
+
+    def take_listed(self, route: RouteSpec, source: Source,
+                    refs: list[FileRef]) -> list[FileResult]:
+        """Process files another process listed (a worker of ``WorkerPool``)."""
+        with source, opened_target(route, self.settings) as target:
+            return list(self.take(route, source, target, refs))
+
+    def _work(self, record: FileRecord, quarantined: Path | None = None) -> _Work:
+        """A claimed file, with the place of its copy in the spool (if it needs one)."""
+        return _Work(record, self.spool / f"{record.id}.staged", quarantined=quarantined)
+
     # -- a chunk of claimed files -------------------------------------------------------------
 
     def process(self, route: RouteSpec, source: Source, record: FileRecord, *,
-                target: Target | None = None, force: bool = False,
+                target: Target, force: bool = False,
                 quarantined: Path | None = None) -> FileResult:
         """Take one claimed file through every stage. Never raises for bad data or outages.
 
         ``quarantined`` is set when ops reprocess a file from quarantine: that copy is the
         file, and it stays there until it is delivered.
         """
-        work = self._work(record, quarantined)
-        results = self._run(route, source, target or target_for(route, self.settings), [work],
-                            force=force)
-        return results[0]
+        return self._run(route, source, target, [self._work(record, quarantined)],
+                         force=force)[0]
 
     def _run(self, route: RouteSpec, source: Source, target: Target, works: list[_Work], *,
              force: bool = False, pool: ThreadPoolExecutor | None = None) -> list[FileResult]:
         """Stage, check and deliver each file, then record the deliveries of the chunk in one
-        ledger transaction, archive the originals, and record that in one more.
+        ledger transaction and finish them (archive the originals) in one more.
 
         A crash before a chunk's deliveries are recorded leaves its files claimed: they are
         taken over when the lease runs out and delivered again to the same output names.
@@ -359,14 +301,26 @@ class Pipeline:
         self._release([w for w in works if w.released])
         staged = [w for w in works if w.result is None and not w.released]
         while staged:
-            # A content seen twice in one chunk: the second copy waits for the first to be
-            # recorded, so that it is recognised as a duplicate.
+            # A content (or interchange) seen twice in one chunk: the second copy waits for
+            # the first to be recorded, so that it is recognised as a duplicate.
             now, staged = _first_of_each_content(staged)
-            twins = {} if force else self.ledger.delivered_twins(
-                route.name, [w.record.sha256 for w in now if w.record.sha256])
+            if not force:
+                self._take_keys(route, source, now)
             syncs = FolderSyncs()
-            each(partial(self._deliver, route, target, twins, force, syncs), now)
-            self._record_deliveries(route, source, [w for w in now if w.result is None], syncs)
+            in_hand = {w.record.id for w in now}
+            each(partial(self._deliver, route, target, force, syncs, in_hand),
+                 [w for w in now if w.result is None])
+            self._record_deliveries(route, source, [w for w in now if w.result is None
+                                                    and not w.deferred], syncs)
+            deferred = [w for w in now if w.deferred]
+            for work in deferred:
+                work.deferred = False
+            if deferred and len(deferred) == len(now):  # no progress: they wait on each other
+                for work in deferred:
+                    work.result = self._postpone(work, SameContentInProgress(
+                        "an interchange", -1))
+                deferred = []
+            staged = deferred + staged
         return [w.result for w in works if w.result is not None]
 
     def _attempt(self, route: RouteSpec, source: Source, step: Callable[[_Work], None],
@@ -387,16 +341,14 @@ class Pipeline:
                     f"configuration problem: {exc}; fix it and the file is retried"))
             except Conflict as exc:
                 log.warning("%s: %s", work.record.name, exc)
-                work.result = FileResult(work.record.id, route.name, work.record.name,
-                                         Outcome.PENDING, str(exc))
+                work.result = work.outcome(Outcome.PENDING, str(exc))
             except Exception as exc:  # a bug: keep the file as not delivered and go on
                 log.exception("internal error while processing %s (file %s)",
                               work.record.name, work.record.id)
                 message = f"internal error ({type(exc).__name__}: {exc}); please report it"
                 with contextlib.suppress(Exception):
                     self._postpone(work, TransientError(message))
-                work.result = FileResult(work.record.id, route.name, work.record.name,
-                                         Outcome.FAILED, message)
+                work.result = work.outcome(Outcome.FAILED, message)
 
     def _stage(self, route: RouteSpec, source: Source, deadline: float, work: _Work) -> None:
         """Take the file's snapshot (its sha256 on the way) and check its size and name."""
@@ -409,7 +361,7 @@ class Pipeline:
                               path=str(staged.path) if staged.path else None)
         work.via = Step(FileState.STAGED, f"staged, sha256 {staged.sha256[:12]}", utcnow())
         crash_point("staged")
-        check_partner_name(work.record.name)
+        check_partner_name(work.record.name, work.record.raw_name)
         size = staged.size
         if size == 0:
             raise EmptyFile()
@@ -418,26 +370,31 @@ class Pipeline:
             raise MalformedInput(f"the file is {size} bytes, more than the route's max_size"
                                  f" of {max_size}", rule="max_size")
 
-    def _deliver(self, route: RouteSpec, target: Target, twins: dict[str, FileRecord],
-                 force: bool, syncs: FolderSyncs, work: _Work) -> None:
+    def _take_keys(self, route: RouteSpec, source: Source, works: list[_Work]) -> None:
+        """Own each file's content key before delivering (one transaction for the chunk); a
+        file whose content another file delivered is a duplicate."""
+        todo = [w for w in works if w.result is None]
+        if not todo:
+            return
+        for work, refused in zip(todo, self.keys.take_contents([w.record for w in todo]),
+                                 strict=True):
+            if refused is not None:
+                self._attempt(route, source, partial(_raise, refused), work)
+
+    def _deliver(self, route: RouteSpec, target: Target, force: bool, syncs: FolderSyncs,
+                 in_hand: set[int], work: _Work) -> None:
         """Read, check, transform and deliver; the ledger hears of it in ``_record_deliveries``."""
         record = work.record
         assert record.sha256 and work.staged is not None
-        twin = twins.get(record.sha256)  # delivered files only: never this one, in hand
-        if twin is not None:
-            raise DuplicateFile(
-                f"the same content was already delivered as file {twin.id} "
-                f"({twin.name}, received {twin.received_at:%Y-%m-%d %H:%M} UTC)",
-                original_id=twin.id)
         checked = Checked(keep_sources=route.on_invalid == "split"
-                           and getattr(target, "partial_rejects", False))
+                          and TARGETS.of(route.target).partial_rejects)
         ctx = DeliveryContext(file_id=record.id, route=route.name, original_name=record.name,
                               sha256=record.sha256, received_at=record.received_at,
                               attempt=record.attempt, ledger=self.ledger, syncs=syncs)
         batches = checked_batches(
             reader_for(route).read(work.staged, route), route, checked,
             limit=self.settings.max_reason_errors,
-            on_interchange=None if force else partial(self._check_interchange, route, record))
+            on_interchange=None if force else partial(self._take_interchange, record))
         if work.staged.size > READ_AHEAD_FROM:
             batches = one_ahead(batches)
         try:
@@ -445,49 +402,45 @@ class Pipeline:
         except RecordsRejected as exc:  # split: the receiver refused some records, took the rest
             delivery = exc.delivery
             checked.refused_by_target(exc)
+        except SameContentInProgress as exc:
+            if exc.owner not in in_hand:
+                raise
+            work.deferred = True  # read again once the owner's outcome is recorded
+            return
         work.delivery, work.checked = delivery, checked
+
+    def _take_interchange(self, record: FileRecord, key: tuple[str, str, str]) -> None:
+        self.keys.take_interchange(record, key, window=INTERCHANGE_WINDOW)
 
     def _record_deliveries(self, route: RouteSpec, source: Source, works: list[_Work],
                            syncs: FolderSyncs) -> None:
-        """One transaction for the deliveries, once the outputs are durable; then rejects
-        split out, acknowledgements and the originals; then one transaction for archiving."""
+        """Once the outputs are durable: one transaction records the chunk's deliveries with
+        their follow-up steps; then the steps are taken (``finishing``)."""
         if not works:
             return
         try:
             syncs.flush()
         except OSError as exc:  # the disk failed us: nothing is recorded, all are retried
             for work in works:
-                work.result = self._postpone(work, TransientError(
+                work.result = self._postpone(work, TargetUnavailable(
                     f"the output could not be made durable: {exc.strerror or exc}"))
             return
+        for work in works:
+            self._attempt(route, source, partial(self._plan_followups, route), work)
+        planned = [w for w in works if w.result is None]
         crash_point("output-written")
-        recorded = self.ledger.apply([w.delivered_move() for w in works])
+        recorded = self.ledger.apply([w.delivered_move() for w in planned])
         crash_point("delivered-committed")
-        finished: list[_Work] = []
-        for work, outcome in zip(works, recorded, strict=True):
+        done: list[_Work] = []
+        for work, outcome in zip(planned, recorded, strict=True):
             if isinstance(outcome, TradelaneError):  # another worker moved the file first
                 log.warning("%s: %s", work.record.name, outcome)
-                work.result = FileResult(work.record.id, route.name, work.record.name,
-                                         Outcome.PENDING, str(outcome))
+                work.result = work.outcome(Outcome.PENDING, str(outcome))
                 continue
             work.record = outcome
-            assert work.checked is not None
-            with bind(route=route.name, file=work.record.name, file_id=work.record.id):
-                try:
-                    if work.checked.rejected_rows:
-                        self._quarantine_split(route, work.record, work.checked)
-                        crash_point("split-written")
-                    assert work.staged is not None
-                    self._acknowledge(route, work.record, work.staged,
-                                      rejected=work.checked.rejected_rows)
-                    finished.append(work)
-                except Exception as exc:  # a bug: the file is delivered, say what failed
-                    log.exception("internal error after delivering %s", work.record.name)
-                    work.result = FileResult(
-                        work.record.id, route.name, work.record.name, Outcome.FAILED,
-                        f"delivered, then internal error ({type(exc).__name__}: {exc})")
-        self._finish_originals(route, source, finished)
-        for work in finished:
+            done.append(work)
+        self._finish(source, done)
+        for work in done:
             assert work.delivery is not None and work.checked is not None
             log.info("delivered %s: %d records -> %s", work.record.name, work.delivery.records,
                      work.delivery.target)
@@ -495,22 +448,53 @@ class Pipeline:
                                      Outcome.DELIVERED, work.delivered_detail(),
                                      [work.delivery.target], work.delivery.records)
 
+    def _plan_followups(self, route: RouteSpec, work: _Work) -> None:
+        """The steps a delivered file still needs, prepared before the delivery is recorded:
+        split-out rejects are written (durably, at a name derived from the file) now, their
+        registration, the acknowledgements and the post-action are recorded with it."""
+        checked, record = work.checked, work.record
+        assert checked is not None and work.staged is not None
+        if checked.rejected_rows:
+            try:
+                work.followups.append(self._write_split(route, record, checked))
+            except OSError as exc:
+                raise TargetUnavailable(f"the records split out cannot be written to"
+                                        f" quarantine: {exc.strerror or exc}") from exc
+        work.followups.extend(self._acks(route, record, work.staged,
+                                         rejected=checked.rejected_rows))
+        work.followups.extend(self.original_steps(record, work.quarantined))
+
+    def original_steps(self, record: FileRecord,
+                       quarantined: Path | None = None) -> list[Followup]:
+        """What happens to a delivered file's original: the route's post-action, or for a
+        reprocessed quarantine copy, its release to the archive."""
+        archive = self.archive_root / record.route / record.received_at.strftime("%Y-%m-%d")
+        if quarantined is not None or (record.path and is_inside(Path(record.path),
+                                                                 self.quarantine_root)):
+            return [Followup("release", {"from": str(quarantined or record.path),
+                                         "archive_dir": str(archive)})]
+        if record.parent_id is not None:
+            return []
+        return [Followup("original", {
+            "archive_to": str(archive / f"{record.id}-{safe_component(record.name)}")})]
+
+    def _finish(self, source: Source, works: list[_Work]) -> None:
+        """Take the recorded follow-up steps of ``works`` now, while their snapshots are in
+        hand; a step that fails is left recorded for the next poll."""
+        if not works:
+            return
+        steps = Followups(self.ledger).open_steps_of([w.record.id for w in works])
+        Finisher(self.ledger, source).finish(
+            [Finishing(w.record, steps.get(w.record.id, []), w.staged) for w in works])
+        for work in works:
+            work.discard()
+
     def _release(self, works: list[_Work]) -> None:
         """Claimed files not started because the chunk ran long: back to discovered, for the
         next poll or another worker."""
         if works:
             self.ledger.apply([Move(w.record.id, (FileState.CLAIMED,), FileState.DISCOVERED,
                                     "not started; left for the next poll") for w in works])
-
-    def _check_interchange(self, route: RouteSpec, record: FileRecord,
-                           key: tuple[str, str, str]) -> None:
-        earlier = self.ledger.record_interchange(route.name, key, record.id,
-                                                 window=INTERCHANGE_WINDOW)
-        if earlier is not None:
-            sender, recipient, ref = key
-            raise DuplicateFile(
-                f"interchange {ref} from {sender} to {recipient} was already received as file "
-                f"{earlier}", original_id=earlier)
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -520,50 +504,56 @@ class Pipeline:
         dest = quarantined or quarantine_path(self.quarantine_root, record)
         reason = build_reason(record, error, mapping_version=route.version,
                               max_errors=self.settings.max_reason_errors)
-        if quarantined is None and staged is not None:
-            quarantine(staged, dest, reason)
-        else:  # reprocessed from quarantine: the copy there stays, with a fresh reason
-            write_reason(dest, reason)
-            work.discard()
+        try:
+            if quarantined is None and staged is not None:
+                quarantine(staged, dest, reason)
+            else:  # reprocessed from quarantine (the copy there stays), or nothing to copy
+                _write_json(reason_path(dest), reason)
+        except OSError as exc:
+            return self._postpone(work, TargetUnavailable(
+                f"the quarantine folder cannot be written ({exc.strerror or exc}); the file is"
+                " quarantined once it can"), alert=True)
         crash_point("quarantine-written")
         to = FileState.DUPLICATE if isinstance(error, DuplicateFile) else FileState.QUARANTINED
-        self.ledger.transition(
-            record.id, FileState.CLAIMED, to, error.message, via=work.via,
-            stage=error.stage, message=error.message, error_count=error.error_count,
-            **{**_staged_fields(record), "path": str(dest)})
+        steps: list[Followup] = []
+        if staged is not None or dest.exists():
+            steps.extend(self._acks(route, record, staged or Staged.file(dest), error=error))
+        if quarantined is None and record.parent_id is None:
+            steps.append(Followup("reject_original", {}))
+        work.discard()
+        recorded = self.ledger.apply([Move(
+            record.id, (FileState.CLAIMED,), to, error.message, via=work.via,
+            fields={"stage": error.stage, "message": error.message,
+                    "error_count": error.error_count, **_staged_fields(record),
+                    "path": str(dest)},
+            followups=tuple(steps))])[0]
+        if isinstance(recorded, TradelaneError):
+            raise recorded
         crash_point("quarantined-committed")
         log.warning("quarantined %s (%s): %s -> %s", record.name, error.stage, error.message,
                     dest)
-        if dest.exists():
-            self._acknowledge(route, record, Staged.file(dest), error=error)
-        if quarantined is None and record.parent_id is None:
-            self._finish_rejected_original(route, source, record)
-            crash_point("rejected-original-gone")
+        self._finish(source, [replace(work, record=recorded, staged=None)])
         outcome = Outcome.DUPLICATE if to == FileState.DUPLICATE else Outcome.QUARANTINED
-        return FileResult(record.id, route.name, record.name, outcome, error.message)
+        return work.outcome(outcome, error.message)
 
-    def _acknowledge(self, route: RouteSpec, record: FileRecord, staged: Staged, *,
-                     error: RejectError | None = None,
-                     rejected: list[object] | None = None) -> None:
-        """CONTRL / 997 where the route asks for them. Failing to write one is an alert, never a
-        reason to undo what was done with the file."""
+    def _acks(self, route: RouteSpec, record: FileRecord, staged: Staged, *,
+              error: RejectError | None = None,
+              rejected: list[object] | None = None) -> list[Followup]:
+        """CONTRL / 997 where the route asks for them, as steps to record."""
         ack = getattr(route.format, "ack", None)
         if ack is None:
-            return
-        try:
-            for written in write_acks(route, self.settings.path(ack.folder), staged, record.id,
-                                      error=error, rejected=rejected or ()):
-                log.info("acknowledged %s: %s", record.name, written.name)
-        except OSError as exc:
-            self.ledger.note(record.id, f"ALERT: acknowledgement not written: {exc}")
+            return []
+        folder = self.settings.path(ack.folder)
+        return [Followup("ack", {"path": str(folder / name)}, data)
+                for name, data in build_acks(route, staged, record.id, error=error,
+                                             rejected=rejected or ())]
 
-    def _postpone(self, work: _Work, error: TransientError) -> FileResult:
+    def _postpone(self, work: _Work, error: TransientError, *, alert: bool = False) -> FileResult:
         record = work.record
         wait = min(self.settings.retry_backoff * (2 ** max(0, record.attempt - 1)),
-                   self.settings.retry_max_backoff)
-        asked = getattr(error, "retry_after", None)  # e.g. an HTTP Retry-After
-        if asked:
-            wait = max(wait, timedelta(seconds=asked))
+                   self.settings.retry_max_backoff) if error.backoff else timedelta(0)
+        if error.retry_after:  # e.g. an HTTP Retry-After
+            wait = max(wait, timedelta(seconds=error.retry_after))
         work.discard()
         self.ledger.transition(
             record.id, FileState.CLAIMED, FileState.PENDING,
@@ -572,143 +562,43 @@ class Pipeline:
             **{**_staged_fields(record),
                "path": str(work.quarantined) if work.quarantined else None})
         log.warning("%s stays pending: %s (retry in %s)", record.name, error, wait)
-        return FileResult(record.id, record.route, record.name, Outcome.PENDING, str(error))
+        if alert and self.incidents.open(f"pending:{record.id}", "pending",
+                                         f"{record.name} (file {record.id}): {error}",
+                                         route=record.route, file_id=record.id):
+            log.error("ALERT %s (file %s): %s", record.name, record.id, error)
+        return work.outcome(Outcome.PENDING, str(error))
 
-    def _quarantine_split(self, route: RouteSpec, parent: FileRecord, checked: Checked) -> None:
+    def _write_split(self, route: RouteSpec, parent: FileRecord, checked: Checked) -> Followup:
+        """Write the rejects split out of ``parent`` into quarantine, at a name derived from
+        the parent (a retry writes the same file), and the step that registers them."""
         data = subset_bytes(route, checked.rejected_rows)
-        name = f"{Path(safe_component(parent.name)).stem}.rejected{Path(parent.name).suffix}"
-        ref = FileRef(route.name, f"split:{parent.id}", name, len(data), parent.id)
-        child = self.ledger.register(ref, state=FileState.QUARANTINED, parent_id=parent.id,
-                                     detail=f"{checked.error_count} invalid records split out "
-                                            f"of file {parent.id}",
-                                     sha256=hashlib.sha256(data).hexdigest(),
-                                     mapping_version=route.version, stage=checked.stage,
-                                     error_count=checked.error_count)
-        dest = quarantine_path(self.quarantine_root, child)
+        stem, suffix = Path(safe_component(parent.name)).stem, Path(parent.name).suffix
+        name = f"{stem}.rejected{suffix}"
+        dest = quarantine_path(self.quarantine_root, parent, name=f"{parent.id}-split-{name}")
         error = InvalidRecords(checked.issues, error_count=checked.error_count,
                                stage=checked.stage)
+        child = replace(parent, id=0, name=name, size=len(data), parent_id=parent.id,
+                        sha256=hashlib.sha256(data).hexdigest(), attempt=1)
         reason = build_reason(child, error, mapping_version=route.version,
                               max_errors=self.settings.max_reason_errors)
         reason["split_from"] = parent.id
-        write_reason(dest, reason)
         with atomic_writer(dest) as fh:
             fh.write(data)
-        self.ledger.transition(child.id, FileState.QUARANTINED, FileState.QUARANTINED,
-                               "rejected records written to quarantine", path=str(dest),
-                               message=error.message)
+        return Followup("split", {
+            "name": name, "size": len(data), "sha256": child.sha256, "path": str(dest),
+            "records": len(checked.rejected_rows), "error_count": checked.error_count,
+            "stage": checked.stage, "message": error.message,
+            "mapping_version": route.version}, json.dumps(reason, ensure_ascii=False).encode())
 
-    # -- the original, after the ledger has spoken ---------------------------------------------
 
-    def _finish_originals(self, route: RouteSpec, source: Source, works: list[_Work]) -> None:
-        """Archive (or delete/leave) each original, then mark them archived in one commit."""
-        moves, moved = [], []
-        syncs = FolderSyncs()
-        for work in works:
-            record = work.record
-            try:
-                if work.quarantined is not None:
-                    kept: Path | None = release(work.quarantined, self._archive_dir(route, record))
-                    where = f"archived to {kept}"
-                else:
-                    where, kept = self._apply_post_action(route, source, work, syncs)
-            except TransientError as exc:
-                self.ledger.note(record.id, f"ALERT: delivered, but the original could not be "
-                                            f"cleaned up: {exc}. It will not be processed again.")
-                log.error("delivered %s but could not clean up the original: %s", record.name,
-                          exc)
-                continue
-            work.discard()
-            moves.append(Move(record.id, (FileState.DELIVERED,), FileState.ARCHIVED,
-                              f"original {where}", fields={"path": str(kept) if kept else None}))
-            moved.append(work)
-        try:
-            syncs.flush()
-        except OSError as exc:  # the originals stay delivered; a later run finishes them
-            log.error("could not make the archive durable: %s", exc)
-            return
-        if moves:
-            crash_point("original-moved")
-        recorded = self.ledger.apply(moves)
-        if moves:
-            crash_point("archived-committed")
-        for work, outcome in zip(moved, recorded, strict=True):
-            if isinstance(outcome, TradelaneError):
-                log.warning("%s: %s", work.record.name, outcome)
 
-    def _apply_post_action(self, route: RouteSpec, source: Source, work: _Work,
-                           syncs: FolderSyncs) -> tuple[str, Path | None]:
-        """What happened to the original, and where its bytes are kept locally (if they are)."""
-        record = work.record
-        action = route.source.after
-        if action == "archive":
-            dest = self._archive_dir(route, record) / f"{record.id}-{safe_component(record.name)}"
-            if SOURCES.of(route.source).local:
-                source.finish(record.ref, "archive", str(dest), syncs)
-            else:  # remote sources: keep the snapshot, then remove the original
-                staged = work.staged or source.fetch(record.ref, work.spool)  # a leftover
-                if staged.sha256 != record.sha256:
-                    staged.discard()
-                    return "left in place: it changed after it was delivered", None
-                staged.keep(dest)  # durable now, not with the chunk: the original goes next
-                source.finish(record.ref, "delete")
-            return f"archived to {dest}", dest
-        source.finish(record.ref, action, route.source.move_to, syncs)
-        return {"delete": "deleted", "leave": "left in place",
-                "move": f"moved to {route.source.move_to}"}[action], None
+def _raise(error: BaseException, work: _Work) -> None:
+    raise error
 
-    def _finish_rejected_original(self, route: RouteSpec, source: Source,
-                                  record: FileRecord) -> None:
-        """The quarantined copy is the file now: take the original out of the inbox."""
-        action = route.source.after
-        try:
-            if action == "leave":
-                return
-            if action == "move":
-                source.finish(record.ref, "move", route.source.move_to)
-            else:
-                source.finish(record.ref, "delete")
-        except SourceUnavailable as exc:
-            self.ledger.note(record.id, f"ALERT: could not remove the original: {exc}")
 
-    def _finish_leftover(self, route: RouteSpec, source: Source, ref: FileRef) -> None:
-        """A listed file the ledger says is delivered, and whose worker is gone (or whose
-        post-action failed): retry only the post-action. A live worker's files are left
-        alone: it holds the lease until the file is archived."""
-        record = self.ledger.take_over_delivered(ref)
-        if record is not None:
-            self._finish_originals(route, source, [self._work(record)])
-
-    def _archive_dir(self, route: RouteSpec, record: FileRecord) -> Path:
-        return self.archive_root / route.name / record.received_at.strftime("%Y-%m-%d")
-
-    # -- ops --------------------------------------------------------------------------------
-
-    def reprocess(self, file_id: int, *, force: bool = False) -> FileResult:
-        """Run a quarantined (or pending) file again, e.g. after fixing it or its mapping."""
-        record = self.ledger.get(file_id)
-        route = self.project.route(record.route)
-        if record.state == FileState.DUPLICATE and not force:
-            raise Conflict(file_id, ["quarantined"], "claimed")
-        record = self.ledger.reclaim(
-            file_id, expect=[FileState.QUARANTINED, FileState.DUPLICATE, FileState.PENDING],
-            detail="reprocess requested" + (" (forced)" if force else ""))
-        quarantined = None
-        if record.path and is_inside(Path(record.path), self.quarantine_root):
-            quarantined = Path(record.path)
-            source: Source = QuarantinedCopy(quarantined)
-        else:
-            source = self.source(route)
-        with source, _closing(target_for(route, self.settings)) as target:
-            return self.process(route, source, record, target=target, force=force,
-                                quarantined=quarantined)
-
-    def retry_reprocessing(self, routes: list[str] | None = None) -> list[FileResult]:
-        """Reprocess attempts from quarantine that hit a temporary failure and are now due."""
-        due = [r for r in self.ledger.files(states=[FileState.PENDING])
-               if (routes is None or r.route in routes) and r.path
-               and is_inside(Path(r.path), self.quarantine_root)
-               and (r.next_attempt_at is None or r.next_attempt_at <= utcnow())]
-        return [self.reprocess(r.id) for r in due]
+def _write_json(path: Path, data: dict[str, object]) -> None:
+    with atomic_writer(path) as fh:
+        fh.write(json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))
 
 
 def _staged_fields(record: FileRecord) -> dict[str, object]:
@@ -716,13 +606,3 @@ def _staged_fields(record: FileRecord) -> dict[str, object]:
     return {"sha256": record.sha256, "mapping_version": record.mapping_version,
             "path": record.path}
 
-
-@contextlib.contextmanager
-def _closing(target: Target) -> Iterator[Target]:
-    """Targets that hold connections (HTTP, SFTP) are closed once the poll is over."""
-    try:
-        yield target
-    finally:
-        close = getattr(target, "close", None)
-        if close is not None:
-            close()

@@ -9,33 +9,37 @@ process that dies leaves its files claimed until their lease runs out, as any cr
 would.
 
 Workers ignore SIGINT/SIGTERM: the parent decides when to stop, and a stop request reaches
-them through a shared event, honoured between chunks like in the parent. Their log records
-travel to the parent through a queue and are written by the parent's handlers.
+them through a shared event, honoured between chunks like in the parent. They die with the
+parent, even a SIGKILLed one: the kernel kills them when the fork server (their parent) goes
+(``PR_SET_PDEATHSIG``), and a watchdog thread also checks that the parent process still lives.
+Their log records travel to the parent through a queue and are written by the parent's
+handlers. Errors come back as themselves (every ``TradelaneError`` pickles).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import ctypes
 import logging
 import logging.handlers
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradelane.errors import ConfigError, TransientError
+from tradelane.errors import TransientError
 from tradelane.logs import ContextFilter
 
 if TYPE_CHECKING:
-    import threading
-
-    from tradelane.models import FileRef
-    from tradelane.pipeline import FileResult, Pipeline
+    from tradelane.models import FileRef, FileResult
+    from tradelane.pipeline import Pipeline
     from tradelane.spec import RouteSpec
 
 log = logging.getLogger(__name__)
@@ -45,14 +49,6 @@ log = logging.getLogger(__name__)
 TASK_FILES = 128
 #: The last tasks of a poll are this small: no process waits long for another's last one.
 LAST_TASK_FILES = 16
-
-
-@dataclass(frozen=True)
-class _Refused:
-    """A poll-level failure in a worker, sent back as data (exceptions may not unpickle)."""
-
-    message: str
-    config_problems: list[str] | None = None  # a ConfigError's problems
 
 
 class WorkerPool:
@@ -69,7 +65,7 @@ class WorkerPool:
         self._pool = ProcessPoolExecutor(
             size, mp_context=context, initializer=_start_worker,
             initargs=(str(root), ledger_url, worker, self._stop, self._logs,
-                      logging.getLogger().getEffectiveLevel()))
+                      logging.getLogger().getEffectiveLevel(), os.getpid()))
 
     def take(self, route: RouteSpec, refs: list[FileRef],
              here: Callable[[list[FileRef]], Iterable[FileResult]],
@@ -93,7 +89,7 @@ class WorkerPool:
                 else:
                     done, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield from _results(future.result())
+                    yield from future.result()
         except BrokenProcessPool as exc:
             self.broken = True
             raise TransientError(f"a worker process stopped unexpectedly ({exc}); its files "
@@ -125,14 +121,6 @@ def _context() -> Any:
     return context
 
 
-def _results(outcome: list[FileResult] | _Refused) -> list[FileResult]:
-    if isinstance(outcome, _Refused):
-        if outcome.config_problems is not None:
-            raise ConfigError(outcome.config_problems)
-        raise TransientError(outcome.message)
-    return outcome
-
-
 class _ToLocalLoggers(logging.Handler):
     """Hands a worker's record to the parent's logger of the same name."""
 
@@ -147,10 +135,11 @@ _PIPELINE: Pipeline | None = None
 
 
 def _start_worker(root: str, ledger_url: str, worker: str, stop: Any, logs: Any,
-                  level: int) -> None:
+                  level: int, parent: int) -> None:
     global _PIPELINE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with(parent)
     handler = logging.handlers.QueueHandler(logs)  # sends the message text, unformatted
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.addFilter(ContextFilter())  # the bound route/file travel with the record
@@ -167,11 +156,31 @@ def _start_worker(root: str, ledger_url: str, worker: str, stop: Any, logs: Any,
     _PIPELINE = Pipeline(project, ledger, stop=stop)
 
 
-def _take(route: str, refs: list[FileRef]) -> list[FileResult] | _Refused:
+def _take(route: str, refs: list[FileRef]) -> list[FileResult]:
+    from tradelane.sources import source_for
+
     assert _PIPELINE is not None
-    try:
-        return _PIPELINE.take(_PIPELINE.project.route(route), refs)
-    except ConfigError as exc:
-        return _Refused(str(exc), exc.problems)
-    except TransientError as exc:
-        return _Refused(str(exc))
+    spec = _PIPELINE.project.route(route)
+    return _PIPELINE.take_listed(spec, source_for(spec, _PIPELINE.settings), refs)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Never outlive the engine process: a SIGKILLed parent leaves no orphans at work."""
+    # Linux: the kernel sends SIGKILL when our parent (the fork server) exits
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch() -> None:  # the fork server may outlive the engine by a moment: check it too
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

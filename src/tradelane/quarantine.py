@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tradelane.crashpoints import crash_point
 from tradelane.errors import RejectError
-from tradelane.ledger import FileRecord, utcnow
+from tradelane.ledger import FileRecord, clip, utcnow
 from tradelane.models import Issue
 from tradelane.paths import atomic_writer, move_durably, safe_component
 from tradelane.staging import Staged
 
 REASON_SUFFIX = ".reason.json"
+#: A reason file stays small whatever the file holds: each text is cut (saying how long it
+#: was), and the lists are capped (``error_count`` keeps the true number of problems).
+MAX_FIELD, MAX_NOTES = 1000, 20
 
 
-def quarantine_path(root: Path, record: FileRecord, when: datetime | None = None) -> Path:
-    day = (when or utcnow()).strftime("%Y-%m-%d")
-    return root / record.route / day / f"{record.id}-{safe_component(record.name)}"
+def quarantine_path(root: Path, record: FileRecord, *, name: str | None = None) -> Path:
+    """Where a file goes in quarantine: by the day it was received, so that a retry after a
+    crash (on another day) puts it in the same place."""
+    day = record.received_at.strftime("%Y-%m-%d")
+    return root / record.route / day / (name or f"{record.id}-{safe_component(record.name)}")
 
 
 def reason_path(quarantined: Path) -> Path:
@@ -44,25 +48,32 @@ def build_reason(record: FileRecord, error: RejectError, *, mapping_version: str
         "sha256": record.sha256,
         "size": record.size,
         "stage": error.stage,
-        "message": error.message,
-        "errors": [i.as_dict() for i in issues],
+        "message": clip(error.message, MAX_FIELD),
+        "errors": [{k: clip(v, MAX_FIELD) for k, v in i.as_dict().items()} for i in issues],
         "error_count": error.error_count,
         "errors_shown": len(issues),
-        "notes": list(notes),
+        "notes": [clip(n, MAX_FIELD) for n in notes[:MAX_NOTES]],
         "attempt": record.attempt,
         "received_at": record.received_at.isoformat(),
         "quarantined_at": utcnow().isoformat(),
         "mapping_version": mapping_version,
         "reprocess": f"tradelane quarantine reprocess {record.id}"
         + (" --force" if error.stage == "duplicate" else ""),
+        **({"original_name_hex": record.raw_name.hex()} if record.raw_name is not None else {}),
     }
 
 
 def quarantine(staged: Staged, dest: Path, reason: dict[str, Any]) -> Path:
-    """Write ``dest``'s reason file, then put the file's snapshot at ``dest``."""
+    """Write ``dest``'s reason file, then put the file's snapshot at ``dest``. If the file
+    cannot be put there (a full or read-only disk), the reason file goes too: a reason never
+    sits without its file."""
     write_reason(dest, reason)
     crash_point("reason-written")
-    staged.keep(dest)
+    try:
+        staged.keep(dest)
+    except BaseException:
+        reason_path(dest).unlink(missing_ok=True)
+        raise
     return dest
 
 

@@ -434,12 +434,12 @@ def sftp_errors(name: str, doing: str, unavailable: type[TransientError]) -> Ite
     """Turn every paramiko, socket and EOF error inside into ``unavailable``, ``from`` it.
 
     ``doing`` completes "sftp NAME: ... failed", e.g. ``"listing /outbound"``. Host-key and
-    login refusals keep their own clear message (chained as the cause).
+    login refusals are configuration errors and pass unchanged.
     """
     try:
         yield
-    except (HostKeyRejected, AuthenticationRefused) as exc:
-        raise unavailable(str(exc)) from exc
+    except ConfigError:  # a host key or login refused: a configuration problem, never retried
+        raise
     except (OSError, EOFError, paramiko.SSHException) as exc:
         if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
             message = f"sftp {name}: {doing}: permission denied by the server"

@@ -10,7 +10,8 @@ import yaml
 
 from support.project import ProjectDir
 from tradelane.formats.fixed import FixedReader, FixedWriter, ShortRecord, UnknownRecordType
-from tradelane.pipeline import Outcome, Pipeline
+from tradelane.models import Outcome
+from tradelane.runner import Runner
 from tradelane.spec import RouteSpec
 from tradelane.staging import Staged
 
@@ -107,5 +108,5 @@ def test_split_quarantines_the_bad_lines_with_the_header_and_the_fix_goes_throug
     rejects.write_text(rejects.read_text().replace("SKU-000300000", "SKU-000300001"))
     with project.ledger() as ledger:
         child = next(r for r in ledger.files() if r.parent_id)
-        fixed = Pipeline(project.load(), ledger).reprocess(child.id)
+        fixed = Runner(project.load(), ledger).reprocess(child.id)
     assert fixed.outcome == Outcome.DELIVERED and fixed.records == 1

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import shutil
 import ssl
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: support
 
 from support.http_server import RecordingServer, make_certificates
 from tradelane.ledger import Ledger

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: support, source_contract
 
 from support.sshd import Sshd, sshd_available, start_sshd
 

@@ -81,7 +81,7 @@ def test_archive_of_a_remote_file_including_one_a_dead_worker_delivered(
         project, sshd: Sshd, remote_dir: Path) -> None:
     """after: archive keeps the snapshot locally, then deletes the remote file. A file that
     a dead worker delivered but did not archive is fetched again for the archive, unless it
-    changed since (then it is a new file and stays)."""
+    changed since: then it is a new file, processed as one."""
     inbox = remote_dir / "archived"
     inbox.mkdir()
     project.settings(yaml.safe_dump({"connections": {"acme": {"sftp": sshd.connection()}}}))
@@ -111,9 +111,14 @@ def test_archive_of_a_remote_file_including_one_a_dead_worker_delivered(
             ledger.transition(record.id, FileState.CLAIMED, FileState.DELIVERED, "died after",
                               sha256=hashlib.sha256(sent.encode()).hexdigest(),
                               lease_until=utcnow() - timedelta(seconds=1))
-    assert project.run().results == []  # finished, not delivered again
+    # ORD2 is finished, not delivered again; ORD3 changed since it was delivered, so its
+    # original is not taken for the delivered file: it is a new file, delivered as such
+    results = project.run().results
+    assert [(r.name, r.outcome.value) for r in results] == [("ORD3.csv", "delivered")]
     [archived] = (project.root / "archive" / "acme").rglob("*ORD2.csv")
     assert archived.read_text() == left
-    assert [p.name for p in inbox.iterdir()] == ["ORD3.csv"]  # changed since: left alone
-    assert not list((project.root / "archive" / "acme").rglob("*ORD3.csv"))
-    assert [p.name for p in (project.root / "outbox" / "acme").iterdir()] == ["ORD1.json"]
+    [archived] = (project.root / "archive" / "acme").rglob("*ORD3.csv")
+    assert archived.read_text() == changed
+    assert list(inbox.iterdir()) == []
+    assert sorted(p.name for p in (project.root / "outbox" / "acme").iterdir()) == [
+        "ORD1.json", "ORD3.json"]

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from source_contract import record_for
 from support.sftp_routes import make_route, make_settings
 from support.sshd import Sshd, keygen
-from tradelane.errors import AuthenticationRefused, HostKeyRejected, SourceUnavailable
+from tradelane.errors import (
+    AuthenticationRefused,
+    ConfigError,
+    HostKeyRejected,
+    SourceUnavailable,
+)
 from tradelane.sources.sftp import SftpSource
 
 
@@ -40,13 +46,20 @@ def test_lists_and_fetches(sshd: Sshd, remote_dir: Path, tmp_path: Path) -> None
     assert not (tmp_path / "spool").exists()  # a small file is held in memory
 
 
-def test_undecodable_name_skips_only_that_file(sshd: Sshd, remote_dir: Path,
-                                               tmp_path: Path) -> None:
+def test_undecodable_name_is_listed_with_its_bytes(sshd: Sshd, remote_dir: Path,
+                                                   tmp_path: Path) -> None:
+    """A Latin-1 name is not skipped: it is listed (escaped, with its raw bytes) and can be
+    fetched, so the pipeline can quarantine it under a safe name instead of ignoring it."""
     old(remote_dir / "good.csv")
-    fd = os.open(os.fsencode(remote_dir) + b"/caf\xe9.csv", os.O_CREAT | os.O_WRONLY)
-    os.close(fd)
+    raw = os.fsencode(remote_dir) + b"/caf\xe9.csv"
+    with open(raw, "wb") as fh:
+        fh.write(b"x,y\n")
+    os.utime(raw, (time.time() - 60, time.time() - 60))
     with source(sshd, remote_dir, tmp_path) as src:
-        assert [r.name for r in src.list_ready()] == ["good.csv"]
+        refs = src.list_ready()
+        assert [(r.name, r.raw_name) for r in refs] == [("caf\\xe9.csv", b"caf\xe9.csv"),
+                                                        ("good.csv", None)]
+        assert src.fetch(refs[0], tmp_path / "spool").read_bytes() == b"x,y\n"
 
 
 def test_done_marker(sshd: Sshd, remote_dir: Path, tmp_path: Path) -> None:
@@ -56,9 +69,9 @@ def test_done_marker(sshd: Sshd, remote_dir: Path, tmp_path: Path) -> None:
     with source(sshd, remote_dir, tmp_path, done_marker="{name}.done", min_age="1h") as src:
         [ref] = src.list_ready()
         assert ref.name == "b.edi"
-        src.fetch(ref, tmp_path / "b")
-        src.finish(ref, "delete")
-    assert sorted(p.name for p in remote_dir.iterdir()) == ["a.edi"]
+        staged = src.fetch(ref, tmp_path / "b")
+        src.after_delivery(record_for(ref, staged.sha256), staged, tmp_path / "archive" / "b")
+    assert sorted(p.name for p in remote_dir.iterdir()) == ["a.edi"]  # the marker went too
 
 
 def test_stable_needs_two_listings(sshd: Sshd, remote_dir: Path, tmp_path: Path) -> None:
@@ -76,7 +89,7 @@ def test_finish_move(sshd: Sshd, remote_dir: Path, tmp_path: Path) -> None:
     (remote_dir / "done").mkdir()
     with source(sshd, remote_dir, tmp_path, after="move", move_to=str(remote_dir / "done")) as src:
         [ref] = src.list_ready()
-        src.finish(ref, "move", str(remote_dir / "done"))
+        src.move_to(ref, str(remote_dir / "done"))
     assert (remote_dir / "done" / "a.csv").exists() and not (remote_dir / "a.csv").exists()
 
 
@@ -85,10 +98,9 @@ def test_unknown_host_key_is_refused_and_shows_the_fingerprint(
 ) -> None:
     old(own_sshd.root / "a.csv")
     own_sshd.known_hosts.write_text("")
-    with pytest.raises(SourceUnavailable) as info, source(own_sshd, own_sshd.root, tmp_path):
+    with pytest.raises(HostKeyRejected) as info, source(own_sshd, own_sshd.root, tmp_path):
         pass
-    cause = info.value.__cause__
-    assert isinstance(cause, HostKeyRejected) and cause.expected == []
+    assert isinstance(info.value, ConfigError) and info.value.expected == []  # never retried
     assert own_sshd.host_fingerprint in str(info.value)
     assert "tradelane sftp trust acme" in str(info.value)
 
@@ -102,7 +114,7 @@ def test_changed_host_key_is_refused_and_nothing_downloaded(own_sshd: Sshd,
     trusted = own_sshd.host_fingerprint
     keygen(own_sshd.host_key)  # the server is "reinstalled" with a new key
     own_sshd.restart()
-    with pytest.raises(SourceUnavailable) as info:
+    with pytest.raises(HostKeyRejected) as info:
         src.fetch(ref, tmp_path / "spool")
     assert not (tmp_path / "spool").exists()
     message = str(info.value)
@@ -116,15 +128,14 @@ def test_pinned_fingerprint(own_sshd: Sshd, tmp_path: Path) -> None:
     with source(own_sshd, own_sshd.root, tmp_path, conn=pinned) as src:
         assert [r.name for r in src.list_ready()] == ["a.csv"]
     wrong = {"known_hosts": None, "fingerprint": "SHA256:" + "A" * 43}
-    with pytest.raises(SourceUnavailable, match="pinned fingerprint"):
+    with pytest.raises(HostKeyRejected, match="pinned fingerprint"):
         source(own_sshd, own_sshd.root, tmp_path, conn=wrong).__enter__()
 
 
 def test_wrong_client_key_is_refused(sshd: Sshd, remote_dir: Path, tmp_path: Path) -> None:
     stranger = keygen(tmp_path / "stranger")
-    with pytest.raises(SourceUnavailable, match="refused the login") as info:
+    with pytest.raises(AuthenticationRefused, match="refused the login"):
         source(sshd, remote_dir, tmp_path, conn={"key_file": str(stranger)}).__enter__()
-    assert isinstance(info.value.__cause__, AuthenticationRefused)
 
 
 def test_key_from_environment(sshd: Sshd, remote_dir: Path, tmp_path: Path,
@@ -166,9 +177,9 @@ def test_delete_refused_by_permissions(sshd: Sshd, denied_dir: Path, tmp_path: P
         assert src.fetch(ref, tmp_path / "a").sha256 == hashlib.sha256(
             (denied_dir / "a.csv").read_bytes()).hexdigest()
         with pytest.raises(SourceUnavailable, match=r"deleting .* permission denied"):
-            src.finish(ref, "delete")
+            src.remove(ref)
         with pytest.raises(SourceUnavailable, match=r"moving .* permission denied"):
-            src.finish(ref, "move", str(denied_dir / "archive"))
+            src.move_to(ref, str(denied_dir / "archive"))
     assert (denied_dir / "a.csv").exists()
     shutil.rmtree(denied_dir)
 

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from tradelane.ledger import Ledger
-from tradelane.pipeline import Pipeline, RunSummary
+from tradelane.runner import Runner, RunSummary
 from tradelane.spec import Project, load_project
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,13 +55,13 @@ class ProjectDir:
     def load(self) -> Project:
         return load_project(self.root)
 
-    def ledger(self) -> Ledger:
+    def ledger(self, worker: str = "test") -> Ledger:
         settings = self.load().settings
-        return Ledger(self.ledger_url or settings.ledger_url, worker="test")
+        return Ledger(self.ledger_url or settings.ledger_url, worker=worker)
 
     def run(self, routes: list[str] | None = None) -> RunSummary:
         project = self.load()
-        with self.ledger() as ledger, Pipeline(project, ledger) as pipeline:
+        with self.ledger() as ledger, Runner(project, ledger) as pipeline:
             return pipeline.run_once(routes)
 
     def outputs(self, route: str) -> list[Path]:

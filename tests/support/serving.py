@@ -6,12 +6,15 @@ import json
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from support.project import REPO, ProjectDir
+from support.project import ProjectDir
 
-TRADELANE = REPO / ".venv" / "bin" / "tradelane"
+#: the console script beside the interpreter running the tests (never a hard-coded venv)
+TRADELANE = Path(sys.executable).with_name("tradelane")
 
 WATCHED = """\
     source: {folder: inbox/orders, pattern: "*.csv", min_age: 0s}

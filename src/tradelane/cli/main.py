@@ -25,13 +25,19 @@ from tradelane import ops
 from tradelane.cli.console import console as console_command
 from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
-from tradelane.errors import ConfigError, TradelaneError, exit_status
+from tradelane.errors import (
+    ConfigError,
+    LedgerUnavailable,
+    RequestError,
+    TradelaneError,
+    exit_status,
+)
 from tradelane.ledger import Ledger
 from tradelane.models import FileResult, Outcome, RunSummary
 from tradelane.spec import Project, load_project
 
 if TYPE_CHECKING:
-    from tradelane.pipeline import Pipeline
+    from tradelane.runner import Runner
 
 app = typer.Typer(
     help="tradelane: pick up partner files, validate, transform, deliver; quarantine the rest.",
@@ -60,19 +66,26 @@ _STYLE = {Outcome.DELIVERED: "green", Outcome.QUARANTINED: "red", Outcome.DUPLIC
 
 @contextmanager
 def _ledger(project_dir: Path) -> Iterator[tuple[Project, Ledger]]:
+    """The project and its ledger. A ledger that cannot be opened or used is one line naming
+    it and the cause (exit 2 if it is damaged, 4 if it is unavailable), never a traceback."""
     project = _load(project_dir)
     settings = project.settings
-    with Ledger(settings.ledger_url, worker=settings.worker, lease=settings.lease) as ledger:
-        yield project, ledger
+    try:
+        with Ledger(settings.ledger_url, worker=settings.worker,
+                    lease=settings.lease) as ledger:
+            yield project, ledger
+    except (LedgerUnavailable, ConfigError) as exc:
+        err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(exit_status(error=exc)) from None
 
 
 @contextmanager
-def _engine(project_dir: Path) -> Iterator[tuple[Project, Pipeline]]:
+def _engine(project_dir: Path) -> Iterator[tuple[Project, Runner]]:
     # the engine (pandas, Arrow) is loaded only by the commands that process files: the
     # others answer in half the time
-    from tradelane.pipeline import Pipeline
+    from tradelane.runner import Runner
 
-    with _ledger(project_dir) as (project, ledger), Pipeline(project, ledger) as pipeline:
+    with _ledger(project_dir) as (project, ledger), Runner(project, ledger) as pipeline:
         yield project, pipeline
 
 
@@ -135,7 +148,7 @@ def run(
     raise typer.Exit(summary.exit_code)
 
 
-def _run_with_progress(pipeline: Pipeline, routes: list[str] | None, *, quiet: bool) -> Any:
+def _run_with_progress(pipeline: Runner, routes: list[str] | None, *, quiet: bool) -> Any:
     if quiet or not console.is_terminal:
         return pipeline.run_once(routes)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -309,12 +322,23 @@ def quarantine_reprocess(
         ledger = pipeline.ledger
         ids = list(file_ids or []) + ([r["id"] for r in ops.quarantined(ledger, route)]
                                       if all_ else [])
-        results = [_or_exit(lambda i=i: pipeline.reprocess(i, force=force)) for i in ids]
+        results: list[FileResult] = []
+        refused: list[RequestError] = []
+        for file_id in ids:  # one file refused never stops the others
+            try:
+                results.append(pipeline.reprocess(file_id, force=force))
+            except RequestError as exc:
+                refused.append(exc)
+                err.print(f"[yellow]{exc}[/]", highlight=False)
+    summary = RunSummary(results=results)
+    code = exit_status((r.outcome for r in results),
+                       error=refused[0] if refused and not results else None)
     if as_json:
-        _print_json([r.__dict__ for r in results])
+        _print_json({"exit_code": code, "files": [r.__dict__ for r in results],
+                     "refused": [{"message": str(e)} for e in refused]})
     else:
-        _print_summary(results, {})
-    raise typer.Exit(RunSummary(results=results).exit_code)
+        _print_summary(summary.results, {})
+    raise typer.Exit(code)
 
 
 @quarantine_app.command("discard")
@@ -396,7 +420,7 @@ def _or_exit(action: Any) -> Any:
     try:
         return action()
     except TradelaneError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
         raise typer.Exit(exit_status(error=exc)) from None
 
 

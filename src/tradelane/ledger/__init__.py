@@ -3,14 +3,19 @@
 from tradelane.ledger import alerts as _alerts  # noqa: F401  (alerts, heartbeats)
 from tradelane.ledger import outbox as _outbox  # noqa: F401  (declares the outbox table)
 from tradelane.ledger.store import (
+    FINISHED,
+    Claim,
     EventRecord,
     FileRecord,
+    Followup,
     Ledger,
     Move,
+    Seen,
     Step,
+    clip,
     utcnow,
 )
 from tradelane.ledger.tables import metadata
 
-__all__ = ["EventRecord", "FileRecord", "Ledger", "Move", "Step",
-           "metadata", "utcnow"]
+__all__ = ["FINISHED", "Claim", "EventRecord", "FileRecord", "Followup", "Ledger", "Move",
+           "Seen", "Step", "clip", "metadata", "utcnow"]

@@ -113,16 +113,19 @@ class Incidents:
         """True if this call opened the incident (nobody had it open)."""
         stmt = insert_ignore(alerts, self.engine.dialect.name).values(
             key=key, kind=kind, route=route, file_id=file_id, message=message,
-            opened_at=now or utcnow(), sent_to="", attempts=0)
-        with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+            opened_at=now or utcnow(), sent_to="", attempts=0).returning(alerts.c.id)
+        with self.engine.begin() as conn:  # RETURNING: the PostgreSQL driver's rowcount is -1
+            return conn.execute(stmt).first() is not None
 
     def resolve_others(self, kind: str, still_open: set[str], *,
-                       now: datetime | None = None) -> list[Incident]:
-        """Close the open incidents of ``kind`` whose condition has cleared."""
+                       now: datetime | None = None, route: str | None = None) -> list[Incident]:
+        """Close the open incidents of ``kind`` (of one route, if given) whose condition has
+        cleared."""
+        query = select(alerts).where(alerts.c.kind == kind, alerts.c.resolved_at.is_(None))
+        if route is not None:
+            query = query.where(alerts.c.route == route)
         with self.engine.begin() as conn:
-            rows = conn.execute(select(alerts).where(
-                alerts.c.kind == kind, alerts.c.resolved_at.is_(None))).all()
+            rows = conn.execute(query).all()
             gone = [Incident.from_row(r) for r in rows if r.key not in still_open]
             if gone:
                 conn.execute(update(alerts).where(alerts.c.id.in_([i.id for i in gone]))

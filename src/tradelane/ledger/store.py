@@ -37,7 +37,8 @@ from sqlalchemy import (
 
 from tradelane.errors import Conflict, NotFound, TradelaneError
 from tradelane.ledger import schema
-from tradelane.ledger.tables import events, files, interchanges, runs
+from tradelane.ledger.errors import retrying, translate_errors
+from tradelane.ledger.tables import events, files, followups, runs
 from tradelane.models import FileRef, FileState
 
 #: How long the record of each poll (``runs``: last run, counts, errors) is kept.
@@ -48,6 +49,11 @@ _RETRYABLE = (FileState.PENDING.value, FileState.DISCOVERED.value)
 _IN_HAND = (FileState.CLAIMED.value, FileState.STAGED.value)
 #: States in which a worker keeps its lease: until archived, nobody else touches the original.
 _LEASED = frozenset({FileState.CLAIMED, FileState.STAGED, FileState.DELIVERED})
+#: States a file ends in; a listed file with the same identity is looked at again (``Seen``).
+FINISHED = frozenset({FileState.ARCHIVED, FileState.QUARANTINED, FileState.DUPLICATE,
+                      FileState.DISCARDED, FileState.LOST})
+#: Longest event detail kept; a longer one is cut, saying how long it was.
+MAX_DETAIL = 2000
 
 
 
@@ -79,17 +85,22 @@ class FileRecord:
     path: str | None
     outputs: list[str]
     parent_id: int | None
+    token: str | None = None
+    raw_name: bytes | None = None
+    generation: int = 0
 
     @classmethod
     def from_row(cls, row: Any) -> FileRecord:
         data = dict(row._mapping)
         data["state"] = FileState(data["state"])
         data["outputs"] = json.loads(data["outputs"]) if data["outputs"] else []
+        data["raw_name"] = bytes.fromhex(data["raw_name"]) if data["raw_name"] else None
         return cls(**data)
 
     @property
     def ref(self) -> FileRef:
-        return FileRef(self.route, self.source, self.name, self.size, self.mtime_ns)
+        return FileRef(self.route, self.source, self.name, self.size, self.mtime_ns,
+                       self.token, self.raw_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +133,28 @@ class Move:
     detail: str = ""
     via: Step | None = None  # a step taken but not yet written, logged first
     fields: Mapping[str, Any] = field(default_factory=dict)
+    #: steps that must follow this state, recorded in the same transaction (``followups``)
+    followups: tuple[Followup, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Followup:
+    """A step to take once a move is recorded: ``split`` (register the rejects split out of
+    the file and write their reason), ``ack`` (write an acknowledgement), ``original`` (the
+    route's post-action on the original), ``release`` (a reprocessed quarantine copy goes to
+    the archive). ``detail`` is what the step needs, ``data`` the bytes it writes."""
+
+    step: str
+    detail: Mapping[str, Any]
+    data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A listed file whose identity (name, size, mtime) belongs to a file already finished:
+    it is still in the source, or it was sent again. The pipeline looks at its content."""
+
+    record: FileRecord
 
 
 def utcnow() -> datetime:
@@ -140,6 +173,7 @@ class Ledger:
     ):
         self._owns_engine = isinstance(engine, str)
         self.engine = _make_engine(engine) if isinstance(engine, str) else engine
+        translate_errors(self.engine)
         self._insert_ignore = insert_ignore(
             files, self.engine.dialect.name, constraint="uq_files_identity").returning(*files.c)
         self.worker = worker
@@ -152,9 +186,12 @@ class Ledger:
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A write transaction (committed on exit, rolled back on error)."""
-        with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        """A write transaction (committed on exit, rolled back on error). Opening it is
+        retried a few times while the database is unavailable (``ledger.errors``)."""
+        with self._write_lock:
+            conn = retrying(self.engine.connect)
+            with conn, conn.begin():
+                yield conn
 
     def close(self) -> None:
         if self._owns_engine:
@@ -168,25 +205,22 @@ class Ledger:
 
     # -- claiming --------------------------------------------------------------------------
 
-    def claim(self, ref: FileRef, *, now: datetime | None = None) -> FileRecord | None:
-        """Take a listed file for processing, or None if it is done or someone else has it."""
+    def claim(self, ref: FileRef, *, now: datetime | None = None) -> Claim:
+        """Take a listed file for processing: its record (claimed), ``Seen`` if a finished file
+        has its identity, or None if someone else has it or it is not due yet."""
         return self.claim_many([ref], now=now)[0]
 
-    def claim_many(self, refs: Sequence[FileRef], *,
-                   now: datetime | None = None) -> list[FileRecord | None]:
+    def claim_many(self, refs: Sequence[FileRef], *, now: datetime | None = None) -> list[Claim]:
         """``claim`` for each of ``refs``, in one transaction; results in the same order."""
         if not refs:
             return []
         now = now or utcnow()
         lease_until = now + self.lease
         with self.begin() as conn:
-            rows = conn.execute(self._insert_ignore, [dict(
-                route=ref.route, source=ref.source, name=ref.name, size=ref.size,
-                mtime_ns=ref.mtime_ns, state=FileState.CLAIMED.value, attempt=1,
-                received_at=now, updated_at=now, lease_owner=self.worker,
-                lease_until=lease_until) for ref in refs]).all()
+            rows = conn.execute(self._insert_ignore, [
+                _new_file(ref, now, self.worker, lease_until) for ref in refs]).all()
             inserted = {(r.route, r.source, r.name, r.size, r.mtime_ns): r for r in rows}
-            claimed: list[FileRecord | None] = []
+            claimed: list[Claim] = []
             logs: list[dict[str, Any]] = []
             for ref in refs:
                 row = inserted.get((ref.route, ref.source, ref.name, ref.size, ref.mtime_ns))
@@ -201,9 +235,14 @@ class Ledger:
             return claimed
 
     def _retake(self, conn: Connection, ref: FileRef, now: datetime, lease_until: datetime,
-                logs: list[dict[str, Any]]) -> FileRecord | None:
-        """Claim a file the ledger already knows: due for a retry, or its lease ran out."""
-        existing = FileRecord.from_row(conn.execute(select(files).where(*_identity(ref))).one())
+                logs: list[dict[str, Any]]) -> Claim:
+        """Claim a file the ledger already knows (its newest generation): due for a retry, or
+        its lease ran out; ``Seen`` if it is finished."""
+        existing = FileRecord.from_row(conn.execute(
+            select(files).where(*_identity(ref)).order_by(files.c.generation.desc()).limit(1)
+        ).one())
+        if existing.state in FINISHED:
+            return Seen(existing)
         if not _takeable(existing, now):
             return None
         taken = conn.execute(
@@ -222,21 +261,18 @@ class Ledger:
                            FileState.CLAIMED.value, why))
         return FileRecord.from_row(taken)
 
-    def take_over_delivered(self, ref: FileRef) -> FileRecord | None:
-        """A delivered file whose worker died before archiving it: take it, to finish it."""
+    def claim_generation(self, ref: FileRef, known: FileRecord, why: str) -> FileRecord | None:
+        """Record a file sent again under a finished file's identity (name, size, mtime) as a
+        new file, the next generation of it, claimed; None if another worker did first."""
         now = utcnow()
         with self.begin() as conn:
-            row = conn.execute(
-                update(files)
-                .where(*_identity(ref), files.c.state == FileState.DELIVERED.value,
-                       (files.c.lease_until.is_(None)) | (files.c.lease_until < now))
-                .values(lease_owner=self.worker, lease_until=now + self.lease, updated_at=now)
-                .returning(*files.c)
-            ).one_or_none()
+            row = conn.execute(self._insert_ignore, [{
+                **_new_file(ref, now, self.worker, now + self.lease),
+                "generation": known.generation + 1}]).one_or_none()
             if row is None:
                 return None
-            _log(conn, row.id, now, self.worker, FileState.DELIVERED.value,
-                 FileState.DELIVERED.value, "taken over to finish the original (lease expired)")
+            _log(conn, row.id, now, self.worker, None, FileState.CLAIMED.value,
+                 f"picked up: {why} (file {known.id} had this name, size and mtime)")
             return FileRecord.from_row(row)
 
     def reclaim(self, file_id: int, *, expect: Iterable[FileState], detail: str) -> FileRecord:
@@ -258,17 +294,22 @@ class Ledger:
             return self._get(conn, file_id)
 
     def register(self, ref: FileRef, *, state: FileState, detail: str, parent_id: int | None,
-                 **fields: Any) -> FileRecord:
-        """Record a file the engine made itself (rejected records split out of a file)."""
+                 conn: Connection | None = None, **fields: Any) -> FileRecord:
+        """Record a file the engine made itself (rejected records split out of a file); its
+        identity is deterministic, so registering it again returns the same record."""
+        if conn is None:
+            with self.begin() as conn:
+                return self.register(ref, state=state, detail=detail, parent_id=parent_id,
+                                     conn=conn, **fields)
         now = utcnow()
-        with self.begin() as conn:
-            result = conn.execute(insert(files).values(
-                route=ref.route, source=ref.source, name=ref.name, size=ref.size,
-                mtime_ns=ref.mtime_ns, state=state.value, attempt=1, received_at=now,
-                updated_at=now, parent_id=parent_id, **_encode(fields)))
-            file_id = result.inserted_primary_key[0]
-            _log(conn, file_id, now, self.worker, None, state.value, detail)
-            return self._get(conn, file_id)
+        row = conn.execute(self._insert_ignore.values(
+            route=ref.route, source=ref.source, name=ref.name, size=ref.size,
+            mtime_ns=ref.mtime_ns, state=state.value, attempt=1, received_at=now,
+            updated_at=now, parent_id=parent_id, generation=0, **_encode(fields))).one_or_none()
+        if row is None:
+            return FileRecord.from_row(conn.execute(select(files).where(*_identity(ref))).one())
+        _log(conn, row.id, now, self.worker, None, state.value, detail)
+        return FileRecord.from_row(row)
 
     # -- transitions -----------------------------------------------------------------------
 
@@ -294,23 +335,37 @@ class Ledger:
             raise result
         return result
 
-    def apply(self, moves: Sequence[Move]) -> list[FileRecord | Conflict | NotFound]:
-        """Every move in one transaction; each guarded on its own. A move whose guard fails
-        gets its error in the result list, and the others still happen."""
+    def apply(self, moves: Sequence[Move], *,
+              conn: Connection | None = None) -> list[FileRecord | Conflict | NotFound]:
+        """Every move in one transaction (``conn``'s, if given); each guarded on its own. A
+        move whose guard fails gets its error in the result list, and the others still
+        happen. A move's follow-up steps are recorded with it."""
+        if conn is None:
+            with self.begin() as conn:
+                return self._apply_in(conn, moves)
+        return self._apply_in(conn, moves)
+
+    def _apply_in(self, conn: Connection,
+                  moves: Sequence[Move]) -> list[FileRecord | Conflict | NotFound]:
         now = utcnow()
         logs: list[dict[str, Any]] = []
-        with self.begin() as conn:
-            befores = [m.expect[0].value if len(m.expect) == 1 else conn.execute(
-                select(files.c.state).where(files.c.id == m.file_id)).scalar_one_or_none()
-                for m in moves]  # the state each move leaves, for its event
-            results = self._apply_all(conn, moves, now)
-            if results is None:
-                results = [self._apply_one(conn, move, now) for move in moves]
-            for move, before, result in zip(moves, befores, results, strict=True):
-                if isinstance(result, FileRecord):
-                    logs.extend(self._move_events(move, before, now))
-            if logs:
-                conn.execute(_INSERT_EVENT, logs)
+        befores = [m.expect[0].value if len(m.expect) == 1 else conn.execute(
+            select(files.c.state).where(files.c.id == m.file_id)).scalar_one_or_none()
+            for m in moves]  # the state each move leaves, for its event
+        results = self._apply_all(conn, moves, now)
+        if results is None:
+            results = [self._apply_one(conn, move, now) for move in moves]
+        planned: list[dict[str, Any]] = []
+        for move, before, result in zip(moves, befores, results, strict=True):
+            if isinstance(result, FileRecord):
+                logs.extend(self._move_events(move, before, now))
+                planned.extend({"file_id": move.file_id, "step": f.step,
+                                "detail": json.dumps(dict(f.detail)), "data": f.data,
+                                "attempts": 0, "created_at": now} for f in move.followups)
+        if logs:
+            conn.execute(_INSERT_EVENT, logs)
+        if planned:
+            conn.execute(insert(followups), planned)
         return results
 
     def _apply_all(self, conn: Connection, moves: Sequence[Move],
@@ -360,41 +415,6 @@ class Ledger:
         with self.begin() as conn:
             state = conn.execute(select(files.c.state).where(files.c.id == file_id)).scalar_one()
             _log(conn, file_id, utcnow(), self.worker, state, state, detail)
-
-    # -- duplicates ------------------------------------------------------------------------
-
-    def delivered_twins(self, route: str, sha256s: Iterable[str]) -> dict[str, FileRecord]:
-        """sha256 -> the first delivered file on ``route`` with that content, in one query."""
-        wanted = sorted(set(sha256s))
-        if not wanted:
-            return {}
-        with self.engine.connect() as conn:
-            rows = conn.execute(_DELIVERED_TWINS, {"b_route": route, "b_shas": wanted})
-            twins: dict[str, FileRecord] = {}
-            for row in rows:
-                twins.setdefault(row.sha256, FileRecord.from_row(row))
-        return twins
-
-    def record_interchange(
-        self, route: str, key: tuple[str, str, str], file_id: int, *, window: timedelta
-    ) -> int | None:
-        """Remember an EDI interchange; return the id of an earlier file that had it."""
-        sender, recipient, ref = key
-        now = utcnow()
-        with self.begin() as conn:
-            earlier = conn.execute(
-                select(interchanges.c.file_id).join(files, files.c.id == interchanges.c.file_id)
-                .where(interchanges.c.route == route, interchanges.c.sender == sender,
-                       interchanges.c.recipient == recipient, interchanges.c.control_ref == ref,
-                       interchanges.c.file_id != file_id, interchanges.c.at >= now - window,
-                       files.c.state.in_([FileState.DELIVERED.value, FileState.ARCHIVED.value]))
-                .limit(1)
-            ).scalar_one_or_none()
-            if earlier is None:
-                conn.execute(insert(interchanges).values(
-                    route=route, sender=sender, recipient=recipient, control_ref=ref,
-                    file_id=file_id, at=now))
-            return earlier
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -541,6 +561,14 @@ def insert_ignore(table: Table, dialect: str, **on_conflict: Any) -> Any:
     raise TradelaneError(f"unsupported ledger database {dialect!r}")
 
 
+def _new_file(ref: FileRef, now: datetime, worker: str, lease_until: datetime) -> dict[str, Any]:
+    return dict(route=ref.route, source=ref.source, name=ref.name, size=ref.size,
+                mtime_ns=ref.mtime_ns, token=ref.token,
+                raw_name=ref.raw_name.hex() if ref.raw_name is not None else None,
+                generation=0, state=FileState.CLAIMED.value, attempt=1, received_at=now,
+                updated_at=now, lease_owner=worker, lease_until=lease_until)
+
+
 def _identity(ref: FileRef) -> list[Any]:
     return [files.c.route == ref.route, files.c.source == ref.source, files.c.name == ref.name,
             files.c.size == ref.size, files.c.mtime_ns == ref.mtime_ns]
@@ -575,18 +603,12 @@ _GUARDED_UPDATE_ONE = (
     update(files)
     .where(files.c.id == bindparam("b_id"), files.c.state == bindparam("b_state"))
 )
-_DELIVERED_TWINS = (
-    select(files)
-    .where(files.c.route == bindparam("b_route"),
-           files.c.sha256.in_(bindparam("b_shas", expanding=True)),
-           files.c.state.in_([FileState.DELIVERED.value, FileState.ARCHIVED.value]))
-    .order_by(files.c.id)
-)
-
 
 def _move_values(move: Move, now: datetime) -> dict[str, Any]:
     """The columns a move sets: its fields, the state, and the lease released once done."""
     values = {**_encode(dict(move.fields)), "state": move.to.value, "updated_at": now}
+    if isinstance(values.get("message"), str):
+        values["message"] = clip(values["message"])
     if move.to not in _LEASED:
         values.setdefault("lease_owner", None)
         values.setdefault("lease_until", None)
@@ -596,7 +618,15 @@ def _move_values(move: Move, now: datetime) -> dict[str, Any]:
 def _event(file_id: int, at: datetime, actor: str, from_state: str | None, to_state: str,
            detail: str) -> dict[str, Any]:
     return {"file_id": file_id, "at": at, "actor": actor, "from_state": from_state,
-            "to_state": to_state, "detail": detail}
+            "to_state": to_state, "detail": clip(detail)}
+
+
+def clip(text: str, most: int = MAX_DETAIL) -> str:
+    """``text``, cut to ``most`` characters with a note of its real length (ledger events and
+    messages stay small whatever a file holds)."""
+    if len(text) <= most:
+        return text
+    return f"{text[:most]}… ({len(text):,} characters in all)"
 
 
 def _log(conn: Any, file_id: int, at: datetime, actor: str, from_state: str | None,
@@ -604,4 +634,8 @@ def _log(conn: Any, file_id: int, at: datetime, actor: str, from_state: str | No
     conn.execute(_INSERT_EVENT, _event(file_id, at, actor, from_state, to_state, detail))
 
 
-__all__ = ["EventRecord", "FileRecord", "Ledger", "Move", "Step", "utcnow"]
+#: What ``claim`` gives for one listed file.
+Claim = FileRecord | Seen | None
+
+__all__ = ["FINISHED", "Claim", "EventRecord", "FileRecord", "Followup", "Ledger", "Move", "Seen",
+           "Step", "clip", "utcnow"]

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -63,7 +64,13 @@ files = Table(
     Column("path", Text),  # where the bytes are now: spool, quarantine or archive
     Column("outputs", Text),  # JSON list of delivered target URIs
     Column("parent_id", Integer, ForeignKey("files.id")),  # rejects split out of a file
-    UniqueConstraint("route", "source", "name", "size", "mtime_ns", name="uq_files_identity"),
+    Column("token", String(64)),  # the source's change detector (a local inode and ctime)
+    Column("raw_name", Text),  # hex of the name's bytes when they are not UTF-8
+    # A file sent again with the same name, size and mtime but other content is the next
+    # generation of that identity: a new file, never silently taken for the old one.
+    Column("generation", Integer, nullable=False, default=0, server_default="0"),
+    UniqueConstraint("route", "source", "name", "size", "mtime_ns", "generation",
+                     name="uq_files_identity"),
     Index("ix_files_state", "state", "route"),
     Index("ix_files_sha", "route", "sha256"),
 )
@@ -88,9 +95,40 @@ interchanges = Table(
     Column("sender", String(64), nullable=False),
     Column("recipient", String(64), nullable=False),
     Column("control_ref", String(64), nullable=False),
+    Column("file_id", Integer, ForeignKey("files.id"), nullable=False),  # who holds the key
+    Column("at", UtcDateTime, nullable=False),
+    # One owner per interchange: inserting the key is the duplicate check (see dedup.py).
+    UniqueConstraint("route", "sender", "recipient", "control_ref", name="uq_interchange_key"),
+)
+
+#: The content a route delivered (or is delivering), one owner per sha256: inserting the key
+#: before delivering is the duplicate check, atomic across processes (see dedup.py).
+content_keys = Table(
+    "content_keys",
+    metadata,
+    Column("route", String(64), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
     Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
     Column("at", UtcDateTime, nullable=False),
-    Index("ix_interchange_key", "route", "sender", "recipient", "control_ref"),
+)
+
+#: Steps after a delivery (or a quarantine) that must happen once it is recorded: the
+#: split-out rejects, acknowledgements, the original's post-action. Written in the same
+#: transaction as the state they follow, done in order, and redone by any worker after a
+#: crash (each step is idempotent).
+followups = Table(
+    "followups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_id", Integer, ForeignKey("files.id"), nullable=False, index=True),
+    Column("step", String(16), nullable=False),  # split | ack | original | release
+    Column("detail", Text, nullable=False),  # JSON: what the step needs
+    Column("data", LargeBinary),  # bytes it writes (an acknowledgement, a reason file)
+    Column("done_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_followups_open", "done_at", "file_id"),
 )
 
 runs = Table(

@@ -1,9 +1,9 @@
-"""``tradelane serve``: schedules, folder watchers, alerts and health, around one ``Pipeline``.
+"""``tradelane serve``: schedules, folder watchers, alerts and health, around one ``Runner``.
 
 ::
 
     cron / interval job ─┐
-    folder event ────────┼─> RouteRunner.wake(route) ─> pool ─> Pipeline.run_once([route])
+    folder event ────────┼─> RouteRunner.wake(route) ─> pool ─> Runner.run_once([route])
     start-up catch-up ───┘                                       (the ledger claim is the lock)
     heartbeat job  -> ledger ``heartbeats``      alert job -> Monitor.check -> log/webhook/smtp
 
@@ -26,8 +26,8 @@ from typing import Any
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Heartbeats
 from tradelane.logs import bind
-from tradelane.models import FileState
-from tradelane.pipeline import Outcome, Pipeline
+from tradelane.models import FileState, Outcome
+from tradelane.runner import Runner
 from tradelane.serve.health import HealthServer
 from tradelane.serve.monitor import Monitor
 from tradelane.serve.notify import Channel
@@ -49,7 +49,7 @@ class Server:
         self.settings = settings = project.settings
         self.ledger = ledger
         self.stopping = threading.Event()
-        self.pipeline = Pipeline(project, ledger, stop=self.stopping)
+        self.pipeline = Runner(project, ledger, stop=self.stopping)
         self.runner = RouteRunner(self._poll, settings.serve.workers)
         self.scheduler = Scheduler(project, self.runner.wake)
         self.watcher: FolderWatcher | None = None

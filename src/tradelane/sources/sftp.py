@@ -1,25 +1,17 @@
 """A partner's SFTP folder as a ``Source``: one connection per poll, reused for every file.
 
-Readiness, on top of ``pattern``/``ignore`` and the temp names that are never listed:
-
-- by default a file is ready once its mtime is at least ``min_age`` old (server clock);
-- ``stable: true`` also requires size and mtime unchanged across two listings at least
-  ``min_age`` apart; the previous listing is kept in this object from poll to poll, so the
-  caller must reuse the source object (use it when the server's clock cannot be trusted);
-- ``done_marker`` takes a file as soon as its marker exists (plus the stability rule when
-  ``stable`` is on). A zero-byte file is held until ``min_age`` in every case, then listed
-  (the pipeline quarantines it as empty).
-
-For ``after: archive`` the pipeline keeps the staged copy in the local archive and then asks
-for ``delete``; ``finish(ref, "archive")`` itself leaves the remote file alone.
+Readiness is the shared policy (``sources.readiness``) applied to the server's listing, whose
+mtimes have whole seconds. Names are listed as bytes: a Latin-1 name is still seen, and
+quarantined under a safe name. After delivery, ``after: archive`` keeps the snapshot in the
+local archive and then deletes the remote file (``sources.base``), only while the remote file
+still has the size and mtime it was listed with.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fnmatch
 import hashlib
 import logging
+import os
 import posixpath
 import queue
 import stat
@@ -27,13 +19,12 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradelane.errors import SourceUnavailable, TransientError
-from tradelane.models import FileRef
-from tradelane.paths import FolderSyncs, check_partner_name, is_temp_name
+from tradelane.errors import FileNotReady, SourceUnavailable, TransientError
+from tradelane.models import Entry, EntryKind, FileRef, decode_name
+from tradelane.paths import FolderSyncs, check_listed_name
 from tradelane.sftp_client import (
     SftpSession,
     listdir_raw,
@@ -41,10 +32,13 @@ from tradelane.sftp_client import (
     rename_over,
     sftp_errors,
 )
+from tradelane.sources.base import PolledSource
+from tradelane.spec import SftpSource as SftpSourceSpec
 from tradelane.staging import IN_MEMORY_BYTES, Staged, stage_chunks
 
 if TYPE_CHECKING:
     import paramiko
+    from paramiko.sftp_attr import SFTPAttributes
 
     from tradelane.spec import RouteSpec, Settings
 
@@ -57,28 +51,19 @@ PREFETCH_REQUESTS = 32
 BACKGROUND_WRITE_FROM = 4 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class _Sighting:
-    size: int
-    mtime: int
-    since: float  # monotonic time of the first listing that showed this size and mtime
-
-
-class SftpSource:
+class SftpSource(PolledSource):
     def __init__(self, route: RouteSpec, settings: Settings, *,
                  clock: Callable[[], float] = time.monotonic):
+        super().__init__(route)
         spec = route.source
-        assert spec.sftp and spec.path
-        connection = settings.connections[spec.sftp].sftp
-        assert connection is not None
-        self.route = route.name
-        self.spec = spec
+        assert isinstance(spec, SftpSourceSpec)
+        connection = settings.connections[spec.sftp].sftp  # type: ignore[attr-defined]
         self.conn = connection
         self.session = SftpSession(spec.sftp, connection, settings.root)
         self.folder = spec.path
         self.uri = f"sftp://{spec.sftp}{posixpath.join('/', spec.path)}"
         self._clock = clock
-        self._seen: dict[str, _Sighting] = {}
+        self.readiness.clock = clock
 
     def __enter__(self) -> SftpSource:
         with sftp_errors(self.session.name, "connecting", SourceUnavailable):
@@ -90,79 +75,68 @@ class SftpSource:
 
     # -- listing ----------------------------------------------------------------------------
 
-    def list_ready(self) -> list[FileRef]:
+    def entries(self) -> list[Entry]:
         with sftp_errors(self.session.name, f"listing {self.folder}", SourceUnavailable):
-            entries = self._list_files()
-        names = set(entries)
-        markers = {self._marker(n) for n in names} if self.spec.done_marker else set()
-        now, wall = self._clock(), time.time()
-        min_age = self.spec.min_age.total_seconds()
-        ready = []
-        for name, attrs in entries.items():
-            if name in markers or not self._wanted(name):
-                continue
-            size, mtime = attrs.st_size or 0, attrs.st_mtime or 0
-            old_enough = wall - mtime >= min_age
-            if self.spec.done_marker:
-                ok = self._marker(name) in names and (size > 0 or old_enough)
-            else:
-                ok = old_enough
-            if self.spec.stable:
-                ok = ok and self._unchanged(name, size, mtime, now, min_age)
-            if ok:
-                ready.append(FileRef(self.route, self.uri, name, size, mtime * 1_000_000_000))
-        for gone in self._seen.keys() - names:
-            del self._seen[gone]
-        if self.spec.order == "name":
-            return sorted(ready, key=lambda r: r.name)
-        return sorted(ready, key=lambda r: (r.mtime_ns, r.name))
+            return [_entry(raw, attrs)
+                    for raw, attrs in listdir_raw(self.session.client, self.folder)]
 
-    def _list_files(self) -> dict[str, paramiko.SFTPAttributes]:
-        files = {}
-        for raw, attrs in listdir_raw(self.session.client, self.folder):
+    def stat(self, ref: FileRef) -> Entry | None:
+        remote = self._remote(ref)
+        with sftp_errors(self.session.name, f"looking at {ref.name}", SourceUnavailable):
             try:
-                name = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                log.warning("sftp %s: skipping %r in %s: the name is not UTF-8",
-                            self.session.name, raw, self.folder)
-                continue
-            if attrs.st_mode is not None and stat.S_ISREG(attrs.st_mode):
-                files[name] = attrs
-        return files
+                attrs = self.session.client.lstat(remote)
+            except FileNotFoundError:
+                return None
+        return _entry(ref.name_bytes, attrs)
 
-    def _wanted(self, name: str) -> bool:
-        if is_temp_name(name):
-            return False
-        if any(fnmatch.fnmatchcase(name, p) for p in self.spec.ignore):
-            return False
-        return fnmatch.fnmatchcase(name, self.spec.pattern)
+    def remove(self, ref: FileRef) -> None:
+        remote = self._remote(ref)
+        with sftp_errors(self.session.name, f"deleting {ref.name}", SourceUnavailable):
+            try:
+                self.session.client.remove(remote)
+            except FileNotFoundError:
+                return
 
-    def _unchanged(self, name: str, size: int, mtime: int, now: float, min_age: float) -> bool:
-        seen = self._seen.get(name)
-        if seen is None or (seen.size, seen.mtime) != (size, mtime):
-            self._seen[name] = _Sighting(size, mtime, now)
-            return False
-        return now - seen.since >= min_age
-
-    def _marker(self, name: str) -> str:
-        assert self.spec.done_marker
-        return self.spec.done_marker.format(name=name, stem=posixpath.splitext(name)[0])
+    def move_to(self, ref: FileRef, folder: str, syncs: FolderSyncs | None = None) -> str:
+        remote = self._remote(ref)
+        moved = posixpath.join(folder.encode(), ref.name_bytes)
+        with sftp_errors(self.session.name, f"moving {ref.name} to {folder}",
+                         SourceUnavailable):
+            rename_over(self.session.client, remote, moved)  # type: ignore[arg-type]
+        return posixpath.join(folder, ref.name)
 
     # -- transfer ---------------------------------------------------------------------------
 
     def fetch(self, ref: FileRef, dest: Path, *,
               client: paramiko.SFTPClient | None = None) -> Staged:
-        remote = self._remote(ref.name)
+        remote = self._remote(ref)
         deadline = self._clock() + self.conn.transfer_deadline.total_seconds()
+        client = client or self.session.client
         try:
-            with sftp_errors(self.session.name, f"downloading {remote}", SourceUnavailable):
-                # The listed size drives the read requests; the stat afterwards catches a
-                # file that changed since it was listed.
-                return self._download(client or self.session.client, remote, dest, deadline,
-                                      ref.size)
+            with sftp_errors(self.session.name, f"downloading {ref.name}", SourceUnavailable):
+                self._check_is_listed(client, remote, ref)
+                staged = self._download(client, remote, dest, deadline, ref.size)
+                self._check_is_listed(client, remote, ref, staged)
+                return staged
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
+
+    def _check_is_listed(self, client: paramiko.SFTPClient, remote: bytes, ref: FileRef,
+                         staged: Staged | None = None) -> None:
+        """The remote file is the regular file that was listed (size, mtime), before the
+        download starts and once it is complete; else it is taken again on a later poll."""
+        try:
+            now = _entry(ref.name_bytes, client.lstat(remote))  # type: ignore[arg-type]
+        except FileNotFoundError:
+            raise FileNotReady(ref.name, "it disappeared before it could be read") from None
+        if now.kind != "file":
+            raise FileNotReady(ref.name, f"it is now a {now.kind}, not a regular file; it is"
+                                         " never read")
+        got = staged.size if staged is not None else now.size
+        if (now.size, now.mtime_ns, got) != (ref.size, ref.mtime_ns, ref.size):
+            raise FileNotReady(ref.name, f"it changed since it was listed ({ref.size} ->"
+                                         f" {now.size} bytes)")
 
     def fetch_all(self, items: Sequence[tuple[FileRef, Path]]) -> list[Staged | TransientError]:
         """``fetch`` for many files at once, over ``parallel`` SFTP channels of this connection.
@@ -202,31 +176,23 @@ class SftpSource:
                 future.result()
         return results
 
-    def _download(self, client: paramiko.SFTPClient, remote: str, dest: Path,
+    def _download(self, client: paramiko.SFTPClient, remote: bytes, dest: Path,
                   deadline: float, size: int) -> Staged:
         chunks = self._until_deadline(deadline, remote, size, read_pipelined(
-            client, remote, size, request_size=self.session.read_size,
+            client, remote, size, request_size=self.session.read_size,  # type: ignore[arg-type]
             in_flight=PREFETCH_REQUESTS))
         try:
             if size <= IN_MEMORY_BYTES:
-                staged = stage_chunks(chunks, dest)
-            else:
-                with _Spool(dest, threaded=size > BACKGROUND_WRITE_FROM) as spool:
-                    for data in chunks:
-                        spool.write(data)
-                staged = Staged(size=spool.size, sha256=spool.hexdigest, path=dest,
-                                in_spool=True)
-            changed = client.stat(remote).st_size != size
+                return stage_chunks(chunks, dest)
+            with _Spool(dest, threaded=size > BACKGROUND_WRITE_FROM) as spool:
+                for data in chunks:
+                    spool.write(data)
+            return Staged(size=spool.size, sha256=spool.hexdigest, path=dest, in_spool=True)
         except EOFError:  # the server's "end of file" before the listed size: it shrank
-            changed = True
-        if changed:
-            raise SourceUnavailable(
-                f"sftp {self.session.name}: {remote} changed since it was listed; it will be"
-                " fetched again"
-            )
-        return staged
+            raise FileNotReady(os.fsdecode(posixpath.basename(remote)),
+                               "it shrank while it was read") from None
 
-    def _until_deadline(self, deadline: float, remote: str, size: int,
+    def _until_deadline(self, deadline: float, remote: bytes, size: int,
                         chunks: Generator[bytes, None, None]) -> Iterator[bytes]:
         """``chunks``, cut off with SourceUnavailable once ``transfer_deadline`` has passed."""
         written = 0
@@ -237,39 +203,35 @@ class SftpSource:
                 chunks.close()
                 self.session.close()  # requests are still in flight: start afresh
                 raise SourceUnavailable(
-                    f"sftp {self.session.name}: downloading {remote} did not finish"
+                    f"sftp {self.session.name}: downloading {os.fsdecode(remote)} did not finish"
                     f" within transfer_deadline ({self.conn.transfer_deadline});"
                     f" {written} of {size} bytes arrived"
                 )
 
-    def finish(self, ref: FileRef, action: str, archive_to: str | None = None,
-               syncs: FolderSyncs | None = None) -> None:
-        if action in ("leave", "archive"):
-            return
-        remote = self._remote(ref.name)
-        client = self.session.client
-        if action == "delete":
-            with sftp_errors(self.session.name, f"deleting {remote}", SourceUnavailable):
-                client.remove(remote)
-        elif action == "move":
-            folder = archive_to or self.spec.move_to
-            if not folder:
-                raise ValueError("after: move needs move_to")
-            moved = posixpath.join(folder, ref.name)
-            with sftp_errors(self.session.name, f"moving {remote} to {folder}",
-                             SourceUnavailable):
-                rename_over(client, remote, moved)
-        else:
-            raise ValueError(f"unknown post-action {action!r}")
-        if self.spec.done_marker:
-            with contextlib.suppress(OSError):
-                client.remove(self._remote(self._marker(ref.name)))
+    def _remote(self, ref: FileRef) -> bytes:
+        """The remote path of a listed name; a name that could leave the folder is refused
+        (a hostile server can list anything)."""
+        check_listed_name(ref.name)
+        return posixpath.join(self.folder.encode(), ref.name_bytes)
 
-    def _remote(self, name: str) -> str:
-        """The remote path of a listed name; a name that could escape the folder is refused."""
-        check_partner_name(name)
-        return posixpath.join(self.folder, name)
 
+def _entry(raw: bytes, attrs: SFTPAttributes) -> Entry:
+    name, undecodable = decode_name(raw)
+    mode = attrs.st_mode or 0
+    if stat.S_ISREG(mode):
+        kind: EntryKind = "file"
+    elif stat.S_ISDIR(mode):
+        kind = "directory"
+    elif stat.S_ISLNK(mode):
+        kind = "symlink"
+    elif stat.S_ISFIFO(mode):
+        kind = "fifo"
+    elif attrs.st_mode is None:
+        kind = "file"  # servers that send no mode only list files
+    else:
+        kind = "other"
+    return Entry(name, kind, attrs.st_size or 0, (attrs.st_mtime or 0) * 1_000_000_000,
+                 None, undecodable)
 
 
 class _Spool:

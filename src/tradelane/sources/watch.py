@@ -15,7 +15,6 @@ times are rounded up to a ``debounce`` grid, so a burst of events makes one wake
 from __future__ import annotations
 
 import errno
-import fnmatch
 import heapq
 import logging
 import math
@@ -30,7 +29,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from tradelane.paths import is_temp_name
+from tradelane.sources.readiness import Readiness
 from tradelane.spec import RouteSpec, Settings
 
 log = logging.getLogger("tradelane.watch")
@@ -116,16 +115,14 @@ class _Handler(FileSystemEventHandler):
         self.waker = waker
         self.debounce = debounce
         self.min_age = route.source.min_age.total_seconds()
+        self.readiness = Readiness(route.source)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type in ("deleted", "opened", "closed_no_write"):
             return
         path = event.dest_path if event.event_type == "moved" else event.src_path
         name = os.path.basename(os.fsdecode(path))
-        spec = self.route.source
-        wanted = not is_temp_name(name) and fnmatch.fnmatchcase(name, spec.pattern)
-        marker = bool(spec.done_marker) and name.endswith(_marker_suffix(spec.done_marker or ""))
-        if not (wanted or marker):
+        if not (self.readiness.wanted(name) or self.readiness.is_marker(name)):
             return
         if os.path.dirname(os.fsdecode(path)) != self.folder:
             return  # moved out of the folder (our own archiving): nothing new here
@@ -134,9 +131,6 @@ class _Handler(FileSystemEventHandler):
             self.waker.request(self.route.name, self.min_age + _READY_SLACK,
                                f"{name} ready (min_age)")
 
-
-def _marker_suffix(template: str) -> str:
-    return template.replace("{name}", "").replace("{stem}", "") or "\0"
 
 
 class FolderWatcher:
@@ -156,8 +150,8 @@ class FolderWatcher:
 
     def add(self, route: RouteSpec) -> str:
         """Watch the route's folder; return how ('inotify' or 'polling: <why>')."""
-        assert route.source.folder
-        folder = self.settings.path(route.source.folder).resolve()
+        assert route.source.local_folder
+        folder = self.settings.path(route.source.local_folder).resolve()
         folder.mkdir(parents=True, exist_ok=True)
         handler = _Handler(route, folder, self.waker, self.debounce)
         kind = fs_type(folder, self._mounts)

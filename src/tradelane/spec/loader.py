@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ def load_project(root: Path | str = ".", config: Path | str | None = None) -> Pr
                 continue
             if settings is not None:
                 _check_connections(route, settings, _rel(spec_path, root), problems)
+                _check_folders(route, settings, _rel(spec_path, root), problems)
             if route.name in routes:
                 problems.append(
                     f"{_rel(spec_path, root)}: name: route {route.name!r} is also defined in"
@@ -60,10 +60,27 @@ def _load_settings(path: Path, root: Path, problems: list[str]) -> Settings | No
         if data is None:
             return None
     try:
-        return Settings.model_validate({**(data or {}), "root": root})
+        settings = Settings.model_validate({**(data or {}), "root": root})
     except ValidationError as exc:
         problems.extend(_format_errors(exc, _rel(path, root)))
         return None
+    folders = settings.folders
+    if not folders.allow_outside:
+        for option in ("archive", "quarantine", "spool"):
+            folder = getattr(folders, option)
+            _inside_project(settings, folder, settings.path(folder), _rel(path, root),
+                            f"folders.{option}", "folders.allow_outside", problems)
+    return settings
+
+
+def _inside_project(settings: Settings, folder: str, path: Path, label: str, where: str,
+                    allow: str, problems: list[str]) -> None:
+    """Folders the engine writes to stay inside the project unless the spec says otherwise:
+    a typo like '../../etc' must not make the engine write where it should not."""
+    path = path.resolve()
+    if not path.is_relative_to(settings.root.resolve()):
+        problems.append(f"{label}: {where}: {folder!r} is outside the project folder"
+                        f" ({path}); set {allow}: true if that is intended")
 
 
 def load_route(spec_path: Path, root: Path, problems: list[str]) -> RouteSpec | None:
@@ -190,6 +207,22 @@ def _check_connections(route: RouteSpec, settings: Settings, label: str,
                             f" {plugin.connection} connection (it is {conn.kind})")
 
 
+def _check_folders(route: RouteSpec, settings: Settings, label: str,
+                   problems: list[str]) -> None:
+    """A local output folder (or a local source's move_to) lies inside the project."""
+    option = TARGETS.of(route.target).folder_option
+    if option and not route.target.allow_outside:
+        folder = getattr(route.target, option)
+        _inside_project(settings, folder, settings.path(folder), label, f"target.{option}",
+                        "target.allow_outside", problems)
+    move_to = route.source.move_to
+    if SOURCES.of(route.source).local and move_to and not route.target.allow_outside:
+        # as the local source resolves it: beside the source folder
+        inbox = settings.path(route.source.local_folder or ".")
+        _inside_project(settings, move_to, inbox.parent / move_to, label, "source.move_to",
+                        "target.allow_outside", problems)
+
+
 def _check_table(route: RouteSpec, table: str, columns: list[str], where: str, label: str,
                  problems: list[str]) -> None:
     path = route.resolve(table)
@@ -207,16 +240,46 @@ def _template_names(template: str) -> list[str]:
     return [m.split(":")[0].split("!")[0] for m in re.findall(r"{([^{}]+)}", template)]
 
 
+def hook_file(hook: str, base_dir: Path | None) -> Path:
+    """The file of a hook's module, which must be the project's own code: a module in the
+    mappings folder or in the project's ``hooks/`` folder (``enrich:add_region`` is
+    ``mappings/enrich.py`` or ``hooks/enrich.py``). Never a library module such as ``os``."""
+    module_name, _, func_name = hook.partition(":")
+    if not func_name or not module_name:
+        raise ValueError("write it as 'module:function'")
+    parts = module_name.split(".")
+    if not all(part.isidentifier() for part in parts):
+        raise ValueError(f"{module_name!r} is not a module name")
+    folders = [base_dir, base_dir.parent / "hooks"] if base_dir else []
+    for folder in folders:
+        for candidate in (folder.joinpath(*parts).with_suffix(".py"),
+                          folder.joinpath(*parts, "__init__.py")):
+            if candidate.is_file():
+                return candidate
+    raise ValueError(f"{module_name!r} is not a module of this project: a hook must be"
+                     " a .py file in the mappings folder or in the project's hooks/ folder")
+
+
 def import_hook(hook: str, base_dir: Path | None) -> Any:
-    """Import ``module:function``; modules next to the mappings folder are importable."""
+    """The function ``module:function`` of the project's own hook module (``hook_file``),
+    loaded from its file under a name of its own, so it never shadows a library."""
+    import importlib.util
     import sys
 
+    path = hook_file(hook, base_dir)
     module_name, _, func_name = hook.partition(":")
-    if not func_name:
-        raise ValueError("write it as 'module:function'")
-    if base_dir and str(base_dir) not in sys.path:
-        sys.path.insert(0, str(base_dir))
-    func = getattr(importlib.import_module(module_name), func_name)
+    key = f"tradelane_hooks.{module_name}.{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+    module = sys.modules.get(key)
+    if module is None or getattr(module, "__tradelane_mtime__", None) != path.stat().st_mtime_ns:
+        spec = importlib.util.spec_from_file_location(key, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        module.__tradelane_mtime__ = path.stat().st_mtime_ns  # type: ignore[attr-defined]
+        spec.loader.exec_module(module)
+        sys.modules[key] = module
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise ValueError(f"{path.name} has no function {func_name!r}")
     if not callable(func):
         raise ValueError(f"{func_name} is not a function")
     return func

@@ -24,11 +24,16 @@ from tradelane.spec.targets import EnvValue, _env_name
 
 
 class FoldersSpec(Strict):
+    """The engine's own folders, relative to the project (or absolute)."""
+
     inbox: str = "inbox"
     outbox: str = "outbox"
-    archive: str = "archive"
-    quarantine: str = "quarantine"
-    spool: str = ".tradelane/spool"
+    archive: str = Field("archive", description="Where delivered originals are kept.")
+    quarantine: str = Field("quarantine", description="Rejected files and their reasons.")
+    spool: str = Field(".tradelane/spool", description="Snapshots of big files in hand.")
+    allow_outside: bool = Field(
+        False, description="Allow archive, quarantine and spool outside the project folder"
+        " (by default `check` refuses them).")
 
 
 _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")

@@ -71,6 +71,11 @@ class SourceOptions(Strict):
     def plugin(self) -> SourcePlugin:
         return SOURCES.get(self.kind)
 
+    @property
+    def local_folder(self) -> str | None:
+        """The folder on this host that a watcher can watch (kinds that are ``watchable``)."""
+        return None
+
 
 class FolderSource(SourceOptions):
     """A local (or mounted) folder."""
@@ -79,6 +84,10 @@ class FolderSource(SourceOptions):
     folder: str = Field(
         ..., description="Local folder to poll, relative to the project root or absolute."
     )
+
+    @property
+    def local_folder(self) -> str:
+        return self.folder
 
 
 class SftpSource(SourceOptions):

@@ -302,6 +302,9 @@ class TargetOptions(Strict):
         None, description="Layout for fixed output; default: the input's first record type."
     )
     json_indent: int | None = Field(None, ge=0, le=8)
+    allow_outside: bool = Field(
+        False, description="Allow a local output folder outside the project folder (by"
+        " default `check` refuses one, e.g. '../../etc').")
     decimals: dict[str, Annotated[int, Field(ge=0, le=12)]] = Field(
         default_factory=dict,
         description="Output columns written with a fixed number of decimals, e.g."

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from tradelane.registry import TARGETS
@@ -15,3 +17,13 @@ if TYPE_CHECKING:
 def target_for(route: RouteSpec, settings: Settings) -> Target:
     target: Target = TARGETS.of(route.target).create(route, settings)
     return target
+
+
+@contextlib.contextmanager
+def opened_target(route: RouteSpec, settings: Settings) -> Iterator[Target]:
+    """The route's target for one poll; its connections (HTTP, SFTP) are closed after."""
+    target = target_for(route, settings)
+    try:
+        yield target
+    finally:
+        target.close()

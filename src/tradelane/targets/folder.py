@@ -45,6 +45,9 @@ class FolderTarget:
     def preview(self, batches: Sequence[Document], route: RouteSpec) -> str:
         return f"would write {sum(len(b.records) for b in batches)} records to {self.folder}"
 
+    def close(self) -> None:
+        return None
+
 
 class _Hashing:
     """A write-only stream that hashes what passes through it."""

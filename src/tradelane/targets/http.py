@@ -91,7 +91,6 @@ class HttpTarget:
     """Pushes records to ``route.target.http``. Pass ``client`` to choose the transport (tests)."""
 
     #: may refuse single batches after taking others (``RecordsRejected``, on_invalid: split)
-    partial_rejects = True
 
     def __init__(self, route: RouteSpec, settings: Settings | None = None, *,
                  client: httpx.Client | None = None, environ: Mapping[str, str] | None = None):
@@ -141,7 +140,7 @@ class HttpTarget:
                  "file_id": ctx.file_id}
         planned = plan_requests(batches, self.route, names)  # consumes everything first
         creds = credentials(self.spec, self._environ, route=self.route.name)
-        box = Outbox(getattr(ctx.ledger, "engine", None), ctx.file_id)
+        box = Outbox(ctx.ledger.engine if ctx.ledger is not None else None, ctx.file_id)
         conflicts = box.plan([Batch(p.index, self._key(ctx.route, ctx.sha256, p.index),
                                     p.first_record, len(p.records)) for p in planned])
         if conflicts:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tradelane.ledger import Ledger
-from tradelane.pipeline import Pipeline
+from tradelane.runner import Runner
 from tradelane.spec import Project, Settings, load_project
 from tradelane.web.auth import Credentials
 
@@ -30,9 +30,9 @@ class Console:
         return load_project(self.project_dir)
 
     @contextmanager
-    def pipeline(self) -> Iterator[Pipeline]:
+    def pipeline(self) -> Iterator[Runner]:
         project = self.project()
-        with self._actions, Pipeline(project, self.ledger) as pipeline:
+        with self._actions, Runner(project, self.ledger) as pipeline:
             yield pipeline
 
     def close(self) -> None:

@@ -1,0 +1,102 @@
+"""Duplicate keys, atomic across processes: one owner per content and per EDI interchange.
+
+Before a file is delivered its key is *inserted* (route + sha256; route + sender, recipient and
+control reference for each interchange). The unique constraint makes the check and the claim
+one step, so two workers with two copies of the same file can never both deliver it:
+
+- the key is new: this file owns it and goes on;
+- its owner delivered (or is archiving) that content: this file is a duplicate;
+- its owner is still being processed under a live lease: this file waits (it is retried soon,
+  and then either the owner delivered, or it failed and gave the key up);
+- its owner failed (quarantined, pending, discarded, lost), its lease ran out, or the key is
+  older than the route's window: the key passes to this file, with a guarded update, so that
+  of two files taking over the same key only one wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, select, update
+
+from tradelane.errors import DuplicateFile, TradelaneError, TransientError
+from tradelane.ledger.store import FileRecord, Ledger, insert_ignore, utcnow
+from tradelane.ledger.tables import content_keys, files, interchanges
+from tradelane.models import FileState
+
+#: Owners in these states hold their key for good.
+_DELIVERED = (FileState.DELIVERED.value, FileState.ARCHIVED.value)
+#: Owners in these states may still deliver: others wait while their lease runs.
+_IN_HAND = (FileState.CLAIMED.value, FileState.STAGED.value)
+#: How soon a file that waits for another copy's outcome is tried again.
+WAIT = timedelta(seconds=5)
+
+
+class SameContentInProgress(TransientError):
+    """Another file with the same content (or interchange) is being delivered right now."""
+
+    def __init__(self, what: str, owner: int):
+        self.owner = owner
+        self.retry_after = WAIT.total_seconds()
+        super().__init__(f"{what} is being delivered by file {owner} right now; this copy is"
+                         " looked at again once that is decided")
+
+
+class Keys:
+    """Takes the duplicate keys of files on their way to a target."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    def take_contents(self, records: Sequence[FileRecord]) -> list[TradelaneError | None]:
+        """Own each record's content on its route, all in one transaction (a chunk of files):
+        per record None, or the ``DuplicateFile`` / ``SameContentInProgress`` it is."""
+        with self.ledger.begin() as conn:
+            return [self._take(conn, content_keys, {"route": r.route, "sha256": r.sha256},
+                               r, window=None, what="the same content")
+                    for r in records]
+
+    def take_interchange(self, record: FileRecord, key: tuple[str, str, str], *,
+                         window: timedelta) -> None:
+        """Own an EDI interchange key, or raise ``DuplicateFile`` / ``SameContentInProgress``."""
+        sender, recipient, ref = key
+        with self.ledger.begin() as conn:
+            refused = self._take(
+                conn, interchanges, {"route": record.route, "sender": sender,
+                                     "recipient": recipient, "control_ref": ref},
+                record, window=window, what=f"interchange {ref} from {sender} to {recipient}")
+        if refused is not None:
+            raise refused
+
+    def _take(self, conn: Connection, table: Table, key: dict[str, Any], record: FileRecord, *,
+              window: timedelta | None, what: str) -> TradelaneError | None:
+        now = utcnow()
+        match = and_(*(table.c[name] == value for name, value in key.items()))
+        dialect = self.ledger.engine.dialect.name
+        for _ in range(3):  # a take-over lost to another worker: look again
+            # RETURNING, not rowcount: PostgreSQL's driver reports -1 for ON CONFLICT inserts
+            if conn.execute(insert_ignore(table, dialect).values(
+                    **key, file_id=record.id, at=now).returning(table.c.file_id)).first():
+                return None
+            row = conn.execute(
+                select(table.c.file_id, table.c.at, files.c.state, files.c.lease_until,
+                       files.c.name, files.c.received_at)
+                .join(files, files.c.id == table.c.file_id).where(match)).one_or_none()
+            if row is None:
+                continue  # the key was just dropped: insert again
+            if row.file_id == record.id:
+                return None
+            expired = window is not None and row.at < now - window
+            if row.state in _DELIVERED and not expired:
+                return DuplicateFile(
+                    f"{what} was already delivered as file {row.file_id} ({row.name},"
+                    f" received {row.received_at:%Y-%m-%d %H:%M} UTC)", original_id=row.file_id)
+            live = row.lease_until is not None and row.lease_until > now
+            if row.state in _IN_HAND and live and not expired:
+                return SameContentInProgress(what, row.file_id)
+            if conn.execute(update(table).where(match, table.c.file_id == row.file_id)
+                            .values(file_id=record.id, at=now)).rowcount:
+                return None
+        return SameContentInProgress(what, -1)
