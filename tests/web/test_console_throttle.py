@@ -88,7 +88,7 @@ def test_a_correct_login_is_never_delayed_by_others() -> None:
     throttle = _throttle()
 
     async def scenario() -> float:
-        for n in range(30):
+        for _ in range(30):
             await throttle.attempt("10.0.0.1", "ops", lambda: False)
         started = time.monotonic()
         assert await throttle.attempt("10.0.0.2", "ops", lambda: True)

@@ -1,36 +1,37 @@
 """``create_app(project_dir)``: the ops console as a FastAPI app, secure by default.
 
-Login required on every page, a signed HttpOnly SameSite=Strict session cookie, a CSRF token
-on every POST, only expected Host headers, strict security headers (no script runs at all).
+Login required on every page, a session cookie naming a session the ledger knows, a CSRF
+token on every POST, only expected Host headers, strict security headers on every answer,
+error pages included (no script runs at all). Layers, outermost first: security headers,
+Host check, body size, session, then FastAPI's routes and error pages.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tradelane.errors import ConfigError
+from tradelane.errors import ConfigError, NotAuthenticated, NotFound, RequestError
 from tradelane.spec import Settings, load_project
 from tradelane.web import actions, login, views
 from tradelane.web.auth import (
     Credentials,
-    NotAuthenticated,
     console_password,
     csrf_protect,
     login_url,
     session_secret,
 )
 from tradelane.web.render import render
+from tradelane.web.session import SessionLayer
 from tradelane.web.state import Console
 
 _STATIC = Path(__file__).parent / "static"
@@ -38,12 +39,12 @@ _STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024
 _HEADERS = {
     # no script, no frames, forms only to ourselves, styles only from /static
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self';"
+    "content-security-policy": "default-src 'none'; style-src 'self'; img-src 'self';"
                                " form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",  # pages show partner data; the stylesheet sets its own
 }
 
 
@@ -52,7 +53,8 @@ def create_app(project_dir: Path | str = ".") -> FastAPI:
     project_dir = Path(project_dir).resolve()
     settings = load_project(project_dir).settings
     console = Console(project_dir, settings, Credentials(settings.console,
-                                                         console_password(settings)))
+                                                         console_password(settings)),
+                      session_secret(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -67,13 +69,10 @@ def create_app(project_dir: Path | str = ".") -> FastAPI:
     app.include_router(actions.router)
     _add_static(app)
     _add_error_pages(app)
-    app.middleware("http")(_guard)
-    spec = settings.console
-    app.add_middleware(SessionMiddleware, secret_key=session_secret(settings),
-                       session_cookie="tradelane_console",
-                       max_age=int(spec.session_max_age.total_seconds()),
-                       same_site="strict", https_only=spec.secure_cookie)
+    app.add_middleware(SessionLayer, manager=console.sessions)
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -133,16 +132,55 @@ def host_name(header: str) -> str:
     return host if not colon or port.isdigit() else ""
 
 
-async def _guard(request: Request,
-                            call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    length = request.headers.get("content-length", "0")
-    if not length.isdigit() or int(length) > MAX_BODY:
-        response: Response = HTMLResponse("Request too large.", status_code=413)
-    else:
-        response = await call_next(request)
+class SecurityHeaders:
+    """Every answer carries ``_HEADERS`` (where it did not set its own), whoever made it:
+    a page, an error page, the Host check, the size check."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                secure(MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
+
+
+def secure(headers: MutableHeaders) -> None:
     for name, value in _HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+        headers.setdefault(name, value)
+
+
+class BodyLimit:
+    """Refuse a body over ``limit`` bytes: at once when its length says so, else as soon as
+    that much has arrived (a chunked upload declares no length)."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await HTMLResponse("Request too large.", status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413, "Request too large.")
+            return message
+
+        await self.app(scope, receive_limited, send)
 
 
 def _add_static(app: FastAPI) -> None:
@@ -158,9 +196,19 @@ def _add_error_pages(app: FastAPI) -> None:
     async def to_login(request: Request, exc: NotAuthenticated) -> Response:
         return RedirectResponse(login_url(exc.next_path), status_code=303)
 
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> HTMLResponse:
+        return render(request, "error.html", 404, title=f"No such {exc.what}",
+                      message=f"There is no {exc.what} {exc.key} in the ledger.")
+
+    @app.exception_handler(RequestError)
+    async def refused(request: Request, exc: RequestError) -> HTMLResponse:
+        # Conflict: someone else moved the file first
+        return render(request, "error.html", 409, title="Not done", message=str(exc))
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> HTMLResponse:
-        titles = {403: "Refused", 404: "Not found", 405: "Not allowed"}
+        titles = {403: "Refused", 404: "Not found", 405: "Not allowed", 413: "Too large"}
         return render(request, "error.html", exc.status_code,
                       title=titles.get(exc.status_code, "Error"), message=str(exc.detail))
 
@@ -175,3 +223,13 @@ def _add_error_pages(app: FastAPI) -> None:
         return render(request, "error.html", 500, title="The configuration has problems",
                       message="Fix them, then reload this page (tradelane check lists them"
                               " too).", problems=exc.problems)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> HTMLResponse:
+        # Starlette answers this one outside every middleware: the headers are set here.
+        # The traceback goes to the log (uvicorn writes it), never to the browser.
+        response = render(request, "error.html", 500, title="Something went wrong",
+                          message="The console could not answer this request. The details"
+                                  " are in the console's log.")
+        secure(response.headers)
+        return response
