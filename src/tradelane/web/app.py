@@ -20,6 +20,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tradelane import redact
 from tradelane.errors import ConfigError, NotAuthenticated, NotFound, RequestError
 from tradelane.spec import Settings, load_project
 from tradelane.web import actions, login, views
@@ -51,7 +52,9 @@ _HEADERS = {
 def create_app(project_dir: Path | str = ".") -> FastAPI:
     """The console for the project in ``project_dir``; raises ConfigError without a password."""
     project_dir = Path(project_dir).resolve()
-    settings = load_project(project_dir).settings
+    project = load_project(project_dir)
+    redact.register_project(project)  # what it shows may hold the engine's secrets too
+    settings = project.settings
     console = Console(project_dir, settings, Credentials(settings.console,
                                                          console_password(settings)),
                       session_secret(settings))

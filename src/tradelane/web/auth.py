@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from fastapi import HTTPException, Request
 
+from tradelane import redact
 from tradelane.errors import ConfigError, NotAuthenticated
 from tradelane.spec import ConsoleSpec, Settings
 from tradelane.web.session import session_of
@@ -23,6 +24,12 @@ CSRF_FIELD = "csrf_token"
 
 
 def _secret_from(env: str, file: str | None, settings: Settings, what: str) -> str | None:
+    value = _read_secret(env, file, settings, what)
+    redact.register(value)  # never in a log line, a page or a message, in any encoding
+    return value
+
+
+def _read_secret(env: str, file: str | None, settings: Settings, what: str) -> str | None:
     value = os.environ.get(env)
     if value:
         return value

@@ -10,8 +10,15 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from tradelane import redact
 from tradelane.web.auth import CSRF_FIELD
 from tradelane.web.session import session_of, take_flash
+
+
+def _shown(value: Any) -> Any:
+    """Every value a template prints: no known secret shows, whatever put it in the ledger."""
+    return redact.redact(value) if isinstance(value, str) else value
+
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -19,6 +26,7 @@ _env = Environment(
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=_shown,
 )
 templates = Jinja2Templates(env=_env)
 
