@@ -205,8 +205,9 @@ def test_every_log_record_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_log_records_keep_their_arguments(caplog: pytest.LogCaptureFixture) -> None:
     # uvicorn's access log formatter unpacks record.args: the shape must survive
+    redact.register("some-secret-value")
     caplog.set_level(logging.INFO)
-    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1", "GET",
+    logging.getLogger("tradelane.test.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1", "GET",
                                              "/login", "1.1", 200)
     [record] = caplog.records
     assert record.args == ("127.0.0.1", "GET", "/login", "1.1", 200)

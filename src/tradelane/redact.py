@@ -15,6 +15,9 @@ all of these forms:
 - cut off: a text that ends (or stops at ``…`` / ``...``) in the middle of a secret, or
   starts in the middle of one, keeps at most ``PARTIAL - 1`` of its characters.
 
+Forms are compared without regard to ASCII case (hex and percent-encoding come in both):
+a value that differs from a secret only in case is masked too, which costs nothing.
+
 The engine keeps one registry for the whole process (``register``, ``redact``): whatever
 reads a secret registers it, and ``tradelane.logs`` masks every log record with it.
 Values shorter than ``SHORTEST`` characters are not taken as secrets: masking them would

@@ -41,7 +41,8 @@ def client(live: LiveConsole) -> Iterator[httpx.Client]:
 @pytest.fixture
 def ops(client: httpx.Client) -> httpx.Client:
     """A client logged in as the ops user."""
-    assert log_in(client).status_code == 303
+    response = log_in(client)
+    assert response.status_code == 303, (response.status_code, response.text[:500])
     return client
 
 

@@ -11,7 +11,7 @@ import time
 import httpx
 from sqlalchemy import func, select
 
-from support.console import LiveConsole, log_in, token_in
+from support.console import PASSWORD, LiveConsole, log_in, token_in
 from support.project import ProjectDir
 from tradelane.ledger.sessions import console_sessions
 
@@ -150,3 +150,24 @@ def test_many_anonymous_visits_store_nothing(live: LiveConsole,
     with ops_project.ledger() as ledger, ledger.engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(console_sessions)).scalar_one()
     assert count == 0
+
+
+def test_behind_tls_the_cookie_is_secure_only(ops_project: ProjectDir) -> None:
+    ops_project.settings("console: {user: ops, secure_cookie: true}\n")
+    server = LiveConsole(ops_project.root)
+    try:
+        with server.client() as browser:
+            page = browser.get("/login")
+            anonymous = page.headers["set-cookie"]
+            # over plain HTTP a client keeps a Secure cookie to itself: send it as a TLS
+            # proxy would pass it on
+            cookie = anonymous.split(";")[0]
+            response = browser.post("/login", headers={"cookie": cookie}, data={
+                "csrf_token": token_in(page.text), "username": "ops", "password": PASSWORD,
+                "next": "/"})
+        assert response.status_code == 303
+        for header in (anonymous, response.headers["set-cookie"]):
+            assert "; Secure" in header and "HttpOnly" in header and "SameSite=Strict" in header
+        assert "Max-Age=28800" in response.headers["set-cookie"]  # 8 hours, like the server
+    finally:
+        server.stop()
