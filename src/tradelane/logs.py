@@ -6,8 +6,10 @@ record logged inside, in any module, through a ``contextvars`` filter::
     with bind(route="orders"):
         log.info("polling")        # {"msg": "polling", "route": "orders", ...}
 
-Secrets never reach a record: values whose key looks like a secret are masked, and alert
-channels log only the host of a webhook URL.
+Secrets never reach a record: importing this module makes every log record of the process,
+whoever logs it, pass through ``tradelane.redact`` as it is made (message, arguments,
+traceback), so every handler (ours, pytest's, uvicorn's, ``basicConfig``'s) gets it masked.
+Our formatters also mask the bound fields, and values whose key looks like a secret.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import contextlib
 import contextvars
 import json
 import logging
+import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TextIO
+
+from tradelane import redact
 
 _CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "tradelane_log_context", default=MappingProxyType({}))
@@ -63,7 +68,7 @@ class JsonFormatter(logging.Formatter):
             if value is not None:
                 out[key] = _mask(key, value)
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
@@ -76,13 +81,15 @@ class HumanFormatter(logging.Formatter):
                        if getattr(record, k, None) is not None)
         line = f"{when} {record.levelname:<7} {f'[{ctx}] ' if ctx else ''}{record.getMessage()}"
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
+            line += "\n" + (record.exc_text or self.formatException(record.exc_info))
+        return redact.redact(line)
 
 
 def setup(stream: TextIO | None = None, *, level: int = logging.INFO,
           json_lines: bool | None = None) -> logging.Handler:
-    """Install one handler on the root logger (JSON unless ``stream`` is a terminal)."""
+    """Install one handler on the root logger (JSON unless ``stream`` is a terminal), and
+    take the secrets the environment's variable names announce (``redact``)."""
+    redact.register_environment(os.environ)
     stream = stream or sys.stderr
     if json_lines is None:
         json_lines = not (hasattr(stream, "isatty") and stream.isatty())
@@ -101,5 +108,70 @@ def setup(stream: TextIO | None = None, *, level: int = logging.INFO,
 
 def _mask(key: str, value: Any) -> Any:
     if any(word in key.lower() for word in _SECRET_WORDS):
-        return "***"
-    return value
+        return redact.MASK
+    return redact.redact(value) if isinstance(value, str) else value
+
+
+# -- every record, masked as it is made ---------------------------------------------------------
+
+_TRACEBACKS = logging.Formatter()
+
+
+def redact_records() -> None:
+    """Make every log record of this process pass through ``redact`` when it is created
+    (idempotent; kept when someone else wraps the factory after us)."""
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "redacts", False):
+        logging.setLogRecordFactory(_redacting(current))
+
+
+def _redacting(factory: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        if redact.active():
+            _redact(record)
+        return record
+
+    make.redacts = True  # type: ignore[attr-defined]
+    return make
+
+
+def _redact(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string: logging reports it when the record is written
+        return
+    clean = redact.redact(message)
+    if clean != message:
+        # keep the record's shape (some formatters read its args), masking each part; if a
+        # secret spans the parts, the whole message is masked instead
+        msg = redact.redact(record.msg) if isinstance(record.msg, str) else record.msg
+        args: Any = record.args
+        if isinstance(args, tuple):
+            args = tuple(_redact_arg(a) for a in args)
+        elif isinstance(args, Mapping):
+            args = {k: _redact_arg(v) for k, v in args.items()}
+        record.msg, record.args = msg, args
+        try:
+            whole = record.getMessage() == clean
+        except Exception:
+            whole = False
+        if not whole:
+            record.msg, record.args = clean, ()
+    if record.exc_info and record.exc_info[0] is not None:
+        record.exc_text = redact.redact(_TRACEBACKS.formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = redact.redact(record.stack_info)
+
+
+def _redact_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact.redact(value)
+    if value is None or isinstance(value, int | float):
+        return value
+    text = str(value)
+    clean = redact.redact(text)
+    return value if clean == text else clean
+
+
+redact_records()

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
+from tradelane import redact
 from tradelane.abc import Source
 from tradelane.errors import ConfigError, Conflict, RequestError, TransientError
 from tradelane.finishing import Finisher
@@ -55,6 +56,7 @@ class Runner:
         self.settings = project.settings
         self.ledger = ledger
         self.stop = stop
+        redact.register_project(project)  # its secrets never reach a log or a reason file
         self.pipeline = Pipeline(project, ledger, stop=stop)
         self.incidents = Incidents(ledger)
         # One source per route for the runner's life: readiness ("stable") compares a

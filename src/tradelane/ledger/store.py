@@ -52,6 +52,8 @@ _LEASED = frozenset({FileState.CLAIMED, FileState.STAGED, FileState.DELIVERED})
 #: States a file ends in; a listed file with the same identity is looked at again (``Seen``).
 FINISHED = frozenset({FileState.ARCHIVED, FileState.QUARANTINED, FileState.DUPLICATE,
                       FileState.DISCARDED, FileState.LOST})
+#: The largest file id the ``files.id`` column holds (PostgreSQL's INTEGER).
+MAX_ID = 2**31 - 1
 #: Longest event detail kept; a longer one is cut, saying how long it was.
 MAX_DETAIL = 2000
 
@@ -419,13 +421,18 @@ class Ledger:
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, file_id: int) -> FileRecord:
+        """Raises ``NotFound``, also for an id no file can have (0, or past the column)."""
+        if not 0 < file_id <= MAX_ID:
+            raise NotFound(file_id)
         with self.engine.connect() as conn:
             return self._get(conn, file_id)
 
     def find(self, key: str) -> list[FileRecord]:
         """Files by id, or by name (newest first)."""
         with self.engine.connect() as conn:
-            if key.isdigit():
+            if key.isascii() and key.isdigit():
+                if not 0 < int(key) <= MAX_ID:
+                    return []
                 row = conn.execute(select(files).where(files.c.id == int(key))).one_or_none()
                 return [FileRecord.from_row(row)] if row else []
             rows = conn.execute(select(files).where(files.c.name == key)

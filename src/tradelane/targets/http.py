@@ -221,10 +221,10 @@ class HttpTarget:
                     return None
                 if kind == "reject":
                     box.answered(request.index, REJECTED, code=status)
-                    return Refusal(request, where, status, response.reason_phrase,
+                    return Refusal(request, where, status, creds.redact(response.reason_phrase),
                                    _body_start(response, creds))
                 box.answered(request.index, SENT, code=status)
-                why = f"HTTP {status} {response.reason_phrase}"
+                why = f"HTTP {status} {creds.redact(response.reason_phrase)}"
                 if kind == "unavailable":
                     raise HttpUnavailable(self.uri, why=why, where=where, attempts=attempt,
                                           delivered=_acked(box), status=status)

@@ -1,30 +1,21 @@
-"""Credentials of an HTTP target, read from the environment, and redaction of their values.
+"""Credentials of an HTTP target, read from the environment.
 
-Secrets live only in the request headers built here. Everything shown to people (logs, reason
-files, dry runs, error messages) goes through ``Secrets.redact`` first.
+Secrets live only in the request headers built here, and are registered with
+``tradelane.redact`` as they are read, so that no log record shows them in any encoding.
+Everything else shown to people (reason files, dry runs, error messages) goes through
+``Credentials.redact`` first.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tradelane import redact
 from tradelane.errors import TargetUnavailable
+from tradelane.redact import MASK
 from tradelane.spec import EnvValue, HttpTargetSpec
-
-MASK = "***"
-# Shapes of credentials a server may echo back in an error body.
-_SCHEME_TOKEN = re.compile(r"(?i)\b(bearer|basic|token|apikey)(\s+)[A-Za-z0-9._~+/=-]{4,}")
-_SECRET_FIELD = re.compile(
-    r"""(?ix)
-    (["']?(?:access_token|refresh_token|id_token|token|api[_-]?key|apikey|secret|client_secret
-         |password|passwd|authorization|x-api-key)["']?\s*[:=]\s*["']?
-     (?:(?:bearer|basic|token)\s+)?)
-    ([^"'\s,&;}]+)
-    """
-)
 
 
 @dataclass(frozen=True)
@@ -36,12 +27,10 @@ class Credentials:
     secrets: tuple[str, ...]
 
     def redact(self, text: str) -> str:
-        """``text`` with every configured secret value and every token-like value masked."""
-        for secret in self.secrets:
-            if len(secret) >= 3:
-                text = text.replace(secret, MASK)
-        text = _SCHEME_TOKEN.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
-        return _SECRET_FIELD.sub(lambda m: f"{m[1]}{MASK}", text)
+        """``text`` with every secret masked in every encoding (these and any other the
+        process knows), and every value shaped like a credential too."""
+        redact.register(*self.secrets)  # already known, unless built by hand
+        return redact.credential_shapes(redact.redact(text))
 
 
 def credentials(spec: HttpTargetSpec, environ: Mapping[str, str], *, route: str,
@@ -79,11 +68,12 @@ def credentials(spec: HttpTargetSpec, environ: Mapping[str, str], *, route: str,
         password = read(auth.basic_password_env, "auth.basic_password_env")
         pair = base64.b64encode(f"{auth.basic_user}:{password or ''}".encode()).decode()
         secrets.append(pair)
+        redact.register_basic(auth.basic_user, password)
         headers["Authorization"] = f"Basic {pair}"
         shown["Authorization"] = f"Basic {MASK} (user {auth.basic_user})"
     if not strict:
         headers = {k: v for k, v in headers.items() if v}
-    # Longest first, so a secret containing another is masked whole.
+    redact.register(*secrets)
     return Credentials(headers, shown, tuple(sorted(set(secrets), key=len, reverse=True)))
 
 

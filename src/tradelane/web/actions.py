@@ -1,7 +1,8 @@
 """The two things ops do to a quarantined file: reprocess it, or discard it with a reason.
 
 Each is a POST (CSRF-checked app-wide) answered with a redirect and a one-line message in
-plain words. The engine decides; this module only words the outcome.
+plain words. The engine decides; this module only words the outcome. An unknown file is
+``NotFound``, answered by the app's 404 page.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from tradelane.errors import Conflict, NotFound, TradelaneError
 from tradelane.models import FileState
 from tradelane.pipeline import FileResult, Outcome
 from tradelane.web.auth import require_user
-from tradelane.web.render import flash
+from tradelane.web.params import ConsoleDep, FileId
+from tradelane.web.session import flash
 from tradelane.web.state import Console
-from tradelane.web.views import ConsoleDep
 
 router = APIRouter(dependencies=[Depends(require_user)])
 
@@ -28,14 +29,13 @@ def _back(file_id: int) -> RedirectResponse:
 
 
 @router.post("/files/{file_id}/reprocess")
-def reprocess(request: Request, con: ConsoleDep, file_id: int,
+def reprocess(request: Request, con: ConsoleDep, file_id: FileId,
               force: Annotated[str | None, Form()] = None) -> RedirectResponse:
     try:
         with con.pipeline() as pipeline:
             result = pipeline.reprocess(file_id, force=bool(force))
     except NotFound:
-        flash(request, "error", f"There is no file {file_id} in the ledger.")
-        return RedirectResponse("/quarantine", status_code=303)
+        raise
     except Conflict:
         flash(request, "error", _conflict(con, file_id, bool(force)))
         return _back(file_id)
@@ -76,8 +76,9 @@ def _outcome(r: FileResult) -> tuple[str, str]:
 
 
 @router.post("/files/{file_id}/discard")
-def discard(request: Request, con: ConsoleDep, file_id: int,
+def discard(request: Request, con: ConsoleDep, file_id: FileId,
             reason: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
+    con.ledger.get(file_id)  # NotFound before anything else is said about the file
     reason = " ".join(reason.split())
     if not reason:
         flash(request, "error", "Say why the file is discarded: the reason is kept in its"
@@ -87,8 +88,7 @@ def discard(request: Request, con: ConsoleDep, file_id: int,
         with con.pipeline() as pipeline:
             where = ops.discard(pipeline.project, con.ledger, file_id, reason)
     except NotFound:
-        flash(request, "error", f"There is no file {file_id} in the ledger.")
-        return RedirectResponse("/quarantine", status_code=303)
+        raise
     except TradelaneError as exc:
         flash(request, "error", f"File {file_id} was not discarded: {exc}")
         return _back(file_id)

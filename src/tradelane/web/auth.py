@@ -1,14 +1,13 @@
-"""Login, session secrets and CSRF for the ops console.
+"""Login, secrets and CSRF for the ops console.
 
 One ops user, configured under ``console:`` in tradelane.yaml; the password comes from the
-environment or a file, never from the config. Sessions are cookies signed by Starlette's
-``SessionMiddleware`` (HttpOnly, SameSite=Strict). Every POST carries a per-session token in
-a hidden field, checked before any handler runs.
+environment or a file, never from the config. Sessions live in the ledger (``session.py``);
+every POST carries the session's CSRF token in a hidden field, checked before any handler
+runs. Failed logins are slowed down by ``throttle.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import os
 import secrets
@@ -16,17 +15,21 @@ from urllib.parse import quote
 
 from fastapi import HTTPException, Request
 
+from tradelane import redact
 from tradelane.errors import ConfigError, NotAuthenticated
 from tradelane.spec import ConsoleSpec, Settings
+from tradelane.web.session import session_of
 
 CSRF_FIELD = "csrf_token"
-#: Extra wait after each consecutive failed login, up to ``_MAX_DELAY`` seconds.
-_STEP_DELAY, _MAX_DELAY = 0.5, 5.0
-
-
 
 
 def _secret_from(env: str, file: str | None, settings: Settings, what: str) -> str | None:
+    value = _read_secret(env, file, settings, what)
+    redact.register(value)  # never in a log line, a page or a message, in any encoding
+    return value
+
+
+def _read_secret(env: str, file: str | None, settings: Settings, what: str) -> str | None:
     value = os.environ.get(env)
     if value:
         return value
@@ -57,13 +60,11 @@ def session_secret(settings: Settings) -> str:
 
 
 class Credentials:
-    """The ops user's name and password; failed attempts slow down the next ones."""
+    """The ops user's name and password."""
 
     def __init__(self, spec: ConsoleSpec, password: str):
         self._user = spec.user.encode()
         self._password = password.encode()
-        self._failures = 0
-        self._lock = asyncio.Lock()
 
     def matches(self, user: str, password: str) -> bool:
         # both compared every time, in constant time: no hint which one was wrong
@@ -71,30 +72,12 @@ class Credentials:
         password_ok = hmac.compare_digest(password.encode(), self._password)
         return user_ok and password_ok
 
-    async def check(self, user: str, password: str) -> bool:
-        # attempts queue one behind the other, so guessing in parallel gains nothing
-        async with self._lock:
-            if self.matches(user, password):
-                self._failures = 0
-                return True
-            self._failures += 1
-            await asyncio.sleep(min(_STEP_DELAY * self._failures, _MAX_DELAY))
-            return False
-
-
-def csrf_token(request: Request) -> str:
-    """This session's token, created on first use."""
-    token = request.session.get("csrf")
-    if not token:
-        token = request.session["csrf"] = secrets.token_urlsafe(32)
-    return token
-
 
 async def csrf_protect(request: Request) -> None:
     """App-wide dependency: a POST without this session's token is refused with 403."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    expected = request.session.get("csrf")
+    expected = session_of(request).csrf_token
     form = await request.form()
     sent = form.get(CSRF_FIELD)
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(
@@ -104,11 +87,11 @@ async def csrf_protect(request: Request) -> None:
 
 
 def require_user(request: Request) -> str:
-    user = request.session.get("user")
+    user = session_of(request).user
     if not user:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise NotAuthenticated(target if request.method == "GET" else "/")
-    return str(user)
+    return user
 
 
 def login_url(next_path: str) -> str:

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from tradelane.web.auth import csrf_token, safe_next
-from tradelane.web.render import flash, render
+from tradelane.web.auth import safe_next
+from tradelane.web.render import render
+from tradelane.web.session import session_of
+from tradelane.web.state import Console
 
+log = logging.getLogger("tradelane.console")
 router = APIRouter()
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request,
-               next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
-    if request.session.get("user"):
+               next: Annotated[str | None, Query(max_length=2000)] = None,
+               logged_out: Annotated[bool, Query()] = False) -> Response:
+    if session_of(request).user:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "login.html", next=safe_next(next), failed=False)
+    return render(request, "login.html", next=safe_next(next), failed=False,
+                  logged_out=logged_out)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -26,18 +33,23 @@ async def login(request: Request,
                 username: Annotated[str, Form(max_length=200)] = "",
                 password: Annotated[str, Form(max_length=1000)] = "",
                 next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
-    credentials = request.app.state.console.credentials
-    if not await credentials.check(username, password):
-        return render(request, "login.html", 401, next=safe_next(next), failed=True)
-    # a fresh session (and CSRF token) on login: nothing set before login carries over
-    request.session.clear()
-    request.session["user"] = username
-    csrf_token(request)
+    con: Console = request.app.state.console
+    address = request.client.host if request.client else ""
+    if not await con.throttle.attempt(address, username,
+                                      lambda: con.credentials.matches(username, password)):
+        log.warning("failed login as %r from %s", username, address)
+        return render(request, "login.html", 401, next=safe_next(next), failed=True,
+                      logged_out=False)
+    # a new session (and CSRF token): nothing from before the login carries over
+    await run_in_threadpool(con.sessions.log_in, request, username)
+    log.info("%s logged in from %s", username, address)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request) -> RedirectResponse:
-    request.session.clear()
-    flash(request, "ok", "You are logged out.")
-    return RedirectResponse("/login", status_code=303)
+    user = session_of(request).user
+    request.app.state.console.sessions.log_out(request)
+    if user:
+        log.info("%s logged out", user)
+    return RedirectResponse("/login?logged_out=1", status_code=303)

@@ -10,7 +10,15 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from tradelane.web.auth import CSRF_FIELD, csrf_token
+from tradelane import redact
+from tradelane.web.auth import CSRF_FIELD
+from tradelane.web.session import session_of, take_flash
+
+
+def _shown(value: Any) -> Any:
+    """Every value a template prints: no known secret shows, whatever put it in the ledger."""
+    return redact.redact(value) if isinstance(value, str) else value
+
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -18,17 +26,13 @@ _env = Environment(
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=_shown,
 )
 templates = Jinja2Templates(env=_env)
 
 
-def flash(request: Request, kind: str, text: str) -> None:
-    """A message shown once, on the next page (kind: ok, warn or error)."""
-    request.session["flash"] = [kind, text]
-
-
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    message = request.session.pop("flash", None)
-    base = {"csrf_field": CSRF_FIELD, "csrf_token": csrf_token(request),
-            "user": request.session.get("user"), "flash": message, "nav": ""}
+    session = session_of(request)
+    base = {"csrf_field": CSRF_FIELD, "csrf_token": session.csrf_token,
+            "user": session.user, "flash": take_flash(request), "nav": ""}
     return templates.TemplateResponse(request, name, base | context, status_code=status)

@@ -1,4 +1,5 @@
-"""What the console holds for its whole life: the project folder, the ledger, the ops user."""
+"""What the console holds for its whole life: the project folder, the ledger, the ops user,
+its sessions and the login throttle."""
 
 from __future__ import annotations
 
@@ -8,21 +9,30 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tradelane.ledger import Ledger
+from tradelane.ledger.sessions import Sessions
 from tradelane.runner import Runner
 from tradelane.spec import Project, Settings, load_project
 from tradelane.web.auth import Credentials
+from tradelane.web.session import SessionManager
+from tradelane.web.throttle import LoginThrottle
 
 
 class Console:
     """The same ledger as the CLI; the project is reloaded per request so that a mapping
     fixed on disk applies to the next reprocess without restarting the console."""
 
-    def __init__(self, project_dir: Path, settings: Settings, credentials: Credentials):
+    def __init__(self, project_dir: Path, settings: Settings, credentials: Credentials,
+                 session_secret: str):
         self.project_dir = project_dir
         self.settings = settings
         self.credentials = credentials
         self.ledger = Ledger(settings.ledger_url, worker=f"console:{settings.console.user}",
                              lease=settings.lease)
+        spec = settings.console
+        self.sessions = SessionManager(Sessions(self.ledger), session_secret,
+                                       lifetime=spec.session_max_age,
+                                       secure=spec.secure_cookie)
+        self.throttle = LoginThrottle(keep_users=(spec.user,))
         # one action at a time: a double click must not start two reprocess attempts
         self._actions = threading.Lock()
 

@@ -12,18 +12,11 @@ from tradelane import ops
 from tradelane.errors import NotFound
 from tradelane.models import QUARANTINE_STATES
 from tradelane.web.auth import require_user
+from tradelane.web.params import ConsoleDep, FileId, parse_file_id
 from tradelane.web.preview import preview
 from tradelane.web.render import render
-from tradelane.web.state import Console
 
 router = APIRouter(dependencies=[Depends(require_user)])
-
-
-def console(request: Request) -> Console:
-    return request.app.state.console
-
-
-ConsoleDep = Annotated[Console, Depends(console)]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -44,12 +37,8 @@ def quarantine_page(request: Request, con: ConsoleDep,
 
 
 @router.get("/files/{file_id}", response_class=HTMLResponse)
-def file_page(request: Request, con: ConsoleDep, file_id: int) -> HTMLResponse:
-    try:
-        record = con.ledger.get(file_id)
-    except NotFound:
-        return render(request, "error.html", 404, title="No such file",
-                      message=f"There is no file {file_id} in the ledger.")
+def file_page(request: Request, con: ConsoleDep, file_id: FileId) -> HTMLResponse:
+    record = con.ledger.get(file_id)  # NotFound: the app's 404 page
     project = con.project()
     trail = ops.history(con.ledger, str(file_id))[0]
     context: dict[str, Any] = {"file": trail["file"], "events": trail["events"],
@@ -68,7 +57,8 @@ def history_page(request: Request, con: ConsoleDep,
                  q: Annotated[str, Query(max_length=500)] = "") -> HTMLResponse:
     q = q.strip()
     trail: list[dict[str, Any]] = []
-    if q:
+    # the ledger reads all digits as an id: one no file can have finds nothing
+    if q and (not q.isdigit() or parse_file_id(q) is not None):
         try:
             trail = ops.history(con.ledger, q)
         except NotFound:
