@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import pyarrow as pa
 
 from tradelane.abc import DeliveryContext
 from tradelane.ledger import Ledger
@@ -101,7 +102,8 @@ def run_target(url: str, data: list[pd.DataFrame], batch: int, workdir: Path, ro
         target = HttpTarget(route, environ={})
         try:
             started = time.perf_counter()
-            delivery = target.deliver((Document({}, f) for f in data), ctx)
+            delivery = target.deliver((Document({}, pa.Table.from_pandas(f, preserve_index=False),
+                                                numbers=f.index.to_numpy()) for f in data), ctx)
             elapsed = time.perf_counter() - started
         finally:
             target.close()

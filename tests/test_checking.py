@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
-import pandas as pd
+import pyarrow as pa
 import pytest
 
 from support.project import CSV_ROUTE, ProjectDir
@@ -87,7 +87,7 @@ def test_split_never_drops_records_it_cannot_write_back() -> None:
         "name": "t", "source": {"folder": "in"}, "format": {"type": "x12"},
         "fields": {"qty": {"type": "integer"}}, "on_invalid": "split",
         "target": {"folder": "out"}})
-    records = pd.DataFrame({"qty": pd.array(["1", "x"], dtype="string[pyarrow]")})
+    records = pa.table({"qty": pa.array(["1", "x"], pa.string())})
     doc = Document(header={}, records=records, locate=lambda row: f"record {row + 1}")
     checked = Checked()
     with pytest.raises(InvalidRecords) as info:

@@ -40,7 +40,7 @@ class Checked:
     #: (source rows, their record numbers) per batch, kept only when the target may refuse
     #: single records after taking the others.
     keep_sources: bool = False
-    sources: list[tuple[Any, Any]] = field(default_factory=list)
+    sources: list[tuple[Any, np.ndarray]] = field(default_factory=list)
     #: messages the reader isolated (EDIFACT ``isolate_messages``): split out, never fatal
     isolated: int = 0
 
@@ -57,8 +57,9 @@ class Checked:
     def refused_by_target(self, exc: RecordsRejected) -> None:
         """Move the records a target refused into the rejects, as validation would."""
         refused = set(exc.records)
-        for rows, index in self.sources:
-            mask = np.fromiter((int(i) in refused for i in index), dtype=bool, count=len(index))
+        refused_numbers = np.fromiter(refused, dtype=np.int64, count=len(refused))
+        for rows, numbers in self.sources:
+            mask = np.isin(numbers, refused_numbers)
             if mask.any():
                 self.rejected_rows.extend(pick(rows, mask))
         self.stage = self.stage if self.error_count else "deliver"
@@ -83,12 +84,12 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
         if doc.interchange and doc.interchange not in seen_interchanges and on_interchange:
             seen_interchanges.add(doc.interchange)
             on_interchange(doc.interchange)
-        for failed in getattr(doc, "failed", ()):
+        for failed in doc.failed:
             checked.isolate(failed, limit)
         valid = validate(doc, route, limit=limit)
         result = transform(valid.document, route, limit=limit)
         invalid = valid.invalid | result.invalid
-        units = getattr(doc, "units", None)  # EDI: a message goes whole, or not at all
+        units = doc.units  # EDI: a message goes whole, or not at all
         if units is not None and invalid.any():
             invalid = np.isin(units, units[invalid])
         found = valid.issues + result.issues
@@ -103,13 +104,17 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
                     raise InvalidRecords(checked.issues, error_count=checked.error_count,
                                          stage=checked.stage)
                 checked.rejected_rows.extend(pick(doc.source_rows, invalid))
+            assert doc.numbers is not None
             if checked.keep_sources:
-                checked.sources.append((doc.source_rows, doc.records.index))
-            out = result.document.records[~invalid]
-            checked.records += len(out)
-            yield result.document.with_records(out)
+                checked.sources.append((doc.source_rows, doc.numbers))
+            out = result.document
+            if invalid.any():  # by record number: a hook may have dropped or moved rows
+                assert out.numbers is not None
+                out = out.filter(~np.isin(out.numbers, doc.numbers[invalid]))
+            checked.records += out.records.num_rows
+            yield out
         elif checked.error_count == checked.isolated:
-            checked.records += len(result.document.records)
+            checked.records += result.document.records.num_rows
             yield result.document
     if checked.error_count > checked.isolated and route.on_invalid != "split":
         raise InvalidRecords(checked.issues, error_count=checked.error_count,

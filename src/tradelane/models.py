@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import numpy as np
+    import pyarrow as pa
 
 
 class FileState(enum.StrEnum):
@@ -120,37 +121,76 @@ def _default_locate(row: int) -> str:
 
 @dataclass(frozen=True)
 class Document:
-    """One batch of a parsed file: header fields plus a table of records.
+    """One batch of a parsed file: header fields plus an Arrow table of records.
 
     ``records`` has one column per field of the route (raw strings after reading, typed values
-    after validation). Its index is the record number within the whole file (0-based), so a
-    file read in several batches keeps stable row numbers. ``locate(row)`` turns a record number
-    into a location a person can find in the original file.
+    after validation, the output columns after transform).
 
-    A header value is usually one scalar per batch. It may also be a ``pd.Series`` aligned
+    ``numbers`` holds each row's record number: its 0-based position in the whole file, so a
+    file read in several batches keeps stable numbers, and rows left out (``on_invalid:
+    split``) do not renumber the others. It defaults to 0..n-1, a file read in one batch.
+    ``locate(number)`` turns a record number into a location a person can find in the
+    original file.
+
+    A header value is usually one scalar per batch. It may also be a ``pa.Array`` aligned
     with ``records`` when the batch spans several messages with headers of their own (EDIFACT
     reads many messages per batch): validation then checks it per record, and ``copy_header``
     copies it as a column.
+
+    ``failed`` are messages the reader isolated (EDIFACT ``isolate_messages``): each has an
+    ``issue`` and a ``message``, is quarantined whole and never mapped. ``units`` gives each
+    record the unit it belongs to (EDI: its message number), when a unit goes whole or not
+    at all; None means every record stands alone.
     """
 
     header: Mapping[str, Any]
-    records: pd.DataFrame
+    records: pa.Table
     locate: Callable[[int], str] = _default_locate
     notes: tuple[str, ...] = ()  # warnings worth reporting that are not errors
     source_rows: Any = None  # format-specific originals, for splitting out invalid records
     #: EDI envelope identity (sender, recipient, control reference): the pipeline refuses an
     #: interchange the ledger has already seen on this route.
     interchange: tuple[str, str, str] | None = None
+    numbers: np.ndarray | None = None  # never None once built: see __post_init__
+    failed: tuple[Any, ...] = ()
+    units: np.ndarray | None = None
 
-    def with_records(self, records: pd.DataFrame, **changes: Any) -> Document:
-        return Document(
-            header=changes.get("header", self.header),
-            records=records,
-            locate=self.locate,
-            notes=self.notes,
-            source_rows=self.source_rows,
-            interchange=self.interchange,
-        )
+    def __post_init__(self) -> None:
+        rows = self.records.num_rows
+        if self.numbers is None:
+            import numpy
+
+            object.__setattr__(self, "numbers", numpy.arange(rows, dtype=numpy.int64))
+        elif len(self.numbers) != rows:  # a bug in a reader or transform: fail loudly
+            raise ValueError(f"{len(self.numbers)} record numbers for {rows} records")
+
+    def with_records(self, records: pa.Table, numbers: np.ndarray | None = None,
+                     **changes: Any) -> Document:
+        """The same document with other records (and their numbers: by default the same)."""
+        return replace(self, records=records,
+                       numbers=self.numbers if numbers is None else numbers, **changes)
+
+    def filter(self, keep: np.ndarray) -> Document:
+        """Only the rows where ``keep`` is True, with their numbers, header columns and
+        units."""
+        import pyarrow as pa
+
+        mask = pa.array(keep, pa.bool_())
+        header = {k: v.filter(mask) if isinstance(v, pa.Array) else v
+                  for k, v in self.header.items()}
+        assert self.numbers is not None
+        return replace(self, records=self.records.filter(mask), numbers=self.numbers[keep],
+                       header=header, units=None if self.units is None else self.units[keep])
+
+
+def records_table(columns: Mapping[str, pa.Array | pa.ChunkedArray], rows: int) -> pa.Table:
+    """A table of ``columns``, all ``rows`` long; it keeps its length with no column at all
+    (a route whose fields are all header fields)."""
+    import pyarrow as pa
+
+    if columns:
+        return pa.Table.from_arrays(list(columns.values()), names=list(columns))
+    return pa.Table.from_arrays([pa.nulls(rows)], names=["_"]).drop_columns(["_"])
 
 
 @dataclass(frozen=True, slots=True)

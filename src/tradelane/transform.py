@@ -1,23 +1,29 @@
-"""Declarative mapping of validated records. Pure: returns a new Document plus any problems.
+"""Declarative mapping of validated records, column by column in Arrow. Pure: returns a new
+Document plus any problems.
 
-Order: copy_header, constants, lookups, derive, hook, rename, output.
+Order: copy_header, constants, lookups, derive, hook, rename, output, then the target's
+fixed decimals.
 """
 
 from __future__ import annotations
 
 import csv
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tradelane.errors import ConfigError, HookError
+from tradelane.expr import ExpressionFailed, ExpressionInvalid, compile_expression
+from tradelane.hooks import run_hook
 from tradelane.models import Document, Issue
-from tradelane.spec import RouteSpec, TransformSpec, import_hook
+from tradelane.spec import DeriveSpec, LookupSpec, RouteSpec, TransformSpec
 
 
 @dataclass(frozen=True)
@@ -25,113 +31,159 @@ class TransformResult:
     document: Document
     issues: list[Issue]
     error_count: int
-    invalid: np.ndarray
+    invalid: np.ndarray  # bool per record of the input: True if a lookup failed for it
 
 
 def transform(doc: Document, route: RouteSpec, *, limit: int = 100) -> TransformResult:
     spec: TransformSpec = route.transform
-    df = doc.records.copy(deep=False)
-    n = len(df)
+    table = doc.records
+    n = table.num_rows
+    numbers = doc.numbers
+    assert numbers is not None
     issues: list[Issue] = []
     invalid = np.zeros(n, dtype=bool)
     error_count = 0
 
     for name in spec.copy_header:
-        df[name] = _broadcast(doc.header.get(name), n, df.index)
+        table = _set(table, name, _broadcast(doc.header.get(name), n))
     for name, value in spec.constants.items():
-        df[name] = _broadcast(value, n, df.index)
+        table = _set(table, name, _broadcast(value, n))
     for lookup in spec.lookups:
-        table = _table(route.resolve(lookup.table), lookup.key_column, lookup.value_column)
-        keys = df[lookup.key].astype("string")
-        mapped = keys.map(table)
-        missing = (mapped.isna() & keys.notna() & (keys != "")).to_numpy(dtype=bool)
-        if lookup.on_missing == "keep":
-            mapped = mapped.where(~missing, keys)
-        elif lookup.on_missing == "reject" and missing.any():
+        mapped, missing = _lookup(table, lookup, route)
+        if lookup.on_missing == "reject" and missing.any():
             invalid |= missing
             error_count += int(missing.sum())
+            keys = table.column(lookup.key)
             for row in np.flatnonzero(missing)[: max(0, limit - len(issues))]:
-                key = str(keys.iloc[row])
+                key = str(keys[int(row)].as_py())
                 issues.append(Issue(
-                    doc.locate(int(df.index[row])), lookup.key, key, "lookup",
+                    doc.locate(int(numbers[row])), lookup.key, key, "lookup",
                     f"{lookup.key}: {key!r} is not in {lookup.table} ({lookup.key_column})"))
-        df[lookup.field] = mapped.astype("string")
+        table = _set(table, lookup.field, mapped)
     for name, derive in spec.derive.items():
-        if derive.expr:
-            result = df.eval(derive.expr, engine="python")
-            if derive.round is not None:
-                result = result.round(derive.round)
-            df[name] = result
-        else:
-            assert derive.template
-            df[name] = _template(df, derive.template, doc.header)
+        table = _set(table, name, _derive(name, derive, table, doc.header))
     if spec.hook:
-        func = import_hook(spec.hook, route.base_dir)
-        df = func(df, dict(doc.header))
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"transform hook {spec.hook} must return a pandas DataFrame")
+        table, numbers = run_hook(spec.hook, route.base_dir, table, numbers, doc.header)
     if spec.rename:
-        df = df.rename(columns=spec.rename)
+        table = table.rename_columns([spec.rename.get(c, c) for c in table.column_names])
     if spec.output:
-        df = df[list(spec.output)]
+        table = _select(table, list(spec.output), spec.hook)
     for column, places in route.target.decimals.items():
-        if column in df:
-            df[column] = _fixed_decimals(df[column], places)
-    return TransformResult(
-        document=doc.with_records(df), issues=issues, error_count=error_count, invalid=invalid)
+        if column in table.column_names:
+            table = _set(table, column, _fixed_decimals(table.column(column), places))
+    return TransformResult(document=doc.with_records(table, numbers), issues=issues,
+                           error_count=error_count, invalid=invalid)
 
 
-def _fixed_decimals(series: pd.Series, places: int) -> pd.Series:
-    """Exact decimals with ``places`` digits (225 -> 225.00), as Arrow decimal128."""
-    values = pa.array(series, from_pandas=True)
-    if not pa.types.is_decimal(values.type):
-        values = pc.round(pc.cast(values, pa.float64()), places, round_mode="half_to_even")
-    fixed = pc.cast(values, pa.decimal128(38, places))
-    return pd.Series(pd.arrays.ArrowExtensionArray(fixed), index=series.index)
+def _set(table: pa.Table, name: str, values: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """``table`` with the column ``name`` replaced in place, or added at the end."""
+    if name in table.column_names:
+        return table.set_column(table.column_names.index(name), name, values)
+    return table.append_column(name, values)
 
 
-def _broadcast(value: Any, n: int, index: pd.Index) -> pd.Series:
-    if isinstance(value, pd.Series):  # a header column: already one value per record
+def _broadcast(value: Any, n: int) -> pa.Array:
+    if isinstance(value, pa.Array):  # a header column: already one value per record
         return value
-    if isinstance(value, str) or value is None:
-        return pd.Series([value] * n, index=index, dtype="string")
-    return pd.Series([value] * n, index=index)
+    if value is None:
+        return pa.nulls(n, pa.string())
+    return pa.repeat(pa.scalar(value), n)
 
 
-def _template(df: pd.DataFrame, template: str, header: Any) -> pd.Series:
-    if df.empty:
-        return pd.Series([], index=df.index, dtype="string")
-    text = [template.format_map(_Row(record, header, label))
-            for label, record in zip(df.index, df.to_dict(orient="records"), strict=True)]
-    return pd.Series(text, index=df.index, dtype="string")
+def _lookup(table: pa.Table, lookup: LookupSpec, route: RouteSpec
+            ) -> tuple[pa.Array, np.ndarray]:
+    """The looked-up values, and which records have a key that is not in the table."""
+    known, values = _table(route.resolve(lookup.table), lookup.key_column, lookup.value_column)
+    keys = table.column(lookup.key)
+    if not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)):
+        keys = pc.cast(keys, pa.string())
+    keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    at = pc.index_in(keys, value_set=known)
+    mapped = values.take(at)
+    missing_mask = pc.and_(pc.is_null(at), pc.not_equal(keys, ""))
+    missing = np.asarray(pc.fill_null(missing_mask, False).to_numpy(zero_copy_only=False),
+                         dtype=bool)
+    if lookup.on_missing == "keep" and missing.any():
+        mapped = pc.if_else(pa.array(missing), pc.cast(keys, pa.string()), mapped)
+    return mapped, missing
+
+
+def _derive(name: str, derive: DeriveSpec, table: pa.Table, header: Mapping[str, Any]
+            ) -> pa.Array | pa.ChunkedArray:
+    if derive.template:
+        return _template(table, derive.template, header)
+    assert derive.expr
+    where = f"transform.derive.{name}.expr"
+    try:
+        expression = compile_expression(derive.expr)
+    except ExpressionInvalid as exc:
+        raise ConfigError([f"{where}: {exc}"]) from None
+    absent = sorted(expression.names - set(table.column_names))
+    if absent:
+        raise ConfigError([f"{where}: {', '.join(map(repr, absent))} is not a field"])
+    columns = {c: table.column(c) for c in expression.names}
+    try:
+        result = expression.evaluate(columns, table.num_rows)
+        if derive.round is not None:
+            result = pc.round(result, ndigits=derive.round, round_mode="half_to_even")
+    except ExpressionFailed as exc:
+        raise HookError(f"{where} {derive.expr!r}", exc.error, where=repr(exc.part)) from None
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:  # round of a text
+        raise HookError(f"{where} {derive.expr!r}", TypeError(
+            f"round: {str(exc).splitlines()[0]}")) from None
+    return result
+
+
+def _template(table: pa.Table, template: str, header: Mapping[str, Any]) -> pa.Array:
+    columns = {k: v.to_pylist() for k, v in header.items() if isinstance(v, pa.Array)}
+    text = [template.format_map(_Row(record, header, columns, row))
+            for row, record in enumerate(table.to_pylist())]
+    return pa.array(text, pa.string())
 
 
 class _Row(dict[str, Any]):
-    def __init__(self, record: dict[str, Any], header: Any, label: Any = None):
+    """One record's values for a template; missing values and header fields fill in."""
+
+    def __init__(self, record: dict[str, Any], header: Mapping[str, Any],
+                 header_columns: Mapping[str, list[Any]], row: int):
         super().__init__({k: ("" if _missing(v) else v) for k, v in record.items()})
-        self.header = header
-        self.label = label
+        self.header, self.header_columns, self.row = header, header_columns, row
 
     def __missing__(self, key: str) -> Any:
-        value = self.header.get(key)
-        if isinstance(value, pd.Series):  # a header column
-            value = value.get(self.label)
-            value = None if _missing(value) else value
-        return "" if value is None else value
+        column = self.header_columns.get(key)
+        value = column[self.row] if column is not None else self.header.get(key)
+        return "" if _missing(value) else value
 
 
 def _missing(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _select(table: pa.Table, names: list[str], hook: str | None) -> pa.Table:
+    absent = [c for c in names if c not in table.column_names]
+    if absent and hook:  # the check cannot know what a hook returns
+        raise HookError(hook, KeyError(
+            f"transform.output names {', '.join(map(repr, absent))}, which the hook's result"
+            f" does not have (it has {', '.join(table.column_names)})"))
+    if absent:
+        raise ConfigError([f"transform.output: {', '.join(map(repr, absent))} is not a field"])
+    return table.select(names)
+
+
+def _fixed_decimals(values: pa.Array | pa.ChunkedArray, places: int) -> pa.ChunkedArray:
+    """Exact decimals with ``places`` digits (225 -> 225.00), as Arrow decimal128."""
+    if not pa.types.is_decimal(values.type):
+        values = pc.round(pc.cast(values, pa.float64()), places, round_mode="half_to_even")
+    return pc.cast(values, pa.decimal128(38, places))
 
 
 @cache
-def _table_cached(path: Path, mtime_ns: int, key: str, value: str) -> dict[str, str]:
+def _table_cached(path: Path, mtime_ns: int, key: str, value: str) -> tuple[pa.Array, pa.Array]:
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        return {row[key].strip(): row[value] for row in csv.DictReader(fh)}
+        table = {row[key].strip(): row[value] for row in csv.DictReader(fh)}
+    return pa.array(list(table), pa.string()), pa.array(list(table.values()), pa.string())
 
 
-def _table(path: Path, key: str, value: str) -> dict[str, str]:
+def _table(path: Path, key: str, value: str) -> tuple[pa.Array, pa.Array]:
+    """A lookup table's keys and values (the last row of a key wins)."""
     return _table_cached(path, path.stat().st_mtime_ns, key, value)

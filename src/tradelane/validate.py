@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tradelane.models import Document, Issue
+from tradelane.iso8601 import parse_iso_datetimes
+from tradelane.models import Document, Issue, records_table
 from tradelane.spec import FieldSpec, RouteSpec
 
 _INT = r"^[+-]?\d+$"
@@ -52,19 +52,18 @@ class _Failure:
 def validate(doc: Document, route: RouteSpec, *, limit: int = 100) -> ValidationResult:
     """Type and check every field of ``doc`` against ``route``; never raises for bad data."""
     records = doc.records
-    n = len(records)
+    n = records.num_rows
     failures: list[_Failure] = []
-    typed: dict[str, Any] = {}
+    typed: dict[str, pa.Array] = {}
     raw_values: dict[str, pa.Array] = {}
     for name, spec in route.fields.items():
-        raw = _as_string_array(records[name]) if name in records else pa.nulls(n, pa.string())
+        raw = _as_string_array(records.column(name)) if name in records.column_names \
+            else pa.nulls(n, pa.string())
         value, field_failures = _check_field(name, spec, raw, route)
-        typed[name] = pd.arrays.ArrowExtensionArray(value)
+        typed[name] = value
         raw_values[name] = raw
         failures.extend(field_failures)
-    # copy=False: the columns are new Arrow arrays, and Arrow arrays are immutable
-    typed_df = (pd.DataFrame(typed, index=records.index, copy=False) if typed
-                else records.iloc[:, :0])
+    typed_table = records_table(typed, n)
     header, header_issues = _validate_header(doc.header, route, raw_values, failures)
 
     invalid = np.zeros(n, dtype=bool)
@@ -74,8 +73,7 @@ def validate(doc: Document, route: RouteSpec, *, limit: int = 100) -> Validation
         error_count += int(failure.mask.sum())
     issues = header_issues + _materialise(failures, raw_values, doc, limit - len(header_issues))
     return ValidationResult(
-        document=Document(header=header, records=typed_df, locate=doc.locate, notes=doc.notes,
-                          source_rows=doc.source_rows, interchange=doc.interchange),
+        document=doc.with_records(typed_table, header=header),
         issues=issues[:limit],
         error_count=error_count,
         invalid=invalid,
@@ -90,11 +88,10 @@ def _validate_header(header: Mapping[str, Any], route: RouteSpec, raw_values: di
     issues: list[Issue] = []
     for name, spec in route.header.items():
         raw = header.get(name)
-        if isinstance(raw, pd.Series):
+        if isinstance(raw, pa.Array | pa.ChunkedArray):
             arr = _as_string_array(raw)
             value, column_failures = _check_field(name, spec, arr, route)
-            out[name] = pd.Series(pd.arrays.ArrowExtensionArray(value), index=raw.index,
-                                  name=name)
+            out[name] = value
             raw_values[name] = arr
             failures.extend(column_failures)
             continue
@@ -172,9 +169,7 @@ def _convert_temporal(spec: FieldSpec, text: pa.Array) -> tuple[pa.Array, np.nda
     is_date = spec.type == "date"
     fmt = spec.format or ("%Y-%m-%d" if is_date else None)
     if fmt is None:  # ISO 8601 datetimes in their usual spellings
-        parsed = pd.to_datetime(pd.Series(text.to_numpy(zero_copy_only=False)), errors="coerce",
-                                format="ISO8601", utc=True)
-        value = pa.array(parsed, pa.timestamp("us", tz="UTC"))
+        value = parse_iso_datetimes(text)
         shown = "an ISO date-time like 2024-01-31T13:45:00"
     else:
         value = _parse_dates(text, fmt)
@@ -268,12 +263,13 @@ def _materialise(failures: list[_Failure], raw: dict[str, pa.Array], doc: Docume
         rows = np.flatnonzero(failure.mask)[:limit]
         picked.extend((int(r), order, failure) for r in rows)
     picked.sort(key=lambda t: (t[0], t[1]))
-    index = doc.records.index
+    numbers = doc.numbers
+    assert numbers is not None
     issues = []
     for row, _, failure in picked[:limit]:
         value = raw[failure.field][row].as_py() if failure.field in raw else None
         shown = "" if value is None else str(value)
-        issues.append(Issue(location=doc.locate(int(index[row])), field=failure.field,
+        issues.append(Issue(location=doc.locate(int(numbers[row])), field=failure.field,
                             value=_clip(shown), rule=failure.rule,
                             message=f"{failure.field}: {failure.describe(shown.strip())}"))
     return issues
@@ -282,9 +278,7 @@ def _materialise(failures: list[_Failure], raw: dict[str, pa.Array], doc: Docume
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _as_string_array(series: pd.Series) -> pa.Array:
-    arr = pa.array(series, from_pandas=True) if not isinstance(series.dtype, pd.ArrowDtype) \
-        else series.array._pa_array
+def _as_string_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):

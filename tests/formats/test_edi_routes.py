@@ -166,7 +166,7 @@ def test_isolated_message_is_split_out_and_the_others_delivered(project: Project
     rejects.write_text(text.replace("UNT+8+2'", "UNT+9+2'"))
     route = project.load().route("edifact_orders")
     [doc] = EdifactReader().read(Staged.file(rejects), route)
-    assert doc.header["order_id"].tolist() == ["PO-77002"]
+    assert doc.header["order_id"].to_pylist() == ["PO-77002"]
     with project.ledger() as ledger:
         again = Runner(project.load(), ledger).reprocess(why["file_id"])
     assert again.outcome == Outcome.DELIVERED, again.message
@@ -323,9 +323,9 @@ def test_csv_invoice_lines_become_a_valid_invoic(project: ProjectDir) -> None:
         "fields": {"gtin": {"source": "LIN.C212.7140"}, "text": {"source": "IMD.3.4"},
                    "amount": {"source": "MOA[203].C516.5004"}}})
     [doc] = EdifactReader().read(Staged.file(output), invoic)
-    assert doc.header["invoice"].tolist() == ["INV-90001", "INV-90001", "INV-90002"]
-    assert doc.records["amount"].tolist() == ["83.76", "299.40", "75.00"]
-    assert doc.records["text"].tolist()[1] == "Gear oil 5 l: synthetic + 'premium'"
+    assert doc.header["invoice"].to_pylist() == ["INV-90001", "INV-90001", "INV-90002"]
+    assert doc.records["amount"].to_pylist() == ["83.76", "299.40", "75.00"]
+    assert doc.records["text"].to_pylist()[1] == "Gear oil 5 l: synthetic + 'premium'"
 
 
 def test_edifact_target_needs_its_template(project: ProjectDir) -> None:

@@ -61,7 +61,7 @@ def read(path: Path, **fmt: object) -> list:
 
 def first_header(docs: list, name: str) -> object:
     """The header value of the first record (header fields are columns in a batch)."""
-    return docs[0].header[name].iloc[0]
+    return docs[0].header[name][0].as_py()
 
 
 def reject(path: Path, kind: type[RejectError], **fmt: object) -> RejectError:
@@ -217,7 +217,7 @@ def test_isolate_messages_marks_the_bad_one_and_keeps_the_others(tmp_path: Path)
     path = write(tmp_path, UNB + ORDER + bad + "UNZ+2+REF1'")
     reject(path, SegmentCountMismatch)
     [doc] = read(path, isolate_messages=True)
-    assert doc.messages == 1 and doc.records["line"].tolist() == ["1", "2"]
+    assert doc.messages == 1 and doc.records["line"].to_pylist() == ["1", "2"]
     [failed] = doc.failed
     assert isinstance(failed.message.error, SegmentCountMismatch)
     byte = len(UNB + ORDER) + bad.index("UNT")
@@ -231,17 +231,17 @@ def test_maps_header_and_record_fields_per_message(tmp_path: Path) -> None:
     second = ORDER.replace("M1", "M2").replace("PO-1", "PO-2")
     path = write(tmp_path, "UNA:+.? '\r\n" + UNB + "\r\n" + ORDER + second + "UNZ+2+REF1'\r\n")
     [doc] = list(reader_for(route()).read(Staged.file(path), route()))  # one batch: both messages
-    assert doc.header["order_id"].tolist() == ["PO-1", "PO-1", "PO-2", "PO-2"]  # per record
-    assert doc.header["buyer"].tolist() == ["5412345000013"] * 4
-    assert doc.header["sender"].tolist() == ["SENDER"] * 4
+    assert doc.header["order_id"].to_pylist() == ["PO-1", "PO-1", "PO-2", "PO-2"]  # per record
+    assert doc.header["buyer"].to_pylist() == ["5412345000013"] * 4
+    assert doc.header["sender"].to_pylist() == ["SENDER"] * 4
     assert doc.interchange == ("SENDER", "RECEIVER", "REF1")
     assert doc.units.tolist() == [1, 1, 2, 2]
-    rows = doc.records.to_dict("records")
+    rows = doc.records.to_pylist()
     assert rows[:2] == [
         {"line": "1", "gtin": "4000862141404", "qty": "48", "free_qty": None},
         {"line": "2", "gtin": "4000862141411", "qty": "12", "free_qty": "2"},
     ]
-    assert list(doc.records.index) == [0, 1, 2, 3]
+    assert doc.numbers.tolist() == [0, 1, 2, 3]
     offset = len("UNA:+.? '\r\n" + UNB + "\r\n") + len(ORDER) + ORDER.index("LIN+2")
     assert doc.locate(3) == f"message 2, segment 25 (byte {offset})"
 
@@ -294,7 +294,7 @@ def test_writer_builds_an_orders_interchange_with_valid_counts(tmp_path: Path) -
     assert EdifactWriter(template).write(docs, out, route()) == 2
     again = read(write(tmp_path, out.getvalue(), "out.edi"))
     assert first_header(again, "order_id") == "PO-1"
-    assert again[0].records["qty"].tolist() == ["48", "12"]
+    assert again[0].records["qty"].to_pylist() == ["48", "12"]
 
 
 # -- the columnar mapping against the segment-by-segment reference --------------------------

@@ -65,7 +65,7 @@ def test_short_line_is_rejected_with_its_line(tmp_path: Path) -> None:
 def test_fields_and_implied_decimals(tmp_path: Path) -> None:
     [doc] = read(tmp_path, TEXT.encode())
     assert doc.header == {"order_id": "PO-0000001"}
-    assert doc.records.to_dict("records") == [
+    assert doc.records.to_pylist() == [
         {"sku": "SKU-0001", "qty": "00012", "price": "12.34"},
         {"sku": "SKU-0002", "qty": "00003", "price": "0.05"},
     ]
@@ -75,7 +75,7 @@ def test_fields_and_implied_decimals(tmp_path: Path) -> None:
 def test_ebcdic_fixed_length_records(tmp_path: Path) -> None:
     records = "".join(line.ljust(24) for line in TEXT.splitlines())
     [doc] = read(tmp_path, records.encode("cp037"), encoding="cp037", record_length=24)
-    assert doc.records["price"].tolist() == ["12.34", "0.05"]
+    assert doc.records["price"].to_pylist() == ["12.34", "0.05"]
 
 
 def test_writer_round_trip(tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def test_junk_nul_and_empty(tmp_path: Path) -> None:
 def test_maps_transaction_sets(tmp_path: Path) -> None:
     docs = read(tmp_path, ISA + "\n" + GROUP.replace("~", "~\n") + "IEA*1*000000007~\n")
     assert docs[0].header == {"po": "PO-1", "ship_to": "ACME STORE"}
-    assert docs[0].records.to_dict("records") == [
+    assert docs[0].records.to_pylist() == [
         {"line": "1", "qty": "10", "sku": "SKU-1"}, {"line": "2", "qty": "3", "sku": "SKU-2"}]
     assert docs[0].interchange == ("SENDER", "RECEIVER", "000000007")
     assert docs[0].locate(1).startswith("transaction 1, segment 7 (byte ")
@@ -141,10 +141,10 @@ def test_node_x12_850_mapping_oracle() -> None:
     """node-x12 850_map_result.json: ShipTo name and the six PO1 quantities."""
     docs = list(X12Reader().read(Staged.file(DATA / "node-x12__850.edi"), route()))
     assert docs[0].header["ship_to"] == "XYZ RETAIL"
-    assert docs[0].records["qty"].tolist() == ["120", "220", "126", "76", "72", "696"]
+    assert docs[0].records["qty"].to_pylist() == ["120", "220", "126", "76", "72", "696"]
     newline = list(X12Reader().read(
         Staged.file(DATA / "node-x12__850_2_newline_terminator.edi"), route()))
-    assert newline[0].records["qty"].tolist() == docs[0].records["qty"].tolist()
+    assert newline[0].records["qty"].to_pylist() == docs[0].records["qty"].to_pylist()
 
 
 def test_delimiters_from_the_isa() -> None:

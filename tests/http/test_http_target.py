@@ -315,7 +315,7 @@ def test_date_output_format_is_applied(server: RecordingServer) -> None:
     route = http_route(server.url, batch=10).model_copy(update={"fields": {
         "shipped": http_route(server.url).fields["order_id"].model_copy(
             update={"type": "date", "output_format": "%d.%m.%Y"})}})
-    frame = records(2)[["shipped"]]
+    frame = records(2).select(["shipped"])
     HttpTarget(route, environ={}).deliver([Document({}, frame)], context(None))
     assert server.requests[0].json() == [{"shipped": "01.01.2024"}, {"shipped": "02.01.2024"}]
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
 import pytest
 
 from support.sftp_routes import make_route, make_settings
@@ -22,7 +22,7 @@ from tradelane.targets.sftp import SftpTarget
 
 
 def docs() -> Iterator[Document]:
-    yield Document(header={}, records=pd.DataFrame({"order": ["A1", "A2"], "qty": ["3", "5"]}))
+    yield Document(header={}, records=pa.table({"order": ["A1", "A2"], "qty": ["3", "5"]}))
 
 
 def ctx(file_id: int = 7, name: str = "ORD 0412.edi") -> DeliveryContext:

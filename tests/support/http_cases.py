@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
 
 from tradelane.abc import DeliveryContext
 from tradelane.ledger import Ledger
@@ -28,10 +29,11 @@ def http_route(url: str, *, name: str = "crm_orders", on_invalid: str = "reject"
     })
 
 
-def records(count: int, start: int = 0) -> pd.DataFrame:
-    """Typed records as validation and transform leave them, indexed by record number."""
+def records(count: int, start: int = 0) -> pa.Table:
+    """Typed records as validation and transform leave them: records ``start`` to
+    ``start + count - 1`` of a file (``documents`` gives them their numbers)."""
     numbers = range(start, start + count)
-    return pd.DataFrame(
+    return pa.table(
         {
             "order_id": [f"O-{n:06d}" for n in numbers],
             "qty": [n % 7 + 1 for n in numbers],
@@ -39,7 +41,6 @@ def records(count: int, start: int = 0) -> pd.DataFrame:
             "shipped": [date(2024, 1, 1 + n % 28) for n in numbers],
             "note": [None if n % 5 == 0 else f"größe {n}" for n in numbers],
         },
-        index=pd.RangeIndex(start, start + count),
     )
 
 
@@ -54,7 +55,9 @@ def expected_json(count: int, start: int = 0) -> list[dict[str, Any]]:
 def documents(count: int, chunk: int = 700) -> Iterator[Document]:
     """A file read in chunks, like readers yield it."""
     for start in range(0, count, chunk):
-        yield Document(header={}, records=records(min(chunk, count - start), start))
+        size = min(chunk, count - start)
+        yield Document(header={}, records=records(size, start),
+                       numbers=np.arange(start, start + size))
 
 
 def context(ledger: Ledger | None, *, route: str = "crm_orders", name: str = "orders.csv",

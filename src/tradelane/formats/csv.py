@@ -13,13 +13,13 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from tradelane.errors import InvalidRecords, MalformedInput
-from tradelane.models import Document, Issue
+from tradelane.models import Document, Issue, records_table
 from tradelane.spec import CsvFormat, RouteSpec
 from tradelane.staging import Staged
 
@@ -89,20 +89,18 @@ def _blocks(staged: Staged, plain: list[pa.RecordBatch] | None, fmt: CsvFormat,
     start = 0
     try:
         for batch in reader:
-            records = {}
+            arrays = {}
             for field, src in wanted.items():
                 column = by_clean.get(src.strip())
-                records[field] = (pd.arrays.ArrowExtensionArray(batch.column(column))
-                                  if column is not None else
-                                  pd.arrays.ArrowExtensionArray(pa.nulls(batch.num_rows,
-                                                                         pa.string())))
-            frame = pd.DataFrame(records, index=pd.RangeIndex(start, start + batch.num_rows),
-                                 copy=False)  # Arrow arrays are immutable: nothing to protect
+                arrays[field] = (batch.column(column) if column is not None
+                                 else pa.nulls(batch.num_rows, pa.string()))
+            table = records_table(arrays, batch.num_rows)
+            numbers = np.arange(start, start + batch.num_rows, dtype=np.int64)
             start += batch.num_rows
             if ragged:
                 continue  # the file is rejected below; keep reading to report every bad row
-            yield Document(header={}, records=frame, locate=locator, notes=notes,
-                           source_rows=batch)
+            yield Document(header={}, records=table, locate=locator, notes=notes,
+                           source_rows=batch, numbers=numbers)
     except pa.ArrowInvalid as exc:
         raise MalformedInput(f"the file is not valid CSV: {_arrow_reason(exc)}",
                              location=_arrow_location(exc)) from None
@@ -296,8 +294,7 @@ def _to_text_table(doc: Document, route: RouteSpec) -> pa.Table:
     opts = route.target.csv
     arrays, names = [], []
     formats = route.output_formats()
-    for column in doc.records.columns:
-        arr = pa.array(doc.records[column], from_pandas=True)
+    for column, arr in zip(doc.records.column_names, doc.records.columns, strict=True):
         if pa.types.is_date(arr.type) and column not in formats:
             arr = pc.cast(arr, pa.string())  # ISO, and much faster than strftime
         elif pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
@@ -321,20 +318,21 @@ def _neutralise(table: pa.Table, doc: Document) -> pa.Table:
     """Prefix spreadsheet formulas with a quote. Numbers (typed columns) stay as they are."""
     for i, name in enumerate(table.column_names):
         column = table.column(i)
-        source_dtype = doc.records.dtypes.iloc[i]
+        source_type = doc.records.schema.field(i).type
         # most columns hold no formula: finding none is twice as fast as replacing
-        if pa.types.is_string(column.type) and not _numeric(source_dtype) \
+        if _text(column.type) and not _numeric(source_type) \
                 and pc.any(pc.match_substring_regex(column, _FORMULA_START)).as_py():
             table = table.set_column(i, name, pc.replace_substring_regex(
                 column, _FORMULA_START, "'\\1"))
     return table
 
 
-def _numeric(dtype: Any) -> bool:
-    try:
-        return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-    except TypeError:
-        return False
+def _text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _numeric(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
 def _unique(names: list[str]) -> list[str]:

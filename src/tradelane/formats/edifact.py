@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from tradelane.formats.edi_errors import (
@@ -38,7 +37,7 @@ from tradelane.formats.edi_errors import (
 from tradelane.formats.edifact_envelope import Message, iter_messages
 from tradelane.formats.edifact_map import Mapped, MessagePlan
 from tradelane.formats.edifact_syntax import Locator, SegmentStream
-from tradelane.models import Document, Issue
+from tradelane.models import Document, Issue, records_table
 from tradelane.spec import EdifactFormat, RouteSpec
 from tradelane.staging import Staged
 
@@ -95,11 +94,10 @@ class EdifactDocument(Document):
     """A batch of messages of one interchange.
 
     ``units`` holds each record's message number: a message is delivered or split out whole.
-    ``failed`` are the messages of the batch whose own envelope is wrong; they are not mapped.
+    ``failed`` are the messages of the batch whose own envelope is wrong (``Isolated``); they
+    are not mapped. ``messages`` counts the batch's mapped messages.
     """
 
-    units: np.ndarray | None = None
-    failed: tuple[Isolated, ...] = ()
     messages: int = 0
 
 
@@ -151,16 +149,14 @@ def _interchange(batch: list[Message], failed: list[Isolated]) -> object:
 def _document(plan: MessagePlan, batch: list[Message], failed: list[Isolated], first_row: int,
               locator: Locator) -> EdifactDocument:
     mapped = plan.map(batch) if batch else _empty(plan)
-    index = pd.RangeIndex(first_row, first_row + len(mapped))
-    records = pd.DataFrame({k: pd.arrays.ArrowExtensionArray(v)
-                            for k, v in mapped.columns.items()}, index=index)
-    header = {k: pd.Series(pd.arrays.ArrowExtensionArray(v), index=index, name=k)
-              for k, v in mapped.header.items()}
+    records = records_table(mapped.columns, len(mapped))
+    header = dict(mapped.header)  # header columns: one value per record
     ic = _interchange(batch, failed)
     notes = tuple(f"message {f.message.number} ({f.message.reference}) failed:"
                   f" {f.message.error}" for f in failed)
     return EdifactDocument(
         header=header, records=records, notes=notes,
+        numbers=np.arange(first_row, first_row + len(mapped), dtype=np.int64),
         locate=_Locate(first_row, mapped.numbers, mapped.starts, locator),
         source_rows=_MessageRows(batch, mapped.owners),
         interchange=ic.key,  # type: ignore[attr-defined]

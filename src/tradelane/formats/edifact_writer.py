@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
 
-import pandas as pd
+import pyarrow as pa
 from pydifact.control import Characters
 from pydifact.segments import Segment
 from pydifact.serializer import Serializer
@@ -159,15 +159,12 @@ class _Values(dict):
 
 
 def _blank(value: Any) -> Any:
-    try:
-        return "" if value is None or pd.isna(value) else value
-    except (TypeError, ValueError):
-        return value
+    return "" if value is None or (isinstance(value, float) and value != value) else value
 
 
 def _scalars(header: Mapping[str, Any]) -> dict[str, Any]:
     """Header values of a message; a header column (EDIFACT input) gives its first value."""
-    return {k: (v.iloc[0] if len(v) else None) if hasattr(v, "iloc") else v
+    return {k: (v[0].as_py() if len(v) else None) if isinstance(v, pa.Array) else v
             for k, v in header.items()}
 
 
@@ -177,7 +174,7 @@ def _messages(batches: Iterable[Document], group_by: str | None
     header: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     for doc in batches:
-        records = doc.records.to_dict("records")
+        records = doc.records.to_pylist()
         if group_by is None:
             if records:
                 yield _scalars(doc.header), records

@@ -10,11 +10,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 
 from tradelane.errors import ConfigError, EmptyFile, MalformedInput
-from tradelane.models import Document
+from tradelane.models import Document, records_table
 from tradelane.spec import FixedField, FixedFormat, FixedOutput, FixedRecordType, RouteSpec
 from tradelane.staging import Staged
 
@@ -125,11 +125,11 @@ class SourceLine:
 def _document(header: dict, columns: dict[str, list], lines: list[tuple[int, str]],
               head: tuple[str, ...] | None, first: int) -> Document:
     """``head``: the file's header lines, when the route splits out invalid records."""
-    frame = pd.DataFrame({k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string()))
-                          for k, v in columns.items()},
-                         index=pd.RangeIndex(first, first + len(lines)))
+    table = records_table({k: pa.array(v, pa.string()) for k, v in columns.items()},
+                          len(lines))
     numbers = [number for number, _ in lines]
-    return Document(header=dict(header), records=frame,
+    return Document(header=dict(header), records=table,
+                    numbers=np.arange(first, first + len(lines), dtype=np.int64),
                     locate=lambda row: f"line {numbers[row - first]}",
                     source_rows=None if head is None
                     else [SourceLine(text, head) for _, text in lines])
@@ -192,7 +192,7 @@ class FixedWriter:
         width = max(_end(f) for f in fields.values())
         count = 0
         for doc in batches:
-            for row in doc.records.to_dict("records"):
+            for row in doc.records.to_pylist():
                 line = list(prefix.ljust(width))
                 for name, f in fields.items():
                     raw = row.get(name)

@@ -11,12 +11,12 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 
 from tradelane.errors import InvalidRecords, MalformedInput
 from tradelane.formats.json_rows import json_rows
-from tradelane.models import Document, Issue
+from tradelane.models import Document, Issue, records_table
 from tradelane.spec import JsonFormat, RouteSpec
 from tradelane.staging import Staged
 
@@ -93,10 +93,10 @@ def _document(chunk: list[Any], start: int, route: RouteSpec, header: dict[str, 
             columns[name].append(value)
     if problems:
         raise InvalidRecords(problems[:1000], error_count=len(problems), stage="read")
-    frame = pd.DataFrame(
-        {k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string())) for k, v in columns.items()},
-        index=pd.RangeIndex(start, start + len(chunk)))
-    return Document(header=header, records=frame, locate=locate, source_rows=chunk)
+    table = records_table({k: pa.array(v, pa.string()) for k, v in columns.items()},
+                          len(chunk))
+    return Document(header=header, records=table, locate=locate, source_rows=chunk,
+                    numbers=np.arange(start, start + len(chunk), dtype=np.int64))
 
 
 def _loads(raw: bytes, encoding: str) -> Any:
@@ -186,8 +186,7 @@ def _plain(value: Any) -> Any:
 
 def records_of(doc: Document, formats: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Plain Python records (ISO dates) of a document, for JSON-like outputs."""
-    table = pa.Table.from_pandas(doc.records, preserve_index=False)
-    rows = table.to_pylist()
+    rows = doc.records.to_pylist()
     if formats:
         for row in rows:
             for key, fmt in formats.items():

@@ -15,7 +15,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -23,33 +22,30 @@ from tradelane.errors import DeliveryRejected
 from tradelane.models import Issue
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
-_TEXT = pa.large_string()  # one string type for every part joined (pandas uses large ones)
+_TEXT = pa.large_string()  # one string type for every part joined: no 2 GB limit per batch
 
 
-def json_rows(records: pd.DataFrame, formats: Mapping[str, str] | None = None,
+def json_rows(records: pa.Table, formats: Mapping[str, str] | None = None,
               indent: int | None = None) -> list[str]:
-    """One JSON object text per record, in the frame's order: compact, or with ``indent``
+    """One JSON object text per record, in the table's order: compact, or with ``indent``
     spaces before each key (as ``json.dumps(record, indent=...)`` would lay it out)."""
-    if len(records) == 0:
+    if records.num_rows == 0:
         return []
     formats = formats or {}
     first, between, colon, last = ("{", ",", ":", "}") if indent is None else (
         "{\n" + " " * indent, ",\n" + " " * indent, ": ", "\n}")
-    parts: list[pa.Array] = []
-    for i, name in enumerate(records.columns):
-        key = (first if i == 0 else between) + json.dumps(str(name), ensure_ascii=False) + colon
+    parts: list[pa.Array | pa.Scalar] = []
+    for i, (name, column) in enumerate(zip(records.column_names, records.columns,
+                                           strict=True)):
+        key = (first if i == 0 else between) + json.dumps(name, ensure_ascii=False) + colon
         parts.append(pa.scalar(key, _TEXT))
-        parts.append(pc.cast(_values(str(name), records[name], formats.get(str(name))), _TEXT))
-    parts.append(pa.scalar(last if len(records.columns) else "{}", _TEXT))
+        parts.append(pc.cast(_values(name, column.combine_chunks(), formats.get(name)), _TEXT))
+    parts.append(pa.scalar(last if records.num_columns else "{}", _TEXT))
     return pc.binary_join_element_wise(*parts, pa.scalar("", _TEXT)).to_pylist()
 
 
-def _values(name: str, series: pd.Series, fmt: str | None) -> pa.Array:
+def _values(name: str, column: pa.Array, fmt: str | None) -> pa.Array:
     """The JSON text of each value of one column, ``null`` for missing ones."""
-    try:
-        column = pa.array(series, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return _slow(name, series.tolist())  # mixed Python objects, e.g. from a hook
     kind = column.type
     if fmt and pa.types.is_temporal(kind):
         return _quoted(name, pc.strftime(column, format=fmt))
@@ -64,6 +60,8 @@ def _values(name: str, series: pd.Series, fmt: str | None) -> pa.Array:
     elif pa.types.is_floating(kind):
         if _any(pc.is_inf(column)):
             _not_json(name, "infinity")
+        if _any(pc.is_nan(column)):  # not a number: JSON has only null for it
+            column = pc.if_else(pc.is_nan(column), pa.scalar(None, kind), column)
         text = pc.cast(column, pa.string())  # shortest round-trip form, e.g. 0.1, 1e-7
     elif pa.types.is_date(kind):
         text = _quoted(name, pc.cast(column, pa.string()))
@@ -109,9 +107,7 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "isoformat"):  # pandas Timestamp, time
+    if hasattr(value, "isoformat"):  # time of day
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")

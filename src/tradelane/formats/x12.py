@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 
 from tradelane.errors import ConfigError, EmptyFile
@@ -29,7 +29,7 @@ from tradelane.formats.edi_errors import (
     SegmentTooLong,
     UnexpectedSegment,
 )
-from tradelane.models import Document
+from tradelane.models import Document, records_table
 from tradelane.spec import RouteSpec, X12Format
 from tradelane.staging import Staged
 
@@ -258,11 +258,11 @@ class X12Reader:
             find = _Finder(f)
             head = {k: find(p, tx.lo, tx.hi) for k, p in header.items()}
             columns = {k: [find(p, lo, hi) for lo, hi in spans] for k, p in fields.items()}
-            frame = pd.DataFrame(
-                {k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string()))
-                 for k, v in columns.items()}, index=pd.RangeIndex(row, row + len(spans)))
+            table = records_table({k: pa.array(v, pa.string()) for k, v in columns.items()},
+                                  len(spans))
             starts = [lo for lo, _ in spans]
-            yield Document(header=head, records=frame, interchange=tx.interchange,
+            yield Document(header=head, records=table, interchange=tx.interchange,
+                           numbers=np.arange(row, row + len(spans), dtype=np.int64),
                            locate=_Locate(tx.number, row, starts, f))
             row += len(spans)
 

@@ -13,13 +13,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-import pandas as pd
 import pyarrow as pa
 from lxml import etree
 
 from tradelane.errors import MalformedInput
 from tradelane.formats.json import records_of
-from tradelane.models import Document
+from tradelane.models import Document, records_table
 from tradelane.spec import RouteSpec, XmlFormat
 from tradelane.staging import Staged
 
@@ -72,12 +71,10 @@ class XmlReader:
                                  "safety", location="document", rule="entity")
         header = {name: _text(_xpath(spec.source or name, fmt.namespaces, name)(root))
                   for name, spec in route.header.items()}
-        frame = pd.DataFrame(
-            {k: pd.arrays.ArrowExtensionArray(pa.array(v, pa.string()))
-             for k, v in columns.items()},
-            index=pd.RangeIndex(0, len(lines)))
+        table = records_table({k: pa.array(v, pa.string()) for k, v in columns.items()},
+                              len(lines))
         record_path = f"/{etree.QName(root).localname}//{fmt.records}"
-        yield Document(header=header, records=frame, locate=_Lines(lines, record_path),
+        yield Document(header=header, records=table, locate=_Lines(lines, record_path),
                        source_rows=[SourceRecord(staged, i) for i in range(len(lines))]
                        if route.on_invalid == "split" else None)
 

@@ -58,7 +58,8 @@ def plan_requests(batches: Iterable[Document], route: RouteSpec,
     numbers: list[int] = []
     for doc in batches:
         rows.extend(json_rows(doc.records, formats))
-        numbers.extend(doc.records.index.tolist())
+        assert doc.numbers is not None
+        numbers.extend(doc.numbers.tolist())
         while len(rows) >= size:
             cut.append((numbers[:size], _encode(rows[:size], spec.per_record)))
             del rows[:size], numbers[:size]
