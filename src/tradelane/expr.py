@@ -206,6 +206,11 @@ class _Evaluator:
     def _apply(self, node: ast.expr, symbol: str, func: Callable[..., Value],
                *args: Value) -> Value:
         part = ast.get_source_segment(self.text, node) or self.text
+        if len(args) == 2 and any(pa.types.is_floating(a.type) for a in args):
+            # as in Python, a whole number meets a float as a float, however large it is
+            # (Arrow's own cast refuses integers beyond 2**53)
+            args = tuple(pc.cast(a, pa.float64(), safe=False) if _is_integer(a) else a
+                         for a in args)
         try:
             return func(*args)
         except (pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):

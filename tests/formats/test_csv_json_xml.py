@@ -257,6 +257,7 @@ def test_csv_small_plain_files_split_in_python_match_arrows_reader(seed: int) ->
     """Differential: the Python split for small plain files against Arrow's reader."""
     from tradelane.formats.csv import _open, _plain
     from tradelane.spec import CsvFormat
+    from tradelane.spec.limits import LimitsSpec
 
     rng = random.Random(seed)
     delimiter = rng.choice([",", ";", "|", "\t"])
@@ -282,7 +283,7 @@ def test_csv_small_plain_files_split_in_python_match_arrows_reader(seed: int) ->
 
     data = text.encode()
     staged = Staged(size=len(data), data=data)
-    arrow = pa.Table.from_batches(list(_open(staged, fmt, columns, skip)))
+    arrow = pa.Table.from_batches(list(_open(staged, fmt, LimitsSpec(), columns, skip)))
     plain = _plain(text, fmt, columns)
     if ragged or arrow.num_rows == 0:
         assert plain is None  # Arrow reads (and reports) what is not simple

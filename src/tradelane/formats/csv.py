@@ -18,9 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from tradelane.errors import InvalidRecords, MalformedInput
+from tradelane.errors import InvalidRecords, LimitExceeded, MalformedInput
+from tradelane.formats.input_checks import clip, listed, refuse_compressed
 from tradelane.models import Document, Issue, records_table
 from tradelane.spec import CsvFormat, RouteSpec
+from tradelane.spec.limits import LimitsSpec
 from tradelane.staging import Staged
 
 BLOCK_SIZE = 8 << 20
@@ -33,20 +35,25 @@ class CsvReader:
     def read(self, staged: Staged, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, CsvFormat)
+        limits = route.limits
         # A small file is read once; its three passes (encoding, header, records) use the
         # bytes in memory instead of opening it three times.
         if staged.data is None and staged.size <= BLOCK_SIZE:
             staged = Staged(size=staged.size, data=staged.read_bytes())
+        refuse_compressed(staged)
         text = _check_encoding(staged, fmt.encoding)
-        columns = _header(staged, fmt)
+        columns = _header(staged, fmt, limits)
+        _refuse_duplicates(columns)
         wanted = {name: (spec.source or name) for name, spec in route.fields.items()}
         by_clean = {c.strip(): c for c in columns}
         missing = [(f, src) for f, src in wanted.items() if src.strip() not in by_clean]
         required_missing = [(f, s) for f, s in missing if route.fields[f].required]
+        most = limits.max_notes_items
         if required_missing:
+            there = f"{len(columns):,} columns: {listed(columns, most)}"
             raise InvalidRecords(
                 [Issue("header row", f, "", "missing_column",
-                       f"required column {s!r} is not in the file (columns: {', '.join(columns)})")
+                       f"required column {s!r} is not in the file ({there})")
                  for f, s in required_missing],
                 error_count=len(required_missing), stage="read")
         known = {src.strip() for src in wanted.values()}
@@ -55,20 +62,40 @@ class CsvReader:
         if extra:
             if fmt.strict_columns:
                 raise InvalidRecords(
-                    [Issue("header row", c, c, "unknown_column",
-                           f"column {c!r} is not in the mapping") for c in extra],
+                    [Issue("header row", clip(c), clip(c), "unknown_column",
+                           f"column {clip(c)!r} is not in the mapping") for c in extra],
                     error_count=len(extra), stage="read")
-            notes.append(f"columns not in the mapping were ignored: {', '.join(extra)}")
+            were = "column not in the mapping was" if len(extra) == 1 \
+                else "columns not in the mapping were"
+            notes.append(f"{len(extra):,} {were} ignored: {listed(extra, most)}")
         notes += [f"optional column {s!r} is not in the file; {f} is left empty"
                   for f, s in missing]
         plain = _plain(text, fmt, columns) if text is not None \
             and staged.size <= PLAIN_SPLIT_BYTES else None
-        yield from _blocks(staged, plain, fmt, columns, wanted, by_clean, tuple(notes))
+        yield from _blocks(staged, plain, fmt, limits, columns, wanted, by_clean, tuple(notes))
+
+
+def _refuse_duplicates(columns: list[str]) -> None:
+    """Two columns of one name: which one a field means would be a guess."""
+    first: dict[str, int] = {}
+    issues = []
+    for position, name in enumerate(columns, start=1):
+        clean = name.strip()
+        if not clean:  # unnamed columns (a trailing delimiter) can never be mapped
+            continue
+        if clean in first:
+            issues.append(Issue("header row", clip(clean), clip(clean), "duplicate_column",
+                                f"column {clip(clean)!r} appears twice: columns"
+                                f" {first[clean]} and {position}"))
+        else:
+            first[clean] = position
+    if issues:
+        raise InvalidRecords(issues, error_count=len(issues), stage="read")
 
 
 def _blocks(staged: Staged, plain: list[pa.RecordBatch] | None, fmt: CsvFormat,
-            columns: list[str], wanted: dict[str, str], by_clean: dict[str, str],
-            notes: tuple[str, ...]) -> Iterator[Document]:
+            limits: LimitsSpec, columns: list[str], wanted: dict[str, str],
+            by_clean: dict[str, str], notes: tuple[str, ...]) -> Iterator[Document]:
     ragged: list[Issue] = []
     skipped_rows: list[int] = []  # data-row numbers (1-based) that were ragged
     header_rows = 1 if fmt.header else 0
@@ -78,17 +105,19 @@ def _blocks(staged: Staged, plain: list[pa.RecordBatch] | None, fmt: CsvFormat,
         skipped_rows.append(data_row)
         if len(ragged) < 1000:
             ragged.append(Issue(
-                location=f"row {data_row}", field="", value=(row.text or "")[:100],
+                location=f"row {data_row}", field="", value=clip(row.text or "", 100),
                 rule="columns",
                 message=f"row has {row.actual_columns} columns, the header has "
                         f"{row.expected_columns}"))
         return "skip"
 
-    reader = plain if plain is not None else _open(staged, fmt, columns, on_invalid_row)
+    reader = plain if plain is not None else _open(staged, fmt, limits, columns,
+                                                   on_invalid_row)
     locator = _Locator(staged, fmt, skipped_rows)
     start = 0
     try:
         for batch in reader:
+            _check_field_sizes(batch, start, limits.max_field_bytes, locator)
             arrays = {}
             for field, src in wanted.items():
                 column = by_clean.get(src.strip())
@@ -102,16 +131,33 @@ def _blocks(staged: Staged, plain: list[pa.RecordBatch] | None, fmt: CsvFormat,
             yield Document(header={}, records=table, locate=locator, notes=notes,
                            source_rows=batch, numbers=numbers)
     except pa.ArrowInvalid as exc:
+        if "straddles two block boundaries" in str(exc):  # a row longer than a block
+            raise LimitExceeded("max_record_bytes", limits.max_record_bytes,
+                                location=f"row {start + len(skipped_rows) + 1} or later",
+                                what="a row") from None
         raise MalformedInput(f"the file is not valid CSV: {_arrow_reason(exc)}",
                              location=_arrow_location(exc)) from None
     if ragged:
         raise InvalidRecords(ragged, error_count=len(skipped_rows), stage="read")
 
 
-def _open(staged: Staged, fmt: CsvFormat, columns: list[str], handler: Any) -> Any:
+def _check_field_sizes(batch: pa.RecordBatch, start: int, most: int, locator: _Locator) -> None:
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        lengths = pc.binary_length(column)
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > most:
+            row = int(pc.index(lengths, longest).as_py())
+            raise LimitExceeded("max_field_bytes", most, longest,
+                                location=f"{locator(start + row)}, column {clip(name, 80)}",
+                                what="a value")
+
+
+def _open(staged: Staged, fmt: CsvFormat, limits: LimitsSpec, columns: list[str],
+          handler: Any) -> Any:
     names = _unique(columns)
     read = pacsv.ReadOptions(
-        encoding=_arrow_encoding(fmt.encoding), block_size=BLOCK_SIZE, use_threads=False,
+        encoding=_arrow_encoding(fmt.encoding), use_threads=False,
+        block_size=limits.max_record_bytes,  # a longer row straddles two blocks: refused
         skip_rows=fmt.skip_rows + (1 if fmt.header else 0), column_names=names)
     parse = pacsv.ParseOptions(
         delimiter=fmt.delimiter, quote_char=fmt.quote, double_quote=fmt.doublequote,
@@ -152,26 +198,45 @@ def _plain(text: str, fmt: CsvFormat, columns: list[str]) -> list[pa.RecordBatch
     return [pa.RecordBatch.from_arrays(arrays, names=_unique(columns))]
 
 
-def _header(staged: Staged, fmt: CsvFormat) -> list[str]:
+def _header(staged: Staged, fmt: CsvFormat, limits: LimitsSpec) -> list[str]:
+    """The header row, read from at most ``limits.max_header_bytes`` of the file (after the
+    skipped banner lines), so that a file without a line break is never read whole."""
     if not fmt.header:
         assert fmt.columns
         return list(fmt.columns)
+    most = limits.max_header_bytes
     encoding = "utf-8-sig" if fmt.encoding.lower().replace("_", "-") in ("utf-8", "utf8") \
         else fmt.encoding
-    with io.TextIOWrapper(staged.open(), encoding=encoding, newline="") as fh:
-        for _ in range(fmt.skip_rows):
-            fh.readline()
-        reader = pycsv.reader(fh, delimiter=fmt.delimiter, quotechar=fmt.quote,
-                              escapechar=fmt.escape, doublequote=fmt.doublequote)
-        try:
-            row = next(reader)
-        except StopIteration:
-            raise MalformedInput("the file has no header row", location="line 1") from None
-        except pycsv.Error as exc:
-            raise MalformedInput(f"the header row is not valid CSV: {exc}",
-                                 location="line 1") from None
+    with staged.open() as fh:
+        for number in range(1, fmt.skip_rows + 1):
+            line = fh.readline(most + 1)
+            if len(line) > most and not line.endswith(b"\n"):
+                raise LimitExceeded("max_header_bytes", most, location=f"line {number}",
+                                    what="a line before the header")
+        head = fh.read(most + 1)
+    at = f"line {fmt.skip_rows + 1}"
+    # the cut may fall inside a character: decode what is whole, the encoding is checked
+    text = codecs.getincrementaldecoder(encoding)(errors="strict").decode(head, final=False)
+    buffer = io.StringIO(text, newline="")
+    reader = pycsv.reader(buffer, delimiter=fmt.delimiter, quotechar=fmt.quote,
+                          escapechar=fmt.escape, doublequote=fmt.doublequote)
+    try:
+        row = next(reader)
+    except StopIteration:
+        raise MalformedInput("the file has no header row", location="line 1") from None
+    except pycsv.Error as exc:
+        if len(head) > most:
+            raise LimitExceeded("max_header_bytes", most, location=at,
+                                what="the header row") from None
+        raise MalformedInput(f"the header row is not valid CSV: {clip(str(exc))}",
+                             location=at) from None
+    if len(head) > most and buffer.tell() >= len(text):  # the row did not end in the limit
+        raise LimitExceeded("max_header_bytes", most, location=at, what="the header row")
+    if len(row) > limits.max_columns:
+        raise LimitExceeded("max_columns", limits.max_columns, len(row), location=at,
+                            what="the header's columns")
     if not any(cell.strip() for cell in row):
-        raise MalformedInput("the header row is empty", location=f"line {fmt.skip_rows + 1}")
+        raise MalformedInput("the header row is empty", location=at)
     if row and row[0].startswith("\ufeff"):
         row[0] = row[0][1:]
     return row
@@ -246,15 +311,18 @@ class _Locator:
             reader = pycsv.reader(fh, delimiter=fmt.delimiter, quotechar=fmt.quote,
                                   escapechar=fmt.escape, doublequote=fmt.doublequote)
             start = fmt.skip_rows + 1
-            if fmt.header:
-                next(reader, None)
-                start = fmt.skip_rows + reader.line_num + 1
-            for row in reader:
-                if row:
-                    self._lines.append(start)
-                start = fmt.skip_rows + reader.line_num + 1
-                if len(self._lines) >= upto:
-                    break
+            try:
+                if fmt.header:
+                    next(reader, None)
+                    start = fmt.skip_rows + reader.line_num + 1
+                for row in reader:
+                    if row:
+                        self._lines.append(start)
+                    start = fmt.skip_rows + reader.line_num + 1
+                    if len(self._lines) >= upto:
+                        break
+            except pycsv.Error:  # e.g. a value over the csv module's size limit: rows only
+                pass
 
 
 class CsvWriter:
@@ -354,7 +422,7 @@ def _arrow_encoding(encoding: str) -> str:
 
 
 def _arrow_reason(exc: Exception) -> str:
-    return str(exc).split("\n")[0].removeprefix("CSV parse error: ")
+    return clip(str(exc).split("\n")[0].removeprefix("CSV parse error: "))
 
 
 def _arrow_location(exc: Exception) -> str:

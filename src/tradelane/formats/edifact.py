@@ -37,6 +37,7 @@ from tradelane.formats.edi_errors import (
 from tradelane.formats.edifact_envelope import Message, iter_messages
 from tradelane.formats.edifact_map import Mapped, MessagePlan
 from tradelane.formats.edifact_syntax import Locator, SegmentStream
+from tradelane.formats.input_checks import refuse_compressed, segment_limit
 from tradelane.models import Document, Issue, records_table
 from tradelane.spec import EdifactFormat, RouteSpec
 from tradelane.staging import Staged
@@ -112,9 +113,14 @@ class EdifactReader:
     def read(self, staged: Staged, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, EdifactFormat)
+        refuse_compressed(staged)
+        with segment_limit(fmt.max_segment_bytes, route.limits.max_segment_bytes) as limit:
+            yield from self._batches(staged, route, fmt, limit)
+
+    def _batches(self, staged: Staged, route: RouteSpec, fmt: EdifactFormat,
+                 limit: int) -> Iterator[Document]:
         plan = MessagePlan(route)
-        stream = SegmentStream(staged, max_segment_bytes=fmt.max_segment_bytes,
-                               encoding=fmt.encoding)
+        stream = SegmentStream(staged, max_segment_bytes=limit, encoding=fmt.encoding)
         row = 0
         batch: list[Message] = []
         failed: list[Isolated] = []

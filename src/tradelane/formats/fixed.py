@@ -13,7 +13,8 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from tradelane.errors import ConfigError, EmptyFile, MalformedInput
+from tradelane.errors import ConfigError, EmptyFile, LimitExceeded, MalformedInput
+from tradelane.formats.input_checks import refuse_compressed
 from tradelane.models import Document, records_table
 from tradelane.spec import FixedField, FixedFormat, FixedOutput, FixedRecordType, RouteSpec
 from tradelane.staging import Staged
@@ -81,7 +82,11 @@ class FixedReader:
         lines: list[tuple[int, str]] = []  # (line number, text) of the batch's records
         first_row = 0
         pending: list[tuple[int, str, str]] = []
+        most = route.limits.max_record_bytes
         for number, line in _lines(staged, fmt):
+            if len(line) > most and len(line.encode(fmt.encoding, "replace")) > most:
+                raise LimitExceeded("max_record_bytes", most, len(line.encode(
+                    fmt.encoding, "replace")), location=f"line {number}", what="a line")
             kind = _match(types, line)
             if kind is None:
                 if fmt.unknown_lines == "skip" or not line.strip():
@@ -154,6 +159,7 @@ def _lines(staged: Staged, fmt: FixedFormat) -> Iterator[tuple[int, str]]:
     data = staged.read_bytes()
     if not data:
         raise EmptyFile()
+    refuse_compressed(staged)
     try:
         text = data.decode(fmt.encoding)
     except UnicodeDecodeError as exc:

@@ -29,6 +29,7 @@ from tradelane.formats.edi_errors import (
     SegmentTooLong,
     UnexpectedSegment,
 )
+from tradelane.formats.input_checks import refuse_compressed, segment_limit
 from tradelane.models import Document, records_table
 from tradelane.spec import RouteSpec, X12Format
 from tradelane.staging import Staged
@@ -248,7 +249,9 @@ class X12Reader:
                   for k, s in route.header.items()}
         fields = {k: compile_x12_path(s.source or k, f"fields.{k}.source")
                   for k, s in route.fields.items()}
-        f = X12File(staged.read_bytes(), fmt.encoding, fmt.max_segment_bytes)
+        refuse_compressed(staged)
+        with segment_limit(fmt.max_segment_bytes, route.limits.max_segment_bytes) as limit:
+            f = X12File(staged.read_bytes(), fmt.encoding, limit)
         row = 0
         for tx in iter_transactions(f):
             if fmt.transactions and tx.code not in fmt.transactions:

@@ -16,8 +16,10 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 from lxml import etree
 
-from tradelane.errors import MalformedInput
+from tradelane.errors import LimitExceeded, MalformedInput
+from tradelane.formats.input_checks import refuse_compressed
 from tradelane.formats.json import records_of
+from tradelane.formats.xml_prune import HeaderNeeds, Keep
 from tradelane.models import Document, records_table
 from tradelane.spec import RouteSpec, XmlFormat
 from tradelane.staging import Staged
@@ -33,13 +35,20 @@ class XmlReader:
     def read(self, staged: Staged, route: RouteSpec) -> Iterator[Document]:
         fmt = route.format
         assert isinstance(fmt, XmlFormat)
+        refuse_compressed(staged)
         _refuse_doctype(staged)
         tag = _clark(fmt.records, fmt.namespaces)
         fields = {name: _xpath(spec.source or name, fmt.namespaces, name)
                   for name, spec in route.fields.items()}
+        needs = HeaderNeeds([spec.source or name for name, spec in route.header.items()],
+                            fmt.namespaces)
+        most = route.limits.max_field_bytes
+        record_path = f"//{fmt.records}"
         columns: dict[str, list[str | None]] = {name: [] for name in fields}
         lines: list[int] = []
         root = None
+        open_parts: list[Keep | None] = []  # per open element; None inside a record
+        in_record = 0
         try:
             with staged.open() as fh:
                 context = etree.iterparse(fh, events=("start", "end"), remove_comments=True,
@@ -47,19 +56,40 @@ class XmlReader:
                 for event, elem in context:
                     if root is None:
                         root = elem
+                        record_path = f"/{etree.QName(root).localname}//{fmt.records}"
                         if elem.getroottree().docinfo.doctype:
                             raise MalformedInput("the XML declares a DOCTYPE; DTDs and entities"
                                                  " are refused for safety", location="line 1",
                                                  rule="doctype")
-                    if event != "end" or elem.tag != tag:
+                        open_parts.append(needs.root())
                         continue
-                    for name, find in fields.items():
-                        columns[name].append(_text(find(elem)))
-                    lines.append(elem.sourceline or 0)
-                    parent = elem.getparent()
-                    elem.clear()
-                    if parent is not None:
-                        parent.remove(elem)
+                    if event == "start":
+                        if elem.tag == tag:
+                            in_record += 1
+                        parent = open_parts[-1]
+                        open_parts.append(None if in_record or parent is None
+                                          else needs.child(parent, elem.tag))
+                        continue
+                    part = open_parts.pop() if elem is not root else None
+                    if elem.tag == tag:
+                        in_record -= 1
+                        for name, find in fields.items():
+                            value = _text(find(elem))
+                            if value is not None and len(value) > most:
+                                where = (f"line {elem.sourceline or 0} ({record_path}"
+                                         f"[{len(lines) + 1}]), {name}")
+                                raise LimitExceeded("max_field_bytes", most, len(value),
+                                                    location=where, what="a value")
+                            columns[name].append(value)
+                        lines.append(elem.sourceline or 0)
+                        _drop(elem)
+                    elif part is not None and elem is not root:
+                        if part.needed:  # the header reads it: its container stays too
+                            holder = open_parts[-1]
+                            if holder is not None:
+                                holder.holds = True
+                        else:
+                            _drop(elem)
         except etree.XMLSyntaxError as exc:
             line, column = exc.position if exc.position else (0, 0)
             raise MalformedInput(f"the file is not well-formed XML: {exc.msg}",
@@ -73,10 +103,21 @@ class XmlReader:
                   for name, spec in route.header.items()}
         table = records_table({k: pa.array(v, pa.string()) for k, v in columns.items()},
                               len(lines))
-        record_path = f"/{etree.QName(root).localname}//{fmt.records}"
         yield Document(header=header, records=table, locate=_Lines(lines, record_path),
                        source_rows=[SourceRecord(staged, i) for i in range(len(lines))]
                        if route.on_invalid == "split" else None)
+
+
+def _drop(elem: Any) -> None:
+    """Free an element the reader is done with; an entity reference in it is refused first,
+    as it would be anywhere else in the document."""
+    if next(elem.iter(etree.Entity), None) is not None:
+        raise MalformedInput("the XML uses entity references; entities are refused for "
+                             "safety", location=f"line {elem.sourceline or 0}", rule="entity")
+    parent = elem.getparent()
+    elem.clear()
+    if parent is not None:
+        parent.remove(elem)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,9 @@ class JsonFormat(Strict):
     )
     encoding: Encoding = "utf-8"
     max_depth: int = Field(64, gt=0, description="Reject documents nested deeper than this.")
+    duplicate_keys: Literal["reject", "first", "last"] = Field(
+        "reject", description="An object with the same key twice: reject the file (naming the"
+        " key's JSON path), or keep the first or the last value.")
 
 
 class XmlFormat(Strict):

@@ -15,6 +15,7 @@ from pydantic import (
 from tradelane.spec._base import ROUTE_NAME, Duration, Strict
 from tradelane.spec.fields import FieldSpec, TransformSpec
 from tradelane.spec.formats import FormatSpec
+from tradelane.spec.limits import LimitsSpec
 from tradelane.spec.sources import SourceSpec
 from tradelane.spec.targets import TargetSpec
 
@@ -108,6 +109,7 @@ class RouteSpec(Strict):
         " valid records and quarantine the bad ones as a separate file with its reason.",
     )
     target: TargetSpec
+    limits: LimitsSpec = Field(LimitsSpec(), description="Safety limits of the input.")
     workers: int = Field(
         1, ge=1, le=32,
         description="Files of this route processed at once. 1 keeps the source's order"
