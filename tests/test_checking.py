@@ -93,3 +93,12 @@ def test_split_never_drops_records_it_cannot_write_back() -> None:
     with pytest.raises(InvalidRecords) as info:
         list(checked_batches([doc], route, checked, limit=10))
     assert info.value.error_count == 1 and info.value.issues[0].location == "record 2"
+
+
+def test_notes_are_kept_once_and_a_few_of_them_with_a_count_of_the_rest() -> None:
+    """A file of many batches, or of thousands of failed messages, keeps a short event."""
+    checked = Checked()
+    for _ in range(3):  # every batch of a file carries the file's notes again
+        checked.note([f"note {i}" for i in range(25)])
+    assert checked.notes[:20] == [f"note {i}" for i in range(20)]
+    assert checked.notes[20:] == ["… and 5 more notes"]

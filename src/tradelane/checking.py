@@ -25,6 +25,7 @@ from tradelane.transform import transform
 from tradelane.validate import validate
 
 T = TypeVar("T")
+MAX_NOTES = 20
 
 
 @dataclass
@@ -43,6 +44,25 @@ class Checked:
     sources: list[tuple[Any, np.ndarray]] = field(default_factory=list)
     #: messages the reader isolated (EDIFACT ``isolate_messages``): split out, never fatal
     isolated: int = 0
+    more_notes: int = 0  # distinct notes left out of ``notes``, which keeps MAX_NOTES
+    _left_out: set[int] = field(default_factory=set, repr=False)  # their hashes
+
+    def note(self, texts: Iterable[str]) -> None:
+        """Keep a batch's notes: each once, and the first MAX_NOTES of them (with a count of
+        the others), so that a file of many batches or failed messages keeps its event short."""
+        for text in texts:
+            if text in self.notes or hash(text) in self._left_out:
+                continue
+            if len(self.notes) < MAX_NOTES:
+                self.notes.append(text)
+                continue
+            self._left_out.add(hash(text))
+            self.more_notes += 1
+            summary = f"… and {self.more_notes:,} more notes"
+            if len(self.notes) == MAX_NOTES:
+                self.notes.append(summary)
+            else:
+                self.notes[-1] = summary
 
     def isolate(self, failed: Any, limit: int) -> None:
         """A message whose own envelope is wrong: quarantined on its own, whole."""
@@ -80,7 +100,7 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
     """
     seen_interchanges: set[tuple[str, str, str]] = set()
     for doc in docs:
-        checked.notes.extend(doc.notes)
+        checked.note(doc.notes)
         if doc.interchange and doc.interchange not in seen_interchanges and on_interchange:
             seen_interchanges.add(doc.interchange)
             on_interchange(doc.interchange)

@@ -8,7 +8,9 @@ calls, subscripts, lambdas) is refused when it is compiled, so no partner data a
 can make it run code. It means what Python means: ``/`` is true division, ``//`` and ``%``
 round toward minus infinity, ``round`` rounds half to even, ``+`` joins two strings.
 Integer arithmetic that overflows and division by zero fail instead of giving a wrong value
-or infinity. Nulls propagate; ``and``/``or`` follow three-valued logic.
+or infinity. Nulls propagate; ``and``/``or`` follow three-valued logic. Unlike Python, every
+part is computed for every record (a column at a time), so ``b != 0 and a // b > 1`` fails
+on a record where ``b`` is 0 rather than skipping it.
 
 A failure on a batch's data (a type that does not fit, an overflow) raises ``ExpressionFailed``
 naming the part of the expression that failed; ``transform`` turns it into a ``HookError``.

@@ -136,7 +136,8 @@ def _blocks(staged: Staged, plain: list[pa.RecordBatch] | None, fmt: CsvFormat,
                                 location=f"row {start + len(skipped_rows) + 1} or later",
                                 what="a row") from None
         raise MalformedInput(f"the file is not valid CSV: {_arrow_reason(exc)}",
-                             location=_arrow_location(exc)) from None
+                             location=_arrow_location(exc)
+                             or f"row {start + len(skipped_rows) + 1} or later") from None
     if ragged:
         raise InvalidRecords(ragged, error_count=len(skipped_rows), stage="read")
 
@@ -171,8 +172,16 @@ def _open(staged: Staged, fmt: CsvFormat, limits: LimitsSpec, columns: list[str]
                               else staged.path,
                               read_options=read, parse_options=parse, convert_options=convert)
     except pa.ArrowInvalid as exc:
+        if "Could not skip initial" in str(exc):
+            if staged.size > limits.max_record_bytes:  # the header is longer than a block
+                raise LimitExceeded("max_record_bytes", limits.max_record_bytes,
+                                    location=f"line {fmt.skip_rows + 1}",
+                                    what="the header row") from None
+            # the file ends in its header row: no records (Arrow wants a line after it)
+            return [pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in names],
+                                               names=names)]
         raise MalformedInput(f"the file is not valid CSV: {_arrow_reason(exc)}",
-                             location=_arrow_location(exc)) from None
+                             location=_arrow_location(exc) or "line 1") from None
 
 
 def _plain(text: str, fmt: CsvFormat, columns: list[str]) -> list[pa.RecordBatch] | None:

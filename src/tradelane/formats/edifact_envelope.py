@@ -173,7 +173,7 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
         return msg
     unt_index = block.start + size - 1
     error: EdiSyntaxError | None = None
-    if declared != str(size) and not (declared.isdigit() and int(declared) == size):
+    if declared != str(size) and _count(declared) != size:
         error = SegmentCountMismatch(declared, size, "UNT", ref,
                                      **stream.where(segment=unt_index))
     elif unt_ref != ref:
@@ -238,7 +238,15 @@ def _service(stream: SegmentStream, st: _State, tag: str, el: list[Element], ind
 def _check_trailer(stream: SegmentStream, tag: str, el: list[Element], actual: int, ref: str,
                    index: int) -> None:
     declared, trailer_ref = first(_at(el, 1)), first(_at(el, 2))
-    if not (declared.isdigit() and int(declared) == actual):
+    if _count(declared) != actual:
         raise CountMismatch(tag, declared, actual, ref, **stream.where(segment=index))
     if trailer_ref != ref:
         raise ControlReferenceMismatch(tag, ref, trailer_ref, **stream.where(segment=index))
+
+
+def _count(declared: str) -> int | None:
+    """A count as a trailer declares it ("0014" is 14); None if it is not one. ASCII digits
+    only ("²" is a digit to str.isdigit), and few enough for int() to take."""
+    if declared.isascii() and declared.isdigit() and len(declared) <= 18:
+        return int(declared)
+    return None

@@ -48,9 +48,11 @@ def _value(line: str, f: FixedField) -> str:
             sign, value = value[0], value[1:]
         elif value[-1] in "+-":
             sign, value = value[-1], value[:-1]
-        if value.isdigit():
-            d, n = f.implied_decimals, int(value)
-            value = ("-" if sign == "-" else "") + f"{n // 10**d}.{n % 10**d:0{d}d}"
+        if value.isascii() and value.isdigit():  # "²" is a digit to str.isdigit
+            d = f.implied_decimals
+            digits = value.rjust(d + 1, "0")  # text, not int(): any number of digits
+            whole = digits[:-d].lstrip("0") or "0"
+            value = ("-" if sign == "-" else "") + f"{whole}.{digits[-d:]}"
         else:
             value = sign + value if sign else value  # not a number: validation will say so
     return value
