@@ -395,3 +395,15 @@ def test_filtering_keeps_header_columns_aligned() -> None:
     assert kept.numbers.tolist() == [6, 7] and kept.units.tolist() == [1, 2]
     with pytest.raises(ValueError, match="2 record numbers for 3 records"):
         Document(header={}, records=doc.records, numbers=np.array([1, 2]))
+
+
+def test_a_value_too_long_for_fixed_decimals_is_that_records_problem() -> None:
+    """Found by the fuzzer: a price of 3.9e91 crashed the cast to decimal128(38, 2)."""
+    route = spec().model_copy(update={"target": spec().target.model_copy(
+        update={"decimals": {"price": 2}})})
+    result = transform(typed([0, 1], order=["A", "B"], qty=[1, 2], price=[1.5, 3.9e91]), route)
+    assert result.invalid.tolist() == [False, True] and result.error_count == 1
+    [issue] = result.issues
+    assert (issue.location, issue.field, issue.rule) == ("record 2", "price", "decimals")
+    assert [str(v) for v in result.document.records.column("price").to_pylist()] == [
+        "1.50", "None"]

@@ -69,8 +69,18 @@ def transform(doc: Document, route: RouteSpec, *, limit: int = 100) -> Transform
     if spec.output:
         table = _select(table, list(spec.output), spec.hook)
     for column, places in route.target.decimals.items():
-        if column in table.column_names:
-            table = _set(table, column, _fixed_decimals(table.column(column), places))
+        if column not in table.column_names:
+            continue
+        fixed, too_big = _fixed_decimals(table.column(column), places)
+        table = _set(table, column, fixed)
+        if too_big.any():  # a record that cannot be written as asked is a record's problem
+            invalid |= np.isin(doc.numbers, numbers[too_big])
+            error_count += int(too_big.sum())
+            for row in np.flatnonzero(too_big)[: max(0, limit - len(issues))]:
+                issues.append(Issue(
+                    doc.locate(int(numbers[row])), column, "", "decimals",
+                    f"{column}: the value has more digits than {38 - places} before the"
+                    f" decimal point, which an exact decimal with {places} places allows"))
     return TransformResult(document=doc.with_records(table, numbers), issues=issues,
                            error_count=error_count, invalid=invalid)
 
@@ -170,11 +180,18 @@ def _select(table: pa.Table, names: list[str], hook: str | None) -> pa.Table:
     return table.select(names)
 
 
-def _fixed_decimals(values: pa.Array | pa.ChunkedArray, places: int) -> pa.ChunkedArray:
-    """Exact decimals with ``places`` digits (225 -> 225.00), as Arrow decimal128."""
-    if not pa.types.is_decimal(values.type):
-        values = pc.round(pc.cast(values, pa.float64()), places, round_mode="half_to_even")
-    return pc.cast(values, pa.decimal128(38, places))
+def _fixed_decimals(values: pa.Array | pa.ChunkedArray, places: int
+                    ) -> tuple[pa.Array | pa.ChunkedArray, np.ndarray]:
+    """Exact decimals with ``places`` digits (225 -> 225.00), as Arrow decimal128, and which
+    values have too many digits for one (38 in all): those become nulls."""
+    values = pc.round(values if pa.types.is_decimal(values.type)
+                      else pc.cast(values, pa.float64()), places, round_mode="half_to_even")
+    magnitude = pc.abs(pc.cast(values, pa.float64()))
+    too_big = pc.fill_null(pc.greater_equal(magnitude, 10.0 ** (38 - places)), False)
+    if too_big.true_count if isinstance(too_big, pa.BooleanArray) else pc.any(too_big).as_py():
+        values = pc.if_else(too_big, pa.scalar(None, values.type), values)
+    mask = np.asarray(too_big.to_numpy(zero_copy_only=False), dtype=bool)
+    return pc.cast(values, pa.decimal128(38, places)), mask
 
 
 @cache

@@ -141,6 +141,14 @@ def read_syntax(head: bytes, encoding: str | None = None) -> Syntax:
     codec = encoding or CHARSETS.get(identifier)
     if codec is None:
         raise UnknownSyntaxIdentifier(identifier, version, **where)
+    if una:  # the service characters must be written in the interchange's own charset
+        for char in delims.service():
+            try:
+                char.encode(codec)
+            except UnicodeEncodeError:
+                raise BadServiceStringAdvice(
+                    "UNA", f"service character {char!r} is not in the character set"
+                    f" {identifier} declares", segment_index=1, byte_offset=lead) from None
     if version == "4" and not una:
         delims = Delimiters(delims.component, delims.element, delims.decimal, delims.release,
                             "*", delims.segment)
