@@ -349,12 +349,13 @@ def test_a_route_without_a_hook_never_imports_pandas(project: ProjectDir) -> Non
     script = textwrap.dedent("""\
         import sys
         from tradelane.ledger import Ledger
-        from tradelane.pipeline import Outcome, Pipeline
+        from tradelane.pipeline import Outcome
+        from tradelane.runner import Runner
         from tradelane.spec import load_project
 
         project = load_project(sys.argv[1])
         with Ledger(project.settings.ledger_url) as ledger:
-            summary = Pipeline(project, ledger).run_once()
+            summary = Runner(project, ledger).run_once()
         assert [r.outcome for r in summary.results] == [Outcome.DELIVERED], summary.results
         print("pandas" in sys.modules, "pyarrow" in sys.modules)
     """)

@@ -26,20 +26,23 @@ from functools import cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tradelane.errors import ConfigError, HookError
+
 Value = pa.Array | pa.ChunkedArray | pa.Scalar
 
 
-class ExpressionInvalid(ValueError):
+class ExpressionInvalid(ConfigError):
     """The expression uses something the language does not allow (found when compiling)."""
 
 
-class ExpressionFailed(Exception):
+class ExpressionFailed(HookError):
     """The expression cannot be computed on this batch's values: ``part`` is the piece of
-    it that failed, ``error`` what went wrong (a TypeError or an ArithmeticError)."""
+    it that failed, ``error`` what went wrong (a TypeError or an ArithmeticError). The
+    transform names the derived field it belongs to."""
 
     def __init__(self, part: str, error: Exception):
         self.part, self.error = part, error
-        super().__init__(str(error))
+        super().__init__("the expression", error, where=repr(part))
 
 
 @dataclass(frozen=True)

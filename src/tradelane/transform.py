@@ -127,7 +127,7 @@ def _derive(name: str, derive: DeriveSpec, table: pa.Table, header: Mapping[str,
     try:
         expression = compile_expression(derive.expr)
     except ExpressionInvalid as exc:
-        raise ConfigError([f"{where}: {exc}"]) from None
+        raise ConfigError([f"{where}: {exc.problems[0]}"]) from None
     absent = sorted(expression.names - set(table.column_names))
     if absent:
         raise ConfigError([f"{where}: {', '.join(map(repr, absent))} is not a field"])

@@ -111,12 +111,12 @@ def test_a_million_columns_are_refused_fast_in_bounded_memory(project: ProjectDi
     script = textwrap.dedent("""\
         import json, resource, sys, time
         from tradelane.ledger import Ledger
-        from tradelane.pipeline import Pipeline
+        from tradelane.runner import Runner
         from tradelane.spec import load_project
         project = load_project(sys.argv[1])
         started = time.perf_counter()
         with Ledger(project.settings.ledger_url) as ledger:
-            [result] = Pipeline(project, ledger).run_once().results
+            [result] = Runner(project, ledger).run_once().results
             events = [e.detail for e in ledger.events(result.file_id)]
         print(json.dumps({"outcome": result.outcome.value, "message": result.message,
                           "seconds": time.perf_counter() - started,
