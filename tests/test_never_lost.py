@@ -205,3 +205,26 @@ def test_temp_files_left_by_a_crash_are_swept_on_start(orders: ProjectDir) -> No
     orders.run()
     assert not left.exists() and young.exists()  # only older than the lease
     assert partner.exists()  # a partner's folder is never touched
+
+
+def test_an_archive_that_cannot_be_written_is_pending_work_with_an_alert(
+        orders: ProjectDir) -> None:
+    """The output is delivered, the original stays in the inbox, the run says the work is
+    not finished (exit 4) and raises an alert; once the archive works, the next run archives
+    it without delivering it again."""
+    archive = orders.root / "archive"
+    archive.write_text("not a folder")  # as root, a read-only folder would still be written
+    orders.drop("orders", "day1.csv", GOOD_CSV)
+    done = cli(orders, "run", "--once")
+    assert done.returncode == EXIT_PENDING, done.stdout + done.stderr
+    assert [p.name for p in orders.inbox("orders")] == ["day1.csv"]
+    assert len(orders.outputs("orders")) == 1
+    with orders.ledger() as ledger:
+        [record] = ledger.files()
+        assert record.state == FileState.DELIVERED
+        assert any("could not be archived" in i.message for i in ledger_incidents(ledger))
+    archive.unlink()
+    assert cli(orders, "run", "--once").returncode == 0  # the next cron run finishes it
+    with orders.ledger() as ledger:
+        assert ledger.get(record.id).state == FileState.ARCHIVED
+    assert orders.inbox("orders") == [] and len(orders.outputs("orders")) == 1

@@ -439,14 +439,18 @@ class Pipeline:
                 continue
             work.record = outcome
             done.append(work)
-        self._finish(source, done)
+        unfinished = self._finish(source, done)
         for work in done:
             assert work.delivery is not None and work.checked is not None
             log.info("delivered %s: %d records -> %s", work.record.name, work.delivery.records,
                      work.delivery.target)
-            work.result = FileResult(work.record.id, route.name, work.record.name,
-                                     Outcome.DELIVERED, work.delivered_detail(),
-                                     [work.delivery.target], work.delivery.records)
+            detail, outcome = work.delivered_detail(), Outcome.DELIVERED
+            if work.record.id in unfinished:  # delivered, but not finished: another pass
+                outcome = Outcome.PENDING
+                detail += (f"; not finished: {unfinished[work.record.id]} (tried again on the"
+                           " next poll)")
+            work.result = FileResult(work.record.id, route.name, work.record.name, outcome,
+                                     detail, [work.delivery.target], work.delivery.records)
 
     def _plan_followups(self, route: RouteSpec, work: _Work) -> None:
         """The steps a delivered file still needs, prepared before the delivery is recorded:
@@ -478,16 +482,17 @@ class Pipeline:
         return [Followup("original", {
             "archive_to": str(archive / f"{record.id}-{safe_component(record.name)}")})]
 
-    def _finish(self, source: Source, works: list[_Work]) -> None:
+    def _finish(self, source: Source, works: list[_Work]) -> dict[int, str]:
         """Take the recorded follow-up steps of ``works`` now, while their snapshots are in
-        hand; a step that fails is left recorded for the next poll."""
+        hand. A step that fails stays recorded for the next poll: file id -> why."""
         if not works:
-            return
+            return {}
         steps = Followups(self.ledger).open_steps_of([w.record.id for w in works])
-        Finisher(self.ledger, source).finish(
+        finished = Finisher(self.ledger, source).finish(
             [Finishing(w.record, steps.get(w.record.id, []), w.staged) for w in works])
         for work in works:
             work.discard()
+        return {f.record.id: f.failed for f in finished if f.failed is not None}
 
     def _release(self, works: list[_Work]) -> None:
         """Claimed files not started because the chunk ran long: back to discovered, for the

@@ -108,6 +108,18 @@ class WorkerPool:
         self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._listener.stop()
+        _stop_fork_server()
+
+
+def _stop_fork_server() -> None:
+    """Stop the fork server with the pool, instead of leaving it to notice our exit: it may
+    still be importing the engine. (``ForkServer._stop`` is how CPython's own tests do it.)"""
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)
+    if stop is not None:
+        with contextlib.suppress(OSError):
+            stop()
 
 
 def _context() -> Any:
@@ -117,7 +129,8 @@ def _context() -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tradelane.pipeline"])
+    # the guard first: the fork server must not outlive the engine while it imports the rest
+    context.set_forkserver_preload(["tradelane.forkserver_guard", "tradelane.pipeline"])
     return context
 
 

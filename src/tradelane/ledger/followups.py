@@ -127,10 +127,14 @@ class Followups:
             return ledger.apply(moves, conn=conn) if moves else []
 
     def failed(self, step: Step, error: str) -> None:
-        """The step could not be done now: keep it, with why, for the next try."""
+        """The step could not be done now: keep it, with why, for the next try, and let go of
+        the file's lease so that the next run (this worker's or another's) tries at once."""
         with self.ledger.begin() as conn:
             conn.execute(update(followups).where(followups.c.id == step.id).values(
                 attempts=followups.c.attempts + 1, last_error=clip(error, 500)))
+            conn.execute(update(files).where(files.c.id == step.file_id,
+                                             files.c.lease_owner == self.ledger.worker)
+                         .values(lease_owner=None, lease_until=None))
 
     def count_open(self) -> int:
         with self.ledger.engine.connect() as conn:
