@@ -14,7 +14,9 @@
         ├── UnexpectedSegment          a segment where the envelope does not allow it
         ├── MissingTrailer             truncated: UNT/UNE/UNZ (SE/GE/IEA) never came
         ├── CountMismatch              UNT/UNE/UNZ (SE/GE/IEA) count differs from the actual one
-        └── ControlReferenceMismatch   trailer reference differs from the header's
+        ├── ControlReferenceMismatch   trailer reference differs from the header's
+        ├── DuplicateControlReference  a control reference repeated within one file
+        └── ServiceElementError        a service segment element missing, too long or malformed
 """
 
 from __future__ import annotations
@@ -176,3 +178,32 @@ class ControlReferenceMismatch(EdiSyntaxError):
             f" {header_ref!r}",
             value=trailer_ref, **where,
         )
+
+
+class DuplicateControlReference(EdiSyntaxError):
+    """The same control reference twice where it must be unique: an interchange repeated in
+    one file, a group repeated in its interchange, a message repeated in its group."""
+
+    rule = "duplicate_control_reference"
+
+    def __init__(self, element: str, reference: str, first_segment: int | None,
+                 **where: int | None):
+        self.element = element  # where the reference is: ISA13, GS06, ST02, UNB 0020, ...
+        self.reference = reference
+        self.first_segment = first_segment
+        first = f" at segment {first_segment}" if first_segment is not None else ""
+        super().__init__(f"{element} {reference!r} repeats the one{first}; a control reference"
+                         " is delivered once", value=reference, **where)
+
+
+class ServiceElementError(EdiSyntaxError):
+    """An element of a service segment (ISA, GS, ST, UNB, ...) breaks the syntax rules:
+    missing, too short or long, or not of its representation (digits, a date, a code)."""
+
+    rule = "service_element"
+
+    def __init__(self, element: str, why: str, value: str = "", **where: int | None):
+        self.element = element  # ISA09, GS04, ST02, or a segment tag for element counts
+        self.why = why
+        super().__init__(f"{element} {value!r} {why}" if value else f"{element} {why}",
+                         value=value, **where)
