@@ -176,7 +176,10 @@ def atomic_writer(path: Path, *, syncs: FolderSyncs | None = None) -> Iterator[B
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        fh.close()
+        # closing flushes the buffer, which fails again on a full disk: the file is closed
+        # anyway, and the temp file must still go
+        with contextlib.suppress(OSError):
+            fh.close()
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
