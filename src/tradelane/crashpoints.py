@@ -37,17 +37,26 @@ POINTS = (
 
 _ARMED: dict[str, int] = {}
 _SEEN: dict[str, int] = {}
-_LOG = os.environ.get("TRADELANE_CRASH_LOG")
+_LOG: str | None = None
 _LOCK = threading.Lock()
 
 
-def _arm(spec: str) -> None:
+def arm_from_environment() -> None:
+    """Read ``TRADELANE_CRASH_AT`` and ``TRADELANE_CRASH_LOG`` again, forgetting the counts.
+
+    Done once at import; the chaos harness calls it again in a process forked from a warm
+    interpreter (one import of the engine, hundreds of runs)."""
+    global _LOG
+    _ARMED.clear()
+    _SEEN.clear()
+    _LOG = os.environ.get("TRADELANE_CRASH_LOG")
+    spec = os.environ.get("TRADELANE_CRASH_AT", "")
     for item in filter(None, (part.strip() for part in spec.split(","))):
         name, _, nth = item.partition(":")
         _ARMED[name] = int(nth or 1)
 
 
-_arm(os.environ.get("TRADELANE_CRASH_AT", ""))
+arm_from_environment()
 
 
 def crash_point(name: str) -> None:
