@@ -1,13 +1,15 @@
-"""Acknowledgements: a CONTRL for every EDIFACT interchange, a 997 for every X12 functional
-group, accepted or rejected, written atomically into the route's ``format.ack.folder`` (by
-``finishing``, once the outcome they answer is recorded).
+"""Acknowledgements: a CONTRL for every EDIFACT interchange, a 997 or 999 for every X12
+functional group (and TA1s: ``formats.x12_acks``), accepted or rejected, written atomically
+into the route's ``format.ack.folder`` (by ``finishing``, once the outcome they answer is
+recorded).
 
 The envelopes are read again from the file (it is small next to the work already done, and a
 rejected file may have stopped the reader early). A file whose envelope cannot be found at
 all (no UNB, no usable ISA) gets no acknowledgement: there is no one to address it to.
 Names are ``<file id>-CONTRL_<sender>_<reference>.edi`` and
-``<file id>-997_<sender>_<ISA13>_<GS06>.x12``: a retry of the same file rewrites the same
-file, and a duplicate interchange (another file id) does not overwrite the first answer.
+``<file id>-997_<sender>_<ISA13>_<GS06>.x12`` (``999_``, ``TA1_<sender>_<ISA13>``): a retry
+of the same file rewrites the same file, and a duplicate interchange (another file id) does
+not overwrite the first answer.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ def build_acks(route: RouteSpec, staged: Staged, file_id: int, *,
     if isinstance(fmt, EdifactFormat):
         texts = _contrls(staged, fmt, error, list(rejected))
     elif isinstance(fmt, X12Format):
-        texts = _nines(staged, fmt, error)
+        texts = _nines(staged, fmt, error, list(rejected))
     else:
         return []
-    return [(f"{file_id}-{name}", text.encode("latin-1", errors="replace"))
+    codec = fmt.encoding if isinstance(fmt, X12Format) else "latin-1"  # X12: the partner's
+    return [(f"{file_id}-{name}", text.encode(codec, errors="replace"))
             for name, text in texts]
 
 
@@ -96,31 +99,8 @@ def _contrls(staged: Staged, fmt: EdifactFormat, error: RejectError | None,
 # -- X12 --------------------------------------------------------------------------------------
 
 
-def _nines(staged: Staged, fmt: X12Format, error: RejectError | None) -> list[tuple[str, str]]:
-    from tradelane.formats.x12 import X12File, _el, build_997
+def _nines(staged: Staged, fmt: X12Format, error: RejectError | None,
+           rejected: list[object]) -> list[tuple[str, str]]:
+    from tradelane.formats.x12_acks import build_x12_acks
 
-    try:
-        f = X12File(staged.read_bytes(), fmt.encoding, fmt.max_segment_bytes)
-    except RejectError:
-        return []
-    envelopes: list[_Envelope] = []
-    for i, tag in enumerate(f.tags):
-        el = f.elements(i)
-        if tag == "ISA":
-            key = (_el(el, 6).strip(), _el(el, 8).strip(), _el(el, 13))
-            envelopes.append(_Envelope(key, i + 1))
-        elif tag == "GS" and envelopes:
-            envelopes[-1].groups.append((_el(el, 1), _el(el, 6), []))
-        elif tag == "ST" and envelopes and envelopes[-1].groups:
-            envelopes[-1].groups[-1][2].append((_el(el, 1), _el(el, 2)))
-    out = []
-    for env in envelopes:
-        control = int(env.key[2]) if env.key[2].isdigit() else 1
-        for fid, gs06, sets in env.groups:
-            ok = error is None
-            text = build_997(env.key, (fid, gs06), [(code, ctl, ok) for code, ctl in sets],
-                             control_number=control, rejected=None if ok else error)
-            sender, _, isa13 = env.key
-            out.append((f"997_{safe_component(sender)}_{safe_component(isa13)}_"
-                        f"{safe_component(gs06)}.x12", text))
-    return out
+    return build_x12_acks(fmt, staged, error=error, rejected=rejected)

@@ -202,7 +202,8 @@ def test_an_x12_segment_longer_than_the_route_limit_is_a_limit() -> None:
     spec = route({"type": "x12"}, {"id": {"source": "BEG.3"}}, limits={"max_segment_bytes": 200})
     isa = ("ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *261125*0930*U"
            "*00401*000000101*0*P*>~")
-    data = (isa + "GS*PO*S*R*20261125*0930*1*X*004010~ST*850*0001~BEG*00*SA*" + "9" * 400
+    data = (isa + "GS*PO*SENDER*RECEIVER*20261125*0930*1*X*004010~ST*850*0001~BEG*00*SA*"
+            + "9" * 400
             + "~SE*3*0001~GE*1*1~IEA*1*000000101~").encode()
     with pytest.raises(LimitExceeded) as info:
         read(data, spec)

@@ -13,7 +13,15 @@ import pyarrow.csv as pacsv
 from tradelane.formats.fixed import subset as fixed_subset
 from tradelane.formats.json import subset as json_subset
 from tradelane.formats.xml import subset as xml_subset
-from tradelane.spec import CsvFormat, EdifactFormat, FixedFormat, JsonFormat, RouteSpec, XmlFormat
+from tradelane.spec import (
+    CsvFormat,
+    EdifactFormat,
+    FixedFormat,
+    JsonFormat,
+    RouteSpec,
+    X12Format,
+    XmlFormat,
+)
 
 
 def pick(rows: Any, mask: np.ndarray) -> list[Any]:
@@ -45,6 +53,10 @@ def subset_bytes(route: RouteSpec, rows: list[Any]) -> bytes:
         from tradelane.formats.edifact_rejects import rejects_interchange
 
         return rejects_interchange(rows, fmt.encoding)
+    if isinstance(fmt, X12Format):  # rows are whole transaction sets
+        from tradelane.formats.x12_rejects import rejects_interchange as x12_rejects
+
+        return x12_rejects(rows, fmt.encoding)
     raise NotImplementedError(f"splitting {fmt.type} files is not supported")
 
 

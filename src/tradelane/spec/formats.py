@@ -135,11 +135,30 @@ class EdifactFormat(Strict):
     ack: AckSpec | None = Field(None, description="Send a CONTRL for every interchange.")
 
 
+class X12AckSpec(AckSpec):
+    """X12 acknowledgements: a 997 or 999 per functional group, a TA1 per interchange."""
+
+    type: Literal["auto", "997", "999"] = Field(
+        "auto", description="997 (functional acknowledgement) or 999 (implementation"
+        " acknowledgement, with IK3/IK4 segment and element errors); auto answers groups of"
+        " version 005010 and later with a 999, older ones with a 997."
+    )
+    ta1: Literal["requested", "always", "never"] = Field(
+        "requested", description="TA1 interchange acknowledgements, named"
+        " '<file id>-TA1_<sender>_<ISA13>.x12': when the partner asks for one (ISA14 = 1),"
+        " for every interchange, or never."
+    )
+
+
 class X12Format(Strict):
-    """ANSI ASC X12 interchanges (ISA/IEA, GS/GE, ST/SE). Each transaction set is one batch.
+    """ANSI ASC X12 interchanges (ISA/IEA, GS/GE, ST/SE), read as batches of transaction sets
+    of one interchange.
 
     Field sources are ``N1[ST].2`` (segment, qualifier matched against element 01, 1-based
-    element position as in ``N102``) or ``PO1.2`` ; ``SEG.2.1`` picks a component.
+    element position as in ``N102``) or ``PO1.2``; ``SEG.2.1`` picks a component, ``PER.3[2]``
+    a repetition (1-based; ISA11 declares the separator from version 00402). ``ISA.6`` and
+    ``GS.2`` read the envelope; ``_interchange``, ``_group`` and ``_message`` are the ISA13,
+    GS06 and ST02 control numbers of the record's transaction set.
     """
 
     type: Literal["x12"]
@@ -153,7 +172,15 @@ class X12Format(Strict):
     )
     max_segment_bytes: int = Field(1 << 20, gt=0, description="Reject longer segments.")
     encoding: Encoding = Field("latin-1", description="Text encoding of the data.")
-    ack: AckSpec | None = Field(None, description="Send a 997 for every functional group.")
+    isolate_messages: bool = Field(
+        False, description="A transaction set whose own ST/SE is wrong, or that repeats a"
+        " control number of the file (ST02 in its group, or sits in a repeated GS06 or ISA13),"
+        " is split out (quarantined as an X12 file of its own, reprocessable) while the others"
+        " are delivered. Interchange and group structure errors still reject the file. Under"
+        " on_invalid: split, a set with an invalid record is split out whole too."
+    )
+    ack: X12AckSpec | None = Field(
+        None, description="Send a 997 or 999 for every functional group (and TA1s).")
 
 
 class FixedField(Strict):
@@ -227,7 +254,7 @@ for _plugin in (
                  splittable=True),
     FormatPlugin("edifact", EdifactFormat, f"{_F}.edifact:EdifactReader",
                  writer=f"{_F}.edifact_writer:EdifactWriter", splittable=True, edi=True),
-    FormatPlugin("x12", X12Format, f"{_F}.x12:X12Reader", edi=True),
+    FormatPlugin("x12", X12Format, f"{_F}.x12:X12Reader", splittable=True, edi=True),
     FormatPlugin("fixed", FixedFormat, f"{_F}.fixed:FixedReader", writer=f"{_F}.fixed:FixedWriter",
                  splittable=True),
 ):
