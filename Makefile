@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean-demo venv
+.PHONY: demo test test-fast chaos lint bench clean-demo venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 ## test-fast: the edit loop: everything but the tests marked slow (the 20,000-file run, ...)
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
+
+## chaos: the long crash campaign: 2,000 SIGKILLs over mixed batches, then its summary table
+chaos: $(STAMP)
+	CHAOS_KILLS=$${CHAOS_KILLS:-2000} $(BIN)/pytest -q -s tests/chaos/test_crash.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

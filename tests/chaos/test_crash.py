@@ -33,9 +33,13 @@ def sshd() -> Iterator[Sshd | None]:
     shutil.rmtree(server.base, ignore_errors=True)
 
 
+KILLS = int(os.environ.get("CHAOS_KILLS", "200"))
+
+
+@pytest.mark.timeout(120 + 3 * KILLS)
 def test_nothing_is_lost_or_done_twice_under_sigkill(sshd: Sshd | None, tmp_path: Path) -> None:
     seed = int(os.environ.get("CHAOS_SEED", random.randrange(10**6)))
-    kills = int(os.environ.get("CHAOS_KILLS", "200"))
+    kills = KILLS
     start = time.monotonic()
     tally, met = run_campaigns(tmp_path, sshd, seed=seed, kills=kills)
     print("\n" + tally.table(seed, time.monotonic() - start))
