@@ -154,6 +154,12 @@ class Document:
     numbers: np.ndarray | None = None  # never None once built: see __post_init__
     failed: tuple[Any, ...] = ()
     units: np.ndarray | None = None
+    #: Where the interchange starts in the file (its header's segment, 1-based): tells the
+    #: batches of one interchange from a repeat of it with the same ``interchange`` key.
+    interchange_segment: int | None = None
+    #: Control references of the batch's units (EDI messages, transaction sets), kept in the
+    #: ledger history with their interchange.
+    unit_refs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         rows = self.records.num_rows

@@ -16,7 +16,9 @@
         ├── CountMismatch              UNT/UNE/UNZ (SE/GE/IEA) count differs from the actual one
         ├── ControlReferenceMismatch   trailer reference differs from the header's
         ├── DuplicateControlReference  a control reference repeated within one file
+        │   └── RepeatedInterchange    an interchange twice in one file, seen after reading
         └── ServiceElementError        a service segment element missing, too long or malformed
+            └── EdifactServiceError    the same in UNB..UNZ, with its 0085 code (edifact_service)
 """
 
 from __future__ import annotations
@@ -207,3 +209,16 @@ class ServiceElementError(EdiSyntaxError):
         self.why = why
         super().__init__(f"{element} {value!r} {why}" if value else f"{element} {why}",
                          value=value, **where)
+
+
+class RepeatedInterchange(DuplicateControlReference):
+    """An interchange (sender, recipient, control reference) that came earlier in the same
+    file, met after reading (``checking``): a reader that does not refuse repeats itself
+    never gets one delivered twice."""
+
+    def __init__(self, key: tuple[str, str, str], first_segment: int | None,
+                 **where: int | None):
+        self.key = key
+        sender, recipient, ref = key
+        super().__init__(f"interchange from {sender} to {recipient}", ref, first_segment,
+                         **where)
