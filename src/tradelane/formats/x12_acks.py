@@ -203,8 +203,9 @@ def _text(segments: list[list[str]], d: X12Delimiters) -> str:
 
 def _control(kind: str, ic: _Interchange, group: _Group | None) -> str:
     """A 9-digit control number derived from what is answered (never 0)."""
-    key = "\x00".join([kind, ic.elements[6], ic.elements[13], *(group.elements[6:7]
-                                                                if group else [])])
+    # the places in the file keep a repeated interchange's answers apart
+    key = "\x00".join([kind, ic.elements[6], ic.elements[13], str(ic.segment),
+                       *([group.elements[6], str(group.segment)] if group else [])])
     value = int(hashlib.sha256(key.encode()).hexdigest()[:15], 16) % 999_999_999
     return f"{value + 1:09d}"
 
