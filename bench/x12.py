@@ -1,0 +1,239 @@
+"""X12 read speed: a 50 MB 850 file through the whole route, against pyx12 and node-x12, in
+one run.
+
+    .venv/bin/python bench/x12.py [--mb 50] [--lines 8]
+
+Generates (in a temp dir) one interchange of 850 purchase orders (``--lines`` PO1 lines each,
+5010 with repetitions in PER) until it holds ``--mb`` megabytes, then measures on that same
+file:
+
+- the engine's envelope-checked stream (``iter_envelope``: tokenizer, ISA/GS/ST rules,
+  counts, repeats), and ``X12Reader`` mapping it to Documents;
+- the whole route through ``tradelane.runner.Runner`` (claim, stage, read, validate,
+  transform, CSV out, SQLite ledger, a 999 written), in a child process: its peak RSS is the
+  parent's ``RUSAGE_CHILDREN`` maximum;
+- pyx12's ``X12Reader`` (pip ``pyx12``, a dev extra: it tokenizes and checks the envelope,
+  segment by segment), iterated over every segment;
+- node-x12 (npm ``node-x12``, installed by this script into a temp folder if missing):
+  ``X12Parser(true).parse`` of the whole text, timed inside node.
+
+Each ratio is the route's MB/s over the other reader's. The engine streams: its memory is
+bounded by the read batch (about 100,000 segments) and the largest transaction set, not by
+the file; pyx12 also streams, node-x12's ``parse`` holds the whole interchange.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from tradelane.formats.x12 import X12Reader
+from tradelane.formats.x12_envelope import iter_envelope
+from tradelane.formats.x12_syntax import SegmentStream
+from tradelane.ledger import Ledger
+from tradelane.models import Outcome
+from tradelane.runner import Runner
+from tradelane.spec import RouteSpec, load_project
+from tradelane.staging import Staged
+
+NODE_X12 = "node-x12@1.7.1"
+NODE_DIR = Path(tempfile.gettempdir()) / "tradelane-bench-node-x12"
+
+ISA = ("ISA*00*          *00*          *ZZ*DISTRIB01      *ZZ*TRADELANE      *261125*0930*^*"
+       "00501*000000101*0*P*:~\n")
+
+#: The route of the benchmark: typed header and record fields, header copied into each line.
+ROUTE_YAML = {
+    "source": {"folder": "inbox/po", "pattern": "*.x12", "min_age": "0s"},
+    "format": {"type": "x12", "records": "PO1", "transactions": ["850"],
+               "ack": {"folder": "outbox/acks"}},
+    "header": {"po_number": {"source": "BEG.3", "required": True},
+               "po_date": {"source": "BEG.5", "type": "date", "format": "%Y%m%d"},
+               "ship_to": {"source": "N1[ST].2", "required": True},
+               "phone": {"source": "PER.4[1].2"}},
+    "fields": {"line_no": {"source": "PO1.1", "type": "integer", "required": True},
+               "qty": {"source": "PO1.2", "type": "decimal", "min": 0},
+               "unit": {"source": "PO1.3"},
+               "unit_price": {"source": "PO1.4", "type": "decimal"},
+               "sku": {"source": "PO1.7", "required": True},
+               "set": {"source": "_message"}},
+    "transform": {"copy_header": ["po_number", "po_date", "ship_to"]},
+    "target": {"folder": "outbox/po", "format": "csv"},
+}
+
+
+def order(n: int, lines: int) -> str:
+    body = [f"BEG*00*SA*PO{n:09d}**20261125", "REF*DP*038", "DTM*002*20261214",
+            f"N1*ST*STORE {n % 977}*92*{n % 10000:04d}", "N3*31875 SOLON RD", "N4*SOLON*OH*44139",
+            "PER*BD*JANE DOE*TE:5551234^EM:buyer@example.com"]
+    for i in range(1, lines + 1):
+        body.append(f"PO1*{i}*{i * 6}*EA*{i}.49**VP*SKU-{n % 100000:05d}-{i:02d}")
+        body.append(f"PID*F****ITEM {i} OF ORDER {n}")
+    body.append(f"CTT*{lines}")
+    control = f"{n:09d}"
+    segs = [f"ST*850*{control}", *body, f"SE*{len(body) + 2}*{control}"]
+    return "~\n".join(segs) + "~\n"
+
+
+def generate(path: Path, megabytes: float, lines: int) -> tuple[int, int]:
+    """Write the file; returns (transaction sets, segments)."""
+    limit = megabytes * 1_000_000
+    n = size = 0
+    with path.open("w", encoding="ascii") as fh:
+        head = ISA + "GS*PO*DISTRIB01*TRADELANE*20261125*0930*101*X*005010~\n"
+        fh.write(head)
+        size = len(head)
+        while size < limit:
+            n += 1
+            text = order(n, lines)
+            size += len(text)
+            fh.write(text)
+        fh.write(f"GE*{n}*101~\nIEA*1*000000101~\n")
+    return n, 4 + n * (2 * lines + 10)
+
+
+def rate(label: str, seconds: float, size: int, segments: int) -> dict:
+    row = {"what": label, "seconds": round(seconds, 2), "MB/s": round(size / seconds / 1e6, 2),
+           "segments/s": int(segments / seconds)}
+    print(f"  {label:<50} {row['MB/s']:>7.2f} MB/s {row['segments/s']:>10,} segments/s"
+          f"  ({row['seconds']} s)")
+    return row
+
+
+def timed(fn: object) -> float:
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def engine_stream(path: Path) -> int:
+    return sum(1 for _ in iter_envelope(SegmentStream(path, encoding="ascii")))
+
+
+def engine_reader(path: Path) -> int:
+    spec = RouteSpec.model_validate({"name": "bench", **ROUTE_YAML})
+    return sum(d.records.num_rows for d in X12Reader().read(Staged.file(path), spec))
+
+
+def pyx12_reader(path: Path) -> int:
+    import pyx12.x12file
+
+    count = 0
+    with pyx12.x12file.X12Reader(str(path)) as reader:
+        for _ in reader:
+            count += 1
+    errors = reader.pop_errors()
+    if errors:
+        raise SystemExit(f"pyx12 found errors in the benchmark file: {errors[:3]}")
+    return count
+
+
+NODE_SCRIPT = """
+const fs = require('fs');
+const { X12Parser } = require('node-x12');
+const text = fs.readFileSync(process.argv[2], 'latin1');
+const start = process.hrtime.bigint();
+const interchange = new X12Parser(true).parse(text);
+const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+let sets = 0;
+for (const g of interchange.functionalGroups) sets += g.transactions.length;
+console.log(JSON.stringify({seconds, sets, rss: process.memoryUsage().rss}));
+"""
+
+
+def node_x12(path: Path) -> dict | None:
+    """node-x12's parse of the file, or None (with the reason printed) if node is missing."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        print("  node-x12: node or npm is not installed; skipped")
+        return None
+    if not (NODE_DIR / "node_modules" / "node-x12").exists():
+        NODE_DIR.mkdir(parents=True, exist_ok=True)
+        (NODE_DIR / "package.json").write_text('{"private": true}\n')
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", NODE_X12], cwd=NODE_DIR,
+                       check=True, capture_output=True, timeout=600)
+    script = NODE_DIR / "parse.js"
+    script.write_text(NODE_SCRIPT)
+    out = subprocess.run(["node", "--max-old-space-size=16000", str(script), str(path)],
+                         cwd=NODE_DIR, check=True, capture_output=True, text=True, timeout=1800)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_route(path: Path) -> dict:
+    """One pass of the whole route over ``path`` in a fresh temp project (SQLite ledger)."""
+    root = Path(tempfile.mkdtemp(prefix="x12-route-"))
+    try:
+        (root / "mappings").mkdir()
+        (root / "mappings" / "po.yaml").write_text(yaml.safe_dump(ROUTE_YAML))
+        inbox = root / "inbox" / "po"
+        inbox.mkdir(parents=True)
+        if path.stat().st_dev == inbox.stat().st_dev:
+            os.link(path, inbox / path.name)  # no copy of 50 MB; the route deletes the link
+        else:
+            shutil.copy(path, inbox / path.name)
+        project = load_project(root)
+        with Ledger(project.settings.ledger_url) as ledger:
+            start = time.perf_counter()
+            summary = Runner(project, ledger).run_once()
+            seconds = time.perf_counter() - start
+        [result] = summary.results
+        if result.outcome != Outcome.DELIVERED:
+            raise SystemExit(f"the route did not deliver: {result.message}")
+        acks = [p.name for p in (root / "outbox" / "acks").iterdir()]
+        return {"seconds": seconds, "records": result.records, "acks": acks}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=float, default=50)
+    parser.add_argument("--lines", type=int, default=8)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_route(args.child)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "po850.x12"
+        sets, segments = generate(path, args.mb, args.lines)
+        size = path.stat().st_size
+        print(f"850 interchange: {size / 1e6:.1f} MB, {sets:,} transaction sets,"
+              f" {segments:,} segments")
+        out = subprocess.run([sys.executable, __file__, "--child", str(path)], check=True,
+                             capture_output=True, text=True)
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        result = json.loads(out.stdout)
+        route = rate("engine: whole route, Runner -> CSV + 999", result["seconds"], size,
+                     segments)
+        print(f"    {result['records']:,} records, acks {result['acks']},"
+              f" peak RSS {peak_mb:.0f} MB (the file is {size / 1e6:.0f} MB)")
+        rate("engine: envelope-checked stream (iter_envelope)", timed(lambda: engine_stream(
+            path)), size, segments)
+        rate("engine: X12Reader -> Documents (mapped)", timed(lambda: engine_reader(path)), size,
+             segments)
+        py = rate("pyx12 4.0 X12Reader, every segment", timed(lambda: pyx12_reader(path)), size,
+                  segments)
+        node = node_x12(path)
+        rows = [py]
+        if node is not None:
+            if node["sets"] != sets:
+                raise SystemExit(f"node-x12 found {node['sets']} sets, not {sets}")
+            rows.append(rate("node-x12 1.7 X12Parser(strict).parse", node["seconds"], size,
+                             segments))
+            print(f"    node-x12 RSS after parse {node['rss'] / 2**20:.0f} MB")
+        for row in rows:
+            print(f"  ratio whole route / {row['what']:<40} {route['MB/s'] / row['MB/s']:>6.2f}x")
+
+
+if __name__ == "__main__":
+    main()
