@@ -23,6 +23,7 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
     # the data stack (Arrow) is imported here: the other commands answer without it
     from tradelane.checking import Checked, checked_batches
     from tradelane.formats import reader_for
+    from tradelane.formats.split import count
     from tradelane.staging import Staged
     from tradelane.targets import target_for
 
@@ -41,7 +42,7 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
         error = exc
     issues = error.issues if error is not None else checked.issues
     error_count = error.error_count if error is not None else checked.error_count
-    split = len(checked.rejected_rows) if error is None else 0
+    split = count(checked.rejected_rows) if error is None else 0
     message = error.message if error is not None else (
         f"{error_count} problem(s) in the data; {split} record(s) would be split out and"
         f" quarantined, {records} delivered" if error_count else "")

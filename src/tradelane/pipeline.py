@@ -57,7 +57,7 @@ from tradelane.errors import (
 )
 from tradelane.finishing import Finisher, Finishing
 from tradelane.formats import reader_for
-from tradelane.formats.split import subset_bytes
+from tradelane.formats.split import count, subset_bytes
 from tradelane.ledger import FileRecord, Followup, Ledger, Move, Seen, Step, utcnow
 from tradelane.ledger.alerts import Incidents
 from tradelane.ledger.followups import Followups
@@ -115,7 +115,7 @@ class _Work:
         assert self.delivery is not None and self.checked is not None
         detail = f"delivered {self.delivery.records} records to {self.delivery.target}"
         if self.checked.rejected_rows:
-            detail += f"; {self.checked.error_count} invalid records split out"
+            detail += f"; {count(self.checked.rejected_rows)} invalid records split out"
         return detail
 
     def delivered_move(self) -> Move:
@@ -591,7 +591,7 @@ class Pipeline:
             fh.write(data)
         return Followup("split", {
             "name": name, "size": len(data), "sha256": child.sha256, "path": str(dest),
-            "records": len(checked.rejected_rows), "error_count": checked.error_count,
+            "records": count(checked.rejected_rows), "error_count": checked.error_count,
             "stage": checked.stage, "message": error.message,
             "mapping_version": route.version}, json.dumps(reason, ensure_ascii=False).encode())
 

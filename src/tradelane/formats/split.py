@@ -33,6 +33,11 @@ def pick(rows: Any, mask: np.ndarray) -> list[Any]:
     return [row for row, bad in zip(rows, mask, strict=False) if bad]
 
 
+def count(rows: list[Any]) -> int:
+    """How many records ``pick`` kept: Arrow batches hold many, other items one each."""
+    return sum(r.num_rows if isinstance(r, pa.RecordBatch | pa.Table) else 1 for r in rows)
+
+
 def subset_bytes(route: RouteSpec, rows: list[Any]) -> bytes:
     fmt = route.format
     if isinstance(fmt, JsonFormat):
