@@ -3,6 +3,12 @@ route's ``on_invalid`` policy applied, and what was found kept for the reason fi
 
 Pure, apart from ``on_interchange`` (the pipeline passes the ledger's duplicate check).
 ``one_ahead`` runs the stream a batch ahead of the target, for big files.
+
+EDI interchanges: each is taken once (``on_interchange``) when its first batch comes; one
+that comes again later in the same file with records to deliver is refused
+(``RepeatedInterchange``), so a reader that does not refuse repeats itself never gets an
+interchange delivered twice. The control references of what went through are kept
+(``Checked.controls``) for the ledger's history.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from tradelane.errors import InvalidRecords, RecordsRejected
+from tradelane.formats.edi_errors import RepeatedInterchange
 from tradelane.formats.split import pick
 from tradelane.models import Document, Issue
 from tradelane.spec import RouteSpec
@@ -26,6 +33,8 @@ from tradelane.validate import validate
 
 T = TypeVar("T")
 MAX_NOTES = 20
+#: Control references listed per interchange in the history; beyond, the first and last.
+MAX_REFS = 20
 
 
 @dataclass
@@ -46,6 +55,23 @@ class Checked:
     isolated: int = 0
     more_notes: int = 0  # distinct notes left out of ``notes``, which keeps MAX_NOTES
     _left_out: set[int] = field(default_factory=set, repr=False)  # their hashes
+    #: EDI: (interchange key, its segment) -> the control references of the units delivered
+    #: from it, in order
+    interchanges: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
+
+    def controls(self) -> str:
+        """The interchanges (and their messages) that went through, for the history:
+        ``interchange REF1 from S to R: messages 1, 2``."""
+        parts = []
+        for (key, _segment), refs in self.interchanges.items():
+            sender, recipient, ref = key
+            text = f"interchange {ref} from {sender} to {recipient}"
+            if refs:
+                shown = ", ".join(refs) if len(refs) <= MAX_REFS else (
+                    f"{', '.join(refs[:3])} … {refs[-1]}")
+                text += f": {len(refs):,} message{'s' if len(refs) > 1 else ''} ({shown})"
+            parts.append(text)
+        return "; ".join(parts)
 
     def note(self, texts: Iterable[str]) -> None:
         """Keep a batch's notes: each once, and the first MAX_NOTES of them (with a count of
@@ -98,12 +124,28 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
     checked so that the reason file counts every problem. Under ``split`` the bad records are
     left out of each batch and kept in ``checked.rejected_rows``.
     """
-    seen_interchanges: set[tuple[str, str, str]] = set()
+    first_at: dict[tuple[str, str, str], int | None] = {}  # key -> segment of its first
+    current: tuple[Any, ...] | None = None  # the interchange the batches come from
+    repeat_of: int | None = None
     for doc in docs:
         checked.note(doc.notes)
-        if doc.interchange and doc.interchange not in seen_interchanges and on_interchange:
-            seen_interchanges.add(doc.interchange)
-            on_interchange(doc.interchange)
+        if doc.interchange:
+            occurrence = (doc.interchange, doc.interchange_segment)
+            if occurrence != current:  # a new interchange begins
+                current = occurrence
+                repeat = doc.interchange in first_at
+                repeat_of = first_at.setdefault(doc.interchange, doc.interchange_segment)
+                if not repeat and on_interchange:
+                    on_interchange(doc.interchange)
+                if not repeat:
+                    repeat_of = None
+                    checked.interchanges[occurrence] = []
+            if repeat_of is not None and doc.records.num_rows:
+                raise RepeatedInterchange(doc.interchange, repeat_of,
+                                          segment_index=doc.interchange_segment)
+            refs = checked.interchanges.get(occurrence)
+            if refs is not None:
+                refs.extend(doc.unit_refs)
         for failed in doc.failed:
             checked.isolate(failed, limit)
         valid = validate(doc, route, limit=limit)

@@ -236,8 +236,11 @@ def test_contrl_for_an_accepted_interchange(project: ProjectDir) -> None:
     [(name, text)] = acks(project).items()
     assert name == f"{result.file_id}-CONTRL_5412345000013_ORD0001.edi"
     segments = contrl_segments(text)
-    assert "UCI+ORD0001+5412345000013+4012345000009+7" in segments
-    assert text.split("\n")[1].startswith("UNB+UNOC:3+4012345000009+5412345000013+")
+    # the partners exactly as received (qualifier 14 included), swapped in the CONTRL's UNB,
+    # which is dated with the interchange it answers (a retry writes the same bytes)
+    assert "UCI+ORD0001+5412345000013:14+4012345000009:14+7" in segments
+    assert text.split("\n")[1].startswith(
+        "UNB+UNOC:3+4012345000009:14+5412345000013:14+261125:0815+")
 
 
 def test_contrl_for_a_rejected_interchange_carries_the_error(project: ProjectDir) -> None:
@@ -246,7 +249,11 @@ def test_contrl_for_a_rejected_interchange_carries_the_error(project: ProjectDir
     [result] = project.run().results
     assert result.outcome == Outcome.QUARANTINED
     [text] = acks(project).values()
-    assert "UCI+ORD0002+5412345000013+4012345000009+4+29+UNT" in contrl_segments(text)
+    # the miscount is in message 1: the interchange is refused (4), the message says why,
+    # at its level: UNT's element 1 (the count) does not match (29)
+    segments = contrl_segments(text)
+    assert "UCI+ORD0002+5412345000013:14+4012345000009:14+4" in segments
+    assert "UCM+1+ORDERS:D:96A:UN:EAN008+4+29+UNT+1" in segments
 
 
 def test_contrl_rejects_an_isolated_message_and_accepts_the_rest(project: ProjectDir) -> None:
@@ -256,8 +263,8 @@ def test_contrl_rejects_an_isolated_message_and_accepts_the_rest(project: Projec
     assert result.outcome == Outcome.DELIVERED
     [text] = acks(project).values()
     segments = contrl_segments(text)
-    assert "UCI+ORD0001+5412345000013+4012345000009+7" in segments
-    assert "UCM+2+ORDERS+4+29" in segments
+    assert "UCI+ORD0001+5412345000013:14+4012345000009:14+7" in segments
+    assert "UCM+2+ORDERS:D:96A:UN:EAN008+4+29+UNT+1" in segments  # S009 whole, as received
 
 
 def test_contrl_for_a_duplicate_interchange(project: ProjectDir) -> None:
@@ -269,7 +276,7 @@ def test_contrl_for_a_duplicate_interchange(project: ProjectDir) -> None:
     answers = acks(project)
     assert len(answers) == 2  # the first answer is not overwritten
     dup = answers[f"{second.file_id}-CONTRL_5412345000013_ORD0001.edi"]
-    assert "UCI+ORD0001+5412345000013+4012345000009+4+26" in contrl_segments(dup)
+    assert "UCI+ORD0001+5412345000013:14+4012345000009:14+4+26" in contrl_segments(dup)
 
 
 def test_997_for_accepted_and_rejected_x12(project: ProjectDir) -> None:

@@ -274,13 +274,13 @@ def test_contrl_round_trips_through_the_reader(tmp_path: Path) -> None:
     text = build_contrl(("SENDER", "RECEIVER", "REF1"),
                         rejected_messages={"M1": ("ORDERS", err)})
     assert "UCI+REF1+SENDER+RECEIVER+7'" in text
-    assert "UCM+M1+ORDERS+4+29'" in text
+    assert "UCM+M1+ORDERS+4+29+UNT+1'" in text  # UNT's element 1, the count, is wrong
     contrl_route = route(records="UCM", messages=["CONTRL"])
     docs = list(EdifactReader().read(write(tmp_path, text), contrl_route.model_copy(
         update={"header": {}, "fields": {}})))
     assert docs[0].interchange[:2] == ("RECEIVER", "SENDER")
     rejected = build_contrl(("S", "R", "9"), errors=[err])
-    assert "UCI+9+S+R+4+29+UNT'" in rejected
+    assert "UCI+9+S+R+4+29+UNT+1'" in rejected
 
 
 def test_writer_builds_an_orders_interchange_with_valid_counts(tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ class EdifactReader:
         failed: list[Isolated] = []
         size = 0
         for msg in iter_messages(stream, isolate=fmt.isolate_messages):
-            if fmt.messages and msg.type not in fmt.messages:
+            if fmt.messages and msg.type not in fmt.messages and msg.error is None:
                 raise UnexpectedMessageType(msg.type, fmt.messages,
                                             **stream.where(segment=msg.first_segment))
             if (batch or failed) and _interchange(batch, failed) is not msg.interchange:
@@ -165,14 +165,17 @@ def _document(plan: MessagePlan, batch: list[Message], failed: list[Isolated], f
         numbers=np.arange(first_row, first_row + len(mapped), dtype=np.int64),
         locate=_Locate(first_row, mapped.numbers, mapped.starts, locator),
         source_rows=_MessageRows(batch, mapped.owners),
-        interchange=ic.key,  # type: ignore[attr-defined]
+        interchange=ic.key, interchange_segment=ic.segment,  # type: ignore[attr-defined]
+        unit_refs=tuple(m.reference for m in batch),
         units=mapped.numbers, failed=tuple(failed), messages=len(batch))
 
 
 def _empty(plan: MessagePlan) -> Mapped:
     none = np.zeros(0, dtype=np.int64)
-    return Mapped({k: pa.array([], pa.string()) for k in plan.fields},
-                  {k: pa.array([], pa.string()) for k in plan.header}, none, none, none)
+    links = {k for k in plan.links if k not in plan.in_header}
+    return Mapped({k: pa.array([], pa.string()) for k in [*plan.fields, *links]},
+                  {k: pa.array([], pa.string()) for k in [*plan.header, *plan.in_header]},
+                  none, none, none)
 
 
 class _Locate:

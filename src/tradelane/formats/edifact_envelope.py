@@ -2,18 +2,22 @@
 
 ``iter_messages`` streams one ``Message`` at a time. Counts and control references of every
 trailer are compared with what was actually received; a missing trailer (a truncated file) is
-a reject. Only the service segments are split into elements: counting needs segment
-boundaries only.
+a reject. Every service segment is checked against the rules of its syntax version
+(``edifact_service``), and a group or message reference repeated within its interchange is
+refused (``DuplicateControlReference``). Only the service segments are split into elements:
+counting needs segment boundaries only.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tradelane.formats.edi_errors import (
     ControlReferenceMismatch,
     CountMismatch,
+    DuplicateControlReference,
     EdiSyntaxError,
     MissingTrailer,
     NotAnInterchange,
@@ -21,7 +25,8 @@ from tradelane.formats.edi_errors import (
     UnexpectedSegment,
     UnknownSyntaxIdentifier,
 )
-from tradelane.formats.edifact_syntax import CHARSETS, Block, Element, SegmentStream
+from tradelane.formats.edifact_service import check, fast
+from tradelane.formats.edifact_syntax import CHARSETS, Block, Element, Repeated, SegmentStream
 
 SERVICE = frozenset({"UNA", "UNB", "UNG", "UNH", "UNT", "UNE", "UNZ"})
 
@@ -30,6 +35,8 @@ def first(element: Element | None) -> str:
     """The first component of an element ('' when absent)."""
     if element is None:
         return ""
+    if isinstance(element, Repeated):
+        element = element[0]
     return element[0] if isinstance(element, list) else element
 
 
@@ -44,6 +51,7 @@ class Interchange:
     syntax: str
     segment: int  # segment number of the UNB
     elements: tuple[Element, ...] = ()  # the UNB itself, for header fields like UNB.S002.0004
+    version: str = "3"  # syntax version (S001 0002)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -78,15 +86,28 @@ class _State:
         self.units = 0  # messages or groups directly in the interchange
         self.group: tuple[str, int] | None = None  # (reference, segment)
         self.group_messages = 0
+        self.group_error: EdiSyntaxError | None = None  # a repeated group (isolate=True)
         self.messages = 0
         self.interchanges = 0
+        # references seen in the interchange -> segment of the first: each is delivered once
+        self.message_refs: dict[str, int] = {}
+        self.group_refs: dict[str, int] = {}
+        # (sender, recipient, 0020) of every interchange of the file -> segment of its UNB
+        self.interchange_keys: dict[tuple[str, str, str], int] = {}
+        self.interchange_error: EdiSyntaxError | None = None  # a repeat (isolate=True)
+        self.interchange_messages = 0
+        # (delimiters, UNH rule, UNT rule) of the interchange in hand
+        self.patterns: tuple[object, re.Pattern[str] | None, re.Pattern[str] | None] = (
+            None, None, None)
 
 
 def iter_messages(stream: SegmentStream, *, isolate: bool = False) -> Iterator[Message]:
     """Yield every message of the file in order; raise the first envelope error found.
 
-    With ``isolate``, a message whose own UNT is wrong is yielded with ``error`` set instead
-    of stopping the file; interchange and group errors always stop it.
+    With ``isolate``, a message whose own UNH or UNT is wrong, or whose reference repeats
+    another's, is yielded with ``error`` set instead of stopping the file (so are the messages
+    of a group whose reference repeats another's); other interchange and group errors always
+    stop it.
     """
     st = _State()
     pending: Block | None = None  # segments of a message whose UNT has not come yet
@@ -121,7 +142,7 @@ def iter_messages(stream: SegmentStream, *, isolate: bool = False) -> Iterator[M
                 yield _message(stream, st, block.slice(i, j + 1), isolate)
                 cursor, k = j + 1, k + 2
                 continue
-            _service(stream, st, tags[i], block.elements(i), block.start + i)
+            _service(stream, st, tags[i], block, i, isolate)
             cursor, k = i + 1, k + 1
         if cursor < n:
             raise UnexpectedSegment(tags[cursor] or "(empty)", "data segment outside a UNH..UNT"
@@ -157,8 +178,18 @@ def _firsts(block: Block, i: int) -> tuple[str, list[str], str]:
     return one, comps, comps[0]
 
 
+def _rules(stream: SegmentStream, block: Block, i: int, tag: str, version: str,
+           pattern: re.Pattern[str] | None = None) -> EdiSyntaxError | None:
+    """The first fault of service segment ``i`` of ``block`` under its syntax version."""
+    if not block.parsed and (pattern or fast(tag, version, block.delims)).fullmatch(
+            block.segs[i]):
+        return None  # the usual case: one regular expression, no split
+    return check(tag, block.elements(i), version, **stream.where(segment=block.start + i))
+
+
 def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> Message:
-    assert st.interchange is not None
+    ic = st.interchange
+    assert ic is not None
     size = len(block.tags)
     ref, version, _ = _firsts(block, 0)
     declared, _, unt_ref = _firsts(block, size - 1)
@@ -167,17 +198,28 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
         st.group_messages += 1
     else:
         st.units += 1
-    msg = Message(st.messages, st.interchange, st.group[0] if st.group else None, ref,
+    msg = Message(st.messages, ic, st.group[0] if st.group else None, ref,
                   version[0], block, None, tuple(version))
-    if declared == str(size) and unt_ref == ref:
-        return msg
+    if st.patterns[0] is not block.delims:  # once per interchange, not per message
+        st.patterns = (block.delims, fast("UNH", ic.version, block.delims),
+                       fast("UNT", ic.version, block.delims))
+    _, unh, unt = st.patterns
+    error = _rules(stream, block, 0, "UNH", ic.version, unh) \
+        or _rules(stream, block, size - 1, "UNT", ic.version, unt)
     unt_index = block.start + size - 1
-    error: EdiSyntaxError | None = None
-    if declared != str(size) and _count(declared) != size:
-        error = SegmentCountMismatch(declared, size, "UNT", ref,
-                                     **stream.where(segment=unt_index))
-    elif unt_ref != ref:
-        error = ControlReferenceMismatch("UNT", ref, unt_ref, **stream.where(segment=unt_index))
+    if error is None and not (declared == str(size) and unt_ref == ref):
+        if declared != str(size) and _count(declared) != size:
+            error = SegmentCountMismatch(declared, size, "UNT", ref,
+                                         **stream.where(segment=unt_index))
+        elif unt_ref != ref:
+            error = ControlReferenceMismatch("UNT", ref, unt_ref,
+                                             **stream.where(segment=unt_index))
+    first_at = st.message_refs.setdefault(ref, block.start)
+    if error is None and first_at != block.start:
+        error = DuplicateControlReference("UNH 0062", ref, first_at,
+                                          **stream.where(segment=block.start))
+    error = error or st.group_error or st.interchange_error
+    st.interchange_messages += 1
     if error is not None:
         if not isolate:
             raise error
@@ -185,8 +227,11 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
     return msg
 
 
-def _service(stream: SegmentStream, st: _State, tag: str, el: list[Element], index: int) -> None:
+def _service(stream: SegmentStream, st: _State, tag: str, block: Block, i: int,
+             isolate: bool) -> None:
     where = stream.where
+    index = block.start + i
+    el = block.elements(i)
     if tag == "UNA":
         if st.interchange is not None:
             raise UnexpectedSegment("UNA", "inside an interchange", **where(segment=index))
@@ -207,32 +252,63 @@ def _service(stream: SegmentStream, st: _State, tag: str, el: list[Element], ind
             raise UnexpectedSegment("UNB", f"interchange declares {ident} but the file started"
                                     f" as {stream.syntax.identifier}; split the file",
                                     **where(segment=index))
+        error = _rules(stream, block, i, "UNB", version)
+        if error is not None:
+            raise error
         st.interchanges += 1
-        st.interchange = Interchange(st.interchanges, first(_at(el, 2)), first(_at(el, 3)),
-                                     first(_at(el, 5)), ident, index, tuple(el))
-        st.units = 0
+        ic = st.interchange = Interchange(st.interchanges, first(_at(el, 2)),
+                                          first(_at(el, 3)), first(_at(el, 5)), ident, index,
+                                          tuple(el), version)
+        st.units = st.interchange_messages = 0
+        st.patterns = (None, None, None)
+        st.message_refs, st.group_refs = {}, {}
+        st.interchange_error = None
+        first_at = st.interchange_keys.setdefault(ic.key, index)
+        if first_at != index:  # the same interchange again: delivered once
+            repeat = DuplicateControlReference("UNB 0020", ic.control_ref, first_at,
+                                               **where(segment=index))
+            if not isolate:
+                raise repeat
+            st.interchange_error = repeat  # its messages are split out
         return
     ic = st.interchange
     if ic is None:
         raise NotAnInterchange(tag, "UNB", **where(segment=index))
+    if tag == "UNT":
+        raise UnexpectedSegment("UNT", "no UNH message is open", **where(segment=index))
+    error = _rules(stream, block, i, tag, ic.version)
+    if error is not None:
+        raise error
     if tag == "UNG":
         if st.group is not None:
             raise MissingTrailer("UNE", "UNG", st.group[0], **where(segment=index))
-        st.group = (first(_at(el, 5)), index)
+        ref = first(_at(el, 5))
+        st.group = (ref, index)
         st.group_messages = 0
+        st.group_error = None
         st.units += 1
+        first_at = st.group_refs.setdefault(ref, index)
+        if first_at != index:
+            repeat = DuplicateControlReference("UNG 0048", ref, first_at, **where(segment=index))
+            if not isolate:
+                raise repeat
+            st.group_error = repeat  # its messages are split out, the others delivered
     elif tag == "UNE":
         if st.group is None:
             raise UnexpectedSegment("UNE", "no UNG group is open", **where(segment=index))
         _check_trailer(stream, "UNE", el, st.group_messages, st.group[0], index)
+        if st.group_error is not None and not st.group_messages:
+            raise st.group_error  # nothing to split out: the repeat is the group itself
         st.group = None
+        st.group_error = None
     elif tag == "UNZ":
         if st.group is not None:
             raise MissingTrailer("UNE", "UNG", st.group[0], **where(segment=index))
         _check_trailer(stream, "UNZ", el, st.units, ic.control_ref, index)
+        if st.interchange_error is not None and not st.interchange_messages:
+            raise st.interchange_error  # nothing to split out: the repeat is the envelope
         st.interchange = None
-    elif tag == "UNT":
-        raise UnexpectedSegment("UNT", "no UNH message is open", **where(segment=index))
+        st.message_refs, st.group_refs = {}, {}
 
 
 def _check_trailer(stream: SegmentStream, tag: str, el: list[Element], actual: int, ref: str,

@@ -6,8 +6,12 @@ numpy, and each field path is cut out of the segments carrying its tag with one 
 expression (Arrow compute): no Python object per segment or per value. The first match per
 record (record fields) or per message (header fields) wins, as in the per-message reading.
 
-Blocks that needed pydifact's parser (data containing Unicode noncharacters) are mapped by the
+Blocks that needed the slow tokenizer (data containing Unicode noncharacters) are mapped by the
 plain Python path, ``map_slow``, which is also the reference the fast path is tested against.
+
+Numeric fields (``integer``, ``decimal``) take a comma or a full stop as the decimal mark
+whatever the UNA says (ISO 9735): ``map`` hands them on with a full stop. ``_interchange``,
+``_group`` and ``_message`` give each record its control references.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import pyarrow.compute as pc
 
 from tradelane.errors import ConfigError
 from tradelane.formats.edifact_envelope import Interchange, Message
-from tradelane.formats.edifact_paths import SegmentPath, compile_path
+from tradelane.formats.edifact_paths import LINKS, SegmentPath, compile_path
 from tradelane.formats.edifact_syntax import _PH, Delimiters
 from tradelane.spec import EdifactFormat, RouteSpec
 
@@ -52,20 +56,55 @@ class MessagePlan:
         fmt = route.format
         assert isinstance(fmt, EdifactFormat)
         self.record_tag = fmt.records
-        self.header = {name: compile_path(spec.source or name, where=f"header.{name}.source")
-                       for name, spec in route.header.items()}
+        #: name -> link (``_interchange``, ``_group``, ``_message``), header or record field
+        self.links: dict[str, str] = {}
+        self.header: dict[str, SegmentPath] = {}
+        for name, spec in route.header.items():
+            source = (spec.source or name).strip()
+            if source in LINKS:
+                self.links[name] = source
+            else:
+                self.header[name] = compile_path(source, where=f"header.{name}.source")
         self.fields: dict[str, SegmentPath] = {}
         for name, spec in route.fields.items():
-            path = compile_path(spec.source or name, where=f"fields.{name}.source")
+            source = (spec.source or name).strip()
+            if source in LINKS:
+                self.links[name] = source
+                continue
+            path = compile_path(source, where=f"fields.{name}.source")
             if path.group and path.group != self.record_tag:
                 raise ConfigError([f"fields.{name}.source: {path.text!r} names the group"
                                    f" {path.group} but format.records is {self.record_tag}"])
             self.fields[name] = path
+        self.in_header = {name for name in self.links if name in route.header}
+        self.numeric = [name for name, spec in (*route.fields.items(), *route.header.items())
+                        if spec.type in ("integer", "decimal") and spec.decimal is None
+                        and spec.thousands is None]
 
     def map(self, msgs: Sequence[Message]) -> Mapped:
-        if any(m.block.parsed for m in msgs):
-            return self.map_slow(msgs)
-        return self.map_fast(msgs)
+        mapped = self.map_slow(msgs) if any(m.block.parsed for m in msgs) \
+            else self.map_fast(msgs)
+        self._link(mapped, msgs)
+        for name in self.numeric:  # ISO 9735: a comma or a full stop, whatever UNA says
+            for table in (mapped.columns, mapped.header):
+                if name in table:
+                    table[name] = pc.replace_substring(table[name], ",", ".")
+        return mapped
+
+    def _link(self, mapped: Mapped, msgs: Sequence[Message]) -> None:
+        """The control references each record came with, where the route maps them."""
+        if not self.links:
+            return
+        owners = pa.array(mapped.owners)
+        for name, link in self.links.items():
+            if link == "_interchange":
+                per_message = [m.interchange.control_ref for m in msgs]
+            elif link == "_group":
+                per_message = [m.group for m in msgs]
+            else:
+                per_message = [m.reference for m in msgs]
+            values = pa.array(per_message, pa.string()).take(owners)
+            (mapped.header if name in self.in_header else mapped.columns)[name] = values
 
     # -- the fast path ------------------------------------------------------------------------
 
@@ -199,16 +238,22 @@ def _envelope_value(path: SegmentPath, ic: Interchange, size: int) -> pa.Array:
 
 def _qualifier(qualifier: str, d: Delimiters) -> str:
     e, c = re.escape(d.element), re.escape(d.component)
+    r = re.escape(d.repetition) if d.repetition else ""
     tail = "|$" if qualifier == "" else ""
-    return f"^[^{e}]*(?:{e}{re.escape(qualifier)}(?:[{c}{e}]|$){tail})"
+    return f"^[^{e}]*(?:{e}{re.escape(qualifier)}(?:[{c}{e}{r}]|$){tail})"
 
 
 def _value_pattern(path: SegmentPath, d: Delimiters) -> str:
-    """Element ``path.element`` (the tag is element 0), component ``path.component``."""
+    """Element ``path.element`` (the tag is element 0), its repetition ``path.repetition``,
+    component ``path.component``: repetitions are split before components."""
     e, c = re.escape(d.element), re.escape(d.component)
+    r = re.escape(d.repetition) if d.repetition else ""
+    if path.repetition and not r:
+        return "(?!)(?P<v>)"  # no repetition separator: only the first repetition exists
     skip = f"(?:{e}[^{e}]*){{{path.element - 1}}}" if path.element > 1 else ""
-    comps = f"(?:[^{c}{e}]*{c}){{{path.component}}}" if path.component else ""
-    return f"^[^{e}]*{skip}{e}{comps}(?P<v>[^{c}{e}]*)"
+    reps = f"(?:[^{e}{r}]*{r}){{{path.repetition}}}" if path.repetition else ""
+    comps = f"(?:[^{c}{e}{r}]*{c}){{{path.component}}}" if path.component else ""
+    return f"^[^{e}]*{skip}{e}{reps}{comps}(?P<v>[^{c}{e}{r}]*)"
 
 
 def _unescape(values: pa.Array, d: Delimiters) -> pa.Array:

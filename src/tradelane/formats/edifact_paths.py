@@ -4,6 +4,12 @@ A path is a segment tag, an optional qualifier in brackets (matched against the 
 of the first element), then either directory codes (composite, then component) from the small
 table below, or 1-based positions (element, then component). ``LIN/QTY[21]...`` names the
 record group explicitly; inside ``fields`` a bare ``QTY[21]...`` means the same.
+
+A repeated element (syntax 4) is addressed by a 1-based index after it: ``ATT.C956[2].9019``
+or ``ATT.3[2].1``; without an index a path reads the first repetition.
+
+``_interchange``, ``_group`` and ``_message`` are not paths but the control references of
+the record's interchange (UNB 0020), group (UNG 0048) and message (UNH 0062).
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ import re
 from dataclasses import dataclass
 
 from tradelane.errors import ConfigError
-from tradelane.formats.edifact_syntax import Element
+from tradelane.formats.edifact_syntax import Element, Repeated
+
+#: Sources that name where a record came from rather than a value in a segment.
+LINKS = ("_interchange", "_group", "_message")
 
 # Segment layouts: each element is a simple data element code, or (composite, components).
 _C = tuple[str, tuple[str, ...]]
@@ -63,12 +72,15 @@ _LAYOUT: dict[str, tuple[str | _C, ...]] = {
             ("C222", ("8213", "1131", "3055", "8212", "8453")), "8281"),
     "CTA": ("3139", ("C056", ("3413", "3412"))),
     "COM": (("C076", ("3148", "3155")),),
+    "ATT": ("9017", ("C955", ("9021", "1131", "3055")), ("C956", ("9019", "1131", "3055",
+                                                                 "9018"))),
     "PAC": ("7224", ("C531", ("7075", "7233", "7073")), ("C202", ("7065", "1131", "3055", "7064"))),
     "MEA": ("6311", ("C502", ("6313", "6321", "6155", "6154")),
             ("C174", ("6411", "6314", "6162", "6152", "6432")), "7383"),
 }
 _PATH = re.compile(r"^(?:(?P<group>[A-Z0-9]{3})/)?(?P<tag>[A-Z0-9]{3})(?:\[(?P<qual>[^\]]*)\])?"
-                   r"(?P<rest>(?:\.[A-Za-z0-9_]+){0,2})$")
+                   r"(?P<rest>(?:\.[A-Za-z0-9_]+(?:\[(?P<rep>\d{1,3})\])?)?"
+                   r"(?:\.[A-Za-z0-9_]+)?)$")
 
 
 @dataclass(frozen=True)
@@ -81,11 +93,18 @@ class SegmentPath:
     element: int  # index into pydifact's element list (the tag is at 0)
     component: int | None  # 0-based component, None for the whole (first) component
     group: str | None = None
+    repetition: int = 0  # 0-based repetition of the element
 
     def value(self, elements: list[Element]) -> str:
         if self.element >= len(elements):
             return ""
         el = elements[self.element]
+        if isinstance(el, Repeated):
+            if self.repetition >= len(el):
+                return ""
+            el = el[self.repetition]
+        elif self.repetition:
+            return ""
         if isinstance(el, list):
             k = self.component or 0
             return el[k] if k < len(el) else ""
@@ -97,24 +116,35 @@ class SegmentPath:
         if len(elements) < 2:
             return self.qualifier == ""
         q = elements[1]
+        if isinstance(q, Repeated):
+            q = q[0]
         return (q[0] if isinstance(q, list) else q) == self.qualifier
 
 
 def compile_path(text: str, *, where: str = "source") -> SegmentPath:
-    """Compile ``TAG[QUAL].code.code`` or ``TAG[QUAL].n.m``; raise ConfigError if unknown."""
+    """Compile ``TAG[QUAL].code[REP].code`` or ``TAG[QUAL].n[REP].m``; raise ConfigError if
+    unknown."""
     m = _PATH.match(text.strip())
     if not m:
         raise ConfigError([f"{where}: {text!r} is not an EDI path like 'NAD[BY].C082.3039'"
                            " or 'NAD[BY].2.1'"])
-    tag, rest = m["tag"], [p for p in m["rest"].split(".") if p]
+    tag = m["tag"]
+    rest = [p for p in re.sub(r"\[\d+\]", "", m["rest"]).split(".") if p]
+    repetition = int(m["rep"]) - 1 if m["rep"] else 0
+    if repetition < 0:
+        raise ConfigError([f"{where}: {text!r}: repetitions count from 1"])
+
+    def make(element: int, component: int | None) -> SegmentPath:
+        return SegmentPath(text, tag, m["qual"], element, component, m["group"], repetition)
+
     if not rest:
-        return SegmentPath(text, tag, m["qual"], 1, None, m["group"])
+        return make(1, None)
     if all(p.isdigit() and len(p) <= 2 for p in rest):
         element = int(rest[0])
         component = int(rest[1]) - 1 if len(rest) > 1 else None
         if element < 1 or (component is not None and component < 0):
             raise ConfigError([f"{where}: {text!r}: positions count from 1"])
-        return SegmentPath(text, tag, m["qual"], element, component, m["group"])
+        return make(element, component)
     layout = _LAYOUT.get(tag)
     if layout is None:
         raise ConfigError([f"{where}: {text!r}: no directory codes known for {tag}; use"
@@ -124,14 +154,14 @@ def compile_path(text: str, *, where: str = "source") -> SegmentPath:
         if code != rest[0]:
             continue
         if len(rest) == 1:
-            return SegmentPath(text, tag, m["qual"], pos, None, m["group"])
+            return make(pos, None)
         if rest[1] in comps:
-            return SegmentPath(text, tag, m["qual"], pos, comps.index(rest[1]), m["group"])
+            return make(pos, comps.index(rest[1]))
         raise ConfigError([f"{where}: {text!r}: {rest[1]} is not a component of {code}"
                            f" (known: {', '.join(comps) or 'none, it is a simple element'})"])
     # a component code given without its composite: NAD.3039
     for pos, entry in enumerate(layout, start=1):
         if not isinstance(entry, str) and rest[0] in entry[1] and len(rest) == 1:
-            return SegmentPath(text, tag, m["qual"], pos, entry[1].index(rest[0]), m["group"])
+            return make(pos, entry[1].index(rest[0]))
     known = ", ".join(e if isinstance(e, str) else e[0] for e in layout)
     raise ConfigError([f"{where}: {text!r}: {rest[0]} is not an element of {tag} ({known})"])

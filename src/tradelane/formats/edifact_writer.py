@@ -14,19 +14,7 @@ from pydifact.control import Characters
 from pydifact.segments import Segment
 from pydifact.serializer import Serializer
 
-from tradelane.formats.edi_errors import (
-    BadServiceStringAdvice,
-    CharsetViolation,
-    ControlReferenceMismatch,
-    CountMismatch,
-    DanglingRelease,
-    EdiSyntaxError,
-    MissingTrailer,
-    NotAnInterchange,
-    NulByte,
-    UnexpectedSegment,
-    UnknownSyntaxIdentifier,
-)
+from tradelane.formats.edifact_contrl import build_contrl, error_code
 from tradelane.formats.edifact_syntax import CHARSETS, Block, Delimiters
 from tradelane.models import Document
 from tradelane.spec import EdifactTemplate, RouteSpec
@@ -34,28 +22,6 @@ from tradelane.spec import EdifactTemplate, RouteSpec
 __all__ = ["EdifactTemplate", "EdifactWriter", "build_contrl", "error_code", "segment_text"]
 
 DEFAULT = Delimiters()
-
-# Syntax error codes (data element 0085) for our rejects.
-_ERROR_CODES: list[tuple[type[EdiSyntaxError], str]] = [
-    (CountMismatch, "29"), (ControlReferenceMismatch, "28"), (UnknownSyntaxIdentifier, "2"),
-    (CharsetViolation, "21"), (NulByte, "21"), (DanglingRelease, "22"),
-    (BadServiceStringAdvice, "22"), (MissingTrailer, "13"), (NotAnInterchange, "14"),
-    (UnexpectedSegment, "33"),
-]
-ACCEPTED, REJECTED = "7", "4"  # action codes (0083)
-
-
-def error_code(error: BaseException | None) -> str:
-    """Syntax error code (0085) of a reject; 26 for a duplicate, 18 (unspecified) otherwise,
-    e.g. for data that failed the route's rules."""
-    from tradelane.errors import DuplicateFile
-
-    if isinstance(error, DuplicateFile):
-        return "26"
-    for kind, code in _ERROR_CODES:
-        if isinstance(error, kind):
-            return code
-    return "18"  # unspecified error
 
 
 def serialize(segments: Sequence[Segment], characters: Characters | None = None) -> str:
@@ -90,36 +56,6 @@ def _party(text: str) -> str | list[str]:
 
 def _message(ref: str, kind: list[str], body: list[Segment]) -> list[Segment]:
     return [Segment("UNH", ref, kind), *body, Segment("UNT", str(len(body) + 2), ref)]
-
-
-def build_contrl(interchange: tuple[str, str, str], *, errors: Iterable[BaseException] = (),
-                 rejected_messages: Mapping[str, tuple[str, BaseException | None]] | None = None,
-                 rejected: bool = False, control_ref: str | None = None,
-                 prepared: datetime | None = None) -> str:
-    """A CONTRL (D:3:UN) answering the interchange ``(sender, recipient, control_ref)``.
-
-    No errors: UCI action 7 (accepted). Interchange errors: UCI action 4 with the first error's
-    syntax code and segment tag. ``rejected_messages`` maps a message reference to its
-    ``(type, error)``; each becomes a UCM with action 4 (the interchange itself stays 7).
-    ``rejected`` rejects the interchange without an error of its own (another interchange of
-    the same file was wrong).
-    """
-    sender, recipient, ref = interchange
-    errors = list(errors)
-    uci: list[Any] = [ref, sender, recipient, REJECTED if errors or rejected else ACCEPTED]
-    if errors:
-        first = errors[0]
-        uci.append(error_code(first))
-        tag = getattr(first, "trailer", None) or getattr(first, "tag", None)
-        if isinstance(tag, str) and len(tag) == 3:
-            uci.append(tag)
-    body = [Segment("UCI", *uci)]
-    for msg_ref, (kind, err) in (rejected_messages or {}).items():
-        body.append(Segment("UCM", msg_ref, [kind], REJECTED, error_code(err)))
-    own_ref = control_ref or hashlib.sha256(f"CONTRL{ref}{sender}".encode()).hexdigest()[:14]
-    segments = _envelope(recipient, sender, own_ref,
-                         _message("1", ["CONTRL", "D", "3", "UN"], body), prepared=prepared)
-    return serialize(segments)
 
 
 def _render(template: str, values: Mapping[str, Any], d: Delimiters = DEFAULT) -> Segment:
