@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -138,6 +139,18 @@ def test_csv_output_neutralises_formulas_but_not_numbers(project: ProjectDir) ->
     rows = project.outputs("orders")[0].read_text().splitlines()
     assert rows[1].startswith('"\'=cmd') and ",-5," in rows[1] and '"\'@SUM(A1)"' in rows[1]
     assert rows[2].startswith('"\'+1"')
+
+
+def test_csv_output_neutralises_header_values_copied_to_every_row(project: ProjectDir) -> None:
+    shutil.copy(REPO / "mappings" / "shop_orders.yaml", project.root / "mappings")
+    sample = (REPO / "tests" / "cases" / "shop_orders" / "input.json").read_text()
+    hostile = sample.replace('"id": "B-20261125-01"', '"id": "@SUM(1+1)*cmd|\' /C calc\'!A0"')
+    assert hostile != sample
+    project.drop("shop_orders", "orders-1.json", hostile)
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    rows = list(csv.reader(project.outputs("shop_orders")[0].read_text().splitlines()))
+    assert len(rows) > 2 and {r[0] for r in rows[1:]} == {"'@SUM(1+1)*cmd|' /C calc'!A0"}
 
 
 def test_jsonl_and_xml_outputs(project: ProjectDir) -> None:
