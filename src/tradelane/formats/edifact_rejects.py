@@ -11,12 +11,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from pydifact.control import Characters
-from pydifact.segments import Segment
-from pydifact.serializer import Serializer
-
 from tradelane.formats.edifact_envelope import Message
 from tradelane.formats.edifact_syntax import _PH, CHARSETS, Block, Delimiters
+from tradelane.formats.edifact_text import render_segment
 
 
 def rejects_interchange(messages: Iterable[Message], encoding: str | None = None) -> bytes:
@@ -59,8 +56,5 @@ def message_segments(block: Block, d: Delimiters) -> list[str]:
 
 
 def _segment(elements: list, d: Delimiters) -> str:
-    chars = Characters(d.component, d.element, d.decimal, d.release or "?",
-                       d.repetition or " ", d.segment)
-    text = Serializer(chars).serialize([Segment(str(elements[0]), *elements[1:])],
-                                       with_una_header=False)
-    return text.rstrip("\r\n")
+    """One segment, terminator included."""
+    return render_segment(elements, d)

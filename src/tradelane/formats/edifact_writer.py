@@ -1,52 +1,61 @@
-"""Writing EDIFACT with pydifact's segments and serializer: CONTRL acknowledgements and a
-template-driven writer for ORDERS/INVOIC-style messages. Counts are computed, never typed in.
+"""Writing EDIFACT: a template-driven writer for ORDERS/INVOIC-style messages. Counts are
+computed, never typed in. (CONTRL acknowledgements: ``edifact_contrl``.)
+
+Templates are written with the default service characters whatever the output uses:
+``TAG+element+comp:comp``, and ``*`` between repetitions when the output declares a
+repetition separator (syntax 4). The output's service characters are the template's ``una``
+(default ``UNA:+.? '``; syntax 4 adds ``*``): numbers (decimal values and sums) are written
+with its decimal mark, every value is escaped with its release character.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, BinaryIO
 
 import pyarrow as pa
-from pydifact.control import Characters
-from pydifact.segments import Segment
-from pydifact.serializer import Serializer
 
 from tradelane.formats.edifact_contrl import build_contrl, error_code
-from tradelane.formats.edifact_syntax import CHARSETS, Block, Delimiters
+from tradelane.formats.edifact_syntax import CHARSETS, Block, Delimiters, Repeated
+from tradelane.formats.edifact_text import render_segment, render_segments
 from tradelane.models import Document
 from tradelane.spec import EdifactTemplate, RouteSpec
 
 __all__ = ["EdifactTemplate", "EdifactWriter", "build_contrl", "error_code", "segment_text"]
 
 DEFAULT = Delimiters()
-
-
-def serialize(segments: Sequence[Segment], characters: Characters | None = None) -> str:
-    chars = characters or Characters(":", "+", ".", "?", " ", "'")
-    return Serializer(chars).serialize(list(segments), with_una_header=True, break_lines=True)
+Segment = list[Any]  # [tag, element, ...]
 
 
 def segment_text(block: Block, i: int) -> str:
     """One segment of a block as EDIFACT text with the block's own delimiters."""
-    el = block.elements(i)
-    d = block.delims
-    chars = Characters(d.component, d.element, d.decimal, d.release or "?",
-                       d.repetition or " ", d.segment)
-    return Serializer(chars).serialize([Segment(str(el[0]), *el[1:])], with_una_header=False)
+    return render_segment(block.elements(i), block.delims)
+
+
+def delimiters(tpl: EdifactTemplate) -> Delimiters:
+    """The service characters the template's output declares."""
+    version = tpl.syntax.partition(":")[2] or "3"
+    d = Delimiters.from_una(tpl.una) if tpl.una else DEFAULT
+    if version == "4" and not tpl.una:
+        return replace(d, repetition="*")
+    return d if version == "4" else replace(d, repetition=None)
 
 
 def _envelope(sender: str, recipient: str, ref: str, body: list[Segment], *,
               syntax: str = "UNOC:3", prepared: datetime | None = None) -> list[Segment]:
     when = prepared or datetime.now(UTC)
     ident, _, version = syntax.partition(":")
+    version = version or "3"
+    day = when.strftime("%Y%m%d" if version == "4" else "%y%m%d")  # syntax 4: CCYYMMDD
     # "ID:qualifier" are two components of S002/S003
-    unb = Segment("UNB", [ident, version or "3"], _party(sender), _party(recipient),
-                  [when.strftime("%y%m%d"), when.strftime("%H%M")], ref)
-    messages = sum(1 for s in body if s.tag == "UNH")
-    return [unb, *body, Segment("UNZ", str(messages), ref)]
+    unb = ["UNB", [ident, version], _party(sender), _party(recipient),
+           [day, when.strftime("%H%M")], ref]
+    messages = sum(1 for s in body if s[0] == "UNH")
+    return [unb, *body, ["UNZ", str(messages), ref]]
 
 
 def _party(text: str) -> str | list[str]:
@@ -55,17 +64,24 @@ def _party(text: str) -> str | list[str]:
 
 
 def _message(ref: str, kind: list[str], body: list[Segment]) -> list[Segment]:
-    return [Segment("UNH", ref, kind), *body, Segment("UNT", str(len(body) + 2), ref)]
+    return [["UNH", ref, kind], *body, ["UNT", str(len(body) + 2), ref]]
 
 
 def _render(template: str, values: Mapping[str, Any], d: Delimiters = DEFAULT) -> Segment:
-    """``TAG+a+b:{x:%Y%m%d}``: split on the delimiters outside placeholders, then fill in."""
-    tag, *elements = _split(template, d.element)
-    out: list[Any] = []
+    """``TAG+a+b:{x:%Y%m%d}``: split on the template's delimiters outside placeholders (and on
+    ``*`` between repetitions when ``d`` has a repetition separator), then fill in."""
+    tag, *elements = _split(template, "+")
+    out: list[Any] = [tag]
     for element in elements:
-        comps = [c.format_map(values) for c in _split(element, d.component)]
-        out.append(comps if len(comps) > 1 else comps[0])
-    return Segment(tag, *out)
+        reps = [_components(r, values) for r in
+                (_split(element, "*") if d.repetition else [element])]
+        out.append(Repeated(reps) if len(reps) > 1 else reps[0])
+    return out
+
+
+def _components(text: str, values: Mapping[str, Any]) -> str | list[str]:
+    comps = [c.format_map(values) for c in _split(text, ":")]
+    return comps if len(comps) > 1 else comps[0]
 
 
 def _split(text: str, sep: str) -> list[str]:
@@ -78,20 +94,49 @@ def _split(text: str, sep: str) -> list[str]:
     return [*parts, text[start:]]
 
 
-class _Values(dict):
-    """Placeholder values of one message: missing names are blank, ``sum_X`` adds up X."""
+class _Number:
+    """A number written with the interchange's decimal mark, format specs honoured."""
 
-    def __init__(self, values: Mapping[str, Any], rows: list[dict[str, Any]]):
-        super().__init__({k: _blank(v) for k, v in values.items()})
+    __slots__ = ("mark", "value")
+
+    def __init__(self, value: float | Decimal, mark: str):
+        self.value, self.mark = value, mark
+
+    def __format__(self, spec: str) -> str:
+        if not spec and isinstance(self.value, Decimal):
+            spec = "f"  # never an exponent: EDIFACT numbers have none
+        return format(self.value, spec).replace(".", self.mark)
+
+    def __str__(self) -> str:
+        return format(self, "")
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+class _Values(dict):
+    """Placeholder values of one message: missing names are blank, ``sum_X`` adds up X;
+    numbers take the decimal mark ``mark``."""
+
+    def __init__(self, values: Mapping[str, Any], rows: list[dict[str, Any]],
+                 mark: str = "."):
+        super().__init__({k: _number(_blank(v), mark) for k, v in values.items()})
         self.rows = rows
+        self.mark = mark
 
     def __missing__(self, key: str) -> Any:
         if key.startswith("sum_"):
             name = key[4:]
             total = sum(float(r[name]) for r in self.rows if _blank(r.get(name)) != "")
-            self[key] = total
-            return total
+            self[key] = _number(total, self.mark)
+            return self[key]
         return ""
+
+
+def _number(value: Any, mark: str) -> Any:
+    if mark != "." and isinstance(value, float | Decimal) and not isinstance(value, bool):
+        return _Number(value, mark)
+    return value
 
 
 def _blank(value: Any) -> Any:
@@ -148,6 +193,7 @@ class EdifactWriter:
         tpl = self.template or route.target.edifact
         if tpl is None:
             raise ValueError("the EDIFACT writer needs a template (target.edifact)")
+        d = delimiters(tpl)
         body: list[Segment] = []
         count = 0
         prepared: datetime | None = None
@@ -155,16 +201,18 @@ class EdifactWriter:
             values = {**header, **rows[0], "line_count": len(rows), "message_ref": number}
             if prepared is None and tpl.prepared:
                 prepared = _when(_blank(values.get(tpl.prepared)))
-            segs = [_render(t, _Values(values, rows)) for t in tpl.header]
+            segs = [_render(t, _Values(values, rows, d.decimal), d) for t in tpl.header]
             for line_no, row in enumerate(rows, start=1):
-                line = _Values({**values, **row, "line_no": line_no}, rows)
-                segs += [_render(t, line) for t in tpl.line]
-            segs += [_render(t, _Values(values, rows)) for t in tpl.summary]
+                line = _Values({**values, **row, "line_no": line_no}, rows, d.decimal)
+                segs += [_render(t, line, d) for t in tpl.line]
+            segs += [_render(t, _Values(values, rows, d.decimal), d) for t in tpl.summary]
             body += _message(str(number), list(tpl.message), segs)
             count += len(rows)
-        ref = hashlib.sha256("".join(str(s) for s in body).encode()).hexdigest()[:14].upper()
-        text = serialize(_envelope(tpl.sender, tpl.recipient, ref, body, syntax=tpl.syntax,
-                                   prepared=prepared))
+        # the reference is a digest of the messages: the same records, the same interchange
+        digest = "".join(f"'{s[0]}' EDI segment: {list(s[1:])}" for s in body)
+        ref = hashlib.sha256(digest.encode()).hexdigest()[:14].upper()
+        text = render_segments(_envelope(tpl.sender, tpl.recipient, ref, body,
+                                         syntax=tpl.syntax, prepared=prepared), d)
         ident = tpl.syntax.partition(":")[0]
         out.write(text.encode(CHARSETS.get(ident, "latin-1")))
         return count

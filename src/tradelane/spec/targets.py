@@ -251,7 +251,8 @@ class EdifactTemplate(Strict):
     the first record of the message, ``{line_count}``, ``{message_ref}`` and ``{sum_FIELD}``
     (the sum of a numeric field over the message); line segments also see ``{line_no}``.
     Values are escaped with the release character. UNH/UNT/UNB/UNZ and all counts are
-    written by the engine.
+    written by the engine. Templates use ``+`` and ``:`` (and ``*`` between repetitions
+    under syntax 4) whatever the output's service characters (``una``) are.
     """
 
     message: list[str] = Field(..., min_length=4,
@@ -260,6 +261,13 @@ class EdifactTemplate(Strict):
     recipient: str = Field(..., min_length=1, description="UNB recipient, e.g. 'BUYER:ZZ'.")
     syntax: str = Field("UNOC:3", pattern=r"^UNO[A-Z]:[1-4]$",
                         description="UNB syntax identifier and version.")
+    una: str | None = Field(
+        None, min_length=6, max_length=6,
+        description="The six service characters the output declares in its UNA: component"
+        " and element separators, decimal mark, release character, repetition separator"
+        " (syntax 4; a space for none) and segment terminator, e.g. \":+,? '\" for decimal"
+        " commas. Numbers are written with its decimal mark. Default: \":+.? '\" (with"
+        " '*' for repetitions under syntax 4).")
     group_by: str | None = Field(
         None, description="Field whose value starts a new message when it changes (e.g. the"
         " invoice number); without it, each batch of records is one message."
@@ -271,6 +279,17 @@ class EdifactTemplate(Strict):
     header: list[str] = Field(default_factory=list, description="Segments once per message.")
     line: list[str] = Field(default_factory=list, description="Segments once per record.")
     summary: list[str] = Field(default_factory=list, description="Segments after the lines.")
+
+    @model_validator(mode="after")
+    def _service_characters(self) -> EdifactTemplate:
+        if self.una is not None:
+            used = [c for i, c in enumerate(self.una) if not (i in (3, 4) and c == " ")]
+            if self.una[2] not in ".,":
+                raise ValueError("una: the decimal mark (3rd character) is '.' or ','")
+            if len(set(used)) != len(used) or any(c.isalnum() for c in used):
+                raise ValueError("una: the service characters must be distinct and not"
+                                 " letters or digits")
+        return self
 
 
 class FixedOutput(Strict):
