@@ -126,7 +126,7 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
     """
     first_at: dict[tuple[str, str, str], int | None] = {}  # key -> segment of its first
     current: tuple[Any, ...] | None = None  # the interchange the batches come from
-    repeat_of: int | None = None
+    repeat = False
     for doc in docs:
         checked.note(doc.notes)
         if doc.interchange:
@@ -134,14 +134,13 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
             if occurrence != current:  # a new interchange begins
                 current = occurrence
                 repeat = doc.interchange in first_at
-                repeat_of = first_at.setdefault(doc.interchange, doc.interchange_segment)
-                if not repeat and on_interchange:
-                    on_interchange(doc.interchange)
                 if not repeat:
-                    repeat_of = None
+                    first_at[doc.interchange] = doc.interchange_segment
                     checked.interchanges[occurrence] = []
-            if repeat_of is not None and doc.records.num_rows:
-                raise RepeatedInterchange(doc.interchange, repeat_of,
+                    if on_interchange:
+                        on_interchange(doc.interchange)
+            if repeat and doc.records.num_rows:
+                raise RepeatedInterchange(doc.interchange, first_at[doc.interchange],
                                           segment_index=doc.interchange_segment)
             refs = checked.interchanges.get(occurrence)
             if refs is not None:

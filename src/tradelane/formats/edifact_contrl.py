@@ -137,16 +137,18 @@ class _Interchange:
         return (first(el[2]), first(el[3]), first(el[5]))
 
 
-def _scan(staged: Staged, fmt: EdifactFormat, at: int | None) -> list[_Interchange]:
+def _scan(staged: Staged, fmt: EdifactFormat, at: int | None,
+          encoding: str | None = None) -> list[_Interchange]:
     """The interchanges of the file (as far as it can be read), each with its groups, and
-    the group and message around segment ``at``."""
+    the group and message around segment ``at``. Bytes outside the declared character set
+    do not stop it: the file is then read as latin-1, so that its sender hears of them."""
     out: list[_Interchange] = []
     seen: dict[tuple[str, str, str], int] = {}
     group: _Group | None = None
     message: _Message | None = None
     try:
         stream = SegmentStream(staged, max_segment_bytes=fmt.max_segment_bytes,
-                               encoding=fmt.encoding)
+                               encoding=encoding or fmt.encoding)
         for block in stream:
             for i, tag in enumerate(block.tags):
                 if tag not in SERVICE_TAGS:
@@ -178,6 +180,9 @@ def _scan(staged: Staged, fmt: EdifactFormat, at: int | None) -> list[_Interchan
                             and out and out[-1].place is None:
                         out[-1].place = (group, message)
                     message = None
+    except CharsetViolation:
+        if encoding is None:
+            return _scan(staged, fmt, at, "latin-1")
     except RejectError:
         pass  # acknowledge the interchanges found before the damage
     if at is not None and out and out[-1].place is None and out[-1].start <= at:
