@@ -104,6 +104,14 @@ class EdifactFormat(Strict):
     Field sources are paths like ``NAD[BY].C082.3039`` (tag, qualifier, composite, component)
     or ``NAD[BY].2.1`` (1-based element, component). Header fields are read once per message;
     record fields within each record group (``LIN/QTY[21].C186.6060`` or ``QTY[21].C186.6060``).
+    A repeated element (syntax 4, or a UNA that declares a repetition separator) is addressed
+    by a 1-based index, ``ATT.C956[2].9019`` or ``ATT.3[2].1``; without one, the first.
+    ``_interchange``, ``_group`` and ``_message`` are the record's UNB 0020, UNG 0048 and UNH
+    0062. Integer and decimal fields take a comma or a full stop as the decimal mark, whatever
+    the UNA says (ISO 9735). A file may hold several interchanges, each with its own UNA or
+    none; the service segments are checked against the rules of their syntax version, and a
+    control reference repeated in the file (UNB 0020 for the same partners, UNG 0048 or UNH
+    0062 in an interchange) is refused, or split out under ``isolate_messages``.
     """
 
     type: Literal["edifact"]
@@ -123,10 +131,12 @@ class EdifactFormat(Strict):
         " missing terminator must not fill the memory."
     )
     isolate_messages: bool = Field(
-        False, description="A message whose own UNT is wrong is split out (quarantined as an"
-        " interchange of its own, with a fresh UNB/UNZ, reprocessable) while the other messages"
-        " are delivered. Envelope errors still reject the file. Under on_invalid: split, a"
-        " message with an invalid record is split out whole too."
+        False, description="A message whose own UNH or UNT is wrong, or that repeats a control"
+        " reference of the file (its UNH 0062 in its interchange, or sits in a repeated group"
+        " or interchange), is split out (quarantined as an interchange of its own, with a fresh"
+        " UNB/UNZ, reprocessable) while the other messages are delivered. Other envelope errors"
+        " still reject the file. Under on_invalid: split, a message with an invalid record is"
+        " split out whole too."
     )
     encoding: Encoding | None = Field(
         None, description="Decode with this codec instead of the one the UNB syntax identifier"
