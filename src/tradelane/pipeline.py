@@ -305,7 +305,7 @@ class Pipeline:
             # the first to be recorded, so that it is recognised as a duplicate.
             now, staged = _first_of_each_content(staged)
             if not force:
-                self._take_keys(route, source, now)
+                self._take_keys(route, source, now, chunk={w.record.id for w in works})
             syncs = FolderSyncs()
             in_hand = {w.record.id for w in now}
             each(partial(self._deliver, route, target, force, syncs, in_hand),
@@ -370,14 +370,23 @@ class Pipeline:
             raise MalformedInput(f"the file is {size} bytes, more than the route's max_size"
                                  f" of {max_size}", rule="max_size")
 
-    def _take_keys(self, route: RouteSpec, source: Source, works: list[_Work]) -> None:
+    def _take_keys(self, route: RouteSpec, source: Source, works: list[_Work], *,
+                   chunk: set[int]) -> None:
         """Own each file's content key before delivering (one transaction for the chunk); a
-        file whose content another file delivered is a duplicate."""
+        file whose content another file delivered is a duplicate. A copy whose content
+        another process is delivering right now waits for that outcome, then looks again."""
         todo = [w for w in works if w.result is None]
         if not todo:
             return
-        for work, refused in zip(todo, self.keys.take_contents([w.record for w in todo]),
-                                 strict=True):
+        refusals = self.keys.take_contents([w.record for w in todo])
+        waiting = {i: r.owner for i, r in enumerate(refusals)
+                   if isinstance(r, SameContentInProgress) and r.owner not in chunk}
+        if waiting:
+            self.keys.wait_for(set(waiting.values()))
+            again = self.keys.take_contents([todo[i].record for i in waiting])
+            for i, refused in zip(waiting, again, strict=True):
+                refusals[i] = refused
+        for work, refused in zip(todo, refusals, strict=True):
             if refused is not None:
                 self._attempt(route, source, partial(_raise, refused), work)
 
@@ -394,7 +403,8 @@ class Pipeline:
         batches = checked_batches(
             reader_for(route).read(work.staged, route), route, checked,
             limit=self.settings.max_reason_errors,
-            on_interchange=None if force else partial(self._take_interchange, record))
+            on_interchange=None if force else partial(self._take_interchange, record,
+                                                      in_hand))
         if work.staged.size > READ_AHEAD_FROM:
             batches = one_ahead(batches)
         try:
@@ -409,8 +419,15 @@ class Pipeline:
             return
         work.delivery, work.checked = delivery, checked
 
-    def _take_interchange(self, record: FileRecord, key: tuple[str, str, str]) -> None:
-        self.keys.take_interchange(record, key, window=INTERCHANGE_WINDOW)
+    def _take_interchange(self, record: FileRecord, in_hand: set[int],
+                          key: tuple[str, str, str]) -> None:
+        try:
+            self.keys.take_interchange(record, key, window=INTERCHANGE_WINDOW)
+        except SameContentInProgress as exc:
+            if exc.owner in in_hand:
+                raise  # a file of this chunk: ``_deliver`` reads this one again after it
+            self.keys.wait_for({exc.owner})  # another process's: wait for its outcome
+            self.keys.take_interchange(record, key, window=INTERCHANGE_WINDOW)
 
     def _record_deliveries(self, route: RouteSpec, source: Source, works: list[_Work],
                            syncs: FolderSyncs) -> None:

@@ -6,8 +6,9 @@ one step, so two workers with two copies of the same file can never both deliver
 
 - the key is new: this file owns it and goes on;
 - its owner delivered (or is archiving) that content: this file is a duplicate;
-- its owner is still being processed under a live lease: this file waits (it is retried soon,
-  and then either the owner delivered, or it failed and gave the key up);
+- its owner is still being processed under a live lease: this file waits (``wait_for``, a few
+  seconds, then it is retried soon), and then either the owner delivered, or it failed and
+  gave the key up;
 - its owner failed (quarantined, pending, discarded, lost), its lease ran out, or the key is
   older than the route's window: the key passes to this file, with a guarded update, so that
   of two files taking over the same key only one wins.
@@ -15,6 +16,7 @@ one step, so two workers with two copies of the same file can never both deliver
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -32,6 +34,9 @@ _DELIVERED = (FileState.DELIVERED.value, FileState.ARCHIVED.value)
 _IN_HAND = (FileState.CLAIMED.value, FileState.STAGED.value)
 #: How soon a file that waits for another copy's outcome is tried again.
 WAIT = timedelta(seconds=5)
+#: How long a copy waits, in the run that met it, for another process to record the outcome
+#: of the same content (or interchange); after that it is left pending and retried.
+OWNER_WAIT = timedelta(seconds=10)
 
 
 class SameContentInProgress(TransientError):
@@ -49,14 +54,23 @@ class Keys:
 
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
+        self._waited_out: set[int] = set()  # owners still in hand after a whole wait
 
     def take_contents(self, records: Sequence[FileRecord]) -> list[TradelaneError | None]:
         """Own each record's content on its route, all in one transaction (a chunk of files):
         per record None, or the ``DuplicateFile`` / ``SameContentInProgress`` it is."""
+        taken: dict[int, TradelaneError | None] = {}
+        # Keys in one order in every process: on PostgreSQL an insert waits for another
+        # transaction's uncommitted insert of the same key, so two chunks holding copies in
+        # opposite orders would otherwise wait on each other (a deadlock, one chunk fails).
+        order = sorted(range(len(records)), key=lambda i: (records[i].route,
+                                                           records[i].sha256 or ""))
         with self.ledger.begin() as conn:
-            return [self._take(conn, content_keys, {"route": r.route, "sha256": r.sha256},
-                               r, window=None, what="the same content")
-                    for r in records]
+            for i in order:
+                r = records[i]
+                taken[i] = self._take(conn, content_keys, {"route": r.route, "sha256": r.sha256},
+                                      r, window=None, what="the same content")
+        return [taken[i] for i in range(len(records))]
 
     def take_interchange(self, record: FileRecord, key: tuple[str, str, str], *,
                          window: timedelta) -> None:
@@ -69,6 +83,26 @@ class Keys:
                 record, window=window, what=f"interchange {ref} from {sender} to {recipient}")
         if refused is not None:
             raise refused
+
+    def wait_for(self, owners: set[int], *, most: timedelta = OWNER_WAIT) -> None:
+        """Return once none of ``owners`` (files another process is delivering) is in hand
+        under a live lease any more, or after ``most``: then taking the key again says
+        whether this copy is a duplicate, instead of leaving it pending for the next run.
+        An owner waited for in vain once (its worker may have died) is not waited for again."""
+        until = time.monotonic() + most.total_seconds()
+        owners = owners - self._waited_out
+        while owners:
+            with self.ledger.engine.connect() as conn:
+                rows = conn.execute(select(files.c.id, files.c.state, files.c.lease_until)
+                                    .where(files.c.id.in_(owners))).all()
+            now = utcnow()
+            owners = {r.id for r in rows if r.state in _IN_HAND
+                      and r.lease_until is not None and r.lease_until > now}
+            if owners and time.monotonic() >= until:
+                self._waited_out |= owners
+                return
+            if owners:
+                time.sleep(0.05)
 
     def _take(self, conn: Connection, table: Table, key: dict[str, Any], record: FileRecord, *,
               window: timedelta | None, what: str) -> TradelaneError | None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -539,7 +541,7 @@ def _make_engine(url: str) -> Engine:
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (above)
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            _journal_mode_wal(cur)
             # NORMAL in WAL mode survives a process crash; a power cut may lose the last
             # commits, which only causes an idempotent re-delivery (deterministic names).
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -551,6 +553,20 @@ def _make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True)
+
+
+def _journal_mode_wal(cur: Any) -> None:
+    """``PRAGMA journal_mode=WAL``. While another process opens the same new ledger (two
+    workers started together), SQLite can refuse it at once with "database is locked",
+    without waiting for its busy timeout: wait a little and try again, a few times."""
+    for wait in (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, None):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if wait is None or "locked" not in str(exc):
+                raise
+            time.sleep(wait)
 
 
 def insert_ignore(table: Table, dialect: str, **on_conflict: Any) -> Any:
