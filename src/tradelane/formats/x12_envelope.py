@@ -14,6 +14,7 @@ stopping the file; errors of the interchange and group structure always stop it.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ from tradelane.formats.edi_errors import (
     UnexpectedSegment,
 )
 from tradelane.formats.x12_codes import coded
-from tradelane.formats.x12_rules import check, check_isa, isa_elements
+from tradelane.formats.x12_rules import check, check_isa, isa_elements, quick
 from tradelane.formats.x12_syntax import Block, SegmentStream, X12Delimiters, join
 
 SERVICE = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
@@ -133,38 +134,50 @@ def iter_envelope(stream: SegmentStream, *, isolate: bool = False,
     st = _State()
     pending: list[Block] = []  # a transaction set whose SE has not come yet
     for block in stream:
-        bad = block.first_bad_tag()
-        if pending:
-            pending.append(block)
-            k = _find_se(block, bad)
-            if k is None:
-                continue
-            whole = join(pending)
-            pending = []
-            yield _transaction(st, whole, len(whole) - len(block) + k, isolate)
-            cursor = k + 1
-        else:
-            cursor = 0
         tags = block.tags
         n = len(tags)
+        bad = block.first_bad_tag()
+        # Only service segments (and a bad ID) need a look; the segments of a transaction set
+        # are passed over as a whole.
+        stops = [k for k, t in enumerate(tags) if t in SERVICE]
+        if bad is not None:
+            bisect.insort(stops, bad)
+        p = cursor = 0
+        if pending:
+            if not stops:
+                pending.append(block)
+                continue
+            k = stops[0]
+            pending.append(block.slice(0, k + 1))
+            whole = join(pending)
+            pending = []
+            yield _transaction(st, whole, len(whole) - 1, isolate, _within(bad, 0, k, whole, n))
+            cursor, p = k + 1, 1
         while cursor < n:
-            i = cursor
-            tag = tags[i]
-            if bad is not None and i == bad:
+            nxt = stops[p] if p < len(stops) else n
+            for i in range(cursor, nxt):  # outside any transaction set: ISB, TA1, ... or junk
+                ack = _service(st, block, i)
+                if ack is not None:
+                    yield ack
+            if nxt == n:
+                break
+            i = nxt
+            if i == bad:
                 raise _bad_tag(block, i, inside=False)
-            if tag == "ST":
-                k = _find_se(block, bad, i + 1)
-                if k is None:
+            if tags[i] == "ST":
+                if p + 1 >= len(stops):
                     _open_transaction(st, block, i)
                     pending = [block.slice(i, n)]
                     break
-                yield _transaction(st, block.slice(i, k + 1), k - i, isolate)
-                cursor = k + 1
+                k = stops[p + 1]
+                tx = block.slice(i, k + 1)
+                yield _transaction(st, tx, k - i, isolate, _within(bad, i, k, tx, 0))
+                cursor, p = k + 1, p + 2
                 continue
             ack = _service(st, block, i)
             if ack is not None:
                 yield ack
-            cursor = i + 1
+            cursor, p = i + 1, p + 1
     if pending:
         whole = join(pending)
         raise coded(MissingTrailer("SE", "ST", _at(whole.elements(0), 2), **whole.where(0)),
@@ -182,15 +195,12 @@ def _at(el: list[str], k: int) -> str:
     return el[k] if k < len(el) else ""
 
 
-def _find_se(block: Block, bad: int | None, lo: int = 0) -> int | None:
-    """The SE closing the transaction set open at ``lo`` (a service segment or a bad ID
-    before it ends the search early, for the checks to report)."""
-    tags = block.tags
-    for k in range(lo, len(tags)):
-        t = tags[k]
-        if t in SERVICE or k == bad:
-            return k
-    return None
+def _within(bad: int | None, lo: int, hi: int, tx: Block, before: int) -> int | None:
+    """Where a bad segment ID in ``lo..hi`` of the block sits in the set ``tx`` (which holds
+    ``before`` more segments ahead of the block's)."""
+    if bad is None or not lo <= bad <= hi:
+        return None
+    return len(tx) - (hi - bad) - 1 if before else bad - lo
 
 
 def _open_transaction(st: _State, block: Block, i: int) -> None:
@@ -208,13 +218,14 @@ def _bad_tag(block: Block, i: int, *, inside: bool) -> EdiSyntaxError:
     return coded(error, ta1="024")
 
 
-def _transaction(st: _State, block: Block, k: int, isolate: bool) -> Transaction:
-    """ST at 0 and the segment at ``k`` that ends it (normally SE)."""
+def _transaction(st: _State, block: Block, k: int, isolate: bool,
+                 bad: int | None) -> Transaction:
+    """ST at 0 and the segment at ``k`` that ends it (normally SE); ``bad``, a segment with
+    a bad ID among them."""
     _open_transaction(st, block, 0)
     assert st.group is not None and st.interchange is not None
-    first = block.first_bad_tag()
-    if first is not None and first <= k:
-        raise _bad_tag(block, first, inside=True)
+    if bad is not None:
+        raise _bad_tag(block, bad, inside=True)
     st_el = block.elements(0)
     end_tag = block.tags[k]
     if end_tag != "SE":
@@ -240,8 +251,10 @@ def _transaction_error(st: _State, block: Block, st_el: list[str]) -> EdiSyntaxE
     se_el = block.elements(size - 1)
     control = _at(st_el, 2)
     try:
-        check("ST", st_el, block.where(0), version=st.group.version if st.group else "")
-        check("SE", se_el, block.where(size - 1))
+        if not (quick("ST", block.segs[0], block.delims)
+                and quick("SE", block.segs[size - 1], block.delims)):
+            check("ST", st_el, block.where(0), version=st.group.version if st.group else "")
+            check("SE", se_el, block.where(size - 1))
     except EdiSyntaxError as exc:
         return exc
     if _count(se_el[1]) != size:

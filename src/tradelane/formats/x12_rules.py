@@ -8,13 +8,14 @@ AK502/IK502 and the IK4 element code (with its position) for a transaction set.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 from itertools import pairwise
 
 from tradelane.formats.edi_errors import ServiceElementError
 from tradelane.formats.x12_codes import coded
-from tradelane.formats.x12_syntax import ISA_SEPARATORS
+from tradelane.formats.x12_syntax import ISA_SEPARATORS, X12Delimiters
 
 # IK403/AK403 element error codes
 MISSING, TOO_MANY, TOO_SHORT, TOO_LONG, BAD_CHAR, BAD_DATE, BAD_TIME = (
@@ -75,6 +76,19 @@ def check_isa(el: list[str], where: dict[str, int]) -> None:
     for pos, code in ((6, "006"), (8, "008")):
         if not el[pos].strip():
             _fail(f"ISA{pos:02d}", "is blank", "", {"ta1": code}, pos, MISSING, where)
+
+
+@functools.cache
+def _quick(tag: str, element: str) -> re.Pattern[str]:
+    e = re.escape(element)
+    if tag == "ST":
+        return re.compile(f"ST{e}[A-Z0-9]{{3}}{e}[^{e}]{{4,9}}(?:{e}[^{e}]{{1,35}})?")
+    return re.compile(f"SE{e}[0-9]{{1,10}}{e}[^{e}]{{4,9}}")
+
+
+def quick(tag: str, text: str, d: X12Delimiters) -> bool:
+    """ST or SE obviously keeps every rule (the common case, checked by one regex)."""
+    return _quick(tag, d.element).fullmatch(text) is not None
 
 
 def check(tag: str, el: list[str], where: dict[str, int], *, version: str = "") -> None:

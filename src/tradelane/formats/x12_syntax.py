@@ -15,6 +15,7 @@ can say where it is; segments are split into elements only when someone asks.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,6 +110,11 @@ def _whole_isa(text: str, at: int) -> bool:
     """``text`` holds the whole ISA from ``at`` on (and a little more), line breaks aside."""
     head = text[at:at + 4096]
     return len(head) == 4096 or len(head.replace("\r", "").replace("\n", "")) > ISA_LENGTH + 2
+
+
+@functools.cache
+def _after_terminator(term: str, strip: str) -> re.Pattern[str]:
+    return re.compile(re.escape(term) + "[" + re.escape(strip) + "]+")
 
 
 class Block:
@@ -283,6 +289,50 @@ class SegmentStream:
             raise coded(NotAnInterchange(text[lead:lead + 20], "ISA", **where), ta1="022")
         return read_isa(text[lead:], **where)[0]
 
+    def _split(self, complete: str, term: str, strip: str,
+               start: int) -> tuple[list[str], np.ndarray, list[str]]:
+        """``complete`` (whole segments) as segment texts without the blanks before each ID,
+        the byte offset of each, and the raw pieces between terminators."""
+        raw = complete.split(term)
+        raw.pop()
+        data = complete.encode(self.codec, "replace") if self.narrow or complete.isascii() \
+            else None
+        if data is not None and len(term) == 1 and len(data) == len(complete):
+            # one byte per character: the offsets straight from the bytes, with numpy
+            arr = np.frombuffer(data, np.uint8)
+            ends = np.flatnonzero(arr == ord(term)) if ord(term) < 256 else None
+            if ends is not None and len(ends) == len(raw):
+                offsets = np.zeros(len(raw), np.int64)
+                offsets[1:] = ends[:-1] + 1
+                if strip and any(c in complete for c in strip):
+                    blank = np.zeros(256, bool)
+                    blank[[ord(c) for c in strip]] = True
+                    while True:  # skip the blanks before each ID (a few rounds at most)
+                        more = (offsets < ends) & blank[arr[np.minimum(offsets, len(arr) - 1)]]
+                        if not more.any():
+                            break
+                        offsets[more] += 1
+                    segs = _after_terminator(term, strip).sub(term, complete).split(term)
+                    segs.pop()
+                    if segs and segs[0][:1] in strip:
+                        segs[0] = segs[0].lstrip(strip)
+                else:
+                    segs = raw
+                return segs, offsets + start, raw
+        segs = [s.lstrip(strip) for s in raw] if any(c in complete for c in strip) else raw
+        if complete.isascii() or self.narrow:
+            raw_len = np.fromiter(map(len, raw), np.int64, len(raw))
+        else:
+            raw_len = np.fromiter((len(s.encode(self.codec)) for s in raw), np.int64, len(raw))
+        offsets = np.zeros(len(raw), np.int64)
+        if len(raw) > 1:
+            np.cumsum(raw_len[:-1] + self._bytes(term), out=offsets[1:])
+        offsets += start
+        if segs is not raw:  # blanks skipped before a segment ID (ASCII: one byte each)
+            offsets += np.fromiter(map(len, raw), np.int64, len(raw)) - np.fromiter(
+                map(len, segs), np.int64, len(segs))
+        return segs, offsets, raw
+
     def _tokenize(self, text: str, base: int, index: int,
                   final: bool) -> tuple[Block | None, int, bool]:
         """The complete segments at the start of ``text``: (block, characters used, whether
@@ -303,24 +353,12 @@ class SegmentStream:
         body = text[pos0:]
         cut = body.rfind(term)
         complete = body[:cut + len(term)] if cut >= 0 else ""
-        raw = complete.split(term)
-        raw.pop()
+        start_byte = base + self._bytes(text[:pos0])
         strip = "".join(c for c in _BLANKS if c not in d.chars())
-        segs = [s.lstrip(strip) for s in raw] if any(c in complete for c in strip) else raw
-        if self.narrow or complete.isascii():
-            raw_len = np.fromiter(map(len, raw), np.int64, len(raw))
-        else:
-            raw_len = np.fromiter((len(s.encode(self.codec)) for s in raw), np.int64, len(raw))
-        offsets = np.zeros(len(raw), np.int64)
-        if len(raw) > 1:
-            np.cumsum(raw_len[:-1] + self._bytes(term), out=offsets[1:])
-        offsets += base + self._bytes(text[:pos0])
-        if segs is not raw:  # blanks skipped before a segment ID (ASCII: one byte each)
-            offsets += np.fromiter(map(len, raw), np.int64, len(raw)) - np.fromiter(
-                map(len, segs), np.int64, len(segs))
+        segs, offsets, raw = self._split(complete, term, strip, start_byte)
         breaks = [c for c in "\r\n" if c != term]
-        joined = term.join(segs)
-        if any(c in joined for c in breaks):  # a wrapped file: line breaks are never data
+        if any(c in complete for c in breaks):  # a wrapped file: line breaks are never data
+            joined = term.join(segs)
             for c in breaks:
                 joined = joined.replace(c, "")
             segs = joined.split(term) if segs else []
