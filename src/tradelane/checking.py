@@ -33,7 +33,7 @@ from tradelane.validate import validate
 
 T = TypeVar("T")
 MAX_NOTES = 20
-#: Control references listed per interchange in the history; beyond, the first and last.
+#: Interchanges, and messages per interchange, listed in the history; beyond, a count.
 MAX_REFS = 20
 
 
@@ -63,7 +63,7 @@ class Checked:
         """The interchanges (and their messages) that went through, for the history:
         ``interchange REF1 from S to R: messages 1, 2``."""
         parts = []
-        for (key, _segment), refs in self.interchanges.items():
+        for (key, _segment), refs in list(self.interchanges.items())[:MAX_REFS]:
             sender, recipient, ref = key
             text = f"interchange {ref} from {sender} to {recipient}"
             if refs:
@@ -71,6 +71,8 @@ class Checked:
                     f"{', '.join(refs[:3])} … {refs[-1]}")
                 text += f": {len(refs):,} message{'s' if len(refs) > 1 else ''} ({shown})"
             parts.append(text)
+        if len(self.interchanges) > MAX_REFS:
+            parts.append(f"… and {len(self.interchanges) - MAX_REFS:,} more interchanges")
         return "; ".join(parts)
 
     def note(self, texts: Iterable[str]) -> None:

@@ -122,8 +122,10 @@ class _Work:
         assert self.delivery is not None and self.checked is not None
         detail = self.delivered_detail()
         notes = "; ".join(dict.fromkeys(self.checked.notes))
+        controls = self.checked.controls()  # EDI: what came in, for the history
         return Move(self.record.id, (FileState.CLAIMED,), FileState.DELIVERED,
-                    detail + (f" (note: {notes})" if notes else ""), via=self.via,
+                    detail + (f"; {controls}" if controls else "")
+                    + (f" (note: {notes})" if notes else ""), via=self.via,
                     fields={"outputs": [self.delivery.target], "message": detail,
                             "stage": None, "error_count": self.checked.error_count or None,
                             **_staged_fields(self.record)},

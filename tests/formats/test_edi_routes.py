@@ -114,6 +114,19 @@ def test_same_x12_interchange_twice_is_a_duplicate(edi: ProjectDir) -> None:
         "message"]
 
 
+def test_the_history_names_the_interchange_and_messages_delivered(edi: ProjectDir) -> None:
+    from tradelane import ops
+
+    edi.drop("edifact_orders", "ORDERS_1.edi", (CASES / "edifact_orders" / "input.edi")
+             .read_text())
+    [result] = edi.run(["edifact_orders"]).results
+    with edi.ledger() as ledger:
+        [trail] = ops.history(ledger, str(result.file_id))
+    [delivered] = [e for e in trail["events"] if e["to_state"] == "delivered"]
+    assert "; interchange ORD0001 from 5412345000013 to 4012345000009: 2 messages (1, 2)" \
+        in delivered["detail"]
+
+
 def test_other_partner_may_reuse_a_control_reference(edi: ProjectDir) -> None:
     first = (CASES / "edifact_orders" / "input.edi").read_text()
     other = first.replace("5412345000013:14", "5412345000099:14")
