@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 #: Files per task handed to a worker: small enough to spread the load and to stop quickly,
 #: big enough for the worker's chunks (group commits) to reach their full size.
 TASK_FILES = 128
+#: The engine's pid, in the fork server's environment (read by ``forkserver_guard``).
+ENGINE_PID = "TRADELANE_ENGINE_PID"
 #: The last tasks of a poll are this small: no process waits long for another's last one.
 LAST_TASK_FILES = 16
 
@@ -129,6 +131,9 @@ def _context() -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
+    # the fork server inherits this: it learns which process to die with, even one that is
+    # gone before the fork server has started
+    os.environ[ENGINE_PID] = str(os.getpid())
     # the guard first: the fork server must not outlive the engine while it imports the rest
     context.set_forkserver_preload(["tradelane.forkserver_guard", "tradelane.pipeline"])
     return context
@@ -188,7 +193,7 @@ def _die_with(parent: int) -> None:
 
     def watch() -> None:  # the fork server may outlive the engine by a moment: check it too
         while True:
-            time.sleep(0.5)
+            time.sleep(0.1)
             try:
                 os.kill(parent, 0)
             except ProcessLookupError:
