@@ -18,8 +18,10 @@ file:
   ``X12Parser(true).parse`` of the whole text, timed inside node.
 
 Each ratio is the route's MB/s over the other reader's. The engine streams: its memory is
-bounded by the read batch (about 100,000 segments) and the largest transaction set, not by
-the file; pyx12 also streams, node-x12's ``parse`` holds the whole interchange.
+the read batch (about 100,000 segments) and the largest transaction set, plus a few hundred
+bytes per transaction set of the file (the ST02s of the open group, for the repeat check, and
+the 999's AK2 list); not the file's bytes. pyx12 also streams; node-x12's ``parse`` holds the
+whole interchange.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from tradelane.staging import Staged
 IMPLEMENTATION_999 = "005010X231A1"
 
 
-@dataclass
+@dataclass(slots=True)  # one per transaction set of the file: kept small
 class _Set:
     code: str
     control: str
