@@ -37,6 +37,28 @@ MAX_NOTES = 20
 MAX_REFS = 20
 
 
+class _Refs:
+    """The control references of an interchange's units, as the history shows them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list[str] = []
+        self.last = ""
+
+    def add(self, refs: tuple[str, ...]) -> None:
+        if refs:
+            self.count += len(refs)
+            self.first.extend(refs[: MAX_REFS - len(self.first)])
+            self.last = refs[-1]
+
+    def __str__(self) -> str:
+        if not self.count:
+            return ""
+        shown = ", ".join(self.first) if self.count <= MAX_REFS else (
+            f"{', '.join(self.first[:3])} … {self.last}")
+        return f": {self.count:,} message{'s' if self.count > 1 else ''} ({shown})"
+
+
 @dataclass
 class Checked:
     """What the validate/transform stream learned while the target consumed it."""
@@ -56,21 +78,16 @@ class Checked:
     more_notes: int = 0  # distinct notes left out of ``notes``, which keeps MAX_NOTES
     _left_out: set[int] = field(default_factory=set, repr=False)  # their hashes
     #: EDI: (interchange key, its segment) -> the control references of the units delivered
-    #: from it, in order
-    interchanges: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
+    #: from it: how many, the first MAX_REFS of them and the last (bounded for big files)
+    interchanges: dict[tuple[Any, ...], _Refs] = field(default_factory=dict)
 
     def controls(self) -> str:
         """The interchanges (and their messages) that went through, for the history:
-        ``interchange REF1 from S to R: messages 1, 2``."""
+        ``interchange REF1 from S to R: 2 messages (1, 2)``."""
         parts = []
         for (key, _segment), refs in list(self.interchanges.items())[:MAX_REFS]:
             sender, recipient, ref = key
-            text = f"interchange {ref} from {sender} to {recipient}"
-            if refs:
-                shown = ", ".join(refs) if len(refs) <= MAX_REFS else (
-                    f"{', '.join(refs[:3])} … {refs[-1]}")
-                text += f": {len(refs):,} message{'s' if len(refs) > 1 else ''} ({shown})"
-            parts.append(text)
+            parts.append(f"interchange {ref} from {sender} to {recipient}{refs}")
         if len(self.interchanges) > MAX_REFS:
             parts.append(f"… and {len(self.interchanges) - MAX_REFS:,} more interchanges")
         return "; ".join(parts)
@@ -138,7 +155,7 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
                 repeat = doc.interchange in first_at
                 if not repeat:
                     first_at[doc.interchange] = doc.interchange_segment
-                    checked.interchanges[occurrence] = []
+                    checked.interchanges[occurrence] = _Refs()
                     if on_interchange:
                         on_interchange(doc.interchange)
             if repeat and doc.records.num_rows:
@@ -146,7 +163,7 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
                                           segment_index=doc.interchange_segment)
             refs = checked.interchanges.get(occurrence)
             if refs is not None:
-                refs.extend(doc.unit_refs)
+                refs.add(doc.unit_refs)
         for failed in doc.failed:
             checked.isolate(failed, limit)
         valid = validate(doc, route, limit=limit)

@@ -255,3 +255,13 @@ def test_checking_lets_a_repeat_the_reader_split_out_pass() -> None:
     out, taken, _ = run_checks([doc(a, 1, 1), doc(a, 9, 0)])
     assert taken == [a] and [d.records.num_rows for d in out] == [1, 0]
     assert np.array_equal(out[0].numbers, [0])
+
+
+def test_the_history_of_a_big_interchange_stays_short() -> None:
+    a = ("S", "R", "1")
+    batches = [Document(header={}, records=pa.table({"line": pa.array(["1"] * 10)}),
+                        interchange=a, interchange_segment=1,
+                        unit_refs=tuple(str(n) for n in range(k * 10 + 1, k * 10 + 11)))
+               for k in range(3)]
+    _, _, checked = run_checks(batches)
+    assert checked.controls() == "interchange 1 from S to R: 30 messages (1, 2, 3 … 30)"

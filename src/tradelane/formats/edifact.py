@@ -1,10 +1,14 @@
 """UN/EDIFACT reader: batches of messages (UNH..UNT) of one interchange become one ``Document``
 each, streamed in bounded memory.
 
-The pieces live next door: ``edifact_syntax`` (service characters, character sets, the fast
-tokenizer), ``edifact_envelope`` (UNB/UNG/UNH checks), ``edifact_map`` (field paths applied to a
-batch of messages, column by column), ``edifact_paths`` (field paths) and ``edifact_writer``
-(CONTRL acknowledgements and the EDIFACT writer).
+The pieces live next door: ``edifact_una`` (service characters, character sets),
+``edifact_syntax`` (the fast tokenizer), ``edifact_tokens`` (repeated elements, the slow
+tokenizers), ``edifact_locator`` (segment numbers and bytes), ``edifact_envelope``
+(UNB/UNG/UNH checks and repeats), ``edifact_service`` (the service segments' own rules),
+``edifact_map`` (field paths applied to a batch of messages, column by column),
+``edifact_paths`` (field paths), ``edifact_text`` (elements back to text), ``edifact_writer``
+(the EDIFACT writer), ``edifact_contrl`` (CONTRL acknowledgements) and ``edifact_rejects``
+(split-out messages).
 
 Header fields are per message, so in a batch they are columns (one value per record, see
 ``Document.header``). A message without records delivers nothing, and its header is not

@@ -191,8 +191,23 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
     ic = st.interchange
     assert ic is not None
     size = len(block.tags)
-    ref, version, _ = _firsts(block, 0)
-    declared, _, unt_ref = _firsts(block, size - 1)
+    d = block.delims
+    if st.patterns[0] is not d:  # once per interchange, not per message
+        st.patterns = (d, fast("UNH", ic.version, d), fast("UNT", ic.version, d))
+    _, unh_rule, unt_rule = st.patterns
+    head = tail = None
+    if not block.parsed and _plain(block.segs[0], block) and _plain(block.segs[-1], block):
+        head = unh_rule.fullmatch(block.segs[0])
+        tail = unt_rule.fullmatch(block.segs[-1]) if head else None
+    error: EdiSyntaxError | None = None
+    if head and tail:  # the usual case: both valid, their values from the same match
+        ref, declared, unt_ref = head["e1"], tail["e1"], tail["e2"]
+        version = head["e2"].rstrip(d.component).split(d.component)
+    else:
+        ref, version, _ = _firsts(block, 0)
+        declared, _, unt_ref = _firsts(block, size - 1)
+        error = _rules(stream, block, 0, "UNH", ic.version, unh_rule) \
+            or _rules(stream, block, size - 1, "UNT", ic.version, unt_rule)
     st.messages += 1
     if st.group is not None:
         st.group_messages += 1
@@ -200,12 +215,6 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
         st.units += 1
     msg = Message(st.messages, ic, st.group[0] if st.group else None, ref,
                   version[0], block, None, tuple(version))
-    if st.patterns[0] is not block.delims:  # once per interchange, not per message
-        st.patterns = (block.delims, fast("UNH", ic.version, block.delims),
-                       fast("UNT", ic.version, block.delims))
-    _, unh, unt = st.patterns
-    error = _rules(stream, block, 0, "UNH", ic.version, unh) \
-        or _rules(stream, block, size - 1, "UNT", ic.version, unt)
     unt_index = block.start + size - 1
     if error is None and not (declared == str(size) and unt_ref == ref):
         if declared != str(size) and _count(declared) != size:
@@ -225,6 +234,12 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
             raise error
         msg.error = error
     return msg
+
+
+def _plain(seg: str, block: Block) -> bool:
+    """Nothing released in the segment: its text holds its values as they are."""
+    d = block.delims
+    return block.restore is None or (seg.isascii() and not (d.release and d.release in seg))
 
 
 def _service(stream: SegmentStream, st: _State, tag: str, block: Block, i: int,

@@ -8,8 +8,9 @@ type of characters, 38 missing digit in front of the decimal sign, 39 too long, 
 Code values (a test indicator of 2, say) are not checked: only the syntax.
 
 The envelope asks ``fast(tag, version, delimiters)`` first: a regular expression that matches
-only valid segments (one call per UNH and UNT, so checking costs next to nothing); the detailed
-check, which finds the first fault, runs only when it does not match.
+only valid segments and captures each element (one call per UNH and UNT, which also gives
+their values, so checking costs next to nothing); the detailed check, which finds the first
+fault, runs only when it does not match.
 """
 
 from __future__ import annotations
@@ -249,5 +250,6 @@ def fast(tag: str, version: str, d: Delimiters) -> re.Pattern[str]:
                          [p.mandatory for p in spec.components], c)
         return inner if spec.mandatory else f"(?:{inner})?"
 
-    return re.compile(tag + e + sequence([element(s) for s in layout],
-                                         [s.mandatory for s in layout], e))
+    # each element captured as e1, e2 ... (the envelope reads UNH/UNT values from the match)
+    parts = [f"(?P<e{k}>{element(s)})" for k, s in enumerate(layout, start=1)]
+    return re.compile(tag + e + sequence(parts, [s.mandatory for s in layout], e))

@@ -1,4 +1,6 @@
-"""UN/EDIFACT syntax: service characters, character sets, and the streaming tokenizer.
+"""UN/EDIFACT syntax: the streaming tokenizer. (Service characters and character sets:
+``edifact_una``; tokens and the slow tokenizers: ``edifact_tokens``; segment numbers and byte
+offsets: ``edifact_locator``. All are re-exported here.)
 
 The fast path never builds an object per segment. Each chunk of the file is decoded, line
 breaks are dropped (they are never data in EDIFACT, and wrapped files exist), release sequences
@@ -15,166 +17,44 @@ before its components.
 
 from __future__ import annotations
 
-import bisect
 import codecs
 import functools
-import mmap
 import operator
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
 from pathlib import Path
 
-from pydifact.control import Characters
-from pydifact.parser import Parser
-from pydifact.segments import SegmentFactory
-
-from tradelane.errors import EmptyFile
 from tradelane.formats.edi_errors import (
     BadServiceStringAdvice,
     CharsetViolation,
     DanglingRelease,
     MissingTrailer,
-    NotAnInterchange,
     NulByte,
     SegmentTooLong,
     UnexpectedSegment,
-    UnknownSyntaxIdentifier,
+)
+from tradelane.formats.edifact_locator import Locator
+from tradelane.formats.edifact_tokens import Element, Repeated, pydifact_elements, slow_elements
+from tradelane.formats.edifact_una import (
+    CHARSETS,
+    LEVEL_B,
+    SYNTAX_VERSIONS,
+    Delimiters,
+    Syntax,
+    read_syntax,
 )
 from tradelane.staging import Staged
 
-
-class Repeated(list):  # type: ignore[type-arg]
-    """A data element sent more than once (repetition separator): one entry per repetition,
-    each a value or a list of components. Paths without an index read the first."""
-
-    __slots__ = ()
+# Re-exported: the syntax's pieces are imported from here by the rest of the package.
+__all__ = ["CHARSETS", "LEVEL_B", "SYNTAX_VERSIONS", "Block", "Delimiters", "Element",
+           "Locator", "Repeated", "SegmentStream", "Syntax", "pydifact_elements",
+           "read_syntax", "slow_elements"]
 
 
-#: pydifact's shape of an element: a value, or its components; or a ``Repeated`` of those.
-Element = str | list[str]
-
-#: Syntax identifier (UNB S001/0001) -> Python codec. UNOA/UNOB are ASCII subsets: we accept
-#: the whole of ASCII (UNOA's "upper case only" is widely ignored) and nothing beyond it.
-CHARSETS = {
-    "UNOA": "ascii", "UNOB": "ascii", "UNOC": "latin-1", "UNOD": "iso8859-2",
-    "UNOE": "iso8859-5", "UNOF": "iso8859-7", "UNOG": "iso8859-3", "UNOH": "iso8859-4",
-    "UNOI": "iso8859-6", "UNOJ": "iso8859-8", "UNOK": "iso8859-9", "UNOL": "iso8859-15",
-    "UNOW": "utf-8", "UNOX": "utf-8", "UNOY": "utf-8",
-    "IATA": "ascii", "IATB": "ascii",  # IATA PADIS interchanges (PNRGOV, PAXLST ...)
-}
-SYNTAX_VERSIONS = {"1", "2", "3", "4"}
 # Noncharacters: never valid in interchanged text, so safe as placeholders for released chars.
 _PH = ("\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3", "\ufdd4")
 _LINE_BREAKS = ("\r", "\n")
-_SERVICE_WS = b" \t\r\n"
 DEFAULT_CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Delimiters:
-    """Service characters of an interchange (the UNA, or the defaults)."""
-
-    component: str = ":"
-    element: str = "+"
-    decimal: str = "."
-    release: str | None = "?"
-    repetition: str | None = None  # syntax version 4 only
-    segment: str = "'"
-
-    @classmethod
-    def from_una(cls, chars: str) -> Delimiters:
-        comp, elem, dec, rel, rep, seg = chars
-        return cls(comp, elem, dec, None if rel == " " else rel, None if rep == " " else rep,
-                   seg)
-
-    def una(self) -> str:
-        return (f"UNA{self.component}{self.element}{self.decimal}{self.release or ' '}"
-                f"{self.repetition or ' '}{self.segment}")
-
-    def service(self) -> list[str]:
-        return [c for c in (self.component, self.element, self.release, self.repetition,
-                            self.segment) if c]
-
-
-LEVEL_B = Delimiters("\x1f", "\x1d", ".", None, None, "\x1c")  # UNOB defaults (IS1, IS3, IS4)
-
-
-@dataclass(frozen=True)
-class Syntax:
-    """What the head of the file declares: delimiters, character set, syntax version."""
-
-    delimiters: Delimiters
-    identifier: str
-    version: str
-    codec: str
-    una: bool
-    lead: int  # bytes of BOM/whitespace before the first segment
-
-
-def read_syntax(head: bytes, encoding: str | None = None, *,
-                where: Callable[[int, int | None], dict] | None = None) -> Syntax:
-    """Parse UNA and the UNB syntax identifier from the first bytes of an interchange.
-
-    ``where(n, byte)`` places an error at the interchange's n-th segment (1: UNA or UNB), the
-    byte offset within ``head`` given when known; by default, in a file that starts here.
-    """
-    at = where or _head_where
-    if not head.strip(_SERVICE_WS + b"\xef\xbb\xbf"):
-        raise EmptyFile()
-    body = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
-    stripped = body.lstrip(_SERVICE_WS)
-    lead = len(head) - len(stripped)
-    clean = stripped.replace(b"\r", b"").replace(b"\n", b"")
-    una = clean.startswith(b"UNA")
-    if una:
-        chars = clean[3:9].decode("latin-1")
-        rest = clean[9:]
-        if len(chars) == 6 and re.match(rb"[A-Z0-9]{3}" + re.escape(chars[1].encode()), rest) \
-                and not rest.startswith(b"UNB"):
-            raise NotAnInterchange(rest[:20].decode("latin-1"), "UNB after UNA", **at(2, None))
-        if len(chars) < 6 or not rest.lstrip(b" ").startswith(b"UNB"):
-            raise BadServiceStringAdvice(
-                "UNA", "it must be 'UNA' and 6 service characters, then UNB"
-                f" (found {clean[:12].decode('latin-1')!r})", **at(1, lead))
-        delims = Delimiters.from_una(chars)
-        used = delims.service()
-        if len(set(used)) != len(used) or any(c.isalnum() for c in used):
-            raise BadServiceStringAdvice("UNA", f"service characters {chars!r} must be distinct"
-                                         " and not letters or digits", **at(1, lead))
-        unb = rest.lstrip(b" ")
-    else:
-        if not clean.startswith(b"UNB"):
-            raise NotAnInterchange(clean[:20].decode("latin-1"), **at(1, lead))
-        delims = LEVEL_B if clean[3:4] == b"\x1d" else Delimiters()
-        unb = clean
-    m = re.match(rb"UNB.([A-Z]{4})(?:.(\w))?", unb, re.S)
-    if not m:
-        raise UnknownSyntaxIdentifier(unb[4:8].decode("latin-1", "replace"),
-                                      **at(2 if una else 1, None))
-    identifier, version = m.group(1).decode(), (m.group(2) or b"").decode()
-    if version not in SYNTAX_VERSIONS:
-        raise UnknownSyntaxIdentifier(identifier, version, **at(2 if una else 1, None))
-    codec = encoding or CHARSETS.get(identifier)
-    if codec is None:
-        raise UnknownSyntaxIdentifier(identifier, version, **at(2 if una else 1, None))
-    if una:  # the service characters must be written in the interchange's own charset
-        for char in delims.service():
-            try:
-                char.encode(codec)
-            except UnicodeEncodeError:
-                raise BadServiceStringAdvice(
-                    "UNA", f"service character {char!r} is not in the character set"
-                    f" {identifier} declares", **at(1, lead)) from None
-    if version == "4" and not una:
-        delims = replace(delims, repetition="*")
-    elif version != "4" and delims.repetition:
-        delims = replace(delims, repetition=None)
-    return Syntax(delims, identifier, version, codecs.lookup(codec).name, una, lead)
-
-
-def _head_where(segment: int, byte: int | None) -> dict:
-    return {"segment_index": segment, "byte_offset": byte}
 
 
 class Block:
@@ -282,81 +162,6 @@ def _last_terminator(text: str, d: Delimiters) -> int:
             run += 1
         if run % 2 == 0:
             return pos
-
-
-def slow_elements(text: str, d: Delimiters) -> list[list[Element]]:
-    """Tokenize complete segments one delimiter at a time: [tag, element, ...] per segment,
-    in ``Block.elements``' shape. The fallback for text whose data hold a placeholder."""
-    out: list[list[Element]] = []
-    seg: list[Element] = []
-    rep: list[Element] = []
-    comps: list[str] = []
-    value: list[str] = []
-
-    def close_element() -> None:
-        comps.append("".join(value))
-        value.clear()
-        while len(comps) > 1 and comps[-1] == "":
-            comps.pop()
-        rep.append(list(comps) if len(comps) > 1 else comps[0])
-        comps.clear()
-
-    def close_repeated() -> None:
-        close_element()
-        while len(rep) > 1 and rep[-1] == "":
-            rep.pop()
-        seg.append(Repeated(rep) if len(rep) > 1 else rep[0])
-        rep.clear()
-
-    for m in _slow_pattern(d).finditer(text):
-        released, sep, plain = m.group(1), m.group(2), m.group(3)
-        if plain is not None:
-            value.append(plain)
-        elif released is not None:
-            value.append(released)
-        elif sep == d.component:
-            comps.append("".join(value))
-            value.clear()
-        elif sep == d.repetition:
-            close_element()
-        elif sep == d.element:
-            close_repeated()
-        else:  # the segment terminator
-            close_repeated()
-            out.append(seg)
-            seg = []
-    return out
-
-
-@functools.cache
-def _slow_pattern(d: Delimiters) -> re.Pattern[str]:
-    seps = "".join(re.escape(c) for c in (d.component, d.element, d.repetition, d.segment)
-                   if c)
-    rel = re.escape(d.release) if d.release else None
-    stop = seps + (rel or "")
-    released = f"{rel}([\\s\\S])|" if rel else "(?!)()|"
-    return re.compile(f"{released}([{seps}])|([^{stop}]+)")
-
-
-def pydifact_elements(text: str, d: Delimiters) -> list[list[Element]]:
-    """Tokenize complete segments with pydifact's parser: [tag, element, ...] per segment.
-    The reference of the differential tests (pydifact knows no repetition separator)."""
-    chars = Characters(d.component, d.element, d.decimal, d.release or "\ufdd9",
-                       d.repetition or " ", d.segment)
-    factory = _PlainFactory()
-    parser = Parser(factory=factory, characters=chars)
-    return [[seg.tag, *seg.elements] for seg in parser.parse(text, chars)]
-
-
-class _PlainFactory(SegmentFactory):
-    """pydifact's segments without its per-directory validation (we only want the tokens)."""
-
-    @staticmethod
-    def create_segment(name: str, *elements: Element, validate: bool = True,
-                       version: str = "", directory: str = "") -> object:
-        from pydifact.segments import Segment
-
-        return Segment(name, *elements)
 
 
 class SegmentStream:
@@ -559,119 +364,3 @@ def _bad_tag(d: Delimiters) -> re.Pattern[str]:
     """Finds a segment whose tag is not 3 letters/digits followed by a delimiter."""
     t, e = re.escape(d.segment), re.escape(d.element)
     return re.compile(f"(?:^|{t})(?=[\\s\\S])(?![A-Z0-9]{{3}}(?:{e}|{t}))")
-
-
-class Locator:
-    """Maps segment numbers to byte offsets (and back) by rescanning the raw file.
-
-    Only used to describe a location (an error, a record), so it is lazy: offsets are
-    found on the first request and cached. Like the stream, it reads the service characters
-    of each interchange again after a UNA, or at a UNB that has none.
-    """
-
-    def __init__(self, source: Staged, syntax: Syntax):
-        self.source = source
-        self.codec = syntax.codec
-        self._pattern = self._compile(syntax.delimiters)
-        self._starts: list[int] = []
-        self._pos = syntax.lead
-        self._done = False
-        self._first = 2 if syntax.una else 1
-        if syntax.una:
-            self._pos = self._after_una(syntax.lead)
-        self._starts.append(self._skip_breaks(self._pos))
-
-    def _compile(self, d: Delimiters) -> re.Pattern[bytes]:
-        term = re.escape(d.segment.encode(self.codec))
-        rel = re.escape(d.release.encode(self.codec)) if d.release else None
-        return re.compile((rel + b"[\\s\\S]|" if rel else b"") + term)
-
-    def _after_una(self, lead: int) -> int:
-        with self.source.open() as fh:
-            fh.seek(lead)
-            head = fh.read(64)
-        return lead + _una_length(head)
-
-    def _skip_breaks(self, pos: int) -> int:
-        with self.source.open() as fh:
-            fh.seek(pos)
-            tail = fh.read(64)
-        return pos + (len(tail) - len(tail.lstrip(b"\r\n")))
-
-    def _scan(self, until_segment: int | None = None, until_byte: int | None = None) -> None:
-        if self._done:
-            return
-        if self.source.data is not None:
-            self._scan_in(self.source.data, until_segment, until_byte)
-            return
-        with self.source.open() as fh:
-            if fh.seek(0, 2) == 0:
-                self._done = True
-                return
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                self._scan_in(mm, until_segment, until_byte)
-
-    def _scan_in(self, buffer: bytes | mmap.mmap, until_segment: int | None,
-                 until_byte: int | None) -> None:
-        size = len(buffer)
-        pos = self._starts[-1]
-        while True:
-            match = self._pattern.search(buffer, pos)
-            if match is None:
-                break
-            pos = match.end()
-            if pos - match.start() == 2:
-                continue  # a release sequence
-            nxt = _skip(buffer, pos)
-            if nxt >= size:
-                break
-            self._starts.append(nxt)
-            head = buffer[nxt:nxt + 4]
-            if head[:3] == b"UNA":  # a later interchange with service characters of its own
-                una = buffer[nxt:nxt + 64]
-                chars = una[3:].replace(b"\r", b"").replace(b"\n", b"")[:6]
-                if len(chars) == 6:
-                    self._pattern = self._compile(Delimiters.from_una(chars.decode("latin-1")))
-                pos = _skip(buffer, nxt + _una_length(una))
-                if pos >= size:
-                    break
-                self._starts.append(pos)
-            elif head[:3] == b"UNB":  # no UNA before it: the defaults again
-                self._pattern = self._compile(LEVEL_B if head[3:4] == b"\x1d" else Delimiters())
-                pos = nxt
-            else:
-                pos = nxt
-            if until_segment is not None and len(self._starts) >= until_segment:
-                return
-            if until_byte is not None and pos > until_byte:
-                return
-        self._done = True
-
-    def byte_of(self, segment: int) -> int | None:
-        want = segment - self._first + 1
-        if len(self._starts) < want:
-            self._scan(until_segment=want)
-        return self._starts[want - 1] if 0 < want <= len(self._starts) else None
-
-    def segment_at(self, byte: int) -> int:
-        if self._starts[-1] <= byte:
-            self._scan(until_byte=byte)
-        return max(self._first, bisect.bisect_right(self._starts, byte) + self._first - 1)
-
-
-def _una_length(head: bytes) -> int:
-    """Bytes taken by a UNA at the start of ``head``: 9 characters, line breaks not counted."""
-    seen = 0
-    for i, b in enumerate(head):
-        if b not in (10, 13):
-            seen += 1
-        if seen == 9:
-            return i + 1
-    return len(head)
-
-
-def _skip(buffer: bytes | mmap.mmap, pos: int) -> int:
-    """``pos`` moved past line breaks."""
-    while pos < len(buffer) and buffer[pos] in (10, 13):
-        pos += 1
-    return pos
