@@ -111,6 +111,9 @@ def test_history_keeps_the_ta1_received(project: ProjectDir) -> None:
         events = ledger.events(result.file_id)
     assert any("TA1 (segment 2) acknowledges interchange '000000777'" in e.detail
                for e in events)
+    # and the interchange and transaction sets it delivered
+    assert any("interchange 000000101 from DISTRIB01 to TRADELANE: 1 message (0001)" in e.detail
+               for e in events)
 
 
 def test_the_demo_route_still_gives_its_golden_output(project: ProjectDir) -> None:

@@ -118,7 +118,8 @@ def _document(plan: TransactionPlan, batch: list[Transaction], failed: list[Isol
         notes=tuple(notes) + tuple(f"{f.issue.message} (split out)" for f in failed),
         numbers=np.arange(first_row, first_row + len(mapped), dtype=np.int64),
         locate=_Locate(first_row, mapped), source_rows=_TransactionRows(batch, mapped.owners),
-        interchange=ic.key, units=mapped.numbers, failed=tuple(failed))
+        interchange=ic.key, interchange_segment=ic.segment, units=mapped.numbers,
+        failed=tuple(failed), unit_refs=tuple(t.control for t in batch))
 
 
 def _empty(plan: TransactionPlan) -> Mapped:
