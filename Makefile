@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast chaos lint bench clean-demo venv
+.PHONY: demo test test-fast chaos lint bench clean-demo venv docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test-fast: $(STAMP)
 ## chaos: the long crash campaign: 2,000 SIGKILLs over mixed batches, then its summary table
 chaos: $(STAMP)
 	CHAOS_KILLS=$${CHAOS_KILLS:-2000} $(BIN)/pytest -q -s tests/chaos/test_crash.py
+
+## docs: docs/reference.md, generated from the option declarations in src/tradelane/spec/
+docs: $(STAMP)
+	$(BIN)/tradelane spec --markdown > docs/reference.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

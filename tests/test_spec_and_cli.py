@@ -44,7 +44,7 @@ def test_check_reports_every_problem_with_file_and_path(project: ProjectDir) -> 
     problems = info.value.problems
     expected = [
         "mappings/broken.yaml: source.min_age: 'soon' is not a duration",
-        "mappings/broken.yaml: format.delimter: unknown option (check the spelling)",
+        "mappings/broken.yaml: format.delimter: unknown option; did you mean 'delimiter'?",
         "mappings/broken.yaml: fields.qty.pattern: not a valid regular expression",
         "mappings/broken.yaml: fields.price: min must be a number for decimal fields",
         "mappings/broken.yaml: fields.when: min must be an ISO date",

@@ -25,6 +25,7 @@ from tradelane import ops
 from tradelane.cli.console import console as console_command
 from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
+from tradelane.cli.spec import spec as spec_command
 from tradelane.errors import (
     ConfigError,
     LedgerUnavailable,
@@ -51,9 +52,25 @@ app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(sftp_app, name="sftp")
 app.command("serve")(serve)
 app.command("console")(console_command)
+app.command("spec")(spec_command)
 
 console = Console()
 err = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"tradelane {version('tradelane')}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """tradelane: pick up partner files, validate, transform, deliver; quarantine the rest."""
 
 ProjectOpt = Annotated[Path, typer.Option(
     "--project", "-C", envvar="TRADELANE_HOME",
@@ -99,8 +116,8 @@ def _load(project_dir: Path) -> Project:
 
 def _config_failure(exc: ConfigError) -> None:
     err.print(f"[bold red]The configuration has {len(exc.problems)} problem(s):[/]")
-    for problem in exc.problems:
-        err.print(f"  {problem}", markup=False, highlight=False)
+    for problem in exc.problems:  # one line each, never wrapped: people grep them
+        err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

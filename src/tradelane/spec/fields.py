@@ -24,7 +24,8 @@ class FieldSpec(Strict):
         description="Column name (CSV), dotted path (JSON), relative XPath (XML). Defaults to"
         " the field name.",
     )
-    type: FieldType = "string"
+    type: FieldType = Field("string", description="Type the value must have; it is converted"
+                            " to it in the output.")
     required: bool = Field(False, description="An empty or missing value is an error.")
     default: str | None = Field(None, description="Value used when the input is empty.")
     pattern: str | None = Field(None, description="Regular expression the whole value matches.")
@@ -35,8 +36,8 @@ class FieldSpec(Strict):
     )
     min: float | str | None = Field(None, description="Smallest allowed number or date.")
     max: float | str | None = Field(None, description="Largest allowed number or date.")
-    min_length: int | None = Field(None, ge=0)
-    max_length: int | None = Field(None, ge=1)
+    min_length: int | None = Field(None, ge=0, description="Fewest characters allowed.")
+    max_length: int | None = Field(None, ge=1, description="Most characters allowed.")
     format: str | None = Field(
         None, description="strptime format for date/datetime input, e.g. '%d.%m.%Y'."
     )
@@ -46,9 +47,14 @@ class FieldSpec(Strict):
     decimal: str | None = Field(None, description="Decimal separator; defaults to the format's.")
     thousands: str | None = Field(
         None, description="Thousands separator; defaults to the format's.")
-    true_values: list[str] = Field(default_factory=lambda: ["true", "yes", "y", "1", "t"])
-    false_values: list[str] = Field(default_factory=lambda: ["false", "no", "n", "0", "f"])
-    description: str = ""
+    true_values: list[str] = Field(
+        default_factory=lambda: ["true", "yes", "y", "1", "t"],
+        description="Texts read as true by a boolean field (compared case-insensitively).")
+    false_values: list[str] = Field(
+        default_factory=lambda: ["false", "no", "n", "0", "f"],
+        description="Texts read as false by a boolean field (compared case-insensitively).")
+    description: str = Field("", description="What the field means, for the people who"
+                             " maintain the mapping.")
 
     @field_validator("pattern")
     @classmethod
@@ -126,9 +132,13 @@ class TransformSpec(Strict):
     copy_header: list[str] = Field(
         default_factory=list, description="Header fields copied into every record."
     )
-    constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    lookups: list[LookupSpec] = Field(default_factory=list)
-    derive: dict[str, DeriveSpec] = Field(default_factory=dict)
+    constants: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Fields with the same value in every record.")
+    lookups: list[LookupSpec] = Field(
+        default_factory=list, description="Fields added by looking a key up in a CSV table.")
+    derive: dict[str, DeriveSpec] = Field(
+        default_factory=dict, description="Computed fields, by name: an expression or a"
+        " template.")
     hook: str | None = Field(
         None,
         description="'package.module:function' taking and returning a pandas DataFrame, for"

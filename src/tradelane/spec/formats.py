@@ -16,7 +16,7 @@ from tradelane.spec._base import Encoding, Strict
 class CsvFormat(Strict):
     """Delimited text: CSV, semicolon exports, TSV."""
 
-    type: Literal["csv"]
+    type: Literal["csv"] = Field(..., description="Selects this format.")
     delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator.")
     quote: str = Field('"', min_length=1, max_length=1, description="Quote character.")
     escape: str | None = Field(
@@ -54,13 +54,15 @@ class CsvFormat(Strict):
 class JsonFormat(Strict):
     """A JSON document holding an array of records, or JSON Lines (one record per line)."""
 
-    type: Literal["json", "jsonl"]
+    type: Literal["json", "jsonl"] = Field(..., description="json: one document; jsonl: one"
+                                           " record per line.")
     records: str = Field(
         "",
         description="Dotted path to the array of records ('orders', 'data.items');"
         " empty when the document itself is the array. Ignored for jsonl.",
     )
-    encoding: Encoding = "utf-8"
+    encoding: Encoding = Field("utf-8", description="Text encoding; a UTF-8 BOM is always"
+                               " accepted.")
     max_depth: int = Field(64, gt=0, description="Reject documents nested deeper than this.")
     duplicate_keys: Literal["reject", "first", "last"] = Field(
         "reject", description="An object with the same key twice: reject the file (naming the"
@@ -70,7 +72,7 @@ class JsonFormat(Strict):
 class XmlFormat(Strict):
     """XML: each element named ``records`` is one record. Parsed with entities and DTDs off."""
 
-    type: Literal["xml"]
+    type: Literal["xml"] = Field(..., description="Selects this format.")
     records: str = Field(
         ..., description="Qualified name of the record element, e.g. 'cac:OrderLine'."
     )
@@ -114,7 +116,7 @@ class EdifactFormat(Strict):
     0062 in an interchange) is refused, or split out under ``isolate_messages``.
     """
 
-    type: Literal["edifact"]
+    type: Literal["edifact"] = Field(..., description="Selects this format.")
     records: str | None = Field(
         None,
         pattern=r"^[A-Z0-9]{3}$",
@@ -171,7 +173,7 @@ class X12Format(Strict):
     GS06 and ST02 control numbers of the record's transaction set.
     """
 
-    type: Literal["x12"]
+    type: Literal["x12"] = Field(..., description="Selects this format.")
     records: str | None = Field(
         None, pattern=r"^[A-Z0-9]{2,3}$",
         description="Segment tag that starts each record (e.g. PO1); a record runs to the next"
@@ -236,9 +238,10 @@ class FixedFormat(Strict):
     name ``TYPE.field``. Unknown and short lines are rejected with their line number.
     """
 
-    type: Literal["fixed"]
+    type: Literal["fixed"] = Field(..., description="Selects this format.")
     encoding: Encoding = Field("utf-8", description="Text encoding, e.g. latin-1 or cp037.")
-    record_types: dict[str, FixedRecordType] = Field(..., min_length=1)
+    record_types: dict[str, FixedRecordType] = Field(
+        ..., min_length=1, description="The layouts of the file's lines, by record type.")
     record_length: int | None = Field(
         None, gt=0, description="Fixed record length without line breaks (typical of EBCDIC"
         " files): the file is cut every N bytes instead of at newlines."

@@ -14,6 +14,7 @@ from pydantic import (
 
 from tradelane.errors import ConfigError
 from tradelane.registry import FORMATS, SOURCES, TARGETS
+from tradelane.spec.reference import ROUTE_SECTION, SETTINGS_SECTION, known_keys, unknown_option
 from tradelane.spec.route import RouteSpec
 from tradelane.spec.settings import Project, Settings
 
@@ -62,7 +63,7 @@ def _load_settings(path: Path, root: Path, problems: list[str]) -> Settings | No
     try:
         settings = Settings.model_validate({**(data or {}), "root": root})
     except ValidationError as exc:
-        problems.extend(_format_errors(exc, _rel(path, root)))
+        problems.extend(_format_errors(exc, _rel(path, root), SETTINGS_SECTION, data))
         return None
     folders = settings.folders
     if not folders.allow_outside:
@@ -98,7 +99,7 @@ def load_route(spec_path: Path, root: Path, problems: list[str]) -> RouteSpec | 
             {**data, "spec_path": spec_path, "base_dir": spec_path.parent}
         )
     except ValidationError as exc:
-        problems.extend(_format_errors(exc, label))
+        problems.extend(_format_errors(exc, label, ROUTE_SECTION, data))
         return None
     before = len(problems)
     _check_references(route, label, problems)
@@ -119,13 +120,15 @@ def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
     return None
 
 
-def _format_errors(exc: ValidationError, label: str) -> list[str]:
+def _format_errors(exc: ValidationError, label: str, section: str, data: Any) -> list[str]:
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top)"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown option (check the spelling)"
+            # "did you mean": the options declared where the unknown key was found
+            message = unknown_option(str(err["loc"][-1]),
+                                     known_keys(section, tuple(err["loc"]), data))
         out.append(f"{label}: {loc}: {message}")
     return out
 

@@ -94,21 +94,28 @@ class RouteSpec(Strict):
     """One partner feed: source -> format -> fields -> transform -> target."""
 
     name: str = Field(..., description="Route name; defaults to the YAML file's stem.")
-    description: str = ""
-    source: SourceSpec
-    format: FormatSpec
+    description: str = Field("", description="What this feed is, in a sentence: shown by"
+                             " status and in alerts.")
+    source: SourceSpec = Field(..., description="Where the files come from; the kind is its"
+                               " own key (folder: …, sftp: …).")
+    format: FormatSpec = Field(..., description="How the input is read; the kind is its type"
+                               " (csv, json, xml, edifact, x12, fixed).")
     header: dict[str, FieldSpec] = Field(
         default_factory=dict,
         description="Fields read once per document (XML/JSON/EDI paths from the root).",
     )
-    fields: dict[str, FieldSpec] = Field(..., min_length=1)
-    transform: TransformSpec = TransformSpec()
+    fields: dict[str, FieldSpec] = Field(
+        ..., min_length=1, description="The fields of each record, by name, with where each"
+        " comes from and the rules its value must follow.")
+    transform: TransformSpec = Field(
+        TransformSpec(), description="Declarative mapping applied to the valid records.")
     on_invalid: Literal["reject", "split"] = Field(
         "reject",
         description="reject: quarantine the whole file if any record is bad. split: deliver the"
         " valid records and quarantine the bad ones as a separate file with its reason.",
     )
-    target: TargetSpec
+    target: TargetSpec = Field(..., description="Where the records are delivered; the kind is"
+                               " its own key (folder: …, sftp: …, http: …).")
     limits: LimitsSpec = Field(LimitsSpec(), description="Safety limits of the input.")
     workers: int = Field(
         1, ge=1, le=32,

@@ -26,8 +26,10 @@ from tradelane.spec.targets import EnvValue, _env_name
 class FoldersSpec(Strict):
     """The engine's own folders, relative to the project (or absolute)."""
 
-    inbox: str = "inbox"
-    outbox: str = "outbox"
+    inbox: str = Field("inbox", description="Where the demo and examples drop partner files;"
+                       " routes name their own source folders.")
+    outbox: str = Field("outbox", description="Default output folder; acknowledgements go to"
+                        " its acks/ subfolder.")
     archive: str = Field("archive", description="Where delivered originals are kept.")
     quarantine: str = Field("quarantine", description="Rejected files and their reasons.")
     spool: str = Field(".tradelane/spool", description="Snapshots of big files in hand.")
@@ -276,7 +278,7 @@ class Settings(Strict):
         description="SQLAlchemy URL of the ledger. TRADELANE_LEDGER_URL overrides it.",
     )
     mappings: str = Field("mappings", description="Folder holding the route specs.")
-    folders: FoldersSpec = FoldersSpec()
+    folders: FoldersSpec = Field(FoldersSpec(), description="The engine's own folders.")
     max_reason_errors: int = Field(
         100, gt=0, description="Errors listed in a reason file; error_count keeps the total."
     )
@@ -287,13 +289,15 @@ class Settings(Strict):
     retry_backoff: Duration = Field(
         timedelta(seconds=30), description="First wait before retrying a pending file; doubles."
     )
-    retry_max_backoff: Duration = Field(timedelta(hours=1))
+    retry_max_backoff: Duration = Field(
+        timedelta(hours=1), description="Longest wait between two retries of a pending file.")
     connections: dict[str, Connection] = Field(
         default_factory=dict,
         description="Named remote systems (SFTP servers) that routes refer to by name.",
     )
     worker: str = Field(
         default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}",
+        json_schema_extra={"default_text": "<host name>:<process id>"},
         description="Name of this worker in the ledger's events.",
     )
     timezone: str = Field(

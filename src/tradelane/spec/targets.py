@@ -23,10 +23,13 @@ from tradelane.spec.formats import FixedField
 
 
 class CsvOutput(Strict):
-    delimiter: str = Field(",", min_length=1, max_length=1)
-    encoding: Encoding = "utf-8"
-    header: bool = True
-    decimal: str = Field(".", min_length=1, max_length=1)
+    """How CSV output is written."""
+
+    delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator.")
+    encoding: Encoding = Field("utf-8", description="Text encoding of the output.")
+    header: bool = Field(True, description="Write the column names as the first row.")
+    decimal: str = Field(".", min_length=1, max_length=1,
+                         description="Decimal separator of numbers.")
     neutralise_formulas: bool = Field(
         True,
         description="Prefix cells starting with = + - @ tab or CR with a quote so spreadsheets"
@@ -35,8 +38,10 @@ class CsvOutput(Strict):
 
 
 class XmlOutput(Strict):
-    root: str = "records"
-    record: str = "record"
+    """How XML output is written."""
+
+    root: str = Field("records", description="Name of the document's root element.")
+    record: str = Field("record", description="Name of the element of each record.")
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -128,7 +133,7 @@ class HttpTargetSpec(Strict):
     """Push the records to an HTTP API as JSON: batched, idempotent, retried."""
 
     url: str = Field(..., description="Endpoint, e.g. https://crm.example/api/orders.")
-    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    method: Literal["POST", "PUT", "PATCH"] = Field("POST", description="HTTP method.")
     batch: int = Field(500, ge=1, le=100_000, description="Records per request (a JSON array).")
     per_record: bool = Field(
         False, description="One request per record, whose body is the record object itself."
@@ -137,13 +142,15 @@ class HttpTargetSpec(Strict):
         default_factory=dict,
         description="Extra headers; secrets as {env: NAME}, e.g. X-Api-Key: {env: CRM_KEY}.",
     )
-    auth: HttpAuth | None = None
-    timeouts: HttpTimeouts = HttpTimeouts()
+    auth: HttpAuth | None = Field(None, description="How to authenticate (secrets from the"
+                                  " environment).")
+    timeouts: HttpTimeouts = Field(HttpTimeouts(), description="Connect, read, write and pool"
+                                   " timeouts.")
     verify: bool = Field(True, description="Verify the server's TLS certificate. Leave it on.")
     ca_bundle: str | None = Field(
         None, description="PEM file of CAs trusted for this target (relative to the project)."
     )
-    retry: HttpRetry = HttpRetry()
+    retry: HttpRetry = Field(HttpRetry(), description="Retries of a failed request.")
     rate_limit: str | None = Field(
         None, description="Most requests per time unit, e.g. '10/s', '600/m', '1000/h'."
     )
@@ -314,13 +321,14 @@ class TargetOptions(Strict):
         description="Output file name. Placeholders: {route} {stem} {name} {ext} {sha8}"
         " {file_id} {date} {time}. It must be the same for every retry of one file.",
     )
-    csv: CsvOutput = CsvOutput()
-    xml: XmlOutput = XmlOutput()
+    csv: CsvOutput = Field(CsvOutput(), description="CSV output options (format: csv).")
+    xml: XmlOutput = Field(XmlOutput(), description="XML output options (format: xml).")
     edifact: EdifactTemplate | None = Field(None, description="Message template (edifact).")
     fixed: FixedOutput | None = Field(
         None, description="Layout for fixed output; default: the input's first record type."
     )
-    json_indent: int | None = Field(None, ge=0, le=8)
+    json_indent: int | None = Field(None, ge=0, le=8, description="Indent JSON output by this"
+                                    " many spaces; none writes it compactly.")
     allow_outside: bool = Field(
         False, description="Allow a local output folder outside the project folder (by"
         " default `check` refuses one, e.g. '../../etc').")
