@@ -384,7 +384,7 @@ class RacySource(LocalSource):
 
 
 @pytest.fixture
-def racy(project: ProjectDir, tmp_path: Path) -> Iterator[ProjectDir]:
+def racy(project: ProjectDir) -> Iterator[ProjectDir]:
     SOURCES.register(SourcePlugin("racy", RacySourceSpec, RacySource, local=True))
     project.settings("retry_backoff: 10ms\n")
     route = CSV_ROUTE.replace("folder: inbox/orders", "racy: inbox/orders").replace(
