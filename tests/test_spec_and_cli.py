@@ -253,7 +253,7 @@ def test_split_is_refused_where_rejected_records_cannot_be_written_back(
     project.route("r", """\
         source: {folder: inbox/r}
         format: {type: x12}
-        fields: {a: {}}
+        fields: {a: {source: PO1.2}}
         on_invalid: split
         target: {folder: out}
     """)

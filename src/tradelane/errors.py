@@ -6,7 +6,8 @@
     ├── ConfigError               tradelane.yaml, a mapping or a connection is wrong: exit 2
     │   ├── HostKeyRejected       an SFTP server's host key is unknown or changed
     │   ├── AuthenticationRefused a server refused our credentials
-    │   └── UnknownPlugin         a kind no plug-in registered (with "did you mean")
+    │   ├── UnknownPlugin         a kind no plug-in registered (with "did you mean")
+    │   └── InvalidRoute          one route's mapping is wrong: that route alone is disabled
     ├── RejectError               the file itself is wrong: quarantine with a reason file
     │   ├── MalformedInput        a reader could not parse the bytes (location = line/byte/segment)
     │   │   └── LimitExceeded     ... a safety limit (columns, field or segment bytes) was passed
@@ -125,6 +126,19 @@ class UnknownPlugin(ConfigError):
         close = difflib.get_close_matches(kind, self.known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         super().__init__(f"no {family} kind {kind!r} (known: {', '.join(self.known)}){hint}")
+
+
+class InvalidRoute(ConfigError):
+    """One route's mapping has problems: that route is disabled, the others run."""
+
+    def __init__(self, route: str, problems: Sequence[str]):
+        self.route = route
+        self.problems = list(problems)
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        first = self.problems[0] if self.problems else "?"
+        self.summary = (f"route {route} is disabled: its mapping is invalid: {first}{more};"
+                        " see tradelane check")
+        TradelaneError.__init__(self, self.summary)
 
 
 # -- the file is wrong --------------------------------------------------------------------------

@@ -245,10 +245,12 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 all delivered, 3 some quarantined, 4 some pending, 2 configuration, 1 a bug."""
-        from tradelane.errors import exit_status
+        """0 all delivered, 3 some quarantined, 4 some pending, 1 a bug; 2 only when the
+        failures are all configuration errors (a disabled route must not hide the
+        quarantines of the routes that ran)."""
+        from tradelane.errors import EXIT_CONFIG, EXIT_OK, exit_status
 
-        return exit_status((r.outcome for r in self.results),
-                           config_errors=bool(self.config_errors),
+        code = exit_status((r.outcome for r in self.results),
                            source_errors=bool(self.source_errors),
                            internal_errors=bool(self.internal_errors))
+        return EXIT_CONFIG if code == EXIT_OK and self.config_errors else code

@@ -137,18 +137,35 @@ def history(ledger: Ledger, key: str) -> list[dict[str, Any]]:
     return out
 
 
+def _mapping_state(project: Project, name: str) -> dict[str, Any]:
+    """ok; invalid (the route is disabled); or invalid while serve keeps running the version
+    it loaded before the mapping broke."""
+    problems = project.invalid.get(name, [])
+    if not problems:
+        return {"mapping": "ok", "mapping_problems": []}
+    state = "invalid, previous version running" if name in project.routes else "disabled"
+    return {"mapping": state, "mapping_problems": problems}
+
+
+def _disabled_fields(open_alerts: int) -> dict[str, Any]:
+    return {"schedule": "disabled (invalid mapping)", "next_run": None, "overdue_since": None,
+            "next_deadline": None, "open_alerts": open_alerts}
+
+
 def status(project: Project, ledger: Ledger) -> list[dict[str, Any]]:
     counts = ledger.counts()
     runs = ledger.last_runs()
     now, alerts = utcnow(), serve_status.open_alert_counts(ledger)
     beat = serve_status.heartbeat(ledger, now)
     out = []
-    for name in sorted(project.routes):
+    for name in sorted(set(project.routes) | set(project.invalid)):
         c = counts.get(name, {})
         run = runs.get(name)
         arrival = ledger.last_arrival(name)
         if run is None:
             result = ""
+        elif run["error"] and run["error"].startswith(f"route {name} is disabled"):
+            result = run["error"]
         elif run["error"]:
             result = f"source unavailable: {run['error']}"
         else:
@@ -164,8 +181,10 @@ def status(project: Project, ledger: Ledger) -> list[dict[str, Any]]:
             "in_progress": c.get("claimed", 0) + c.get("staged", 0),
             "last_arrival": arrival.isoformat() if arrival else None,
             "checked_at": utcnow().isoformat(),
-            **serve_status.route_fields(project, ledger, name,
-                                        run["started_at"] if run else None, now, alerts),
+            **_mapping_state(project, name),
+            **(serve_status.route_fields(project, ledger, name,
+                                         run["started_at"] if run else None, now, alerts)
+               if name in project.routes else _disabled_fields(alerts.get(name, 0))),
             "serve_heartbeat": beat,
         })
     return out

@@ -168,7 +168,7 @@ def _start_worker(root: str, ledger_url: str, worker: str, stop: Any, logs: Any,
     from tradelane.pipeline import Pipeline
     from tradelane.spec import load_project
 
-    project = load_project(Path(root))
+    project = load_project(Path(root), isolate=True)  # a bad mapping elsewhere never stops it
     ledger = Ledger(ledger_url, worker=f"{worker}/{os.getpid()}",
                     lease=project.settings.lease)
     _PIPELINE = Pipeline(project, ledger, stop=stop)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tradelane import redact
 from tradelane.abc import Source
-from tradelane.errors import ConfigError, Conflict, RequestError, TransientError
+from tradelane.errors import ConfigError, Conflict, InvalidRoute, RequestError, TransientError
 from tradelane.finishing import Finisher
 from tradelane.ledger import FileRecord, Ledger, utcnow
 from tradelane.ledger.alerts import Incidents
@@ -90,6 +90,7 @@ class Runner:
         if not self._swept:
             self.sweep()
         summary = RunSummary()
+        self._report_invalid(routes, summary)
         for name in routes or sorted(self.project.routes):
             route = self.project.route(name)
             run_id = self.ledger.start_run(name)
@@ -119,6 +120,22 @@ class Runner:
         for result in self.retry_reprocessing(routes):
             _report(summary, [result], on_file)
         return summary
+
+    def _report_invalid(self, routes: list[str] | None, summary: RunSummary) -> None:
+        """Routes disabled by a bad mapping: a configuration error of their own (with an
+        alert), while the other routes run."""
+        # a mapping fixed since: its alert is resolved
+        self.incidents.resolve_others("invalid", {f"invalid:{n}" for n in self.project.invalid})
+        for name, problems in sorted(self.project.invalid.items()):
+            if routes and name not in routes:
+                continue
+            error = InvalidRoute(name, problems)
+            summary.config_errors[name] = error.summary.removeprefix(f"route {name} is ")
+            log.error("%s", error.summary)
+            self.incidents.open(f"invalid:{name}", "invalid", error.summary, route=name)
+            run_id = self.ledger.start_run(name)
+            self.ledger.finish_run(run_id, error=error.summary, delivered=0, quarantined=0,
+                                   pending=0)
 
     def poll(self, route: RouteSpec, summary: RunSummary,
              on_file: Callable[[FileResult], None] | None = None,

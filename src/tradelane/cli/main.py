@@ -28,6 +28,7 @@ from tradelane.cli.sftp import sftp_app
 from tradelane.cli.spec import spec as spec_command
 from tradelane.errors import (
     ConfigError,
+    InvalidRoute,
     LedgerUnavailable,
     RequestError,
     TradelaneError,
@@ -106,9 +107,11 @@ def _engine(project_dir: Path) -> Iterator[tuple[Project, Runner]]:
         yield project, pipeline
 
 
-def _load(project_dir: Path) -> Project:
+def _load(project_dir: Path, *, isolate: bool = True) -> Project:
+    """The project; a route whose mapping is wrong is left out (``Project.invalid``) so that
+    it never stops the others. Only ``check`` asks for every route to be right."""
     try:
-        return load_project(project_dir)
+        return load_project(project_dir, isolate=isolate)
     except ConfigError as exc:
         _config_failure(exc)
         raise  # unreachable
@@ -222,7 +225,7 @@ def _print_summary(results: list[FileResult], route_problems: dict[str, str]) ->
 @app.command()
 def check(project: ProjectOpt = Path(".")) -> None:
     """Validate tradelane.yaml and every mapping; print every problem (exit 0 or 2)."""
-    proj = _load(project)
+    proj = _load(project, isolate=False)
     console.print(f"[green]OK[/]: {len(proj.routes)} route(s): {', '.join(sorted(proj.routes))}")
 
 
@@ -235,7 +238,7 @@ def validate(
 ) -> None:
     """Dry run: parse, validate and transform FILE with no side effects (exit 0 valid, 3 not)."""
     proj = _load(project)
-    report = ops.dry_run(proj, _or_exit(lambda: proj.route(route)), file)
+    report = _or_exit(lambda: ops.dry_run(proj, proj.route(route), file))
     if as_json:
         _print_json(report)
     else:
@@ -434,10 +437,24 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
 
 
 def _or_exit(action: Any) -> Any:
+    """The action's result; an error is one message and its exit code, never a traceback."""
     try:
         return action()
+    except InvalidRoute as exc:
+        err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
+        for problem in exc.problems:
+            err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(exit_status(error=exc)) from None
     except TradelaneError as exc:
         err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(exit_status(error=exc)) from None
+    except Exception as exc:  # a bug: said in one line, with what to report
+        logging.getLogger("tradelane").debug("internal error", exc_info=True)
+        err.print(f"[bold red]internal error[/] ({type(exc).__name__}: {exc}); please report"
+                  " it (run with TRADELANE_DEBUG=1 for the traceback)", highlight=False,
+                  soft_wrap=True)
+        if os.environ.get("TRADELANE_DEBUG"):
+            raise
         raise typer.Exit(exit_status(error=exc)) from None
 
 

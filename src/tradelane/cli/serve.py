@@ -42,7 +42,7 @@ def serve(
 
     logs.setup(level=logging.DEBUG if verbose else logging.INFO, json_lines=json_logs)
     try:
-        proj = load_project(project)
+        proj = load_project(project, isolate=True)
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("configuration: %s", problem)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,19 @@ from pydantic import (
 )
 
 from tradelane.errors import ConfigError
-from tradelane.registry import FORMATS, SOURCES, TARGETS
+from tradelane.spec.checks import check_route, inside_project, partial_route
 from tradelane.spec.reference import ROUTE_SECTION, SETTINGS_SECTION, known_keys, unknown_option
 from tradelane.spec.route import RouteSpec
 from tradelane.spec.settings import Project, Settings
 
 
-def load_project(root: Path | str = ".", config: Path | str | None = None) -> Project:
-    """Load ``tradelane.yaml`` and every route; raise one ConfigError listing every problem."""
+def load_project(root: Path | str = ".", config: Path | str | None = None, *,
+                 isolate: bool = False) -> Project:
+    """Load ``tradelane.yaml`` and every route; raise one ConfigError listing every problem.
+
+    ``isolate``: a route whose mapping has problems is left out and listed in
+    ``Project.invalid`` instead, so that one bad mapping never stops the other routes (a
+    problem in ``tradelane.yaml`` or a missing mappings folder still raises)."""
     root = Path(root).resolve()
     config_path = Path(config) if config else root / "tradelane.yaml"
     if config and not config_path.is_absolute():
@@ -30,28 +34,52 @@ def load_project(root: Path | str = ".", config: Path | str | None = None) -> Pr
     problems: list[str] = []
     settings = _load_settings(config_path, root, problems)
     routes: dict[str, RouteSpec] = {}
+    invalid: dict[str, list[str]] = {}
     mappings_dir = settings.path(settings.mappings) if settings else root / "mappings"
     if not mappings_dir.is_dir():
         problems.append(f"{_rel(mappings_dir, root)}: the mappings folder does not exist")
     else:
+        checks = settings or _settings_for_checks(config_path, root)
         for spec_path in sorted(mappings_dir.glob("*.yaml")) + sorted(mappings_dir.glob("*.yml")):
-            route = load_route(spec_path, root, problems)
-            if route is None:
-                continue
-            if settings is not None:
-                _check_connections(route, settings, _rel(spec_path, root), problems)
-                _check_folders(route, settings, _rel(spec_path, root), problems)
-            if route.name in routes:
-                problems.append(
+            found: list[str] = []
+            route = load_route(spec_path, root, found, checks)
+            if route is not None and route.name in routes:
+                found.append(
                     f"{_rel(spec_path, root)}: name: route {route.name!r} is also defined in"
                     f" {_rel(routes[route.name].spec_path, root)}"
                 )
+            if found:
+                invalid.setdefault(route.name if route else spec_path.stem, []).extend(found)
                 continue
+            assert route is not None
             routes[route.name] = route
-    if problems:
-        raise ConfigError(problems)
+    every = problems + [p for found in invalid.values() for p in found]
+    if problems or (every and not isolate):
+        raise ConfigError(every)
     assert settings is not None
-    return Project(settings=settings, routes=routes)
+    return Project(settings=settings, routes=routes, invalid=invalid)
+
+
+def _settings_for_checks(path: Path, root: Path) -> Settings | None:
+    """Settings without the options that failed, to check routes against (their connections
+    and folders) while tradelane.yaml itself is reported as wrong."""
+    data = _read_yaml(path, root, []) if path.exists() else {}
+    if not isinstance(data, dict):
+        return None
+    data = dict(data)
+    for _ in range(3):  # each round drops the options (or connections) that failed
+        try:
+            return Settings.model_validate({**data, "root": root})
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = error["loc"]
+                if loc and loc[0] == "connections" and len(loc) > 1 \
+                        and isinstance(data.get("connections"), dict):
+                    data["connections"] = {k: v for k, v in data["connections"].items()
+                                           if k != loc[1]}
+                elif loc:
+                    data.pop(str(loc[0]), None)
+    return None
 
 
 def _load_settings(path: Path, root: Path, problems: list[str]) -> Settings | None:
@@ -69,23 +97,15 @@ def _load_settings(path: Path, root: Path, problems: list[str]) -> Settings | No
     if not folders.allow_outside:
         for option in ("archive", "quarantine", "spool"):
             folder = getattr(folders, option)
-            _inside_project(settings, folder, settings.path(folder), _rel(path, root),
-                            f"folders.{option}", "folders.allow_outside", problems)
+            inside_project(settings, folder, settings.path(folder), _rel(path, root),
+                           f"folders.{option}", "folders.allow_outside", problems)
     return settings
 
 
-def _inside_project(settings: Settings, folder: str, path: Path, label: str, where: str,
-                    allow: str, problems: list[str]) -> None:
-    """Folders the engine writes to stay inside the project unless the spec says otherwise:
-    a typo like '../../etc' must not make the engine write where it should not."""
-    path = path.resolve()
-    if not path.is_relative_to(settings.root.resolve()):
-        problems.append(f"{label}: {where}: {folder!r} is outside the project folder"
-                        f" ({path}); set {allow}: true if that is intended")
-
-
-def load_route(spec_path: Path, root: Path, problems: list[str]) -> RouteSpec | None:
-    """Load and check one route spec; append its problems (all of them) to ``problems``."""
+def load_route(spec_path: Path, root: Path, problems: list[str],
+               settings: Settings | None = None) -> RouteSpec | None:
+    """Load and check one route spec; append its problems (all of them, schema and
+    cross-references at once) to ``problems``."""
     label = _rel(spec_path, root)
     data = _read_yaml(spec_path, root, problems)
     if data is None:
@@ -100,9 +120,11 @@ def load_route(spec_path: Path, root: Path, problems: list[str]) -> RouteSpec | 
         )
     except ValidationError as exc:
         problems.extend(_format_errors(exc, label, ROUTE_SECTION, data))
+        # the parts that are right are checked too: one round finds everything
+        check_route(partial_route(data, spec_path), label, problems, settings)
         return None
     before = len(problems)
-    _check_references(route, label, problems)
+    check_route(route, label, problems, settings)
     if len(problems) > before:
         return None
     return route.model_copy(update={"version": _version(route)})
@@ -131,116 +153,6 @@ def _format_errors(exc: ValidationError, label: str, section: str, data: Any) ->
                                      known_keys(section, tuple(err["loc"]), data))
         out.append(f"{label}: {loc}: {message}")
     return out
-
-
-def _check_references(route: RouteSpec, label: str, problems: list[str]) -> None:
-    """Checks that need more than one option: files, hooks, field names."""
-    fields = set(route.fields)
-    known = fields | set(route.header)
-    for name, spec in {**route.fields, **route.header}.items():
-        if spec.codes:
-            _check_table(route, spec.codes, [], f"fields.{name}.codes", label, problems)
-    t = route.transform
-    for i, name in enumerate(t.copy_header):
-        if name not in route.header:
-            problems.append(f"{label}: transform.copy_header.{i}: {name!r} is not a header field")
-    known |= set(t.copy_header) | set(t.constants)
-    for i, lookup in enumerate(t.lookups):
-        where = f"transform.lookups.{i}"
-        if lookup.key not in known:
-            problems.append(f"{label}: {where}.key: {lookup.key!r} is not a field")
-        _check_table(route, lookup.table, [lookup.key_column, lookup.value_column],
-                     f"{where}.table", label, problems)
-        known.add(lookup.field)
-    for name, derive in t.derive.items():
-        for ref in _template_names(derive.template) if derive.template else []:
-            if ref not in known:
-                problems.append(
-                    f"{label}: transform.derive.{name}.template: {ref!r} is not a field")
-        if derive.expr:
-            for ref in re.findall(r"[A-Za-z_]\w*", derive.expr):
-                if ref not in known and ref not in {"and", "or", "not", "abs"}:
-                    problems.append(
-                        f"{label}: transform.derive.{name}.expr: {ref!r} is not a field")
-        known.add(name)
-    if t.hook:
-        try:
-            import_hook(t.hook, route.base_dir)
-        except Exception as exc:
-            problems.append(f"{label}: transform.hook: cannot load {t.hook!r}: {exc}")
-    for old in t.rename:
-        if old not in known:
-            problems.append(f"{label}: transform.rename.{old}: not a field")
-    renamed = {t.rename.get(k, k) for k in known}
-    if t.output and not t.hook:
-        for i, name in enumerate(t.output):
-            if name not in renamed:
-                problems.append(f"{label}: transform.output.{i}: {name!r} is not a field")
-    for name in route.target.decimals if not t.hook else ():
-        if name not in (t.output or renamed):
-            problems.append(f"{label}: target.decimals.{name}: not an output column")
-    if route.watch and not SOURCES.of(route.source).watchable:
-        problems.append(f"{label}: watch: needs a local folder source (source.folder); poll"
-                        " remote sources with 'every' or 'schedule'")
-    if route.target.format == "fixed" and not route.target.fixed \
-            and route.format.type != "fixed":
-        problems.append(f"{label}: target.fixed: fixed output of {route.format.type} input"
-                        " needs a layout (prefix, fields)")
-    if route.on_invalid == "split" and not FORMATS.get(route.format.type).splittable:
-        splittable = ", ".join(p.kind for p in FORMATS if p.splittable)
-        problems.append(f"{label}: on_invalid: 'split' is not supported for"
-                        f" {route.format.type} input yet (only for {splittable})")
-
-
-def _check_connections(route: RouteSpec, settings: Settings, label: str,
-                       problems: list[str]) -> None:
-    """A source or target that talks to a server names a connection of tradelane.yaml of the
-    right kind, under its own key (``sftp: acme``)."""
-    for part, spec, plugin in (("source", route.source, SOURCES.of(route.source)),
-                               ("target", route.target, TARGETS.of(route.target))):
-        if plugin.connection is None:
-            continue
-        name = getattr(spec, plugin.kind)
-        where = f"{part}.{plugin.kind}"
-        conn = settings.connections.get(name)
-        if conn is None:
-            problems.append(f"{label}: {where}: no connection named {name!r} in tradelane.yaml")
-        elif conn.kind != plugin.connection:
-            problems.append(f"{label}: {where}: connection {name!r} is not an"
-                            f" {plugin.connection} connection (it is {conn.kind})")
-
-
-def _check_folders(route: RouteSpec, settings: Settings, label: str,
-                   problems: list[str]) -> None:
-    """A local output folder (or a local source's move_to) lies inside the project."""
-    option = TARGETS.of(route.target).folder_option
-    if option and not route.target.allow_outside:
-        folder = getattr(route.target, option)
-        _inside_project(settings, folder, settings.path(folder), label, f"target.{option}",
-                        "target.allow_outside", problems)
-    move_to = route.source.move_to
-    if SOURCES.of(route.source).local and move_to and not route.target.allow_outside:
-        # as the local source resolves it: beside the source folder
-        inbox = settings.path(route.source.local_folder or ".")
-        _inside_project(settings, move_to, inbox.parent / move_to, label, "source.move_to",
-                        "target.allow_outside", problems)
-
-
-def _check_table(route: RouteSpec, table: str, columns: list[str], where: str, label: str,
-                 problems: list[str]) -> None:
-    path = route.resolve(table)
-    if not path.is_file():
-        problems.append(f"{label}: {where}: file {table!r} not found next to the mapping")
-        return
-    header = path.read_text(encoding="utf-8-sig").splitlines()[:1]
-    have = header[0].split(",") if header else []
-    for column in columns:
-        if column not in have:
-            problems.append(f"{label}: {where}: column {column!r} not in {table} (has {have})")
-
-
-def _template_names(template: str) -> list[str]:
-    return [m.split(":")[0].split("!")[0] for m in re.findall(r"{([^{}]+)}", template)]
 
 
 def hook_file(hook: str, base_dir: Path | None) -> Path:

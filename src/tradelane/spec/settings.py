@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from tradelane.errors import ConfigError
+from tradelane.errors import ConfigError, InvalidRoute
 from tradelane.registry import TRANSPORTS, TransportPlugin
 from tradelane.spec._base import Duration, Strict
 from tradelane.spec.route import RouteSpec, _check_timezone
@@ -332,10 +332,15 @@ class Project(BaseModel):
 
     settings: Settings
     routes: dict[str, RouteSpec]
+    #: Routes disabled because their mapping has problems (name -> the problems), when the
+    #: project was loaded with ``isolate=True``: the other routes run.
+    invalid: dict[str, list[str]] = {}
 
     def route(self, name: str) -> RouteSpec:
         try:
             return self.routes[name]
         except KeyError:
+            if name in self.invalid:
+                raise InvalidRoute(name, self.invalid[name]) from None
             known = ", ".join(sorted(self.routes)) or "none"
             raise ConfigError([f"no route named {name!r} (routes: {known})"]) from None

@@ -57,7 +57,7 @@ log = logging.getLogger("tradelane.console")
 def create_app(project_dir: Path | str = ".") -> FastAPI:
     """The console for the project in ``project_dir``; raises ConfigError without a password."""
     project_dir = Path(project_dir).resolve()
-    project = load_project(project_dir)
+    project = load_project(project_dir, isolate=True)
     redact.register_project(project)  # what it shows may hold the engine's secrets too
     settings = project.settings
     console = Console(project_dir, settings, Credentials(settings.console,

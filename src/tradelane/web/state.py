@@ -37,7 +37,7 @@ class Console:
         self._actions = threading.Lock()
 
     def project(self) -> Project:
-        return load_project(self.project_dir)
+        return load_project(self.project_dir, isolate=True)
 
     @contextmanager
     def pipeline(self) -> Iterator[Runner]:
