@@ -372,7 +372,7 @@ def leftover_processes(marker: str, wait: float = 3.0) -> list[str]:
                 continue
         if not alive or time.monotonic() > deadline:
             return alive
-        time.sleep(0.2)
+        time.sleep(0.02)
 
 
 # -- the campaign -------------------------------------------------------------------------------
@@ -386,6 +386,7 @@ class Tally:
     random: int = 0
     runs: int = 0
     engine_seconds: float = 0.0
+    orphan_seconds: float = 0.0  # the longest a killed run's worker processes outlived it
     files: int = 0
     lost: int = 0
     duplicated: int = 0
@@ -397,6 +398,8 @@ class Tally:
             mine = getattr(self, name)
             if isinstance(mine, collections.Counter):
                 mine.update(value)
+            elif name == "orphan_seconds":
+                self.orphan_seconds = max(mine, value)
             else:
                 setattr(self, name, mine + value)
 
@@ -406,6 +409,7 @@ class Tally:
                 ("  at random moments", self.random), ("files", self.files),
                 ("lost", self.lost), ("duplicated", self.duplicated),
                 ("acks lost", self.acks_lost), ("broken promises", len(self.problems)),
+                ("workers outlived a kill", f"{self.orphan_seconds:.2f} s at most"),
                 ("seconds", f"{seconds:.0f} ({self.engine_seconds:.0f} in the engine)")]
         lines = [f"  {name:<22} {value}" for name, value in rows]
         points = ", ".join(f"{p} {n}" for p, n in sorted(self.named.items()))
@@ -524,6 +528,13 @@ class Campaign:
                 if answer["exit"] not in (0, 3, 4, -9):
                     self._problem(plan, f"a run exited {answer['exit']}:\n"
                                   f"{self._output(project)}")
+                # a supervisor restarts the engine once it is gone, worker processes too
+                start = time.monotonic()
+                alive = leftover_processes(marker, wait=1.0)
+                self.tally.orphan_seconds = max(self.tally.orphan_seconds,
+                                                time.monotonic() - start)
+                if alive:
+                    self._problem(plan, f"processes outlived the killed run by 1 s: {alive}")
                 time.sleep(0.12)  # the killed run's lease (100 ms) runs out
             self._finish(project, marker, plan, real_cli)
         finally:
