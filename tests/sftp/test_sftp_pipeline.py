@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -122,3 +124,25 @@ def test_archive_of_a_remote_file_including_one_a_dead_worker_delivered(
     assert list(inbox.iterdir()) == []
     assert sorted(p.name for p in (project.root / "outbox" / "acme").iterdir()) == [
         "ORD1.json", "ORD3.json"]
+
+
+def test_a_changed_host_key_stops_the_run_as_a_configuration_error(project,
+                                                                    own_sshd: Sshd) -> None:
+    """Not a server that is down (retried, exit 4): a person must decide to trust the new key."""
+    from support.sshd import keygen
+
+    inbox, outbox = own_sshd.root / "out", own_sshd.root / "in"
+    inbox.mkdir()
+    outbox.mkdir()
+    project.settings(yaml.safe_dump({"connections": {"acme": {"sftp": own_sshd.connection()}}}))
+    project.route("acme_orders", ROUTE % {"inbox": inbox, "outbox": outbox})
+    (inbox / "ORD1.csv").write_text(CSV)
+    os.utime(inbox / "ORD1.csv", (time.time() - 60, time.time() - 60))
+    keygen(own_sshd.host_key)  # the server is "reinstalled" with a new key
+    own_sshd.restart()
+    result = subprocess.run([sys.executable, "-m", "tradelane", "run", "--once", "-C",
+                             str(project.root)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "HOST KEY MISMATCH" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert [p.name for p in inbox.iterdir()] == ["ORD1.csv"] and list(outbox.iterdir()) == []
