@@ -129,15 +129,17 @@ class UnknownPlugin(ConfigError):
 
 
 class InvalidRoute(ConfigError):
-    """One route's mapping has problems: that route is disabled, the others run."""
+    """One route's mapping has problems: that route is disabled, the others run. Under
+    ``serve`` a route that was valid when loaded keeps running that version (``running``)."""
 
-    def __init__(self, route: str, problems: Sequence[str]):
-        self.route = route
+    def __init__(self, route: str, problems: Sequence[str], running: bool = False):
+        self.route, self.running = route, running
         self.problems = list(problems)
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         first = self.problems[0] if self.problems else "?"
-        self.summary = (f"route {route} is disabled: its mapping is invalid: {first}{more};"
-                        " see tradelane check")
+        state = "still runs the version loaded before its mapping became invalid" if running \
+            else "is disabled: its mapping is invalid"
+        self.summary = f"route {route} {state}: {first}{more}; see tradelane check"
         TradelaneError.__init__(self, self.summary)
 
 

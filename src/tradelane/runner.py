@@ -121,6 +121,18 @@ class Runner:
             _report(summary, [result], on_file)
         return summary
 
+    def use(self, project: Project, changed: set[str]) -> None:
+        """Run ``project`` from now on (serve reloaded it); the sources and worker processes
+        of the ``changed`` routes are made afresh. A poll in progress finishes with the
+        version it started with."""
+        self.project, self.settings = project, project.settings
+        self.pipeline.project, self.pipeline.settings = project, project.settings
+        for name in changed:
+            self._sources.pop(name, None)
+            pool = self._workers.pop(name, None)
+            if pool is not None:
+                pool.close()
+
     def _report_invalid(self, routes: list[str] | None, summary: RunSummary) -> None:
         """Routes disabled by a bad mapping: a configuration error of their own (with an
         alert), while the other routes run."""
@@ -129,10 +141,12 @@ class Runner:
         for name, problems in sorted(self.project.invalid.items()):
             if routes and name not in routes:
                 continue
-            error = InvalidRoute(name, problems)
+            error = InvalidRoute(name, problems, running=name in self.project.routes)
+            if self.incidents.open(f"invalid:{name}", "invalid", error.summary, route=name):
+                log.error("%s", error.summary)
+            if error.running:
+                continue  # serve keeps its previous version: it is polled as usual
             summary.config_errors[name] = error.summary.removeprefix(f"route {name} is ")
-            log.error("%s", error.summary)
-            self.incidents.open(f"invalid:{name}", "invalid", error.summary, route=name)
             run_id = self.ledger.start_run(name)
             self.ledger.finish_run(run_id, error=error.summary, delivered=0, quarantined=0,
                                    pending=0)

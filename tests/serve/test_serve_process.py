@@ -71,9 +71,22 @@ def test_sigterm_mid_file_finishes_it_and_loses_nothing(project: ProjectDir,
     assert all(f.attempt == 1 for f in files)
 
 
-def test_a_bad_schedule_is_a_configuration_error(project: ProjectDir,
-                                                 serve: Callable[..., Serve]) -> None:
+def test_a_bad_schedule_disables_its_route_not_serve(project: ProjectDir,
+                                                     serve: Callable[..., Serve]) -> None:
+    # one bad mapping must not make serve exit (a restart loop under systemd): the route is
+    # disabled with the reason, and a fix is picked up without a restart (test_reload.py)
     project.route("orders", WATCHED.replace("every: 1m", 'schedule: "0 25 * * *"'))
     server = serve()
+    wait_for(lambda: "mappings/orders.yaml: schedule:" in server.log.read_text(), 30,
+             "the route's problem logged")
+    assert "route orders is disabled" in server.log.read_text()
+    assert server.proc.poll() is None
+    assert server.stop() == 0
+
+
+def test_a_bad_tradelane_yaml_is_a_configuration_error(project: ProjectDir,
+                                                       serve: Callable[..., Serve]) -> None:
+    project.route("orders", WATCHED).settings("serve: {workerz: 2}\n")
+    server = serve()
     assert server.proc.wait(30) == 2
-    assert "mappings/orders.yaml: schedule:" in server.log.read_text()
+    assert "tradelane.yaml: serve.workerz: unknown option" in server.log.read_text()

@@ -62,6 +62,8 @@ def serve(
     settings = proj.settings
     ledger = Ledger(settings.ledger_url, worker=settings.worker, lease=settings.lease)
     server = Server(proj, ledger, health_port=health_port)
+    # SIGHUP: load the mappings and tradelane.yaml again (they are also watched)
+    signal.signal(signal.SIGHUP, lambda _s, _f: server.request_reload("SIGHUP"))
     try:
         server.start()
         if server.health is not None:

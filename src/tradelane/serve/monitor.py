@@ -10,6 +10,7 @@ quarantined     a file is quarantined (key: file id + attempt)  the file leaves 
 pending         a file stays pending longer than pending_after  it is no longer pending
 overdue         an expected file has not arrived by its time    a file arrives
 unreachable     a source failed the last N polls                a poll succeeds
+invalid         a route's mapping is invalid (route disabled)   the mapping is fixed
 ==============  ==============================================  ==========================
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tradelane.errors import InvalidRoute
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Incidents
 from tradelane.serve.expect import overdue
@@ -61,7 +63,8 @@ class Monitor:
         for kind, found in (("quarantined", self._quarantined(now)),
                             ("pending", self._pending(now)),
                             ("overdue", self._overdue(now)),
-                            ("unreachable", self._unreachable())):
+                            ("unreachable", self._unreachable()),
+                            ("invalid", self._invalid())):
             for f in found:
                 if self.incidents.open(f.key, kind, f.message, route=f.route,
                                        file_id=f.file_id, now=now):
@@ -91,6 +94,15 @@ class Monitor:
                                        error="; ".join(errors) or None)
 
     # -- what counts as an incident -----------------------------------------------------------
+
+    def _invalid(self) -> list[Found]:
+        """Routes whose mapping is invalid: disabled, or (after a reload) still running the
+        version loaded before."""
+        found = []
+        for name, problems in sorted(self.project.invalid.items()):
+            error = InvalidRoute(name, problems, running=name in self.project.routes)
+            found.append(Found(f"invalid:{name}", "invalid", error.summary, route=name))
+        return found
 
     def _quarantined(self, now: datetime) -> list[Found]:
         return [Found(f"quarantined:{r.id}:{r.attempt}", "quarantined",

@@ -138,6 +138,19 @@ class Scheduler:
         self.aps.start()
         return due
 
+    def replace(self, project: Project, names: set[str]) -> None:
+        """Serve reloaded the project: the jobs of the routes ``names`` are made afresh
+        (removed routes lose theirs). No catch-up run: the reload itself wakes them."""
+        self.project = project
+        for job in self.aps.get_jobs():
+            if ":" in job.id and job.id.split(":")[0] in names:
+                job.remove()
+        for name in sorted(names & set(project.routes)):
+            for trigger in triggers(project.routes[name], project.settings):
+                kind = "cron" if isinstance(trigger, CronTrigger) else "interval"
+                self.aps.add_job(self.wake, trigger, args=[name, kind], id=f"{name}:{kind}",
+                                 name=f"wake {name} ({kind})", replace_existing=True)
+
     def every(self, job_id: str, func: Callable[[], None], seconds: float) -> None:
         """A housekeeping job (heartbeat, alert check) on a fixed interval."""
         self.aps.add_job(func, "interval", seconds=seconds, id=job_id, name=job_id,

@@ -23,14 +23,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from tradelane.errors import InvalidRoute
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Heartbeats
 from tradelane.logs import bind
 from tradelane.models import FileState, Outcome
 from tradelane.runner import Runner
+from tradelane.serve import reload
 from tradelane.serve.health import HealthServer
 from tradelane.serve.monitor import Monitor
 from tradelane.serve.notify import Channel
+from tradelane.serve.notify import channels as notify_channels
 from tradelane.serve.scheduler import RouteRunner, Scheduler
 from tradelane.sources.watch import FolderWatcher
 from tradelane.spec import Project
@@ -39,6 +42,8 @@ log = logging.getLogger("tradelane.serve")
 
 #: How often pending files are checked for a due retry (routes on a nightly cron included).
 RETRY_CHECK = timedelta(seconds=30)
+#: How often the mappings folder and tradelane.yaml are looked at for a change.
+RELOAD_CHECK = timedelta(seconds=1)
 
 
 class Server:
@@ -63,11 +68,16 @@ class Server:
                        if port is not None else None)
         self._beat_at: float | None = None
         self._beat_lock = threading.Lock()
+        self._fingerprint = reload.fingerprint(project)
+        self._reload_asked: str | None = None  # why a reload was asked for (SIGHUP)
+        self._channels = channels
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         self.heartbeats.beat(self.settings.worker, "starting", self._detail(), now=self.clock())
+        for name, problems in sorted(self.project.invalid.items()):
+            log.error("%s", InvalidRoute(name, problems).summary, extra={"route": name})
         if self.watcher is not None:
             for name, route in sorted(self.project.routes.items()):
                 if route.watch:
@@ -82,6 +92,7 @@ class Server:
         self.scheduler.every("alerts", self._check_alerts,
                              self.settings.alerts.check_every.total_seconds())
         self.scheduler.every("retries", self._wake_due_retries, RETRY_CHECK.total_seconds())
+        self.scheduler.every("reload", self._check_reload, RELOAD_CHECK.total_seconds())
         for name in due:
             self.runner.wake(name, "catch-up at start")
         self._beat()  # healthy from the first probe on
@@ -119,8 +130,8 @@ class Server:
     # -- jobs --------------------------------------------------------------------------------
 
     def _poll(self, name: str) -> None:
-        if self.stopping.is_set():
-            return
+        if self.stopping.is_set() or name not in self.project.routes:
+            return  # stopping, or a route removed by a reload
         with bind(route=name):
             summary = self.pipeline.run_once([name])
             counts = {o: summary.count(o) for o in Outcome if summary.count(o)}
@@ -160,6 +171,54 @@ class Server:
                and (r.next_attempt_at is None or r.next_attempt_at <= now)}
         for name in sorted(due):
             self.runner.wake(name, "pending files due a retry")
+
+    # -- reload ------------------------------------------------------------------------------
+
+    def request_reload(self, why: str) -> None:
+        """Reload now (SIGHUP), whether or not a file looks changed. Safe in a signal
+        handler: it only moves the reload job's next run."""
+        self._reload_asked = why
+        if self.scheduler.running and not self.stopping.is_set():
+            try:
+                self.scheduler.aps.modify_job("reload", next_run_time=utcnow())
+            except Exception:  # the job may be gone while stopping
+                log.debug("reload not rescheduled", exc_info=True)
+
+    def _check_reload(self) -> None:
+        why, self._reload_asked = self._reload_asked, None
+        current = reload.fingerprint(self.project)
+        if current == self._fingerprint and why is None:
+            return
+        self._fingerprint = current  # before loading: an edit during the load is seen next
+        log.info("reload (%s)", why or "a mapping or tradelane.yaml changed")
+        result = reload.reload(self.project)
+        if result is None:
+            return
+        project, changes = result
+        for level, line in reload.describe(changes, project):
+            log.log(level, line)
+        if not changes:
+            log.info("reload: nothing changed")
+            return
+        self._apply(project, changes)
+
+    def _apply(self, project: Project, changes: reload.Changes) -> None:
+        fresh = changes.rescheduled
+        self.project = project
+        self.pipeline.use(project, fresh)
+        self.monitor.project, self.monitor.settings = project, project.settings
+        if changes.settings and "alerts" in changes.settings and self._channels is None:
+            self.monitor.channels = notify_channels(project.settings.alerts)
+        self.scheduler.replace(project, fresh)
+        for name in sorted(fresh & set(project.routes)):
+            route = project.routes[name]
+            if route.watch:
+                if self.watcher is None:
+                    self.watcher = FolderWatcher(project.settings, self.runner.wake)
+                    self.watcher.start()
+                self.watcher.add(route)
+            self.runner.wake(name, "reloaded")
+        self._alert_soon()  # an invalid mapping is an incident: say so now
 
     # -- health ------------------------------------------------------------------------------
 
