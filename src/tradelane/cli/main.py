@@ -23,6 +23,7 @@ from rich.table import Table
 
 from tradelane import ops
 from tradelane.cli.console import console as console_command
+from tradelane.cli.edi import edi_app
 from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
 from tradelane.cli.spec import spec as spec_command
@@ -51,6 +52,7 @@ quarantine_app = typer.Typer(help="Inspect, fix and reprocess files that failed.
                              no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(sftp_app, name="sftp")
+app.add_typer(edi_app, name="edi")
 app.command("serve")(serve)
 app.command("console")(console_command)
 app.command("spec")(spec_command)
