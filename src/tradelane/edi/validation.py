@@ -1,0 +1,208 @@
+"""Structure validation of EDIFACT messages against their UN/EDIFACT directory.
+
+``StructureValidator(directory=None, severity={...}).check(message)`` returns every
+violation of one message (``edifact_envelope.Message``): segment order and groups, mandatory
+segments and groups, maximum repeats (``structure``), then each segment's elements
+(``elements``). The directory is the route's, or the one UNH names (0052 + 0054, an EANCOM
+subset when 0057 says EAN...). Each violation's rule has a severity: ``reject`` (the message
+breaks its standard), ``warn`` (noted in the file's history and reason, delivered) or ``off``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from tradelane.edi.directory import GroupNode, SegmentNode, UnknownDirectory, directory_for, load
+from tradelane.edi.elements import SegmentChecker
+from tradelane.edi.errors import (
+    RULES,
+    DirectoryViolation,
+    ElementMissing,
+    GroupRepeated,
+    InvalidCharacters,
+    InvalidCode,
+    InvalidDecimal,
+    SegmentMissing,
+    SegmentNotAllowed,
+    SegmentRepeated,
+    TooManyConstituents,
+    ValueTooLong,
+    ValueTooShort,
+)
+from tradelane.edi.structure import START, StructureMachine
+
+SEVERITIES = ("reject", "warn", "off")
+#: Every rule rejects unless the route says otherwise.
+DEFAULT_SEVERITY: dict[str, str] = dict.fromkeys(RULES, "reject")
+
+_FAULTS: dict[str, type[DirectoryViolation]] = {
+    "count": TooManyConstituents, "missing": ElementMissing, "code": InvalidCode,
+    "characters": InvalidCharacters, "decimal": InvalidDecimal, "long": ValueTooLong,
+    "short": ValueTooShort,
+}
+
+
+@lru_cache(maxsize=128)
+def machine_for(directory: str, message_type: str) -> StructureMachine:
+    return StructureMachine(load(directory, message_type))
+
+
+@dataclass
+class Checked:
+    """One message's outcome: the directory used (or why none was) and its violations."""
+
+    directory: str
+    violations: list[DirectoryViolation] = field(default_factory=list)
+    skipped: str = ""  # why the message was not validated (no such directory or message)
+
+    def by_severity(self, severity: Mapping[str, str]) -> tuple[list[DirectoryViolation],
+                                                                list[DirectoryViolation]]:
+        """(to reject, to warn about); rules set ``off`` are dropped."""
+        reject: list[DirectoryViolation] = []
+        warn: list[DirectoryViolation] = []
+        for v in self.violations:
+            level = severity.get(v.rule, "reject")
+            if level == "reject":
+                reject.append(v)
+            elif level == "warn":
+                warn.append(v)
+        return reject, warn
+
+
+class StructureValidator:
+    def __init__(self, directory: str | None = None,
+                 severity: Mapping[str, str] | None = None):
+        self.directory = directory.upper() if directory else None
+        self.severity = {**DEFAULT_SEVERITY, **(severity or {})}
+        unknown = sorted(set(self.severity) - set(RULES))
+        if unknown or any(v not in SEVERITIES for v in self.severity.values()):
+            raise ValueError(f"unknown rules {unknown} or severities; rules: {sorted(RULES)},"
+                             f" severities: {SEVERITIES}")
+        self.off = {rule for rule, level in self.severity.items() if level == "off"}
+        self.elements_on = any(self.severity[r] != "off" for r in _FAULTS_RULES)
+        self._checkers: dict[tuple[int, tuple[Any, ...]], list[SegmentChecker | None]] = {}
+        self._contexts: dict[tuple[Any, ...], tuple[str, Any, Any]] = {}
+
+    def directory_of(self, msg: Any) -> str:
+        if self.directory:
+            return self.directory
+        version = tuple(msg.version) + ("",) * 5
+        return directory_for(version[1], version[2], version[4],
+                             getattr(msg.interchange, "version", ""))
+
+    def check(self, msg: Any, byte_of: Callable[[int], int | None] | None = None) -> Checked:
+        block = msg.block
+        d = block.delims
+        ident = (msg.type, msg.version, getattr(msg.interchange, "version", ""), d.element,
+                 d.component, d.repetition)
+        context = self._contexts.get(ident)
+        if context is None:
+            context = self._contexts[ident] = self._context(msg, d)
+        key, machine, checkers = context
+        if machine is None:
+            return Checked(key, skipped=checkers)  # type: ignore[arg-type]
+        nodes, findings = machine.run(block.tags)
+        out = Checked(key)
+        for finding in findings:
+            out.violations.append(self._structural(machine, msg, finding, byte_of))
+        if self.elements_on:
+            self._elements(machine, checkers, msg, nodes, out, byte_of)
+        if not out.violations:
+            return out
+        if self.off:
+            out.violations = [v for v in out.violations if v.rule not in self.off]
+        out.violations.sort(key=lambda v: (v.segment_position, v.position, v.component or 0))
+        return out
+
+    def _context(self, msg: Any, d: Any) -> tuple[str, StructureMachine | None, Any]:
+        """(directory, its machine for the message type, a checker slot per node); or
+        (directory, None, why) when tradelane has no such directory or message."""
+        key = self.directory_of(msg)
+        try:
+            machine = machine_for(key, msg.type)
+        except UnknownDirectory as exc:
+            return key, None, str(exc)
+        return key, machine, self._checkers_for(machine, d)
+
+    def _elements(self, machine: StructureMachine, checkers: list[SegmentChecker | None],
+                  msg: Any, nodes: list[int], out: Checked,
+                  byte_of: Callable[[int], int | None] | None) -> None:
+        block = msg.block
+        segs, parsed = block.segs, block.parsed
+        last = len(nodes) - 1
+        for i, node in enumerate(nodes):
+            if node < 0 or i == 0 or i == last:
+                continue  # UNH and UNT: the envelope checks them (edifact_service)
+            checker = checkers[node]
+            if checker is None:
+                checker = checkers[node] = self._checker(machine, node, block.delims)
+            if not parsed:
+                seg = segs[i]
+                if seg in checker.good or checker.valid(seg):
+                    continue
+            for kind, element, component, value, why, number in checker.faults(
+                    block.elements(i)):
+                out.violations.append(_FAULTS[kind](
+                    why, message=msg.number, position=i + 1, tag=block.tags[i],
+                    element=element, component=component, value=value[:40],
+                    data_element=number, **_where(block.start + i, byte_of)))
+
+    @staticmethod
+    def _checker(machine: StructureMachine, node: int, d: Any) -> SegmentChecker:
+        seg_node = machine.nodes[node]
+        assert isinstance(seg_node, SegmentNode)
+        return SegmentChecker(seg_node.segment, d.element, d.component, d.repetition)
+
+    def _checkers_for(self, machine: StructureMachine,
+                      delims: Any) -> list[SegmentChecker | None]:
+        key = (id(machine), (delims.element, delims.component, delims.repetition))
+        found = self._checkers.get(key)
+        if found is None:
+            found = self._checkers[key] = [None] * len(machine.nodes)
+        return found
+
+    def _structural(self, machine: StructureMachine, msg: Any, finding: Any,
+                    byte_of: Callable[[int], int | None] | None) -> DirectoryViolation:
+        block, k = msg.block, finding.segment
+        tag = block.tags[k]
+        common = {"message": msg.number, "position": k + 1, "tag": tag, "value": tag,
+                  **_where(block.start + k, byte_of)}
+        node = machine.nodes[finding.node] if finding.node >= 0 else None
+        if finding.kind == "missing":
+            assert node is not None
+            return SegmentMissing(f"mandatory {_describe(machine, finding.node)} is missing"
+                                  f" before {tag}", **common)
+        if finding.kind == "unexpected":
+            message = machine.message
+            if tag not in message.tags():
+                why = f"{tag} is not a segment of {message.type} in {message.directory}"
+            else:
+                state = machine.segment_node(finding.node) if finding.node != START else None
+                after = state.tag if state is not None else "UNH"
+                why = f"{tag} is not allowed here (after {after}): the structure has no place"
+            return SegmentNotAllowed(why, **common)
+        assert node is not None
+        if finding.kind == "repeats":
+            return SegmentRepeated(f"{_describe(machine, finding.node)} occurs {finding.count}"
+                                   f" times; at most {node.max_occurs}", **common)
+        return GroupRepeated(f"{_describe(machine, finding.node)} occurs {finding.count}"
+                             f" times; at most {node.max_occurs}", **common)
+
+
+_FAULTS_RULES = tuple(cls.rule for cls in _FAULTS.values())
+
+
+def _where(segment: int, byte_of: Callable[[int], int | None] | None) -> dict[str, int | None]:
+    return {"segment_index": segment, "byte_offset": byte_of(segment) if byte_of else None}
+
+
+def _describe(machine: StructureMachine, i: int) -> str:
+    node = machine.nodes[i]
+    groups = machine.group_path(i)
+    where = f" in {groups[-1]}" if groups else ""
+    if isinstance(node, GroupNode):
+        return f"group {node.name} ({node.trigger}){where}"
+    return f"segment {node.tag}{where}"
