@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from tradelane.edi.route import StructureCheck
 from tradelane.formats.edi_errors import (
     BadServiceStringAdvice,
     CharsetViolation,
@@ -119,10 +120,11 @@ class EdifactReader:
         assert isinstance(fmt, EdifactFormat)
         refuse_compressed(staged)
         with segment_limit(fmt.max_segment_bytes, route.limits.max_segment_bytes) as limit:
-            yield from self._batches(staged, route, fmt, limit)
+            check = StructureCheck(fmt)  # the message against its UN/EDIFACT directory
+            yield from check.annotate(self._batches(staged, route, fmt, limit, check))
 
     def _batches(self, staged: Staged, route: RouteSpec, fmt: EdifactFormat,
-                 limit: int) -> Iterator[Document]:
+                 limit: int, check: StructureCheck) -> Iterator[Document]:
         plan = MessagePlan(route)
         stream = SegmentStream(staged, max_segment_bytes=limit, encoding=fmt.encoding)
         row = 0
@@ -133,6 +135,7 @@ class EdifactReader:
             if fmt.messages and msg.type not in fmt.messages and msg.error is None:
                 raise UnexpectedMessageType(msg.type, fmt.messages,
                                             **stream.where(segment=msg.first_segment))
+            check(msg, stream)
             if (batch or failed) and _interchange(batch, failed) is not msg.interchange:
                 doc = _document(plan, batch, failed, row, stream.locator)
                 row += len(doc.records)

@@ -9,6 +9,7 @@ from pydantic import (
     model_validator,
 )
 
+from tradelane.edi.options import DirectoryName, StructureValidation
 from tradelane.registry import FORMATS, FormatPlugin
 from tradelane.spec._base import Encoding, Strict
 
@@ -145,6 +146,16 @@ class EdifactFormat(Strict):
         " declares: for partners that declare UNOA but send latin-1, or use their own identifier."
     )
     ack: AckSpec | None = Field(None, description="Send a CONTRL for every interchange.")
+    directory: DirectoryName | None = Field(
+        None, description="UN/EDIFACT directory (D93A..D10B) or EANCOM subset (EAN94, EAN97,"
+        " EAN02, EAN02S4) every message is validated against; without it, the one each UNH"
+        " names (0052 + 0054, the EANCOM subset when 0057 says EAN...)."
+    )
+    validate_structure: StructureValidation = Field(
+        default_factory=StructureValidation, description="Check each message against its"
+        " directory: segment order and groups, mandatory segments, repeats, elements,"
+        " representation, lengths and code lists; a severity per rule (reject, warn, off)."
+    )
 
 
 class X12AckSpec(AckSpec):
