@@ -33,7 +33,7 @@ class StructureCheck:
     def __call__(self, msg: Any, stream: Any) -> None:
         if self.validator is None or msg.error is not None:
             return
-        result = self.validator.check(msg, stream.locator.byte_of)
+        result = self.validator.check(msg)  # segment numbers only: finding bytes costs
         if result.skipped:
             self._note(f"not validated against a directory: {result.skipped}")
             return
@@ -42,7 +42,9 @@ class StructureCheck:
             self.warnings += 1
             self._note(f"{msg.type} {result.directory}: {v.issue().location}: {v.why}"
                        f" (syntax error {v.code})")
-        if reject:
+        if reject:  # again, with the byte of each violation for the reason file
+            result = self.validator.check(msg, stream.locator.byte_of)
+            reject, _ = result.by_severity(self.validator.severity)
             error = StructureInvalid(reject, result.directory, msg.type)
             if not self.isolate:
                 raise error
