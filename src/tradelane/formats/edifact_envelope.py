@@ -195,10 +195,9 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
     if st.patterns[0] is not d:  # once per interchange, not per message
         st.patterns = (d, fast("UNH", ic.version, d), fast("UNT", ic.version, d))
     _, unh_rule, unt_rule = st.patterns
-    head = tail = None
-    if not block.parsed and _plain(block.segs[0], block) and _plain(block.segs[-1], block):
-        head = unh_rule.fullmatch(block.segs[0])
-        tail = unt_rule.fullmatch(block.segs[-1]) if head else None
+    # a match is a valid segment with nothing released in it: its values are in the match
+    head = None if block.parsed else unh_rule.fullmatch(block.segs[0])
+    tail = unt_rule.fullmatch(block.segs[-1]) if head else None
     error: EdiSyntaxError | None = None
     if head and tail:  # the usual case: both valid, their values from the same match
         ref, declared, unt_ref = head["e1"], tail["e1"], tail["e2"]
@@ -234,12 +233,6 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
             raise error
         msg.error = error
     return msg
-
-
-def _plain(seg: str, block: Block) -> bool:
-    """Nothing released in the segment: its text holds its values as they are."""
-    d = block.delims
-    return block.restore is None or (seg.isascii() and not (d.release and d.release in seg))
 
 
 def _service(stream: SegmentStream, st: _State, tag: str, block: Block, i: int,

@@ -225,9 +225,12 @@ def _text(value: object) -> str:
 def fast(tag: str, version: str, d: Delimiters) -> re.Pattern[str]:
     """A pattern that matches the text of a valid ``tag`` segment (without its terminator);
     anything it does not match goes to ``check``. It accepts less than ``check`` does (no
-    trailing separators, for one), never more."""
+    trailing separators, no released characters, for two), never more."""
     e, c = re.escape(d.element), re.escape(d.component)
-    seps = e + c + (re.escape(d.repetition) if d.repetition else "")
+    # neither a release character nor a placeholder for a released one: a match is plain
+    # text, whose captured values are the values (the envelope reads them from the match)
+    seps = e + c + "".join(re.escape(x) for x in (d.repetition, d.release) if x) \
+        + "\ufdd0-\ufdd4"
     layout = specs(tag, version)
 
     def simple(spec: Simple) -> str:
