@@ -43,9 +43,13 @@ from typing import Any
 
 from tradelane.models import Delivery, Issue, Outcome
 
-#: Exit codes of every command (the README's table).
+#: Exit codes of every command (the README's table): 0 done, 1 a bug, 2 a configuration or
+#: usage problem, 3 something quarantined, 4 something left pending, 5 not found (a file id,
+#: a route, a connection), 6 refused (not in a state that allows it), 7 partial (a command
+#: on several ids did some and refused or did not find others).
 EXIT_OK, EXIT_BUG, EXIT_CONFIG, EXIT_QUARANTINED, EXIT_PENDING = 0, 1, 2, 3, 4
-EXIT_NOT_FOUND, EXIT_CONFLICT = 5, 6
+EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_PARTIAL = 5, 6, 7
+EXIT_REFUSED = EXIT_CONFLICT
 
 
 def _rebuild(cls: type[BaseException], args: tuple[Any, ...],
@@ -360,9 +364,16 @@ class NotFound(RequestError):
 
     exit_code = EXIT_NOT_FOUND
 
-    def __init__(self, key: object, what: str = "file"):
+    def __init__(self, key: object, what: str = "file", known: Sequence[str] | None = None):
         self.key, self.what = key, what
-        super().__init__(f"no {what} {key!r} in the ledger")
+        self.known = list(known) if known is not None else None
+        if self.known is None:
+            super().__init__(f"no {what} {key!r} in the ledger")
+            return
+        close = difflib.get_close_matches(str(key), self.known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        super().__init__(f"no {what} named {key!r} ({what}s: {', '.join(self.known) or 'none'})"
+                         f"{hint}")
 
 
 class Conflict(RequestError):
@@ -412,6 +423,22 @@ def exit_status(outcomes: Iterable[Outcome] = (), *, config_errors: bool = False
     if isinstance(error, RequestError):
         return error.exit_code
     return EXIT_OK
+
+
+def bulk_status(outcomes: Iterable[Outcome], refused: Sequence[BaseException]) -> int:
+    """The exit code of a command on several ids (reprocess, discard): what happened to the
+    files done comes first (1, 2, 4, 3); then 7 when some ids were done and others refused
+    or not found; 5 or 6 when every id was (5 only if none was found at all)."""
+    done = list(outcomes)
+    code = exit_status(done)
+    if code != EXIT_OK or not refused:
+        return code
+    if done:
+        return EXIT_PARTIAL
+    if all(isinstance(e, NotFound) for e in refused):
+        return EXIT_NOT_FOUND
+    return exit_status(error=next((e for e in refused if not isinstance(e, NotFound)),
+                                  refused[0]))
 
 
 def _natural(text: str) -> tuple[int, str]:

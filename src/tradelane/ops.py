@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tradelane.errors import NotFound, RejectError, TradelaneError
+from tradelane.errors import NotFound, RejectError, TradelaneError, exit_status
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.outbox import outbox_rows
-from tradelane.models import QUARANTINE_STATES, Document, FileState
+from tradelane.models import QUARANTINE_STATES, Document, FileState, RunSummary
 from tradelane.quarantine import read_reason, release
 from tradelane.serve import status as serve_status
 from tradelane.spec import Project, RouteSpec
@@ -63,8 +64,25 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
 _LINE = re.compile(r"\bline (\d+)")
 
 
-def quarantined(ledger: Ledger, route: str | None = None) -> list[dict[str, Any]]:
+def run_report(summary: RunSummary, refused: Sequence[TradelaneError] = (),
+               exit_code: int | None = None) -> dict[str, Any]:
+    """``run --json`` and ``quarantine reprocess --json``: one shape for both."""
+    return {"exit_code": summary.exit_code if exit_code is None else exit_code,
+            "files": [dataclasses.asdict(r) for r in summary.results],
+            "source_errors": summary.source_errors, "config_errors": summary.config_errors,
+            "internal_errors": summary.internal_errors,
+            "refused": [{"message": str(e), "exit_code": exit_status(error=e)}
+                        for e in refused]}
+
+
+def quarantined(ledger: Ledger, route: str | None = None,
+                project: Project | None = None) -> list[dict[str, Any]]:
+    """Files in quarantine, of one route if given. A route name that is neither in the
+    project nor in the quarantine is not found (a typo must not read as "empty")."""
     rows = ledger.files(states=QUARANTINE_STATES, route=route)
+    if route and not rows and project is not None and route not in project.routes \
+            and route not in project.invalid:
+        raise NotFound(route, "route", sorted(project.routes))
     return [{"id": r.id, "route": r.route, "name": r.name, "state": r.state.value,
              "stage": r.stage, "message": r.message, "error_count": r.error_count,
              "attempt": r.attempt, "since": r.updated_at.isoformat(), "path": r.path}

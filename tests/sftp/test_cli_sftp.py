@@ -33,9 +33,9 @@ def test_test_ok(sshd: Sshd, tmp_path: Path) -> None:
     assert sshd.host_fingerprint in result.output and "OK" in result.output
 
 
-def test_unknown_connection_is_a_config_error(sshd: Sshd, tmp_path: Path) -> None:
+def test_unknown_connection_is_not_found(sshd: Sshd, tmp_path: Path) -> None:
     result = cli("test", "nope", "-C", str(project(tmp_path, sshd)))
-    assert result.exit_code == 2
+    assert result.exit_code == 5  # not found: the configuration itself is fine
     assert "no sftp connection named 'nope'" in result.output
 
 

@@ -33,6 +33,7 @@ from tradelane.errors import (
     LedgerUnavailable,
     RequestError,
     TradelaneError,
+    bulk_status,
     exit_status,
 )
 from tradelane.ledger import Ledger
@@ -159,10 +160,7 @@ def run(
             _or_exit(lambda name=name: proj.route(name))
         summary = _run_with_progress(pipeline, route, quiet=as_json)
     if as_json:
-        _print_json({"exit_code": summary.exit_code,
-                     "files": [r.__dict__ for r in summary.results],
-                     "source_errors": summary.source_errors,
-                     "config_errors": summary.config_errors})
+        _print_json(ops.run_report(summary))
     else:
         problems = {name: f"source unavailable: {message}"
                     for name, message in summary.source_errors.items()}
@@ -277,8 +275,8 @@ def quarantine_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Files waiting for a fix, newest last."""
-    with _ledger(project) as (_p, ledger):
-        rows = ops.quarantined(ledger, route)
+    with _ledger(project) as (proj, ledger):
+        rows = _or_exit(lambda: ops.quarantined(ledger, route, proj))
     if as_json:
         _print_json(rows)
         return
@@ -353,11 +351,9 @@ def quarantine_reprocess(
                 refused.append(exc)
                 err.print(f"[yellow]{exc}[/]", highlight=False)
     summary = RunSummary(results=results)
-    code = exit_status((r.outcome for r in results),
-                       error=refused[0] if refused and not results else None)
+    code = bulk_status((r.outcome for r in results), refused)
     if as_json:
-        _print_json({"exit_code": code, "files": [r.__dict__ for r in results],
-                     "refused": [{"message": str(e)} for e in refused]})
+        _print_json(ops.run_report(summary, refused, exit_code=code))
     else:
         _print_summary(summary.results, {})
     raise typer.Exit(code)

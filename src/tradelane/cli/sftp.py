@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok; 2 a configuration problem (an unknown or changed host key, a refused login,
 a missing key file, a different key already trusted); 4 the server cannot be reached now;
-6 you declined to trust the key. The message says what and why.
+5 no connection of that name; 6 you declined to trust the key. The message says what and
+why. Never 1: a failed test is an answer, not a crash.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from tradelane.errors import EXIT_CONFIG, EXIT_CONFLICT, EXIT_PENDING, ConfigError
+from tradelane.errors import (
+    EXIT_CONFIG,
+    EXIT_CONFLICT,
+    EXIT_NOT_FOUND,
+    EXIT_PENDING,
+    ConfigError,
+)
 from tradelane.spec import SftpConnection, load_project
 
 if TYPE_CHECKING:
@@ -49,7 +56,7 @@ def _session(project: Path, name: str) -> SftpSession:
         known = ", ".join(n for n, c in settings.connections.items() if c.sftp) or "none"
         err.print(f"tradelane.yaml: connections: no sftp connection named {name!r}"
                   f" (sftp connections: {known})", markup=False)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_NOT_FOUND)  # a name that is not there: not a broken config
     return SftpSession(name, conn.sftp, settings.root)
 
 

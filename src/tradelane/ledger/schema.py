@@ -12,6 +12,7 @@ To change the schema: edit ``tables.py``, then generate and review a migration::
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from functools import cache
@@ -34,6 +35,11 @@ def upgrade(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         if _at_head(conn):
             return  # the usual start: Alembic (100 ms to import and run) is not needed
+        # a first start creates the tables: Alembic's INFO lines ("setup plugin ...",
+        # "Running upgrade") mean nothing to ops, so only its warnings are shown
+        alembic_log = logging.getLogger("alembic")
+        if alembic_log.level == logging.NOTSET:
+            alembic_log.setLevel(logging.WARNING)
         from alembic import command
 
         command.upgrade(_config(conn), "head")

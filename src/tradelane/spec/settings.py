@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from tradelane.errors import ConfigError, InvalidRoute
+from tradelane.errors import InvalidRoute, NotFound
 from tradelane.registry import TRANSPORTS, TransportPlugin
 from tradelane.spec._base import Duration, Strict
 from tradelane.spec.route import RouteSpec, _check_timezone
@@ -342,5 +342,4 @@ class Project(BaseModel):
         except KeyError:
             if name in self.invalid:
                 raise InvalidRoute(name, self.invalid[name]) from None
-            known = ", ".join(sorted(self.routes)) or "none"
-            raise ConfigError([f"no route named {name!r} (routes: {known})"]) from None
+            raise NotFound(name, "route", sorted(self.routes)) from None
