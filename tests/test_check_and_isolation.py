@@ -104,7 +104,7 @@ def test_validate_never_shows_a_traceback(project: ProjectDir, tmp_path: Path) -
     garbage.write_bytes(b"\x00\xff\xfe" * 1000)
     for args, code in ((["validate", str(sample), "--route", "orders"], 0),
                        (["validate", str(garbage), "--route", "orders"], 3),
-                       (["validate", str(sample), "--route", "nope"], 2)):
+                       (["validate", str(sample), "--route", "nope"], 5)):
         result = tradelane(project, *args)
         assert result.returncode == code, (args, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr + result.stdout

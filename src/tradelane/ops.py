@@ -155,6 +155,31 @@ def history(ledger: Ledger, key: str) -> list[dict[str, Any]]:
     return out
 
 
+def _owner(project: Project, name: str) -> str | None:
+    route = project.routes.get(name)
+    return str(route.owner) if route is not None and route.owner is not None else None
+
+
+def owners(project: Project) -> list[dict[str, Any]]:
+    """Every route with its owner (``None``: nobody answers for it yet)."""
+    return [{"route": name, "owner": _owner(project, name),
+             "description": route.description}
+            for name, route in sorted(project.routes.items())]
+
+
+def _run_result(name: str, run: dict[str, Any] | None) -> str:
+    if run is None:
+        return ""
+    if run["error"] and run["error"].startswith(f"route {name} is disabled"):
+        return str(run["error"])
+    if run["error"]:
+        return f"source unavailable: {run['error']}"
+    if not (run["delivered"] or run["quarantined"] or run["pending"]):
+        return "no files"
+    return (f"{run['delivered']} delivered, {run['quarantined']} quarantined, "
+            f"{run['pending']} pending")
+
+
 def _mapping_state(project: Project, name: str) -> dict[str, Any]:
     """ok; invalid (the route is disabled); or invalid while serve keeps running the version
     it loaded before the mapping broke."""
@@ -172,7 +197,7 @@ def _disabled_fields(open_alerts: int) -> dict[str, Any]:
 
 def status(project: Project, ledger: Ledger) -> list[dict[str, Any]]:
     counts = ledger.counts()
-    runs = ledger.last_runs()
+    runs, busy_runs = ledger.last_runs(), ledger.last_runs(non_empty=True)
     now, alerts = utcnow(), serve_status.open_alert_counts(ledger)
     beat = serve_status.heartbeat(ledger, now)
     out = []
@@ -180,26 +205,26 @@ def status(project: Project, ledger: Ledger) -> list[dict[str, Any]]:
         c = counts.get(name, {})
         run = runs.get(name)
         arrival = ledger.last_arrival(name)
-        if run is None:
-            result = ""
-        elif run["error"] and run["error"].startswith(f"route {name} is disabled"):
-            result = run["error"]
-        elif run["error"]:
-            result = f"source unavailable: {run['error']}"
-        else:
-            result = (f"{run['delivered']} delivered, {run['quarantined']} quarantined, "
-                      f"{run['pending']} pending")
+        busy = busy_runs.get(name)
         out.append({
             "route": name,
             "last_run": run["finished_at"].isoformat() if run else None,
-            "last_result": result,
+            "last_result": _run_result(name, run),
+            # the last run that handled a file: empty polls never overwrite it
+            "last_files_run": busy["finished_at"].isoformat() if busy else None,
+            "last_files_result": _run_result(name, busy),
+            # from the files' states now, so a reprocess or a discard shows at once
             "delivered": c.get("archived", 0) + c.get("delivered", 0),
-            "quarantined": c.get("quarantined", 0) + c.get("duplicate", 0),
+            "quarantined": c.get("quarantined", 0),
+            "duplicates": c.get("duplicate", 0),
             "pending": c.get("pending", 0),
             "in_progress": c.get("claimed", 0) + c.get("staged", 0),
             "last_arrival": arrival.isoformat() if arrival else None,
             "checked_at": utcnow().isoformat(),
             **_mapping_state(project, name),
+            "owner": _owner(project, name),
+            "description": project.routes[name].description if name in project.routes
+            else "",
             **(serve_status.route_fields(project, ledger, name,
                                          run["started_at"] if run else None, now, alerts)
                if name in project.routes else _disabled_fields(alerts.get(name, 0))),

@@ -223,3 +223,26 @@ def test_secrets_never_reach_the_log(alerting: ProjectDir, webhook: Webhook,
     text = caplog.text
     assert "answered HTTP 500" in text
     assert "s3cr3t-path" not in text and "t0ken" not in text
+
+
+def test_a_routes_alerts_go_to_its_owner_as_well(
+        alerting: ProjectDir, webhook: Webhook, mailbox: tuple[Mailbox, int]) -> None:
+    owner_hook = Webhook()
+    try:
+        spec = (alerting.root / "mappings" / "orders.yaml").read_text()
+        alerting.route("orders", spec + "owner: {name: ERP team, email: erp@example.com,"
+                       f" webhook: '{owner_hook.url}'}}\n")
+        alerting.route("other", spec.replace("orders", "other"))  # no owner
+        alerting.drop("orders", "bad.csv", BAD)
+        alerting.drop("other", "bad.csv", BAD)
+        alerting.run()
+        with time_machine.travel(datetime.now(UTC), tick=True):
+            assert len(check(alerting)) == 2
+            assert check(alerting) == []  # once each, on every channel
+        # the global channels have both; the owner only its own route's
+        assert sorted(p["route"] for p in webhook.posts) == ["orders", "other"]
+        assert [p["route"] for p in owner_hook.posts] == ["orders"]
+        recipients = sorted(m["To"] for m in mailbox[0].messages)
+        assert recipients == ["erp@example.com", "ops@example.com", "ops@example.com"]
+    finally:
+        owner_hook.httpd.shutdown()

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from tradelane import ops
 from tradelane.cli.console import console as console_command
@@ -27,6 +28,7 @@ from tradelane.cli.edi import edi_app
 from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
 from tradelane.cli.spec import spec as spec_command
+from tradelane.cli.tables import Column, render
 from tradelane.errors import (
     ConfigError,
     InvalidRoute,
@@ -80,6 +82,8 @@ ProjectOpt = Annotated[Path, typer.Option(
     "--project", "-C", envvar="TRADELANE_HOME",
     help="Project folder (holds tradelane.yaml and mappings/).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+WideOpt = Annotated[bool, typer.Option(
+    "--wide", help="Every column in full, however wide (default: fit the terminal).")]
 
 _STYLE = {Outcome.DELIVERED: "green", Outcome.QUARANTINED: "red", Outcome.DUPLICATE: "yellow",
           Outcome.PENDING: "yellow", Outcome.LOST: "bold red", Outcome.FAILED: "bold red"}
@@ -148,6 +152,7 @@ def run(
                      typer.Option("--route", "-r", help="Only this route.")] = None,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    wide: WideOpt = False,
 ) -> None:
     """Process every ready file once, then exit (0 delivered, 3 quarantined, 4 pending)."""
     if not once:
@@ -164,7 +169,7 @@ def run(
     else:
         problems = {name: f"source unavailable: {message}"
                     for name, message in summary.source_errors.items()}
-        _print_summary(summary.results, {**problems, **summary.config_errors})
+        _print_summary(summary.results, {**problems, **summary.config_errors}, wide=wide)
     raise typer.Exit(summary.exit_code)
 
 
@@ -199,17 +204,20 @@ def _details(result: FileResult) -> str:
     return f"{result.records} records -> {where}"
 
 
-def _print_summary(results: list[FileResult], route_problems: dict[str, str]) -> None:
+_RUN_COLUMNS = (Column("id", 0, cut=None, justify="right"), Column("route", 2, min=8,
+                cut="middle"), Column("file", 0, min=14, cut="middle"),
+                Column("outcome", 0, cut=None), Column("details", 1, min=12))
+
+
+def _print_summary(results: list[FileResult], route_problems: dict[str, str], *,
+                   wide: bool = False) -> None:
     if not results and not route_problems:
         console.print("Nothing to do: no file is ready.")
         return
-    table = Table(title="This run", title_justify="left")
-    for column in ("id", "route", "file", "outcome", "details"):
-        table.add_column(column, overflow="fold")
-    for r in results:
-        table.add_row(str(r.file_id), r.route, r.name, f"[{_STYLE[r.outcome]}]{r.outcome}[/]",
-                      _details(r), style=None)
-    console.print(table)
+    if results:
+        render(console, _RUN_COLUMNS,
+               [(str(r.file_id), r.route, r.name, Text(str(r.outcome), style=_STYLE[r.outcome]),
+                 _details(r)) for r in results], title="This run", wide=wide)
     for route, message in route_problems.items():
         console.print(f"[yellow]route {route}: {message}[/]", highlight=False)
     counts = {o: sum(r.outcome == o for r in results) for o in Outcome}
@@ -223,10 +231,20 @@ def _print_summary(results: list[FileResult], route_problems: dict[str, str]) ->
 
 
 @app.command()
-def check(project: ProjectOpt = Path(".")) -> None:
+def check(project: ProjectOpt = Path("."), owners: Annotated[bool, typer.Option(
+        "--owners", help="Also list every route's owner, and the routes with none.")] = False,
+          ) -> None:
     """Validate tradelane.yaml and every mapping; print every problem (exit 0 or 2)."""
     proj = _load(project, isolate=False)
     console.print(f"[green]OK[/]: {len(proj.routes)} route(s): {', '.join(sorted(proj.routes))}")
+    if owners:
+        listing = ops.owners(proj)
+        for r in listing:
+            console.print(f"  {r['route']}: {r['owner'] or '[yellow]no owner[/]'}",
+                          highlight=False)
+        unowned = [r["route"] for r in listing if not r["owner"]]
+        console.print(f"routes with no owner: {', '.join(unowned)}" if unowned
+                      else "every route has an owner", highlight=False)
 
 
 @app.command()
@@ -273,6 +291,7 @@ def quarantine_list(
     project: ProjectOpt = Path("."),
     route: Annotated[str | None, typer.Option("--route", "-r")] = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Files waiting for a fix, newest last."""
     with _ledger(project) as (proj, ledger):
@@ -283,14 +302,15 @@ def quarantine_list(
     if not rows:
         console.print("The quarantine is empty.")
         return
-    table = Table(title=f"Quarantine ({len(rows)})", title_justify="left")
-    for column in ("id", "route", "file", "stage", "errors", "attempt", "since", "why"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(str(r["id"]), r["route"], r["name"], r["stage"] or "",
-                      str(r["error_count"] or ""), str(r["attempt"]), r["since"][:16],
-                      r["message"] or "")
-    console.print(table)
+    columns = (Column("id", 0, cut=None, justify="right"),
+               Column("route", 3, min=8, cut="middle"), Column("file", 0, min=14, cut="middle"),
+               Column("stage", 4, cut=None), Column("errors", 5, cut=None, justify="right"),
+               Column("attempt", 6, cut=None, justify="right"),
+               Column("since", 5, cut=None), Column("why", 1, min=12))
+    render(console, columns, [
+        (str(r["id"]), r["route"], r["name"], r["stage"] or "", str(r["error_count"] or ""),
+         str(r["attempt"]), r["since"][:16].replace("T", " "), r["message"] or "")
+        for r in rows], title=f"Quarantine ({len(rows)})", wide=wide)
     console.print("Details: [bold]tradelane quarantine show ID[/]")
 
 
@@ -333,6 +353,7 @@ def quarantine_reprocess(
     force: Annotated[bool, typer.Option("--force", help="Deliver even a duplicate.")] = False,
     project: ProjectOpt = Path("."),
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Run quarantined files again, after fixing the file (in place) or the mapping."""
     if not file_ids and not all_:
@@ -355,7 +376,7 @@ def quarantine_reprocess(
     if as_json:
         _print_json(ops.run_report(summary, refused, exit_code=code))
     else:
-        _print_summary(summary.results, {})
+        _print_summary(summary.results, {}, wide=wide)
     raise typer.Exit(code)
 
 
@@ -379,6 +400,7 @@ def history(
     key: Annotated[str, typer.Argument(help="File id or file name.")],
     project: ProjectOpt = Path("."),
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Every step a file went through."""
     with _ledger(project) as (_p, ledger):
@@ -390,13 +412,12 @@ def history(
         f = item["file"]
         console.print(f"[bold]file {f['id']}[/]: {f['name']} (route {f['route']}, "
                       f"{f['state']}, attempt {f['attempt']}, sha256 {(f['sha256'] or '')[:12]})")
-        table = Table()
-        for column in ("when (UTC)", "who", "from", "to", "detail"):
-            table.add_column(column, overflow="fold")
-        for e in item["events"]:
-            table.add_row(e["at"][:19].replace("T", " "), e["actor"], e["from_state"] or "",
-                          e["to_state"], e["detail"] or "")
-        console.print(table)
+        columns = (Column("when (UTC)", 0, cut=None), Column("who", 3, min=8, cut="middle"),
+                   Column("from", 2, cut=None), Column("to", 0, cut=None),
+                   Column("detail", 1, min=12))
+        render(console, columns, [
+            (e["at"][:19].replace("T", " "), e["actor"], e["from_state"] or "", e["to_state"],
+             e["detail"] or "") for e in item["events"]], wide=wide)
         if item["batches"]:  # HTTP pushes: what the receiver was sent, batch by batch
             batches = Table(title="HTTP batches", title_justify="left")
             for column in ("batch", "records", "status", "attempts", "last answer", "key"):
@@ -410,25 +431,50 @@ def history(
             console.print(batches)
 
 
+_STATUS_COLUMNS = (
+    Column("route", 0, min=10, cut="middle"), Column("last run", 3, cut=None),
+    Column("last result", 2, min=12), Column("last files", 4, min=12),
+    Column("ok", 0, cut=None, justify="right"), Column("quar", 0, cut=None, justify="right"),
+    Column("dup", 1, cut=None, justify="right"), Column("pend", 0, cut=None, justify="right"),
+    Column("alerts", 1, cut=None, justify="right"), Column("overdue", 2, cut=None),
+    Column("owner", 5, min=8), Column("next run", 6, cut=None),
+    Column("schedule", 7, min=8), Column("last arrival", 7, cut=None))
+
+
+def _when(value: str | None, never: str = "never") -> str:
+    return (value or never)[:16].replace("T", " ")
+
+
 @app.command()
-def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Per route: last run, counts, pending and quarantined files."""
+def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False,
+           wide: WideOpt = False) -> None:
+    """Per route: last run and last run with files, counts (duplicates apart), open alerts,
+    owner; routes disabled by an invalid mapping."""
     with _ledger(project) as (proj, ledger):
         rows = ops.status(proj, ledger)
     if as_json:
         _print_json(rows)
         return
-    table = Table(title="Routes", title_justify="left")
-    for column in ("route", "last run", "last result", "delivered", "quarantined", "pending",
-                   "last arrival", "schedule", "next run", "overdue"):
-        table.add_column(column)
+    render(console, _STATUS_COLUMNS, [(
+        r["route"] if r["mapping"] == "ok" else Text(f"{r['route']} (disabled)", style="red")
+        if r["mapping"] == "disabled" else Text(f"{r['route']} (invalid)", style="yellow"),
+        _when(r["last_run"]), r["last_result"] or "",
+        f"{_when(r['last_files_run'])} {r['last_files_result']}".strip(),
+        str(r["delivered"]), str(r["quarantined"]), str(r["duplicates"]), str(r["pending"]),
+        Text(str(r["open_alerts"]), style="red") if r["open_alerts"] else "0",
+        Text(f"since {_when(r['overdue_since'])}", style="red") if r["overdue_since"] else "",
+        r["owner"] or Text("none", style="yellow"), _when(r["next_run"], ""),
+        r["schedule"], _when(r["last_arrival"])) for r in rows], title="Routes", wide=wide)
     for r in rows:
-        table.add_row(r["route"], (r["last_run"] or "never")[:16], r["last_result"] or "",
-                      str(r["delivered"]), str(r["quarantined"]), str(r["pending"]),
-                      (r["last_arrival"] or "never")[:16], r["schedule"],
-                      (r["next_run"] or "")[:16],
-                      f"[red]since {r['overdue_since'][:16]}[/]" if r["overdue_since"] else "")
-    console.print(table)
+        if r["mapping"] != "ok":
+            console.print(f"[red]route {r['route']}: mapping {r['mapping']}[/]",
+                          highlight=False)
+            for problem in r["mapping_problems"]:
+                console.print(f"  {problem}", markup=False, highlight=False)
+    unowned = [r["route"] for r in rows if not r["owner"] and r["mapping"] == "ok"]
+    if unowned:
+        console.print(f"no owner: {', '.join(unowned)} (set owner: {{name, email}} in the"
+                      " mapping)", highlight=False)
     beat = rows[0]["serve_heartbeat"] if rows else None
     console.print(f"serve: {beat['worker']} {beat['state']}, heartbeat {beat['age_s']:.0f}s ago"
                   if beat else "serve: no heartbeat yet (tradelane serve has not run)")

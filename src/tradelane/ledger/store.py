@@ -496,10 +496,14 @@ class Ledger:
                 finished_at=utcnow(), delivered=delivered, quarantined=quarantined,
                 pending=pending, error=error))
 
-    def last_runs(self) -> dict[str, dict[str, Any]]:
-        """route -> its most recent finished run."""
-        latest = (select(runs.c.route, func.max(runs.c.id).label("id"))
-                  .where(runs.c.finished_at.is_not(None)).group_by(runs.c.route).subquery())
+    def last_runs(self, *, non_empty: bool = False) -> dict[str, dict[str, Any]]:
+        """route -> its most recent finished run (``non_empty``: that handled a file, so
+        that the empty polls of a watched folder do not hide the last real result)."""
+        query = select(runs.c.route, func.max(runs.c.id).label("id")) \
+            .where(runs.c.finished_at.is_not(None))
+        if non_empty:
+            query = query.where(runs.c.delivered + runs.c.quarantined + runs.c.pending > 0)
+        latest = query.group_by(runs.c.route).subquery()
         with self.engine.connect() as conn:
             rows = conn.execute(select(runs).join(latest, runs.c.id == latest.c.id)).all()
         return {r.route: dict(r._mapping) for r in rows}

@@ -25,7 +25,7 @@ from tradelane.errors import InvalidRoute
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Incidents
 from tradelane.serve.expect import overdue
-from tradelane.serve.notify import Channel, NotifyFailed, channels
+from tradelane.serve.notify import Channel, NotifyFailed, channels, owner_channels
 from tradelane.serve.schedules import route_timezone
 from tradelane.spec import Project
 
@@ -55,6 +55,7 @@ class Monitor:
         self.channels = channel_list if channel_list is not None else channels(
             self.settings.alerts)
         self.clock = clock
+        self._owners: dict[tuple[str, str, int], list[Channel]] = {}
 
     def check(self) -> list[str]:
         """Open new incidents, close cleared ones, send what is unsent. Returns opened keys."""
@@ -81,7 +82,7 @@ class Monitor:
         for incident in self.incidents.take_unsent(now=self.clock()):
             done = set(incident.sent_to)
             errors = []
-            for channel in self.channels:
+            for channel in [*self.channels, *self._owner_channels(incident.route)]:
                 if channel.name in done:
                     continue
                 try:
@@ -92,6 +93,16 @@ class Monitor:
                     log.warning("%s (will retry)", exc, extra={"alert": incident.key})
             self.incidents.record_sent(incident.id, done, complete=not errors,
                                        error="; ".join(errors) or None)
+
+    def _owner_channels(self, route: str | None) -> list[Channel]:
+        """The channels of the route's owner (built per send: a reload may change them)."""
+        spec = self.project.routes.get(route) if route else None
+        if spec is None or spec.owner is None:
+            return []
+        key = (spec.name, spec.version, id(self.settings))  # a reload makes new ones
+        if key not in self._owners:  # one HTTP client per owner, not one per alert
+            self._owners[key] = owner_channels(spec.owner, self.settings.alerts)
+        return self._owners[key]
 
     # -- what counts as an incident -----------------------------------------------------------
 

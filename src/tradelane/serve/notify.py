@@ -18,7 +18,7 @@ import httpx
 
 from tradelane.errors import NotifyFailed
 from tradelane.ledger.alerts import Incident
-from tradelane.spec import AlertsSpec, SmtpSpec, WebhookSpec
+from tradelane.spec import AlertsSpec, OwnerSpec, SmtpSpec, WebhookSpec
 
 log = logging.getLogger("tradelane.alerts")
 
@@ -110,6 +110,22 @@ class SmtpChannel:
             code = getattr(exc, "smtp_code", None)
             raise NotifyFailed(self.name, f"{spec.host}:{spec.port}: {type(exc).__name__}"
                               + (f" {code}" if code else "")) from exc
+
+
+def owner_channels(owner: OwnerSpec, alerts: AlertsSpec) -> list[Channel]:
+    """A route owner's own channels, beside the global ones: their webhook, and their
+    address through the mail server of ``alerts.smtp`` (``check`` refuses an owner e-mail
+    without one)."""
+    out: list[Channel] = []
+    if owner.webhook or owner.webhook_env:
+        hook = WebhookChannel(WebhookSpec(url=owner.webhook, url_env=owner.webhook_env))
+        hook.name = "owner-webhook"
+        out.append(hook)
+    if owner.email and alerts.smtp:
+        mail = SmtpChannel(alerts.smtp.model_copy(update={"to": [owner.email]}))
+        mail.name = "owner-email"
+        out.append(mail)
+    return out
 
 
 def channels(spec: AlertsSpec) -> list[Channel]:

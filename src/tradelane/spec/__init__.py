@@ -44,6 +44,7 @@ from tradelane.spec.loader import (
 from tradelane.spec.route import (
     WEEKDAYS,
     ExpectSpec,
+    OwnerSpec,
     RouteSpec,
 )
 from tradelane.spec.settings import (
@@ -120,6 +121,7 @@ __all__ = [
     "HttpTimeouts",
     "JsonFormat",
     "LookupSpec",
+    "OwnerSpec",
     "Project",
     "RouteSpec",
     "ServeSpec",

@@ -73,6 +73,11 @@ def check_route(route: RouteSpec, label: str, problems: list[str],
     if settings is not None and has(route, "source", "target"):
         _check_connections(route, settings, label, problems)
         _check_folders(route, settings, label, problems)
+    owner = route.__dict__.get("owner")
+    if settings is not None and owner is not None and owner.email \
+            and settings.alerts.smtp is None:
+        problems.append(f"{label}: owner.email: mailing {owner.email} needs alerts.smtp in"
+                        " tradelane.yaml (the mail server to send through)")
 
 
 def _check_names(route: RouteSpec, label: str, problems: list[str]) -> None:

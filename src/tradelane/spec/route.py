@@ -10,6 +10,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     field_validator,
+    model_validator,
 )
 
 from tradelane.spec._base import ROUTE_NAME, Duration, Strict
@@ -90,12 +91,44 @@ class ExpectSpec(Strict):
         return frozenset(WEEKDAYS.index(d) for d in self.every)
 
 
+class OwnerSpec(Strict):
+    """Who answers for a route. Its alerts go to them as well as to the global channels."""
+
+    name: str = Field(..., min_length=1,
+                      description="Person or team, e.g. 'ERP team (Anna Berg)'.")
+    email: str | None = Field(
+        None, pattern=r"^[^@\s]+@[^@\s]+$", examples=["erp-team@example.com"],
+        description="Address the route's alerts are mailed to, through the mail server of"
+        " alerts.smtp in tradelane.yaml.")
+    webhook: str | None = Field(
+        None, examples=["https://chat.example.com/hooks/erp"],
+        description="URL the route's alerts are POSTed to as JSON (Slack-compatible).")
+    webhook_env: str | None = Field(
+        None, examples=["ERP_TEAM_WEBHOOK"],
+        description="Variable holding that URL instead, when it carries a token.")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> OwnerSpec:
+        if not (self.email or self.webhook or self.webhook_env):
+            raise ValueError("give 'email', 'webhook' or 'webhook_env': how to reach"
+                             f" {self.name}")
+        if self.webhook and self.webhook_env:
+            raise ValueError("give only one of 'webhook' or 'webhook_env'")
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.email else self.name
+
+
 class RouteSpec(Strict):
     """One partner feed: source -> format -> fields -> transform -> target."""
 
     name: str = Field(..., description="Route name; defaults to the YAML file's stem.")
     description: str = Field("", description="What this feed is, in a sentence: shown by"
                              " status and in alerts.")
+    owner: OwnerSpec | None = Field(
+        None, description="Who answers for this route, e.g. {name: ERP team, email:"
+        " erp@example.com}; its alerts go to them too. check --owners lists routes without.")
     source: SourceSpec = Field(..., description="Where the files come from; the kind is its"
                                " own key (folder: …, sftp: …).")
     format: FormatSpec = Field(..., description="How the input is read; the kind is its type"
