@@ -84,3 +84,31 @@ def test_first_start_logs_no_alembic_lines(project: ProjectDir) -> None:
         assert server.stop() == 0
     text = server.log.read_text()
     assert "alembic" not in text.lower(), text
+
+
+def test_discard_several_ids_or_all_with_filters(project: ProjectDir) -> None:
+    project.route("orders", CSV_ROUTE)
+    project.route("stock", CSV_ROUTE.replace("orders", "stock"))
+    bad = "Order;Qty;Price;ShipDate;Status\nPO-1;0;1;;open\n"
+    for name in ("a.csv", "b.csv", "c.csv"):
+        project.drop("orders", name, bad.replace("PO-1", f"PO-{name[0]}"))
+    project.drop("stock", "s.csv", bad)
+    assert tradelane(project, "run", "--once").returncode == 3
+    ids = {q["name"] + q["route"]: q["id"] for q in json.loads(
+        tradelane(project, "quarantine", "list", "--json").stdout)}
+    # two ids at once, one of them unknown: partial
+    result = tradelane(project, "quarantine", "discard", str(ids["a.csvorders"]), "999",
+                       "--reason", "resent")
+    assert result.returncode == 7, result.stderr
+    assert "no file 999" in result.stderr
+    # the same again: refused, it is not in quarantine any more
+    again = tradelane(project, "quarantine", "discard", str(ids["a.csvorders"]),
+                      "--reason", "resent")
+    assert again.returncode == 6 and "not in quarantine" in again.stderr
+    # --all with a route filter leaves the other route's file alone
+    result = tradelane(project, "quarantine", "discard", "--all", "--route", "orders",
+                       "--reason", "partner resent the batch", "--yes")
+    assert result.returncode == 0, result.stderr
+    left = json.loads(tradelane(project, "quarantine", "list", "--json").stdout)
+    assert [(q["route"], q["name"]) for q in left] == [("stock", "s.csv")]
+    assert tradelane(project, "quarantine", "discard", "--reason", "x").returncode == 2

@@ -26,6 +26,7 @@
     │   └── NotifyFailed          an alert channel (webhook, mail) is down
     └── RequestError              an ops request that cannot be done; nothing was changed
         ├── NotFound              no such file (or user, route) in the ledger
+        ├── NotInQuarantine       show or discard asked of a file that is not in quarantine
         ├── Conflict              the file is not in a state that allows it (someone was first)
         └── NotAuthenticated      the console needs a login first
 
@@ -376,6 +377,14 @@ class NotFound(RequestError):
                          f"{hint}")
 
 
+class NotInQuarantine(RequestError):
+    """Asked to show or discard a file that is not in quarantine (refused: exit 6)."""
+
+    def __init__(self, file_id: int, state: str):
+        self.file_id, self.state = file_id, state
+        super().__init__(f"file {file_id} is not in quarantine (it is {state})")
+
+
 class Conflict(RequestError):
     """A guarded transition did not match: the file is not (or no longer) in a state that
     allows the request, usually because another worker or operator moved it first."""
@@ -425,15 +434,17 @@ def exit_status(outcomes: Iterable[Outcome] = (), *, config_errors: bool = False
     return EXIT_OK
 
 
-def bulk_status(outcomes: Iterable[Outcome], refused: Sequence[BaseException]) -> int:
+def bulk_status(outcomes: Iterable[Outcome], refused: Sequence[BaseException],
+                done: int | None = None) -> int:
     """The exit code of a command on several ids (reprocess, discard): what happened to the
-    files done comes first (1, 2, 4, 3); then 7 when some ids were done and others refused
-    or not found; 5 or 6 when every id was (5 only if none was found at all)."""
-    done = list(outcomes)
-    code = exit_status(done)
+    files done comes first (1, 2, 4, 3); then 7 when some ids were done (``done``, else the
+    outcomes' count) and others refused or not found; 5 or 6 when every id was (5 only if
+    none was found at all)."""
+    results = list(outcomes)
+    code = exit_status(results)
     if code != EXIT_OK or not refused:
         return code
-    if done:
+    if done if done is not None else results:
         return EXIT_PARTIAL
     if all(isinstance(e, NotFound) for e in refused):
         return EXIT_NOT_FOUND

@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tradelane.errors import NotFound, RejectError, TradelaneError, exit_status
+from tradelane.errors import (
+    NotFound,
+    NotInQuarantine,
+    RejectError,
+    RequestError,
+    TradelaneError,
+    exit_status,
+)
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.outbox import outbox_rows
 from tradelane.models import QUARANTINE_STATES, Document, FileState, RunSummary
@@ -92,7 +99,7 @@ def quarantined(ledger: Ledger, route: str | None = None,
 def reason(ledger: Ledger, file_id: int) -> dict[str, Any]:
     record = ledger.get(file_id)
     if record.state not in QUARANTINE_STATES:
-        raise TradelaneError(f"file {file_id} is not in quarantine (it is {record.state.value})")
+        raise NotInQuarantine(file_id, record.state.value)
     data = read_reason(Path(record.path)) if record.path else {}
     if not data:
         data = {"route": record.route, "original_name": record.name, "stage": record.stage,
@@ -128,7 +135,7 @@ def offending_lines(project: Project, reason: dict[str, Any], *, most: int = 10,
 def discard(project: Project, ledger: Ledger, file_id: int, why: str) -> str:
     record = ledger.get(file_id)
     if record.state not in QUARANTINE_STATES:
-        raise TradelaneError(f"file {file_id} is not in quarantine (it is {record.state.value})")
+        raise NotInQuarantine(file_id, record.state.value)
     settings = project.settings
     where = record.path or ""
     if record.path and Path(record.path).exists():
@@ -137,6 +144,27 @@ def discard(project: Project, ledger: Ledger, file_id: int, why: str) -> str:
     ledger.transition(file_id, record.state, FileState.DISCARDED, f"discarded: {why}",
                       message=f"discarded: {why}", path=where)
     return where
+
+
+def discard_many(project: Project, ledger: Ledger, ids: Sequence[int], why: str
+                 ) -> tuple[list[tuple[int, str]], list[TradelaneError]]:
+    """Discard each file; one refused (not found, not in quarantine) never stops the
+    others. Returns (file id, where it is kept) for those done, and the refusals."""
+    done: list[tuple[int, str]] = []
+    refused: list[TradelaneError] = []
+    for file_id in ids:
+        try:
+            done.append((file_id, discard(project, ledger, file_id, why)))
+        except RequestError as exc:
+            refused.append(exc)
+    return done, refused
+
+
+def quarantined_ids(ledger: Ledger, project: Project, route: str | None,
+                    stage: str | None) -> list[int]:
+    """The ids ``--all`` means: every file in quarantine, of one route and stage if given."""
+    return [r["id"] for r in quarantined(ledger, route, project)
+            if stage is None or r["stage"] == stage or r["state"] == stage]
 
 
 def history(ledger: Ledger, key: str) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from tradelane.cli.sftp import sftp_app
 from tradelane.cli.spec import spec as spec_command
 from tradelane.cli.tables import Column, render
 from tradelane.errors import (
+    EXIT_CONFLICT,
     ConfigError,
     InvalidRoute,
     LedgerUnavailable,
@@ -382,14 +383,37 @@ def quarantine_reprocess(
 
 @quarantine_app.command("discard")
 def quarantine_discard(
-    file_id: Annotated[int, typer.Argument()],
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")],
+    file_ids: Annotated[list[int] | None, typer.Argument(help="File ids.")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")] = "",
+    all_: Annotated[bool, typer.Option("--all", help="Every quarantined file (with the"
+                                       " filters).")] = False,
+    route: Annotated[str | None, typer.Option("--route", "-r", help="With --all.")] = None,
+    stage: Annotated[str | None, typer.Option(
+        "--stage", help="With --all: read, validate, transform, deliver or duplicate.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="--all without asking.")] = False,
     project: ProjectOpt = Path("."),
 ) -> None:
-    """Give up on a quarantined file: it moves to archive/<route>/discarded/, with the reason."""
+    """Give up on quarantined files: each moves to archive/<route>/discarded/, with the
+    reason (exit 5 none found, 6 refused, 7 some discarded and some refused)."""
+    if not reason.strip() or not (file_ids or all_):
+        err.print("Give file ids (or --all with --route/--stage) and --reason TEXT.")
+        raise typer.Exit(2)
     with _ledger(project) as (proj, ledger):
-        where = _or_exit(lambda: ops.discard(proj, ledger, file_id, reason))
-    console.print(f"file {file_id} discarded; kept at {where}")
+        ids = list(file_ids or []) + (
+            _or_exit(lambda: ops.quarantined_ids(ledger, proj, route, stage)) if all_ else [])
+        if all_ and not yes and ids and not typer.confirm(
+                f"Discard {len(ids)} file(s) ({', '.join(map(str, ids[:10]))}"
+                f"{'…' if len(ids) > 10 else ''})?", default=False):
+            console.print("Nothing discarded.")
+            raise typer.Exit(EXIT_CONFLICT)
+        done, refused = ops.discard_many(proj, ledger, ids, reason)
+    for file_id, where in done:
+        console.print(f"file {file_id} discarded; kept at {where}", highlight=False)
+    for exc in refused:
+        err.print(f"[yellow]{exc}[/]", highlight=False, soft_wrap=True)
+    if not ids:
+        console.print("Nothing to discard.")
+    raise typer.Exit(bulk_status([], refused, done=len(done)))
 
 
 # -- history / status -------------------------------------------------------------------------
