@@ -150,12 +150,12 @@ def test_an_unreachable_source_alerts_after_n_polls_and_again_after_recovery(
         assert check(alerting) == []  # same incident
         inbox.mkdir(parents=True)
         alerting.run()
-        assert check(alerting) == []  # resolved quietly
+        assert check(alerting) == []  # resolved: said once, in its own words
         shutil.rmtree(inbox)
         alerting.run()
         alerting.run()
         assert check(alerting) == ["unreachable:orders"]  # a new incident
-    assert webhook.kinds() == ["unreachable", "unreachable"]
+    assert webhook.kinds() == ["unreachable", "unreachable resolved", "unreachable"]
     assert "does not exist" in webhook.posts[0]["message"]
 
 
@@ -179,8 +179,9 @@ def test_an_overdue_file_alerts_once_per_deadline(alerting: ProjectDir,
         assert check(alerting) == []
         with alerting.ledger() as ledger:
             assert Incidents(ledger).open_incidents() == []  # a late file clears it
-    assert webhook.kinds() == ["overdue"]
+    assert webhook.kinds() == ["overdue", "overdue resolved"]
     assert "2026-05-06 06:00" in webhook.posts[0]["text"]
+    assert "RESOLVED route orders: the expected file arrived" in webhook.posts[1]["text"]
 
 
 def test_a_file_pending_too_long_alerts_once(alerting: ProjectDir, webhook: Webhook) -> None:
@@ -246,3 +247,25 @@ def test_a_routes_alerts_go_to_its_owner_as_well(
         assert recipients == ["erp@example.com", "ops@example.com", "ops@example.com"]
     finally:
         owner_hook.httpd.shutdown()
+
+
+def test_a_resolution_goes_to_the_channels_of_its_alert_in_its_own_words(
+        alerting: ProjectDir, webhook: Webhook, mailbox: tuple[Mailbox, int]) -> None:
+    from tradelane import ops
+
+    alerting.drop("orders", "bad.csv", BAD)
+    alerting.run()
+    with time_machine.travel(datetime.now(UTC), tick=True):
+        assert len(check(alerting)) == 1
+        with alerting.ledger() as ledger:
+            ops.discard(alerting.load(), ledger, 1, "partner resent it")
+        assert check(alerting) == []
+        check(alerting)  # resolved once: nothing more
+    assert webhook.kinds() == ["quarantined", "quarantined resolved"]
+    text = webhook.posts[1]["text"]
+    assert text.startswith("[tradelane] RESOLVED route orders, file 1: the file left"
+                           " quarantine")
+    assert webhook.posts[0]["text"].removeprefix("[tradelane] ") not in text
+    subjects = [m["Subject"] for m in mailbox[0].messages]
+    assert subjects == ["[tradelane] quarantined: orders",
+                        "[tradelane] quarantined resolved: orders"]

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from tradelane.errors import InvalidRoute
 from tradelane.ledger import Ledger, utcnow
-from tradelane.ledger.alerts import Incidents
+from tradelane.ledger.alerts import Incident, Incidents
 from tradelane.serve.expect import overdue
 from tradelane.serve.notify import Channel, NotifyFailed, channels, owner_channels
 from tradelane.serve.schedules import route_timezone
@@ -33,6 +33,26 @@ log = logging.getLogger("tradelane.alerts")
 
 #: Quarantines older than this when serve starts are not alerted again.
 QUARANTINE_LOOKBACK = timedelta(days=1)
+
+
+#: What a resolution says cleared, per kind of incident (never the problem again).
+CLEARED = {
+    "quarantined": "the file left quarantine (reprocessed or discarded)",
+    "pending": "the file is no longer pending",
+    "overdue": "the expected file arrived",
+    "unreachable": "its source answers again",
+    "invalid": "its mapping is valid again",
+}
+
+
+def resolution(incident: Incident) -> Incident:
+    """The incident as its resolution: kind '<kind> resolved' and a message of its own."""
+    subject = f"route {incident.route}" if incident.route else "tradelane"
+    if incident.file_id is not None:
+        subject += f", file {incident.file_id}"
+    message = (f"RESOLVED {subject}: {CLEARED.get(incident.kind, 'the problem cleared')}"
+               f" (the {incident.kind} alert of {incident.opened_at:%Y-%m-%d %H:%M} UTC)")
+    return replace(incident, kind=f"{incident.kind} resolved", message=message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +91,8 @@ class Monitor:
                                        file_id=f.file_id, now=now):
                     opened.append(f.key)
             if kind != "quarantined":
-                for gone in self.incidents.resolve_others(kind, {f.key for f in found}, now=now):
-                    log.info("resolved: %s", gone.message, extra={"alert": gone.key})
+                self._announce(self.incidents.resolve_others(kind, {f.key for f in found},
+                                                             now=now))
         self._close_released_quarantines(now)
         self.flush()
         return opened
@@ -161,4 +181,19 @@ class Monitor:
             return
         still = self.incidents.still_quarantined(ids)
         keep = {i.key for i in open_q if i.file_id in still}
-        self.incidents.resolve_others("quarantined", keep, now=now)
+        self._announce(self.incidents.resolve_others("quarantined", keep, now=now))
+
+    def _announce(self, resolved: list[Incident]) -> None:
+        """Say that a problem cleared, in its own words, on the channels that took its alert
+        (the route owner's included). Best effort: a channel down now is logged, not
+        retried; the alert itself was delivered."""
+        for incident in resolved:
+            note = resolution(incident)
+            log.info("%s", note.message, extra={"alert": incident.key, "route": incident.route})
+            for channel in [*self.channels, *self._owner_channels(incident.route)]:
+                if channel.name == "log" or channel.name not in incident.sent_to:
+                    continue
+                try:
+                    channel.send(note)
+                except NotifyFailed as exc:
+                    log.warning("resolution not sent: %s", exc, extra={"alert": incident.key})
