@@ -187,7 +187,10 @@ def _edifact_path(route: RouteSpec, source: str, where: str, part: str) -> str |
     if part == "fields" and path.group and records and path.group != records:
         return (f"{where}: {source!r} names the group {path.group} but format.records is"
                 f" {records}")
-    return None
+    from tradelane.edi.paths import path_problem  # the route's directory, when it names one
+
+    return path_problem(getattr(route.format, "directory", None),
+                        getattr(route.format, "messages", None), path, where)
 
 
 def _x12_path(route: RouteSpec, source: str, where: str, part: str) -> str | None:
