@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import threading
@@ -164,6 +165,8 @@ def test_an_overdue_file_alerts_once_per_deadline(alerting: ProjectDir,
     spec = alerting.root / "mappings" / "orders.yaml"
     spec.write_text(spec.read_text() + 'expect: {by: "06:00", every: daily}\ntimezone: UTC\n')
     day = datetime(2026, 5, 5, tzinfo=UTC)
+    written = (day - timedelta(days=30)).timestamp()  # the route is older than the deadlines
+    os.utime(spec, (written, written))
     with time_machine.travel(day.replace(hour=1), tick=False):
         alerting.drop("orders", "a.csv", GOOD)
         alerting.run()  # arrived Tuesday 01:00: on time for Tuesday 06:00
@@ -269,3 +272,17 @@ def test_a_resolution_goes_to_the_channels_of_its_alert_in_its_own_words(
     subjects = [m["Subject"] for m in mailbox[0].messages]
     assert subjects == ["[tradelane] quarantined: orders",
                         "[tradelane] quarantined resolved: orders"]
+
+
+def test_a_new_route_is_expected_from_its_first_deadline_after_it_was_loaded(
+        alerting: ProjectDir, webhook: Webhook) -> None:
+    # created at 20:01 expecting a file by 20:04: not late at once for yesterday's 20:04
+    spec = alerting.root / "mappings" / "orders.yaml"
+    spec.write_text(spec.read_text() + 'expect: {by: "20:04", every: daily}\ntimezone: UTC\n')
+    created = datetime(2026, 5, 5, 20, 1, tzinfo=UTC)
+    os.utime(spec, (created.timestamp(), created.timestamp()))
+    with time_machine.travel(created + timedelta(seconds=30), tick=False):
+        assert check(alerting) == []
+    with time_machine.travel(created.replace(minute=10), tick=False):
+        assert check(alerting) == ["overdue:orders:2026-05-05T20:04+00:00"]
+    assert webhook.kinds() == ["overdue"]

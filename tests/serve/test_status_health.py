@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import urllib.request
 from datetime import UTC, datetime
 
@@ -30,6 +31,8 @@ ROUTE = """\
 
 def test_status_shows_schedule_next_run_overdue_and_heartbeat(project: ProjectDir) -> None:
     project.route("orders", ROUTE)
+    written = datetime(2026, 4, 1, tzinfo=UTC).timestamp()  # the route is older than Monday
+    os.utime(project.root / "mappings" / "orders.yaml", (written, written))
     (project.root / "inbox" / "orders").mkdir(parents=True)
     with time_machine.travel(datetime(2026, 5, 5, 6, 30, tzinfo=UTC), tick=False):
         project.run()  # Tuesday 08:30 Berlin: ran, no file arrived since Monday 06:00

@@ -2,7 +2,8 @@
 
 For a deadline D on an expected day, a file counts if it arrived after the previous expected
 deadline: a Monday 06:00 deadline is met by a file that came on Friday evening, a daily one
-by any file since yesterday 06:00. A late file clears the incident when it arrives.
+by any file since yesterday 06:00. A late file clears the incident when it arrives. A route
+is expected from its first deadline after its mapping was written or last changed.
 Pure functions of the spec, a time zone, the last arrival and ``now``.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from tradelane.spec import ExpectSpec
+from tradelane.spec import ExpectSpec, RouteSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +62,24 @@ def next_deadline(expect: ExpectSpec, tz: tzinfo, now: datetime) -> datetime | N
     return None
 
 
+def loaded_at(route: RouteSpec) -> datetime | None:
+    """When the route took its present form: its mapping file's last change. A new or
+    changed route is expected from its first deadline after that, not from yesterday's
+    (a route written at 20:01 expecting a file by 20:04 is not late at 20:01)."""
+    if route.spec_path is None:
+        return None
+    try:
+        return datetime.fromtimestamp(route.spec_path.stat().st_mtime, UTC)
+    except OSError:
+        return None
+
+
 def overdue(expect: ExpectSpec, tz: tzinfo, now: datetime,
-            last_arrival: datetime | None) -> Overdue | None:
-    """The missed deadline, if no file arrived in its window (and none since)."""
+            last_arrival: datetime | None, since: datetime | None = None) -> Overdue | None:
+    """The missed deadline, if no file arrived in its window (and none since); deadlines
+    before ``since`` (when the route was loaded) do not count."""
     deadline = last_deadline(expect, tz, now)
-    if deadline is None:
+    if deadline is None or (since is not None and deadline <= since):
         return None
     before = last_deadline(expect, tz, deadline - timedelta(seconds=1))
     start = before if before is not None else deadline - timedelta(days=7)

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from tradelane.errors import InvalidRoute
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Incident, Incidents
-from tradelane.serve.expect import overdue
+from tradelane.serve.expect import loaded_at, overdue
 from tradelane.serve.notify import Channel, NotifyFailed, channels, owner_channels
 from tradelane.serve.schedules import route_timezone
 from tradelane.spec import Project
@@ -157,7 +157,7 @@ class Monitor:
             if route.expect is None:
                 continue
             late = overdue(route.expect, route_timezone(route, self.settings), now,
-                           self.ledger.last_arrival(name))
+                           self.ledger.last_arrival(name), since=loaded_at(route))
             if late is not None:
                 out.append(Found(f"overdue:{name}:{late.key_part}", "overdue",
                                  late.message(name), route=name))

@@ -11,7 +11,7 @@ from typing import Any
 
 from tradelane.ledger import Ledger
 from tradelane.ledger.alerts import Heartbeats, Incidents
-from tradelane.serve.expect import next_deadline, overdue
+from tradelane.serve.expect import loaded_at, next_deadline, overdue
 from tradelane.serve.schedules import describe, next_run, route_timezone
 from tradelane.spec import Project
 
@@ -24,7 +24,7 @@ def route_fields(project: Project, ledger: Ledger, name: str, last_run: datetime
     upcoming = next_run(route, settings, last_run, now)
     late = deadline = None
     if route.expect is not None:
-        late = overdue(route.expect, tz, now, ledger.last_arrival(name))
+        late = overdue(route.expect, tz, now, ledger.last_arrival(name), since=loaded_at(route))
         deadline = next_deadline(route.expect, tz, now)
     return {
         "schedule": describe(route, settings),
