@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir
@@ -139,3 +140,19 @@ def test_a_bad_mapping_disables_only_its_own_route(project: ProjectDir) -> None:
     status = json.loads(tradelane(project, "status", "--json").stdout)
     broken = next(r for r in status if r["route"] == "broken")
     assert broken["mapping"] == "ok" and broken["open_alerts"] == 0
+
+
+def test_split_out_records_show_in_the_run_and_make_the_exit_code_3(
+        project: ProjectDir) -> None:
+    project.route("orders", textwrap.dedent(CSV_ROUTE) + "on_invalid: split\n")
+    project.drop("orders", "mixed.csv", GOOD_CSV + "PO-3;x;1;;open\nPO-4;y;1;;open\n")
+    result = tradelane(project, "run", "--once", "--json")
+    assert result.returncode == 3, result.stderr
+    [delivered] = json.loads(result.stdout)["files"]
+    assert (delivered["outcome"], delivered["records"], delivered["split_out"]) == (
+        "delivered", 2, 2)
+    project.drop("orders", "mixed2.csv", GOOD_CSV.replace("PO-1", "PO-7").replace("PO-2", "PO-8")
+                 + "PO-9;x;1;;open\n")
+    text = tradelane(project, "run", "--once")
+    assert text.returncode == 3
+    assert "1 split out to quarantine" in text.stdout and "1 records split out" in text.stdout

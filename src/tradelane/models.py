@@ -231,6 +231,8 @@ class FileResult:
     message: str
     outputs: list[str] = field(default_factory=list)
     records: int = 0
+    #: records split out of a delivered file into quarantine (on_invalid: split)
+    split_out: int = 0
 
 
 @dataclass
@@ -250,7 +252,10 @@ class RunSummary:
         quarantines of the routes that ran)."""
         from tradelane.errors import EXIT_CONFIG, EXIT_OK, exit_status
 
-        code = exit_status((r.outcome for r in self.results),
+        # records split out into quarantine count as a quarantine: someone must look
+        outcomes = [r.outcome for r in self.results]
+        outcomes += [Outcome.QUARANTINED for r in self.results if r.split_out]
+        code = exit_status(outcomes,
                            source_errors=bool(self.source_errors),
                            internal_errors=bool(self.internal_errors))
         return EXIT_CONFIG if code == EXIT_OK and self.config_errors else code

@@ -210,16 +210,22 @@ class Pipeline:
             while waiting and not self._stopping():
                 chunk = chunking.take(waiting)
                 started = time.monotonic()
-                works = []
+                works, listed = [], {}
                 for ref, claim in zip(chunk, self.ledger.claim_many(chunk), strict=True):
                     if isinstance(claim, Seen):
                         claim = self._seen_again(route, source, ref, claim.record)
                     if isinstance(claim, FileRecord):
                         works.append(self._work(claim))
+                        listed[claim.id] = ref
                 if works:
                     crash_point("claimed")
                 yield from self._run(route, source, target, works, pool=pool)
                 chunking.took(len(chunk), time.monotonic() - started)
+                # a chunk that ran long handed files back: they come next in this poll (a run
+                # --once must not leave them for tomorrow), unless none of it could start
+                released = [listed[w.record.id] for w in works if w.released]
+                if len(released) < len(works):
+                    waiting.extendleft(reversed(released))
         finally:
             if pool is not None:
                 pool.shutdown()
@@ -468,8 +474,10 @@ class Pipeline:
                 outcome = Outcome.PENDING
                 detail += (f"; not finished: {unfinished[work.record.id]} (tried again on the"
                            " next poll)")
+            split = count(work.checked.rejected_rows) if work.checked.rejected_rows else 0
             work.result = FileResult(work.record.id, route.name, work.record.name, outcome,
-                                     detail, [work.delivery.target], work.delivery.records)
+                                     detail, [work.delivery.target], work.delivery.records,
+                                     split_out=split)
 
     def _plan_followups(self, route: RouteSpec, work: _Work) -> None:
         """The steps a delivered file still needs, prepared before the delivery is recorded:

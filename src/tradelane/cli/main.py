@@ -197,12 +197,13 @@ def _details(result: FileResult) -> str:
     """Delivered files: where to, as a path relative to here when it is a local file."""
     if result.outcome != Outcome.DELIVERED or not result.outputs:
         return result.message
+    split = f"; {result.split_out} split out to quarantine" if result.split_out else ""
     where = result.outputs[0]
     if where.startswith("file://"):
         path = Path(where.removeprefix("file://"))
         with contextlib.suppress(ValueError):
             where = str(path.relative_to(Path.cwd()))
-    return f"{result.records} records -> {where}"
+    return f"{result.records} records -> {where}{split}"
 
 
 _RUN_COLUMNS = (Column("id", 0, cut=None, justify="right"), Column("route", 2, min=8,
@@ -222,7 +223,13 @@ def _print_summary(results: list[FileResult], route_problems: dict[str, str], *,
     for route, message in route_problems.items():
         console.print(f"[yellow]route {route}: {message}[/]", highlight=False)
     counts = {o: sum(r.outcome == o for r in results) for o in Outcome}
-    console.print(", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no files")
+    split = sum(r.split_out for r in results)
+    console.print(", ".join([f"{n} {o}" for o, n in counts.items() if n]
+                            + ([f"{split} records split out"] if split else [])) or "no files")
+    if split:
+        routes = sorted({r.route for r in results if r.split_out})
+        console.print(f"Split-out records: [bold]tradelane quarantine list --route"
+                      f" {routes[0]}[/]", highlight=False)
     if counts[Outcome.QUARANTINED] or counts[Outcome.DUPLICATE]:
         first = next(r for r in results if r.outcome in (Outcome.QUARANTINED, Outcome.DUPLICATE))
         console.print(f"See why with: [bold]tradelane quarantine show {first.file_id}[/]")
