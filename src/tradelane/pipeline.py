@@ -210,22 +210,16 @@ class Pipeline:
             while waiting and not self._stopping():
                 chunk = chunking.take(waiting)
                 started = time.monotonic()
-                works, listed = [], {}
+                works = []
                 for ref, claim in zip(chunk, self.ledger.claim_many(chunk), strict=True):
                     if isinstance(claim, Seen):
                         claim = self._seen_again(route, source, ref, claim.record)
                     if isinstance(claim, FileRecord):
                         works.append(self._work(claim))
-                        listed[claim.id] = ref
                 if works:
                     crash_point("claimed")
                 yield from self._run(route, source, target, works, pool=pool)
                 chunking.took(len(chunk), time.monotonic() - started)
-                # a chunk that ran long handed files back: they come next in this poll (a run
-                # --once must not leave them for tomorrow), unless none of it could start
-                released = [listed[w.record.id] for w in works if w.released]
-                if len(released) < len(works):
-                    waiting.extendleft(reversed(released))
         finally:
             if pool is not None:
                 pool.shutdown()
