@@ -98,3 +98,19 @@ def test_workers_spread_a_big_poll_over_processes(project: ProjectDir,
                  if r.getMessage().startswith("quarantined order-0007.csv")]
     assert getattr(warning, "route", None) == "orders"
     assert project.run().results == []
+
+
+def test_files_a_slow_chunk_hands_back_are_taken_in_the_same_run(orders: ProjectDir) -> None:
+    """A chunk stops starting files at a third of the lease (so no claim outlives it); the
+    rest must come in this same pass, not be left silently for tomorrow's run --once."""
+    orders.settings("lease: 0.5ms\n")  # chunks run past a third of the lease
+    drop_many(orders, 40)
+    summary = orders.run()
+    assert sorted(r.name for r in summary.results) == [f"order-{i:04}.csv" for i in range(40)]
+    assert {r.outcome for r in summary.results} == {Outcome.DELIVERED}
+    assert len(orders.outputs("orders")) == 40 and orders.inbox("orders") == []
+    with orders.ledger() as ledger:
+        assert {f.state for f in ledger.files()} == {FileState.ARCHIVED}
+        handed_back = [e for f in ledger.files() for e in ledger.events(f.id)
+                       if e.to_state == "discovered"]
+    assert handed_back, "no chunk ran past its deadline: the test proves nothing"

@@ -210,16 +210,23 @@ class Pipeline:
             while waiting and not self._stopping():
                 chunk = chunking.take(waiting)
                 started = time.monotonic()
-                works = []
+                works, listed = [], {}
                 for ref, claim in zip(chunk, self.ledger.claim_many(chunk), strict=True):
                     if isinstance(claim, Seen):
                         claim = self._seen_again(route, source, ref, claim.record)
                     if isinstance(claim, FileRecord):
                         works.append(self._work(claim))
+                        listed[claim.id] = ref
                 if works:
                     crash_point("claimed")
                 yield from self._run(route, source, target, works, pool=pool)
                 chunking.took(len(chunk), time.monotonic() - started)
+                # a chunk that ran long handed files back: they come next in this poll (a run
+                # --once must not leave them for tomorrow), in chunks of what did fit
+                released = [listed[w.record.id] for w in works if w.released]
+                if released:
+                    waiting.extendleft(reversed(released))
+                    chunking.size = max(1, len(works) - len(released))
         finally:
             if pool is not None:
                 pool.shutdown()
@@ -299,7 +306,7 @@ class Pipeline:
 
         self.spool.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.ledger.lease.total_seconds() / 3
-        each(partial(self._stage, route, source, deadline), works)
+        each(partial(self._stage, route, source, deadline, works[0] if works else None), works)
         self._release([w for w in works if w.released])
         staged = [w for w in works if w.result is None and not w.released]
         while staged:
@@ -352,10 +359,13 @@ class Pipeline:
                     self._postpone(work, TransientError(message))
                 work.result = work.outcome(Outcome.FAILED, message)
 
-    def _stage(self, route: RouteSpec, source: Source, deadline: float, work: _Work) -> None:
+    def _stage(self, route: RouteSpec, source: Source, deadline: float, first: _Work | None,
+               work: _Work) -> None:
         """Take the file's snapshot (its sha256 on the way) and check its size and name."""
-        if time.monotonic() > deadline:
-            work.released = True  # a slow chunk: give the rest back before the lease runs out
+        if work is not first and time.monotonic() > deadline:
+            # a slow chunk gives the rest back before the lease runs out; its first file is
+            # always taken, so that every chunk makes progress
+            work.released = True
             return
         staged = work.staged = source.fetch(work.record.ref, work.spool)
         assert staged.sha256 is not None

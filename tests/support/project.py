@@ -56,8 +56,9 @@ class ProjectDir:
         return load_project(self.root)
 
     def ledger(self, worker: str = "test") -> Ledger:
-        settings = self.load().settings
-        return Ledger(self.ledger_url or settings.ledger_url, worker=worker)
+        settings = self.load().settings  # opened as the CLI opens it
+        return Ledger(self.ledger_url or settings.ledger_url, worker=worker,
+                      lease=settings.lease)
 
     def run(self, routes: list[str] | None = None) -> RunSummary:
         project = self.load()
