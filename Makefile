@@ -28,7 +28,7 @@ test-fast: $(STAMP)
 
 ## chaos: the long crash campaign: 2,000 SIGKILLs over mixed batches, then its summary table
 chaos: $(STAMP)
-	CHAOS_KILLS=$${CHAOS_KILLS:-2000} $(BIN)/pytest -q -s tests/chaos/test_crash.py
+	PYTHONPATH=tests $(BIN)/python -m chaos.campaign --kills $${CHAOS_KILLS:-2000} $${CHAOS_SEED:+--seed $$CHAOS_SEED}
 
 ## docs: docs/reference.md, generated from the option declarations in src/tradelane/spec/
 docs: $(STAMP)

@@ -21,6 +21,7 @@ real console script instead. ``CHAOS_SEED`` replays a campaign, ``CHAOS_KILLS`` 
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import json
 import os
@@ -29,9 +30,10 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -573,22 +575,35 @@ class Campaign:
         self.tally.problems.append(f"round {self.tally.rounds} (seed {self.seed}, kills"
                                    f" {plan}): {text}")
 
-    def run(self, *, max_seconds: float | None = None) -> Tally:
-        start = time.monotonic()
-        while self.tally.kills < self.kills:
+    def run(self, *, after_round: Callable[[Tally], None] | None = None) -> Tally:
+        while self.tally.kills < self.kills and len(self.tally.problems) <= 20:
             self.one_round()
-            if max_seconds is not None and time.monotonic() - start > max_seconds:
-                break
-            if len(self.tally.problems) > 20:
-                break
+            if after_round is not None:
+                after_round(self.tally)
         return self.tally
 
 
-def run_campaigns(workdir: Path, sshd: Any | None, *, seed: int, kills: int,
-                  lanes: int = 2) -> tuple[Tally, set[str]]:
+def run_campaigns(workdir: Path, sshd: Any | None, *, seed: int, kills: int, lanes: int = 2,
+                  progress: Path | None = None) -> tuple[Tally, set[str]]:
     """``lanes`` campaigns side by side (one per core), each with its own engine host and
-    HTTP server, sharing the kills; their tally, and the crash points the batches meet."""
+    HTTP server, sharing the kills; their tally, and the crash points the batches meet.
+    ``progress``: a file rewritten after every round with the table so far."""
     from concurrent.futures import ThreadPoolExecutor
+
+    start = time.monotonic()
+    lanes_so_far: dict[int, Tally] = {}
+    lock = threading.Lock()
+
+    def report(index: int, tally: Tally) -> None:
+        if progress is None:
+            return
+        with lock:
+            lanes_so_far[index] = tally
+            total = Tally()
+            for each in lanes_so_far.values():
+                total.add(each)
+            progress.write_text(total.table(seed, time.monotonic() - start) + "\n"
+                                + "\n".join(total.problems) + "\n")
 
     def lane(index: int) -> tuple[Tally, set[str]]:
         http = RecordingServer()
@@ -597,7 +612,7 @@ def run_campaigns(workdir: Path, sshd: Any | None, *, seed: int, kills: int,
         campaign = Campaign(folder, Services(sshd=sshd, http=http), seed=seed + index,
                             kills=-(-kills // lanes))
         try:
-            tally = campaign.run()
+            tally = campaign.run(after_round=functools.partial(report, index))
         finally:
             campaign.close()
             http.stop()
