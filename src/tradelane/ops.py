@@ -68,6 +68,7 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
             "preview": preview}
 
 
+_BYTE = re.compile(r"\bbyte (\d+)")
 _LINE = re.compile(r"\bline (\d+)")
 
 
@@ -116,6 +117,8 @@ def offending_lines(project: Project, reason: dict[str, Any], *, most: int = 10,
     wanted = sorted({int(m.group(1)) for e in reason.get("errors", [])
                      if (m := _LINE.search(e.get("location", "")))})[:most]
     path = Path(reason.get("path") or "")
+    if not wanted and path.is_file():
+        return _offending_segments(path, reason, most=most, width=width)
     if not wanted or not path.is_file():
         return []
     route = project.routes.get(reason.get("route", ""))
@@ -129,6 +132,23 @@ def offending_lines(project: Project, reason: dict[str, Any], *, most: int = 10,
                               "text": text[:width] + ("…" if len(text) > width else "")})
             if number >= wanted[-1]:
                 break
+    return found
+
+
+def _offending_segments(path: Path, reason: dict[str, Any], *, most: int,
+                        width: int) -> list[dict[str, Any]]:
+    """EDI errors point at a segment and its byte offset ("segment 10 (byte 216)"): the
+    segment itself, up to its terminator, is the line to show."""
+    offsets = sorted({int(m.group(1)) for e in reason.get("errors", [])
+                      if (m := _BYTE.search(e.get("location", "")))})[:most]
+    found = []
+    with open(path, "rb") as fh:
+        for offset in offsets:
+            fh.seek(offset)
+            chunk = fh.read(width).decode("latin-1")
+            end = min((i for i in (chunk.find(t) for t in "'~\n") if i >= 0),
+                      default=len(chunk) - 1)
+            found.append({"line": f"byte {offset}", "text": chunk[:end + 1].rstrip("\r\n")})
     return found
 
 

@@ -91,8 +91,13 @@ class XmlReader:
                         else:
                             _drop(elem)
         except etree.XMLSyntaxError as exc:
-            line, column = exc.position if exc.position else (0, 0)
-            raise MalformedInput(f"the file is not well-formed XML: {exc.msg}",
+            message, (line, column) = exc.msg, exc.position if exc.position else (0, 0)
+            # iterparse may report only its summary ("no element found", line 0): lxml's own
+            # first error says what and where (an undefined entity at line 3, column 18)
+            first = next((e for e in exc.error_log if e.line), None)
+            if first is not None and (not line or message == "no element found"):
+                message, line, column = first.message, first.line, first.column
+            raise MalformedInput(f"the file is not well-formed XML: {message}",
                                  location=f"line {line}, column {column}") from None
         if root is None:
             raise MalformedInput("the file holds no XML element", location="line 1")
