@@ -41,7 +41,7 @@ from tradelane.staging import Staged
 ROUTE = {
     "name": "bench", "source": {"folder": "inbox"}, "target": {"folder": "outbox"},
     "format": {"type": "edifact", "records": "LIN", "messages": ["ORDERS"], "directory": "D96A"},
-    "header": {"order_id": {"source": "BGM.C106.1004"}, "date": {"source": "DTM[137].C507.2380"},
+    "header": {"order_id": {"source": "BGM.2"}, "date": {"source": "DTM[137].C507.2380"},
                "buyer": {"source": "NAD[BY].C082.3039"}},
     "fields": {"line": {"source": "LIN.1082"}, "gtin": {"source": "LIN.C212.7140"},
                "qty": {"source": "QTY[21].C186.6060"}, "price": {"source": "PRI[AAA].1.2"}},
@@ -130,7 +130,7 @@ def small(path: Path) -> None:
 ROUTE_YAML = {
     "source": {"folder": "inbox/orders", "pattern": "*.edi", "min_age": "0s"},
     "format": {"type": "edifact", "records": "LIN", "messages": ["ORDERS"]},
-    "header": {"order_id": {"source": "BGM.C106.1004", "required": True},
+    "header": {"order_id": {"source": "BGM.2", "required": True},
                "date": {"source": "DTM[137].C507.2380", "type": "date", "format": "%Y%m%d"},
                "buyer": {"source": "NAD[BY].C082.3039", "pattern": "\\d{13}"}},
     "fields": {"line": {"source": "LIN.1082", "type": "integer", "required": True},
