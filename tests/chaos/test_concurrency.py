@@ -136,9 +136,10 @@ def check_round(project: ProjectDir, done: list[subprocess.CompletedProcess[str]
         events = [e for r in records for e in ledger.events(r.id)]
     delivered_events = Counter(e.file_id for e in events
                                if e.to_state == FileState.DELIVERED.value)
-    # the processes really raced: each of them took files (its worker name is on the claim)
+    # the processes really raced: several of them took files (a worker's name is on its
+    # claims; on a loaded machine one of four may start too late to find any)
     claimers = {e.actor for e in events if e.to_state == FileState.CLAIMED.value}
-    assert len(claimers) == len(done), claimers
+    assert len(claimers) >= 2, claimers
     assert {r.state for r in records} <= {FileState.ARCHIVED, FileState.DUPLICATE}, [
         (r.name, r.state, r.message) for r in records if r.state not in (
             FileState.ARCHIVED, FileState.DUPLICATE)]  # nothing claimed, pending or lost
