@@ -129,7 +129,8 @@ def test_a_million_columns_are_refused_fast_in_bounded_memory(project: ProjectDi
     out = json.loads(done.stdout)
     assert out["outcome"] == "quarantined"
     assert "limits.max_header_bytes" in out["message"]
-    assert out["seconds"] < 10 and out["rss_mb"] < 400, out
+    # alone it takes 0.7 s and 234 MB; a loaded machine has seen 540 MB. The bug was 9.8 GB.
+    assert out["seconds"] < 30 and out["rss_mb"] < 800, out
     assert out["longest_event"] < 2000
     [reason] = (project.root / "quarantine").rglob("*.reason.json")
     assert reason.stat().st_size < 10_000
