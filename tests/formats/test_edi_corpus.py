@@ -273,7 +273,7 @@ def test_slow_tokenizer_matches_the_fast_one(path: Path) -> None:
     assert slow_elements(body, d) == fast
 
 
-def test_pydifact_fallback_is_used_when_data_holds_a_placeholder(tmp_path: Path) -> None:
+def test_the_slow_fallback_is_used_when_data_holds_a_placeholder(tmp_path: Path) -> None:
     text = "UNB+UNOW:3+S+R+240101:1200+1'UNH+1+X:D:96A:UN'FTX+AAI+++a?+\ufdd0b'UNT+3+1'UNZ+1+1'"
     path = tmp_path / "pua.edi"
     path.write_text(text, encoding="utf-8")

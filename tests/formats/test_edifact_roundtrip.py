@@ -4,8 +4,10 @@ characters gives the same segments, token by token, through a route, and split o
 from __future__ import annotations
 
 import io
+from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from tradelane.checking import Checked, checked_batches
@@ -102,3 +104,23 @@ def test_a_split_out_message_keeps_its_segments(tmp_path: Path) -> None:
     fixed = rejects.replace("UNT+13+2", "UNT+12+2")
     [again] = EdifactReader().read(write(tmp_path, fixed, "fixed.edi"), route)
     assert again.header["phone"].to_pylist() == ["0301*555", "0301*555"]
+
+
+def test_syntax_4_without_una_writes_star_repetitions_and_full_dates(tmp_path: Path) -> None:
+    spec = {**ROUTE, "target": {**ROUTE["target"], "edifact": {
+        **ROUTE["target"]["edifact"], "una": None, "prepared": "day",
+        "header": ["BGM+220+{order}+9", "COM+{phone}:TE*{email}:EM"], "line": [],
+        "summary": []}}}
+    route = RouteSpec.model_validate(spec)
+    doc = next(EdifactReader().read(write(tmp_path, TEXT), route))
+    doc = doc.with_records(doc.records.append_column("day", pa.array(
+        [date(2026, 11, 25)] * doc.records.num_rows)))
+    out = io.BytesIO()
+    EdifactWriter().write([doc], out, route)
+    written = lines(out.getvalue().decode("latin-1"))
+    assert written[0] == "UNA:+.?*"  # syntax 4: the repetition separator is declared
+    assert written[1].split("+")[4] == "20261125:0000"  # syntax 4 dates are CCYYMMDD
+    assert written[4] == "COM+0301?*555:TE*j@x?:y:EM"
+    [again] = EdifactReader().read(write(tmp_path, out.getvalue().decode("latin-1"), "o.edi"),
+                                   route)
+    assert again.header["email"].to_pylist() == ["j@x:y"]

@@ -38,7 +38,9 @@ def test_run_delivers_the_interchange_once_and_quarantines_the_repeat(
         project: ProjectDir) -> None:
     setup(project, isolate=True)
     done = run_once(project.root)
-    assert done.returncode == 0, done.stderr  # the file is delivered; its repeat split out
+    # the file is delivered, its repeat split out into quarantine: "some quarantined" (3)
+    assert done.returncode == 3, done.stderr
+    assert "1 delivered, 2 records split out" in done.stdout
     [output] = project.outputs("edifact_orders")
     orders = [r["order_id"] for r in json.loads(output.read_text())]
     assert orders == ["PO-77001", "PO-77001", "PO-77002"]  # once, not twice
