@@ -265,3 +265,24 @@ def test_the_history_of_a_big_interchange_stays_short() -> None:
                for k in range(3)]
     _, _, checked = run_checks(batches)
     assert checked.controls() == "interchange 1 from S to R: 30 messages (1, 2, 3 … 30)"
+
+
+def test_message_references_are_remembered_compactly_and_exactly() -> None:
+    """Increasing numbers are kept as runs; whatever the order, a repeat is a repeat and
+    nothing else is (checked against a plain set)."""
+    from tradelane.formats.edifact_envelope import _References
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(st.lists(st.one_of(st.integers(0, 40).map(str), st.sampled_from(
+        ["01", "007", "M1", "M2", "0", "00"])), max_size=60))
+    def agree(refs: list[str]) -> None:
+        seen: set[str] = set()
+        memory = _References()
+        for ref in refs:
+            assert memory.repeats(ref) == (ref in seen), (refs, ref)
+            seen.add(ref)
+
+    agree()
+    memory = _References()
+    assert not any(memory.repeats(str(n)) for n in range(1, 100_001))
+    assert (memory.starts, memory.ends, memory.others) == ([1], [100_000], set())

@@ -10,6 +10,7 @@ counting needs segment boundaries only.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -90,7 +91,7 @@ class _State:
         self.messages = 0
         self.interchanges = 0
         # references seen in the interchange -> segment of the first: each is delivered once
-        self.message_refs: dict[str, int] = {}
+        self.message_refs = _References()
         self.group_refs: dict[str, int] = {}
         # (sender, recipient, 0020) of every interchange of the file -> segment of its UNB
         self.interchange_keys: dict[tuple[str, str, str], int] = {}
@@ -197,10 +198,17 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
     _, unh_rule, unt_rule = st.patterns
     # a match is a valid segment with nothing released in it: its values are in the match
     head = None if block.parsed else unh_rule.fullmatch(block.segs[0])
-    tail = unt_rule.fullmatch(block.segs[-1]) if head else None
+    unt_ok = False
+    if head is not None:
+        ref = head["e1"]
+        declared, unt_ref = str(size), ref
+        # the usual UNT, with the right count and reference, is valid: a comparison will do
+        if size < 10**6 and block.segs[-1] == f"UNT{d.element}{declared}{d.element}{ref}":
+            unt_ok = True
+        elif tail := unt_rule.fullmatch(block.segs[-1]):
+            unt_ok, declared, unt_ref = True, tail["e1"], tail["e2"]
     error: EdiSyntaxError | None = None
-    if head and tail:  # the usual case: both valid, their values from the same match
-        ref, declared, unt_ref = head["e1"], tail["e1"], tail["e2"]
+    if head is not None and unt_ok:
         version = head["e2"].rstrip(d.component).split(d.component)
     else:
         ref, version, _ = _firsts(block, 0)
@@ -222,9 +230,8 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
         elif unt_ref != ref:
             error = ControlReferenceMismatch("UNT", ref, unt_ref,
                                              **stream.where(segment=unt_index))
-    first_at = st.message_refs.setdefault(ref, block.start)
-    if error is None and first_at != block.start:
-        error = DuplicateControlReference("UNH 0062", ref, first_at,
+    if st.message_refs.repeats(ref) and error is None:
+        error = DuplicateControlReference("UNH 0062", ref, _first_unh(stream, ic, ref, block),
                                           **stream.where(segment=block.start))
     error = error or st.group_error or st.interchange_error
     st.interchange_messages += 1
@@ -233,6 +240,52 @@ def _message(stream: SegmentStream, st: _State, block: Block, isolate: bool) -> 
             raise error
         msg.error = error
     return msg
+
+
+class _References:
+    """The message references of an interchange, to refuse one sent twice. Increasing numeric
+    references, the usual case, are kept as runs (``1`` to ``400000`` is one): a big
+    interchange costs a comparison per message and no memory; any other is kept as is."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.others: set[str] = set()
+
+    def repeats(self, ref: str) -> bool:
+        """Whether ``ref`` came before; it is remembered either way."""
+        if ref.isascii() and ref.isdigit() and (ref[0] != "0" or ref == "0"):
+            value = int(ref)  # canonical digits: equal numbers are equal references
+            if not self.ends or value > self.ends[-1]:
+                if self.ends and value == self.ends[-1] + 1:
+                    self.ends[-1] = value
+                else:
+                    self.starts.append(value)
+                    self.ends.append(value)
+                return False
+            k = bisect.bisect_right(self.starts, value) - 1
+            if k >= 0 and value <= self.ends[k]:
+                return True
+        if ref in self.others:
+            return True
+        self.others.add(ref)
+        return False
+
+
+def _first_unh(stream: SegmentStream, ic: Interchange, ref: str, repeat: Block) -> int | None:
+    """The segment of the first UNH of ``ic`` with ``ref``, read again from the file (only
+    when a repeat is found: the references themselves are not kept)."""
+    again = SegmentStream(stream.source, max_segment_bytes=stream.limit,
+                          encoding=stream.syntax.codec)
+    for block in again:
+        if block.start >= repeat.start:
+            break
+        for i, tag in enumerate(block.tags):
+            index = block.start + i
+            if tag == "UNH" and ic.segment < index < repeat.start \
+                    and _firsts(block, i)[0] == ref:
+                return index
+    return None
 
 
 def _service(stream: SegmentStream, st: _State, tag: str, block: Block, i: int,
@@ -269,7 +322,7 @@ def _service(stream: SegmentStream, st: _State, tag: str, block: Block, i: int,
                                           tuple(el), version)
         st.units = st.interchange_messages = 0
         st.patterns = (None, None, None)
-        st.message_refs, st.group_refs = {}, {}
+        st.message_refs, st.group_refs = _References(), {}
         st.interchange_error = None
         first_at = st.interchange_keys.setdefault(ic.key, index)
         if first_at != index:  # the same interchange again: delivered once
@@ -316,7 +369,7 @@ def _service(stream: SegmentStream, st: _State, tag: str, block: Block, i: int,
         if st.interchange_error is not None and not st.interchange_messages:
             raise st.interchange_error  # nothing to split out: the repeat is the envelope
         st.interchange = None
-        st.message_refs, st.group_refs = {}, {}
+        st.message_refs, st.group_refs = _References(), {}
 
 
 def _check_trailer(stream: SegmentStream, tag: str, el: list[Element], actual: int, ref: str,
