@@ -187,6 +187,9 @@ NUMBERS = st.one_of(st.integers(-(10**6), 10**6),
 # found by this test: Arrow refused to compare an integer beyond 2**53 with a float
 @example(text="((a < a) and (x < abs((a ** 3))))",
          rows=[{"a": 0, "b": 0, "x": 0.0}, {"a": 208064, "b": 0, "x": 0.0}])
+# and to divide by one (found in a full run)
+@example(text="((a < a) and (a < (a / (a ** 3))))",
+         rows=[{"a": 1, "b": 0, "x": 0.0}, {"a": 208064, "b": 0, "x": 0.0}])
 @given(text=st.one_of(arithmetic(["a", "b", "x"]), logic(["a", "b", "x"])),
        rows=st.lists(st.fixed_dictionaries({
            "a": st.integers(-(10**6), 10**6), "b": st.integers(-50, 50),

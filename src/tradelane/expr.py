@@ -137,7 +137,9 @@ def _floor_divide(a: Value, b: Value) -> Value:
 
 
 def _true_divide(a: Value, b: Value) -> Value:
-    as_float = [pc.cast(v, pa.float64()) if _is_integer(v) else v for v in (a, b)]
+    # as Python's int / int gives a float however large the ints (Arrow's safe cast refuses
+    # integers beyond 2**53, as in 208064 / 208064 ** 3)
+    as_float = [pc.cast(v, pa.float64(), safe=False) if _is_integer(v) else v for v in (a, b)]
     return pc.divide_checked(*as_float)
 
 
