@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tradelane.errors import ConfigError
+from tradelane.formats.edi_columns import SegmentTexts, first_values
 from tradelane.formats.edifact_envelope import Interchange, Message
 from tradelane.formats.edifact_paths import LINKS, SegmentPath, compile_path
 from tradelane.formats.edifact_syntax import _PH, Delimiters
@@ -118,32 +119,16 @@ class MessagePlan:
         base = np.fromiter((m.block.start for m in msgs), dtype=np.int64, count=len(msgs))
         rec_of, rec_first = self._records(tags, msg_of, offsets)
         owners = msg_of[rec_first]
-        seg_arr: pa.Array | None = None
+        segments = SegmentTexts(m.block.segs for m in msgs)
         released = any(m.block.restore is not None for m in msgs)
+        finish = (lambda values: _unescape(values, d)) if released else None
 
         def cut(path: SegmentPath, where: np.ndarray, group: np.ndarray,
                 size: int) -> pa.Array:
-            nonlocal seg_arr
-            idx = np.flatnonzero((tags == path.tag) & where)
-            if not len(idx):
-                return pa.nulls(size, pa.string())
-            if seg_arr is None:
-                seg_arr = pa.array(list(chain.from_iterable(m.block.segs for m in msgs)),
-                                   pa.string())
-            texts = seg_arr.take(pa.array(idx))
-            if path.qualifier is not None:
-                keep = pc.match_substring_regex(texts, _qualifier(path.qualifier, d))
-                mask = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
-                idx, texts = idx[mask], texts.filter(keep)
-            groups, firsts = np.unique(group[idx], return_index=True)
-            hits = texts.take(pa.array(firsts))
-            found = pc.extract_regex(hits, _value_pattern(path, d))
-            values = pc.if_else(pc.is_valid(found), pc.struct_field(found, [0]), "")
-            if released:
-                values = _unescape(values, d)
-            slot = np.full(size, -1, dtype=np.int64)
-            slot[groups] = np.arange(len(groups))
-            return values.take(pa.array(slot, mask=slot < 0))
+            qualifier = None if path.qualifier is None else _qualifier(path.qualifier, d)
+            return first_values(segments, (tags == path.tag) & where, group, size,
+                                qualifier=qualifier, value=_value_pattern(path, d),
+                                finish=finish)
 
         n_recs = len(rec_first)
         in_record = rec_of >= 0

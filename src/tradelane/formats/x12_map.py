@@ -19,9 +19,9 @@ from itertools import chain
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tradelane.errors import ConfigError
+from tradelane.formats.edi_columns import SegmentTexts, first_values
 from tradelane.formats.x12_envelope import Transaction
 from tradelane.formats.x12_syntax import X12Delimiters, element_value
 from tradelane.spec import RouteSpec, X12Format
@@ -107,27 +107,12 @@ class TransactionPlan:
         tx_of = np.repeat(np.arange(len(txs)), lens)
         rec_of, rec_first = self._records(tags, tx_of, first)
         owners = tx_of[rec_first]
-        segs: pa.Array | None = None
+        segments = SegmentTexts(t.block.segs for t in txs)
 
         def cut(path: X12Path, where: np.ndarray, group: np.ndarray, size: int) -> pa.Array:
-            nonlocal segs
-            idx = np.flatnonzero((tags == path.tag) & where)
-            if not len(idx):
-                return pa.nulls(size, pa.string())
-            if segs is None:
-                segs = pa.array(list(chain.from_iterable(t.block.segs for t in txs)),
-                                pa.string())
-            texts = segs.take(pa.array(idx))
-            if path.qualifier is not None:
-                keep = pc.match_substring_regex(texts, _qualifier(path.qualifier, d))
-                mask = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
-                idx, texts = idx[mask], texts.filter(keep)
-            groups, firsts = np.unique(group[idx], return_index=True)
-            found = pc.extract_regex(texts.take(pa.array(firsts)), _value_pattern(path, d))
-            values = pc.if_else(pc.is_valid(found), pc.struct_field(found, [0]), "")
-            slot = np.full(size, -1, np.int64)
-            slot[groups] = np.arange(len(groups))
-            return values.take(pa.array(slot, mask=slot < 0))
+            qualifier = None if path.qualifier is None else _qualifier(path.qualifier, d)
+            return first_values(segments, (tags == path.tag) & where, group, size,
+                                qualifier=qualifier, value=_value_pattern(path, d))
 
         def envelope(path: X12Path) -> pa.Array:
             return pa.array([_envelope(path, t, d) for t in txs], pa.string())
