@@ -144,3 +144,49 @@ runs = Table(
     Column("pending", Integer, nullable=False, default=0),
     Column("error", Text),  # the source was unreachable, etc.
 )
+
+#: EDI interchanges tradelane sent (an EDIFACT target), one row per output interchange,
+#: with the acknowledgement it is waiting for (``ledger.interchanges``).
+sent_interchanges = Table(
+    "sent_interchanges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("route", String(64), nullable=False),
+    Column("file_id", Integer, ForeignKey("files.id"), nullable=False),  # the delivered file
+    Column("output", Text, nullable=False),  # URI of the file that carried it
+    Column("standard", String(8), nullable=False),  # edifact | x12
+    Column("sender", String(64), nullable=False),
+    Column("recipient", String(64), nullable=False),
+    Column("control_ref", String(64), nullable=False),  # UNB 0020 / ISA13
+    Column("messages", Integer, nullable=False),
+    Column("documents", Text),  # JSON: [[message ref, type, document number], ...]
+    Column("sent_at", UtcDateTime, nullable=False),
+    Column("ack_due_at", UtcDateTime),  # sent_at + the route's ack_within; None: not expected
+    Column("ack_state", String(16), nullable=False),  # waiting | accepted | rejected | partly
+    Column("ack_at", UtcDateTime),
+    Column("ack_id", Integer),  # the received_acks row that answered it last
+    UniqueConstraint("file_id", "output", "control_ref", name="uq_sent_interchange"),
+    Index("ix_sent_waiting", "ack_state", "ack_due_at"),
+    Index("ix_sent_ref", "control_ref"),
+)
+
+#: Acknowledgements received (CONTRL, APERAK, 997, 999) and the sent interchange each answers;
+#: ``sent_id`` None is an acknowledgement of nothing tradelane sent (unmatched).
+received_acks = Table(
+    "received_acks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("route", String(64), nullable=False),
+    Column("file_id", Integer, ForeignKey("files.id"), nullable=False),  # the ack's file
+    Column("seq", Integer, nullable=False),  # its position in that file
+    Column("kind", String(8), nullable=False),  # CONTRL | APERAK | 997 | 999
+    Column("sender", String(64), nullable=False),  # who acknowledges
+    Column("recipient", String(64), nullable=False),
+    Column("control_ref", String(64), nullable=False),  # the reference it acknowledges
+    Column("verdict", String(16), nullable=False),  # accepted | rejected | partly | received
+    Column("errors", Text),  # JSON list of sentences
+    Column("sent_id", Integer, ForeignKey("sent_interchanges.id")),
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("file_id", "seq", name="uq_received_ack"),
+    Index("ix_received_sent", "sent_id"),
+)
