@@ -301,6 +301,10 @@ class JsonWriter:
     extension = "json"
 
     def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
+        if route.nest is not None:  # one document per key instead of flat records
+            from tradelane.formats.nested import NestedJsonWriter
+
+            return NestedJsonWriter().write(batches, out, route)
         indent = route.target.json_indent
         formats = route.output_formats()
         count = 0
@@ -318,6 +322,10 @@ class JsonLinesWriter:
     extension = "jsonl"
 
     def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
+        if route.nest is not None:
+            from tradelane.formats.nested import NestedJsonLinesWriter
+
+            return NestedJsonLinesWriter().write(batches, out, route)
         formats = route.output_formats()
         count = 0
         for doc in batches:

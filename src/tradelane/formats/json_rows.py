@@ -44,6 +44,16 @@ def json_rows(records: pa.Table, formats: Mapping[str, str] | None = None,
     return pc.binary_join_element_wise(*parts, pa.scalar("", _TEXT)).to_pylist()
 
 
+def json_values(records: pa.Table, formats: Mapping[str, str] | None = None
+                ) -> dict[str, list[str]]:
+    """The JSON text of every value, column by column (``null`` for a missing one): the
+    cells of nested documents, encoded exactly as ``json_rows`` encodes a record."""
+    formats = formats or {}
+    return {name: (_values(name, column.combine_chunks(), formats.get(name)).to_pylist()
+                   if records.num_rows else [])
+            for name, column in zip(records.column_names, records.columns, strict=True)}
+
+
 def _values(name: str, column: pa.Array, fmt: str | None) -> pa.Array:
     """The JSON text of each value of one column, ``null`` for missing ones."""
     kind = column.type
@@ -122,4 +132,4 @@ def _not_json(name: str, value: str) -> None:
     )
 
 
-__all__ = ["json_rows"]
+__all__ = ["json_rows", "json_values"]

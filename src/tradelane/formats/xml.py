@@ -210,6 +210,10 @@ class XmlWriter:
     extension = "xml"
 
     def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
+        if route.nest is not None:  # one element per document, with its lists inside
+            from tradelane.formats.nested import NestedXmlWriter
+
+            return NestedXmlWriter().write(batches, out, route)
         opts = route.target.xml
         formats = route.output_formats()
         count = 0

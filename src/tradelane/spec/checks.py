@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from tradelane.errors import ConfigError
 from tradelane.registry import FORMATS, SOURCES, TARGETS
 from tradelane.spec.fields import FieldSpec
+from tradelane.spec.nest import check_nest
 from tradelane.spec.route import RouteSpec
 from tradelane.spec.settings import Settings
 
@@ -66,6 +67,7 @@ def check_route(route: RouteSpec, label: str, problems: list[str],
         (("fields", "header", "transform", "target"), _check_outputs),
         (("source", "target", "format"), _check_capabilities),
         (("fields", "header", "format"), check_field_paths),
+        ((), check_nest),  # takes what the route has: nest, target, transform, format
     ]
     for needs, check in checks:
         if has(route, *needs):

@@ -17,6 +17,7 @@ from tradelane.spec._base import ROUTE_NAME, Duration, Strict
 from tradelane.spec.fields import FieldSpec, TransformSpec
 from tradelane.spec.formats import FormatSpec
 from tradelane.spec.limits import LimitsSpec
+from tradelane.spec.nest import NestSpec
 from tradelane.spec.sources import SourceSpec
 from tradelane.spec.targets import TargetSpec
 
@@ -149,6 +150,10 @@ class RouteSpec(Strict):
     )
     target: TargetSpec = Field(..., description="Where the records are delivered; the kind is"
                                " its own key (folder: …, sftp: …, http: …).")
+    nest: NestSpec | None = Field(
+        None, description="Write one nested document per key instead of flat rows, e.g."
+        " {by: _message, fields: [order_number], children: {lines: {by: line_no, fields:"
+        " [line_no, gtin]}}}: json, jsonl, xml and HTTP targets.")
     limits: LimitsSpec = Field(LimitsSpec(), description="Safety limits of the input.")
     workers: int = Field(
         1, ge=1, le=32,

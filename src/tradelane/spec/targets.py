@@ -138,6 +138,9 @@ class HttpTargetSpec(Strict):
     per_record: bool = Field(
         False, description="One request per record, whose body is the record object itself."
     )
+    per_document: bool = Field(
+        False, description="One request per nested document (the route's nest block), whose"
+        " body is the document object itself. Without it, 'batch' documents go per request.")
     headers: dict[str, str | EnvValue] = Field(
         default_factory=dict,
         description="Extra headers; secrets as {env: NAME}, e.g. X-Api-Key: {env: CRM_KEY}.",
@@ -225,11 +228,14 @@ class HttpTargetSpec(Strict):
             raise ValueError("give either 'auth' or an Authorization header, not both")
         if self.per_record and "batch" in self.model_fields_set and self.batch != 1:
             raise ValueError("per_record sends one record per request: leave 'batch' out")
+        if self.per_document and (self.per_record or "batch" in self.model_fields_set):
+            raise ValueError("per_document sends one document per request: leave 'batch'"
+                             " and 'per_record' out")
         return self
 
     @property
     def records_per_request(self) -> int:
-        return 1 if self.per_record else self.batch
+        return 1 if self.per_record or self.per_document else self.batch
 
     @property
     def requests_per_second(self) -> float | None:

@@ -1,4 +1,5 @@
-"""Request bodies for HTTP targets: records cut into batches, JSON-encoded, wrapped in an envelope.
+"""Request bodies for HTTP targets: records (or a nest block's documents) cut into batches,
+JSON-encoded, wrapped in an envelope.
 
 Pure: no network, no ledger. Encoding matches the JSON writer (ISO dates, nulls, the fields'
 ``output_format``), so an API receives the same records a folder target would have written.
@@ -25,6 +26,8 @@ class PlannedRequest:
     index: int
     records: list[int]
     body: bytes
+    #: what a request carries, for people: a batch (of records or documents) or a document
+    unit: str = "batch"
 
     @property
     def first_record(self) -> int:
@@ -38,7 +41,7 @@ class PlannedRequest:
         """'batch 3 of 5 (records 1001-1500)', numbered from 1 for people."""
         span = (f"record {self.first_record + 1}" if len(self.records) == 1 else
                 f"records {self.first_record + 1}-{self.last_record + 1}")
-        return f"batch {self.index + 1} of {total} ({span})"
+        return f"{self.unit} {self.index + 1} of {total} ({span})"
 
 
 def plan_requests(batches: Iterable[Document], route: RouteSpec,
@@ -51,6 +54,8 @@ def plan_requests(batches: Iterable[Document], route: RouteSpec,
     """
     spec = route.target.http
     assert spec is not None
+    if route.nest is not None:
+        return _plan_documents(batches, route, names)
     size = spec.records_per_request
     formats = route.output_formats()
     cut: list[tuple[list[int], bytes]] = []
@@ -69,6 +74,35 @@ def plan_requests(batches: Iterable[Document], route: RouteSpec,
     total = len(cut)
     return [PlannedRequest(i, nums, envelope.wrap(payload, batch=i + 1, batches=total,
                                                     count=len(nums)))
+            for i, (nums, payload) in enumerate(cut)]
+
+
+def _plan_documents(batches: Iterable[Document], route: RouteSpec,
+                    names: Mapping[str, Any]) -> list[PlannedRequest]:
+    """Nested documents (the route's ``nest``): one per request (``per_document``), else
+    ``batch`` documents per request as a JSON array; each request lists its documents'
+    records, so a refusal names them."""
+    from tradelane.formats.nested import document_json, json_documents
+
+    spec = route.target.http
+    assert spec is not None and route.nest is not None
+    size = spec.records_per_request
+    cut: list[tuple[list[int], bytes]] = []
+    texts: list[str] = []
+    numbers: list[int] = []
+    for doc in json_documents(batches, route):
+        texts.append(document_json(doc, route.nest))
+        numbers.extend(doc.records)
+        if len(texts) >= size:
+            cut.append((numbers, _encode(texts, spec.per_document)))
+            texts, numbers = [], []
+    if texts:
+        cut.append((numbers, _encode(texts, spec.per_document)))
+    envelope = Envelope(spec.envelope, names)
+    total = len(cut)
+    unit = "document" if spec.per_document else "batch"
+    return [PlannedRequest(i, nums, envelope.wrap(payload, batch=i + 1, batches=total,
+                                                    count=len(nums)), unit)
             for i, (nums, payload) in enumerate(cut)]
 
 

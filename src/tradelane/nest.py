@@ -1,0 +1,195 @@
+"""Flat output records -> one nested document per key (a route's ``nest:`` block). Pure.
+
+Records are taken in their order. A document is the run of consecutive records with the same
+key (an EDI message's records always follow each other); it is handed on as soon as a record
+with another key comes, so memory holds one batch and one document, plus the keys already
+seen, to refuse a document whose records are scattered through the file. Inside a document,
+children with the same ``by`` value are one entry, wherever their records are.
+
+A field written at a level must have one value per entry: a record that disagrees is an
+``Issue`` at its own location. Problems are all counted; ``InvalidRecords`` is raised after
+the last batch, and no document is handed on after the first problem (the file is going to
+quarantine, so nothing of it may be written).
+
+Values are the writer's own cells (JSON value texts, XML texts): ``cells(doc)`` turns a batch
+into one list per column, and equality of cells is what "the same value" means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradelane.errors import ConfigError, InvalidRecords
+from tradelane.models import Document, Issue
+from tradelane.spec.nest import NestLevel, NestSpec
+
+#: Issues kept for the reason file; every one is counted.
+MAX_ISSUES = 100
+_SHOWN = 80  # characters of a value quoted in a message
+
+Cells = Callable[[Document], dict[str, Sequence[Any]]]
+
+
+@dataclass
+class Entry:
+    """One entry of a level: its field values, its children by name, and its records."""
+
+    values: dict[str, Any]
+    first: str  # where its first record is, for messages about the others
+    children: dict[str, dict[Any, Entry] | list[Entry]] = field(default_factory=dict)
+
+
+@dataclass
+class Nested:
+    """One finished document and the record numbers (of the file) it carries."""
+
+    root: Entry
+    records: list[int]
+
+
+class Nester:
+    """Groups batches of output records into documents, as ``spec`` declares."""
+
+    def __init__(self, spec: NestSpec, cells: Cells, null: Any = None):
+        self.spec = spec
+        self.cells = cells
+        self.null = null  # the cell of a missing value
+        self.issues: list[Issue] = []
+        self.error_count = 0
+        self._names = _field_names(spec)
+
+    def documents(self, batches: Iterable[Document]) -> Iterator[Nested]:
+        current: Nested | None = None
+        key: Any = None
+        done: set[Any] = set()  # keys of finished documents (fields only: EDI keys never recur)
+        tracked = self.spec.by not in ("_message", "_interchange", "_file")
+        for doc in batches:
+            columns = self.cells(doc)
+            missing = [n for n in self._names if n not in columns]
+            if missing:  # only a hook can do this: check knows the other output columns
+                raise ConfigError(f"nest: the output has no field(s) {', '.join(missing)}"
+                                  " (the transform hook left them out)")
+            keys = self._keys(doc, columns)
+            assert doc.numbers is not None
+            numbers = doc.numbers.tolist()
+            for row, number in enumerate(numbers):
+                where = doc.locate(number)
+                here = keys[row]
+                if here == self.null and tracked:
+                    self._issue(where, self.spec.by, "", "a record of its own document",
+                                f"{self.spec.by} is empty: the record belongs to no document")
+                    continue
+                if current is None or here != key:
+                    if current is not None:
+                        if tracked:
+                            done.add(key)
+                        if not self.error_count:
+                            yield current
+                    if here in done:
+                        self._issue(where, self.spec.by, _text(here), "together",
+                                    f"the records of {self.spec.by} {_text(here)} do not"
+                                    " follow each other: another document came between"
+                                    f" them; sort the file by {self.spec.by}")
+                    key = here
+                    current = Nested(Entry(self._values(self.spec, columns, row), where), [])
+                else:
+                    self._agree(self.spec, current.root, columns, row, where,
+                                "document", "a document-level field")
+                current.records.append(number)
+                self._add_children(self.spec, current.root, columns, row, where)
+        if current is not None and not self.error_count:
+            yield current
+        if self.error_count:
+            raise InvalidRecords(self.issues, error_count=self.error_count, stage="transform")
+
+    # -- one record ----------------------------------------------------------------------------
+
+    def _keys(self, doc: Document, columns: dict[str, Sequence[Any]]) -> Sequence[Any]:
+        by = self.spec.by
+        rows = doc.records.num_rows
+        if by == "_file":
+            return [0] * rows
+        if by == "_interchange":
+            if doc.interchange is None:
+                raise ConfigError("nest.by: _interchange needs EDIFACT or X12 input")
+            return [(doc.interchange, doc.interchange_segment)] * rows
+        if by == "_message":
+            if doc.units is None:
+                raise ConfigError("nest.by: _message needs EDIFACT or X12 input")
+            if len(doc.units) != rows:
+                raise ConfigError("nest.by: _message: the transform hook added or removed"
+                                  " records, so they can no longer be told to a message")
+            return doc.units.tolist()
+        return columns[by]
+
+    def _values(self, level: NestLevel, columns: dict[str, Sequence[Any]],
+                row: int) -> dict[str, Any]:
+        return {name: columns[name][row] for name in level.fields}
+
+    def _agree(self, level: NestLevel, entry: Entry, columns: dict[str, Sequence[Any]],
+               row: int, where: str, what: str, kind: str) -> None:
+        for name in level.fields:
+            value = columns[name][row]
+            first = entry.values[name]
+            if value != first:
+                self._issue(where, name, _text(value), "one_value",
+                            f"{name} is {_text(value)} here but {_text(first)} at"
+                            f" {entry.first}, in the same {what}: {kind} must have one"
+                            " value")
+
+    def _add_children(self, level: NestLevel, parent: Entry,
+                      columns: dict[str, Sequence[Any]], row: int, where: str) -> None:
+        for name, child in level.children.items():
+            if child.by is not None:
+                key = columns[child.by][row] if child.by in columns else None
+                if key == self.null or key is None:
+                    continue  # the record has no entry in this list (a line without packages)
+                keyed = parent.children.setdefault(name, {})
+                assert isinstance(keyed, dict)
+                entry = keyed.get(key)
+                if entry is None:
+                    entry = keyed[key] = Entry(self._values(child, columns, row), where)
+                else:
+                    self._agree(child, entry, columns, row, where,
+                                f"{name} entry ({child.by} {_text(key)})", f"a field of {name}")
+            else:
+                values = self._values(child, columns, row)
+                if child.fields and all(v == self.null for v in values.values()):
+                    continue
+                listed = parent.children.setdefault(name, [])
+                assert isinstance(listed, list)
+                entry = Entry(values, where)
+                listed.append(entry)
+            self._add_children(child, entry, columns, row, where)
+
+    def _issue(self, where: str, name: str, value: str, rule: str, message: str) -> None:
+        self.error_count += 1
+        if len(self.issues) < MAX_ISSUES:
+            self.issues.append(Issue(where, name, value, f"nest.{rule}", message))
+
+
+def entries(entry: Entry, name: str) -> list[Entry]:
+    """The entries of one of ``entry``'s lists, in the order they first came."""
+    found = entry.children.get(name)
+    if found is None:
+        return []
+    return list(found.values()) if isinstance(found, dict) else found
+
+
+def _field_names(level: NestLevel) -> list[str]:
+    names = [level.by] if level.by and not level.by.startswith("_") else []
+    names += level.fields
+    for child in level.children.values():
+        names += _field_names(child)
+    return list(dict.fromkeys(names))
+
+
+def _text(value: Any) -> str:
+    """A cell as a person reads it in a message."""
+    text = "empty" if value is None or value == "null" else str(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
+
+
+__all__ = ["Entry", "Nested", "Nester", "entries"]

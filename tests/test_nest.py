@@ -1,0 +1,301 @@
+"""Hierarchical output (a route's ``nest:`` block): flat records in, one document per key out.
+
+Driven as a user drives it: a project folder, a partner file in the inbox, ``run --once``,
+and the output file or the reason file read back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from support.project import REPO, ProjectDir
+from tradelane.errors import ConfigError
+from tradelane.models import Outcome
+
+TRADELANE = Path(sys.executable).parent / "tradelane"
+
+ROUTE = """\
+    source: {{folder: inbox/orders, pattern: "*.csv", min_age: 1s}}
+    format: {{type: csv, delimiter: ";", chunk_rows: {chunk}}}
+    fields:
+      order_number: {{source: Order, required: true}}
+      buyer_gln:    {{source: Buyer}}
+      order_date:   {{source: Date, type: date, format: "%Y-%m-%d"}}
+      line_no:      {{source: Line, type: integer}}
+      gtin:         {{source: GTIN}}
+      quantity:     {{source: Qty, type: decimal}}
+      sscc:         {{source: SSCC}}
+    nest:
+      by: order_number
+      fields: [order_number, buyer_gln, order_date]
+      children:
+        lines:
+          by: line_no
+          fields: [line_no, gtin, quantity]
+          children:
+            packages: {{fields: [sscc]}}
+    target: {{folder: outbox/orders, format: {fmt}, name: "{{stem}}.{{ext}}"{extra}}}
+"""
+
+# Order PO-1 has two lines; line 1 comes in two packages, line 2 in none. The records of a
+# document need not be sorted inside it: line 1's second package comes after line 2.
+ORDERS = (
+    "Order;Buyer;Date;Line;GTIN;Qty;SSCC\n"
+    "PO-1;4012345000009;2026-11-25;1;4006381333931;24.50;340123450000000017\n"
+    "PO-1;4012345000009;2026-11-25;2;4006381333948;12;\n"
+    "PO-1;4012345000009;2026-11-25;1;4006381333931;24.50;340123450000000024\n"
+    "PO-2;5412345000013;2026-11-26;1;4006381333955;6;340123450000000031\n"
+)
+
+
+def nested_project(project: ProjectDir, fmt: str = "json", *, chunk: int = 200_000,
+                   extra: str = "") -> ProjectDir:
+    return project.route("orders", ROUTE.format(fmt=fmt, chunk=chunk, extra=extra))
+
+
+def delivered(project: ProjectDir, content: str, name: str = "orders.csv") -> bytes:
+    project.drop("orders", name, content)
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    assert result.records == content.count("\n") - 1
+    [output] = project.outputs("orders")
+    return output.read_bytes()
+
+
+def quarantined(project: ProjectDir, content: str) -> dict:
+    project.drop("orders", "orders.csv", content)
+    [result] = project.run().results
+    assert result.outcome == Outcome.QUARANTINED, result.message
+    assert project.outputs("orders") == []  # nothing of a rejected file is written
+    [reason] = (project.root / "quarantine" / "orders").rglob("*.reason.json")
+    return json.loads(reason.read_text())
+
+
+GOLDEN_JSON = """\
+[
+{
+  "order_number": "PO-1",
+  "buyer_gln": "4012345000009",
+  "order_date": "2026-11-25",
+  "lines": [
+    {
+      "line_no": 1,
+      "gtin": "4006381333931",
+      "quantity": 24.5,
+      "packages": [
+        {
+          "sscc": "340123450000000017"
+        },
+        {
+          "sscc": "340123450000000024"
+        }
+      ]
+    },
+    {
+      "line_no": 2,
+      "gtin": "4006381333948",
+      "quantity": 12,
+      "packages": []
+    }
+  ]
+},
+{
+  "order_number": "PO-2",
+  "buyer_gln": "5412345000013",
+  "order_date": "2026-11-26",
+  "lines": [
+    {
+      "line_no": 1,
+      "gtin": "4006381333955",
+      "quantity": 6,
+      "packages": [
+        {
+          "sscc": "340123450000000031"
+        }
+      ]
+    }
+  ]
+}
+]
+"""
+
+
+def test_json_writes_one_document_per_order_with_its_lines_and_packages(
+        project: ProjectDir) -> None:
+    nested_project(project, extra=", json_indent: 2")
+    output = delivered(project, ORDERS).decode()
+
+    assert output == GOLDEN_JSON
+    orders = json.loads(output)
+    assert [o["order_number"] for o in orders] == ["PO-1", "PO-2"]
+    assert json.loads(output) == json.loads(GOLDEN_JSON)
+
+
+def test_a_document_that_spans_batches_is_still_one_document(project: ProjectDir) -> None:
+    """Batches of two records: PO-1's records arrive in two batches, its line 1 in both."""
+    nested_project(project, chunk=2, extra=", json_indent: 2")
+    assert delivered(project, ORDERS).decode() == GOLDEN_JSON
+
+
+def test_json_lines_writes_one_compact_document_per_line(project: ProjectDir) -> None:
+    nested_project(project, "jsonl")
+    lines = delivered(project, ORDERS).decode().splitlines()
+
+    assert lines[1] == ('{"order_number":"PO-2","buyer_gln":"5412345000013","order_date":'
+                        '"2026-11-26","lines":[{"line_no":1,"gtin":"4006381333955",'
+                        '"quantity":6,"packages":[{"sscc":"340123450000000031"}]}]}')
+    assert [json.loads(line) for line in lines] == json.loads(GOLDEN_JSON)
+
+
+GOLDEN_XML = (
+    "<?xml version='1.0' encoding='utf-8'?>\n"
+    "<orders><order><order_number>PO-1</order_number><buyer_gln>Smith &amp; Sons &lt;GmbH&gt;"
+    "</buyer_gln><order_date>2026-11-25</order_date><lines>"
+    "<line><line_no>1</line_no><gtin>4006381333931</gtin><quantity>24.5</quantity>"
+    "<packages><package><sscc>340123450000000017</sscc></package>"
+    "<package><sscc>340123450000000024</sscc></package></packages></line>"
+    "<line><line_no>2</line_no><gtin>4006381333948</gtin><quantity>12.0</quantity>"
+    "<packages/></line></lines></order>"
+    "<order><order_number>PO-2</order_number><buyer_gln>5412345000013</buyer_gln>"
+    "<order_date>2026-11-26</order_date><lines><line><line_no>1</line_no>"
+    "<gtin>4006381333955</gtin><quantity>6.0</quantity><packages><package>"
+    "<sscc>340123450000000031</sscc></package></packages></line></lines></order></orders>"
+)
+
+
+def test_xml_writes_one_element_per_document_with_escaped_text(project: ProjectDir) -> None:
+    nested_project(project, "xml", extra=", xml: {root: orders, record: order}")
+    partner = ORDERS.replace("PO-1;4012345000009", "PO-1;Smith & Sons <GmbH>")
+    output = delivered(project, partner)
+
+    assert output.decode() == GOLDEN_XML
+    root = etree.fromstring(output)
+    assert root.findtext("order/buyer_gln") == "Smith & Sons <GmbH>"
+    assert [e.text for e in root.iterfind("order/lines/line/packages/package/sscc")] == [
+        "340123450000000017", "340123450000000024", "340123450000000031"]
+
+
+def test_a_document_field_that_changes_inside_a_document_quarantines_the_file(
+        project: ProjectDir) -> None:
+    nested_project(project)
+    bad = ORDERS.replace("PO-1;4012345000009;2026-11-25;2", "PO-1;4099999999999;2026-11-25;2")
+    reason = quarantined(project, bad)
+
+    assert reason["stage"] == "transform"
+    assert reason["error_count"] == 1
+    [error] = reason["errors"]
+    assert error["field"] == "buyer_gln"
+    assert error["value"] == '"4099999999999"'
+    assert error["rule"] == "nest.one_value"
+    assert error["location"] == "row 2 (line 3)"
+    assert "row 1 (line 2)" in error["message"]  # where the document's value came from
+    assert "document-level field must have one value" in error["message"]
+
+
+def test_a_line_whose_fields_disagree_is_located_too(project: ProjectDir) -> None:
+    nested_project(project)
+    bad = ORDERS.replace("PO-1;4012345000009;2026-11-25;1;4006381333931;24.50;3401234500000"
+                         "00024", "PO-1;4012345000009;2026-11-25;1;4006381333999;24.50;34012"
+                         "3450000000024")
+    reason = quarantined(project, bad)
+
+    [error] = reason["errors"]
+    assert (error["field"], error["location"]) == ("gtin", "row 3 (line 4)")
+    assert "lines entry (line_no 1)" in error["message"]
+
+
+def test_records_of_one_document_scattered_through_the_file_are_refused(
+        project: ProjectDir) -> None:
+    nested_project(project)
+    scattered = ORDERS + "PO-1;4012345000009;2026-11-25;3;4006381333962;1;\n"
+    reason = quarantined(project, scattered)
+
+    [error] = reason["errors"]
+    assert error["location"] == "row 5 (line 6)"
+    assert error["rule"] == "nest.together"
+    assert "sort the file by order_number" in error["message"]
+
+
+def test_edifact_messages_become_one_document_each(project: ProjectDir) -> None:
+    """by: _message groups an EDIFACT interchange's records by their message."""
+    spec = (REPO / "mappings" / "edifact_orders.yaml").read_text()
+    spec = spec.replace("target:\n", "nest:\n  by: _message\n  fields: [order_id, order_date,"
+                        " buyer_gln]\n  children:\n    lines: {fields: [line_no, gtin, qty,"
+                        " price]}\ntarget:\n")
+    project.route("edifact_orders", spec)
+    project.drop("edifact_orders", "orders.edi",
+                 (REPO / "tests" / "cases" / "edifact_orders" / "input.edi").read_bytes())
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    [output] = project.outputs("edifact_orders")
+
+    documents = json.loads(output.read_text())
+    assert [(d["order_id"], d["buyer_gln"], [line["gtin"] for line in d["lines"]])
+            for d in documents] == [
+        ("PO-77001", "5412345000013", ["4006381333931", "4006381333948"]),
+        ("PO-77002", "5412345000020", ["4006381333955"])]
+
+
+# -- check --------------------------------------------------------------------------------------
+
+
+def problems(project: ProjectDir) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        project.load()
+    return caught.value.problems
+
+
+def test_check_refuses_nesting_into_csv_in_words_an_operator_understands(
+        project: ProjectDir) -> None:
+    nested_project(project, "csv")
+    done = subprocess.run([str(TRADELANE), "check"], cwd=project.root, capture_output=True,
+                          text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert ("mappings/orders.yaml: nest: csv output is flat rows and cannot carry documents"
+            " with lists inside them; write json, jsonl or xml, or remove the nest block"
+            ) in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_check_refuses_unknown_and_twice_used_fields(project: ProjectDir) -> None:
+    spec = ROUTE.format(fmt="json", chunk=10, extra="")
+    spec = spec.replace("fields: [line_no, gtin, quantity]",
+                        "fields: [line_no, gtin, qty, buyer_gln]")
+    project.route("orders", spec)
+    found = problems(project)
+
+    assert any(p.endswith("nest.children.lines.fields.2: 'qty' is not an output field (known:"
+                          " buyer_gln, gtin, line_no, order_date, order_number, quantity,"
+                          " sscc)") for p in found), found
+    assert any(p.endswith("nest.children.lines.fields.3: 'buyer_gln' is already used at nest;"
+                          " a field belongs to one level of the document") for p in found), found
+    assert any("the output field(s) quantity have no place in the documents" in p
+               for p in found), found
+
+
+def test_check_refuses_an_edi_key_on_csv_input_and_a_field_left_out(
+        project: ProjectDir) -> None:
+    spec = ROUTE.format(fmt="xml", chunk=10, extra="").replace("by: order_number",
+                                                                "by: _message")
+    spec = spec.replace("packages: {fields: [sscc]}", "packages: {by: _file, fields: []}")
+    project.route("orders", spec)
+    found = problems(project)
+
+    assert any(p.endswith("nest.by: _message needs EDIFACT or X12 input; this route reads csv:"
+                          " group by one of its fields instead") for p in found), found
+    assert any("nest.children.lines.children.packages.by: _file is the whole file, not a"
+               " field" in p for p in found), found
+    assert any("the output field(s) sscc have no place" in p for p in found), found
+
+
+def test_check_accepts_the_route(project: ProjectDir) -> None:
+    nested_project(project, "xml")
+    route = project.load().route("orders")
+    assert route.nest is not None and route.nest.children["lines"].by == "line_no"
