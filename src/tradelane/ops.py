@@ -222,10 +222,11 @@ def _run_result(name: str, run: dict[str, Any] | None) -> str:
         return str(run["error"])
     if run["error"]:
         return f"source unavailable: {run['error']}"
-    if not (run["delivered"] or run["quarantined"] or run["pending"]):
+    duplicates = run.get("duplicates") or 0
+    if not (run["delivered"] or run["quarantined"] or run["pending"] or duplicates):
         return "no files"
     return (f"{run['delivered']} delivered, {run['quarantined']} quarantined, "
-            f"{run['pending']} pending")
+            f"{run['pending']} pending" + (f", {duplicates} duplicates" if duplicates else ""))
 
 
 def _mapping_state(project: Project, name: str) -> dict[str, Any]:

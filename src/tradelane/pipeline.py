@@ -42,6 +42,7 @@ from tradelane.abc import DeliveryContext, Source, Target
 from tradelane.acks import build_acks
 from tradelane.checking import Checked, checked_batches, one_ahead
 from tradelane.crashpoints import crash_point
+from tradelane.drift import Drift
 from tradelane.errors import (
     ConfigError,
     Conflict,
@@ -187,6 +188,7 @@ class Pipeline:
         self.ledger = ledger
         self.keys = Keys(ledger)
         self.incidents = Incidents(ledger)
+        self.drift = Drift(ledger)  # routes with drift: warn|reject
         self.spool = self.settings.path(self.settings.folders.spool)
         self.quarantine_root = self.settings.path(self.settings.folders.quarantine)
         self.archive_root = self.settings.path(self.settings.folders.archive)
@@ -412,6 +414,9 @@ class Pipeline:
         ctx = DeliveryContext(file_id=record.id, route=route.name, original_name=record.name,
                               sha256=record.sha256, received_at=record.received_at,
                               attempt=record.attempt, ledger=self.ledger, syncs=syncs)
+        drifted = self.drift.check(route, work.staged, record.id)  # before any record
+        if drifted:
+            checked.note([drifted])
         batches = checked_batches(
             reader_for(route).read(work.staged, route), route, checked,
             limit=self.settings.max_reason_errors,

@@ -114,8 +114,8 @@ class Runner:
             self.ledger.finish_run(
                 run_id, error=error,
                 delivered=sum(r.outcome == Outcome.DELIVERED for r in mine),
-                quarantined=sum(r.outcome in (Outcome.QUARANTINED, Outcome.DUPLICATE)
-                                for r in mine),
+                quarantined=sum(r.outcome == Outcome.QUARANTINED for r in mine),
+                duplicates=sum(r.outcome == Outcome.DUPLICATE for r in mine),
                 pending=sum(r.outcome == Outcome.PENDING for r in mine))
         for result in self.retry_reprocessing(routes):
             _report(summary, [result], on_file)

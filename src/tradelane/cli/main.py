@@ -24,6 +24,7 @@ from rich.text import Text
 
 from tradelane import ops
 from tradelane.cli.console import console as console_command
+from tradelane.cli.drift import drift as drift_command
 from tradelane.cli.edi import edi_app
 from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
@@ -60,6 +61,7 @@ app.add_typer(edi_app, name="edi")
 app.command("serve")(serve)
 app.command("console")(console_command)
 app.command("spec")(spec_command)
+app.command("drift")(drift_command)
 
 console = Console()
 err = Console(stderr=True)

@@ -490,11 +490,11 @@ class Ledger:
             return run_id
 
     def finish_run(self, run_id: int, *, delivered: int, quarantined: int, pending: int,
-                   error: str | None = None) -> None:
+                   error: str | None = None, duplicates: int = 0) -> None:
         with self.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(
                 finished_at=utcnow(), delivered=delivered, quarantined=quarantined,
-                pending=pending, error=error))
+                pending=pending, error=error, duplicates=duplicates))
 
     def last_runs(self, *, non_empty: bool = False) -> dict[str, dict[str, Any]]:
         """route -> its most recent finished run (``non_empty``: that handled a file, so
@@ -502,7 +502,8 @@ class Ledger:
         query = select(runs.c.route, func.max(runs.c.id).label("id")) \
             .where(runs.c.finished_at.is_not(None))
         if non_empty:
-            query = query.where(runs.c.delivered + runs.c.quarantined + runs.c.pending > 0)
+            query = query.where(runs.c.delivered + runs.c.quarantined + runs.c.pending
+                                + runs.c.duplicates > 0)
         latest = query.group_by(runs.c.route).subquery()
         with self.engine.connect() as conn:
             rows = conn.execute(select(runs).join(latest, runs.c.id == latest.c.id)).all()

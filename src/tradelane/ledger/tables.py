@@ -143,6 +143,23 @@ runs = Table(
     Column("quarantined", Integer, nullable=False, default=0),
     Column("pending", Integer, nullable=False, default=0),
     Column("error", Text),  # the source was unreachable, etc.
+    # already delivered content seen again: not a problem to fix, so not "quarantined"
+    Column("duplicates", Integer, nullable=False, default=0, server_default="0"),
+)
+
+#: The shape a route pinned (``drift: warn|reject``): the columns, keys or segments of the
+#: first file it saw, and the last shape that differed, for ``tradelane drift accept``.
+route_shapes = Table(
+    "route_shapes",
+    metadata,
+    Column("route", String(64), primary_key=True),
+    Column("format", String(16), nullable=False),
+    Column("shape", Text, nullable=False),  # JSON: group -> names
+    Column("pinned_at", UtcDateTime, nullable=False),
+    Column("pinned_from", Integer),  # the file it was taken from
+    Column("seen", Text),  # JSON: the last shape that drifted from it, until accepted
+    Column("seen_from", Integer),
+    Column("seen_at", UtcDateTime),
 )
 
 #: EDI interchanges tradelane sent (an EDIFACT target), one row per output interchange,

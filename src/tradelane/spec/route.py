@@ -143,6 +143,14 @@ class RouteSpec(Strict):
         " comes from and the rules its value must follow.")
     transform: TransformSpec = Field(
         TransformSpec(), description="Declarative mapping applied to the valid records.")
+    drift: Literal["off", "warn", "reject"] = Field(
+        "off",
+        description="Schema drift: pin the shape of the first file (CSV columns, JSON keys,"
+        " XML record elements, EDIFACT/X12 segments per message type) and compare each later"
+        " file with it before reading its records. warn: an alert naming what changed, the"
+        " file goes on; reject: the file is quarantined too. tradelane drift accept ROUTE"
+        " pins the new shape.",
+    )
     on_invalid: Literal["reject", "split"] = Field(
         "reject",
         description="reject: quarantine the whole file if any record is bad. split: deliver the"
