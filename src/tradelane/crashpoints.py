@@ -26,6 +26,8 @@ POINTS = (
     "delivered-committed",     # the ledger says delivered (with its follow-up work)
     "split-written",           # the split-out rejects are in quarantine
     "ack-written",             # acknowledgements are written
+    "sent-recorded",           # an interchange sent is recorded, the step not yet done
+    "ack-recorded",            # an acknowledgement received is recorded, the step not yet done
     "original-moved",          # the original is archived/deleted, not yet recorded
     "archived-committed",      # the ledger says archived
     "reason-written",          # a reject's reason file is written, the file is not moved yet

@@ -9,6 +9,8 @@ The pipeline records these steps (``ledger.Followup``) in the very transaction t
   durable, at a name derived from the parent, before the delivery was recorded.
 - ``ack``: write a CONTRL or 997 (its bytes are in the step); an identical file already there
   is the step done.
+- ``sent`` / ``ack_received``: record an interchange an EDIFACT target sent, or the
+  acknowledgements a file brought, in ``ledger.interchanges`` (idempotent inserts).
 - ``original``: the route's ``after:`` on a delivered original (``Source.after_delivery``);
   recorded with the file's move to ``archived``.
 - ``reject_original``: take a quarantined file's original out of the inbox
@@ -140,6 +142,18 @@ class Finisher:
             log.info("acknowledged %s: %s", item.record.name, path.name)
         crash_point("ack-written")
 
+    def _sent(self, item: Finishing, step: Step, syncs: FolderSyncs) -> None:
+        from tradelane.acks import record_sent
+
+        record_sent(self.ledger, item.record, step.detail)
+        crash_point("sent-recorded")
+
+    def _ack_received(self, item: Finishing, step: Step, syncs: FolderSyncs) -> None:
+        from tradelane.acks import record_received
+
+        record_received(self.ledger, item.record, step.detail)
+        crash_point("ack-recorded")
+
     def _original(self, item: Finishing, step: Step, syncs: FolderSyncs) -> None:
         record = item.record
         after = self.source.after_delivery(record, item.staged, Path(step.detail["archive_to"]),
@@ -171,6 +185,8 @@ class Finisher:
         record = item.record
         what = {"split": "the records split out could not be recorded",
                 "ack": "the acknowledgement could not be written",
+                "sent": "the interchange sent could not be recorded",
+                "ack_received": "the acknowledgement received could not be recorded",
                 "original": "the original could not be archived/removed",
                 "reject_original": "the original could not be removed from the inbox",
                 "release": "the quarantined copy could not be archived"}.get(step.step, step.step)

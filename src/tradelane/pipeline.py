@@ -39,7 +39,7 @@ from functools import partial
 from pathlib import Path
 
 from tradelane.abc import DeliveryContext, Source, Target
-from tradelane.acks import build_acks
+from tradelane.acks import build_acks, tracking_steps
 from tradelane.checking import Checked, checked_batches, one_ahead
 from tradelane.crashpoints import crash_point
 from tradelane.drift import Drift
@@ -502,6 +502,7 @@ class Pipeline:
                                         f" quarantine: {exc.strerror or exc}") from exc
         work.followups.extend(self._acks(route, record, work.staged,
                                          rejected=checked.rejected_rows))
+        work.followups.extend(tracking_steps(route, work.staged, work.delivery))
         work.followups.extend(self.original_steps(record, work.quarantined))
 
     def original_steps(self, record: FileRecord,

@@ -101,6 +101,17 @@ class AckSpec(Strict):
     )
 
 
+class EdifactAckSpec(AckSpec):
+    """EDIFACT acknowledgements: a CONTRL per interchange, and optionally an APERAK."""
+
+    aperak: bool = Field(
+        False, description="Also answer application errors (records that fail the route's"
+        " field rules) with an APERAK (D96A) per interchange: one message per failing message,"
+        " referring to it (RFF+ACW its UNH reference, its document number) with an ERC and FTX"
+        " per error naming the segment and element, named"
+        " '<file id>-APERAK_<sender>_<reference>.edi' beside the CONTRL.")
+
+
 class EdifactFormat(Strict):
     """UN/EDIFACT interchanges, read as batches of messages (UNH..UNT) of one interchange.
 
@@ -145,7 +156,9 @@ class EdifactFormat(Strict):
         None, description="Decode with this codec instead of the one the UNB syntax identifier"
         " declares: for partners that declare UNOA but send latin-1, or use their own identifier."
     )
-    ack: AckSpec | None = Field(None, description="Send a CONTRL for every interchange.")
+    ack: EdifactAckSpec | None = Field(
+        None, description="Send a CONTRL for every interchange (and an APERAK for application"
+        " errors, with aperak: true).")
     directory: DirectoryName | None = Field(
         None, description="UN/EDIFACT directory (D93A..D10B) or EANCOM subset (EAN94, EAN97,"
         " EAN02, EAN02S4) every message is validated against; without it, the one each UNH"

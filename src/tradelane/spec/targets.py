@@ -292,6 +292,11 @@ class EdifactTemplate(Strict):
     header: list[str] = Field(default_factory=list, description="Segments once per message.")
     line: list[str] = Field(default_factory=list, description="Segments once per record.")
     summary: list[str] = Field(default_factory=list, description="Segments after the lines.")
+    ack_within: Duration | None = Field(
+        None, description="The partner's CONTRL (or APERAK) is expected this long after an"
+        " interchange is sent, e.g. 2h: 'tradelane status' and 'tradelane acks --waiting'"
+        " show the interchanges still waiting past it, and an alert is raised once for each."
+        " Without it, sent interchanges are recorded but no acknowledgement is awaited.")
 
     @model_validator(mode="after")
     def _service_characters(self) -> EdifactTemplate:
