@@ -299,3 +299,77 @@ def test_check_accepts_the_route(project: ProjectDir) -> None:
     nested_project(project, "xml")
     route = project.load().route("orders")
     assert route.nest is not None and route.nest.children["lines"].by == "line_no"
+
+
+# -- a file per document ------------------------------------------------------------------------
+
+
+def test_per_document_writes_a_file_per_order_named_by_its_fields(project: ProjectDir) -> None:
+    nested_project(project, extra=', json_indent: 2')
+    spec = (project.root / "mappings" / "orders.yaml").read_text()
+    project.route("orders", spec.replace("nest:\n", "nest:\n  per_document:"
+                                          " '{stem}-{order_number}.{ext}'\n"))
+    delivered_docs = json.loads(GOLDEN_JSON)
+    project.drop("orders", "orders.csv", ORDERS.replace("PO-2", "../PO-2"))
+    [result] = project.run().results
+
+    assert result.outcome == Outcome.DELIVERED, result.message
+    files = project.outputs("orders")
+    assert [f.name for f in files] == ["orders-.._PO-2.json", "orders-PO-1.json"]
+    assert json.loads(files[1].read_text()) == delivered_docs[0]
+    assert files[1].read_text().startswith('{\n  "order_number": "PO-1",\n  "buyer_gln"')
+    assert json.loads(files[0].read_text())["order_number"] == "../PO-2"
+    assert not list((project.root / "outbox").glob("PO-2*"))  # never a path from a value
+
+
+def test_per_document_xml_files_have_the_document_as_their_root(project: ProjectDir) -> None:
+    nested_project(project, "xml", extra=", xml: {record: order}")
+    spec = (project.root / "mappings" / "orders.yaml").read_text()
+    project.route("orders", spec.replace("nest:\n", "nest:\n  per_document: 'order-{n}.xml'\n"))
+    project.drop("orders", "orders.csv", ORDERS)
+    [result] = project.run().results
+
+    assert result.outcome == Outcome.DELIVERED, result.message
+    first, second = project.outputs("orders")
+    assert first.name == "order-1.xml"
+    root = etree.fromstring(first.read_bytes())
+    assert root.tag == "order" and root.findtext("order_number") == "PO-1"
+    assert etree.fromstring(second.read_bytes()).findtext("lines/line/gtin") == "4006381333955"
+
+
+def test_per_document_writes_nothing_when_a_later_document_is_wrong(
+        project: ProjectDir) -> None:
+    nested_project(project)
+    spec = (project.root / "mappings" / "orders.yaml").read_text()
+    project.route("orders", spec.replace("nest:\n", "nest:\n  per_document: '{order_number}"
+                                                    ".json'\n"))
+    bad = ORDERS + "PO-2;4099999999999;2026-11-26;2;4006381333962;1;\n"
+    reason = quarantined(project, bad)
+
+    assert reason["errors"][0]["location"] == "row 5 (line 6)"
+    assert list((project.root / "outbox" / "orders").iterdir()) == []  # no temp files either
+
+
+def test_per_document_names_that_collide_quarantine_the_file(project: ProjectDir) -> None:
+    nested_project(project)
+    spec = (project.root / "mappings" / "orders.yaml").read_text()
+    project.route("orders", spec.replace("nest:\n", "nest:\n  per_document: '{stem}.json'\n"))
+    reason = quarantined(project, ORDERS)
+
+    [error] = reason["errors"]
+    assert error["rule"] == "nest.per_document"
+    assert error["location"] == "row 4 (line 5)"
+    assert "documents 1 and 2 would both be written as orders.json" in error["message"]
+    assert list((project.root / "outbox" / "orders").iterdir()) == []
+
+
+def test_check_refuses_a_per_document_name_with_an_unknown_field(project: ProjectDir) -> None:
+    nested_project(project, "jsonl")
+    spec = (project.root / "mappings" / "orders.yaml").read_text()
+    project.route("orders", spec.replace("nest:\n", "nest:\n  per_document: '{gtin}.json'\n"))
+    found = problems(project)
+
+    assert any(p.endswith("nest.per_document: a file per document is written as json or xml,"
+                          " not jsonl") for p in found), found
+    assert any("nest.per_document: unknown placeholder(s) gtin; use the document's fields"
+               " (order_number, buyer_gln, order_date)" in p for p in found), found

@@ -93,6 +93,44 @@ class NestedJsonLinesWriter:
         return count
 
 
+def xml_documents(batches: Iterable[Document], route: RouteSpec) -> Iterator[Nested]:
+    """The route's documents with XML texts as cells (None for a missing value)."""
+    from tradelane.formats.json import records_of
+    from tradelane.formats.xml import xml_text
+
+    assert route.nest is not None
+    formats = route.output_formats()
+
+    def cells(doc: Document) -> dict[str, list[str | None]]:
+        rows = records_of(doc, formats)
+        return {name: [None if r[name] is None else xml_text(r[name]) for r in rows]
+                for name in doc.records.column_names}
+
+    return Nester(route.nest, cells).documents(batches)
+
+
+def xml_element(doc: Nested, route: RouteSpec) -> Any:
+    """One document (from ``xml_documents``) as an element with its lists inside."""
+    assert route.nest is not None
+    return _element(route.nest.element or route.target.xml.record, doc.root, route.nest)
+
+
+def _element(tag: str, entry: Entry, level: NestLevel) -> Any:
+    from tradelane.formats.xml import xml_name
+
+    elem = etree.Element(xml_name(tag))
+    for name, value in entry.values.items():
+        child = etree.SubElement(elem, xml_name(name))
+        if value is not None:
+            child.text = value
+    for name, child_level in level.children.items():
+        holder = etree.SubElement(elem, xml_name(name))
+        item = element_name(name, child_level)
+        for sub in entries(entry, name):
+            holder.append(_element(item, sub, child_level))
+    return elem
+
+
 class NestedXmlWriter:
     """One element per document under the root, its lists as elements of entries:
     ``<order><order_number>..</order_number><lines><line>..</line></lines></order>``."""
@@ -100,42 +138,15 @@ class NestedXmlWriter:
     extension = "xml"
 
     def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
-        from tradelane.formats.json import records_of
-        from tradelane.formats.xml import _xml_name, _xml_text
-
-        spec = route.nest
-        assert spec is not None
-        opts = route.target.xml
-        formats = route.output_formats()
-
-        def cells(doc: Document) -> dict[str, list[str | None]]:
-            rows = records_of(doc, formats)
-            return {name: [None if r[name] is None else _xml_text(r[name]) for r in rows]
-                    for name in doc.records.column_names}
-
-        def element(tag: str, entry: Entry, level: NestLevel) -> Any:
-            elem = etree.Element(_xml_name(tag))
-            for name, value in entry.values.items():
-                child = etree.SubElement(elem, _xml_name(name))
-                if value is not None:
-                    child.text = value
-            for name, child_level in level.children.items():
-                holder = etree.SubElement(elem, _xml_name(name))
-                item = element_name(name, child_level)
-                for sub in entries(entry, name):
-                    holder.append(element(item, sub, child_level))
-            return elem
-
         count = 0
-        tag = spec.element or opts.record
         with etree.xmlfile(out, encoding="utf-8") as xf:
             xf.write_declaration()
-            with xf.element(opts.root):
-                for doc in Nester(spec, cells).documents(batches):
-                    xf.write(element(tag, doc.root, spec))
+            with xf.element(route.target.xml.root):
+                for doc in xml_documents(batches, route):
+                    xf.write(xml_element(doc, route))
                     count += len(doc.records)
         return count
 
 
 __all__ = ["NestedJsonLinesWriter", "NestedJsonWriter", "NestedXmlWriter", "document_json",
-           "json_documents"]
+           "json_documents", "xml_documents", "xml_element"]

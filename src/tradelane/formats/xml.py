@@ -224,9 +224,9 @@ class XmlWriter:
                     for record in records_of(doc, formats):
                         elem = etree.Element(opts.record)
                         for key, value in record.items():
-                            child = etree.SubElement(elem, _xml_name(key))
+                            child = etree.SubElement(elem, xml_name(key))
                             if value is not None:
-                                child.text = _xml_text(value)
+                                child.text = xml_text(value)
                         xf.write(elem)
                         count += 1
         return count
@@ -236,12 +236,14 @@ _NAME_BAD = re.compile(r"[^\w.-]")
 _XML_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-def _xml_name(key: str) -> str:
+def xml_name(key: str) -> str:
+    """A safe element name for an output field or list."""
     name = _NAME_BAD.sub("_", str(key)) or "field"
     return name if re.match(r"[A-Za-z_]", name) else f"_{name}"
 
 
-def _xml_text(value: Any) -> str:
+def xml_text(value: Any) -> str:
+    """A value as element text (characters XML cannot carry replaced)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return _XML_BAD_CHARS.sub("\ufffd", str(value))

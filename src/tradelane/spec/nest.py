@@ -67,6 +67,11 @@ class NestSpec(NestLevel):
         " disagrees is a located error and the file is quarantined.")
     element: str | None = Field(
         None, description="XML: the element of each document; default target.xml.record.")
+    per_document: str | None = Field(
+        None, description="Write each document to a file of its own (folder targets, json or"
+        " xml), named by this template: the target's name placeholders, {n} (the document's"
+        " position, from 1) and the document's fields, e.g. '{stem}-{order_number}.{ext}'."
+        " Without it, every document of a file goes into one output file.")
 
 
 def check_nest(route: RouteSpec, label: str, problems: list[str]) -> None:
@@ -144,11 +149,39 @@ def _check_target(route: RouteSpec, label: str, problems: list[str]) -> None:
             problems.append(f"{label}: target.http.per_record: with a nest block the API"
                             " gets documents, not records: use per_document (one document"
                             " per request) or batch (documents per request)")
+        if route.nest is not None and route.nest.per_document:
+            problems.append(f"{label}: nest.per_document: files are for folder targets; an"
+                            " HTTP target sends one document per request with"
+                            " target.http.per_document")
         return
     if target.format not in NESTING_FORMATS:
         problems.append(f"{label}: nest: {target.format} output is flat rows and cannot"
                         " carry documents with lists inside them; write json, jsonl or xml,"
                         " or remove the nest block")
+    nest = route.nest
+    if nest is None or nest.per_document is None:
+        return
+    from tradelane.targets.per_document import NAME_PLACEHOLDERS, template_names
+
+    where = f"{label}: nest.per_document"
+    if target.kind != "folder":
+        problems.append(f"{where}: one file per document is written into local folders"
+                        f" only, not to a {target.kind} target")
+    elif target.format not in ("json", "xml"):
+        problems.append(f"{where}: a file per document is written as json or xml, not"
+                        f" {target.format}")
+    try:
+        used = template_names(nest.per_document)
+    except ValueError as exc:
+        problems.append(f"{where}: {nest.per_document!r} is not a name template ({exc})")
+        return
+    unknown = used - NAME_PLACEHOLDERS - set(nest.fields)
+    if unknown:
+        problems.append(f"{where}: unknown placeholder(s) {', '.join(sorted(unknown))}; use"
+                        f" the document's fields ({', '.join(nest.fields) or 'none'}) or"
+                        f" {', '.join(sorted(NAME_PLACEHOLDERS))}")
+    if "/" in nest.per_document or "\\" in nest.per_document:
+        problems.append(f"{where}: the name may not contain a path separator")
 
 
 def _elements(level: NestLevel, where: str) -> list[tuple[str, str]]:

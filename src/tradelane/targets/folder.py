@@ -23,6 +23,11 @@ class FolderTarget:
         self.uri = self.folder.as_uri()
 
     def deliver(self, batches: Iterable[Document], ctx: DeliveryContext) -> Delivery:
+        nest = self.route.nest
+        if nest is not None and nest.per_document:  # a file per nested document
+            from tradelane.targets.per_document import deliver_documents
+
+            return deliver_documents(self.route, self.folder, batches, ctx)
         name = output_name(self.route.target.name, ctx, self.writer.extension)
         path = self.folder / name
         try:
