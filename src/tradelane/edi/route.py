@@ -1,19 +1,23 @@
 """Structure validation as an EDIFACT route runs it: called by the reader for every message.
 
-``StructureCheck(fmt)(msg, stream)`` validates one message against its directory (the route's
-``format.directory``, or the one its UNH names). Violations whose rule is ``reject`` raise a
-``StructureInvalid`` with every one of them (or, under ``isolate_messages``, mark the message
-so that it is split out whole and answered in the CONTRL); ``warn`` ones become notes of the
-file, added to the reader's documents by ``annotate``.
+``StructureCheck(fmt, base_dir)(msg, stream)`` validates one message against its directory (the
+route's ``format.directory``, or the one its UNH names), narrowed by the route's implementation
+guide (``format.guide``, relative to the mapping file's folder ``base_dir``) for its type.
+Violations whose rule is ``reject`` raise a ``StructureInvalid`` with every one of them (or,
+under ``isolate_messages``, mark the message so that it is split out whole and answered in the
+CONTRL); ``warn`` ones become notes of the file, added to the reader's documents by
+``annotate``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from tradelane.edi.errors import StructureInvalid
+from tradelane.edi.guides import route_guide
 from tradelane.edi.options import StructureValidation
 from tradelane.edi.validation import StructureValidator
 
@@ -22,10 +26,12 @@ MAX_WARNINGS = 200
 
 
 class StructureCheck:
-    def __init__(self, fmt: Any):
+    def __init__(self, fmt: Any, base_dir: Path | None = None):
         options = getattr(fmt, "validate_structure", None) or StructureValidation()
+        guide = route_guide(fmt, base_dir)  # format.guide, beside the mapping file
+        on = options.enabled or (guide is not None and guide.spec.severity != "off")
         self.validator = StructureValidator(getattr(fmt, "directory", None),
-                                            options.severities()) if options.enabled else None
+                                            options.severities(), guide) if on else None
         self.isolate = bool(getattr(fmt, "isolate_messages", False))
         self.notes: list[str] = []
         self.warnings = 0

@@ -32,6 +32,7 @@ from tradelane.edi.errors import (
     ValueTooLong,
     ValueTooShort,
 )
+from tradelane.edi.guides import Guide
 from tradelane.edi.structure import START, StructureMachine
 
 SEVERITIES = ("reject", "warn", "off")
@@ -46,8 +47,10 @@ _FAULTS: dict[str, type[DirectoryViolation]] = {
 
 
 @lru_cache(maxsize=128)
-def machine_for(directory: str, message_type: str) -> StructureMachine:
-    return StructureMachine(load(directory, message_type))
+def machine_for(directory: str, message_type: str, guide: Guide | None = None
+                ) -> StructureMachine:
+    """The compiled structure of a message type, narrowed by a guide when there is one."""
+    return StructureMachine(guide.narrowed() if guide else load(directory, message_type))
 
 
 @dataclass
@@ -74,19 +77,25 @@ class Checked:
 
 class StructureValidator:
     def __init__(self, directory: str | None = None,
-                 severity: Mapping[str, str] | None = None):
+                 severity: Mapping[str, str] | None = None, guide: Guide | None = None):
         self.directory = directory.upper() if directory else None
+        self.guide = guide  # its message type is validated against its narrowed directory
         self.severity = {**DEFAULT_SEVERITY, **(severity or {})}
         unknown = sorted(set(self.severity) - set(RULES))
         if unknown or any(v not in SEVERITIES for v in self.severity.values()):
             raise ValueError(f"unknown rules {unknown} or severities; rules: {sorted(RULES)},"
                              f" severities: {SEVERITIES}")
+        if guide is not None:
+            self.severity.update(guide.severities())
         self.off = {rule for rule, level in self.severity.items() if level == "off"}
-        self.elements_on = any(self.severity[r] != "off" for r in _FAULTS_RULES)
+        self.elements_on = any(self.severity[r] != "off" for r in _FAULTS_RULES) or (
+            guide is not None and guide.spec.severity != "off")
         self._checkers: dict[tuple[int, tuple[Any, ...]], list[SegmentChecker | None]] = {}
         self._contexts: dict[tuple[Any, ...], tuple[str, Any, Any]] = {}
 
     def directory_of(self, msg: Any) -> str:
+        if self.guide is not None and msg.type == self.guide.message:
+            return self.guide.directory
         if self.directory:
             return self.directory
         version = tuple(msg.version) + ("",) * 5
@@ -106,8 +115,13 @@ class StructureValidator:
             return Checked(key, skipped=checkers)  # type: ignore[arg-type]
         nodes, findings = machine.run(block.tags)
         out = Checked(key)
+        guided = getattr(machine.message, "provenance", None)
         for finding in findings:
-            out.violations.append(self._structural(machine, msg, finding, byte_of))
+            v = self._structural(machine, msg, finding, byte_of)
+            if guided is not None:  # a rule the guide made says so
+                v = guided.structural(v, machine.nodes[finding.node] if finding.node >= 0
+                                      else None, finding.kind)
+            out.violations.append(v)
         if self.elements_on:
             self._elements(machine, checkers, msg, nodes, out, byte_of)
         if not out.violations:
@@ -121,8 +135,10 @@ class StructureValidator:
         """(directory, its machine for the message type, a checker slot per node); or
         (directory, None, why) when tradelane has no such directory or message."""
         key = self.directory_of(msg)
+        guide = self.guide if self.guide is not None and msg.type == self.guide.message \
+            else None
         try:
-            machine = machine_for(key, msg.type)
+            machine = machine_for(key, msg.type, guide)
         except UnknownDirectory as exc:
             return key, None, str(exc)
         return key, machine, self._checkers_for(machine, d)
@@ -132,6 +148,7 @@ class StructureValidator:
                   byte_of: Callable[[int], int | None] | None) -> None:
         block = msg.block
         segs, parsed = block.segs, block.parsed
+        guided = getattr(machine.message, "provenance", None)
         last = len(nodes) - 1
         for i, node in enumerate(nodes):
             if node < 0 or i == 0 or i == last:
@@ -145,10 +162,13 @@ class StructureValidator:
                     continue
             for kind, element, component, value, why, number in checker.faults(
                     block.elements(i)):
-                out.violations.append(_FAULTS[kind](
+                v = _FAULTS[kind](
                     why, message=msg.number, position=i + 1, tag=block.tags[i],
                     element=element, component=component, value=value[:40],
-                    data_element=number, **_where(block.start + i, byte_of)))
+                    data_element=number, **_where(block.start + i, byte_of))
+                if guided is not None:
+                    v = guided.element(v, machine.nodes[node], kind)
+                out.violations.append(v)
 
     @staticmethod
     def _checker(machine: StructureMachine, node: int, d: Any) -> SegmentChecker:

@@ -120,7 +120,7 @@ class EdifactReader:
         assert isinstance(fmt, EdifactFormat)
         refuse_compressed(staged)
         with segment_limit(fmt.max_segment_bytes, route.limits.max_segment_bytes) as limit:
-            check = StructureCheck(fmt)  # the message against its UN/EDIFACT directory
+            check = StructureCheck(fmt, route.base_dir)  # against its directory (and guide)
             yield from check.annotate(self._batches(staged, route, fmt, limit, check))
 
     def _batches(self, staged: Staged, route: RouteSpec, fmt: EdifactFormat,

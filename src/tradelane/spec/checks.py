@@ -67,6 +67,7 @@ def check_route(route: RouteSpec, label: str, problems: list[str],
         (("fields", "header", "transform", "target"), _check_outputs),
         (("source", "target", "format"), _check_capabilities),
         (("fields", "header", "format"), check_field_paths),
+        (("format",), _check_guide),
         ((), check_nest),  # takes what the route has: nest, target, transform, format
     ]
     for needs, check in checks:
@@ -193,6 +194,14 @@ def _edifact_path(route: RouteSpec, source: str, where: str, part: str) -> str |
 
     return path_problem(getattr(route.format, "directory", None),
                         getattr(route.format, "messages", None), path, where)
+
+
+def _check_guide(route: RouteSpec, label: str, problems: list[str]) -> None:
+    """An EDIFACT route's implementation guide fits its directory (edi/guides.py)."""
+    if getattr(route.format, "guide", None):
+        from tradelane.edi.guides import check_guide
+
+        check_guide(route, label, problems)
 
 
 def _x12_path(route: RouteSpec, source: str, where: str, part: str) -> str | None:

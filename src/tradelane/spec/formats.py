@@ -169,6 +169,15 @@ class EdifactFormat(Strict):
         " directory: segment order and groups, mandatory segments, repeats, elements,"
         " representation, lengths and code lists; a severity per rule (reject, warn, off)."
     )
+    guide: str | None = Field(
+        None, min_length=1, description="Implementation guide, a YAML file"
+        " relative to the mapping file and inside the mappings folder (e.g."
+        " guides/partner_invoic.yaml): narrows one message type of the directory (mandatory or"
+        " forbidden segments, groups and elements, lower repeat limits, fewer codes, lengths)."
+        " Checked against the directory by tradelane check; messages of its type are validated"
+        " against its directory (an EANCOM subset too) as it narrows it. Its violations have"
+        " rules guide_<rule> and the guide's own severity (default reject)."
+    )
 
 
 class X12AckSpec(AckSpec):
