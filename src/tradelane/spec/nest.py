@@ -49,7 +49,9 @@ class NestLevel(Strict):
         " default the list's name without a final 's' (lines -> line), else 'item'.")
 
 
-Children = TypeAliasType("Children", "dict[str, NestLevel]")
+# An alias, so that the reference documents one level (nest.children.*) and stops there.
+Children = TypeAliasType("map of text -> a level like nest.children.*",  # type: ignore[misc]
+                         "dict[str, NestLevel]")
 NestLevel.model_rebuild()
 
 
@@ -65,6 +67,9 @@ class NestSpec(NestLevel):
         default_factory=list, description="Document-level fields, e.g. [order_number,"
         " buyer_gln]: each must have one value in the whole document; a record that"
         " disagrees is a located error and the file is quarantined.")
+    children: dict[str, NestLevel] = Field(
+        default_factory=dict, description="Lists inside each document, by name, e.g. {lines:"
+        " {by: line_no, fields: [line_no, gtin], children: {packages: {fields: [sscc]}}}}.")
     element: str | None = Field(
         None, description="XML: the element of each document; default target.xml.record.")
     per_document: str | None = Field(
