@@ -160,6 +160,11 @@ class GuideSpec(Strict):
         default_factory=dict, description="Rules per segment or group, by place: 'BGM',"
         " 'SG2', 'SG2/NAD', 'SG17/SG22/PAC'; 'TAG#2' for the second TAG of the same group.")
 
+    @field_validator("segments", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value  # "segments:" with nothing under it yet
+
 
 @dataclass(frozen=True)
 class Guide:
@@ -267,6 +272,9 @@ class Provenance:
     forbidden: dict[str, str] = field(default_factory=dict)
     #: the keys in ``elements`` whose "code" fault means "must be empty"
     empty: set[tuple[int, int, int]] = field(default_factory=set)
+    #: the standard's code list where the guide restricts one: a value outside it breaks the
+    #: standard, not (only) the guide, and is reported as the standard's
+    standard_codes: dict[tuple[int, int, int], Codes] = field(default_factory=dict)
 
     def structural(self, violation: DirectoryViolation, node: Node | None,
                    kind: str) -> DirectoryViolation:
@@ -286,6 +294,9 @@ class Provenance:
         key = (id(node), violation.position, violation.component or 0)
         said = self.elements.get(key, {}).get(kind)
         if said is None:
+            return violation
+        standard = self.standard_codes.get(key)
+        if kind == "code" and standard is not None and violation.value not in standard:
             return violation
         if kind == "code" and key in self.empty:
             return _relabel(violation, f"{_place(violation)} must be empty: the guide"
@@ -327,7 +338,7 @@ class _Narrowing:
         self.problems: list[str] = []
         self.prov = Provenance(guide.name)
         self.plan: dict[int, tuple[str, SegmentRule]] = {}  # id(original node) -> rule
-        self.inside_forbidden: list[tuple[str, Node]] = []
+        self.codes_of: dict[int, Codes] = {}  # id(what a rule says) -> the standard's codes
 
     def say(self, where: str, text: str) -> None:
         self.problems.append(f"{self.guide.name}: {where}: {text}")
@@ -467,6 +478,8 @@ class _Narrowing:
             new = SegmentNode(segment, low, high)
             for (pos, comp), kinds in elements.items():
                 self.prov.elements[(id(new), pos, comp)] = kinds
+                if id(kinds) in self.codes_of:
+                    self.prov.standard_codes[(id(new), pos, comp)] = self.codes_of[id(kinds)]
             self.prov.empty |= {(id(new), pos, comp) for pos, comp in empty}
         if said:
             self.prov.nodes[id(new)] = said
@@ -551,6 +564,7 @@ class _Narrowing:
                said: dict[str, str]) -> DataElement:
         if rule.codes:
             if el.codes is not None:
+                self.codes_of[id(said)] = el.codes
                 known = el.codes
                 for code in rule.codes:
                     if code not in known:
