@@ -23,6 +23,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tradelane import ops
+from tradelane.cli.acks import acks as acks_command
+from tradelane.cli.acks import late_acks
 from tradelane.cli.console import console as console_command
 from tradelane.cli.drift import drift as drift_command
 from tradelane.cli.edi import edi_app
@@ -62,6 +64,7 @@ app.command("serve")(serve)
 app.command("console")(console_command)
 app.command("spec")(spec_command)
 app.command("drift")(drift_command)
+app.command("acks")(acks_command)
 
 console = Console()
 err = Console(stderr=True)
@@ -470,6 +473,7 @@ _STATUS_COLUMNS = (
     Column("ok", 0, cut=None, justify="right"), Column("quar", 0, cut=None, justify="right"),
     Column("dup", 1, cut=None, justify="right"), Column("pend", 0, cut=None, justify="right"),
     Column("alerts", 1, cut=None, justify="right"), Column("overdue", 2, cut=None),
+    Column("acks late", 2, cut=None, justify="right"),
     Column("owner", 5, min=8), Column("next run", 6, cut=None),
     Column("schedule", 7, min=8), Column("last arrival", 7, cut=None))
 
@@ -482,9 +486,11 @@ def _when(value: str | None, never: str = "never") -> str:
 def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False,
            wide: WideOpt = False) -> None:
     """Per route: last run and last run with files, counts (duplicates apart), open alerts,
+    interchanges sent still waiting for their acknowledgement past ack_within (acks late),
     owner; routes disabled by an invalid mapping."""
     with _ledger(project) as (proj, ledger):
         rows = ops.status(proj, ledger)
+        late_acks(ledger, rows)
     if as_json:
         _print_json(rows)
         return
@@ -496,6 +502,7 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False,
         str(r["delivered"]), str(r["quarantined"]), str(r["duplicates"]), str(r["pending"]),
         Text(str(r["open_alerts"]), style="red") if r["open_alerts"] else "0",
         Text(f"since {_when(r['overdue_since'])}", style="red") if r["overdue_since"] else "",
+        Text(str(r["acks_late"]), style="red") if r["acks_late"] else "",
         r["owner"] or Text("none", style="yellow"), _when(r["next_run"], ""),
         r["schedule"], _when(r["last_arrival"])) for r in rows], title="Routes", wide=wide)
     for r in rows:

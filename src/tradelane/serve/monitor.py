@@ -11,6 +11,8 @@ pending         a file stays pending longer than pending_after  it is no longer 
 overdue         an expected file has not arrived by its time    a file arrives
 unreachable     a source failed the last N polls                a poll succeeds
 invalid         a route's mapping is invalid (route disabled)   the mapping is fixed
+ack_overdue     an interchange sent has no acknowledgement      it arrives
+                past its route's ack_within (key: its id)
 ==============  ==============================================  ==========================
 """
 
@@ -42,6 +44,7 @@ CLEARED = {
     "overdue": "the expected file arrived",
     "unreachable": "its source answers again",
     "invalid": "its mapping is valid again",
+    "ack_overdue": "the acknowledgement arrived",
 }
 
 
@@ -85,7 +88,8 @@ class Monitor:
                             ("pending", self._pending(now)),
                             ("overdue", self._overdue(now)),
                             ("unreachable", self._unreachable()),
-                            ("invalid", self._invalid())):
+                            ("invalid", self._invalid()),
+                            ("ack_overdue", self._acks_overdue(now))):
             for f in found:
                 if self.incidents.open(f.key, kind, f.message, route=f.route,
                                        file_id=f.file_id, now=now):
@@ -162,6 +166,16 @@ class Monitor:
                 out.append(Found(f"overdue:{name}:{late.key_part}", "overdue",
                                  late.message(name), route=name))
         return out
+
+    def _acks_overdue(self, now: datetime) -> list[Found]:
+        from tradelane.ledger.interchanges import Tracking
+
+        return [Found(f"ack_overdue:{s.id}", "ack_overdue",
+                      f"route {s.route}: interchange {s.control_ref} sent to {s.recipient} at"
+                      f" {s.sent_at:%Y-%m-%d %H:%M} UTC has no acknowledgement yet (due by"
+                      f" {s.ack_due_at:%Y-%m-%d %H:%M} UTC). See: tradelane acks --waiting",
+                      route=s.route, file_id=s.file_id)
+                for s in Tracking(self.ledger).overdue(now) if s.ack_due_at is not None]
 
     def _unreachable(self) -> list[Found]:
         polls = self.settings.alerts.unreachable_polls
