@@ -98,7 +98,7 @@ def test_status_keeps_the_last_run_with_files_and_counts_duplicates_apart(
     assert tradelane(project, "run", "--once").returncode == 0  # an empty poll
     [row] = json.loads(tradelane(project, "status", "--json").stdout)
     assert row["last_result"] == "no files"
-    assert row["last_files_result"] == "1 delivered, 2 quarantined, 0 pending"
+    assert row["last_files_result"] == "1 delivered, 1 quarantined, 0 pending, 1 duplicates"
     assert (row["delivered"], row["quarantined"], row["duplicates"]) == (1, 1, 1)
     assert row["open_alerts"] == 0
     table = tradelane(project, "status").stdout
