@@ -72,7 +72,13 @@ from tradelane.paths import (
     is_inside,
     safe_component,
 )
-from tradelane.quarantine import build_reason, quarantine, quarantine_path, reason_path
+from tradelane.quarantine import (
+    SplitPlaces,
+    build_reason,
+    quarantine,
+    quarantine_path,
+    reason_path,
+)
 from tradelane.registry import TARGETS
 from tradelane.spec import Project, RouteSpec
 from tradelane.staging import Staged
@@ -98,6 +104,7 @@ class _Work:
     via: Step | None = None  # "staged": written with the next transition, one commit less
     delivery: Delivery | None = None
     checked: Checked | None = None
+    split: SplitPlaces | None = None  # on_invalid: split: where split-out records were
     followups: list[Followup] = field(default_factory=list)
     released: bool = False  # claimed but not started: handed back
     #: waits for another file of this chunk with the same interchange to be recorded
@@ -417,11 +424,15 @@ class Pipeline:
         drifted = self.drift.check(route, work.staged, record.id)  # before any record
         if drifted:
             checked.note([drifted])
+        docs = reader_for(route).read(work.staged, route)
+        split = SplitPlaces(lambda: checked.issues) if route.on_invalid == "split" else None
         batches = checked_batches(
-            reader_for(route).read(work.staged, route), route, checked,
+            split.inputs(docs) if split else docs, route, checked,
             limit=self.settings.max_reason_errors,
             on_interchange=None if force else partial(self._take_interchange, record,
                                                       in_hand))
+        if split is not None:
+            batches = split.outputs(batches)
         if work.staged.size > READ_AHEAD_FROM:
             batches = one_ahead(batches)
         try:
@@ -434,7 +445,7 @@ class Pipeline:
                 raise
             work.deferred = True  # read again once the owner's outcome is recorded
             return
-        work.delivery, work.checked = delivery, checked
+        work.delivery, work.checked, work.split = delivery, checked, split
 
     def _take_interchange(self, record: FileRecord, in_hand: set[int],
                           key: tuple[str, str, str]) -> None:
@@ -496,7 +507,7 @@ class Pipeline:
         assert checked is not None and work.staged is not None
         if checked.rejected_rows:
             try:
-                work.followups.append(self._write_split(route, record, checked))
+                work.followups.append(self._write_split(route, record, checked, work.split))
             except OSError as exc:
                 raise TargetUnavailable(f"the records split out cannot be written to"
                                         f" quarantine: {exc.strerror or exc}") from exc
@@ -610,7 +621,8 @@ class Pipeline:
             log.error("ALERT %s (file %s): %s", record.name, record.id, error)
         return work.outcome(Outcome.PENDING, str(error))
 
-    def _write_split(self, route: RouteSpec, parent: FileRecord, checked: Checked) -> Followup:
+    def _write_split(self, route: RouteSpec, parent: FileRecord, checked: Checked,
+                     places: SplitPlaces | None = None) -> Followup:
         """Write the rejects split out of ``parent`` into quarantine, at a name derived from
         the parent (a retry writes the same file), and the step that registers them."""
         data = subset_bytes(route, checked.rejected_rows)
@@ -624,6 +636,9 @@ class Pipeline:
         reason = build_reason(child, error, mapping_version=route.version,
                               max_errors=self.settings.max_reason_errors)
         reason["split_from"] = parent.id
+        if places is not None and places.relocate(route, data, reason["errors"]):
+            reason["locations"] = (f"in this file; original_location: in {parent.name}"
+                                   f" (file {parent.id})")
         with atomic_writer(dest) as fh:
             fh.write(data)
         return Followup("split", {

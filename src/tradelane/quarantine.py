@@ -8,7 +8,7 @@ different days (or the same day) never collide.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +96,71 @@ def release(quarantined: Path, archive_dir: Path) -> Path:
     if reason.exists():
         move_durably(reason, archive_dir / reason.name)
     return dest
+
+
+class SplitPlaces:
+    """Where the records split out of a file (``on_invalid: split``) were in the original,
+    so that the rejects file's reason can point into the rejects file itself and still say
+    where each record came from.
+
+    ``inputs`` wraps the reader's batches, ``outputs`` the checked batches that go to the
+    target: each input batch gives one output batch, and the record numbers missing from it
+    are the ones split out, in the order the rejects file has them. Only the places the
+    reason's errors name are kept (``wanted``), so memory stays bounded by the reason file.
+    """
+
+    def __init__(self, wanted: Callable[[], Iterable[Issue]]):
+        self._wanted = wanted
+        self._last: Any = None
+        self.count = 0  # records split out so far
+        self.index: dict[str, int] = {}  # original location -> position in the rejects
+
+    def inputs(self, docs: Iterable[Any]) -> Iterator[Any]:
+        for doc in docs:
+            self._last = doc
+            yield doc
+
+    def outputs(self, batches: Iterable[Any]) -> Iterator[Any]:
+        import numpy as np
+
+        for out in batches:
+            doc, self._last = self._last, None
+            if doc is not None:
+                gone = doc.numbers[~np.isin(doc.numbers, out.numbers)]
+                if len(gone):
+                    wanted = {i.location for i in self._wanted()}
+                    for k, number in enumerate(gone.tolist(), start=self.count):
+                        where = doc.locate(number)
+                        if where in wanted:
+                            self.index.setdefault(where, k)
+                    self.count += len(gone)
+            yield out
+
+    def relocate(self, route: Any, data: bytes, errors: list[dict[str, Any]]) -> bool:
+        """Point ``errors`` into the rejects file ``data`` (``original_location`` keeps the
+        original's place). False, with ``errors`` untouched, when the rejects file does not
+        hold the records counted (a hook dropped rows, a target refused some): then the
+        original's places are all there is."""
+        from tradelane.formats import reader_for
+
+        wanted = {self.index[e["location"]] for e in errors if e["location"] in self.index}
+        if not wanted:
+            return False
+        places: dict[int, str] = {}
+        total = 0
+        try:
+            for doc in reader_for(route).read(Staged(size=len(data), data=data), route):
+                total += doc.records.num_rows
+                for number in doc.numbers.tolist():
+                    if number in wanted:
+                        places[number] = doc.locate(number)
+        except RejectError:
+            return False
+        if total != self.count or len(places) != len(wanted):
+            return False
+        for error in errors:
+            k = self.index.get(error["location"])
+            if k is not None:
+                error["original_location"] = error["location"]
+                error["location"] = places[k]
+        return True

@@ -292,7 +292,10 @@ def _issues_table(errors: list[dict[str, Any]]) -> None:
     for column in ("location", "field", "value", "rule", "message"):
         table.add_column(column, overflow="fold")
     for e in errors:
-        table.add_row(e["location"], e["field"], e["value"], e["rule"], e["message"])
+        # split-out rejects: the place in this file, then where the original had it
+        where = e["location"] + (f" (original: {e['original_location']})"
+                                 if e.get("original_location") else "")
+        table.add_row(where, e["field"], e["value"], e["rule"], e["message"])
     console.print(table)
 
 
