@@ -217,6 +217,7 @@ def test_check_reports_every_problem_of_a_guide_at_once(project: ProjectDir) -> 
 @pytest.mark.parametrize(("guide", "fmt", "said"), [
     ("../outside.yaml", "", "is outside the mappings folder"),
     ("guides/missing.yaml", "", "guides/missing.yaml: cannot read the guide"),
+    ("/etc/passwd.yaml", "", "give the path relative to the mapping file"),
 ])
 def test_check_refuses_a_guide_outside_the_mappings_folder_or_missing(
         project: ProjectDir, guide: str, fmt: str, said: str) -> None:

@@ -218,13 +218,21 @@ def load_guide(relative: str, base_dir: Path | None, route_directory: str | None
     if route_messages and guide.message not in route_messages:
         problems.append(f"{relative}: message: {guide.message} is not one of format.messages"
                         f" ({', '.join(route_messages)})")
-    try:
-        guide.narrowed()
-    except ConfigError as exc:
-        problems.extend(exc.problems)
+    problems.extend(_misfits(guide))
     if problems:
         raise ConfigError(problems)
     return guide
+
+
+@lru_cache(maxsize=32)
+def _misfits(guide: Guide) -> tuple[str, ...]:
+    """Where the guide does not fit its directory; checked once per guide content (a route
+    loads its guide for every file it reads)."""
+    try:
+        guide.narrowed()
+    except ConfigError as exc:
+        return tuple(exc.problems)
+    return ()
 
 
 @lru_cache(maxsize=32)
