@@ -14,6 +14,11 @@ parent, even a SIGKILLed one: the kernel kills them when the fork server (their 
 (``PR_SET_PDEATHSIG``), and a watchdog thread also checks that the parent process still lives.
 Their log records travel to the parent through a queue and are written by the parent's
 handlers. Errors come back as themselves (every ``TradelaneError`` pickles).
+
+Workers never read the mappings or ``tradelane.yaml`` from disk: they are given the project
+the parent runs when they start, and each task carries the route spec the parent holds.
+``serve`` keeps running the old version of a route whose mapping became invalid, and its
+workers must too, not the broken file (or a newer one the parent has not reloaded yet).
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradelane.errors import TransientError
@@ -40,7 +44,7 @@ from tradelane.logs import ContextFilter
 if TYPE_CHECKING:
     from tradelane.models import FileRef, FileResult
     from tradelane.pipeline import Pipeline
-    from tradelane.spec import RouteSpec
+    from tradelane.spec import Project, RouteSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,7 @@ LAST_TASK_FILES = 16
 class WorkerPool:
     """``size`` worker processes, started on first use and kept for the pipeline's life."""
 
-    def __init__(self, root: Path, ledger_url: str, worker: str, size: int):
+    def __init__(self, project: Project, ledger_url: str, worker: str, size: int):
         self.size = size
         self.broken = False  # a worker died: the pipeline starts a new pool
         context = _context()
@@ -66,7 +70,7 @@ class WorkerPool:
         self._listener.start()
         self._pool = ProcessPoolExecutor(
             size, mp_context=context, initializer=_start_worker,
-            initargs=(str(root), ledger_url, worker, self._stop, self._logs,
+            initargs=(project, ledger_url, worker, self._stop, self._logs,
                       logging.getLogger().getEffectiveLevel(), os.getpid()))
 
     def take(self, route: RouteSpec, refs: list[FileRef],
@@ -84,7 +88,7 @@ class WorkerPool:
                     waiting.clear()
                 # each worker busy with one task and one queued, and a task left for this one
                 while len(waiting) > LAST_TASK_FILES and len(running) < 2 * self.size:
-                    running.add(self._pool.submit(_take, route.name, self._cut(waiting)))
+                    running.add(self._pool.submit(_take, route, self._cut(waiting)))
                 if waiting:
                     yield from here(self._cut(waiting))
                     done, running = wait(running, timeout=0)
@@ -152,7 +156,7 @@ class _ToLocalLoggers(logging.Handler):
 _PIPELINE: Pipeline | None = None
 
 
-def _start_worker(root: str, ledger_url: str, worker: str, stop: Any, logs: Any,
+def _start_worker(project: Project, ledger_url: str, worker: str, stop: Any, logs: Any,
                   level: int, parent: int) -> None:
     global _PIPELINE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -166,20 +170,18 @@ def _start_worker(root: str, ledger_url: str, worker: str, stop: Any, logs: Any,
 
     from tradelane.ledger import Ledger
     from tradelane.pipeline import Pipeline
-    from tradelane.spec import load_project
 
-    project = load_project(Path(root), isolate=True)  # a bad mapping elsewhere never stops it
     ledger = Ledger(ledger_url, worker=f"{worker}/{os.getpid()}",
                     lease=project.settings.lease)
     _PIPELINE = Pipeline(project, ledger, stop=stop)
 
 
-def _take(route: str, refs: list[FileRef]) -> list[FileResult]:
+def _take(route: RouteSpec, refs: list[FileRef]) -> list[FileResult]:
+    """``route`` is the parent's spec (pickled with the task: a few kilobytes)."""
     from tradelane.sources import source_for
 
     assert _PIPELINE is not None
-    spec = _PIPELINE.project.route(route)
-    return _PIPELINE.take_listed(spec, source_for(spec, _PIPELINE.settings), refs)
+    return _PIPELINE.take_listed(route, source_for(route, _PIPELINE.settings), refs)
 
 
 _PR_SET_PDEATHSIG = 1

@@ -182,7 +182,8 @@ class Runner:
             pool = None
         if pool is None:
             url = self.ledger.engine.url.render_as_string(hide_password=False)
-            pool = WorkerPool(self.settings.root.resolve(), url, self.ledger.worker,
+            # the project as this process runs it, never reread from disk by the workers
+            pool = WorkerPool(self.project, url, self.ledger.worker,
                               route.workers - 1)  # this process is the Nth worker
             self._workers[route.name] = pool
         return pool
