@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 
 from support.project import ProjectDir
 from support.serving import Serve, wait_for
@@ -36,7 +37,7 @@ def _delivering_actors(project: ProjectDir) -> set[str]:
 
 
 def test_workers_keep_the_old_version_after_a_bad_reload(project: ProjectDir,
-                                                          serve: type[Serve]) -> None:
+                                                          serve: Callable[..., Serve]) -> None:
     project.route("orders", ROUTE).settings("worker: engine\nalerts: {check_every: 1s}\n")
     project.drop("orders", "first.csv", "id,qty\nA0,1\n")
     server = serve()
