@@ -240,6 +240,9 @@ def test_check_needs_the_directory_and_a_message_type_the_route_accepts(
     assert "INVOIC is not one of format.messages (ORDERS)" in problems
     problems = "\n".join(check_problems(project, ORDERS_GUIDE, ", directory: D01B"))
     assert "the guide narrows D96A but format.directory is D01B" in problems
+    problems = "\n".join(check_problems(project, "message: ORDRES\ndirectory: D96A\n"))
+    assert "guides/g.yaml: message: unknown EDIFACT message type in D96A 'ORDRES'; did you mean" \
+        " RDRMES, ORDRSP, ORDERS?" in problems, problems
 
 
 def test_codes_that_yaml_would_read_as_booleans_or_numbers_stay_codes(tmp_path: Path) -> None:

@@ -230,6 +230,8 @@ def _misfits(guide: Guide) -> tuple[str, ...]:
     loads its guide for every file it reads)."""
     try:
         guide.narrowed()
+    except UnknownDirectory as exc:  # the message type: the directory was validated
+        return (f"{guide.name}: message: {exc}",)
     except ConfigError as exc:
         return tuple(exc.problems)
     return ()
