@@ -301,7 +301,8 @@ def test_the_demo_route_quarantines_the_invoice_that_breaks_only_its_guide(
         tmp_path: Path) -> None:
     project = ProjectDir(tmp_path / "project")
     shutil.copy(REPO / "tradelane.yaml", project.root / "tradelane.yaml")
-    shutil.copytree(REPO / "mappings", project.root / "mappings", dirs_exist_ok=True)
+    shutil.copy(REPO / "mappings" / "eancom_invoic.yaml", project.root / "mappings")
+    shutil.copytree(REPO / "mappings" / "guides", project.root / "mappings" / "guides")
     for sample in sorted((REPO / "examples" / "eancom_invoic").glob("*.edi")):
         project.drop("eancom_invoic", sample.name, sample.read_bytes())
     outcomes = {r.name: r.outcome for r in project.run(["eancom_invoic"]).results}
