@@ -237,3 +237,23 @@ def test_a_file_that_cannot_be_read_is_the_readers_to_reject(project: ProjectDir
     result = project.run().results[0]
     assert result.outcome == Outcome.QUARANTINED
     assert "drift" not in result.message
+
+
+def test_pin_drift_and_accept_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """The same story on the ledger several servers share: the first file pins, the second
+    drifts (reject), accept pins its shape."""
+    project = ProjectDir(tmp_path / "pg", ledger_url=pg_url)
+    project.route("orders", csv_route("reject"))
+    project.drop("orders", "a.csv", GOOD_CSV)
+    assert project.run().results[0].outcome == Outcome.DELIVERED
+    project.drop("orders", "b.csv", DRIFTED_CSV)
+    assert project.run().results[0].outcome == Outcome.QUARANTINED
+    from tradelane.drift import Drift
+
+    with project.ledger() as ledger:
+        drift = Drift(ledger)
+        assert drift.pinned("orders").seen == {  # type: ignore[union-attr]
+            "columns": ["Order", "Qty", "Price", "ShipDate", "Discount"]}
+        accepted = drift.accept("orders")
+        assert accepted.shape["columns"][-1] == "Discount" and accepted.seen is None
+        assert [i for i in Incidents(ledger).open_incidents() if i.kind == "drift"] == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from tradelane.ledger.tables import route_shapes
 from tradelane.models import Issue
 from tradelane.spec import RouteSpec
 from tradelane.staging import Staged
+
+log = logging.getLogger("tradelane")
 
 #: Bytes of a file its shape is taken from.
 PREFIX = 256 << 10
@@ -381,9 +384,10 @@ class Drift:
         with self.engine.begin() as conn:
             conn.execute(update(route_shapes).where(route_shapes.c.route == route.name).values(
                 seen=json.dumps(shape), seen_from=file_id, seen_at=utcnow()))
-        self.incidents.open(f"drift:{route.name}", "drift",
-                            f"route {route.name}: schema drift in file {file_id}:"
-                            f" {_listed(found)}", route=route.name, file_id=file_id)
+        message = f"route {route.name}: schema drift in file {file_id}: {_listed(found)}"
+        if self.incidents.open(f"drift:{route.name}", "drift", message, route=route.name,
+                               file_id=file_id):
+            log.error("ALERT %s", message)
         if route.drift == "reject":
             raise SchemaDrift(route.name, found)
         return f"schema drift: {_listed(found)}"
