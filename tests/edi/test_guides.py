@@ -317,3 +317,28 @@ def test_the_demo_route_quarantines_the_invoice_that_breaks_only_its_guide(
     assert "guides/eancom_invoic.yaml allows only BY, SU, DP, IV in SG2/NAD 3035" \
         in error["message"]
     assert "guides/eancom_invoic.yaml" in reason["message"]
+
+
+def test_a_guide_violation_is_answered_in_the_contrl_like_any_other(tmp_path: Path) -> None:
+    from tradelane.formats.edifact_contrl import contrls
+
+    guide = write_guide(tmp_path, ORDERS_GUIDE + "  SG2/NAD: {elements: {3035: {codes: [SU]}}}\n")
+    with pytest.raises(StructureInvalid) as caught:
+        read(tmp_path, guide, GOOD, ack={"folder": "acks"})
+    fmt = route(tmp_path, guide, ack={"folder": "acks"}).format
+    [(_, contrl)] = contrls(Staged.file(tmp_path / "in.edi"), fmt, error=caught.value)
+    assert b"UCM+1+ORDERS:D:96A:UN+4'\nUCS+4+12'\nUCD+12+1'" in contrl, contrl
+
+
+def test_isolate_messages_splits_out_only_the_message_that_breaks_the_guide(
+        tmp_path: Path) -> None:
+    guide = write_guide(tmp_path, ORDERS_GUIDE + "  SG2/NAD: {elements: {3035: {codes: [BY]}}}\n")
+    two = GOOD + GOOD.replace("UNH+1+", "UNH+2+").replace("UNT+8+1'", "UNT+8+2'") \
+        .replace("NAD+BY", "NAD+SU")
+    path = tmp_path / "in.edi"
+    path.write_text("UNA:+.? 'UNB+UNOC:3+SENDER+RECEIVER+240101:1200+REF1'" + two
+                    + "UNZ+2+REF1'", encoding="latin-1")
+    [doc] = EdifactReader().read(Staged.file(path), route(tmp_path, guide, isolate_messages=True))
+    assert doc.unit_refs == ("1",)
+    [failed] = doc.failed
+    assert failed.message.number == 2 and failed.issue.rule == "guide_code_list"
