@@ -135,7 +135,9 @@ ROUTE_YAML = {
                "buyer": {"source": "NAD[BY].C082.3039", "pattern": "\\d{13}"}},
     "fields": {"line": {"source": "LIN.1082", "type": "integer", "required": True},
                "gtin": {"source": "LIN.C212.7140", "required": True},
-               "qty": {"source": "QTY[21].C186.6060", "type": "decimal", "min": 0},
+               # a line without its own QTY+21 would read one of the header's SCC/ALC groups
+               "qty": {"source": "QTY[21].C186.6060", "type": "decimal", "min": 0,
+                       "take": "first"},
                "price": {"source": "PRI[AAA].1.2"}},
     "transform": {"copy_header": ["order_id", "date", "buyer"]},
     "target": {"folder": "outbox/orders", "format": "json"},

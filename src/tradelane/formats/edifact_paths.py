@@ -1,9 +1,11 @@
 """Field paths into EDIFACT segments: ``NAD[BY].C082.3039``, ``QTY[21].C186.6060``, ``NAD[BY].3.1``.
 
 A path is a segment tag, an optional qualifier in brackets (matched against the first component
-of the first element), then either directory codes (composite, then component) from the small
-table below, or 1-based positions (element, then component). ``LIN/QTY[21]...`` names the
-record group explicitly; inside ``fields`` a bare ``QTY[21]...`` means the same.
+of the first element), then either directory codes (composite, then component) from the
+route's directory (``layouts``) or else the small table below, or 1-based positions (element,
+then component). ``LIN/QTY[21]...`` or ``SG25/QTY[21]...`` reads the record's own group alone
+(a bare ``QTY[21]...`` falls back to the groups around it, see ``edi.groups``);
+``SG10/GIN[BJ]...`` reads an enclosing group.
 
 A repeated element (syntax 4) is addressed by a 1-based index after it: ``ATT.C956[2].9019``
 or ``ATT.3[2].1``; without an index a path reads the first repetition.
@@ -14,7 +16,9 @@ the record's interchange (UNB 0020), group (UNG 0048) and message (UNH 0062).
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tradelane.errors import ConfigError
@@ -78,7 +82,8 @@ _LAYOUT: dict[str, tuple[str | _C, ...]] = {
     "MEA": ("6311", ("C502", ("6313", "6321", "6155", "6154")),
             ("C174", ("6411", "6314", "6162", "6152", "6432")), "7383"),
 }
-_PATH = re.compile(r"^(?:(?P<group>[A-Z0-9]{3})/)?(?P<tag>[A-Z0-9]{3})(?:\[(?P<qual>[^\]]*)\])?"
+_PATH = re.compile(r"^(?:(?P<group>SG\d{1,3}|[A-Z0-9]{3})/)?(?P<tag>[A-Z0-9]{3})"
+                   r"(?:\[(?P<qual>[^\]]*)\])?"
                    r"(?P<rest>(?:\.[A-Za-z0-9_]+(?:\[(?P<rep>\d{1,3})\])?)?"
                    r"(?:\.[A-Za-z0-9_]+)?)$")
 
@@ -121,9 +126,15 @@ class SegmentPath:
         return (q[0] if isinstance(q, list) else q) == self.qualifier
 
 
-def compile_path(text: str, *, where: str = "source") -> SegmentPath:
+#: A segment's layout in the form of ``_LAYOUT``'s entries, from a directory, or None.
+Layouts = Callable[[str], tuple["str | _C", ...] | None]
+
+
+def compile_path(text: str, *, where: str = "source", layouts: Layouts | None = None
+                 ) -> SegmentPath:
     """Compile ``TAG[QUAL].code[REP].code`` or ``TAG[QUAL].n[REP].m``; raise ConfigError if
-    unknown."""
+    unknown. Codes are looked up in ``layouts`` (the route's directory), else in the table
+    above."""
     m = _PATH.match(text.strip())
     if not m:
         raise ConfigError([f"{where}: {text!r} is not an EDI path like 'NAD[BY].C082.3039'"
@@ -145,10 +156,11 @@ def compile_path(text: str, *, where: str = "source") -> SegmentPath:
         if element < 1 or (component is not None and component < 0):
             raise ConfigError([f"{where}: {text!r}: positions count from 1"])
         return make(element, component)
-    layout = _LAYOUT.get(tag)
+    layout = (layouts(tag) if layouts else None) or _LAYOUT.get(tag)  # the route's first
     if layout is None:
-        raise ConfigError([f"{where}: {text!r}: no directory codes known for {tag}; use"
-                           f" positions instead, e.g. '{tag}.1.1'"])
+        raise ConfigError([f"{where}: {text!r}: no directory codes known for {tag}; name"
+                           f" format.directory and format.messages, or use positions, e.g."
+                           f" '{tag}.1.1'"])
     for pos, entry in enumerate(layout, start=1):
         code, comps = (entry, ()) if isinstance(entry, str) else entry
         if code != rest[0]:
@@ -157,11 +169,20 @@ def compile_path(text: str, *, where: str = "source") -> SegmentPath:
             return make(pos, None)
         if rest[1] in comps:
             return make(pos, comps.index(rest[1]))
+        known = ", ".join(comps) or "none, it is a simple element"
         raise ConfigError([f"{where}: {text!r}: {rest[1]} is not a component of {code}"
-                           f" (known: {', '.join(comps) or 'none, it is a simple element'})"])
+                           f"{_did_you_mean(rest[1], comps)} (known: {known})"])
     # a component code given without its composite: NAD.3039
     for pos, entry in enumerate(layout, start=1):
         if not isinstance(entry, str) and rest[0] in entry[1] and len(rest) == 1:
             return make(pos, entry[1].index(rest[0]))
-    known = ", ".join(e if isinstance(e, str) else e[0] for e in layout)
-    raise ConfigError([f"{where}: {text!r}: {rest[0]} is not an element of {tag} ({known})"])
+    codes = [e if isinstance(e, str) else e[0] for e in layout]
+    components = [c for e in layout if not isinstance(e, str) for c in e[1]]
+    hint = _did_you_mean(rest[0], codes + components if len(rest) == 1 else codes)
+    raise ConfigError([f"{where}: {text!r}: {rest[0]} is not an element of {tag}{hint}"
+                       f" ({', '.join(codes)})"])
+
+
+def _did_you_mean(code: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(code, list(dict.fromkeys(known)), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(close)}?" if close else ""

@@ -169,6 +169,13 @@ def check_field_paths(route: RouteSpec, label: str, problems: list[str]) -> None
     check = _PATH_CHECKS.get(kind)
     if check is None:
         return
+    if kind == "edifact":
+        from tradelane.edi.paths import records_problem
+
+        found = records_problem(route)
+        if found:
+            problems.append(f"{label}: {found}")
+            return
     for part, specs in (("header", route.header), ("fields", route.fields)):
         for name, spec in specs.items():
             where = f"{part}.{name}.source"
@@ -178,22 +185,9 @@ def check_field_paths(route: RouteSpec, label: str, problems: list[str]) -> None
 
 
 def _edifact_path(route: RouteSpec, source: str, where: str, part: str) -> str | None:
-    from tradelane.formats.edifact_paths import LINKS, compile_path
+    from tradelane.edi.paths import source_problem  # codes, groups, take: edi/paths.py
 
-    if source in LINKS:
-        return None
-    try:
-        path = compile_path(source, where=where)
-    except ConfigError as exc:
-        return "; ".join(exc.problems)
-    records = getattr(route.format, "records", None)
-    if part == "fields" and path.group and records and path.group != records:
-        return (f"{where}: {source!r} names the group {path.group} but format.records is"
-                f" {records}")
-    from tradelane.edi.paths import path_problem  # the route's directory, when it names one
-
-    return path_problem(getattr(route.format, "directory", None),
-                        getattr(route.format, "messages", None), path, where)
+    return source_problem(route, source, where, part)
 
 
 def _check_guide(route: RouteSpec, label: str, problems: list[str]) -> None:

@@ -55,6 +55,11 @@ class FieldSpec(Strict):
         description="Texts read as false by a boolean field (compared case-insensitively).")
     description: str = Field("", description="What the field means, for the people who"
                              " maintain the mapping.")
+    take: Literal["first", "last", "all"] | None = Field(
+        None, description="EDIFACT: which value a path takes when several segments of one"
+        " record's scope may carry it (a pallet's several packages): the first, the last, or"
+        " all of them joined by 'separator'. tradelane check refuses such a path without it.")
+    separator: str = Field(",", description="EDIFACT, take: all: the text between values.")
 
     @field_validator("pattern")
     @classmethod

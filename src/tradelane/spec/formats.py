@@ -131,10 +131,12 @@ class EdifactFormat(Strict):
     type: Literal["edifact"] = Field(..., description="Selects this format.")
     records: str | None = Field(
         None,
-        pattern=r"^[A-Z0-9]{3}$",
-        description="Segment tag that starts each record (e.g. LIN); a record runs to the next"
-        " such tag, the UNS section control or the end of the message. Without it, each"
-        " message is one record.",
+        pattern=r"^(?:[A-Z0-9]{3}|SG\d{1,3})$",
+        description="The segment group whose instances are the records: its name as the"
+        " message's directory numbers it (SG25) or its trigger segment (LIN). Each record's"
+        " field is read in its own group instance, then in each enclosing group's (a DESADV"
+        " line's packaging level), then at message level. A group name needs"
+        " format.directory and format.messages. Without it, each message is one record.",
     )
     messages: list[str] | None = Field(
         None, description="Accepted message types (UNH S009/0065), e.g. [ORDERS]; others are"
