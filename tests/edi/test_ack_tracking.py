@@ -210,3 +210,24 @@ def test_pydifacts_aperak_with_its_wrong_unt_count_is_quarantined_not_recorded(
     aperak = (DATA / "edifact" / "pydifact__aperak_rejected.edi").read_bytes()
     assert receive(project, "aperak.edi", aperak) == Outcome.QUARANTINED
     assert acks_json(project)["unmatched"] == []
+
+
+def test_an_x12_997_rejecting_a_transaction_set_is_read_and_kept_unmatched(
+        project: ProjectDir) -> None:
+    """tradelane writes no X12 yet, so every 997 answers nothing it sent."""
+    project.route("fa_in", """\
+        source: {folder: inbox/fa_in, pattern: "*.edi", min_age: 1s}
+        format: {type: x12, transactions: ['997']}
+        fields:
+          group: {source: AK1.2}
+        target: {folder: outbox/fa_in, format: json, name: "{stem}.json"}
+    """)
+    project.drop("fa_in", "fa.edi", (DATA / "x12" / "staedi__simple997.edi").read_bytes())
+    [result] = project.run(["fa_in"]).results
+    assert result.outcome == Outcome.DELIVERED
+    [stray] = acks_json(project)["unmatched"]
+    assert (stray["kind"], stray["sender"], stray["control_ref"], stray["verdict"]) == (
+        "997", "ReceiverID", "000001", "rejected")
+    assert stray["errors"] == ["segment NM1 at position 8: error 8",
+                               "element 8: error 7, value 'MI'",
+                               "transaction set rejected (AK501 R, code 5)"]

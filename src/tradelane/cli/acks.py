@@ -59,7 +59,7 @@ def acks(
     else:
         render(console, _COLUMNS, [(
             str(s.id), s.route, _when(s.sent_at), s.recipient, s.control_ref, str(s.messages),
-            _state(s.ack_state, s.overdue(now)), _detail(s, now)) for s in sent],
+            _state(s, now), _detail(s, now)) for s in sent],
             title="Interchanges sent", wide=wide)
         refused = [s for s in sent if s.ack is not None and s.ack.errors]
         for s in refused:  # the partner's reasons in full, whatever the table had room for
@@ -79,10 +79,12 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M")
 
 
-def _state(state: str, overdue: bool) -> Text:
-    if overdue:
+def _state(s: Any, now: datetime) -> Text:
+    if s.overdue(now):
         return Text("late", style="red")
-    return Text(state, style=_STYLE.get(state, ""))
+    if s.ack_state == "waiting" and s.ack_due_at is None:
+        return Text("sent")  # no answer expected (no ack_within)
+    return Text(s.ack_state, style=_STYLE.get(s.ack_state, ""))
 
 
 def _detail(s: Any, now: datetime) -> str:
