@@ -16,19 +16,20 @@ from tradelane import ops
 from tradelane.errors import Conflict, NotFound, TradelaneError
 from tradelane.models import FileState
 from tradelane.pipeline import FileResult, Outcome
-from tradelane.web.auth import require_user
 from tradelane.web.params import ConsoleDep, FileId
+from tradelane.web.roles import Role, require
 from tradelane.web.session import flash
 from tradelane.web.state import Console
 
-router = APIRouter(dependencies=[Depends(require_user)])
+router = APIRouter()
 
 
 def _back(file_id: int) -> RedirectResponse:
     return RedirectResponse(f"/files/{file_id}", status_code=303)
 
 
-@router.post("/files/{file_id}/reprocess")
+@router.post("/files/{file_id}/reprocess",
+             dependencies=[Depends(require(Role.operator, "reprocess files"))])
 def reprocess(request: Request, con: ConsoleDep, file_id: FileId,
               force: Annotated[str | None, Form()] = None) -> RedirectResponse:
     try:
@@ -75,7 +76,8 @@ def _outcome(r: FileResult) -> tuple[str, str]:
                      f" ({why}). It is kept, not delivered; tell the developers.")
 
 
-@router.post("/files/{file_id}/discard")
+@router.post("/files/{file_id}/discard",
+             dependencies=[Depends(require(Role.operator, "discard files"))])
 def discard(request: Request, con: ConsoleDep, file_id: FileId,
             reason: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
     con.ledger.get(file_id)  # NotFound before anything else is said about the file

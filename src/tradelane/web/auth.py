@@ -18,6 +18,7 @@ from fastapi import HTTPException, Request
 from tradelane import redact
 from tradelane.errors import ConfigError, NotAuthenticated
 from tradelane.spec import ConsoleSpec, Settings
+from tradelane.web.roles import SINGLE_USER, User
 from tradelane.web.session import session_of
 
 CSRF_FIELD = "csrf_token"
@@ -71,6 +72,18 @@ class Credentials:
         user_ok = hmac.compare_digest(user.encode(), self._user)
         password_ok = hmac.compare_digest(password.encode(), self._password)
         return user_ok and password_ok
+
+
+class Accounts:
+    """Who a logged-in name is now (``roles.Directory``). Single-password mode: the one ops
+    user is ``SINGLE_USER``, an admin."""
+
+    def __init__(self, credentials: Credentials, single_user: str):
+        self.credentials = credentials
+        self._single_user = single_user
+
+    def user(self, name: str) -> User | None:
+        return SINGLE_USER if name == self._single_user else None
 
 
 async def csrf_protect(request: Request) -> None:

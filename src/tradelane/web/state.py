@@ -12,7 +12,7 @@ from tradelane.ledger import Ledger
 from tradelane.ledger.sessions import Sessions
 from tradelane.runner import Runner
 from tradelane.spec import Project, Settings, load_project
-from tradelane.web.auth import Credentials
+from tradelane.web.auth import Accounts, Credentials
 from tradelane.web.session import SessionManager
 from tradelane.web.throttle import LoginThrottle
 
@@ -26,6 +26,7 @@ class Console:
         self.project_dir = project_dir
         self.settings = settings
         self.credentials = credentials
+        self.accounts = Accounts(credentials, settings.console.user)  # roles.current_user
         self.ledger = Ledger(settings.ledger_url, worker=f"console:{settings.console.user}",
                              lease=settings.lease)
         spec = settings.console

@@ -11,12 +11,12 @@ from fastapi.responses import HTMLResponse
 from tradelane import ops
 from tradelane.errors import NotFound
 from tradelane.models import QUARANTINE_STATES
-from tradelane.web.auth import require_user
 from tradelane.web.params import ConsoleDep, FileId, parse_file_id
 from tradelane.web.preview import preview
 from tradelane.web.render import render
+from tradelane.web.roles import Role, require
 
-router = APIRouter(dependencies=[Depends(require_user)])
+router = APIRouter(dependencies=[Depends(require(Role.viewer, "see the console"))])
 
 
 @router.get("/", response_class=HTMLResponse)
