@@ -184,5 +184,6 @@ def compile_path(text: str, *, where: str = "source", layouts: Layouts | None = 
 
 
 def _did_you_mean(code: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(code, list(dict.fromkeys(known)), n=3, cutoff=0.5)
+    bases = dict.fromkeys(k.split("_")[0] for k in known)  # C208, not C208_2..C208_5 too
+    close = difflib.get_close_matches(code, list(bases), n=3, cutoff=0.5)
     return f"; did you mean {', '.join(close)}?" if close else ""
