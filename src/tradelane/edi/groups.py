@@ -31,7 +31,8 @@ from tradelane.edi.structure import ROOT, StructureMachine
 from tradelane.errors import ConfigError
 
 GROUP_NAME = re.compile(r"^SG\d{1,3}$")
-_SHAPES = 4096  # message shapes kept per plan
+_SHAPES = 4096  # message shapes kept per machine
+_SHAPE_CHARS = 1 << 16  # a longer message (thousands of lines) is walked, not kept
 
 
 @dataclass(frozen=True)
@@ -177,9 +178,10 @@ class GroupPlan:
         if nodes is None:
             found, _ = self.sm.run(tags)
             nodes = np.asarray(found, dtype=np.int64)
-            if len(self.shapes) >= _SHAPES:
-                self.shapes.clear()
-            self.shapes[key] = nodes
+            if len(key) <= _SHAPE_CHARS:  # memory stays bounded: 4,096 keys of 64 KB at most
+                if len(self.shapes) >= _SHAPES:
+                    self.shapes.clear()
+                self.shapes[key] = nodes
         return nodes
 
 
