@@ -77,9 +77,11 @@ def drift(
         str(r["pinned_from"] or ""), _summary(r["shape"]),
         Text("; ".join(r["drifted"]), style="red") if r["drifted"] else "none")
         for r in rows], title="Pinned shapes", wide=wide)
-    if route is not None:
+    if route is not None:  # the whole shape and every change, wrapped, never cut
         for group, names in rows[0]["shape"].items():
-            console.print(f"{group}: {', '.join(names)}", soft_wrap=False)
+            console.print(f"{group}: {', '.join(names)}")
+        for change in rows[0]["drifted"]:
+            console.print(f"drifted (file {rows[0]['seen_from']}): {change}", style="red")
 
 
 def _pinned(find: Callable[[str], Any], route: str | None) -> Any:
