@@ -8,6 +8,13 @@ or their digits counted. A segment that matches is valid; its text is remembered
 seen before costs a set lookup. One that does not match (or that holds repetitions, or that the
 slow tokenizer already split) is walked element by element to say what is wrong and where.
 
+A second pattern (``exact``) holds the code lists (as a trie of alternatives) and the digit
+counts of decimals as well, so that a match alone says valid. ``invalid(texts)`` runs it once
+over many segments joined by line breaks, each segment an atomic group (a bad one costs no
+backtracking into the others): a batch of valid segments is one regex call, in C. It is built
+only when no separator is a digit, sign or decimal mark, so that a segment splits one way
+and both patterns read the same values; a segment it refuses is tried by the first pattern.
+
 Numbers take either decimal mark, ``,`` or ``.``; the sign and the mark are not counted in the
 length, and a mark needs a digit on each side (ISO 9735).
 """
@@ -15,7 +22,8 @@ length, and a mark needs a digit on each side (ISO 9735).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from itertools import islice
 
 from tradelane.edi.directory import DataElement, Position, SegmentDef
 from tradelane.formats.edifact_tokens import Element, Repeated
@@ -24,11 +32,40 @@ from tradelane.formats.edifact_tokens import Element, Repeated
 Fault = tuple[str, int, int | None, str, str, str]
 
 _NUMBER = re.compile(r"-?(\d*)(?:[.,](\d*))?")
+#: Separators with which a segment could split more than one way: no ``exact`` pattern.
+_AMBIGUOUS = frozenset("0123456789.,-")
+#: Joins the segments of a batch. The tokenizer drops line breaks; a text holding one anyway
+#: makes the batch's count of them wrong, and each text is then checked alone.
+_JOIN = "\n"
+#: Texts of valid segments remembered per definition.
+GOOD_TEXTS = 4096
 
 
 def _quant(low: int, high: int) -> str:
     low = max(low, 1)
     return f"{{{low},{high}}}" if high else f"{{{low},}}"
+
+
+def _trie(codes: Collection[str]) -> str:
+    """A pattern matching exactly ``codes``: alternatives sharing a prefix share its test."""
+    if not codes:
+        return "(?!)"
+    root: dict[str, dict] = {}
+    for code in codes:
+        node = root
+        for ch in code:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, dict]) -> str:
+        ends = "" in node
+        alts = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else f"(?:{'|'.join(alts)})"
+        return f"(?:{body})?" if ends else body
+
+    return emit(root)
 
 
 class SegmentChecker:
@@ -43,51 +80,108 @@ class SegmentChecker:
         self.good: set[str] = set()  # texts already found valid (bounded)
         self._named: dict[str, frozenset[str] | tuple[int, int]] = {}
         seps = element_sep + component_sep + (repetition_sep or "")
+        self._exact = False
         self.plain = f"[^{re.escape(seps)}]"
         self.not_digit = f"[^{re.escape(seps)}0-9]"
-        rest = ""
-        tail_optional = True
-        for pos in reversed(segment.positions):
-            body = self._position(pos)
-            if tail_optional and not pos.mandatory:
-                rest = f"(?:{re.escape(element_sep)}{body}{rest})?"
-            else:
-                rest = f"{re.escape(element_sep)}{body}{rest}"
-                tail_optional = False
-        self.fast = re.compile(re.escape(segment.tag) + rest)
+        self.end = "$"
+        self.fast = re.compile(re.escape(segment.tag) + self._segment_body())
         order = sorted(self.fast.groupindex.items(), key=lambda item: item[1])
         self.rules = [self._named[name] for name, _ in order]
+        self.exact: re.Pattern[str] | None = None
+        self.batch: re.Pattern[str] | None = None
+        if not _AMBIGUOUS & set(seps):
+            # the same pattern, self-contained; its values never take a line break
+            self._exact = True
+            self.plain = f"[^{re.escape(seps + _JOIN)}]"
+            self.not_digit = f"[^{re.escape(seps + _JOIN)}0-9]"
+            self.end = f"(?:{_JOIN}|\\Z)"
+            exact = re.escape(segment.tag) + self._segment_body()
+            self.exact = re.compile(exact)
+            self.batch = re.compile(f"(?>{exact}{_JOIN})*+")
 
     def valid(self, text: str) -> bool:
         """True when the segment's text is valid (the fast path); False: walk it. Callers
         look in ``good`` first."""
-        match = self.fast.fullmatch(text)
-        if match is None:
+        if (self.exact is None or self.exact.fullmatch(text) is None) \
+                and not self._valid(text):
             return False
-        if self.rules:
-            for value, rule in zip(match.groups(), self.rules, strict=True):
-                if value is None:
-                    continue
-                if isinstance(rule, frozenset):
-                    if value not in rule:
-                        return False
-                elif not rule[0] <= len(value) - 1 <= rule[1]:  # digits of a decimal
-                    return False
-        if len(self.good) < 4096:
+        if len(self.good) < GOOD_TEXTS:
             self.good.add(text)
         return True
 
-    # -- the compiled pattern ---------------------------------------------------------------
+    def _valid(self, text: str) -> bool:
+        match = self.fast.fullmatch(text)
+        if match is None:
+            return False
+        for value, rule in zip(match.groups(), self.rules, strict=True):
+            if value is None:
+                continue
+            if isinstance(rule, frozenset):
+                if value not in rule:
+                    return False
+            elif not rule[0] <= len(value) - 1 <= rule[1]:  # digits of a decimal
+                return False
+        return True
+
+    def invalid(self, texts: Collection[str]) -> list[str]:
+        """The texts among ``texts`` that are not valid segments (each once, in no order)."""
+        new = set(texts)
+        new -= self.good
+        if not new:
+            return []
+        if self.batch is None:
+            return [t for t in new if not self.valid(t)]
+        joined = _JOIN.join(new) + _JOIN
+        if joined.count(_JOIN) != len(new):
+            return [t for t in new if not self.valid(t)]
+        bad: list[str] = []
+        match, pos, end = self.batch.match, 0, len(joined)
+        while True:
+            pos = match(joined, pos).end()  # type: ignore[union-attr]  # matches, if empty
+            if pos == end:
+                break
+            stop = joined.index(_JOIN, pos)
+            if not self._valid(joined[pos:stop]):
+                bad.append(joined[pos:stop])
+            pos = stop + 1
+        room = GOOD_TEXTS - len(self.good)
+        if room > 0 and not bad:
+            self.good.update(islice(new, room))
+        return bad
+
+    # -- the compiled patterns --------------------------------------------------------------
+
+    def _segment_body(self) -> str:
+        rest = ""
+        tail_optional = True
+        element = re.escape(self.e)
+        for pos in reversed(self.segment.positions):
+            body = self._position(pos)
+            if tail_optional and not pos.mandatory:
+                rest = f"(?:{element}{body}{rest})?"
+            else:
+                rest = f"{element}{body}{rest}"
+                tail_optional = False
+        return rest
 
     def _value(self, el: DataElement) -> str:
         if el.codes:  # captured, then looked up in the code list's set
+            if self._exact:
+                seps = set(self.e + self.c + (self.r or "") + _JOIN)
+                return _trie([c for c in el.codes.frozen() if c and not seps & set(c)])
             name = f"c{len(self._named)}"
             self._named[name] = el.codes.frozen()
             return f"(?P<{name}>{self.plain}+)"
         if el.representation == "n":  # a decimal is captured: its digits are counted after
-            name = f"c{len(self._named)}"
-            self._named[name] = (max(el.min_length, 1), el.max_length or 1 << 30)
-            return rf"-?(?:\d{_quant(el.min_length, el.max_length)}|(?P<{name}>\d+[.,]\d+))"
+            low, high = max(el.min_length, 1), el.max_length or 1 << 30
+            if self._exact:  # the run of digits and mark is one longer than its digits
+                run = f"{{{low + 1},{high + 1}}}" if el.max_length else f"{{{low + 1},}}"
+                decimal = rf"(?=[\d.,]{run}(?![\d.,]))\d+[.,]\d+"
+            else:
+                name = f"c{len(self._named)}"
+                self._named[name] = (low, high)
+                decimal = rf"(?P<{name}>\d+[.,]\d+)"
+            return rf"-?(?:\d{_quant(el.min_length, el.max_length)}|{decimal})"
         cls = self.not_digit if el.representation == "a" else self.plain
         return cls + _quant(el.min_length, el.max_length)
 
@@ -113,7 +207,7 @@ class SegmentChecker:
         if parts[0].mandatory:
             body = f"{first}{rest}"
         elif pos.mandatory:  # present: not only empty components
-            body = f"(?!(?:{comp})*(?:{re.escape(self.e)}|$))(?:{first})?{rest}"
+            body = f"(?!(?:{comp})*(?:{re.escape(self.e)}|{self.end}))(?:{first})?{rest}"
         else:
             body = f"(?:{first})?{rest}"
         return body if pos.mandatory else f"(?:{body})?"

@@ -38,6 +38,11 @@ class Move:
 SAME = Move(0, -1, (), -2, ())
 
 
+def shape(tags: list[str]) -> str:
+    """A message's tags as one text: messages of one shape walk the structure alike."""
+    return "\x1f".join(tags)
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One structural violation: the segment (0-based in the message) and what broke."""
@@ -136,9 +141,11 @@ class StructureMachine:
 
     # -- a message --------------------------------------------------------------------------
 
-    def run(self, tags: list[str]) -> tuple[list[int], list[Finding]]:
-        """The node each segment matched (-1: not allowed there) and the violations."""
-        key = "\x1f".join(tags)
+    def run(self, tags: list[str], key: str | None = None) -> tuple[list[int], list[Finding]]:
+        """The node each segment matched (-1: not allowed there) and the violations. ``key``
+        is the tags joined by ``shape(tags)``, when the caller has it already."""
+        if key is None:
+            key = shape(tags)
         known = self.outcomes.get(key)
         if known is not None:
             return known

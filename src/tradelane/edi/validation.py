@@ -10,7 +10,7 @@ breaks its standard), ``warn`` (noted in the file's history and reason, delivere
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -33,7 +33,7 @@ from tradelane.edi.errors import (
     ValueTooShort,
 )
 from tradelane.edi.guides import Guide
-from tradelane.edi.structure import START, StructureMachine
+from tradelane.edi.structure import START, StructureMachine, shape
 
 SEVERITIES = ("reject", "warn", "off")
 #: Every rule rejects unless the route says otherwise.
@@ -183,6 +183,82 @@ class StructureValidator:
         if found is None:
             found = self._checkers[key] = [None] * len(machine.nodes)
         return found
+
+    def unproven(self, msgs: Sequence[Any]) -> list[Any]:
+        """The messages of ``msgs`` (in their order) that may break their directory, for
+        ``check`` to say how; every other one has no violation. A batch costs little more
+        than its distinct texts: each message's tags walk its machine (one lookup for a shape
+        seen before), then all texts found at one place of the structure go through that
+        place's checker at once (``SegmentChecker.invalid``)."""
+        doubt: set[int] = set()
+        # per context (directory, machine, checkers): per shape, its nodes and its messages
+        shapes: dict[int, tuple[tuple[str, Any, Any], dict[str, tuple[list[int], list[int]]]]]
+        shapes = {}
+        ident: tuple[Any, ...] = ()
+        machine: Any = None
+        groups: dict[str, tuple[list[int], list[int]]] = {}
+        for k, msg in enumerate(msgs):
+            block = msg.block
+            if ident != (msg.interchange, msg.type, msg.version, block.delims):
+                # another kind of message than the last (rare): its context
+                ident = (msg.interchange, msg.type, msg.version, block.delims)
+                context = self._context_of(msg)
+                machine = context[1]
+                if machine is not None:
+                    groups = shapes.setdefault(id(context), (context, {}))[1]
+            if machine is None or block.parsed:
+                doubt.add(k)  # not validated (check says why), or split by the slow tokenizer
+                continue
+            key = shape(block.tags)
+            found = groups.get(key)
+            if found is not None:
+                found[1].append(k)
+                continue
+            nodes, findings = machine.run(block.tags, key)
+            if findings or not self.elements_on:
+                if findings:
+                    doubt.add(k)
+                continue
+            groups[key] = (nodes, [k])
+        if shapes and self.elements_on:
+            doubt.update(self._unproven_elements(msgs, shapes))
+        return [msgs[k] for k in sorted(doubt)]
+
+    def _unproven_elements(self, msgs: Sequence[Any], shapes: dict[int, Any]) -> set[int]:
+        """The messages (by index) holding a segment text its checker does not accept."""
+        texts: dict[int, tuple[SegmentChecker, set[str]]] = {}
+        places: list[tuple[SegmentChecker, list[int], tuple[str, ...]]] = []
+        for (_, machine, checkers), groups in shapes.values():
+            for nodes, members in groups.values():
+                delims = msgs[members[0]].block.delims
+                # the texts at each place, every message of the shape at once
+                columns = list(zip(*(msgs[k].block.segs for k in members), strict=True))
+                for i in range(1, len(nodes) - 1):  # UNH and UNT: the envelope checks them
+                    checker = checkers[nodes[i]]
+                    if checker is None:
+                        checker = checkers[nodes[i]] = self._checker(machine, nodes[i], delims)
+                    found = texts.get(id(checker))
+                    if found is None:
+                        found = texts[id(checker)] = (checker, set())
+                    found[1].update(columns[i])
+                    places.append((checker, members, columns[i]))
+        bad = {key: set(checker.invalid(found)) for key, (checker, found) in texts.items()}
+        doubt: set[int] = set()
+        for checker, members, column in places:
+            wrong = bad[id(checker)]
+            if wrong:
+                doubt.update(k for k, text in zip(members, column, strict=True)
+                             if text in wrong)
+        return doubt
+
+    def _context_of(self, msg: Any) -> tuple[str, Any, Any]:
+        d = msg.block.delims
+        ident = (msg.type, msg.version, getattr(msg.interchange, "version", ""), d.element,
+                 d.component, d.repetition)
+        context = self._contexts.get(ident)
+        if context is None:
+            context = self._contexts[ident] = self._context(msg, d)
+        return context
 
     def _structural(self, machine: StructureMachine, msg: Any, finding: Any,
                     byte_of: Callable[[int], int | None] | None) -> DirectoryViolation:
