@@ -98,3 +98,59 @@ def test_edifact_rejects_point_at_the_segment_in_the_rejects_file(
                                  "--json").stdout)
     assert [item["text"] for item in shown["lines"]] == ["LIN+1++4006381333955:EN'"]
     assert "LIN+1++4006381333955:EN'" in rejects.read_text()
+
+
+def test_xml_and_fixed_width_rejects_point_at_their_own_lines(project: ProjectDir) -> None:
+    project.route("inv", """\
+        source: {folder: inbox/inv, pattern: "*.xml", min_age: 1s}
+        format: {type: xml, records: Line}
+        fields:
+          sku: {source: Sku, required: true}
+          qty: {source: Qty, type: integer, min: 1}
+        target: {folder: outbox/inv, format: json, name: "{stem}.json"}
+        on_invalid: split
+    """)
+    project.drop("inv", "a.xml", "<Inv>\n<Line><Sku>A</Sku><Qty>1</Qty></Line>\n"
+                 "<Line><Sku>B</Sku><Qty>0</Qty></Line>\n<Line><Sku>C</Sku><Qty>1</Qty></Line>\n"
+                 "<Line><Sku>D</Sku><Qty>0</Qty></Line>\n</Inv>\n")
+    project.route("fx", """\
+        source: {folder: inbox/fx, pattern: "*.txt", min_age: 1s}
+        format:
+          type: fixed
+          record_types:
+            I: {prefix: "I", fields: {sku: {start: 2, width: 4}, qty: {start: 6, width: 3}}}
+        fields:
+          sku: {source: I.sku, required: true}
+          qty: {source: I.qty, type: integer, min: 1}
+        target: {folder: outbox/fx, format: json, name: "{stem}.json"}
+        on_invalid: split
+    """)
+    project.drop("fx", "a.txt", "IAAAA001\nIBBBB000\nICCCC001\nIDDDD000\n")
+    assert sorted(r.split_out for r in project.run().results) == [2, 2]
+
+    rejects, reason = split_reason(project, "inv")
+    lines = rejects.read_text().splitlines()
+    assert [(e["location"], e["original_location"]) for e in reason["errors"]] == [
+        ("line 3 (/Inv//Line[1])", "line 3 (/Inv//Line[2])"),
+        ("line 4 (/Inv//Line[2])", "line 5 (/Inv//Line[4])")]
+    assert "<Sku>B</Sku>" in lines[2] and "<Sku>D</Sku>" in lines[3]
+
+    rejects, reason = split_reason(project, "fx")
+    assert rejects.read_text() == "IBBBB000\nIDDDD000\n"
+    assert [(e["location"], e["original_location"]) for e in reason["errors"]] == [
+        ("line 1", "line 2"), ("line 2", "line 4")]
+
+
+def test_when_a_hook_drops_rows_the_originals_places_are_kept(project: ProjectDir) -> None:
+    """The rejects file then cannot be matched record for record: its reason keeps the
+    original's locations (and says nothing it cannot know) rather than point at wrong lines."""
+    project.file("hooks/drop.py", "def first_only(df, header):\n    return df.iloc[:1]\n")
+    project.route("orders", CSV_ROUTE.replace(
+        "    target:", "    transform: {hook: 'drop:first_only'}\n    target:")
+        + "    on_invalid: split\n")
+    project.drop("orders", "mix.csv", MIXED_CSV)
+    [result] = project.run().results
+    assert result.split_out == 2, result.message
+    _, reason = split_reason(project, "orders")
+    assert [e["location"] for e in reason["errors"]] == ["row 2 (line 3)", "row 4 (line 5)"]
+    assert not any("original_location" in e for e in reason["errors"])
