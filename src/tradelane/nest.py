@@ -32,12 +32,24 @@ _SHOWN = 80  # characters of a value quoted in a message
 Cells = Callable[[Document], dict[str, Sequence[Any]]]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class At:
+    """Where a record is, put in words only when a message needs it (locating a CSV row
+    reads the file)."""
+
+    locate: Callable[[int], str]
+    number: int
+
+    def __str__(self) -> str:
+        return self.locate(self.number)
+
+
+@dataclass(slots=True)
 class Entry:
     """One entry of a level: its field values, its children by name, and its records."""
 
     values: dict[str, Any]
-    first: str  # where its first record is, for messages about the others
+    first: At  # where its first record is, for messages about the others
     children: dict[str, dict[Any, Entry] | list[Entry]] = field(default_factory=dict)
 
 
@@ -75,10 +87,10 @@ class Nester:
             assert doc.numbers is not None
             numbers = doc.numbers.tolist()
             for row, number in enumerate(numbers):
-                where = doc.locate(number)
+                where = At(doc.locate, number)
                 here = keys[row]
                 if here == self.null and tracked:
-                    self._issue(where, self.spec.by, "", "a record of its own document",
+                    self._issue(where, self.spec.by, "", "key",
                                 f"{self.spec.by} is empty: the record belongs to no document")
                     continue
                 if current is None or here != key:
@@ -95,8 +107,7 @@ class Nester:
                     key = here
                     current = Nested(Entry(self._values(self.spec, columns, row), where), [])
                 else:
-                    self._agree(self.spec, current.root, columns, row, where,
-                                "document", "a document-level field")
+                    self._agree(self.spec, current.root, columns, row, where)
                 current.records.append(number)
                 self._add_children(self.spec, current.root, columns, row, where)
         if current is not None and not self.error_count:
@@ -129,18 +140,24 @@ class Nester:
         return {name: columns[name][row] for name in level.fields}
 
     def _agree(self, level: NestLevel, entry: Entry, columns: dict[str, Sequence[Any]],
-               row: int, where: str, what: str, kind: str) -> None:
+               row: int, where: At, list_name: str = "", key: Any = None) -> None:
+        """The record's values at this level are the entry's (``list_name``: the entry is in
+        a list of children, else the document)."""
+        values = entry.values
         for name in level.fields:
             value = columns[name][row]
-            first = entry.values[name]
+            first = values[name]
             if value != first:
+                what, kind = (f"{list_name} entry ({level.by} {_text(key)})",
+                              f"a field of {list_name}") if list_name else (
+                              "document", "a document-level field")
                 self._issue(where, name, _text(value), "one_value",
                             f"{name} is {_text(value)} here but {_text(first)} at"
                             f" {entry.first}, in the same {what}: {kind} must have one"
                             " value")
 
     def _add_children(self, level: NestLevel, parent: Entry,
-                      columns: dict[str, Sequence[Any]], row: int, where: str) -> None:
+                      columns: dict[str, Sequence[Any]], row: int, where: At) -> None:
         for name, child in level.children.items():
             if child.by is not None:
                 key = columns[child.by][row] if child.by in columns else None
@@ -152,8 +169,7 @@ class Nester:
                 if entry is None:
                     entry = keyed[key] = Entry(self._values(child, columns, row), where)
                 else:
-                    self._agree(child, entry, columns, row, where,
-                                f"{name} entry ({child.by} {_text(key)})", f"a field of {name}")
+                    self._agree(child, entry, columns, row, where, name, key)
             else:
                 values = self._values(child, columns, row)
                 if child.fields and all(v == self.null for v in values.values()):
@@ -162,12 +178,13 @@ class Nester:
                 assert isinstance(listed, list)
                 entry = Entry(values, where)
                 listed.append(entry)
-            self._add_children(child, entry, columns, row, where)
+            if child.children:
+                self._add_children(child, entry, columns, row, where)
 
-    def _issue(self, where: str, name: str, value: str, rule: str, message: str) -> None:
+    def _issue(self, where: At, name: str, value: str, rule: str, message: str) -> None:
         self.error_count += 1
         if len(self.issues) < MAX_ISSUES:
-            self.issues.append(Issue(where, name, value, f"nest.{rule}", message))
+            self.issues.append(Issue(str(where), name, value, f"nest.{rule}", message))
 
 
 def entries(entry: Entry, name: str) -> list[Entry]:
@@ -192,4 +209,4 @@ def _text(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
 
 
-__all__ = ["Entry", "Nested", "Nester", "entries"]
+__all__ = ["At", "Entry", "Nested", "Nester", "entries"]

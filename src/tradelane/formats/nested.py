@@ -8,6 +8,7 @@ fields' ``output_format``), XML texts from ``records_of`` with the same escaping
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
@@ -56,7 +57,9 @@ def _array(items: list[str], indent: int | None, depth: int) -> str:
     return "[" + ",".join(pad + item for item in items) + end + "]"
 
 
+@functools.cache
 def _key(name: str) -> str:
+    """A key's JSON text: field and list names are few, documents many."""
     return json.dumps(name, ensure_ascii=False)
 
 

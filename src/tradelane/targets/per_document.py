@@ -107,7 +107,7 @@ def _plain(cell: str | None, ext: str) -> str:
 
 
 def _same_name(name: str, first: int, n: int, doc: Nested) -> Issue:
-    return Issue(doc.root.first, "", name, "nest.per_document",
+    return Issue(str(doc.root.first), "", name, "nest.per_document",
                  f"documents {first} and {n} would both be written as {name}: the name"
                  " template (nest.per_document) must tell the documents apart, e.g. with"
                  " a field that differs or {n}")
