@@ -257,3 +257,38 @@ def test_pin_drift_and_accept_on_postgresql(tmp_path: Path, pg_url: str) -> None
         accepted = drift.accept("orders")
         assert accepted.shape["columns"][-1] == "Discount" and accepted.seen is None
         assert [i for i in Incidents(ledger).open_incidents() if i.kind == "drift"] == []
+
+
+def test_fixed_width_layouts_and_json_lines_keys(project: ProjectDir) -> None:
+    project.route("fx", """\
+        source: {folder: inbox/fx, pattern: "*.txt", min_age: 1s}
+        format:
+          type: fixed
+          unknown_lines: skip
+          record_types:
+            I: {prefix: "I", fields: {sku: {start: 2, width: 4}}}
+        fields:
+          sku: {source: I.sku, required: true}
+        target: {folder: outbox/fx, format: json, name: "{stem}.json"}
+        drift: warn
+    """)
+    project.route("lines", """\
+        source: {folder: inbox/lines, pattern: "*.jsonl", min_age: 1s}
+        format: {type: jsonl}
+        fields:
+          id: {required: true}
+        target: {folder: outbox/lines, format: json, name: "{stem}.json"}
+        drift: warn
+    """)
+    project.drop("fx", "a.txt", "IAAAA\nIBBBB\n")
+    project.drop("lines", "a.jsonl", '{"id": "1", "qty": 1}\n{"id": "2"}\n')
+    project.run()
+    # a wider layout, and lines of a record type the mapping skips
+    project.drop("fx", "b.txt", "ICCCC  9\nXZZZZ\n")
+    project.drop("lines", "b.jsonl", '{"id": "3", "qty": 1, "meta": {"src": "app"}}\n')
+    assert all(r.outcome == Outcome.DELIVERED for r in project.run().results)
+    alerts = sorted(drift_alerts(project))
+    assert "new record layout 'I: 8 characters'" in alerts[0]
+    assert "new record layout 'lines of no record type'" in alerts[0]
+    assert "new key 'meta' in the records" in alerts[1]
+    assert "new key 'meta.src' in the records" in alerts[1]
