@@ -373,3 +373,32 @@ def test_check_refuses_a_per_document_name_with_an_unknown_field(project: Projec
                           " not jsonl") for p in found), found
     assert any("nest.per_document: unknown placeholder(s) gtin; use the document's fields"
                " (order_number, buyer_gln, order_date)" in p for p in found), found
+
+
+def test_validate_finds_what_run_would_refuse(project: ProjectDir) -> None:
+    """The dry run groups the records as the writer does: same location, same rule."""
+    nested_project(project)
+    bad = ORDERS.replace("PO-1;4012345000009;2026-11-25;2", "PO-1;4099999999999;2026-11-25;2")
+    path = project.file("orders.csv", bad)
+    done = subprocess.run([str(TRADELANE), "validate", str(path), "--route", "orders", "--json",
+                           "-C", str(project.root)], capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 3, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert [(e["location"], e["rule"]) for e in report["errors"]] == [
+        ("row 2 (line 3)", "nest.one_value")]
+    reason = quarantined(project, bad)
+    assert [(e["location"], e["rule"]) for e in reason["errors"]] == [
+        ("row 2 (line 3)", "nest.one_value")]
+
+
+def test_check_refuses_split_when_documents_could_lose_records(project: ProjectDir) -> None:
+    nested_project(project)
+    spec = (project.root / "mappings" / "orders.yaml").read_text()
+    project.route("orders", spec.replace("nest:\n", "on_invalid: split\nnest:\n"))
+    found = problems(project)
+
+    assert any(p.endswith("on_invalid: 'split' would deliver a document without its invalid"
+                          " records (an order, say, without some of its lines); use 'reject',"
+                          " or nest by _message, whose messages are split out whole")
+               for p in found), found

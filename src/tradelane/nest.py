@@ -23,6 +23,7 @@ from typing import Any
 
 from tradelane.errors import ConfigError, InvalidRecords
 from tradelane.models import Document, Issue
+from tradelane.spec import RouteSpec
 from tradelane.spec.nest import NestLevel, NestSpec
 
 #: Issues kept for the reason file; every one is counted.
@@ -71,49 +72,64 @@ class Nester:
         self.issues: list[Issue] = []
         self.error_count = 0
         self._names = _field_names(spec)
+        self._current: Nested | None = None  # the document being built
+        self._key: Any = None  # its key
+        #: keys of finished documents, to refuse one that comes again (EDI keys never do)
+        self._done: set[Any] = set()
+        self._tracked = spec.by not in ("_message", "_interchange", "_file")
 
     def documents(self, batches: Iterable[Document]) -> Iterator[Nested]:
-        current: Nested | None = None
-        key: Any = None
-        done: set[Any] = set()  # keys of finished documents (fields only: EDI keys never recur)
-        tracked = self.spec.by not in ("_message", "_interchange", "_file")
+        """Every document, each as soon as the next begins; ``InvalidRecords`` after the
+        last batch if any record broke a rule (no document is handed on after the first)."""
         for doc in batches:
-            columns = self.cells(doc)
-            missing = [n for n in self._names if n not in columns]
-            if missing:  # only a hook can do this: check knows the other output columns
-                raise ConfigError(f"nest: the output has no field(s) {', '.join(missing)}"
-                                  " (the transform hook left them out)")
-            keys = self._keys(doc, columns)
-            assert doc.numbers is not None
-            numbers = doc.numbers.tolist()
-            for row, number in enumerate(numbers):
-                where = At(doc.locate, number)
-                here = keys[row]
-                if here == self.null and tracked:
-                    self._issue(where, self.spec.by, "", "key",
-                                f"{self.spec.by} is empty: the record belongs to no document")
-                    continue
-                if current is None or here != key:
-                    if current is not None:
-                        if tracked:
-                            done.add(key)
-                        if not self.error_count:
-                            yield current
-                    if here in done:
-                        self._issue(where, self.spec.by, _text(here), "together",
-                                    f"the records of {self.spec.by} {_text(here)} do not"
-                                    " follow each other: another document came between"
-                                    f" them; sort the file by {self.spec.by}")
-                    key = here
-                    current = Nested(Entry(self._values(self.spec, columns, row), where), [])
-                else:
-                    self._agree(self.spec, current.root, columns, row, where)
-                current.records.append(number)
-                self._add_children(self.spec, current.root, columns, row, where)
-        if current is not None and not self.error_count:
-            yield current
+            yield from self.feed(doc)
+        yield from self.finish()
+
+    def feed(self, doc: Document) -> list[Nested]:
+        """Take one batch; the documents it finished."""
+        finished: list[Nested] = []
+        columns = self.cells(doc)
+        missing = [n for n in self._names if n not in columns]
+        if missing:  # only a hook can do this: check knows the other output columns
+            raise ConfigError(f"nest: the output has no field(s) {', '.join(missing)}"
+                              " (the transform hook left them out)")
+        keys = self._keys(doc, columns)
+        assert doc.numbers is not None
+        by, tracked, done = self.spec.by, self._tracked, self._done
+        for row, number in enumerate(doc.numbers.tolist()):
+            where = At(doc.locate, number)
+            here = keys[row]
+            if here == self.null and tracked:
+                self._issue(where, by, "", "key",
+                            f"{by} is empty: the record belongs to no document")
+                continue
+            current = self._current
+            if current is None or here != self._key:
+                if current is not None:
+                    if tracked:
+                        done.add(self._key)
+                    if not self.error_count:
+                        finished.append(current)
+                if here in done:
+                    self._issue(where, by, _text(here), "together",
+                                f"the records of {by} {_text(here)} do not follow each"
+                                f" other: another document came between them; sort the"
+                                f" file by {by}")
+                self._key = here
+                current = self._current = Nested(
+                    Entry(self._values(self.spec, columns, row), where), [])
+            else:
+                self._agree(self.spec, current.root, columns, row, where)
+            current.records.append(number)
+            self._add_children(self.spec, current.root, columns, row, where)
+        return finished
+
+    def finish(self) -> list[Nested]:
+        """The last document, or ``InvalidRecords`` with every problem found."""
         if self.error_count:
             raise InvalidRecords(self.issues, error_count=self.error_count, stage="transform")
+        last, self._current = self._current, None
+        return [last] if last is not None else []
 
     # -- one record ----------------------------------------------------------------------------
 
@@ -187,6 +203,23 @@ class Nester:
             self.issues.append(Issue(str(where), name, value, f"nest.{rule}", message))
 
 
+def checked_nesting(batches: Iterable[Document], route: RouteSpec) -> Iterator[Document]:
+    """The batches unchanged, grouped on the side as the writer groups them, so that a dry
+    run (``tradelane validate``) finds what a run would refuse. Nothing is kept but the
+    document in hand."""
+    from tradelane.formats.json_rows import json_values
+
+    if route.nest is None:
+        yield from batches
+        return
+    formats = route.output_formats()
+    nester = Nester(route.nest, lambda doc: json_values(doc.records, formats), null="null")
+    for doc in batches:
+        nester.feed(doc)
+        yield doc
+    nester.finish()
+
+
 def entries(entry: Entry, name: str) -> list[Entry]:
     """The entries of one of ``entry``'s lists, in the order they first came."""
     found = entry.children.get(name)
@@ -209,4 +242,4 @@ def _text(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
 
 
-__all__ = ["At", "Entry", "Nested", "Nester", "entries"]
+__all__ = ["At", "Entry", "Nested", "Nester", "checked_nesting", "entries"]

@@ -32,6 +32,7 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
     from tradelane.checking import Checked, checked_batches
     from tradelane.formats import reader_for
     from tradelane.formats.split import count
+    from tradelane.nest import checked_nesting
     from tradelane.staging import Staged
     from tradelane.targets import target_for
 
@@ -41,8 +42,9 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
     preview_batches: list[Document] = []
     error: RejectError | None = None
     try:
-        for doc in checked_batches(reader_for(route).read(Staged.file(path), route), route,
-                                   checked, limit=limit):
+        stream = checked_batches(reader_for(route).read(Staged.file(path), route), route,
+                                 checked, limit=limit)
+        for doc in checked_nesting(stream, route):  # a nest block's rules, as the writer's
             records += len(doc.records)
             if not preview_batches:
                 preview_batches.append(doc)

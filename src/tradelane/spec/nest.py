@@ -134,6 +134,10 @@ def check_nest(route: RouteSpec, label: str, problems: list[str]) -> None:
             visit(spec, f"{where}.children.{child}")
 
     visit(nest, "nest")
+    if route.__dict__.get("on_invalid") == "split" and nest.by not in _EDI_KEYS:
+        problems.append(f"{label}: on_invalid: 'split' would deliver a document without its"
+                        " invalid records (an order, say, without some of its lines); use"
+                        " 'reject', or nest by _message, whose messages are split out whole")
     for element in _elements(nest, "nest"):
         name, where = element
         if not _NAME.match(name):
