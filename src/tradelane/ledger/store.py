@@ -15,6 +15,7 @@ owns the file; a worker that dies hands its files over when its lease runs out.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import sqlite3
 import threading
@@ -196,6 +197,13 @@ class Ledger:
             conn = retrying(self.engine.connect)
             with conn, conn.begin():
                 yield conn
+
+    def acting_as(self, worker: str) -> Ledger:
+        """This ledger (same engine, same write lock) recording ``worker`` as the actor of
+        what it does: the console names the user who asked. Closing it closes nothing."""
+        other = copy.copy(self)
+        other.worker, other._owns_engine = worker, False
+        return other
 
     def close(self) -> None:
         if self._owns_engine:

@@ -17,7 +17,7 @@ from tradelane.errors import Conflict, NotFound, TradelaneError
 from tradelane.models import FileState
 from tradelane.pipeline import FileResult, Outcome
 from tradelane.web.params import ConsoleDep, FileId
-from tradelane.web.roles import Role, require
+from tradelane.web.roles import Role, User, require
 from tradelane.web.session import flash
 from tradelane.web.state import Console
 
@@ -28,12 +28,12 @@ def _back(file_id: int) -> RedirectResponse:
     return RedirectResponse(f"/files/{file_id}", status_code=303)
 
 
-@router.post("/files/{file_id}/reprocess",
-             dependencies=[Depends(require(Role.operator, "reprocess files"))])
+@router.post("/files/{file_id}/reprocess")
 def reprocess(request: Request, con: ConsoleDep, file_id: FileId,
+              user: Annotated[User, Depends(require(Role.operator, "reprocess files"))],
               force: Annotated[str | None, Form()] = None) -> RedirectResponse:
     try:
-        with con.pipeline() as pipeline:
+        with con.pipeline(user) as pipeline:
             result = pipeline.reprocess(file_id, force=bool(force))
     except NotFound:
         raise
@@ -76,9 +76,9 @@ def _outcome(r: FileResult) -> tuple[str, str]:
                      f" ({why}). It is kept, not delivered; tell the developers.")
 
 
-@router.post("/files/{file_id}/discard",
-             dependencies=[Depends(require(Role.operator, "discard files"))])
+@router.post("/files/{file_id}/discard")
 def discard(request: Request, con: ConsoleDep, file_id: FileId,
+            user: Annotated[User, Depends(require(Role.operator, "discard files"))],
             reason: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
     con.ledger.get(file_id)  # NotFound before anything else is said about the file
     reason = " ".join(reason.split())
@@ -87,8 +87,8 @@ def discard(request: Request, con: ConsoleDep, file_id: FileId,
                                 " history.")
         return _back(file_id)
     try:
-        with con.pipeline() as pipeline:
-            where = ops.discard(pipeline.project, con.ledger, file_id, reason)
+        with con.pipeline(user) as pipeline:
+            where = ops.discard(pipeline.project, pipeline.ledger, file_id, reason)
     except NotFound:
         raise
     except TradelaneError as exc:

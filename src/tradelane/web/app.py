@@ -55,14 +55,19 @@ log = logging.getLogger("tradelane.console")
 
 
 def create_app(project_dir: Path | str = ".") -> FastAPI:
-    """The console for the project in ``project_dir``; raises ConfigError without a password."""
+    """The console for the project in ``project_dir``; raises ConfigError with neither a
+    password nor console users."""
     project_dir = Path(project_dir).resolve()
     project = load_project(project_dir, isolate=True)
     redact.register_project(project)  # what it shows may hold the engine's secrets too
     settings = project.settings
-    console = Console(project_dir, settings, Credentials(settings.console,
-                                                         console_password(settings)),
+    password = console_password(settings, required=False)
+    console = Console(project_dir, settings,
+                      Credentials(settings.console, password) if password else None,
                       session_secret(settings))
+    if password is None and not console.accounts.users.any():
+        console.close()
+        console_password(settings)  # raises: neither a password nor console users
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -1,7 +1,8 @@
 """Login, secrets and CSRF for the ops console.
 
-One ops user, configured under ``console:`` in tradelane.yaml; the password comes from the
-environment or a file, never from the config. Sessions live in the ledger (``session.py``);
+Console users with roles (``users.py``, ``roles.py``), or with none, one ops user configured
+under ``console:`` in tradelane.yaml; that password comes from the environment or a file,
+never from the config. Sessions live in the ledger (``session.py``);
 every POST carries the session's CSRF token in a hidden field, checked before any handler
 runs. Failed logins are slowed down by ``throttle.py``.
 """
@@ -18,7 +19,6 @@ from fastapi import HTTPException, Request
 from tradelane import redact
 from tradelane.errors import ConfigError, NotAuthenticated
 from tradelane.spec import ConsoleSpec, Settings
-from tradelane.web.roles import SINGLE_USER, User
 from tradelane.web.session import session_of
 
 CSRF_FIELD = "csrf_token"
@@ -45,13 +45,15 @@ def _read_secret(env: str, file: str | None, settings: Settings, what: str) -> s
     return None
 
 
-def console_password(settings: Settings) -> str:
+def console_password(settings: Settings, *, required: bool = True) -> str | None:
+    """The single ops user's password; ``required``: ConfigError when none is set."""
     spec = settings.console
     password = _secret_from(spec.password_env, spec.password_file, settings, "password")
-    if not password:
+    if not password and required:
         raise ConfigError([f"the ops console needs a password: set {spec.password_env} or"
-                           " name a file holding it in console.password_file"])
-    return password
+                           " name a file holding it in console.password_file, or add console"
+                           " users with `tradelane user add NAME --role admin`"])
+    return password or None
 
 
 def session_secret(settings: Settings) -> str:
@@ -72,18 +74,6 @@ class Credentials:
         user_ok = hmac.compare_digest(user.encode(), self._user)
         password_ok = hmac.compare_digest(password.encode(), self._password)
         return user_ok and password_ok
-
-
-class Accounts:
-    """Who a logged-in name is now (``roles.Directory``). Single-password mode: the one ops
-    user is ``SINGLE_USER``, an admin."""
-
-    def __init__(self, credentials: Credentials, single_user: str):
-        self.credentials = credentials
-        self._single_user = single_user
-
-    def user(self, name: str) -> User | None:
-        return SINGLE_USER if name == self._single_user else None
 
 
 async def csrf_protect(request: Request) -> None:

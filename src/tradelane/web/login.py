@@ -35,14 +35,23 @@ async def login(request: Request,
                 next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     con: Console = request.app.state.console
     address = request.client.host if request.client else ""
-    if not await con.throttle.attempt(address, username,
-                                      lambda: con.credentials.matches(username, password)):
+    # known names are never pushed out of the throttle's table by made-up ones
+    con.throttle.keep_users(await run_in_threadpool(con.accounts.names))
+    checked: list[str | None] = []
+
+    def check() -> bool:  # in a thread: argon2 takes tens of milliseconds
+        checked.append(con.accounts.check(username, password))
+        return checked[-1] is not None
+
+    ok = await con.throttle.attempt(address, username.strip().lower(), check)
+    name = checked[-1] if checked else None
+    if not ok or name is None:
         log.warning("failed login as %r from %s", username, address)
         return render(request, "login.html", 401, next=safe_next(next), failed=True,
                       logged_out=False)
     # a new session (and CSRF token): nothing from before the login carries over
-    await run_in_threadpool(con.sessions.log_in, request, username)
-    log.info("%s logged in from %s", username, address)
+    await run_in_threadpool(con.sessions.log_in, request, name)
+    log.info("%s logged in from %s", name, address)
     return RedirectResponse(safe_next(next), status_code=303)
 
 

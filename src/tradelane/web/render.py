@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from tradelane import redact
 from tradelane.web.auth import CSRF_FIELD
+from tradelane.web.roles import current_user
 from tradelane.web.session import session_of, take_flash
 
 
@@ -28,6 +29,8 @@ _env = Environment(
     lstrip_blocks=True,
     finalize=_shown,
 )
+# templates hide what the user's role may not do: {% if current_user(request).role >= 2 %}
+_env.globals["current_user"] = current_user
 templates = Jinja2Templates(env=_env)
 
 

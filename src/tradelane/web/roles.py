@@ -7,7 +7,8 @@ routes so that a page without one fails.
 
 The role is looked up in the ledger on every request, not kept in the session: a user removed
 or demoted loses their rights at their next request. With no users in the ledger, the console
-is in single-password mode and whoever logged in is ``User("console", Role.admin)``.
+is in single-password mode and whoever logged in is the ops user of tradelane.yaml
+(``console.user``, "ops" unless set), an admin.
 """
 
 from __future__ import annotations
@@ -46,10 +47,6 @@ class Role(IntEnum):
 class User:
     name: str
     role: Role
-
-
-#: The user of single-password mode (no users in the ledger).
-SINGLE_USER = User("console", Role.admin)
 
 
 class Directory(Protocol):
@@ -120,5 +117,5 @@ def route_role(route: Any) -> Role | None:
     return found
 
 
-__all__ = ["ROLE_ATTR", "SINGLE_USER", "Directory", "Role", "User", "current_user", "require",
+__all__ = ["ROLE_ATTR", "Directory", "Role", "User", "current_user", "require",
            "route_role"]

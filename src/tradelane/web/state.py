@@ -1,5 +1,5 @@
-"""What the console holds for its whole life: the project folder, the ledger, the ops user,
-its sessions and the login throttle."""
+"""What the console holds for its whole life: the project folder, the ledger, who may log in
+(``users.Accounts``), their sessions and the login throttle."""
 
 from __future__ import annotations
 
@@ -10,25 +10,28 @@ from pathlib import Path
 
 from tradelane.ledger import Ledger
 from tradelane.ledger.sessions import Sessions
+from tradelane.ledger.users import Users
 from tradelane.runner import Runner
 from tradelane.spec import Project, Settings, load_project
-from tradelane.web.auth import Accounts, Credentials
+from tradelane.web.auth import Credentials
+from tradelane.web.roles import User
 from tradelane.web.session import SessionManager
 from tradelane.web.throttle import LoginThrottle
+from tradelane.web.users import Accounts
 
 
 class Console:
     """The same ledger as the CLI; the project is reloaded per request so that a mapping
     fixed on disk applies to the next reprocess without restarting the console."""
 
-    def __init__(self, project_dir: Path, settings: Settings, credentials: Credentials,
+    def __init__(self, project_dir: Path, settings: Settings, credentials: Credentials | None,
                  session_secret: str):
         self.project_dir = project_dir
         self.settings = settings
         self.credentials = credentials
-        self.accounts = Accounts(credentials, settings.console.user)  # roles.current_user
         self.ledger = Ledger(settings.ledger_url, worker=f"console:{settings.console.user}",
                              lease=settings.lease)
+        self.accounts = Accounts(Users(self.ledger), credentials, settings.console.user)
         spec = settings.console
         self.sessions = SessionManager(Sessions(self.ledger), session_secret,
                                        lifetime=spec.session_max_age,
@@ -41,9 +44,12 @@ class Console:
         return load_project(self.project_dir, isolate=True)
 
     @contextmanager
-    def pipeline(self) -> Iterator[Runner]:
+    def pipeline(self, actor: User | None = None) -> Iterator[Runner]:
+        """The engine, for one action at a time; what it records in the files' history
+        names ``actor`` (``console:alice``), the user who asked."""
         project = self.project()
-        with self._actions, Runner(project, self.ledger) as pipeline:
+        ledger = self.ledger if actor is None else self.ledger.acting_as(f"console:{actor.name}")
+        with self._actions, Runner(project, ledger) as pipeline:
             yield pipeline
 
     def close(self) -> None:

@@ -20,6 +20,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from starlette.concurrency import run_in_threadpool
+
 
 @dataclass
 class _Entry:
@@ -79,13 +81,13 @@ class LoginThrottle:
         self._users = _Counts(forget, max_entries, keep_users)
 
     async def attempt(self, address: str, user: str, check: Callable[[], bool]) -> bool:
-        """``check()`` (the password comparison), in turn with this address's other
-        attempts; on failure, wait before answering."""
+        """``check()`` (the password check, run in a thread: argon2 is slow on purpose), in
+        turn with this address's other attempts; on failure, wait before answering."""
         entry = self._addresses.get(self.address_key(address), time.monotonic())
         entry.waiting += 1
         try:
             async with entry.lock:
-                if check():
+                if await run_in_threadpool(check):
                     entry.failures = 0
                     return True
                 self.record_failure(address, user)
@@ -93,6 +95,10 @@ class LoginThrottle:
                 return False
         finally:
             entry.waiting -= 1
+
+    def keep_users(self, names: Iterable[str]) -> None:
+        """The names of real users: their counts are never evicted to make room."""
+        self._users.keep = frozenset(names)
 
     def record_failure(self, address: str, user: str) -> None:
         now = time.monotonic()
