@@ -43,7 +43,7 @@ class Tier:
     level: int
     nodes: tuple[int, ...]
     repeats: tuple[str, ...]
-    places: tuple[str, ...]  # where each node is, for messages: "SG14 in SG13 in SG11 in SG10"
+    places: tuple[str, ...]  # where each node is below the level, for messages: "SG14 in SG13"
 
     @property
     def ambiguous(self) -> bool:
@@ -143,7 +143,8 @@ class GroupPlan:
             places: list[str] = []
             for i in nodes:
                 between = self._between(i, top)
-                places.append(" in ".join(sm.nodes[g].name for g in between)  # type: ignore[union-attr]
+                places.append(" in ".join(sm.nodes[g].name  # type: ignore[union-attr]
+                                          for g in reversed(between))
                               or self.level_name(level))
                 if sm.max[i] != 1 and not qualified:
                     repeats.append(f"{tag} (up to {_times(sm.max[i])} in one place)")

@@ -190,8 +190,9 @@ def ambiguity(directory: str, types: list[str], records: str | None, path: Any,
                 continue
             if records is None:
                 at = "one message"
-            elif tier.level == 0:
-                at = "one record"
+            elif tier.level == 0 or only is not None:
+                at = "one record" if tier.level == 0 else \
+                    f"one record, read in its {plan.level_name(tier.level)}"
             else:  # read there only for a record that has none of its own
                 level = plan.level_name(tier.level)
                 at = ("a record without one of its own, read at message level"
