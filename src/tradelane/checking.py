@@ -115,8 +115,9 @@ class Checked:
             self.stage = "read"
         self.error_count += 1
         self.isolated += 1
-        if len(self.issues) < limit:
-            self.issues.append(failed.issue)
+        # every problem of the message where it has several (X12 HIPAA findings)
+        found = getattr(failed, "issues", None) or [failed.issue]
+        self.issues.extend(found[: max(0, limit - len(self.issues))])
         self.rejected_rows.append(failed.message)
 
     def refused_by_target(self, exc: RecordsRejected) -> None:

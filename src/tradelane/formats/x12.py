@@ -4,7 +4,8 @@
 The pieces live next door: ``x12_syntax`` (delimiters from the ISA, the streaming tokenizer),
 ``x12_rules`` (service segment rules), ``x12_envelope`` (ISA/GS/ST checks, repeats, TA1s),
 ``x12_map`` (field paths applied column by column), ``x12_acks`` (997, 999 and TA1) and
-``x12_rejects`` (split-out transaction sets written back as X12).
+``x12_rejects`` (split-out transaction sets written back as X12); ``x12_hipaa`` checks
+the sets of a HIPAA guide with pyx12 first (``format.hipaa``), in a pass of its own.
 
 Header fields are per transaction set, so in a batch they are columns (one value per record).
 A transaction set without records delivers nothing. A TA1 received (the partner's answer to an
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +36,9 @@ from tradelane.models import Document, Issue, records_table
 from tradelane.spec import RouteSpec, X12Format
 from tradelane.staging import Staged
 
+if TYPE_CHECKING:
+    from tradelane.formats.x12_hipaa import HipaaCheck
+
 __all__ = ["Isolated", "Transaction", "X12Delimiters", "X12File", "X12Path", "X12Reader",
            "compile_x12_path", "iter_transactions"]
 
@@ -47,6 +52,16 @@ class Isolated:
     (``isolate_messages``): split out whole."""
 
     message: Transaction
+
+    @property
+    def issues(self) -> list[Issue]:
+        """Every problem of the set: one for its envelope, each finding of a HIPAA guide
+        (already placed in the set)."""
+        error = self.message.error
+        assert error is not None
+        if len(error.issues) <= 1 and not any(i.field for i in error.issues):
+            return [self.issue]
+        return list(error.issues)
 
     @property
     def issue(self) -> Issue:
@@ -69,12 +84,17 @@ class X12Reader:
         assert isinstance(fmt, X12Format)
         plan = TransactionPlan(route)
         refuse_compressed(staged)
+        hipaa = None
+        if fmt.hipaa != "off":
+            from tradelane.formats.x12_hipaa import HipaaCheck  # pyx12 only when asked for
+
+            hipaa = HipaaCheck(staged, fmt.hipaa, fmt.encoding)
         with segment_limit(fmt.max_segment_bytes, route.limits.max_segment_bytes) as limit:
             stream = SegmentStream(staged, max_segment_bytes=limit, encoding=fmt.encoding)
-            yield from self._batches(stream, plan, fmt)
+            yield from self._batches(stream, plan, fmt, hipaa)
 
     def _batches(self, stream: SegmentStream, plan: TransactionPlan,
-                 fmt: X12Format) -> Iterator[Document]:
+                 fmt: X12Format, hipaa: HipaaCheck | None = None) -> Iterator[Document]:
         batch: list[Transaction] = []
         failed: list[Isolated] = []
         notes: list[str] = []
@@ -95,6 +115,16 @@ class X12Reader:
                 raise coded(UnexpectedSegment(
                     "ST", f"transaction set {item.code} is not accepted"
                     f" ({', '.join(fmt.transactions)})", **item.block.where(0)), ak5="1")
+            found = None
+            if hipaa is not None:
+                notes.extend(hipaa.notes_for(item.group))
+                found = hipaa.findings(item) if item.error is None else None
+                if found is not None and hipaa.rejects:
+                    if not fmt.isolate_messages:
+                        raise hipaa.error()  # type: ignore[misc]  # every set's findings
+                    item.error = hipaa.error(found)
+                elif found is not None:
+                    notes.extend(hipaa.warnings(found))
             if item.error is not None:
                 failed.append(Isolated(item))
             else:
@@ -108,6 +138,8 @@ class X12Reader:
         if batch or failed or notes:
             assert current is not None
             yield _document(plan, batch, failed, notes, row, current)
+        if hipaa is not None and hipaa.rejects and hipaa.report.envelope:
+            raise hipaa.error()  # type: ignore[misc]  # found outside the sets
 
 
 def _document(plan: TransactionPlan, batch: list[Transaction], failed: list[Isolated],

@@ -7,6 +7,11 @@ error, from the codes the reader attached (``x12_codes``): a TA1 note for the in
 (when one is sent, its groups are not acknowledged), AK905 for a group, AK502/IK502 with
 AK3/AK4 (997) or IK3/IK4 (999) for a transaction set. Control numbers are derived from what
 is answered, so the same answer always gets the same numbers and the same file name.
+
+A set that breaks its HIPAA guide (``x12_hipaa``) is answered with every finding pyx12 made:
+an IK3 per segment and code, the IK4s of its elements, and IK5 codes. pyx12's own 999 writer
+is not used: it dates its control numbers and draws GS06 at random (a retry would answer
+under other numbers), writes its own delimiters and answers only the file's last group.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from tradelane.errors import DuplicateFile, RejectError
 from tradelane.formats.x12_codes import X12Codes, codes_of
@@ -23,6 +29,9 @@ from tradelane.formats.x12_syntax import SegmentStream, X12Delimiters
 from tradelane.paths import safe_component
 from tradelane.spec import X12Format
 from tradelane.staging import Staged
+
+if TYPE_CHECKING:
+    from tradelane.formats.x12_hipaa import SetFindings
 
 IMPLEMENTATION_999 = "005010X231A1"
 
@@ -80,6 +89,7 @@ def build_x12_acks(fmt: X12Format, staged: Staged, *, error: RejectError | None 
     assert ack is not None
     when = now or datetime.now(UTC)
     split = {t.first_segment: t for t in rejected}  # type: ignore[attr-defined]
+    hipaa = _hipaa_sets(error, split.values())
     codes = X12Codes(ta1="025") if isinstance(error, DuplicateFile) else codes_of(error)
     at = getattr(error, "segment_index", None)
     envelopes = scan(staged, fmt)
@@ -98,7 +108,8 @@ def build_x12_acks(fmt: X12Format, staged: Staged, *, error: RejectError | None 
         for group in ic.groups:
             kind = ack.type if ack.type != "auto" else (
                 "999" if _version(group) >= "005010" else "997")
-            results = [_result(s, error, codes, at, culprit if mine else None, split)
+            results = [_hipaa_result(s, hipaa[s.segment]) if s.segment in hipaa else
+                       _result(s, error, codes, at, culprit if mine else None, split)
                        for s in group.sets]
             group_code = codes.ak9 if mine and _inside(at, group, ic, nxt) else None
             out.append((_name(kind, ic, group), _functional(
@@ -127,25 +138,40 @@ def _ta1_note(error: RejectError | None, codes: X12Codes) -> str:
     return codes.ta1 or "000"
 
 
-Result = tuple[_Set, bool, X12Codes | None, int | None]
+#: (set, accepted, codes of its rejection, position in the set of the segment in error,
+#: HIPAA findings)
+Result = tuple[_Set, bool, X12Codes | None, int | None, "SetFindings | None"]
+
+
+def _hipaa_sets(error: RejectError | None, split: Iterable[Any]) -> dict[int, SetFindings]:
+    """The HIPAA findings of every set, by its ST segment: those of a file rejected whole,
+    and those of the sets split out of a delivered one."""
+    found: dict[int, SetFindings] = dict(getattr(error, "hipaa_sets", {}))
+    for tx in split:
+        found.update(getattr(getattr(tx, "error", None), "hipaa_sets", {}))
+    return found
+
+
+def _hipaa_result(s: _Set, found: SetFindings) -> Result:
+    return s, False, X12Codes(ak5="5"), None, found
 
 
 def _result(s: _Set, error: RejectError | None, codes: X12Codes, at: int | None,
             culprit: int | None, split: dict[int, object]) -> Result:
-    """(set, accepted, codes of its rejection, position in the set of the segment in error)."""
+    """A set's answer, without HIPAA findings (``Result``)."""
     if s.segment in split:
         own = getattr(split[s.segment], "error", None)
         if own is None:  # its records broke the route's rules
-            return s, False, X12Codes(ak5="5"), None
+            return s, False, X12Codes(ak5="5"), None, None
         where = getattr(own, "segment_index", None)
-        return s, False, codes_of(own), None if where is None else where - s.segment + 1
+        return s, False, codes_of(own), None if where is None else where - s.segment + 1, None
     if error is None:
-        return s, True, None, None
+        return s, True, None, None, None
     if culprit is not None and s.segment == culprit and codes.ak5:
-        return s, False, codes, None if at is None else at - s.segment + 1
+        return s, False, codes, None if at is None else at - s.segment + 1, None
     if not (codes.ta1 or codes.ak9 or codes.ak5):  # the data broke the route's rules
-        return s, False, X12Codes(ak5="5"), None
-    return s, False, None, None  # not in error, but not taken: the file was rejected
+        return s, False, X12Codes(ak5="5"), None, None
+    return s, False, None, None, None  # not in error, but not taken: the file was rejected
 
 
 def _functional(kind: str, ic: _Interchange, group: _Group, results: list[Result],
@@ -155,9 +181,14 @@ def _functional(kind: str, ic: _Interchange, group: _Group, results: list[Result
     gs = group.elements + [""] * 9
     body = [["ST", kind, "0001"] + ([IMPLEMENTATION_999] if kind == "999" else []),
             ["AK1", gs[1], gs[6]] + ([gs[8]] if kind == "999" else [])]
-    for s, ok, codes, seg_pos in results:
+    for s, ok, codes, seg_pos, found in results:
         body.append(["AK2", s.code, s.control] + ([s.convention] if kind == "999"
                                                   and s.convention else []))
+        if found is not None:
+            body.extend(found.ik_segments(d.component, forbidden="".join(d.chars()),
+                                          ack=kind))
+            body.append([f"{p}5", "R", *found.ik5_codes()])
+            continue
         if codes is not None and codes.segment:
             body.append([f"{p}3", codes.tag or "", str(seg_pos or 1), "", codes.segment])
             if codes.element:
