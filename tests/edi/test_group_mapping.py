@@ -152,7 +152,7 @@ def test_take_says_which_of_several_values(tmp_path: Path, take: str,
 @pytest.mark.parametrize("text", [TWO_PALLETS, TWO_LABELS, interchange(
     desadv(pallet(2, SSCC_17, (1, "1", 1)), ref="1"),
     desadv(pallet(5, SSCC_24, (1, "2", 2), (2, "3", 3)), ref="2"),
-    "UNH+3+DESADV:D:99Z:UN'BGM+351+X+9'LIN+1++4:EN'GIN+BJ+9'UNT+5+3'")])
+    "UNH+3+DESADV:D:99Z:UN'BGM+351+X+9'LIN+1++4:EN'GIN+BJ+9'GIN+BJ+8'UNT+6+3'")])
 @pytest.mark.parametrize("take", ["first", "last", "all"])
 def test_columnar_mapping_matches_the_segment_by_segment_reference(tmp_path: Path, text: str,
                                                                    take: str) -> None:
@@ -173,12 +173,15 @@ def test_columnar_mapping_matches_the_segment_by_segment_reference(tmp_path: Pat
 
 
 def test_a_message_of_an_unknown_directory_is_cut_tag_to_tag(tmp_path: Path) -> None:
-    text = interchange("UNH+1+DESADV:D:99Z:UN'BGM+351+X+9'LIN+1++4:EN'GIN+BJ+9'LIN+2++5:EN'"
-                       "UNT+6+1'")
+    text = interchange("UNH+1+DESADV:D:99Z:UN'BGM+351+X+9'LIN+1++4:EN'GIN+BJ+9'GIN+BJ+8'"
+                       "LIN+2++5:EN'UNT+7+1'")
     rows = read(tmp_path, text, route({"line": {"source": "LIN.1082"},
-                                       "sscc": {"source": "GIN[BJ].2.1"}}, directory=None))
+                                       "sscc": {"source": "GIN[BJ].2.1"},
+                                       "all": {"source": "GIN[BJ].2.1", "take": "all"}},
+                                      directory=None))
     assert rows["line"] == ["1", "2"]
     assert rows["sscc"] == ["9", None]
+    assert rows["all"] == ["9,8", None]
 
 
 # -- what check refuses ----------------------------------------------------------------------

@@ -283,23 +283,25 @@ class MessagePlan:
         released = any(m.block.restore is not None for m in msgs)
         finish = (lambda values: _unescape(values, d)) if released else None
 
-        def cut(path: SegmentPath, where: np.ndarray, group: np.ndarray,
+        def cut(name: str, path: SegmentPath, where: np.ndarray, group: np.ndarray,
                 size: int) -> pa.Array:
             qualifier = None if path.qualifier is None else _qualifier(path.qualifier, d)
-            return first_values(segments, (tags == path.tag) & where, group, size,
-                                qualifier=qualifier, value=_value_pattern(path, d),
-                                finish=finish)
+            take, separator = self.takes[name]
+            return _cut(segments, (tags == path.tag) & where, group, size,
+                        qualifier=qualifier, value=_value_pattern(path, d), finish=finish,
+                        take=take, separator=separator)
 
         n_recs = len(rec_first)
         in_record = rec_of >= 0
-        columns = {name: cut(p, in_record, rec_of, n_recs) for name, p in self.fields.items()}
+        columns = {name: cut(name, p, in_record, rec_of, n_recs)
+                   for name, p in self.fields.items()}
         everywhere = np.ones(len(tags), dtype=bool)
         header: dict[str, pa.Array] = {}
         for name, path in self.header.items():
             if path.tag in ("UNB", "UNG") and not (tags == path.tag).any():
                 header[name] = _envelope_value(path, msgs[0].interchange, n_recs)
                 continue
-            per_message = cut(path, everywhere, msg_of, len(msgs))
+            per_message = cut(name, path, everywhere, msg_of, len(msgs))
             header[name] = per_message.take(pa.array(owners))
         numbers = np.fromiter((m.number for m in msgs), dtype=np.int64, count=len(msgs))
         starts = base[owners] + (rec_first - offsets[owners])
@@ -334,10 +336,10 @@ class MessagePlan:
             block = msg.block
             plans = self.plans(msg)
             if plans is None:
-                head = {name: self._header_value(msg, path)
+                head = {name: self._header_value(msg, path, name)
                         for name, path in self.header.items()}
                 spans = self._spans(block.tags)
-                records = [{name: _find(block, path, lo, hi)
+                records = [{name: _find(block, path, lo, hi, *self.takes[name])
                             for name, path in self.fields.items()} for lo, hi in spans]
                 firsts = [lo for lo, _hi in spans]
             else:
@@ -380,7 +382,7 @@ class MessagePlan:
                         else separator.join(values)
             return None
 
-        head = {name: self._header_value(msg, path) if path.tag in ("UNB", "UNG")
+        head = {name: self._header_value(msg, path, name) if path.tag in ("UNB", "UNG")
                 else pick(hplan, hlv, name, path, 0) for name, path in self.header.items()}
         firsts = [int(i) for i in np.flatnonzero(rplan.starts[0][nodes])] if rplan.chain \
             else [0]
@@ -388,11 +390,11 @@ class MessagePlan:
                     for name, path in self.fields.items()} for first in firsts]
         return head, records, firsts
 
-    def _header_value(self, msg: Message, path: SegmentPath) -> str | None:
+    def _header_value(self, msg: Message, path: SegmentPath, name: str) -> str | None:
         if path.tag in ("UNB", "UNG") and path.tag not in msg.block.tags:
             unb = list(msg.interchange.elements)
             return path.value(unb) if path.tag == "UNB" and path.matches(unb) else None
-        return _find(msg.block, path, 0, len(msg.block))
+        return _find(msg.block, path, 0, len(msg.block), *self.takes[name])
 
     def _spans(self, tags: list[str]) -> list[tuple[int, int]]:
         if not self.record_tag:
@@ -452,14 +454,20 @@ def _cut(segments: SegmentTexts, chosen: np.ndarray, group: np.ndarray, size: in
     return values.take(pa.array(slot, mask=slot < 0))
 
 
-def _find(block: object, path: SegmentPath, lo: int, hi: int) -> str | None:
+def _find(block: object, path: SegmentPath, lo: int, hi: int, take: str = "first",
+          separator: str = ",") -> str | None:
     tags = block.tags  # type: ignore[attr-defined]
+    found: list[str] = []
     for i in range(lo, hi):
         if tags[i] == path.tag:
             el = block.elements(i)  # type: ignore[attr-defined]
             if path.matches(el):
-                return path.value(el)
-    return None
+                if take == "first":
+                    return path.value(el)
+                found.append(path.value(el))
+    if not found:
+        return None
+    return found[-1] if take == "last" else separator.join(found)
 
 
 def _envelope_value(path: SegmentPath, ic: Interchange, size: int) -> pa.Array:
