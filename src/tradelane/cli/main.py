@@ -26,12 +26,14 @@ from tradelane import ops
 from tradelane.cli.acks import acks as acks_command
 from tradelane.cli.acks import late_acks
 from tradelane.cli.console import console as console_command
+from tradelane.cli.draft import draft as draft_command
 from tradelane.cli.drift import drift as drift_command
 from tradelane.cli.edi import edi_app
 from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
 from tradelane.cli.spec import spec as spec_command
 from tradelane.cli.tables import Column, render
+from tradelane.cli.users import user_app
 from tradelane.errors import (
     EXIT_CONFLICT,
     ConfigError,
@@ -60,9 +62,11 @@ quarantine_app = typer.Typer(help="Inspect, fix and reprocess files that failed.
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(sftp_app, name="sftp")
 app.add_typer(edi_app, name="edi")
+app.add_typer(user_app, name="user")
 app.command("serve")(serve)
 app.command("console")(console_command)
 app.command("spec")(spec_command)
+app.command("draft")(draft_command)
 app.command("drift")(drift_command)
 app.command("acks")(acks_command)
 

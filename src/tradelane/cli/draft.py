@@ -1,0 +1,95 @@
+"""``tradelane draft --sample FILE``: a route spec drafted from a sample, for a human to finish.
+Presentation only: the profiling is ``tradelane.draft``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+
+from tradelane.draft import DraftExists, draft_route
+from tradelane.errors import EXIT_CONFIG, RequestError, exit_status
+from tradelane.spec._base import ROUTE_NAME
+from tradelane.spec.settings import Settings
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def draft(
+    sample: Annotated[Path, typer.Option(
+        "--sample", help="A real file of the feed, as the partner sends it.", exists=True,
+        dir_okay=False)],
+    name: Annotated[str | None, typer.Option(
+        "--name", help="Route name (default: from the sample's file name).")] = None,
+    stdout: Annotated[bool, typer.Option(
+        "--stdout", help="Print the draft instead of writing mappings/NAME.yaml.")] = False,
+    project: Annotated[Path, typer.Option(
+        "--project", "-C", envvar="TRADELANE_HOME",
+        help="Project folder (holds tradelane.yaml and mappings/).")] = Path("."),
+) -> None:
+    """Profile a sample file and write a route spec to finish: format, encoding, delimiter,
+    record path or segment, fields with types, each guess with its evidence (exit 6 if the
+    mapping exists: a draft never writes over one)."""
+    if name is not None and not ROUTE_NAME.match(name):
+        err.print(f"--name {name!r}: use lower-case letters, digits, '_' and '-' (at most 64)")
+        raise typer.Exit(EXIT_CONFIG)
+    target = None if stdout else _mappings(project) / f"{name or _default(sample)}.yaml"
+    if target is not None and target.exists():  # before profiling: say it at once
+        _fail(DraftExists(target))
+    try:
+        route, text = draft_route(sample, name)
+    except RequestError as exc:
+        _fail(exc)
+    if target is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with target.open("x", encoding="utf-8") as fh:  # "x": never over a file
+            fh.write(text)
+    except FileExistsError:  # written by someone else in the meantime
+        _fail(DraftExists(target))
+    fields = text.count("{source: ")
+    console.print(f"wrote {_shown(target)}: route {route}, {fields} fields drafted from"
+                  f" {sample.name}", soft_wrap=True)
+    console.print("Read the comments (each guess says why), finish the TODOs, then:")
+    console.print(f"  tradelane check && tradelane validate {sample} --route {route}",
+                  soft_wrap=True)
+
+
+def _default(sample: Path) -> str:
+    from tradelane.draft import route_name
+
+    return route_name(sample.stem)
+
+
+def _mappings(project: Path) -> Path:
+    """The project's mappings folder, as tradelane.yaml names it (created if missing)."""
+    root = project.resolve()
+    config = root / "tradelane.yaml"
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) if config.exists() else {}
+        settings = Settings.model_validate({**(data or {}), "root": root})
+    except (yaml.YAMLError, ValidationError, TypeError) as exc:
+        err.print(f"{config}: cannot be read ({type(exc).__name__}); run tradelane check")
+        raise typer.Exit(EXIT_CONFIG) from None
+    folder = settings.path(settings.mappings)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _fail(exc: RequestError) -> None:
+    err.print(f"[red]{exc}[/]", soft_wrap=True)
+    raise typer.Exit(exit_status(error=exc))
