@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from support.project import ProjectDir
-from tradelane.errors import ConfigError
+from tradelane.errors import ConfigError, RejectError
 from tradelane.formats.edifact import EdifactReader
 from tradelane.formats.edifact_envelope import iter_messages
 from tradelane.formats.edifact_map import MessagePlan
@@ -259,3 +259,38 @@ def test_names_and_positions_read_the_same_values(tmp_path: Path) -> None:
         header={"su_name": {"source": "NAD[SU].C082.3039"}, "su_pos": {"source": "NAD[SU].2.1"}}))
     assert rows["by_name"] == rows["by_position"] == [SSCC_17, SSCC_17, SSCC_24, SSCC_24]
     assert rows["su_name"] == rows["su_pos"] == ["4012345000009"] * 4
+
+
+# -- the walk, record by record ------------------------------------------------------------
+
+
+def test_the_walk_by_records_places_segments_as_the_validator_does(tmp_path: Path) -> None:
+    """Misplaced and unknown segments included: every message of the shipped samples and of
+    the cases above, against ``StructureMachine.run``."""
+    from tradelane.edi.groups import machine, message_directory, plan_for
+
+    texts = [TWO_PALLETS, TWO_LABELS, OWN_GIN, interchange(desadv(
+        "CPS+2+1'LIN+1++1:EN'PAC+1++201'BOGUS+1'QTY+12:1'CPS+3+1'GIN+BJ+1'LIN+2++2:EN'"))]
+    files = sorted((Path(__file__).parents[1] / "data" / "edifact").iterdir())
+    compared = 0
+    for k, text in enumerate(texts):
+        files.append(tmp_path / f"{k}.edi")
+        files[-1].write_text(text, encoding="latin-1")
+    for path in files:
+        try:
+            msgs = list(iter_messages(SegmentStream(path), isolate=True))
+        except RejectError:  # samples the envelope refuses: nothing to walk
+            continue
+        for msg in msgs:
+            directory = message_directory(msg)
+            for records in ("LIN", None):
+                try:
+                    plan = plan_for(directory, msg.type, records)
+                except ConfigError:
+                    continue  # LIN starts no group of this message type
+                if plan is None:
+                    continue
+                expected, _ = machine(directory, msg.type).run(msg.block.tags)
+                assert plan.shape(msg.block.tags).tolist() == list(expected), path.name
+                compared += 1
+    assert compared >= 20

@@ -14,8 +14,8 @@ enclosing one) is read at that level alone.
 ``GroupPlan.tiers(path)`` says where a path is read at each level and which repeating groups
 could give it several values for one record (``take`` must then choose; ``check`` says so).
 ``GroupPlan.shape(tags)`` gives the node of each segment of one message from the directory's
-state machine (``edi.structure``); messages of the same shape cost one dictionary lookup, and
-the rest is numpy over a whole batch (``levels``).
+state machine (``edi.structure``); messages of the same shape cost one dictionary lookup, a new
+shape one lookup per record, and the rest is numpy over a whole batch (``levels``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tradelane.edi.directory import GroupNode, UnknownDirectory, directory_for
-from tradelane.edi.structure import ROOT, StructureMachine
+from tradelane.edi.structure import ROOT, SAME, START, StructureMachine
 from tradelane.errors import ConfigError
 
 GROUP_NAME = re.compile(r"^SG\d{1,3}$")
@@ -69,7 +69,8 @@ class GroupPlan:
     record, and its only level)."""
 
     def __init__(self, sm: StructureMachine, records: str | None,
-                 shapes: dict[str, np.ndarray] | None = None):
+                 shapes: dict[str, np.ndarray] | None = None,
+                 runs: dict[tuple[int, str], tuple[list[int], int]] | None = None):
         self.sm = sm
         n = len(sm.nodes)
         self.group = _record_group(sm, records) if records else None
@@ -97,6 +98,8 @@ class GroupPlan:
             self.starts[level, _trigger_node(sm, c)] = True
         #: node arrays by message shape, shared by the plans of one machine
         self.shapes: dict[str, np.ndarray] = {} if shapes is None else shapes
+        #: (state, a record's tags) -> its nodes and the state after it
+        self.runs: dict[tuple[int, str], tuple[list[int], int]] = {} if runs is None else runs
 
     def _subtree(self, g: int) -> np.ndarray:
         out = np.zeros(len(self.sm.nodes), dtype=bool)
@@ -177,13 +180,48 @@ class GroupPlan:
         key = "\x1f".join(tags)
         nodes = self.shapes.get(key)
         if nodes is None:
-            found, _ = self.sm.run(tags)
-            nodes = np.asarray(found, dtype=np.int64)
+            nodes = np.asarray(self._walk(tags), dtype=np.int64)
             if len(key) <= _SHAPE_CHARS:  # memory stays bounded: 4,096 keys of 64 KB at most
                 if len(self.shapes) >= _SHAPES:
                     self.shapes.clear()
                 self.shapes[key] = nodes
         return nodes
+
+    def _walk(self, tags: list[str]) -> list[int]:
+        """The machine's walk, record by record: a record's run of tags from the state before
+        it always ends the same way, so a new message shape made of known records (a new
+        number of lines) costs a lookup per record, not a step per segment."""
+        trigger = self.sm.tag[_trigger_node(self.sm, self.chain[0])] if self.chain else None
+        cuts = [i for i, t in enumerate(tags) if t == trigger and i] if trigger else []
+        out: list[int] = []
+        state = START
+        for lo, hi in zip([0, *cuts], [*cuts, len(tags)], strict=True):
+            run = "\x1f".join(tags[lo:hi])
+            found = self.runs.get((state, run))
+            if found is None:
+                found = self._step(state, tags[lo:hi])
+                if len(run) <= _SHAPE_CHARS:
+                    if len(self.runs) >= _SHAPES:
+                        self.runs.clear()
+                    self.runs[(state, run)] = found
+            out.extend(found[0])
+            state = found[1]
+        return out
+
+    def _step(self, state: int, tags: list[str]) -> tuple[list[int], int]:
+        """The nodes of ``tags`` walked from ``state`` (-1 where the structure has no place,
+        as ``StructureMachine.run`` gives them), and the state after them."""
+        nodes: list[int] = []
+        move = self.sm.move
+        for tag in tags:
+            found = move(state, tag)
+            if found is None:
+                nodes.append(-1)
+                continue
+            if found is not SAME:
+                state = found.target
+            nodes.append(state)
+        return nodes, state
 
 
 def levels(plan: GroupPlan, nodes: np.ndarray,

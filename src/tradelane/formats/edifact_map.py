@@ -131,7 +131,7 @@ class MessagePlan:
                     raise
                 records = None  # the tag starts no group of this message: tag to tag
             if records is not None:
-                found = (records, GroupPlan(records.sm, None, records.shapes))
+                found = (records, GroupPlan(records.sm, None, records.shapes, records.runs))
             self._plans[key] = found
         return found
 
