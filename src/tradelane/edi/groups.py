@@ -51,7 +51,7 @@ class Tier:
 
 
 def machine(directory: str, message_type: str) -> StructureMachine:
-    """The state machine validation uses (shared, so a message's walk is cached once)."""
+    """The state machine of a message type, as validation builds it (once, cached)."""
     from tradelane.edi.validation import machine_for
 
     return machine_for(directory, message_type)
@@ -89,8 +89,8 @@ class GroupPlan:
             own = inside[level] if level < len(chain) else np.ones(n, dtype=bool)
             below = inside[level - 1] if level else np.zeros(n, dtype=bool)
             self.member[level, :n] = own & ~below
-        # where[L, node]: the node lies in the level's group (a later level's member, or the
-        # level's own), so its segments belong to the level's instance
+        # within[L, node]: the node lies in level L's group, so its segments belong to that
+        # group's current instance; starts[L, node]: the node (the group's trigger) begins one
         self.within = np.zeros((max(len(chain), 1), n + 1), dtype=bool)
         self.starts = np.zeros((max(len(chain), 1), n + 1), dtype=bool)
         for level, c in enumerate(chain):
