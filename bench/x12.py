@@ -1,7 +1,7 @@
 """X12 read speed: a 50 MB 850 file through the whole route, against pyx12 and node-x12, in
 one run.
 
-    .venv/bin/python bench/x12.py [--mb 50] [--lines 8]
+    .venv/bin/python bench/x12.py [--mb 50] [--lines 8] [--hipaa-mb 10] [--only-hipaa]
 
 Generates (in a temp dir) one interchange of 850 purchase orders (``--lines`` PO1 lines each,
 5010 with repetitions in PER) until it holds ``--mb`` megabytes, then measures on that same
@@ -16,6 +16,12 @@ file:
   segment by segment), iterated over every segment;
 - node-x12 (npm ``node-x12``, installed by this script into a temp folder if missing):
   ``X12Parser(true).parse`` of the whole text, timed inside node.
+
+With ``--hipaa-mb 10`` (``--only-hipaa`` skips the rest), it also generates 837P claims
+(005010X222A1) and measures the whole route with ``format.hipaa: reject`` (pyx12 validates
+every set, the reader maps them, a 999 is written) against pyx12's own ``x12n_document`` on
+the same file (validation and its 999): the guide check costs what pyx12 costs, so the ratio
+says what tradelane adds around it.
 
 Each ratio is the route's MB/s over the other reader's. The engine streams: its memory is
 the read batch (about 100,000 segments) and the largest transaction set, plus a few hundred
@@ -104,6 +110,78 @@ def generate(path: Path, megabytes: float, lines: int) -> tuple[int, int]:
     return n, 4 + n * (2 * lines + 10)
 
 
+CLAIM = ["BHT*0019*00*{n:010d}*20261207*1200*CH", "NM1*41*2*PREMIER BILLING SERVICE*****46*TGJ23",
+         "PER*IC*JERRY*TE*3055552222", "NM1*40*2*KEY INSURANCE COMPANY*****46*66783JJT",
+         "HL*1**20*1", "NM1*85*2*BEN KILDARE SERVICE*****XX*9876543210", "N3*234 SEAWAY ST",
+         "N4*MIAMI*FL*33111", "REF*EI*587654321", "HL*2*1*22*0", "SBR*P*18*12312-A******CI",
+         "NM1*IL*1*SMITH*TED****MI*{n:011d}", "N3*236 N MAIN ST", "N4*MIAMI*FL*33413",
+         "DMG*D8*19430501*M", "NM1*PR*2*ALLIANCE HEALTH AND LIFE INSURANCE*****PI*741234",
+         "CLM*C{n:09d}*100***11:B:1*Y*A*Y*I", "HI*ABK:J0300*ABF:J320", "LX*1",
+         "SV1*HC:99213*40*UN*1***1", "DTP*472*D8*20261006", "LX*2", "SV1*HC:87070*60*UN*1***1",
+         "DTP*472*D8*20261006"]
+HIPAA_ROUTE = {
+    "source": {"folder": "inbox/po", "pattern": "*.x12", "min_age": "0s"},
+    "format": {"type": "x12", "records": "CLM", "transactions": ["837"], "hipaa": "reject",
+               "ack": {"folder": "outbox/acks"}},
+    "fields": {"claim": {"source": "CLM.1", "required": True},
+               "amount": {"source": "CLM.2", "type": "decimal"},
+               "patient": {"source": "NM1[IL].9"}, "set": {"source": "_message"}},
+    "target": {"folder": "outbox/po", "format": "csv"},
+}
+
+
+def generate_837(path: Path, megabytes: float) -> tuple[int, int]:
+    """837P claims, one per transaction set, valid against 005010X222A1."""
+    limit = megabytes * 1_000_000
+    n = size = 0
+    with path.open("w", encoding="ascii") as fh:
+        head = (ISA + "GS*HC*DISTRIB01*TRADELANE*20261207*1200*1*X*005010X222A1~\n").replace(
+            "*P*:~", "*T*:~")
+        fh.write(head)
+        size = len(head)
+        while size < limit:
+            n += 1
+            segs = [f"ST*837*{n:09d}*005010X222A1", *(s.format(n=n) for s in CLAIM)]
+            text = "".join(s + "~\n" for s in [*segs, f"SE*{len(segs) + 1}*{n:09d}"])
+            size += len(text)
+            fh.write(text)
+        fh.write(f"GE*{n}*1~\nIEA*1*000000101~\n")
+    return n, 4 + n * (len(CLAIM) + 2)
+
+
+def pyx12_document(path: Path) -> None:
+    """pyx12's own validation of the file, with its 999, as its x12valid script runs it."""
+    import io
+    import logging
+
+    import pyx12.params
+    import pyx12.x12n_document
+
+    logging.getLogger("pyx12").disabled = True
+    if not pyx12.x12n_document.x12n_document(pyx12.params.params(), str(path), io.StringIO(),
+                                             None):
+        raise SystemExit("pyx12 found errors in the benchmark 837")
+
+
+def hipaa(megabytes: float, tmp: str) -> None:
+    path = Path(tmp) / "claims837.x12"
+    sets, segments = generate_837(path, megabytes)
+    size = path.stat().st_size
+    print(f"837P interchange (005010X222A1): {size / 1e6:.1f} MB, {sets:,} transaction sets,"
+          f" {segments:,} segments")
+    out = subprocess.run([sys.executable, __file__, "--child", str(path), "--hipaa-route"],
+                         check=True, capture_output=True, text=True)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result = json.loads(out.stdout)
+    route = rate("engine: route with hipaa: reject -> CSV + 999", result["seconds"], size,
+                 segments)
+    print(f"    {result['records']:,} records, acks {result['acks']},"
+          f" peak RSS {peak_mb:.0f} MB (the first child: its own peak)")
+    py = rate("pyx12 4.0 x12n_document (validate + 999)", timed(lambda: pyx12_document(path)),
+              size, segments)
+    print(f"  ratio route with hipaa / {py['what']:<40} {route['MB/s'] / py['MB/s']:>6.2f}x")
+
+
 def rate(label: str, seconds: float, size: int, segments: int) -> dict:
     row = {"what": label, "seconds": round(seconds, 2), "MB/s": round(size / seconds / 1e6, 2),
            "segments/s": int(segments / seconds)}
@@ -170,12 +248,12 @@ def node_x12(path: Path) -> dict | None:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_route(path: Path) -> dict:
+def run_route(path: Path, spec: dict | None = None) -> dict:
     """One pass of the whole route over ``path`` in a fresh temp project (SQLite ledger)."""
     root = Path(tempfile.mkdtemp(prefix="x12-route-"))
     try:
         (root / "mappings").mkdir()
-        (root / "mappings" / "po.yaml").write_text(yaml.safe_dump(ROUTE_YAML))
+        (root / "mappings" / "po.yaml").write_text(yaml.safe_dump(spec or ROUTE_YAML))
         inbox = root / "inbox" / "po"
         inbox.mkdir(parents=True)
         if path.stat().st_dev == inbox.stat().st_dev:
@@ -200,11 +278,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=float, default=50)
     parser.add_argument("--lines", type=int, default=8)
+    parser.add_argument("--hipaa-mb", type=float, default=0,
+                        help="also an 837P of this size through a route with hipaa: reject")
+    parser.add_argument("--only-hipaa", action="store_true")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--hipaa-route", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_route(args.child)))
+        print(json.dumps(run_route(args.child, HIPAA_ROUTE if args.hipaa_route else None)))
         return
+    if args.hipaa_mb or args.only_hipaa:
+        with tempfile.TemporaryDirectory() as tmp:
+            hipaa(args.hipaa_mb or 10, tmp)
+        if args.only_hipaa:
+            return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "po850.x12"
         sets, segments = generate(path, args.mb, args.lines)

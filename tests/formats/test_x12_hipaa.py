@@ -235,6 +235,11 @@ def test_warn_delivers_and_keeps_the_findings_in_the_history(project: ProjectDir
         details = " ".join(e.detail or "" for e in ledger.events(result.file_id))
     assert "HIPAA 005010X222A1: transaction set 837 0002, segment 37 (byte 1097): N402 'FLA'" \
         in details
+    [ack] = (project.root / "outbox" / "acks").iterdir()  # accepted, the errors noted
+    assert body(segments(ack.read_text())) == [
+        "AK1*HC*1*005010X222A1", "AK2*837*0001*005010X222A1", "IK5*A",
+        "AK2*837*0002*005010X222A1", "IK3*N4*9**8", "IK4*2*156*5*FLA", "IK5*E*5",
+        "AK9*E*2*2*2"]
 
 
 def test_off_does_not_look(project: ProjectDir) -> None:

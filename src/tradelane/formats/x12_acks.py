@@ -90,6 +90,11 @@ def build_x12_acks(fmt: X12Format, staged: Staged, *, error: RejectError | None 
     when = now or datetime.now(UTC)
     split = {t.first_segment: t for t in rejected}  # type: ignore[attr-defined]
     hipaa = _hipaa_sets(error, split.values())
+    noted: dict[int, SetFindings] = {}
+    if fmt.hipaa == "warn" and error is None:  # delivered: its findings are noted (IK5*E)
+        from tradelane.formats.x12_hipaa import warned
+
+        noted = warned(staged, fmt.encoding)
     codes = X12Codes(ta1="025") if isinstance(error, DuplicateFile) else codes_of(error)
     at = getattr(error, "segment_index", None)
     envelopes = scan(staged, fmt)
@@ -109,6 +114,8 @@ def build_x12_acks(fmt: X12Format, staged: Staged, *, error: RejectError | None 
             kind = ack.type if ack.type != "auto" else (
                 "999" if _version(group) >= "005010" else "997")
             results = [_hipaa_result(s, hipaa[s.segment]) if s.segment in hipaa else
+                       _noted_result(s, noted[s.segment]) if s.segment in noted
+                       and s.segment not in split else
                        _result(s, error, codes, at, culprit if mine else None, split)
                        for s in group.sets]
             group_code = codes.ak9 if mine and _inside(at, group, ic, nxt) else None
@@ -156,6 +163,11 @@ def _hipaa_result(s: _Set, found: SetFindings) -> Result:
     return s, False, X12Codes(ak5="5"), None, found
 
 
+def _noted_result(s: _Set, found: SetFindings) -> Result:
+    """Accepted with its guide's findings noted (``hipaa: warn``)."""
+    return s, True, None, None, found
+
+
 def _result(s: _Set, error: RejectError | None, codes: X12Codes, at: int | None,
             culprit: int | None, split: dict[int, object]) -> Result:
     """A set's answer, without HIPAA findings (``Result``)."""
@@ -187,7 +199,7 @@ def _functional(kind: str, ic: _Interchange, group: _Group, results: list[Result
         if found is not None:
             body.extend(found.ik_segments(d.component, forbidden="".join(d.chars()),
                                           ack=kind))
-            body.append([f"{p}5", "R", *found.ik5_codes()])
+            body.append([f"{p}5", "E" if ok else "R", *found.ik5_codes()])
             continue
         if codes is not None and codes.segment:
             body.append([f"{p}3", codes.tag or "", str(seg_pos or 1), "", codes.segment])
@@ -201,6 +213,8 @@ def _functional(kind: str, ic: _Interchange, group: _Group, results: list[Result
     total = len(results)
     status = "A" if accepted == total and not group_code and not rejected else (
         "P" if accepted else "R")
+    if status == "A" and any(r[4] is not None for r in results):
+        status = "E"  # accepted, with errors noted
     body.append(["AK9", status, str(total), str(total), str(accepted)]
                 + ([group_code] if group_code and status == "R" else []))
     body.append(["SE", str(len(body) + 1), "0001"])
