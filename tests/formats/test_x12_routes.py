@@ -99,7 +99,10 @@ def test_split_sends_a_set_with_a_bad_record_back_as_x12(project: ProjectDir) ->
     assert back.control == "0002" and "PO1*2*lots*CS" in copy.read_text()
     [why] = reasons(project)
     assert why["errors"][0]["field"] == "qty"
-    assert why["errors"][0]["location"].startswith("transaction 2, segment ")
+    assert why["errors"][0]["original_location"].startswith("transaction 2, segment ")
+    # the set is the first of the rejects file: the place is where the rejects file has it
+    here = copy.read_bytes().index(b"PO1*2*lots")
+    assert why["errors"][0]["location"] == f"transaction 1, segment 7 (byte {here})"
 
 
 def test_history_keeps_the_ta1_received(project: ProjectDir) -> None:
