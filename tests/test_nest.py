@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from lxml import etree
 
@@ -402,3 +403,51 @@ def test_check_refuses_split_when_documents_could_lose_records(project: ProjectD
                           " records (an order, say, without some of its lines); use 'reject',"
                           " or nest by _message, whose messages are split out whole")
                for p in found), found
+
+
+def test_x12_transaction_sets_become_xml_documents(project: ProjectDir) -> None:
+    """Any input: an X12 850 read by the demo mapping, one <order> per transaction set."""
+    spec = (REPO / "mappings" / "x12_850.yaml").read_text()
+    spec = spec.replace("  format: csv\n  name: \"{stem}.csv\"",
+                        "  format: xml\n  name: \"{stem}.xml\"\n  xml: {root: orders}")
+    spec = spec.replace("target:\n", "nest:\n  by: _message\n  element: order\n  fields:"
+                        " [po_number, po_date, ship_to]\n  children:\n    lines: {by: line_no,"
+                        " fields: [line_no, vendor_sku, qty, unit, unit_price]}\ntarget:\n")
+    project.route("x12_850", spec)
+    project.drop("x12_850", "po.x12",
+                 (REPO / "tests" / "cases" / "x12_850" / "input.x12").read_bytes())
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    [output] = project.outputs("x12_850")
+
+    [order] = etree.fromstring(output.read_bytes())
+    assert order.tag == "order" and order.findtext("po_number") == "4500012345"
+    assert [line.findtext("vendor_sku") for line in order.iterfind("lines/line")] == [
+        "NW-1001", "NW-2040", "NW-0007"]
+
+
+def test_a_document_is_handed_on_before_the_rest_of_the_file_is_read() -> None:
+    """Memory holds one document: PO-1 is finished when PO-2's first record comes, before
+    the third batch is even read."""
+    import pyarrow as pa
+
+    from tradelane.models import Document
+    from tradelane.nest import Nester
+    from tradelane.spec.nest import NestSpec
+
+    pulled: list[int] = []
+
+    def batches():
+        start = 0
+        for orders in (["PO-1", "PO-1"], ["PO-1", "PO-2"], ["PO-3"]):
+            pulled.append(start)
+            yield Document(header={}, records=pa.table({"order": orders}),
+                           numbers=np.arange(start, start + len(orders)))
+            start += len(orders)
+
+    spec = NestSpec(by="order", fields=["order"])
+    documents = Nester(spec, lambda doc: doc.records.to_pydict()).documents(batches())
+
+    first = next(documents)
+    assert (first.root.values, first.records, len(pulled)) == ({"order": "PO-1"}, [0, 1, 2], 2)
+    assert [d.root.values["order"] for d in documents] == ["PO-2", "PO-3"]
