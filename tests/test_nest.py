@@ -451,3 +451,50 @@ def test_a_document_is_handed_on_before_the_rest_of_the_file_is_read() -> None:
     first = next(documents)
     assert (first.root.values, first.records, len(pulled)) == ({"order": "PO-1"}, [0, 1, 2], 2)
     assert [d.root.values["order"] for d in documents] == ["PO-2", "PO-3"]
+
+
+def per_document_project(project: ProjectDir) -> ProjectDir:
+    nested_project(project)
+    spec = (project.root / "mappings" / "orders.yaml").read_text()
+    return project.route("orders", spec.replace("nest:\n", "nest:\n  per_document:"
+                                                           " '{order_number}.json'\n"))
+
+
+def test_per_document_finishes_what_a_crashed_run_left(project: ProjectDir) -> None:
+    """A run killed between two renames left PO-1.json and PO-2's temp file: the retry
+    writes the same bytes under the same names and leaves no temp file behind."""
+    per_document_project(project)
+    project.drop("orders", "orders.csv", ORDERS)
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    folder = project.root / "outbox" / "orders"
+    written = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert sorted(written) == ["PO-1.json", "PO-2.json"]
+
+    # the state of a crash, in a fresh project: one file renamed, the other still a temp
+    again = ProjectDir(project.root.parent / "again")
+    per_document_project(again)
+    out = again.root / "outbox" / "orders"
+    out.mkdir(parents=True)
+    (out / "PO-1.json").write_bytes(written["PO-1.json"])
+    (out / ".PO-2.json.1.2.tradelane.tmp").write_bytes(written["PO-2.json"][:10])
+    again.drop("orders", "orders.csv", ORDERS)
+    [result] = again.run().results
+
+    assert result.outcome == Outcome.DELIVERED, result.message
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == written
+
+
+def test_per_document_never_replaces_a_file_with_other_content(project: ProjectDir) -> None:
+    """PO-2.json from an earlier order file is still there: the file waits (pending), and
+    none of its documents is written meanwhile."""
+    per_document_project(project)
+    out = project.root / "outbox" / "orders"
+    out.mkdir(parents=True)
+    (out / "PO-2.json").write_text('{"order_number": "PO-2", "from": "yesterday"}\n')
+    project.drop("orders", "orders.csv", ORDERS)
+    [result] = project.run().results
+
+    assert result.outcome == Outcome.PENDING
+    assert "PO-2.json already exists with different content" in result.message
+    assert sorted(p.name for p in out.iterdir()) == ["PO-2.json"]

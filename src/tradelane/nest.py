@@ -47,7 +47,7 @@ class At:
 
 @dataclass(slots=True)
 class Entry:
-    """One entry of a level: its field values, its children by name, and its records."""
+    """One entry of a level: its field values, where it began, and its lists of children."""
 
     values: dict[str, Any]
     first: At  # where its first record is, for messages about the others
