@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from lxml import etree
 
-from support.project import REPO, ProjectDir
+from support.project import CSV_ROUTE, REPO, ProjectDir
 from tradelane.errors import ConfigError
 from tradelane.models import Outcome
 
@@ -498,3 +498,21 @@ def test_per_document_never_replaces_a_file_with_other_content(project: ProjectD
     assert result.outcome == Outcome.PENDING
     assert "PO-2.json already exists with different content" in result.message
     assert sorted(p.name for p in out.iterdir()) == ["PO-2.json"]
+
+
+def test_check_refuses_http_choices_that_do_not_fit_documents(project: ProjectDir) -> None:
+    spec = ROUTE.format(fmt="json", chunk=10, extra="")
+    http = "target: {http: {url: 'http://127.0.0.1:9/orders', per_record: true}}"
+    project.route("orders", spec.split("    target:")[0] + "    " + http + "\n")
+    project.route("flat", CSV_ROUTE.replace("target: {folder: outbox/orders, format: json,"
+                                            " name: \"{stem}.json\"}",
+                                            "target: {http: {url: 'http://127.0.0.1:9/o',"
+                                            " per_document: true}}"))
+    found = problems(project)
+
+    assert any(p.endswith("target.http.per_record: with a nest block the API gets documents,"
+                          " not records: use per_document (one document per request) or"
+                          " batch (documents per request)") for p in found), found
+    assert any(p.startswith("mappings/flat.yaml") and p.endswith(
+        "target.http.per_document: sends one nested document per request, but the route has"
+        " no nest block") for p in found), found
