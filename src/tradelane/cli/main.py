@@ -33,6 +33,7 @@ from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
 from tradelane.cli.spec import spec as spec_command
 from tradelane.cli.tables import Column, render
+from tradelane.cli.users import user_app
 from tradelane.errors import (
     EXIT_CONFLICT,
     ConfigError,
@@ -61,6 +62,7 @@ quarantine_app = typer.Typer(help="Inspect, fix and reprocess files that failed.
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(sftp_app, name="sftp")
 app.add_typer(edi_app, name="edi")
+app.add_typer(user_app, name="user")
 app.command("serve")(serve)
 app.command("console")(console_command)
 app.command("spec")(spec_command)
