@@ -45,6 +45,7 @@ CLEARED = {
     "unreachable": "its source answers again",
     "invalid": "its mapping is valid again",
     "ack_overdue": "the acknowledgement arrived",
+    "drift": "its files have the pinned shape again, or the new shape was accepted",
 }
 
 
