@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 from rich.console import Console
 
-from tradelane.draft import DraftExists, draft_route
+from tradelane.draft.errors import DraftExists
 from tradelane.errors import EXIT_CONFIG, RequestError, exit_status
 from tradelane.spec._base import ROUTE_NAME
 from tradelane.spec.settings import Settings
@@ -42,6 +42,8 @@ def draft(
     target = None if stdout else _mappings(project) / f"{name or _default(sample)}.yaml"
     if target is not None and target.exists():  # before profiling: say it at once
         _fail(DraftExists(target))
+    from tradelane.draft.drafting import draft_route  # Arrow and lxml: only to draft
+
     try:
         route, text = draft_route(sample, name)
     except RequestError as exc:
@@ -63,7 +65,7 @@ def draft(
 
 
 def _default(sample: Path) -> str:
-    from tradelane.draft import route_name
+    from tradelane.draft.drafting import route_name
 
     return route_name(sample.stem)
 

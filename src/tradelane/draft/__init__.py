@@ -1,65 +1,8 @@
 """``tradelane draft``: profile a sample file and write a route spec a human can finish.
 
-``draft_route(sample)`` reads a bounded head of the file (``model.MAX_BYTES``,
-``MAX_RECORDS``), finds its kind and encoding (``sniff``), hands it to the profiler of its
-format (``csv``, ``fixed``, ``json``, ``xml``, ``edifact``, ``x12``; column types in
-``values``) and renders the guesses, each with its evidence, as YAML (``render``).
+``drafting.draft_route`` is the entry point: ``sniff`` reads a bounded head of the sample and
+finds its kind and encoding, one module per format profiles it (``csv``, ``fixed``, ``json``,
+``xml``, ``edifact``, ``x12``; column types in ``values``, EDI segments in ``segments``),
+``render`` writes the YAML with the evidence of every guess, ``errors`` says what is refused.
+Nothing is imported here: the CLI loads the profilers (Arrow, lxml) only when it drafts.
 """
-
-from __future__ import annotations
-
-import re
-from pathlib import Path
-
-from tradelane.draft.csv import draft_csv, escape_of, sniff_delimiter
-from tradelane.draft.edifact import draft_edifact
-from tradelane.draft.errors import DraftExists, UnusableSample
-from tradelane.draft.fixed import draft_fixed
-from tradelane.draft.json import draft_json
-from tradelane.draft.model import Draft, Guess
-from tradelane.draft.render import render
-from tradelane.draft.sniff import Sample, guess_kind, read_sample
-from tradelane.draft.x12 import draft_x12
-from tradelane.draft.xml import draft_xml
-
-__all__ = ["Draft", "DraftExists", "UnusableSample", "draft", "draft_route", "route_name"]
-
-
-def draft(path: Path) -> tuple[Draft, Sample]:
-    """Profile the sample at ``path``: the guesses and the head of the file they rest on."""
-    sample = read_sample(path)
-    kind, why = guess_kind(sample)
-    if kind == "edifact":
-        result = draft_edifact(sample)
-    elif kind == "x12":
-        result = draft_x12(sample)
-    elif kind == "xml":
-        result = draft_xml(sample)
-    elif kind in ("json", "jsonl"):
-        result = draft_json(sample, kind)
-    else:
-        if "\ufffd" in sample.text[:4096] and sample.text[:4096].count("\ufffd") > 64:
-            raise UnusableSample(path, "it is not text (a binary or compressed file?)")
-        escape = escape_of(sample.text)
-        found = sniff_delimiter(sample.text, escape)
-        if found is not None:
-            result = draft_csv(sample, found[0], found[1], escape)
-            kind, why = "csv", "rows split into fields on one delimiter"
-        else:
-            result = draft_fixed(sample)
-            kind, why = "fixed", "no delimiter splits the lines alike: fixed-width"
-    result.format.insert(0, Guess("type", result.kind, why))
-    return result, sample
-
-
-def route_name(text: str) -> str:
-    """A route name from a file name: lower case, '_' between words, at most 64."""
-    name = re.sub(r"[^a-z0-9_-]+", "_", text.lower()).strip("_-")[:64]
-    return name if name and name[0].isalnum() else f"route_{name}"[:64]
-
-
-def draft_route(path: Path, name: str | None = None) -> tuple[str, str]:
-    """(route name, YAML text) of the route drafted from the sample at ``path``."""
-    result, sample = draft(path)
-    name = name or route_name(Path(path).stem)
-    return name, render(result, name, sample)

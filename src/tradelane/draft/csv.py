@@ -86,7 +86,8 @@ def draft_csv(sample: Sample, delimiter: str, why: str, escape: str | None) -> D
     if ragged:
         n, size = ragged[0]
         draft.notes.append(f"{len(ragged)} of {len(body)} rows do not have {width} fields"
-                           f" (row {n} has {size}): ask the partner, or expect such files to be rejected")
+                           f" (row {n} has {size}): tradelane rejects such rows; ask the"
+                           " partner")
     cells = [c.strip() for r in body for c in r]
     marks, marks_why = guess_marks(cells)
     draft.format.append(Guess("decimal", marks.decimal, marks_why))

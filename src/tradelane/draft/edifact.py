@@ -8,6 +8,7 @@ tokenizer cannot read at all is.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from functools import partial
 
@@ -266,9 +267,10 @@ def _describe(message_def: dirs.MessageDef | None, tag: str, element: int) -> Po
 
 
 def _coded(message_def: dirs.MessageDef | None, tag: str, values: set[str]) -> bool:
-    """Whether the segment's first value is a code (a qualifier) in its definition."""
+    """Whether the segment's first value is a code (a qualifier) in its definition; without
+    one, whether the values look like codes (short, upper case)."""
     if message_def is None:
-        return True
+        return all(re.fullmatch(r"[A-Z0-9]{1,3}", v) for v in values)
     defs = message_def.segments(tag)
     if not defs or not defs[0].positions:
         return False

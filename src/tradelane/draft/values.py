@@ -114,9 +114,10 @@ def profile(name: str, source: str, values: Sequence[str | None], marks: Marks,
             field.why = f"100% of {n} values match %Y%m%d; {nulls}"
             return field
         zeros = [v for v in present if len(v.lstrip("+-")) > 1 and v.lstrip("+-")[0] == "0"]
-        if zeros or not numbers or max(len(v) for v in present) > 15:
+        if zeros or not numbers or min(len(v.lstrip("+-")) for v in present) >= 10:
             why = (f"leading zeros (e.g. {zeros[0]!r}) are kept" if zeros else
-                   "digits of an identifier" if numbers else "alphanumeric by definition")
+                   "10 digits or more, an identifier (GLN, GTIN, account)" if numbers
+                   else "alphanumeric by definition")
             field.why = f"digits only, kept as text: {why}; {nulls}"
             return field
         field.type, field.why = "integer", f"100% of {n} values are whole numbers; {nulls}"

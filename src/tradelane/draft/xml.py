@@ -97,17 +97,14 @@ def draft_xml(sample: Sample) -> Draft:
                 item.clear()
     if not counts:
         raise UnusableSample(sample.path, "it holds no XML element")
-    candidates = [(n, -len(p), p) for p, n in counts.items() if p in parents and len(p) > 1]
-    if not candidates:
-        candidates = [(1, -1, p) for p in counts if len(p) == 1]
-    count, _, record_path = max(candidates)
+    record_path, count = _record_path(counts, parents)
     record = names.name(record_path[-1])
     others = sorted(((n, p) for p, n in counts.items() if p in parents and len(p) > 1
                      and p != record_path), reverse=True)[:2]
     also = "; next: " + ", ".join(f"{names.name(p[-1])} ({n})" for n, p in others) \
         if others else ""
-    draft.format.append(Guess("records", record, f"{count} <{record}> elements with children"
-                              f" of their own, the most repeated{also}"))
+    draft.format.append(Guess("records", record, f"{count} <{record}> element(s) with"
+                              f" children of their own{also}"))
     _fields(sample, draft, names, record_path)
     used = {p.split(":", 1)[0] for f in [*draft.fields, *draft.header]
             for p in re.findall(r"[\w.-]+:[\w.-]+", f.source)}
@@ -118,6 +115,26 @@ def draft_xml(sample: Sample) -> Draft:
                                   p for p in names.prefixes.values() if p in used)
                               + "'); a default namespace gets a prefix of its own"))
     return draft
+
+
+_LINE = re.compile(r"(Line|Item|Record|Row|Entry)$")
+
+
+def _record_path(counts: Counter[tuple[str, ...]], parents: set[tuple[str, ...]]
+                 ) -> tuple[tuple[str, ...], int]:
+    """The record element: among elements with children of their own, one named like a
+    line (InvoiceLine, OrderLine), then the one repeated most under a single parent, then
+    the shallowest."""
+    def score(path: tuple[str, ...]) -> tuple[bool, bool, int, int]:
+        single_parent = counts.get(path[:-1], 0) == 1
+        return (bool(_LINE.search(etree.QName(path[-1]).localname)) and single_parent,
+                single_parent and counts[path] > 1, counts[path], -len(path))
+
+    candidates = [p for p in counts if p in parents and len(p) > 1]
+    if not candidates:
+        candidates = [p for p in counts if len(p) == 1]
+    best = max(candidates, key=score)
+    return best, counts[best]
 
 
 def _fields(sample: Sample, draft: Draft, names: _Names, record_path: tuple[str, ...]) -> None:
