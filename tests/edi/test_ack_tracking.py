@@ -6,6 +6,10 @@ still delivered). On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +23,7 @@ from tradelane.cli import app
 from tradelane.formats.ack_reading import read_acks
 from tradelane.ledger import utcnow
 from tradelane.ledger.alerts import Incidents
+from tradelane.ledger.interchanges import Tracking
 from tradelane.models import Outcome
 from tradelane.serve.monitor import Monitor
 
@@ -231,3 +236,40 @@ def test_an_x12_997_rejecting_a_transaction_set_is_read_and_kept_unmatched(
     assert stray["errors"] == ["segment NM1 at position 8: error 8",
                                "element 8: error 7, value 'MI'",
                                "transaction set rejected (AK501 R, code 5)"]
+
+
+# -- crash safety ---------------------------------------------------------------------------
+
+
+def run_killed_at(project: ProjectDir, point: str) -> None:
+    """``run --once`` in a process of its own, SIGKILLed at ``point``; then a clean run."""
+    env = {**os.environ, "TRADELANE_CRASH_AT": point}
+    killed = subprocess.run([sys.executable, "-m", "tradelane", "run", "--once", "-C",
+                             str(project.root)], env=env, capture_output=True, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    env.pop("TRADELANE_CRASH_AT")
+    again = subprocess.run([sys.executable, "-m", "tradelane", "run", "--once", "-C",
+                            str(project.root)], env=env, capture_output=True, check=False)
+    assert again.returncode == 0, again.stderr.decode()
+
+
+def test_a_kill_after_recording_what_was_sent_or_answered_records_it_once(
+        project: ProjectDir) -> None:
+    spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
+    (project.root / "mappings" / "invoic_out.yaml").write_text(spec.replace(
+        "    prepared: invoice_date", "    ack_within: 2h\n    prepared: invoice_date"))
+    for csv in (REPO / "examples" / "invoic_out").glob("*.csv"):
+        project.drop("invoic_out", csv.name, csv.read_bytes())
+    run_killed_at(project, "sent-recorded")  # recorded, the step not marked done: redone
+    [row] = acks_json(project)["sent"]
+    [out] = project.outputs("invoic_out")
+    ref = out.read_text(encoding="latin-1").split("'")[1].split("+")[5]
+    assert row["control_ref"] == ref
+    project.route("acks_in", ACKS_IN)
+    project.drop("acks_in", "ok.edi", contrl(ref, "UCI+{ref}+{us}+{partner}+7"))
+    run_killed_at(project, "ack-recorded")
+    [row] = acks_json(project)["sent"]
+    assert row["ack_state"] == "accepted"
+    with project.ledger() as ledger:
+        assert [a.kind for a in Tracking(ledger).acks_of_file(row["ack"]["file_id"])] == [
+            "CONTRL"]
