@@ -422,7 +422,7 @@ def test_jsonl_and_a_default_namespace(tmp_path: Path) -> None:
 
 
 def test_a_large_sample_is_profiled_from_its_head_in_bounded_memory(tmp_path: Path) -> None:
-    """A 60 MB CSV and a 30 MB JSON document: only the first 4 MB are read, the draft says
+    """A 50 MB CSV and a 30 MB JSON document: only the first 4 MB are read, the draft says
     so, and the drafting process stays far below the size of the file."""
     big = tmp_path / "big.csv"
     row = "ORD-{:07d};{:d};{:d},{:02d};25.11.2026;Hauptlager Nord\n"
