@@ -110,3 +110,22 @@ def test_an_envelope_error_is_the_contrls_alone(project: ProjectDir) -> None:
     outcome, acks = run(project, order().replace("UNT+", "UNT+9"))
     assert outcome == Outcome.QUARANTINED
     assert [p.name for p in acks] == ["1-CONTRL_5412345000013_REF1.edi"]
+
+
+def test_a_message_split_out_of_a_delivered_file_is_answered_alone(project: ProjectDir) -> None:
+    """on_invalid: split delivers the good message; the APERAK names only the bad one (the
+    errors themselves are in the split-out file's reason file)."""
+    spec = (ROUTE % "true").replace("  messages: [ORDERS]",
+                                    "  messages: [ORDERS]\n      isolate_messages: true")
+    project.route("orders", spec.replace("    target:", "    on_invalid: split\n    target:"))
+    bad = "UNH+1+ORDERS:D:96A:UN'BGM+220+PO1+9'LIN+1++4000862141404:EN'QTY+21:abc'UNT+5+1'"
+    good = "UNH+2+ORDERS:D:96A:UN'BGM+220+PO2+9'LIN+1++4000862141404:EN'QTY+21:5'UNT+5+2'"
+    project.drop("orders", "o1.edi", "UNA:+.? 'UNB+UNOC:3+5412345000013:14+4012345000009:14"
+                 f"+240101:1200+REF1'{bad}{good}UNZ+2+REF1'")
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED and result.split_out == 1
+    aperak = project.root / "outbox" / "acks" / "1-APERAK_5412345000013_REF1.edi"
+    [ack] = read_acks(aperak, standard="edifact")
+    assert ack.references == ["1", "PO1"]  # message 1 only, order PO1
+    assert ack.errors == ["application error 12: message 1 (ORDERS): its records failed the"
+                          " receiver's checks and were not accepted"]
