@@ -187,11 +187,11 @@ class HipaaInvalid(EdiSyntaxError):
         owner = next(iter(self.hipaa_sets.values()), None) if not outside else None
         first = outside[0] if outside else owner.findings[0]  # type: ignore[union-attr]
         total = sum(s.count for s in self.hipaa_sets.values()) + len(outside)
-        guide = owner.guide if owner else ""
-        head = f"{issues[0].location}: {first.field} " + (
-            f"{first.value!r}: " if first.value else "") + first.describe()
+        subject = (f"transaction set {owner.code} {owner.control} breaks HIPAA guide"
+                   f" {owner.guide}") if owner else "the envelope breaks its HIPAA guide"
+        value = f" {first.value!r}" if first.value else ""
         more = f" (and {total - 1:,} more)" if total > 1 else ""
-        super().__init__(f"breaks HIPAA guide {guide or 'of its group'}: {head}{more}",
+        super().__init__(f"{subject}: {first.field}{value}: {first.describe()}{more}",
                          value=first.value, segment_index=first.segment,
                          byte_offset=first.byte)
         self.issues = issues
