@@ -213,9 +213,10 @@ class RoundProject:
         self.routes = routes
         self.services = services
         self.remote: Path | None = None
-        (root / "mappings" / "lookups").mkdir(parents=True)
-        shutil.copytree(REPO / "mappings" / "lookups", root / "mappings" / "lookups",
-                        dirs_exist_ok=True)
+        (root / "mappings").mkdir(parents=True)
+        for folder in (REPO / "mappings").iterdir():  # lookups, guides: what the routes name
+            if folder.is_dir():
+                shutil.copytree(folder, root / "mappings" / folder.name)
         settings = {"ledger": "sqlite:///.tradelane/ledger.db", "lease": "100ms",
                     "retry_backoff": "10ms", "retry_max_backoff": "10ms"}
         if any(r.remote for r in routes):
