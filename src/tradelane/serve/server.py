@@ -27,6 +27,7 @@ from tradelane.errors import InvalidRoute
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Heartbeats
 from tradelane.logs import bind
+from tradelane.metrics import Metrics
 from tradelane.models import FileState, Outcome
 from tradelane.runner import Runner
 from tradelane.serve import reload
@@ -64,7 +65,8 @@ class Server:
         self.heartbeats = Heartbeats(ledger)
         self.clock = clock
         port = health_port if health_port is not None else settings.health.port
-        self.health = (HealthServer(settings.health.host, port, self.report)
+        self.health = (HealthServer(settings.health.host, port, self.report,
+                                    Metrics(ledger).exposition)
                        if port is not None else None)
         self._beat_at: float | None = None
         self._beat_lock = threading.Lock()

@@ -263,6 +263,18 @@ class ConsoleSpec(Strict):
     secure_cookie: bool = Field(
         False, description="Send the session cookie over HTTPS only (behind a TLS proxy)."
     )
+    metrics_token_env: str = Field(
+        "TRADELANE_METRICS_TOKEN", description="Environment variable holding the bearer token"
+        " Prometheus sends to scrape the console's /metrics (logged-in users need none). Unset:"
+        " /metrics needs a login; scrape `tradelane serve`'s health port instead."
+    )
+    metrics_token_file: str | None = Field(
+        None, description="File holding the metrics bearer token instead (first line)."
+    )
+    edit_max_size: int = Field(
+        1_000_000, gt=0, description="Largest quarantined file, in bytes, that ops may edit"
+        " and resubmit (the console's Edit button, tradelane quarantine edit)."
+    )
     allowed_hosts: list[str] = Field(
         default_factory=list, description="Host names browsers may use to reach the console"
         " (guards against DNS rebinding). Empty: localhost names when bound to loopback,"

@@ -28,13 +28,15 @@ from tradelane.errors import (
     RequestError,
 )
 from tradelane.ledger.errors import LedgerDamaged
+from tradelane.metrics import Metrics
 from tradelane.spec import load_project
-from tradelane.web import actions, login, views
+from tradelane.web import actions, login, scrape, views
 from tradelane.web.auth import (
     Credentials,
     console_password,
     csrf_protect,
     login_url,
+    metrics_token,
     session_secret,
 )
 from tradelane.web.guards import (
@@ -77,9 +79,12 @@ def create_app(project_dir: Path | str = ".") -> FastAPI:
     app = FastAPI(title="tradelane ops console", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None, dependencies=[Depends(csrf_protect)])
     app.state.console = console
+    app.state.metrics = Metrics(console.ledger)
+    app.state.metrics_token = metrics_token(settings)
     app.include_router(login.router)
     app.include_router(views.router)
     app.include_router(actions.router)
+    app.include_router(scrape.router)
     _add_static(app)
     _add_error_pages(app)
     app.add_middleware(SessionLayer, manager=console.sessions)

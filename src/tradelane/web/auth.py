@@ -56,6 +56,13 @@ def console_password(settings: Settings, *, required: bool = True) -> str | None
     return password or None
 
 
+def metrics_token(settings: Settings) -> str | None:
+    """The bearer token Prometheus scrapes the console's /metrics with (None: login only)."""
+    spec = settings.console
+    return _secret_from(spec.metrics_token_env, spec.metrics_token_file, settings,
+                        "metrics_token")
+
+
 def session_secret(settings: Settings) -> str:
     spec = settings.console
     return (_secret_from(spec.secret_env, spec.secret_file, settings, "secret")
