@@ -27,7 +27,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from tradelane.errors import RejectError
 from tradelane.formats.edi_errors import EdiSyntaxError
@@ -271,8 +271,8 @@ def check(staged: Staged, encoding: str = "latin-1") -> Report:
     """Every group of the file that a pyx12 map covers, validated; byte offsets filled in."""
     report = Report()
     with staged.open() as raw:
+        _skip_bom(raw)
         text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
-        _skip_bom(text)
         try:
             _walk(text, report)
         except Exception as exc:  # pyx12 on damaged data: a finding, never a traceback
@@ -286,12 +286,13 @@ def check(staged: Staged, encoding: str = "latin-1") -> Report:
     return report
 
 
-def _skip_bom(text: io.TextIOWrapper) -> None:
-    """pyx12 wants the ISA first: a BOM and blanks before it are not the partner's data."""
-    head = text.read(64)
-    start = len(head) - len(head.lstrip("\ufeff \t\r\n"))
-    text.seek(0)
-    text.read(start)
+def _skip_bom(raw: BinaryIO) -> None:
+    """pyx12 wants the ISA first: a UTF-8 BOM and blanks before it are not the partner's
+    data (tradelane's tokenizer skips them too, so the segments count alike)."""
+    head = raw.read(64)
+    start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    start += len(head[start:]) - len(head[start:].lstrip(b" \t\r\n"))
+    raw.seek(start)
 
 
 def _walk(fd: io.TextIOWrapper, report: Report) -> None:
