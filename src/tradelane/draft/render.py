@@ -5,6 +5,7 @@ comment, notes on top, and TODOs where only a human can decide (description, own
 from __future__ import annotations
 
 import re
+import textwrap
 from datetime import date
 from typing import Any
 
@@ -34,17 +35,18 @@ def _line(indent: int, text: str, why: str) -> list[str]:
 
 
 def source_pattern(name: str) -> str:
-    """A glob for the partner's next files: runs of digits (dates, counters) become '*'."""
+    """A glob for the partner's next files: runs of 3 digits or more (dates, times,
+    counters) become '*'."""
     stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
-    pattern = re.sub(r"\*+", "*", re.sub(r"\d+", "*", stem))
+    pattern = re.sub(r"\*+", "*", re.sub(r"\d{3,}", "*", stem))
     return f"{pattern}{dot}{ext}" if pattern.strip("*") else name
 
 
 def render(draft: Draft, name: str, sample: Sample) -> str:
     shown = sample.path.name
-    cut = (f"only the first {len(sample.data):,} bytes and {draft.records_seen:,} records were"
+    cut = (f"Only the first {len(sample.data):,} bytes and {draft.records_seen:,} records were"
            f" profiled" if draft.truncated else
-           f"the whole sample was profiled ({draft.records_seen:,} records)")
+           f"The whole sample was profiled ({draft.records_seen:,} records)")
     out = [
         f"# Drafted by `tradelane draft` from {shown} ({sample.size:,} bytes) on"
         f" {date.today().isoformat()}.",
@@ -55,7 +57,8 @@ def render(draft: Draft, name: str, sample: Sample) -> str:
         f"#   tradelane check && tradelane validate {shown} --route {name}",
     ]
     for note in draft.notes:
-        out.append(f"# NOTE: {note}")
+        out.extend(textwrap.wrap(note, _WIDTH - 4, initial_indent="# NOTE: ",
+                                 subsequent_indent="#   ", break_on_hyphens=False))
     out += [
         f"description: {flow(f'TODO: what this feed is (drafted from {shown})')}",
         "# owner: {name: TODO, email: TODO@example.com}   # who answers for this route",

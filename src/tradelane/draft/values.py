@@ -98,7 +98,8 @@ def profile(name: str, source: str, values: Sequence[str | None], marks: Marks,
     total = len(values)
     present = [v.strip() for v in values if v is not None and v.strip() != ""]
     empty = total - len(present)
-    nulls = f"{empty} of {total} empty" if empty else f"never empty in {total}"
+    nulls = f"{empty} of {total} empty ({empty * 100 // total}%)" if empty \
+        else f"never empty in {total}"
     field = FieldDraft(name=name, source=source, required=bool(present) and not empty)
     if not present:
         field.why = f"always empty in {total} records: type unknown"
