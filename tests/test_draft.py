@@ -386,6 +386,22 @@ def test_what_cannot_be_drafted_is_one_line_and_exit_2(
     assert not list(tmp_path.rglob("*.yaml"))  # nothing written
 
 
+def test_a_partner_file_name_cannot_write_yaml(tmp_path: Path) -> None:
+    """The sample's name goes into comments and the description: a line break in it must
+    not become a line of YAML (here, a second source folder)."""
+    sample = tmp_path / "orders\nsource: {folder: etc}\n#.csv"
+    sample.write_text("id;qty\nA;1\n")
+    root = tmp_path / "project"
+    result = _invoke("draft", "--sample", str(sample), "--name", "r", "-C", str(root))
+    assert result.exit_code == 0, result.output
+    text = (root / "mappings" / "r.yaml").read_text()
+    assert [line for line in text.splitlines() if line.startswith("source:")] == ["source:"]
+    spec = yaml.safe_load(text)
+    assert spec["source"]["folder"] == "inbox/r"
+    assert "folder: etc" in spec["description"]  # kept as text, where it is harmless
+    assert _invoke("check", "-C", str(root)).exit_code == 0
+
+
 def test_encoding_evidence_cp1252_against_utf8(tmp_path: Path) -> None:
     """0x84/0x93 are German quotes in Windows-1252 and invalid UTF-8; valid UTF-8 stays UTF-8."""
     cp = tmp_path / "cp.csv"

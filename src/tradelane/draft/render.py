@@ -15,6 +15,7 @@ from tradelane.draft.model import MAX_BYTES, MAX_RECORDS, Draft, FieldDraft, Gue
 from tradelane.draft.sniff import Sample
 
 _WIDTH = 100  # a line and its comment; longer comments go on the line above
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\x85]")
 
 
 def flow(value: Any) -> str:
@@ -82,7 +83,8 @@ def render(draft: Draft, name: str, sample: Sample) -> str:
         "  format: json",
         f"  name: {flow('{stem}.json')}",
     ]
-    return "\n".join(out) + "\n"
+    # a partner's file name or data in a comment must not start a line of its own
+    return "\n".join(_CONTROL.sub("?", line) for line in out) + "\n"
 
 
 def _guess(guess: Guess) -> list[str]:
