@@ -12,8 +12,10 @@ Served by ``tradelane serve`` on its health port (``/metrics``, no login: it lis
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -24,12 +26,12 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import ColumnElement, case, func, literal, select
+from sqlalchemy import ColumnElement, Connection, case, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradelane.errors import LedgerUnavailable, TradelaneError
 from tradelane.ledger.alerts import alerts
-from tradelane.ledger.store import Ledger
+from tradelane.ledger.store import Ledger, utcnow
 from tradelane.ledger.tables import events, files, runs
 from tradelane.models import FileState
 
@@ -58,12 +60,69 @@ def _epoch(dialect: str, value: Any) -> ColumnElement[Any]:
 _moved = events.c.from_state.is_distinct_from(events.c.to_state)
 
 
+#: Events older than this are final: no transaction of the ledger stays open that long, so
+#: no row with a smaller id can still appear (ids are not committed in order on PostgreSQL).
+SETTLED = timedelta(minutes=5)
+_COUNTED = (FileState.DELIVERED.value, FileState.QUARANTINED.value)
+Tally = dict[tuple[str, str], list[float]]  # (route, to_state) -> count, sum, bucket counts
+
+
+class Transitions:
+    """Deliveries and quarantines counted from the events table, which only grows.
+
+    The first scrape counts every event; later ones only the events after the last settled
+    one, plus the few of the last ``SETTLED`` minutes, counted afresh each time. So a scrape
+    stays cheap on a ledger of millions of events, and each process still arrives at the
+    same numbers (they are the table's, not this process's).
+    """
+
+    def __init__(self) -> None:
+        self.upto = 0  # events up to this id are in ``settled``
+        self.settled: Tally = {}
+        self._lock = threading.Lock()  # scrapes may run in parallel threads
+
+    def read(self, conn: Connection, dialect: str) -> Tally:
+        with self._lock:
+            cutoff = utcnow() - SETTLED
+            first_fresh, last = conn.execute(
+                select(func.min(case((events.c.at >= cutoff, events.c.id))),
+                       func.max(events.c.id)).where(events.c.id > self.upto)).one()
+            settle_to = first_fresh - 1 if first_fresh is not None else last
+            if settle_to is not None and settle_to > self.upto:
+                _add(self.settled, self._count(conn, dialect, self.upto, settle_to))
+                self.upto = settle_to
+            tally = {key: list(values) for key, values in self.settled.items()}
+            _add(tally, self._count(conn, dialect, self.upto, None))
+        return tally
+
+    @staticmethod
+    def _count(conn: Connection, dialect: str, after: int, upto: int | None) -> Tally:
+        took = _seconds(dialect, events.c.at, files.c.received_at)
+        buckets = [func.sum(case((took <= le, 1), else_=0)) for le in DELIVERY_BUCKETS]
+        query = (select(files.c.route, events.c.to_state, func.count(), func.sum(took), *buckets)
+                 .select_from(events.join(files, events.c.file_id == files.c.id))
+                 .where(events.c.id > after, events.c.to_state.in_(_COUNTED), _moved)
+                 .group_by(files.c.route, events.c.to_state))
+        if upto is not None:
+            query = query.where(events.c.id <= upto)
+        return {(route, state): [float(v or 0) for v in values]
+                for route, state, *values in conn.execute(query)}
+
+
+def _add(into: Tally, more: Tally) -> None:
+    for key, values in more.items():
+        have = into.setdefault(key, [0.0] * len(values))
+        for i, value in enumerate(values):
+            have[i] += value
+
+
 class LedgerCollector(Collector):
     """What the ledger says about routes, files, runs and alerts, as Prometheus metrics."""
 
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
         self.scrape_errors = 0  # scrapes that could not read the ledger (this process)
+        self.transitions = Transitions()
 
     def collect(self) -> Iterator[Metric]:
         started = time.monotonic()
@@ -90,23 +149,12 @@ class LedgerCollector(Collector):
         with self.ledger.engine.connect() as conn:
             by_state = conn.execute(select(files.c.route, files.c.state, func.count())
                                     .group_by(files.c.route, files.c.state)).all()
-            quarantines = conn.execute(
-                select(files.c.route, func.count()).select_from(
-                    events.join(files, events.c.file_id == files.c.id))
-                .where(events.c.to_state == FileState.QUARANTINED.value, _moved)
-                .group_by(files.c.route)).all()
             now_epoch = time.time()
             oldest = conn.execute(
                 select(files.c.route, func.min(_epoch(dialect, files.c.received_at)))
                 .where(files.c.state == FileState.PENDING.value)
                 .group_by(files.c.route)).all()
-            took = _seconds(dialect, events.c.at, files.c.received_at)
-            buckets = [func.sum(case((took <= le, 1), else_=0)) for le in DELIVERY_BUCKETS]
-            deliveries = conn.execute(
-                select(files.c.route, func.count(), func.sum(took), *buckets)
-                .select_from(events.join(files, events.c.file_id == files.c.id))
-                .where(events.c.to_state == FileState.DELIVERED.value, _moved)
-                .group_by(files.c.route)).all()
+            moved = self.transitions.read(conn, dialect)
             finished = runs.c.finished_at.is_not(None)
             success = conn.execute(
                 select(runs.c.route, func.max(_epoch(dialect, runs.c.finished_at)))
@@ -131,20 +179,18 @@ class LedgerCollector(Collector):
         histogram = HistogramMetricFamily(
             "tradelane_processing_seconds", "From a file's pickup to its delivery (a file"
             " fixed in quarantine counts its time there), by route.", labels=["route"])
-        for route, count, total, *counts in deliveries:
-            delivered.add_metric([route], count)
-            points = [(str(le), int(n or 0))
-                      for le, n in zip(DELIVERY_BUCKETS, counts, strict=True)]
-            histogram.add_metric([route], [*points, ("+Inf", int(count))],
-                                 sum_value=float(total or 0.0))
-        yield delivered
-        yield histogram
-
         quarantined = CounterMetricFamily(
             "tradelane_quarantines", "Times a file was put in quarantine (a reprocess that"
             " fails again counts again), by route.", labels=["route"])
-        for route, count in quarantines:
-            quarantined.add_metric([route], count)
+        for (route, state), (count, total, *counts) in sorted(moved.items()):
+            if state == FileState.QUARANTINED.value:
+                quarantined.add_metric([route], count)
+                continue
+            delivered.add_metric([route], count)
+            points = [(str(le), int(n)) for le, n in zip(DELIVERY_BUCKETS, counts, strict=True)]
+            histogram.add_metric([route], [*points, ("+Inf", int(count))], sum_value=total)
+        yield delivered
+        yield histogram
         yield quarantined
 
         age = GaugeMetricFamily("tradelane_oldest_pending_age_seconds", "Age of the oldest"
