@@ -375,6 +375,8 @@ def test_the_default_name_comes_from_the_sample_and_stdout_writes_nothing(
     (b"", [], "it is empty"),
     (b"\x1f\x8b\x08\x00" + bytes(range(256)) * 8, [], "NUL bytes"),
     (b"a;b\n1;2\n", ["--name", "Bad Name"], "use lower-case letters"),
+    (b'{"id": 1}\n{"id": 2}\n' * 30 + b'{"id": \n', [], "line 61 is not JSON"),
+    (b"<a><b>1</b><b>2</c></a>", [], "not well-formed XML"),
 ])
 def test_what_cannot_be_drafted_is_one_line_and_exit_2(
         tmp_path: Path, content: bytes, args: list[str], says: str) -> None:

@@ -3,6 +3,7 @@ Presentation only: the profiling is ``tradelane.draft``."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from tradelane.draft.errors import DraftExists
-from tradelane.errors import EXIT_CONFIG, RequestError, exit_status
+from tradelane.errors import EXIT_BUG, EXIT_CONFIG, RequestError, exit_status
 from tradelane.spec._base import ROUTE_NAME
 from tradelane.spec.settings import Settings
 
@@ -48,6 +49,13 @@ def draft(
         route, text = draft_route(sample, name)
     except RequestError as exc:
         _fail(exc)
+    except Exception as exc:  # a bug: one line, with what to report, never a traceback
+        err.print(f"[bold red]internal error[/] ({type(exc).__name__}: {exc}) while drafting"
+                  f" from {sample}; please report it (TRADELANE_DEBUG=1 shows the traceback)",
+                  soft_wrap=True)
+        if os.environ.get("TRADELANE_DEBUG"):
+            raise
+        raise typer.Exit(EXIT_BUG) from None
     if target is None:
         sys.stdout.write(text)
         return

@@ -102,7 +102,12 @@ def draft_json(sample: Sample, kind: str) -> Draft:
         lines = [ln for ln in sample.text.splitlines() if ln.strip()]
         if sample.truncated:
             lines = lines[:-1]
-        records = [json.loads(ln, parse_int=str, parse_float=str) for ln in lines[:MAX_RECORDS]]
+        records = []
+        for number, line in enumerate(lines[:MAX_RECORDS], start=1):
+            try:
+                records.append(json.loads(line, parse_int=str, parse_float=str))
+            except ValueError as exc:
+                raise UnusableSample(sample.path, f"line {number} is not JSON ({exc})") from None
         root: Any = None
     else:
         root = _load(sample)
