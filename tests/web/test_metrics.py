@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import time_machine
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from support.console import GOOD_CSV, PASSWORD, LiveConsole, log_in, token_in
+from support.console import BAD_CSV, GOOD_CSV, PASSWORD, LiveConsole, log_in, token_in
 from support.project import ProjectDir
 from tradelane.ledger.alerts import Incidents
 from tradelane.metrics import Metrics
@@ -150,3 +152,29 @@ def test_metrics_on_each_backend(backend_project: ProjectDir) -> None:
     assert value(found, "tradelane_processing_seconds_bucket", route="orders", le="60.0") == 1
     last = value(found, "tradelane_last_success_timestamp_seconds", route="orders")
     assert last is not None and abs(time.time() - last) < 120
+
+
+def test_counts_carried_over_between_scrapes_match_a_fresh_count(ops_project: ProjectDir
+                                                                 ) -> None:
+    """Event counts carry over between scrapes of one process (only newer rows are read):
+    they must equal what a process that counts everything at once finds."""
+    counted = ("tradelane_deliveries_total", "tradelane_quarantines_total",
+               "tradelane_processing_seconds_count", "tradelane_processing_seconds_sum")
+    start = datetime.now(UTC)
+    with ops_project.ledger() as ledger:
+        metrics = Metrics(ledger)
+        with time_machine.travel(start + timedelta(minutes=10)):
+            before = samples(metrics.exposition().decode())  # settles the first events
+        assert value(before, "tradelane_quarantines_total", route="orders") == 1
+        ops_project.drop("orders", "orders_0413.csv", GOOD_CSV)
+        ops_project.drop("orders", "orders_0414.csv", BAD_CSV.replace("PO-1", "PO-8"))
+        ops_project.run()
+        for minutes in (0, 30):  # the new events fresh (now), then settled
+            with time_machine.travel(datetime.now(UTC) + timedelta(minutes=minutes)):
+                carried = samples(metrics.exposition().decode())
+                fresh = samples(Metrics(ledger).exposition().decode())
+            for name in counted:
+                assert value(carried, name, route="orders") == value(fresh, name,
+                                                                     route="orders"), name
+    assert value(carried, "tradelane_quarantines_total", route="orders") == 2
+    assert value(carried, "tradelane_deliveries_total", route="orders") == 1
