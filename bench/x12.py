@@ -21,7 +21,9 @@ With ``--hipaa-mb 10`` (``--only-hipaa`` skips the rest), it also generates 837P
 (005010X222A1) and measures the whole route with ``format.hipaa: reject`` (pyx12 validates
 every set, the reader maps them, a 999 is written) against pyx12's own ``x12n_document`` on
 the same file (validation and its 999): the guide check costs what pyx12 costs, so the ratio
-says what tradelane adds around it.
+says what tradelane adds around it. 2026-12-07, 10 MB (14,599 claims), load average 5-10:
+route 49.4 s CPU, pyx12 52.6 s CPU (1.07x; wall clock 0.95x and 1.03x in two runs), route
+peak RSS 238 MB.
 
 Each ratio is the route's MB/s over the other reader's. The engine streams: its memory is
 the read batch (about 100,000 segments) and the largest transaction set, plus a few hundred
