@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from tradelane.cli.tables import Column, render
-from tradelane.ledger import Ledger, utcnow
+
+if TYPE_CHECKING:
+    from tradelane.ledger import Ledger
 
 console = Console(highlight=False)
 
@@ -42,6 +44,7 @@ def acks(
     (with the partner's reasons), partly, or waiting (late past ack_within); then the
     acknowledgements received that match nothing sent."""
     from tradelane.cli.main import _ledger, _print_json
+    from tradelane.ledger import utcnow
     from tradelane.ledger.interchanges import Tracking
 
     now = utcnow()
@@ -101,6 +104,7 @@ def _detail(s: Any, now: datetime) -> str:
 def late_acks(ledger: Ledger, rows: list[dict[str, Any]]) -> None:
     """Add to ``tradelane status`` rows: per route, the interchanges still waiting past
     ``ack_within`` (``acks_late``, a count) and which (``acks_late_list``)."""
+    from tradelane.ledger import utcnow
     from tradelane.ledger.interchanges import Tracking
 
     now = utcnow()

@@ -9,14 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
-from pydantic import ValidationError
 from rich.console import Console
 
 from tradelane.draft.errors import DraftExists
 from tradelane.errors import EXIT_BUG, EXIT_CONFIG, RequestError, exit_status
-from tradelane.spec._base import ROUTE_NAME
-from tradelane.spec.settings import Settings
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -37,6 +33,8 @@ def draft(
     """Profile a sample file and write a route spec to finish: format, encoding, delimiter,
     record path or segment, fields with types, each guess with its evidence (exit 6 if the
     mapping exists: a draft never writes over one)."""
+    from tradelane.spec._base import ROUTE_NAME  # the spec models: only when drafting
+
     if name is not None and not ROUTE_NAME.match(name):
         err.print(f"--name {name!r}: use lower-case letters, digits, '_' and '-' (at most 64)")
         raise typer.Exit(EXIT_CONFIG)
@@ -80,6 +78,11 @@ def _default(sample: Path) -> str:
 
 def _mappings(project: Path) -> Path:
     """The project's mappings folder, as tradelane.yaml names it (created if missing)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from tradelane.spec.settings import Settings
+
     root = project.resolve()
     config = root / "tradelane.yaml"
     try:

@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 crash (a bug), 2 configuration or usage error, 3 some files 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -22,7 +23,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from tradelane import ops
 from tradelane.cli.acks import acks as acks_command
 from tradelane.cli.acks import late_acks
 from tradelane.cli.console import console as console_command
@@ -44,12 +44,28 @@ from tradelane.errors import (
     bulk_status,
     exit_status,
 )
-from tradelane.ledger import Ledger
 from tradelane.models import FileResult, Outcome, RunSummary
-from tradelane.spec import Project, load_project
+
+
+class _Deferred:
+    """A module imported at its first use, so that a command pays only for what it uses."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
 
 if TYPE_CHECKING:
+    from tradelane import ops
+    from tradelane.ledger import Ledger
     from tradelane.runner import Runner
+    from tradelane.spec import Project
+else:
+    # the operations bring the ledger (SQLAlchemy) and the spec models (pydantic): --version,
+    # --help, spec and edi answer without them
+    ops = _Deferred("tradelane.ops")
 
 app = typer.Typer(
     help="tradelane: pick up partner files, validate, transform, deliver; quarantine the rest.",
@@ -103,6 +119,8 @@ _STYLE = {Outcome.DELIVERED: "green", Outcome.QUARANTINED: "red", Outcome.DUPLIC
 def _ledger(project_dir: Path) -> Iterator[tuple[Project, Ledger]]:
     """The project and its ledger. A ledger that cannot be opened or used is one line naming
     it and the cause (exit 2 if it is damaged, 4 if it is unavailable), never a traceback."""
+    from tradelane.ledger import Ledger
+
     project = _load(project_dir)
     settings = project.settings
     try:
@@ -127,6 +145,8 @@ def _engine(project_dir: Path) -> Iterator[tuple[Project, Runner]]:
 def _load(project_dir: Path, *, isolate: bool = True) -> Project:
     """The project; a route whose mapping is wrong is left out (``Project.invalid``) so that
     it never stops the others. Only ``check`` asks for every route to be right."""
+    from tradelane.spec import load_project
+
     try:
         return load_project(project_dir, isolate=isolate)
     except ConfigError as exc:

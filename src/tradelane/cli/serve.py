@@ -19,8 +19,6 @@ import typer
 
 from tradelane import logs
 from tradelane.errors import ConfigError
-from tradelane.ledger import Ledger
-from tradelane.spec import load_project
 
 log = logging.getLogger("tradelane.serve")
 
@@ -38,7 +36,9 @@ def serve(
     ] = None,
 ) -> None:
     """Run the schedules, folder watchers and alerts until SIGTERM or Ctrl-C."""
+    from tradelane.ledger import Ledger
     from tradelane.serve.server import Server  # the engine: loaded only when serving
+    from tradelane.spec import load_project
 
     logs.setup(level=logging.DEBUG if verbose else logging.INFO, json_lines=json_logs)
     try:

@@ -22,10 +22,10 @@ from tradelane.errors import (
     EXIT_PENDING,
     ConfigError,
 )
-from tradelane.spec import SftpConnection, load_project
 
 if TYPE_CHECKING:
     from tradelane.sftp_client import SftpSession
+    from tradelane.spec import SftpConnection
 
 # paramiko and the SFTP client are imported by these commands only: every other command
 # starts 0.1 s sooner without them
@@ -44,6 +44,7 @@ NameArg = Annotated[str, typer.Argument(help="Connection name in tradelane.yaml.
 
 def _session(project: Path, name: str) -> SftpSession:
     from tradelane.sftp_client import SftpSession
+    from tradelane.spec import load_project
 
     try:
         settings = load_project(project).settings

@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 
 from tradelane.errors import EXIT_NOT_FOUND
-from tradelane.spec.reference import reference, sections
-from tradelane.spec.reference_docs import render_json, render_markdown, render_text
 
 err = Console(stderr=True, highlight=False)
 
@@ -26,6 +24,10 @@ def spec(
 ) -> None:
     """Every option of tradelane.yaml and of a route: type, default, description, example
     (exit 5 if PATH names nothing)."""
+    # the spec models (pydantic) load only for this command, not for every other one
+    from tradelane.spec.reference import reference, sections
+    from tradelane.spec.reference_docs import render_json, render_markdown, render_text
+
     try:
         options = reference(path)
     except KeyError as exc:
