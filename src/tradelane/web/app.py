@@ -30,7 +30,7 @@ from tradelane.errors import (
 from tradelane.ledger.errors import LedgerDamaged
 from tradelane.metrics import Metrics
 from tradelane.spec import load_project
-from tradelane.web import actions, login, scrape, views
+from tradelane.web import actions, dashboard, files, login, scrape, views
 from tradelane.web.auth import (
     Credentials,
     console_password,
@@ -82,6 +82,8 @@ def create_app(project_dir: Path | str = ".") -> FastAPI:
     app.state.metrics = Metrics(console.ledger)
     app.state.metrics_token = metrics_token(settings)
     app.include_router(login.router)
+    app.include_router(dashboard.router)
+    app.include_router(files.router)
     app.include_router(views.router)
     app.include_router(actions.router)
     app.include_router(scrape.router)

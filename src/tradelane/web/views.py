@@ -1,4 +1,5 @@
-"""Pages that only read: status, the quarantine list, one file, history search."""
+"""Pages that only read: the quarantine list, one file, history search (the dashboard is
+``dashboard.py``, the list of all files ``files.py``)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,6 @@ from tradelane.web.render import render
 from tradelane.web.roles import Role, require
 
 router = APIRouter(dependencies=[Depends(require(Role.viewer, "see the console"))])
-
-
-@router.get("/", response_class=HTMLResponse)
-def status_page(request: Request, con: ConsoleDep) -> HTMLResponse:
-    rows = ops.status(con.project(), con.ledger)
-    beat = rows[0]["serve_heartbeat"] if rows else None
-    return render(request, "status.html", nav="status", rows=rows, beat=beat)
 
 
 @router.get("/quarantine", response_class=HTMLResponse)
