@@ -440,8 +440,8 @@ def test_jsonl_and_a_default_namespace(tmp_path: Path) -> None:
 
 
 def test_a_large_sample_is_profiled_from_its_head_in_bounded_memory(tmp_path: Path) -> None:
-    """A 50 MB CSV and a 30 MB JSON document: only the first 4 MB are read, the draft says
-    so, and the drafting process stays far below the size of the file."""
+    """A 50 MB CSV, a 30 MB JSON document and a 30 MB EDIFACT interchange: only their head is
+    read (4 MB; 50,000 segments), the draft says so, and memory stays bounded."""
     big = tmp_path / "big.csv"
     row = "ORD-{:07d};{:d};{:d},{:02d};25.11.2026;Hauptlager Nord\n"
     with big.open("w") as fh:
@@ -460,15 +460,24 @@ def test_a_large_sample_is_profiled_from_its_head_in_bounded_memory(tmp_path: Pa
             " from tradelane.draft.drafting import draft_route;"
             " t = draft_route(Path(sys.argv[1]), 'big')[1]; sys.stdout.write(t);"
             " print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])")
-    for sample, records in ((big, "orders"), (doc, "orders")):
+    edi = tmp_path / "big.edi"
+    lines = "".join(f"LIN+{i}++4006381333931:EN'QTY+21:{i}'PRI+AAA:3.49'" for i in range(1, 11))
+    with edi.open("w") as fh:
+        fh.write("UNA:+.? 'UNB+UNOC:3+5412345000013:14+4012345000009:14+261125:0815+R1'\n")
+        for n in range(1, 50_001):
+            fh.write(f"UNH+{n}+ORDERS:D:96A:UN:EAN008'BGM+220+PO-{n}+9'DTM+137:20261125:102'"
+                     f"{lines}UNS+S'UNT+34+{n}'\n")
+        fh.write("UNZ+50000+R1'\n")
+    for sample, records in ((big, "orders"), (doc, "orders"), (edi, "LIN")):
         out = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True,
                              text=True, timeout=300, check=True).stdout
         text, peak_kb = out.rsplit("\n", 2)[0], int(out.rsplit("\n", 2)[1])
         assert sample.stat().st_size > 25 << 20
-        assert "Only the first 4,194,304 bytes" in text
+        assert ("Only the first 4,194,304 bytes" if sample is not edi
+                else "segments, 1,") in text
         assert peak_kb < 250 * 1024, f"{peak_kb // 1024} MB for {sample.name}"
         spec = yaml.safe_load(text)
-        if sample is doc:
+        if sample is not big:
             assert spec["format"]["records"] == records
         else:
             assert _typed(spec["fields"]) == {"qty": "integer", "price": "decimal",

@@ -66,6 +66,7 @@ def _read(sample: Sample, draft: Draft, encoding: str | None
                     current = None
             if len(messages) >= MAX_RECORDS or seen >= MAX_SEGMENTS:
                 draft.truncated = True
+                draft.extent = f"the first {seen:,} segments, {len(messages):,} messages"
                 break
     except (CharsetViolation, UnknownSyntaxIdentifier):
         if encoding is None:
@@ -164,6 +165,7 @@ def _fields(bodies: list[list[Segment]], message_def: dirs.MessageDef | None,
         head, recs = _split(message, record)
         heads.append(head)
         records.extend(recs)
+    del records[MAX_RECORDS:]  # the profile's bound, as for every format
     describe = partial(_describe, message_def)
     coded = partial(_coded, message_def)
     taken: set[str] = set()

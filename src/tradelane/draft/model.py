@@ -10,7 +10,7 @@ MAX_BYTES = 4 << 20
 #: ... and at most this many records (rows, lines, elements, messages).
 MAX_RECORDS = 10_000
 #: ... and at most this many EDI segments.
-MAX_SEGMENTS = 200_000
+MAX_SEGMENTS = 50_000
 
 
 @dataclass
@@ -60,6 +60,7 @@ class Draft:
     pattern: str = "*"
     records_seen: int = 0
     truncated: bool = False  # the sample was cut at MAX_BYTES or MAX_RECORDS
+    extent: str = ""  # what was read when cut otherwise (EDI: segments and messages)
 
     def option(self, key: str) -> Any:
         return next((g.value for g in self.format if g.key == key), None)

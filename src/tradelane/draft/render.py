@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tradelane.draft.model import MAX_BYTES, MAX_RECORDS, Draft, FieldDraft, Guess
+from tradelane.draft.model import MAX_BYTES, MAX_RECORDS, MAX_SEGMENTS, Draft, FieldDraft, Guess
 from tradelane.draft.sniff import Sample
 
 _WIDTH = 100  # a line and its comment; longer comments go on the line above
@@ -45,14 +45,14 @@ def source_pattern(name: str) -> str:
 
 def render(draft: Draft, name: str, sample: Sample) -> str:
     shown = sample.path.name
-    cut = (f"Only the first {len(sample.data):,} bytes and {draft.records_seen:,} records were"
-           f" profiled" if draft.truncated else
-           f"The whole sample was profiled ({draft.records_seen:,} records)")
+    head = draft.extent or f"the first {len(sample.data):,} bytes"
+    cut = (f"Only {head} were profiled ({draft.records_seen:,} records)" if draft.truncated
+           else f"The whole sample was profiled ({draft.records_seen:,} records)")
     out = [
         f"# Drafted by `tradelane draft` from {shown} ({sample.size:,} bytes) on"
         f" {date.today().isoformat()}.",
-        f"# {cut}; a draft reads at most {MAX_BYTES >> 20} MB or {MAX_RECORDS:,} records"
-        " of a sample.",
+        f"# {cut}; a draft reads at most {MAX_BYTES >> 20} MB, {MAX_RECORDS:,} records or"
+        f" {MAX_SEGMENTS:,} EDI segments of a sample.",
         "# Every guess says why in the comment after it. Check them, rename the fields, add",
         "# rules (pattern, enum, min, max) and the real target, then run:",
         f"#   tradelane check && tradelane validate {shown} --route {name}",

@@ -67,6 +67,7 @@ def _read(sample: Sample, draft: Draft, encoding: str
                     current = None
             if len(sets) >= MAX_RECORDS or seen >= MAX_SEGMENTS:
                 draft.truncated = True
+                draft.extent = f"the first {seen:,} segments, {len(sets):,} sets"
                 break
     except RejectError as exc:
         if not sets and current is None:
@@ -102,6 +103,7 @@ def draft_x12(sample: Sample) -> Draft:
         head, recs = _split(tx, record)
         heads.append(head)
         records.extend(recs)
+    del records[MAX_RECORDS:]  # the profile's bound, as for every format
     if record:
         draft.format.append(Guess("records", record, why))
     else:
