@@ -86,7 +86,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "examples/x12_850/PO_4500012345.x12": {
         "format": {"type": "x12", "transactions": ["850"], "records": "PO1"},
         "types": {"PO1.1": "integer", "PO1.2": "integer", "PO1.4": "decimal"},
-        "header": ["BEG.3", "BEG.5", "N1.2"]},
+        "header": ["BEG.3", "BEG.5", "N1.2"], "says": ["PO1 3: baseline item data"]},
     "examples/eancom_invoic/INVOIC_20261126_0630.edi": {
         # qualifiers like RFF+VA are not in EAN97's code lists: the UN directory is named
         "format": {"type": "edifact", "messages": ["INVOIC"], "directory": "D96A",

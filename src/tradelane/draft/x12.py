@@ -23,6 +23,28 @@ NAMES = {"850": "purchase order", "855": "purchase order acknowledgment", "810":
          " acknowledgment", "214": "shipment status", "835": "claim payment", "837": "claim",
          "846": "inventory advice", "832": "price catalog", "940": "warehouse shipping order",
          "945": "warehouse shipping advice", "204": "load tender", "860": "PO change"}
+#: Names of common segments (X12 publishes its dictionary under licence; none ships here).
+SEGMENT_NAMES = {
+    "ST": "transaction set header", "SE": "transaction set trailer", "BEG": "beginning"
+    " segment for purchase order", "BIG": "beginning segment for invoice", "BSN": "beginning"
+    " segment for ship notice", "B10": "beginning segment for transportation carrier shipment"
+    " status", "BPR": "financial information", "TRN": "trace", "CUR": "currency", "REF":
+    "reference information", "PER": "administrative communications contact", "DTM":
+    "date/time reference", "N1": "party identification", "N2": "additional name", "N3":
+    "party location", "N4": "geographic location", "PO1": "baseline item data", "PID":
+    "product/item description", "PO4": "item physical details", "IT1": "baseline item data"
+    " (invoice)", "TDS": "total monetary value summary", "CTT": "transaction totals", "HL":
+    "hierarchical level", "LIN": "item identification", "SN1": "item detail (shipment)",
+    "TD1": "carrier details (quantity and weight)", "TD5": "carrier details (routing)",
+    "PRF": "purchase order reference", "AK1": "functional group response header", "AK2":
+    "transaction set response header", "AK3": "data segment note", "AK4": "data element note",
+    "AK5": "transaction set response trailer", "AK9": "functional group response trailer",
+    "LX": "transaction set line number", "AT7": "shipment status details", "MS1": "equipment,"
+    " shipment or real property location", "MS2": "equipment or container owner and type",
+    "CLP": "claim payment information", "CAS": "claims adjustment", "NM1": "individual or"
+    " organizational name", "SVC": "service payment information", "ISS": "invoice shipment"
+    " summary", "SAC": "service, promotion, allowance or charge information", "ITD": "terms of"
+    " sale", "FOB": "F.O.B. related instructions", "TD3": "carrier details (equipment)"}
 ENDS = frozenset({"CTT", "SE"})
 _MAX_FIELDS = 40
 _CODE = re.compile(r"[A-Z0-9]{1,3}")
@@ -120,8 +142,9 @@ def draft_x12(sample: Sample) -> Draft:
                            f" {', '.join((left + more)[:4])}")
     if not draft.fields:
         draft.fields.append(FieldDraft("set_control", "_message", why="ST02"))
-    draft.summary = [f"segments in the sample's {main} sets (count):"] + [
-        f"  {tag} {n}" for tag, n in counts.items()]
+    draft.summary = [f"segments in the sample's {main} sets (count: name):"] + [
+        f"  {tag} {n}: {SEGMENT_NAMES[tag]}" if tag in SEGMENT_NAMES else f"  {tag} {n}"
+        for tag, n in counts.items()]
     return draft
 
 
