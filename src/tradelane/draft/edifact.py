@@ -28,6 +28,8 @@ ENDS = frozenset({"UNS", "UNT"})
 DATE_CODES = {"102": ("date", "%Y%m%d"), "101": ("date", "%y%m%d"),
               "203": ("datetime", "%Y%m%d%H%M"), "204": ("datetime", "%Y%m%d%H%M%S")}
 _MAX_FIELDS = 40
+#: (record tag, header fields, record fields, paths left out, records read)
+_Fields = tuple[str | None, list[FieldDraft], list[FieldDraft], list[str], int]
 
 
 def _messages(sample: Sample, draft: Draft) -> tuple[list[list[Segment]], str]:
@@ -97,8 +99,36 @@ def draft_edifact(sample: Sample) -> Draft:
     main = types.most_common(1)[0][0]
     draft.format.append(Guess("messages", sorted(types), ", ".join(
         f"{n} {t} message(s)" for t, n in types.most_common()) + f" in the sample (UNB {syntax})"))
-    key = keys.most_common(1)[0][0]
     bodies = [m for m in messages if _type(m) == main]
+    message_def, fields = _with_directory(draft, keys, types, main, bodies, messages)
+    record, draft.header, draft.fields, left, count = fields
+    if record:
+        draft.format.append(Guess("records", record, f"{count} {record} segments start the"
+                                  f" repeated group of {main}" + (
+                                      f" ({_group(message_def, record)})"
+                                      if message_def else "")))
+        draft.records_seen = count
+    else:
+        draft.notes.append(f"no repeated segment group: each {main} message is one record")
+        draft.records_seen = len(bodies)
+    if left:
+        draft.notes.append(f"{len(left)} more values are not mapped, e.g. {', '.join(left[:4])}")
+    if not draft.fields:
+        draft.fields.append(FieldDraft("message_ref", "_message", why="UNH 0062"))
+    if message_def is not None and "take" in FieldSpec.model_fields:
+        for field in draft.header + draft.fields:  # the first, as the profile read it
+            if _may_repeat(message_def, field.source.split(".")[0].split("[")[0]):
+                field.extra["take"] = "first"
+    draft.summary = _present(bodies, message_def, main)
+    return draft
+
+
+def _with_directory(draft: Draft, keys: Counter[str], types: Counter[str], main: str,
+                    bodies: list[list[Segment]], messages: list[list[Segment]]
+                    ) -> tuple[dirs.MessageDef | None, _Fields]:
+    """The directory the messages name (its UN base when an EANCOM subset lacks the
+    sample's qualifiers), added to the draft, and the fields read with its definitions."""
+    key = keys.most_common(1)[0][0]
     if len(keys) == 1 and key in dirs.directories() and all(
             t in dirs.messages(key) for t in types):
         message_def = dirs.load(key, main)
@@ -131,31 +161,12 @@ def draft_edifact(sample: Sample) -> Draft:
             " message's own" if known else "no UN/EDIFACT directory tradelane ships, so"
             " segments and paths are not checked against one"))
         fields = _fields(bodies, None, messages)
-    record, draft.header, draft.fields, left, count = fields
-    if record:
-        draft.format.append(Guess("records", record, f"{count} {record} segments start the"
-                                  f" repeated group of {main}" + (
-                                      f" ({_group(message_def, record)})"
-                                      if message_def else "")))
-        draft.records_seen = count
-    else:
-        draft.notes.append(f"no repeated segment group: each {main} message is one record")
-        draft.records_seen = len(bodies)
-    if left:
-        draft.notes.append(f"{len(left)} more values are not mapped, e.g. {', '.join(left[:4])}")
-    if not draft.fields:
-        draft.fields.append(FieldDraft("message_ref", "_message", why="UNH 0062"))
-    if message_def is not None and "take" in FieldSpec.model_fields:
-        for field in draft.header + draft.fields:  # the first, as the profile read it
-            if _may_repeat(message_def, field.source.split(".")[0].split("[")[0]):
-                field.extra["take"] = "first"
-    draft.summary = _present(bodies, message_def, main)
-    return draft
+    return message_def, fields
 
 
 def _fields(bodies: list[list[Segment]], message_def: dirs.MessageDef | None,
             messages: list[list[Segment]]
-            ) -> tuple[str | None, list[FieldDraft], list[FieldDraft], list[str], int]:
+            ) -> _Fields:
     """(record tag, header fields, record fields, paths left out, records) read with this
     directory's definitions."""
     record = _record_tag(messages, message_def)
