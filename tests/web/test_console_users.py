@@ -300,3 +300,40 @@ def test_roles_on_each_backend(backend_project: ProjectDir, backend_live: LiveCo
         assert vic.get("/").status_code == 303
     with backend_project.ledger() as ledger:
         assert ledger.events(1)[-1].actor == "console:olga"
+
+
+# -- the users page --------------------------------------------------------------------------
+
+
+def _admin_post(client: httpx.Client, path: str, **data: str) -> httpx.Response:
+    token = token_in(client.get("/users").text)
+    return client.post(path, data={"csrf_token": token, **data})
+
+
+def test_an_admin_changes_roles_and_removes_users(as_user: dict[str, httpx.Client],
+                                                  team: ProjectDir) -> None:
+    alice, vic = as_user["alice"], as_user["vic"]
+    page = alice.get("/users").text
+    assert all(name in page for name in PASSWORDS) and "alice (you)" in page
+    assert _admin_post(alice, "/users/vic/role", role="operator").status_code == 303
+    assert "vic is now operator" in alice.get("/users").text
+    assert user_cli(team, "list", "--json")[1].count('"operator"') == 2
+    assert _post(vic, "/files/1/reprocess").status_code == 303  # at vic's next click
+    _admin_post(alice, "/users/alice/role", role="viewer")
+    assert "cannot take away your own admin role" in alice.get("/users").text
+    _admin_post(alice, "/users/alice/remove")
+    assert "cannot remove yourself" in alice.get("/users").text
+    _admin_post(alice, "/users/vic/role", role="boss")
+    assert "Unknown role" in alice.get("/users").text
+    assert _admin_post(alice, "/users/vic/remove").status_code == 303
+    assert "vic is removed" in alice.get("/users").text
+    assert vic.get("/").status_code == 303  # logged out
+    _admin_post(alice, "/users/vic/remove")
+    assert "There is no user vic" in alice.get("/users").text
+
+
+def test_only_admins_see_the_users_page(as_user: dict[str, httpx.Client]) -> None:
+    response = as_user["olga"].get("/users")
+    assert response.status_code == 403
+    assert "Your role (operator) cannot manage users; ask an admin." in response.text
+    assert 'id="users"' not in response.text  # no list of users

@@ -61,7 +61,7 @@ def _role(role: str) -> str:
 
 def _password_hash(from_stdin: bool) -> str:
     """The hash of a new password, read without echo (twice) or from stdin's first line."""
-    from tradelane.web.users import hash_password
+    from tradelane.web.accounts import hash_password
 
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -58,7 +58,7 @@ class UserNotFound(NotFound):
 
 
 class Users:
-    """Add, find, change and remove console users (hashing is the caller's: ``web.users``)."""
+    """Add, find, change and remove console users (hashing is the caller's: ``web.accounts``)."""
 
     def __init__(self, ledger: Ledger):
         self.ledger = ledger

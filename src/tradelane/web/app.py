@@ -30,7 +30,7 @@ from tradelane.errors import (
 from tradelane.ledger.errors import LedgerDamaged
 from tradelane.metrics import Metrics
 from tradelane.spec import load_project
-from tradelane.web import actions, dashboard, files, login, scrape, views
+from tradelane.web import actions, dashboard, files, login, scrape, users, views
 from tradelane.web.auth import (
     Credentials,
     console_password,
@@ -87,6 +87,7 @@ def create_app(project_dir: Path | str = ".") -> FastAPI:
     app.include_router(views.router)
     app.include_router(actions.router)
     app.include_router(scrape.router)
+    app.include_router(users.router)
     _add_static(app)
     _add_error_pages(app)
     app.add_middleware(SessionLayer, manager=console.sessions)

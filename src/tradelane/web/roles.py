@@ -50,7 +50,7 @@ class User:
 
 
 class Directory(Protocol):
-    """Where the console finds a logged-in name's current role (``auth.Accounts``)."""
+    """Where the console finds a logged-in name's current role (``accounts.Accounts``)."""
 
     def user(self, name: str) -> User | None:
         """The user ``name`` is now, or None when they may no longer use the console."""

@@ -1,5 +1,5 @@
 """What the console holds for its whole life: the project folder, the ledger, who may log in
-(``users.Accounts``), their sessions and the login throttle."""
+(``accounts.Accounts``), their sessions and the login throttle."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from tradelane.ledger.sessions import Sessions
 from tradelane.ledger.users import Users
 from tradelane.runner import Runner
 from tradelane.spec import Project, Settings, load_project
+from tradelane.web.accounts import Accounts
 from tradelane.web.auth import Credentials
 from tradelane.web.roles import User
 from tradelane.web.session import SessionManager
 from tradelane.web.throttle import LoginThrottle
-from tradelane.web.users import Accounts
 
 
 class Console:

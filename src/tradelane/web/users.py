@@ -1,91 +1,72 @@
-"""Who may log in to the console, and who a logged-in name is now.
-
-Two modes, chosen by the ledger at each request: with console users (``tradelane user add``),
-each logs in with their own name and password, checked against an argon2id hash; without
-any, the single ops user of tradelane.yaml (``console.user``) logs in with the configured
-password and is an admin (the history names ``console:ops``, as before users). A session's
-name is looked up again on every request (``roles.current_user``), so removing or demoting a
-user takes effect at once.
+"""The users page (admins only): who may use the console, and in which role; change a role or
+remove a user. Adding one, or setting a password, is ``tradelane user add`` / ``passwd``: a
+password never travels through a web form here.
 """
 
 from __future__ import annotations
 
-from functools import cache
+import logging
+from typing import Annotated
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
-from tradelane.ledger.users import Users, check_name
-from tradelane.web.auth import Credentials
-from tradelane.web.roles import Role, User
+from tradelane.ledger.users import UserNotFound
+from tradelane.web.params import ConsoleDep
+from tradelane.web.render import render
+from tradelane.web.roles import Role, User, require
+from tradelane.web.session import flash
 
-#: argon2id with the library's defaults (RFC 9106's second recommended profile: 64 MiB,
-#: 3 passes); a hash made with weaker parameters is redone at the next good login.
-_hasher = PasswordHasher()
+log = logging.getLogger("tradelane.console")
+router = APIRouter()
 
-#: Passwords shorter than this are refused when set (NIST SP 800-63B: at least 8).
-MIN_PASSWORD = 8
-
-
-def hash_password(password: str) -> str:
-    """The argon2id hash to store; ValueError when the password is too short."""
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"the password is too short: at least {MIN_PASSWORD} characters")
-    return _hasher.hash(password)
+Admin = Annotated[User, Depends(require(Role.admin, "manage users"))]
+UserName = Annotated[str, Path(max_length=64)]
 
 
-@cache
-def _dummy_hash() -> str:
-    return _hasher.hash("no such user: this only makes the wrong name cost as much")
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, con: ConsoleDep, admin: Admin) -> HTMLResponse:
+    rows = con.accounts.users.list()
+    return render(request, "users.html", nav="users", rows=rows, me=admin.name,
+                  roles=[r.name for r in Role])
 
 
-def _verify(stored: str, password: str) -> bool:
+def _back() -> RedirectResponse:
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users/{name}/role")
+def change_role(request: Request, con: ConsoleDep, admin: Admin, name: UserName,
+                role: Annotated[str, Form(max_length=16)] = "") -> RedirectResponse:
     try:
-        return _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
+        new = Role.parse(role)
+    except ValueError as exc:
+        flash(request, "error", str(exc).capitalize() + ".")
+        return _back()
+    if name == admin.name and new < Role.admin:
+        flash(request, "error", "You cannot take away your own admin role; ask another admin.")
+        return _back()
+    try:
+        con.accounts.users.set_role(name, new.name)
+    except UserNotFound:
+        flash(request, "error", f"There is no user {name} (any more).")
+        return _back()
+    log.info("%s made %s %s", admin.name, name, new.name)
+    flash(request, "ok", f"{name} is now {new.name}; it applies at their next click.")
+    return _back()
 
 
-class Accounts:
-    """Checks logins and answers who a session's name is (``roles.Directory``)."""
-
-    def __init__(self, users: Users, credentials: Credentials | None, single_user: str):
-        self.users = users
-        self.credentials = credentials  # None: no password configured (users only)
-        self.single_user = single_user
-
-    def user(self, name: str) -> User | None:
-        role = self.users.role(name)
-        if role is not None:
-            return User(name, Role[role])
-        if name == self.single_user and self.credentials is not None and not self.users.any():
-            return User(self.single_user, Role.admin)
-        return None  # removed, or a single-password session from before users existed
-
-    def check(self, username: str, password: str) -> str | None:
-        """The name to start a session for, or None: wrong name or password (which, never
-        said, and both cost the same time). Blocking: argon2 takes tens of milliseconds."""
-        if not self.users.any():
-            if self.credentials is not None and self.credentials.matches(username, password):
-                return self.single_user
-            return None
-        try:
-            name: str | None = check_name(username)
-        except ValueError:
-            name = None
-        found = self.users.get(name) if name else None
-        if found is None or name is None:
-            _verify(_dummy_hash(), password)
-            return None
-        _record, stored = found
-        if not _verify(stored, password):
-            return None
-        if _hasher.check_needs_rehash(stored):
-            self.users.set_password(name, _hasher.hash(password), end_sessions=False)
-        return name
-
-    def names(self) -> list[str]:
-        return [record.name for record in self.users.list()] or [self.single_user]
-
-
-__all__ = ["MIN_PASSWORD", "Accounts", "hash_password"]
+@router.post("/users/{name}/remove")
+def remove(request: Request, con: ConsoleDep, admin: Admin,
+           name: UserName) -> RedirectResponse:
+    if name == admin.name:
+        flash(request, "error", "You cannot remove yourself; ask another admin.")
+        return _back()
+    try:
+        con.accounts.users.remove(name)
+    except UserNotFound:
+        flash(request, "error", f"There is no user {name} (any more).")
+        return _back()
+    log.info("%s removed the user %s", admin.name, name)
+    flash(request, "ok", f"{name} is removed; their sessions have ended.")
+    return _back()
