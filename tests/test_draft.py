@@ -263,6 +263,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
 
 
 def _examples() -> list[str]:
+    """Every file of examples/: one not in the table must draft, check and validate (a new
+    example that is broken on purpose needs its entry, saying why)."""
     return sorted(str(p.relative_to(REPO)) for p in EXAMPLES.rglob("*") if p.is_file()
                   and not p.name.startswith("."))
 
