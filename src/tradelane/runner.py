@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tradelane import redact
 from tradelane.abc import Source
@@ -32,7 +33,6 @@ from tradelane.ledger import FileRecord, Ledger, utcnow
 from tradelane.ledger.alerts import Incidents
 from tradelane.models import FileResult, FileState, Outcome, RunSummary
 from tradelane.paths import TEMP_MARK, is_inside
-from tradelane.pipeline import Pipeline
 from tradelane.processes import WorkerPool
 from tradelane.registry import TARGETS
 from tradelane.sources import source_for
@@ -40,6 +40,9 @@ from tradelane.sources.quarantined import QuarantinedCopy
 from tradelane.sources.readiness import Listing
 from tradelane.spec import Project, RouteSpec
 from tradelane.targets import opened_target
+
+if TYPE_CHECKING:
+    from tradelane.pipeline import Pipeline
 
 log = logging.getLogger("tradelane")
 
@@ -57,13 +60,25 @@ class Runner:
         self.ledger = ledger
         self.stop = stop
         redact.register_project(project)  # its secrets never reach a log or a reason file
-        self.pipeline = Pipeline(project, ledger, stop=stop)
+        self._pipeline: Pipeline | None = None
+        self._making = threading.Lock()  # serve's threads share one pipeline
         self.incidents = Incidents(ledger)
         # One source per route for the runner's life: readiness ("stable") compares a
         # listing with the previous one.
         self._sources: dict[str, Source] = {}
         self._workers: dict[str, WorkerPool] = {}  # processes of routes with workers > 1
         self._swept = False
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Made for the first file: a pass that finds nothing to do (a cron's empty run
+        --once) never imports the engine (Arrow, numpy, the formats)."""
+        with self._making:
+            if self._pipeline is None:
+                from tradelane.pipeline import Pipeline
+
+                self._pipeline = Pipeline(self.project, self.ledger, stop=self.stop)
+            return self._pipeline
 
     def close(self) -> None:
         """Stop the worker processes, if any were started."""
@@ -126,7 +141,8 @@ class Runner:
         of the ``changed`` routes are made afresh. A poll in progress finishes with the
         version it started with."""
         self.project, self.settings = project, project.settings
-        self.pipeline.project, self.pipeline.settings = project, project.settings
+        if self._pipeline is not None:
+            self._pipeline.project, self._pipeline.settings = project, project.settings
         for name in changed:
             self._sources.pop(name, None)
             pool = self._workers.pop(name, None)
@@ -157,7 +173,8 @@ class Runner:
         first_listing = route.name not in self._sources
         source = self.source(route)
         with source, opened_target(route, self.settings) as target:
-            Finisher(self.ledger, source).recover(route.name, self.pipeline.original_steps)
+            Finisher(self.ledger, source).recover(
+                route.name, lambda record: self.pipeline.original_steps(record))
             refs = source.list_ready()
             if first_listing and route.source.stable and self._settle(route):
                 refs = source.list_ready()
@@ -165,6 +182,8 @@ class Runner:
             _report(summary, self._reconcile_pending(route, source, refs), on_file)
             if on_listed:
                 on_listed(route.name, len(refs))
+            if not refs:
+                return
             if route.workers > 1 and len(refs) >= PROCESSES_FROM:
                 here = partial(self.pipeline.take, route, source, target)
                 results: Iterable[FileResult] = self._worker_pool(route).take(
@@ -260,8 +279,9 @@ class Runner:
         the engine writes to; returns how many. Partners' folders are never touched."""
         self._swept = True
         settings = self.settings
-        folders = {settings.path(settings.folders.spool), self.pipeline.archive_root,
-                   self.pipeline.quarantine_root}
+        # the folders the pipeline writes to (``Pipeline.archive_root``, ``quarantine_root``)
+        folders = {settings.path(settings.folders.spool), settings.path(settings.folders.archive),
+                   settings.path(settings.folders.quarantine)}
         for route in self.project.routes.values():
             option = TARGETS.of(route.target).folder_option
             if option:
