@@ -35,6 +35,8 @@ POINTS = (
     "quarantined-committed",   # the ledger says quarantined
     "rejected-original-gone",  # a reject's original is removed from the inbox
     "http-batch-sent",         # an HTTP batch was answered, its outcome not yet recorded
+    "edit-written",            # an edit by ops is kept next to the original, not yet recorded
+    "edit-recorded",           # the ledger points at the edit, it is not reprocessed yet
 )
 
 _ARMED: dict[str, int] = {}

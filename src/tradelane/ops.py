@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import hashlib
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
+from tradelane.crashpoints import crash_point
 from tradelane.errors import (
     NotFound,
     NotInQuarantine,
@@ -16,12 +22,17 @@ from tradelane.errors import (
     TradelaneError,
     exit_status,
 )
-from tradelane.ledger import Ledger, utcnow
+from tradelane.ledger import FileRecord, Ledger, utcnow
 from tradelane.ledger.outbox import outbox_rows
-from tradelane.models import QUARANTINE_STATES, Document, FileState, RunSummary
-from tradelane.quarantine import read_reason, release
+from tradelane.ledger.tables import files, followups, sent_interchanges
+from tradelane.models import QUARANTINE_STATES, Document, FileResult, FileState, RunSummary
+from tradelane.paths import is_inside
+from tradelane.quarantine import original_of, read_reason, release, write_edit
 from tradelane.serve import status as serve_status
 from tradelane.spec import Project, RouteSpec
+
+if TYPE_CHECKING:
+    from tradelane.runner import Runner
 
 
 def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
@@ -42,8 +53,12 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
     preview_batches: list[Document] = []
     error: RejectError | None = None
     try:
-        stream = checked_batches(reader_for(route).read(Staged.file(path), route), route,
-                                 checked, limit=limit)
+        from tradelane.validators.run import against_schemas
+
+        staged = Staged.file(path)
+        docs = against_schemas(reader_for(route).read(staged, route), staged, route, checked,
+                               root=project.settings.root, limit=limit)  # as run does
+        stream = checked_batches(docs, route, checked, limit=limit)
         for doc in checked_nesting(stream, route):  # a nest block's rules, as the writer's
             records += len(doc.records)
             if not preview_batches:
@@ -182,6 +197,24 @@ def discard_many(project: Project, ledger: Ledger, ids: Sequence[int], why: str
     return done, refused
 
 
+def reprocess_many(runner: Runner, ids: Sequence[int], *, force: bool = False,
+                   on_refused: Callable[[RequestError], None] | None = None
+                   ) -> tuple[list[FileResult], list[RequestError]]:
+    """Reprocess each file (``tradelane quarantine reprocess`` and the console's bulk
+    action); one refused (not found, moved by someone else, a duplicate without ``force``)
+    never stops the others."""
+    results: list[FileResult] = []
+    refused: list[RequestError] = []
+    for file_id in ids:
+        try:
+            results.append(runner.reprocess(file_id, force=force))
+        except RequestError as exc:
+            refused.append(exc)
+            if on_refused is not None:
+                on_refused(exc)
+    return results, refused
+
+
 def quarantined_ids(ledger: Ledger, project: Project, route: str | None,
                     stage: str | None) -> list[int]:
     """The ids ``--all`` means: every file in quarantine, of one route and stage if given."""
@@ -282,3 +315,145 @@ def status(project: Project, ledger: Ledger) -> list[dict[str, Any]]:
             "serve_heartbeat": beat,
         })
     return out
+
+
+# -- edit and resubmit -----------------------------------------------------------------------
+
+
+class NotEditable(RequestError):
+    """A file ops asked to edit that cannot be edited as text (nothing was changed)."""
+
+    def __init__(self, file_id: int, why: str):
+        self.file_id, self.why = file_id, why
+        super().__init__(f"file {file_id} cannot be edited: {why}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EditableText:
+    """A quarantined file as the text ops edit. ``sha256`` is that of the bytes shown: an
+    edit made from an older copy is refused. ``bom``: a UTF-8 byte order mark, hidden from
+    the editor and put back."""
+
+    file_id: int
+    text: str
+    sha256: str
+    encoding: str
+    newline: str
+    bom: bool = False
+
+
+def editable(project: Project, record: FileRecord) -> EditableText:
+    """The quarantined copy of ``record`` as text, or ``NotEditable`` saying why not (in
+    words for the edit button): not in quarantine, no copy, too big, binary, not text in
+    the route's encoding."""
+    if record.state != FileState.QUARANTINED:
+        raise NotEditable(record.id, f"it is {record.state.value}; only a file waiting in"
+                                     " quarantine can be edited")
+    settings = project.settings
+    root = settings.path(settings.folders.quarantine)
+    path = Path(record.path) if record.path else None
+    if path is None or not is_inside(path, root) or not path.is_file():
+        raise NotEditable(record.id, "no copy of it is kept in the quarantine folder")
+    limit = settings.console.edit_max_size
+    size = path.stat().st_size
+    if size > limit:
+        raise NotEditable(record.id, f"it is {size:,} bytes, more than the {limit:,} that can"
+                                     " be edited here (console.edit_max_size)")
+    data = path.read_bytes()[:limit + 1]
+    if b"\0" in data:
+        raise NotEditable(record.id, "it is a binary file, not text")
+    route = project.routes.get(record.route)
+    encoding = getattr(route.format, "encoding", None) if route is not None else None
+    encoding = encoding or "utf-8"
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        where = f" (byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else ""
+        raise NotEditable(record.id, f"it is not text in its route's encoding, {encoding}"
+                                     f"{where}") from None
+    bom = text.startswith("\ufeff") and encoding.replace("_", "-").lower().startswith("utf-8")
+    crlf = text.count("\r\n")
+    return EditableText(record.id, text[1:] if bom else text,
+                        hashlib.sha256(data).hexdigest(), encoding,
+                        "\r\n" if crlf and crlf == text.count("\n") else "\n", bom)
+
+
+def resubmit(runner: Runner, file_id: int, text: str, *, base_sha256: str,
+             who: str = "") -> tuple[FileResult, str]:
+    """Reprocess the quarantined file ``file_id`` as ``text`` (an edit of the text
+    ``editable`` gave, whose bytes had ``base_sha256``); returns the outcome and the
+    unified diff recorded in its history.
+
+    The original stays untouched in quarantine. The edited bytes are written durably next
+    to it, then the ledger points the file at them (with the diff, one transaction), then
+    it is reprocessed as any quarantined file: a crash before the ledger knows leaves an
+    unused copy; after, the file waits in quarantine as edited, for the next reprocess."""
+    ledger, project = runner.ledger, runner.project
+    record = ledger.get(file_id)
+    current = editable(project, record)
+    if current.sha256 != base_sha256:
+        raise RequestError(f"file {file_id} changed since it was opened for editing (edited"
+                           " by someone else?); open it again and redo the change")
+    new_text = text.replace("\r\n", "\n")
+    if current.newline != "\n":  # a browser sends CRLF: the file keeps its own line ends
+        new_text = new_text.replace("\n", current.newline)
+    try:
+        data = (("\ufeff" if current.bom else "") + new_text).encode(current.encoding)
+    except UnicodeEncodeError as exc:
+        raise NotEditable(file_id, f"the character {exc.object[exc.start]!r} cannot be"
+                                   f" written in {current.encoding}, the route's"
+                                   " encoding") from None
+    limit = project.settings.console.edit_max_size
+    if len(data) > limit:
+        raise NotEditable(file_id, f"the edited file is {len(data):,} bytes, more than the"
+                                   f" {limit:,} allowed (console.edit_max_size)")
+    if hashlib.sha256(data).hexdigest() == current.sha256:
+        raise RequestError(f"file {file_id} was not resubmitted: nothing was changed")
+    diff = "".join(difflib.unified_diff(
+        current.text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+        fromfile=f"{record.name} (attempt {record.attempt})", tofile=f"{record.name} (edited)",
+        n=1))
+    original = original_of(Path(record.path or ""))
+    edited = write_edit(original, data)
+    crash_point("edit-written")
+    by = f" by {who}" if who else ""
+    ledger.transition(file_id, FileState.QUARANTINED, FileState.QUARANTINED,
+                      f"edited{by} ({len(data):,} bytes); the original is kept at {original}"
+                      f"\n{diff}", path=str(edited))
+    crash_point("edit-recorded")
+    return runner.reprocess(file_id), diff
+
+
+# -- one file in full ------------------------------------------------------------------------
+
+
+def related(ledger: Ledger, record: FileRecord) -> dict[str, Any]:
+    """What a file led to, beyond its own row: the split it came from or made, the steps
+    after its delivery (acknowledgements written, the original's release) and the EDI
+    interchanges it was sent as, with their acknowledgement."""
+    with ledger.engine.connect() as conn:
+        children = conn.execute(select(files.c.id, files.c.name, files.c.state).where(
+            files.c.parent_id == record.id).order_by(files.c.id)).all()
+        parent = conn.execute(select(files.c.id, files.c.name, files.c.state).where(
+            files.c.id == record.parent_id)).one_or_none() if record.parent_id else None
+        steps = conn.execute(select(followups).where(followups.c.file_id == record.id)
+                             .order_by(followups.c.id)).all()
+        sent = conn.execute(select(sent_interchanges).where(
+            sent_interchanges.c.file_id == record.id).order_by(sent_interchanges.c.id)).all()
+
+    def brief(row: Any) -> dict[str, Any]:
+        return {"id": row.id, "name": row.name, "state": row.state}
+
+    return {
+        "parent": brief(parent) if parent is not None else None,
+        "children": [brief(c) for c in children],
+        "acks": [{"path": json.loads(s.detail).get("path", ""), "done": s.done_at is not None,
+                  "error": s.last_error or ""} for s in steps if s.step == "ack"],
+        "steps": [{"step": s.step, "done": s.done_at is not None, "error": s.last_error or ""}
+                  for s in steps],
+        "sent": [{"output": r.output, "standard": r.standard, "control_ref": r.control_ref,
+                  "recipient": r.recipient, "messages": r.messages,
+                  "sent_at": r.sent_at.isoformat(), "ack_state": r.ack_state,
+                  "ack_due_at": r.ack_due_at.isoformat() if r.ack_due_at else None}
+                 for r in sent],
+    }

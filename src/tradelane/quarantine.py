@@ -7,7 +7,9 @@ different days (or the same day) never collide.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,32 @@ def read_reason(quarantined: Path) -> dict[str, Any]:
         return json.loads(reason_path(quarantined).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+#: An edited copy sits next to the original as ``<original name>.edit-<sha256 prefix>``: the
+#: name follows from the bytes, so writing it again after a crash writes the same file.
+EDIT_MARK = ".edit-"
+_EDITED = re.compile(r"\.edit-[0-9a-f]{12}$")
+
+
+def edit_path(original: Path, data: bytes) -> Path:
+    """Where the edited ``data`` of the quarantined ``original`` is kept."""
+    return original.with_name(f"{original.name}{EDIT_MARK}{hashlib.sha256(data).hexdigest()[:12]}")
+
+
+def original_of(copy: Path) -> Path:
+    """The file as it came in, for a quarantined copy that may be an edit of it."""
+    return copy.with_name(_EDITED.sub("", copy.name))
+
+
+def write_edit(original: Path, data: bytes) -> Path:
+    """Keep ``data`` (a fix typed by ops) durably next to ``original``, which stays as it is.
+    The ledger hears of it afterwards; a crash in between leaves an unused copy that the
+    same edit, made again, writes over."""
+    dest = edit_path(original, data)
+    with atomic_writer(dest) as fh:
+        fh.write(data)
+    return dest
 
 
 def release(quarantined: Path, archive_dir: Path) -> Path:

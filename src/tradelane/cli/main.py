@@ -39,7 +39,6 @@ from tradelane.errors import (
     ConfigError,
     InvalidRoute,
     LedgerUnavailable,
-    RequestError,
     TradelaneError,
     bulk_status,
     exit_status,
@@ -403,14 +402,9 @@ def quarantine_reprocess(
         ledger = pipeline.ledger
         ids = list(file_ids or []) + ([r["id"] for r in ops.quarantined(ledger, route)]
                                       if all_ else [])
-        results: list[FileResult] = []
-        refused: list[RequestError] = []
-        for file_id in ids:  # one file refused never stops the others
-            try:
-                results.append(pipeline.reprocess(file_id, force=force))
-            except RequestError as exc:
-                refused.append(exc)
-                err.print(f"[yellow]{exc}[/]", highlight=False)
+        results, refused = ops.reprocess_many(
+            pipeline, ids, force=force,
+            on_refused=lambda exc: err.print(f"[yellow]{exc}[/]", highlight=False))
     summary = RunSummary(results=results)
     code = bulk_status((r.outcome for r in results), refused)
     if as_json:
@@ -418,6 +412,60 @@ def quarantine_reprocess(
     else:
         _print_summary(summary.results, {}, wide=wide)
     raise typer.Exit(code)
+
+
+@quarantine_app.command("edit")
+def quarantine_edit(
+    file_id: Annotated[int, typer.Argument(help="File id from 'quarantine list'.")],
+    from_file: Annotated[Path | None, typer.Option(
+        "--from", help="Take the fixed text from this file instead of opening $EDITOR.",
+        exists=True, dir_okay=False)] = None,
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
+) -> None:
+    """Fix a quarantined text file and reprocess it: opens $EDITOR on a copy (or takes
+    --from FILE). The original stays in quarantine; the change is kept in the history as a
+    diff (exit 0 delivered, 3 still quarantined, 6 refused: not text, too big, unchanged)."""
+    with _engine(project) as (proj, pipeline):
+        current = _or_exit(lambda: ops.editable(proj, pipeline.ledger.get(file_id)))
+        if from_file is not None:
+            text = _or_exit(lambda: _read_fix(from_file, current.encoding, file_id))
+        else:
+            text = _edit_in_editor(current.text)
+        user = os.environ.get("USER") or os.environ.get("LOGNAME") or ""
+        result, diff = _or_exit(lambda: ops.resubmit(pipeline, file_id, text,
+                                                     base_sha256=current.sha256, who=user))
+    if as_json:
+        _print_json(ops.run_report(RunSummary(results=[result])) | {"diff": diff})
+    else:
+        console.print(diff, markup=False, highlight=False)
+        _print_summary([result], {}, wide=wide)
+    raise typer.Exit(bulk_status([result.outcome], []))
+
+
+def _read_fix(path: Path, encoding: str, file_id: int) -> str:
+    try:
+        return path.read_bytes().decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ops.NotEditable(file_id, f"{path} is not text in the route's encoding,"
+                                       f" {encoding} (byte {exc.start})") from None
+
+
+def _edit_in_editor(text: str) -> str:
+    """``text`` after the user's $EDITOR (or $VISUAL, else vi) has changed it."""
+    import shlex
+    import subprocess
+    import tempfile
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory(prefix="tradelane-edit-") as folder:
+        path = Path(folder) / "file.txt"
+        path.write_bytes(text.encode("utf-8"))  # as it is: line ends untouched
+        if subprocess.call([*shlex.split(editor), str(path)]) != 0:
+            err.print(f"The editor ({editor}) failed; nothing was changed.")
+            raise typer.Exit(EXIT_CONFLICT)
+        return path.read_bytes().decode("utf-8", errors="replace")
 
 
 @quarantine_app.command("discard")

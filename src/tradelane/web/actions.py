@@ -43,7 +43,7 @@ def reprocess(request: Request, con: ConsoleDep, file_id: FileId,
     except TradelaneError as exc:
         flash(request, "error", f"File {file_id} was not reprocessed: {exc}")
         return _back(file_id)
-    kind, text = _outcome(result)
+    kind, text = outcome_message(result)
     flash(request, kind, text)
     if result.outcome == Outcome.DELIVERED:
         return RedirectResponse("/quarantine", status_code=303)
@@ -59,7 +59,7 @@ def _conflict(con: Console, file_id: int, force: bool) -> str:
             " quarantine (someone else may have acted on it).")
 
 
-def _outcome(r: FileResult) -> tuple[str, str]:
+def outcome_message(r: FileResult) -> tuple[str, str]:
     what, why = f"File {r.file_id} ({r.name})", r.message.rstrip(".")
     if r.outcome == Outcome.DELIVERED:
         where = ", ".join(o.removeprefix("file://") for o in r.outputs) or "its target"

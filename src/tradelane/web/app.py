@@ -30,7 +30,7 @@ from tradelane.errors import (
 from tradelane.ledger.errors import LedgerDamaged
 from tradelane.metrics import Metrics
 from tradelane.spec import load_project
-from tradelane.web import actions, dashboard, files, login, scrape, users, views
+from tradelane.web import actions, dashboard, detail, edit, files, login, scrape, users, views
 from tradelane.web.auth import (
     Credentials,
     console_password,
@@ -41,7 +41,6 @@ from tradelane.web.auth import (
 )
 from tradelane.web.guards import (
     MAX_BODY,
-    BodyLimit,
     HostCheck,
     SecurityHeaders,
     allowed_hosts,
@@ -86,12 +85,14 @@ def create_app(project_dir: Path | str = ".") -> FastAPI:
     app.include_router(files.router)
     app.include_router(views.router)
     app.include_router(actions.router)
+    app.include_router(detail.router)
+    app.include_router(edit.router)
     app.include_router(scrape.router)
     app.include_router(users.router)
     _add_static(app)
     _add_error_pages(app)
     app.add_middleware(SessionLayer, manager=console.sessions)
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(edit.EditBodyLimit, limit=MAX_BODY, edit_limit=edit.body_limit(settings))
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     app.add_middleware(SecurityHeaders)
     return app

@@ -1,9 +1,19 @@
-"""The first lines of a quarantined file, as text for the detail page."""
+"""The first lines of a quarantined file, as text for the detail page, with the lines the
+reason's errors point at marked.
+
+An error points at a line ("line 3", "row 2 (line 3)", fixed-width "line 7") or, in EDI, at a
+segment and its byte offset ("segment 5 (byte 120)"): the line or segment holding it is
+marked. JSON and XML paths name no line, so nothing is marked for them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tradelane.paths import is_inside
 from tradelane.spec import RouteSpec
@@ -12,15 +22,31 @@ MAX_LINES = 50
 MAX_BYTES = 64 * 1024
 MAX_LINE_CHARS = 400
 
+_LINE = re.compile(r"\bline (\d+)")
+_BYTE = re.compile(r"\bbyte (\d+)")
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int
+    text: str
+    problems: list[str] = field(default_factory=list)  # what the errors say about it
+
 
 @dataclass(frozen=True)
 class Preview:
-    lines: list[str]
+    lines: list[Line]
     truncated: bool
     note: str = ""
+    marked_beyond: int = 0  # errors pointing past the lines shown
+
+    @property
+    def marked(self) -> int:
+        return sum(1 for line in self.lines if line.problems)
 
 
-def preview(path: Path, route: RouteSpec | None, quarantine_root: Path) -> Preview:
+def preview(path: Path, route: RouteSpec | None, quarantine_root: Path,
+            errors: Iterable[Mapping[str, Any]] = ()) -> Preview:
     """Never reads outside the quarantine folder, nor more than ``MAX_BYTES``."""
     if not is_inside(path, quarantine_root):
         return Preview([], False, "the file is not in the quarantine folder")
@@ -31,15 +57,64 @@ def preview(path: Path, route: RouteSpec | None, quarantine_root: Path) -> Previ
     except OSError as exc:
         return Preview([], False, f"the file cannot be read: {exc.strerror}")
     truncated = len(data) > MAX_BYTES
-    text = data[:MAX_BYTES].decode(_encoding(route), errors="replace")
-    lines = text.splitlines()
-    if len(lines) == 1 and route is not None and route.format.type in ("edifact", "x12"):
+    encoding = _encoding(route)
+    text = data[:MAX_BYTES].decode(encoding, errors="replace")
+    lines = text.splitlines(keepends=True)
+    edi = route is not None and route.format.type in ("edifact", "x12")
+    if edi and len(lines) == 1:
+        assert route is not None
         lines = _segments(text, _terminator(text, route.format.type))
+    starts = _byte_starts(lines, encoding)
+    problems, beyond = _problems(errors, min(len(lines), MAX_LINES), starts, by_byte=edi)
     if len(lines) > MAX_LINES:
         lines, truncated = lines[:MAX_LINES], True
-    lines = [line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " …"
-             for line in lines]
-    return Preview(lines, truncated)
+    shown = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS] + " …"
+        shown.append(Line(number, line, problems.get(number, [])))
+    return Preview(shown, truncated, marked_beyond=beyond)
+
+
+def _problems(errors: Iterable[Mapping[str, Any]], count: int, starts: list[int], *,
+              by_byte: bool) -> tuple[dict[int, list[str]], int]:
+    """Line number -> what the errors say about that line; and how many errors point past
+    the lines shown."""
+    found: dict[int, list[str]] = {}
+    beyond = 0
+    for error in errors:
+        where = str(error.get("location", ""))
+        number = _line_of(where, starts, by_byte=by_byte)
+        if number is None:
+            continue
+        if number > count:
+            beyond += 1
+            continue
+        what = ": ".join(str(p) for p in (error.get("field"), error.get("message")) if p)
+        found.setdefault(number, []).append(f"{where}: {what}" if what else where)
+    return found, beyond
+
+
+def _line_of(where: str, starts: list[int], *, by_byte: bool) -> int | None:
+    """The 1-based line ``where`` points at; past the last line read if it lies beyond."""
+    if not by_byte:
+        m = _LINE.search(where)
+        return int(m.group(1)) if m else None
+    m = _BYTE.search(where)
+    if m is None or len(starts) < 2:
+        return None
+    return bisect.bisect_right(starts, int(m.group(1)))
+
+
+def _byte_starts(lines: list[str], encoding: str) -> list[int]:
+    """The byte offset each line starts at in the file, and where the last one ends (EDI
+    errors are given in bytes)."""
+    starts, at = [], 0
+    for line in lines:
+        starts.append(at)
+        at += len(line.encode(encoding, errors="replace"))
+    return [*starts, at]
 
 
 def _encoding(route: RouteSpec | None) -> str:

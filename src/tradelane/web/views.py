@@ -1,9 +1,8 @@
-"""Pages that only read: the quarantine list, one file, history search (the dashboard is
+"""Pages that only read: the quarantine list, history search (the dashboard is
 ``dashboard.py``, the list of all files ``files.py``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,9 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from tradelane import ops
 from tradelane.errors import NotFound
-from tradelane.models import QUARANTINE_STATES
-from tradelane.web.params import ConsoleDep, FileId, parse_file_id
-from tradelane.web.preview import preview
+from tradelane.web.params import ConsoleDep, parse_file_id
 from tradelane.web.render import render
 from tradelane.web.roles import Role, require
 
@@ -28,22 +25,6 @@ def quarantine_page(request: Request, con: ConsoleDep,
     routes = sorted(con.project().routes)
     return render(request, "quarantine.html", nav="quarantine", rows=rows, routes=routes,
                   route=route)
-
-
-@router.get("/files/{file_id}", response_class=HTMLResponse)
-def file_page(request: Request, con: ConsoleDep, file_id: FileId) -> HTMLResponse:
-    record = con.ledger.get(file_id)  # NotFound: the app's 404 page
-    project = con.project()
-    trail = ops.history(con.ledger, str(file_id))[0]
-    context: dict[str, Any] = {"file": trail["file"], "events": trail["events"],
-                               "reason": None, "preview": None}
-    if record.state in QUARANTINE_STATES:
-        context["reason"] = ops.reason(con.ledger, file_id)
-        if record.path:
-            route = project.routes.get(record.route)
-            root = project.settings.path(project.settings.folders.quarantine)
-            context["preview"] = preview(Path(record.path), route, root)
-    return render(request, "file.html", nav="quarantine", **context)
 
 
 @router.get("/history", response_class=HTMLResponse)
