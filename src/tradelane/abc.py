@@ -1,7 +1,7 @@
 """The interfaces between the engine and its pluggable parts, documented once here.
 
-Implementations live in ``sources/``, ``formats/`` and ``targets/`` (and in plug-ins of other
-packages, see ``tradelane.registry``) and do not repeat these docstrings.
+Implementations live in ``sources/``, ``formats/``, ``targets/`` and ``validators/`` (and in
+plug-ins of other packages, see ``tradelane.registry``) and do not repeat these docstrings.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
-from tradelane.models import Delivery, Document, Entry, FileRef, FileState
+from tradelane.models import Delivery, Document, Entry, FileRef, FileState, Issue
 from tradelane.paths import FolderSyncs
 from tradelane.staging import Staged
 
@@ -121,6 +121,47 @@ class Reader(Protocol):
     """
 
     def read(self, source: Staged, route: RouteSpec) -> Iterator[Document]: ...
+
+
+@dataclass
+class Findings:
+    """What one validation step found in a file.
+
+    ``issues`` are the first problems (capped by the caller's limit), each located: ``line
+    L, column C`` (XML), ``line L`` plus a JSON path (JSON Lines) or a JSON path alone;
+    ``rule`` names the step and rule (``xsd``, ``schematron:BR-CO-10``,
+    ``json_schema:required``). ``count`` is the true number of problems. ``records`` are the
+    0-based numbers of the records at fault when the step checks record by record (JSON
+    Lines), so ``on_invalid: split`` can set them apart; None when the document is checked
+    whole. ``warnings`` are problems the rules themselves flag as warnings (Schematron
+    ``flag="warning"``): reported, never a reason to reject.
+    """
+
+    issues: list[Issue]
+    count: int = 0
+    records: Any = None  # numpy int64 array of record numbers, or None
+    warnings: list[Issue] | None = None
+
+
+class Validator(Protocol):
+    """A step of a route's ``validate:`` list: a compiled schema (XSD, Schematron, JSON
+    Schema) that a file is checked against before its fields are mapped.
+
+    Built from its step's spec and the project root; every file it loads (the schema, its
+    imports and includes, ``$ref`` targets) must lie in the project's ``schemas/`` folder,
+    and is read with the network and external entities off.
+    """
+
+    def compile(self) -> list[Path]:
+        """Load and compile the schema; return every file it was built from (a cache key:
+        their paths, sizes and mtimes). Raises ``ConfigError`` naming the schema and what is
+        wrong with it (a broken schema, or one that reaches outside ``schemas/``)."""
+        ...
+
+    def validate(self, staged: Staged, route: RouteSpec, *, limit: int) -> Findings:
+        """Check the file, in bounded memory (a file too big to check raises
+        ``LimitExceeded``; one that cannot be parsed raises ``MalformedInput``)."""
+        ...
 
 
 class Writer(Protocol):

@@ -83,6 +83,7 @@ from tradelane.registry import TARGETS
 from tradelane.spec import Project, RouteSpec
 from tradelane.staging import Staged
 from tradelane.targets import opened_target
+from tradelane.validators.run import against_schemas
 
 log = logging.getLogger("tradelane")
 
@@ -425,6 +426,8 @@ class Pipeline:
         if drifted:
             checked.note([drifted])
         docs = reader_for(route).read(work.staged, route)
+        docs = against_schemas(docs, work.staged, route, checked, root=self.settings.root,
+                               limit=self.settings.max_reason_errors)  # before any mapping
         split = SplitPlaces(lambda: checked.issues) if route.on_invalid == "split" else None
         batches = checked_batches(
             split.inputs(docs) if split else docs, route, checked,

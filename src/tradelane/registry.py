@@ -1,4 +1,5 @@
-"""Plug-ins register here: sources, targets, formats and transports (connections).
+"""Plug-ins register here: sources, targets, formats, transports (connections) and the
+validation steps of a route (``validate:``).
 
 A plug-in declares its **kind** (the YAML key that selects it: ``folder``, ``sftp``, ``http``,
 ``csv``…), its **spec model** (a pydantic model: the route's ``source:``/``target:`` block, a
@@ -115,6 +116,14 @@ class TransportPlugin(Plugin):
     that sources and targets refer to by name."""
 
 
+@dataclass(frozen=True)
+class ValidatorPlugin(Plugin):
+    """A step of a route's ``validate:`` list (``abc.Validator``): a schema the input must
+    meet before its fields are mapped. ``formats``: the input formats it can check."""
+
+    formats: frozenset[str] = frozenset()
+
+
 P = TypeVar("P", bound=Plugin)
 
 
@@ -228,3 +237,4 @@ SOURCES: Registry[SourcePlugin] = Registry("source")
 TARGETS: Registry[TargetPlugin] = Registry("target")
 FORMATS: Registry[FormatPlugin] = Registry("format", tag="type")
 TRANSPORTS: Registry[TransportPlugin] = Registry("connection")
+VALIDATORS: Registry[ValidatorPlugin] = Registry("validator")

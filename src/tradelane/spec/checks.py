@@ -30,7 +30,8 @@ def partial_route(data: dict[str, Any], spec_path: Path) -> RouteSpec:
     gets its tables, hooks and paths checked). Options that failed are left unset."""
     parts: dict[str, Any] = {}
     for name, info in RouteSpec.model_fields.items():
-        if name not in data or info.exclude:
+        key = info.alias or name  # validate: is the field ``validation``
+        if key not in data or info.exclude:
             continue
         if name in ("fields", "header") and isinstance(data[name], dict):
             # a field with a wrong rule still exists: the transform may refer to it
@@ -40,7 +41,7 @@ def partial_route(data: dict[str, Any], spec_path: Path) -> RouteSpec:
             kind = Annotated[info.annotation, *info.metadata] if info.metadata \
                 else info.annotation
             adapter: TypeAdapter[Any] = TypeAdapter(kind)
-            parts[name] = adapter.validate_python(data[name])
+            parts[name] = adapter.validate_python(data[key])
         except (ValidationError, ValueError, TypeError):
             continue
     return RouteSpec.model_construct(**parts, spec_path=spec_path, base_dir=spec_path.parent)
@@ -76,6 +77,11 @@ def check_route(route: RouteSpec, label: str, problems: list[str],
     if settings is not None and has(route, "source", "target"):
         _check_connections(route, settings, label, problems)
         _check_folders(route, settings, label, problems)
+    if settings is not None and route.__dict__.get("validation"):
+        # every schema compiled now, so a broken one is reported before a file is read
+        from tradelane.validators.run import compile_all
+
+        problems.extend(f"{label}: {p}" for p in compile_all(route, settings.root))
     owner = route.__dict__.get("owner")
     if settings is not None and owner is not None and owner.email \
             and settings.alerts.smtp is None:

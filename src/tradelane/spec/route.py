@@ -20,6 +20,7 @@ from tradelane.spec.limits import LimitsSpec
 from tradelane.spec.nest import NestSpec
 from tradelane.spec.sources import SourceSpec
 from tradelane.spec.targets import TargetSpec
+from tradelane.spec.validate import ValidateSpec
 
 # ---------------------------------------------------------------------------------------------
 # Schedules and expected arrivals (``tradelane serve``)
@@ -141,6 +142,12 @@ class RouteSpec(Strict):
     fields: dict[str, FieldSpec] = Field(
         ..., min_length=1, description="The fields of each record, by name, with where each"
         " comes from and the rules its value must follow.")
+    validation: list[ValidateSpec] = Field(
+        default_factory=list, alias="validate",
+        description="Schemas the input must meet before its fields are mapped, in order, e.g."
+        " [{xsd: schemas/UBL-Invoice-2.1.xsd}, {schematron: schemas/EN16931-UBL.xslt,"
+        " severity: warn}] or [{json_schema: schemas/order.schema.json}]. Every error is"
+        " located (line and column, or JSON path) in the reason file.")
     transform: TransformSpec = Field(
         TransformSpec(), description="Declarative mapping applied to the valid records.")
     drift: Literal["off", "warn", "reject"] = Field(

@@ -1,0 +1,179 @@
+"""``xsd:`` steps: XML Schema 1.0 through lxml (libxml2).
+
+A file up to ``max_tree_bytes`` is parsed into a tree and validated, so every error has its
+line and the XPath of the element. A larger one is validated while it is parsed
+(``iterparse(schema=…)``: libxml2 checks the stream of events, not a tree) and each element
+is freed once read, so memory stays bounded whatever the size; libxml2 gives no line for
+errors found that way, so the input is fed in small windows and each error is placed in
+the window where it appeared, at the element its message names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from lxml import etree
+
+from tradelane.abc import Findings
+from tradelane.errors import ConfigError, MalformedInput
+from tradelane.formats.xml import _SAFE, _refuse_doctype
+from tradelane.models import Issue
+from tradelane.spec import RouteSpec
+from tradelane.spec.validate import XsdStep
+from tradelane.staging import Staged
+from tradelane.validators.confine import SchemaFolder
+from tradelane.validators.xmlsafe import load_tree
+
+#: Bytes handed to the streaming parser at a time: the precision of a streamed error's line.
+WINDOW = 4 * 1024
+_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([^']+)'")
+_VALUE = re.compile(r"'([^']*)' is not (?:a valid value|accepted|facet-valid)"
+                    r"|[Tt]he value '([^']*)'")
+
+
+class XsdValidator:
+    def __init__(self, step: XsdStep, folder: SchemaFolder):
+        self.step, self.folder = step, folder
+        self.schema: etree.XMLSchema | None = None
+
+    def compile(self) -> list[Path]:
+        files: list[Path] = []
+        shown = self.step.xsd
+        tree = load_tree(self.folder.step_file(shown), self.folder, shown, files)
+        try:
+            self.schema = etree.XMLSchema(tree)
+        except etree.XMLSchemaParseError as exc:
+            first = next(iter(exc.error_log), None)
+            where = (f" ({self.folder.name(Path(first.filename))} line {first.line})"
+                     if first is not None and first.line else "")
+            raise ConfigError(f"{shown}: not a usable XML Schema{where}:"
+                              f" {first.message if first is not None else exc}") from None
+        return files
+
+    def validate(self, staged: Staged, route: RouteSpec, *, limit: int) -> Findings:
+        assert self.schema is not None
+        _refuse_doctype(staged)
+        if staged.size <= self.step.max_tree_bytes:
+            return self._tree(staged, limit)
+        return self._streamed(staged, limit, _record_tag(route))
+
+    def _tree(self, staged: Staged, limit: int) -> Findings:
+        assert self.schema is not None
+        try:
+            with staged.open() as fh:
+                tree = etree.parse(fh, etree.XMLParser(**_SAFE))
+        except etree.XMLSyntaxError as exc:
+            raise _malformed(exc) from None
+        if self.schema.validate(tree):
+            return Findings([])
+        errors = list(self.schema.error_log)
+        return Findings([_issue(e.line, e.column, e.path or "", e.message)
+                         for e in errors[:limit]], count=len(errors))
+
+    def _streamed(self, staged: Staged, limit: int, tag: str | None) -> Findings:
+        """``tag``: the route's record element; freeing each record as it ends is enough to
+        keep memory flat, and costs Python work per record instead of per element."""
+        assert self.schema is not None
+        with staged.open() as fh:
+            feed = _Windows(fh)
+            events = etree.iterparse(feed, events=("end",), tag=tag, schema=self.schema,
+                                     **_SAFE)
+            feed.watch(lambda: events.error_log)
+            try:
+                for _, elem in events:
+                    elem.clear(keep_tail=True)
+                    parent = elem.getparent()
+                    if parent is not None:  # drop what came before: memory stays flat
+                        while elem.getprevious() is not None:
+                            del parent[0]
+            except etree.XMLSyntaxError as exc:
+                found = [e for e in exc.error_log if e.domain_name == "SCHEMASV"]
+                if len(found) < len(exc.error_log):
+                    raise _malformed(exc) from None
+            feed.catch_up()
+        issues = [Issue(location=where, field="", value="", rule="xsd", message=message.strip())
+                  for where, message in feed.found[:limit]]
+        return Findings(issues, count=len(feed.found))
+
+
+class _Windows:
+    """The file handed to the parser ``WINDOW`` bytes at a time; between two reads, the
+    errors libxml2 reported are placed in the window it had just parsed (or the one before:
+    an element can end there), at the element the message names."""
+
+    def __init__(self, fh: BinaryIO):
+        self.fh = fh
+        self.line = 1  # line at the start of ``before``
+        self.before = b""  # the window before the current one
+        self.window = b""
+        self.errors: Callable[[], Any] | None = None
+        self.seen = 0
+        self.found: list[tuple[str, str]] = []
+
+    def watch(self, errors: Callable[[], Any]) -> None:
+        self.errors = errors
+
+    def read(self, size: int = -1) -> bytes:
+        self.catch_up()
+        self.line += self.before.count(b"\n")
+        self.before, self.window = self.window, self.fh.read(WINDOW)
+        return self.window
+
+    def catch_up(self) -> None:
+        if self.errors is None:
+            return
+        log = self.errors()
+        if len(log) <= self.seen:
+            return
+        for error in list(log)[self.seen:]:
+            if error.domain_name == "SCHEMASV":
+                self.found.append((self._place(error.message), error.message))
+        self.seen = len(log)
+
+    def _place(self, message: str) -> str:
+        """``line N`` where the named element (with the quoted value, if the message quotes
+        one) is the only match in the last two windows; else ``near line N``."""
+        text = self.before + self.window
+        current = self.line + self.before.count(b"\n")  # where the current window starts
+        named = _ELEMENT.search(message)
+        if not named:
+            return f"near line {current}"
+        local = re.escape(named.group(1).encode())
+        tags = list(re.finditer(rb"<(?:[\w.-]+:)?" + local + rb"(?=[\s/>])", text))
+        value = _VALUE.search(message)
+        if value and tags:
+            quoted = (value.group(1) or value.group(2) or "").encode()
+            matching = [t for t in tags if text.find(b">" + quoted + b"<", t.end(),
+                                                     t.end() + len(quoted) + 200) >= 0]
+            tags = matching or tags
+        if not tags:
+            return f"near line {current}"
+        line = self.line + text.count(b"\n", 0, tags[0].start())
+        return f"line {line}" if len(tags) == 1 else f"near line {line}"
+
+
+def _record_tag(route: RouteSpec | None) -> str | None:
+    fmt = getattr(route, "format", None)
+    records, namespaces = getattr(fmt, "records", None), getattr(fmt, "namespaces", None)
+    if getattr(fmt, "type", None) != "xml" or not records or namespaces is None:
+        return None
+    from tradelane.formats.xml import _clark
+
+    return _clark(records, namespaces)
+
+
+def _issue(line: int, column: int, path: str, message: str) -> Issue:
+    where = f"line {line}, column {column}" if column else f"line {line}"
+    where += f" ({path})" if path else ""
+    return Issue(location=where, field="", value="", rule="xsd", message=message.strip())
+
+
+def _malformed(exc: etree.XMLSyntaxError) -> MalformedInput:
+    first = next((e for e in exc.error_log if e.line), None)
+    line, column = (first.line, first.column) if first is not None else (exc.position or (0, 0))
+    message = first.message if first is not None else exc.msg
+    return MalformedInput(f"the file is not well-formed XML: {message}",
+                          location=f"line {line}, column {column}")
