@@ -6,7 +6,9 @@ found by ISA12, GS01 and GS08 (``pyx12/map/maps.xml``). A route with ``format.hi
 runs every functional group the maps cover through pyx12's map walker and validator, reading
 the file from a handle (pyx12 keeps an 8 KB buffer; nothing here holds the file), and keeps
 what it found per transaction set (``Report``). A group no map covers is named in a note,
-never failed for it.
+never failed for it. pyx12 takes the delimiters of the first ISA it reads, so interchanges
+that declare others are given to it one run at a time, found by a quick pass of tradelane's
+tokenizer in small chunks.
 
 Each finding keeps the segment's number in the file, its tag and position in its set, the
 element (position, component, repetition, data element number), the value, pyx12's error
@@ -270,20 +272,68 @@ def _handler() -> Any:
 def check(staged: Staged, encoding: str = "latin-1") -> Report:
     """Every group of the file that a pyx12 map covers, validated; byte offsets filled in."""
     report = Report()
-    with staged.open() as raw:
-        _skip_bom(raw)
-        text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
-        try:
-            _walk(text, report)
-        except Exception as exc:  # pyx12 on damaged data: a finding, never a traceback
-            report.envelope.append(Finding(
-                "interchange", "024", f"pyx12 stopped validating: {type(exc).__name__}: {exc}",
-                1, "ISA"))
-            report.kept += 1
-            report.total += 1
+    for start, end, base in _runs(staged, encoding):
+        with staged.open() as raw:
+            if start:
+                raw.seek(start)
+            else:
+                _skip_bom(raw)
+            part = io.BufferedReader(_Slice(raw, end))  # type: ignore[arg-type]
+            text = io.TextIOWrapper(part, encoding=encoding, errors="replace", newline="")
+            try:
+                _walk(text, report, base)
+            except Exception as exc:  # pyx12 on damaged data: a finding, never a traceback
+                report.envelope.append(Finding(
+                    "interchange", "024", f"pyx12 stopped validating: {type(exc).__name__}:"
+                    f" {exc}", base + 1, "ISA"))
+                report.kept += 1
+                report.total += 1
     if report.kept:
         _locate(staged, report, encoding)
     return report
+
+
+def _runs(staged: Staged, encoding: str) -> list[tuple[int, int | None, int]]:
+    """(first byte, end byte or None, segments before it) of each run of interchanges that
+    share their delimiters: pyx12 takes them from the first ISA it reads, while each ISA of a
+    file may declare its own. One run, the whole file, in the usual case."""
+    from tradelane.formats.x12_syntax import SegmentStream
+
+    runs: list[tuple[int, int | None, int]] = [(0, None, 0)]
+    delims = None
+    try:
+        # small chunks: this pass only looks for ISAs, and must not hold much of the file
+        for block in SegmentStream(staged, encoding=encoding, chunk_size=1 << 14):
+            if block.delims != delims:
+                for i, tag in enumerate(block.tags):
+                    if tag == "ISA":
+                        if delims is not None:
+                            byte, segment = int(block.offsets[i]), block.start + i - 1
+                            runs[-1] = (runs[-1][0], byte, runs[-1][2])
+                            runs.append((byte, None, segment))
+                        break
+                delims = block.delims
+    except (RejectError, LookupError):
+        pass  # the reader says what is wrong; pyx12 reads what it can
+    return runs
+
+
+class _Slice(io.RawIOBase):
+    """The rest of a file up to ``end`` (None: to its end)."""
+
+    def __init__(self, raw: BinaryIO, end: int | None):
+        self.raw, self.end = raw, end
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = len(buffer)
+        if self.end is not None:
+            size = max(0, min(size, self.end - self.raw.tell()))
+        data = self.raw.read(size)
+        buffer[:len(data)] = data
+        return len(data)
 
 
 def _skip_bom(raw: BinaryIO) -> None:
@@ -295,7 +345,8 @@ def _skip_bom(raw: BinaryIO) -> None:
     raw.seek(start)
 
 
-def _walk(fd: io.TextIOWrapper, report: Report) -> None:
+def _walk(fd: io.TextIOWrapper, report: Report, base: int = 0) -> None:
+    """pyx12's walk over one run of interchanges; ``base`` segments come before it."""
     import pyx12.errors
     import pyx12.x12file
     from pyx12.map_if._segment import apply_segment_errors
@@ -310,9 +361,11 @@ def _walk(fd: io.TextIOWrapper, report: Report) -> None:
                                    f" HIPAA guide: {NO_DEFINITIONS}")
             return
         report.envelope.append(Finding("interchange", "022", f"pyx12 cannot read the ISA:"
-                                       f" {exc}", 1, "ISA"))
-        report.kept = report.total = 1
+                                       f" {exc}", base + 1, "ISA"))
+        report.kept += 1
+        report.total += 1
         return
+    src.cur_line = base  # segment numbers count from the file's start
     control = _map("x12.control.00501.xml" if src.icvn == "00501" else "x12.control.00401.xml")
     errh = _handler()
     walker = walk_tree()
