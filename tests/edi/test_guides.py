@@ -342,3 +342,18 @@ def test_isolate_messages_splits_out_only_the_message_that_breaks_the_guide(
     assert doc.unit_refs == ("1",)
     [failed] = doc.failed
     assert failed.message.number == 2 and failed.issue.rule == "guide_code_list"
+
+
+def test_editing_only_the_guide_changes_the_routes_mapping_version(tmp_path: Path) -> None:
+    """Each file's history records the mapping version it was processed under: a guide
+    edited alone must show up there, as an edited mapping does."""
+    from tradelane.spec.loader import load_project
+
+    project = ProjectDir(tmp_path / "project")
+    shutil.copy(REPO / "tradelane.yaml", project.root / "tradelane.yaml")
+    shutil.copy(REPO / "mappings" / "eancom_invoic.yaml", project.root / "mappings")
+    shutil.copytree(REPO / "mappings" / "guides", project.root / "mappings" / "guides")
+    before = load_project(project.root).routes["eancom_invoic"].version
+    guide = project.root / "mappings" / "guides" / "eancom_invoic.yaml"
+    guide.write_text(guide.read_text() + "\n# tightened after the partner's call\n")
+    assert load_project(project.root).routes["eancom_invoic"].version != before

@@ -213,6 +213,14 @@ def _version(route: RouteSpec) -> str:
     tables += [f.codes for f in {**route.fields, **route.header}.values() if f.codes]
     for table in sorted(tables):
         digest.update(route.resolve(table).read_bytes())
+    # an implementation guide or segment rules file changes what the route accepts
+    for name in ("guide", "rules"):
+        companion = getattr(route.format, name, None)
+        if isinstance(companion, str):
+            try:
+                digest.update(route.resolve(companion).read_bytes())
+            except OSError:
+                pass  # check reports the missing file; the version just leaves it out
     return digest.hexdigest()[:12]
 
 
