@@ -187,7 +187,9 @@ def test_a_route_page(ops_project: ProjectDir, live: LiveConsole) -> None:
     assert "Open alerts (1)" in page
     recent = page.split('id="recent"', 1)[1].split("</table>", 1)[0]
     assert recent.count('<td data-label="id">') == 20
-    assert '<a href="/files/26">' in recent and '<a href="/files/1">' not in recent
+    # newest received first: file 1 (today), then the 19 newest of November
+    assert re.findall(r'<td data-label="id"><a href="/files/(\d+)">', recent) == \
+        [str(i) for i in (1, *range(26, 7, -1))]
     assert '<a href="/files?route=orders">All 26 files of orders</a>' in page
     assert missing.status_code == 404 and "There is no route" in missing.text
 

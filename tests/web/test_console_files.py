@@ -48,22 +48,26 @@ def ids_on(page: str) -> list[int]:
 
 
 def test_pages_newest_first_with_links(ops: httpx.Client, ops_project: ProjectDir) -> None:
-    seed(ops_project, 120)  # ids 2..121 after the quarantined file 1
+    seed(ops_project, 120)  # ids 2..121, received in November, before file 1 (today)
+    newest_first = [1, *range(121, 1, -1)]
     page = ops.get("/files")
     assert page.status_code == 200
-    assert ids_on(page.text) == list(range(121, 71, -1))
+    assert ids_on(page.text) == newest_first[:50]
     assert "Files (121)" in page.text and "1\N{EN DASH}50 of 121" in page.text
     assert "page 1 of 3" in page.text
     assert 'href="/files?page=2" rel="next"' in page.text
     assert 'rel="prev"' not in page.text
 
     third = ops.get("/files", params={"page": "3"}).text
-    assert ids_on(third) == list(range(21, 0, -1))
+    assert ids_on(third) == newest_first[100:]
     assert "101\N{EN DASH}121 of 121" in third and 'rel="next"' not in third
     assert 'href="/files?page=2" rel="prev"' in third
 
     # past the end: the last page, not an empty one
-    assert ids_on(ops.get("/files", params={"page": "99"}).text) == list(range(21, 0, -1))
+    assert ids_on(ops.get("/files", params={"page": "99"}).text) == newest_first[100:]
+    # in order of the ledger's ids, oldest first
+    assert ids_on(ops.get("/files", params={"sort": "id", "order": "asc"}).text) == \
+        list(range(1, 51))
     assert len(ids_on(ops.get("/files", params={"per": "200"}).text)) == 121
     # the page links keep the filter
     filtered = ops.get("/files", params={"route": "orders", "per": "25"}).text

@@ -74,11 +74,12 @@ files = Table(
     Index("ix_files_state", "state", "route"),
     Index("ix_files_sha", "route", "sha256"),
 )
-# The console's file list (web/files.py): each filter reads its rows in the list's id order,
-# and a sha256 prefix is a range over the hashes of every route.
+# The console's file list (web/files.py), newest received first: each filter reads its rows
+# in that order (and a route's last arrival is one index lookup); a sha256 prefix is a range
+# over the hashes of every route.
 Index("ix_files_received", files.c.received_at, files.c.id)
-Index("ix_files_route_id", files.c.route, files.c.id)
-Index("ix_files_state_id", files.c.state, files.c.id)
+Index("ix_files_route_received", files.c.route, files.c.received_at, files.c.id)
+Index("ix_files_state_received", files.c.state, files.c.received_at, files.c.id)
 Index("ix_files_sha256", files.c.sha256)
 
 events = Table(

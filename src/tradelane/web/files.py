@@ -2,9 +2,9 @@
 
 The filter lives in the query string (bookmarkable, and what a bulk action over "every file
 matching" posts back: ``FileFilter.parse``). The database does the work: a WHERE built from
-the filter, ``ORDER BY`` a column and the id, ``LIMIT``/``OFFSET``, one ``COUNT``; each
-filter has an index (migration 0007), so the first page of 100,000 files costs a few
-milliseconds (``bench/console.py``).
+the filter, ``ORDER BY`` a column (newest received first) and the id, ``LIMIT``/``OFFSET``,
+one ``COUNT``; each filter has an index (migration 0007), so the first page of 100,000 files
+costs a few milliseconds (``bench/console.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ PER_PAGE = (25, 50, 100, 200)
 ATTENTION = "attention"
 _STATES = tuple(s.value for s in FileState)
 _HEX = frozenset("0123456789abcdef")
-#: What the list can be sorted by, each with the id as tie-breaker (a stable page order).
+#: What the list can be sorted by, each with the id as tie-breaker (a stable page order);
+#: newest received first unless asked.
 SORTS: dict[str, Any] = {
     "id": files.c.id, "received": files.c.received_at, "updated": files.c.updated_at,
     "name": files.c.name, "route": files.c.route, "state": files.c.state,
@@ -53,7 +54,7 @@ class FileFilter:
     until: date | None = None
     name: str = ""
     sha: str = ""
-    sort: str = "id"
+    sort: str = "received"
     descending: bool = True
     page: int = 1
     per: int = 50
@@ -95,10 +96,10 @@ class FileFilter:
         if len(name) > 200:
             problems.append("name: at most 200 characters")
             name = ""
-        sort = values.get("sort", "id")
+        sort = values.get("sort", "received")
         if sort not in SORTS:
             problems.append(f"sort: choose one of {', '.join(SORTS)}")
-            sort = "id"
+            sort = "received"
         order = values.get("order", "desc")
         if order not in ("asc", "desc"):
             problems.append("order: asc or desc")
@@ -146,7 +147,7 @@ class FileFilter:
             pairs.append(("name", f.name))
         if f.sha:
             pairs.append(("sha256", f.sha))
-        if (f.sort, f.descending) != ("id", True):
+        if (f.sort, f.descending) != ("received", True):
             pairs += [("sort", f.sort), ("order", "desc" if f.descending else "asc")]
         if f.per != 50:
             pairs.append(("per", str(f.per)))

@@ -1,5 +1,5 @@
-"""console file list: indexes for its filters and sort orders at volume (received date,
-route, state and sha256 prefix, each in id order as the list is)
+"""console file list: indexes for its filters and sort order at volume (newest received
+first, alone, within a route, within a state; and a sha256 prefix across routes)
 
 Revision ID: 0007
 Revises: 0006
@@ -18,12 +18,12 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index("ix_files_received", "files", ["received_at", "id"])
-    op.create_index("ix_files_route_id", "files", ["route", "id"])
-    op.create_index("ix_files_state_id", "files", ["state", "id"])
+    op.create_index("ix_files_route_received", "files", ["route", "received_at", "id"])
+    op.create_index("ix_files_state_received", "files", ["state", "received_at", "id"])
     op.create_index("ix_files_sha256", "files", ["sha256"])
 
 
 def downgrade() -> None:
-    for name in ("ix_files_sha256", "ix_files_state_id", "ix_files_route_id",
+    for name in ("ix_files_sha256", "ix_files_state_received", "ix_files_route_received",
                  "ix_files_received"):
         op.drop_index(name, table_name="files")
