@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import tradelane
 from support.project import ProjectDir
 from tradelane.errors import ConfigError
 from tradelane.models import Outcome
+from tradelane.spec import load_project
 
 PACKAGE = Path(tradelane.__file__).resolve().parent
 
@@ -90,13 +94,107 @@ def test_no_module_level_import_cycles() -> None:
     assert cycles == [], "import cycles: " + "; ".join(cycles)
 
 
+#: What a command must not load unless it uses it: the engine's libraries (pandas for hooks,
+#: paramiko for SFTP routes, httpx for HTTP targets, FastAPI/jinja for the console, lxml for
+#: XML, Arrow for reading files), the ledger's (SQLAlchemy, Alembic) and the spec models.
+#: (pydantic itself is loaded by Typer to parse a command's options.)
+ENGINE = {"pandas", "pyarrow", "numpy", "polars", "paramiko", "httpx", "fastapi", "starlette",
+          "jinja2", "uvicorn", "lxml", "pydifact"}
+HEAVY = ENGINE | {"sqlalchemy", "alembic", "yaml", "tradelane.spec", "tradelane.ledger"}
+
+
+def _loaded_by(argv: list[str], cwd: Path, watched: set[str],
+               env: dict[str, str] | None = None) -> tuple[list[str], str]:
+    """Which of ``watched`` a whole ``tradelane ARGV`` process has loaded when it exits,
+    and what it printed."""
+    code = ("import atexit, sys\n"
+            f"watched = {sorted(watched)!r}\n"
+            "atexit.register(lambda: sys.stderr.write('LOADED %r\\n' % sorted(\n"
+            "    set(watched) & set(sys.modules))))\n"
+            f"sys.argv = ['tradelane', *{argv!r}]\n"
+            "from tradelane.cli.main import main\n"
+            "main()\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                          text=True, check=False, env={**os.environ, **(env or {})})
+    lines = [line for line in done.stderr.splitlines() if line.startswith("LOADED ")]
+    assert len(lines) == 1, done.stderr
+    return ast.literal_eval(lines[0].removeprefix("LOADED ")), done.stdout + done.stderr
+
+
 def test_importing_the_cli_loads_no_heavy_library() -> None:
-    """A command that only reads the ledger must not pay for the engine's libraries."""
-    code = ("import sys, tradelane.cli.main; heavy = {'pandas', 'pyarrow', 'paramiko', 'httpx',"
-            " 'fastapi', 'lxml', 'pydifact'}; print(sorted(heavy & set(sys.modules)))")
+    """A command that only reads the ledger must not pay for the engine's libraries; none
+    pays for the ledger's or the spec's at import (issue 19)."""
+    code = (f"import sys, tradelane.cli; heavy = {sorted(HEAVY | {'pydantic'})!r};"
+            " print(sorted(set(heavy) & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+@pytest.mark.parametrize(("argv", "watched"), [
+    (["--version"], HEAVY | {"pydantic"}),
+    (["--help"], HEAVY | {"pydantic"}),
+    (["edi", "describe", "ORDERS", "--directory", "D96A"], HEAVY),
+])
+def test_commands_without_a_project_load_no_heavy_library(argv: list[str], watched: set[str],
+                                                          tmp_path: Path) -> None:
+    loaded, output = _loaded_by(argv, tmp_path, watched)
+    assert loaded == [], output
+    assert "Traceback" not in output
+
+
+def _demo_project(root: Path) -> None:
+    """The demo's settings and nine mappings, every inbox folder there and empty."""
+    repo = PACKAGE.parents[1]
+    shutil.copy(repo / "tradelane.yaml", root / "tradelane.yaml")
+    shutil.copytree(repo / "mappings", root / "mappings")
+    project = load_project(root, isolate=True)
+    assert len(project.routes) == 9 and not project.invalid
+    for route in project.routes.values():
+        project.settings.path(route.source.folder).mkdir(parents=True, exist_ok=True)
+
+
+def test_an_empty_run_loads_no_engine_library(tmp_path: Path) -> None:
+    """``run --once`` with the demo's nine mappings and nothing in the inbox (a cron job on
+    a quiet night) loads neither the engine's libraries nor its plug-ins', once its mappings
+    have been checked by an earlier process (issue 19)."""
+    root, cache = tmp_path / "project", {"TRADELANE_CACHE": str(tmp_path / "cache")}
+    root.mkdir()
+    _demo_project(root)
+    watched = ENGINE | {"sqlalchemy"}
+    loaded, output = _loaded_by(["run", "--once"], root, watched, cache)
+    assert "Nothing to do" in output, output
+    # the first process checks every path with its format's engine (lxml, the EDI readers)
+    assert {"lxml", "pydifact"} <= set(loaded), output
+    loaded, output = _loaded_by(["run", "--once"], root, watched, cache)
+    assert "Nothing to do" in output, output
+    assert loaded == ["sqlalchemy"], output  # the ledger is needed, and only it
+    # the same check sees the engine once there is a file to read
+    sample = root / "inbox" / "erp_items" / "ARTIKEL_20261125.csv"
+    shutil.copy(PACKAGE.parents[1] / "examples" / "erp_items" / sample.name, sample)
+    os.utime(sample, (time.time() - 120, time.time() - 120))  # older than min_age
+    loaded, output = _loaded_by(["run", "--once"], root, watched, cache)
+    assert "pyarrow" in loaded and "ARTIKEL_20261125.csv" in output, output
+
+
+def test_a_remembered_check_never_hides_a_changed_mapping(tmp_path: Path) -> None:
+    """Only a pass is remembered, for the mapping's bytes: an XPath broken since is found by
+    the next process, which leaves that route out and runs the others."""
+    root, cache = tmp_path / "project", {"TRADELANE_CACHE": str(tmp_path / "cache")}
+    root.mkdir()
+    _demo_project(root)
+    _loaded_by(["run", "--once"], root, set(), cache)  # every mapping checked and remembered
+    spec = root / "mappings" / "ubl_invoices.yaml"
+    text = spec.read_text()
+    assert "cbc:ID" in text
+    spec.write_text(text.replace("cbc:ID", "nope:ID", 1))
+    for _ in range(2):  # and a problem is never remembered
+        done = subprocess.run([sys.executable, "-m", "tradelane", "run", "--once"], cwd=root,
+                              capture_output=True, text=True, check=False,
+                              env={**os.environ, **cache})
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "ubl_invoices" in done.stdout + done.stderr
+        assert "nope:ID" in done.stdout + done.stderr
 
 
 def test_a_plugin_is_one_module_and_its_registration(project: ProjectDir) -> None:

@@ -172,7 +172,7 @@ class Runner:
              on_listed: Callable[[str, int], None] | None = None) -> None:
         first_listing = route.name not in self._sources
         source = self.source(route)
-        with source, opened_target(route, self.settings) as target:
+        with source:
             Finisher(self.ledger, source).recover(
                 route.name, lambda record: self.pipeline.original_steps(record))
             refs = source.list_ready()
@@ -183,16 +183,17 @@ class Runner:
             if on_listed:
                 on_listed(route.name, len(refs))
             if not refs:
-                return
-            if route.workers > 1 and len(refs) >= PROCESSES_FROM:
-                here = partial(self.pipeline.take, route, source, target)
-                results: Iterable[FileResult] = self._worker_pool(route).take(
-                    route, refs, here, self.stop)
-            else:
-                results = self.pipeline.take(route, source, target, refs,
-                                             threads=route.workers)
-            for result in results:
-                _report(summary, [result], on_file)
+                return  # the target (its writer, its HTTP or SFTP client) is made for files
+            with opened_target(route, self.settings) as target:
+                if route.workers > 1 and len(refs) >= PROCESSES_FROM:
+                    here = partial(self.pipeline.take, route, source, target)
+                    results: Iterable[FileResult] = self._worker_pool(route).take(
+                        route, refs, here, self.stop)
+                else:
+                    results = self.pipeline.take(route, source, target, refs,
+                                                 threads=route.workers)
+                for result in results:
+                    _report(summary, [result], on_file)
 
     def _worker_pool(self, route: RouteSpec) -> WorkerPool:
         pool = self._workers.get(route.name)

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from tradelane.errors import ConfigError
 from tradelane.registry import FORMATS, SOURCES, TARGETS
+from tradelane.spec import verdicts
 from tradelane.spec.fields import FieldSpec
 from tradelane.spec.nest import check_nest
 from tradelane.spec.route import RouteSpec
@@ -69,6 +70,7 @@ def check_route(route: RouteSpec, label: str, problems: list[str],
         (("source", "target", "format"), _check_capabilities),
         (("fields", "header", "format"), check_field_paths),
         (("format",), _check_guide),
+        (("format",), _check_x12_rules),
         ((), check_nest),  # takes what the route has: nest, target, transform, format
     ]
     for needs, check in checks:
@@ -170,12 +172,24 @@ def _check_capabilities(route: RouteSpec, label: str, problems: list[str]) -> No
 def check_field_paths(route: RouteSpec, label: str, problems: list[str]) -> None:
     """Each field's ``source`` is a path its format can follow: an EDIFACT or X12 segment
     path, an XPath with declared prefixes, a dotted JSON path. Found here, not as a reader's
-    failure on the first file."""
+    failure on the first file. A pass is remembered (``verdicts``): the next process spares
+    the imports of the engines that compile the paths (lxml, numpy, the EDI readers)."""
     kind = route.format.type
     check = _PATH_CHECKS.get(kind)
     if check is None:
         return
-    if kind == "edifact":
+    verdict = verdicts.verdict(route, "paths")
+    if verdicts.passed(verdict):
+        return
+    before = len(problems)
+    _check_field_paths(route, check, label, problems)
+    if len(problems) == before:
+        verdicts.remember(verdict)
+
+
+def _check_field_paths(route: RouteSpec, check: Callable[[RouteSpec, str, str, str], str | None],
+                       label: str, problems: list[str]) -> None:
+    if route.format.type == "edifact":
         from tradelane.edi.paths import records_problem
 
         found = records_problem(route)
@@ -197,11 +211,29 @@ def _edifact_path(route: RouteSpec, source: str, where: str, part: str) -> str |
 
 
 def _check_guide(route: RouteSpec, label: str, problems: list[str]) -> None:
-    """An EDIFACT route's implementation guide fits its directory (edi/guides.py)."""
-    if getattr(route.format, "guide", None):
+    """An EDIFACT route's implementation guide fits its directory (edi/guides.py); a pass
+    is remembered like the field paths' (``verdicts``)."""
+    guide = getattr(route.format, "guide", None)
+    if guide:
+        # its file as edi.guides.resolve finds it (one outside the folder is a problem: never
+        # remembered), without importing the EDI engine to know
+        verdict = verdicts.verdict(route, "guide", Path(route.base_dir or ".") / guide)
+        if verdicts.passed(verdict):
+            return
         from tradelane.edi.guides import check_guide
 
+        before = len(problems)
         check_guide(route, label, problems)
+        if len(problems) == before:
+            verdicts.remember(verdict)
+
+
+def _check_x12_rules(route: RouteSpec, label: str, problems: list[str]) -> None:
+    """An X12 route's own segment rules load, each problem at its place (x12_ruleset.py)."""
+    if getattr(route.format, "rules", None) and route.format.type == "x12":
+        from tradelane.formats.x12_ruleset import check_rules
+
+        check_rules(route, label, problems)
 
 
 def _x12_path(route: RouteSpec, source: str, where: str, part: str) -> str | None:
