@@ -6,8 +6,13 @@ the console notices at the next request.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import re
+import subprocess
+import termios
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +23,7 @@ from typer.testing import CliRunner
 
 from support.console import PASSWORD, LiveConsole, log_in, token_in
 from support.project import ProjectDir
+from support.serving import TRADELANE
 from tradelane.cli import app as cli
 from tradelane.ledger.users import console_users
 from tradelane.models import FileState
@@ -337,3 +343,45 @@ def test_only_admins_see_the_users_page(as_user: dict[str, httpx.Client]) -> Non
     assert response.status_code == 403
     assert "Your role (operator) cannot manage users; ask an admin." in response.text
     assert 'id="users"' not in response.text  # no list of users
+
+
+def _on_a_terminal(project: ProjectDir, answers: list[str], *args: str) -> tuple[int, str]:
+    """``tradelane user ARGS`` with a real terminal (a pty) as its stdin, typing ``answers``
+    one after each prompt."""
+    main, replica = os.openpty()
+    def take_the_terminal() -> None:  # getpass reads /dev/tty: the pty must be it
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([str(TRADELANE), "user", *args, "-C", str(project.root)],
+                            stdin=replica, stdout=replica, stderr=replica, close_fds=True,
+                            start_new_session=True, preexec_fn=take_the_terminal)
+    os.close(replica)
+    seen = b""
+    try:
+        for answer in answers:
+            prompt = b""
+            while not prompt.rstrip().endswith(b":"):  # this answer's own prompt
+                prompt += os.read(main, 1024)
+            seen += prompt
+            os.write(main, answer.encode() + b"\n")
+        code = proc.wait(60)
+        with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+            while chunk := os.read(main, 1024):
+                seen += chunk
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+    return code, seen.decode(errors="replace")
+
+
+def test_the_password_is_asked_twice_on_a_terminal(ops_project: ProjectDir) -> None:
+    code, output = _on_a_terminal(ops_project, ["one password", "another one"],
+                                  "add", "anna", "--role", "admin")
+    assert code == 2 and "the two passwords differ; nothing was changed" in output
+    assert "one password" not in output  # never echoed
+    assert user_cli(ops_project, "list", "--json")[1].strip() == "[]"
+    code, output = _on_a_terminal(ops_project, ["the same password"] * 2,
+                                  "add", "anna", "--role", "admin")
+    assert code == 0 and "user anna added (admin)" in output
+    assert "the same password" not in output
