@@ -343,6 +343,8 @@ def test_only_admins_see_the_users_page(as_user: dict[str, httpx.Client]) -> Non
     assert response.status_code == 403
     assert "Your role (operator) cannot manage users; ask an admin." in response.text
     assert 'id="users"' not in response.text  # no list of users
+    assert 'href="/users"' not in as_user["olga"].get("/history").text
+    assert 'href="/users"' in as_user["alice"].get("/history").text  # in the menu
 
 
 def _on_a_terminal(project: ProjectDir, answers: list[str], *args: str) -> tuple[int, str]:
