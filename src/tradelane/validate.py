@@ -107,7 +107,7 @@ def _validate_header(header: Mapping[str, Any], route: RouteSpec, raw_values: di
 
 def _check_field(name: str, spec: FieldSpec, raw: pa.Array, route: RouteSpec
                  ) -> tuple[pa.Array, list[_Failure]]:
-    text = pc.utf8_trim_whitespace(raw.fill_null("") if raw.null_count else raw)
+    text = _trim(raw.fill_null("") if raw.null_count else raw)
     if spec.default is not None:
         text = pc.if_else(pc.equal(text, ""), spec.default, text)
     empty = _np(pc.equal(text, ""))
@@ -137,24 +137,20 @@ def _convert(spec: FieldSpec, text: pa.Array, route: RouteSpec
         return text, None, None
     if kind in ("integer", "decimal"):
         norm = _normalise_number(spec, text, route)
+        target = pa.int64() if kind == "integer" else pa.float64()
+        value = _cast_whole(norm, target)
+        if value is not None:  # every value a number, as the pattern below would say
+            return _number(kind, value, None)
         pattern = _INT if kind == "integer" else _DEC
         ok = pc.match_substring_regex(norm, pattern)
         # the usual case, every value a number: no masking kernel needed before the cast
         safe = norm if ok.false_count == 0 and not ok.null_count \
             else pc.if_else(ok, norm, pa.scalar(None, pa.string()))
-        target = pa.int64() if kind == "integer" else pa.float64()
         try:
             value = pc.cast(safe, target)
         except pa.ArrowInvalid:  # digits beyond int64: checked one by one, rare
             value, ok = _cast_slow(safe, target)
-        if kind == "decimal":
-            finite = pc.is_finite(value)
-            if finite.null_count:
-                finite = finite.fill_null(True)
-            if finite.false_count:  # "inf" and "nan" parse, but are not numbers here
-                ok = pc.and_(ok, finite)
-        noun = "a whole number" if kind == "integer" else "a number"
-        return value, ~_np(ok), lambda v, noun=noun: f"{_q(v)} is not {noun}"
+        return _number(kind, value, ok)
     if kind == "boolean":
         lower = pc.utf8_lower(text)
         truthy = pc.is_in(lower, pa.array([v.lower() for v in spec.true_values]))
@@ -165,9 +161,49 @@ def _convert(spec: FieldSpec, text: pa.Array, route: RouteSpec
     return _convert_temporal(spec, text)
 
 
+def _number(kind: str, value: pa.Array, ok: pa.Array | None
+            ) -> tuple[pa.Array, np.ndarray, Any]:
+    """The typed numbers, and which did not parse (``ok`` None: all of them did)."""
+    if kind == "decimal":
+        finite = pc.is_finite(value)
+        if finite.null_count:
+            finite = finite.fill_null(True)
+        if ok is None:
+            ok = finite
+        elif finite.false_count:  # "inf" and "nan" parse, but are not numbers here
+            ok = pc.and_(ok, finite)
+    bad = np.zeros(len(value), dtype=bool) if ok is None else ~_np(ok)
+    noun = "a whole number" if kind == "integer" else "a number"
+    return value, bad, lambda v, noun=noun: f"{_q(v)} is not {noun}"
+
+
+def _cast_whole(text: pa.Array, target: pa.DataType) -> pa.Array | None:
+    """``text`` as numbers in one strict cast, or None when a value would not pass the
+    patterns ``_INT``/``_DEC`` or the cast fails (an empty or bad value, an int64 overflow).
+
+    Measured on a 1M-row column: the cast alone takes 6-12 ms, the pattern 34 ms before it.
+    Arrow's cast accepts what the patterns accept, and beyond them only hexadecimal integers
+    ("0x1F", refused here by their letter) and "inf"/"nan", which ``_number`` refuses as
+    not finite.
+    """
+    if target == pa.int64():
+        data = _value_bytes(text)
+        if b"x" in data or b"X" in data:
+            return None
+    try:
+        return pc.cast(text, target)
+    except pa.ArrowInvalid:
+        return None
+
+
 def _convert_temporal(spec: FieldSpec, text: pa.Array) -> tuple[pa.Array, np.ndarray, Any]:
     is_date = spec.type == "date"
     fmt = spec.format or ("%Y-%m-%d" if is_date else None)
+    if is_date and fmt == "%Y-%m-%d":
+        value = _iso_dates(text)
+        if value is not None:
+            return value, _np(pc.is_null(value)), lambda v: f"{_q(v)} is not a date in the" \
+                f" form {fmt}"
     if fmt is None:  # ISO 8601 datetimes in their usual spellings
         value = parse_iso_datetimes(text)
         shown = "an ISO date-time like 2024-01-31T13:45:00"
@@ -178,6 +214,16 @@ def _convert_temporal(spec: FieldSpec, text: pa.Array) -> tuple[pa.Array, np.nda
         value = pc.cast(value, pa.date32())
     bad = _np(pc.is_null(value))
     return value, bad, lambda v: f"{_q(v)} is not {shown}"
+
+
+def _iso_dates(text: pa.Array) -> pa.Array | None:
+    """Arrow's ISO date cast straight to dates (not through timestamps), or None when one
+    value is not an ISO date: the cast is strict and fails whole."""
+    empty = pc.equal(text, "")
+    try:
+        return pc.cast(pc.if_else(empty, None, text) if empty.true_count else text, pa.date32())
+    except pa.ArrowInvalid:
+        return None
 
 
 def _parse_dates(text: pa.Array, fmt: str) -> pa.Array:
@@ -284,6 +330,31 @@ def _as_string_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
         arr = pc.cast(arr, pa.string())
     return arr
+
+
+def _trim(text: pa.Array) -> pa.Array:
+    """Values without their leading and trailing whitespace (Unicode's, as ``str.strip``).
+
+    A column of ASCII text takes the ASCII kernel, five times faster on a 1M-row column;
+    the two agree there, except on the separators 0x1c-0x1f that only Unicode's trims.
+    """
+    data = _value_bytes(text)
+    if data.isascii() and not any(sep in data for sep in (b"\x1c", b"\x1d", b"\x1e", b"\x1f")):
+        return pc.ascii_trim_whitespace(text)
+    return pc.utf8_trim_whitespace(text)
+
+
+def _value_bytes(text: pa.Array) -> bytes:
+    """The bytes of a string array's values (of every slot, nulls included): a superset the
+    checks above may only use to rule a faster kernel in or out."""
+    offsets, data = text.buffers()[1:3]
+    if data is None or offsets is None:
+        return b""
+    width = 8 if pa.types.is_large_string(text.type) else 4
+    bounds = np.frombuffer(offsets, dtype=np.int64 if width == 8 else np.int32,
+                           count=len(text) + 1, offset=text.offset * width)
+    start, end = int(bounds[0]), int(bounds[-1])
+    return data[start:end].to_pybytes()
 
 
 def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:

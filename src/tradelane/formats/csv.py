@@ -11,7 +11,7 @@ import codecs
 import csv as pycsv
 import io
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 import numpy as np
 import pyarrow as pa
@@ -144,6 +144,8 @@ def _blocks(staged: Staged, plain: list[pa.RecordBatch] | None, fmt: CsvFormat,
 
 def _check_field_sizes(batch: pa.RecordBatch, start: int, most: int, locator: _Locator) -> None:
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if column.nbytes <= most:  # all its values together are within the limit
+            continue
         lengths = pc.binary_length(column)
         longest = pc.max(lengths).as_py()
         if longest is not None and longest > most:
@@ -255,34 +257,52 @@ def _check_encoding(staged: Staged, encoding: str) -> str | None:
     """Decode the whole file once, in blocks, to report the first bad byte precisely; return
     the text when the file is held in memory."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    # an ASCII block of a file on disk is valid UTF-8 as it is: decoding it costs 28 ms per
+    # 47 MB for a text nobody reads (0.6 ms to see it is ASCII)
+    ascii_compatible = _arrow_encoding(encoding) == "utf8" and staged.data is None
     offset = 0
-    line = 1
     text = ""
     with staged.open() as fh:
         while block := fh.read(BLOCK_SIZE):
+            if b"\x00" in block:
+                at = offset + block.index(b"\x00")
+                try:  # a byte that is not text in this block is reported first
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    _bad_byte(staged, encoding, offset, block, exc)
+                raise MalformedInput("the file contains a NUL byte: it is binary, not text",
+                                     location=f"byte {at}", rule="encoding", value="0x00")
+            if ascii_compatible and block.isascii() and not decoder.getstate()[0]:
+                offset += len(block)
+                continue
             try:
                 text = decoder.decode(block)
             except UnicodeDecodeError as exc:
-                bad_at = offset + exc.start
-                line += block[: exc.start].count(b"\n")
-                byte = block[exc.start: exc.start + 1]
-                raise MalformedInput(
-                    f"byte 0x{byte.hex()} is not valid {encoding} text; the file is probably in"
-                    " another encoding (set format.encoding in the mapping)",
-                    location=f"line {line}, byte {bad_at}", rule="encoding",
-                    value=f"0x{byte.hex()}") from None
-            if "\x00" in text:
-                at = offset + block.index(b"\x00")
-                raise MalformedInput("the file contains a NUL byte: it is binary, not text",
-                                     location=f"byte {at}", rule="encoding", value="0x00")
+                _bad_byte(staged, encoding, offset, block, exc)
             offset += len(block)
-            line += block.count(b"\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise MalformedInput(f"the file ends in the middle of a {encoding} character",
                                  location=f"byte {offset}", rule="encoding") from None
     return text if staged.data is not None else None  # in memory: one block, read whole
+
+
+def _bad_byte(staged: Staged, encoding: str, offset: int, block: bytes,
+              exc: UnicodeDecodeError) -> NoReturn:
+    bad_at = offset + exc.start
+    line = 1 + block[: exc.start].count(b"\n")
+    with staged.open() as fh:  # the lines before this block, counted only now
+        done = 0
+        while done < offset and (chunk := fh.read(min(BLOCK_SIZE, offset - done))):
+            line += chunk.count(b"\n")
+            done += len(chunk)
+    byte = block[exc.start: exc.start + 1]
+    raise MalformedInput(
+        f"byte 0x{byte.hex()} is not valid {encoding} text; the file is probably in"
+        " another encoding (set format.encoding in the mapping)",
+        location=f"line {line}, byte {bad_at}", rule="encoding",
+        value=f"0x{byte.hex()}") from None
 
 
 class _Locator:
@@ -397,11 +417,31 @@ def _neutralise(table: pa.Table, doc: Document) -> pa.Table:
         column = table.column(i)
         source_type = doc.records.schema.field(i).type
         # most columns hold no formula: finding none is twice as fast as replacing
-        if _text(column.type) and not _numeric(source_type) \
+        if _text(column.type) and not _numeric(source_type) and _may_start_formula(column) \
                 and pc.any(pc.match_substring_regex(column, _FORMULA_START)).as_py():
             table = table.set_column(i, name, pc.replace_substring_regex(
                 column, _FORMULA_START, "'\\1"))
     return table
+
+
+_FORMULA_BYTES = np.frombuffer(b"=+-@\t\r", dtype=np.uint8)
+
+
+def _may_start_formula(column: pa.ChunkedArray) -> bool:
+    """Whether a value may start with a formula character, from the first byte of each value
+    (2 ms per 1M values against 21 ms for the pattern): False is sure, True is checked by the
+    pattern (a null's slot may hold bytes)."""
+    for chunk in column.chunks:
+        offsets, data = chunk.buffers()[1:3]
+        if data is None or offsets is None or not len(chunk):
+            continue
+        wide = pa.types.is_large_string(chunk.type)
+        starts = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32,
+                               count=len(chunk) + 1, offset=chunk.offset * (8 if wide else 4))
+        first = starts[:-1][starts[1:] > starts[:-1]]
+        if np.isin(np.frombuffer(data, dtype=np.uint8)[first], _FORMULA_BYTES).any():
+            return True
+    return False
 
 
 def _text(kind: pa.DataType) -> bool:
