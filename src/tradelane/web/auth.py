@@ -17,7 +17,7 @@ from urllib.parse import quote
 from fastapi import HTTPException, Request
 
 from tradelane import redact
-from tradelane.errors import ConfigError, NotAuthenticated
+from tradelane.errors import ConfigError
 from tradelane.spec import ConsoleSpec, Settings
 from tradelane.web.session import session_of
 
@@ -94,14 +94,6 @@ async def csrf_protect(request: Request) -> None:
             sent.encode(), expected.encode()):
         raise HTTPException(403, "This form has expired or did not come from the console."
                                  " Reload the page and try again.")
-
-
-def require_user(request: Request) -> str:
-    user = session_of(request).user
-    if not user:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise NotAuthenticated(target if request.method == "GET" else "/")
-    return user
 
 
 def login_url(next_path: str) -> str:

@@ -28,7 +28,6 @@ class Console:
                  session_secret: str):
         self.project_dir = project_dir
         self.settings = settings
-        self.credentials = credentials
         self.ledger = Ledger(settings.ledger_url, worker=f"console:{settings.console.user}",
                              lease=settings.lease)
         self.accounts = Accounts(Users(self.ledger), credentials, settings.console.user)
