@@ -246,6 +246,8 @@ class Runner:
             if record.source != source.uri or (record.name, record.size,
                                                record.mtime_ns) in listed:
                 continue
+            if record.path and is_inside(Path(record.path), self.pipeline.quarantine_root):
+                continue  # a reprocess from quarantine: its copy is there, not in the source
             if record.next_attempt_at is not None and record.next_attempt_at > now:
                 continue
             current = source.stat(record.ref)
