@@ -7,6 +7,7 @@ import difflib
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,11 +23,11 @@ from tradelane.errors import (
     TradelaneError,
     exit_status,
 )
-from tradelane.ledger import FileRecord, Ledger, utcnow
+from tradelane.ledger import FileRecord, Ledger, Move, utcnow
 from tradelane.ledger.outbox import outbox_rows
 from tradelane.ledger.tables import files, followups, sent_interchanges
 from tradelane.models import QUARANTINE_STATES, Document, FileResult, FileState, RunSummary
-from tradelane.paths import is_inside
+from tradelane.paths import FolderSyncs, is_inside
 from tradelane.quarantine import original_of, read_reason, release, write_edit
 from tradelane.serve import status as serve_status
 from tradelane.spec import Project, RouteSpec
@@ -186,33 +187,111 @@ def discard(project: Project, ledger: Ledger, file_id: int, why: str) -> str:
 def discard_many(project: Project, ledger: Ledger, ids: Sequence[int], why: str
                  ) -> tuple[list[tuple[int, str]], list[TradelaneError]]:
     """Discard each file; one refused (not found, not in quarantine) never stops the
-    others. Returns (file id, where it is kept) for those done, and the refusals."""
-    done: list[tuple[int, str]] = []
+    others. Returns (file id, where it is kept) for those done, and the refusals.
+
+    Many at once cost little: the copies move to the archive first, made durable with one
+    fsync per folder, then every file is recorded discarded in one ledger transaction (a
+    file moved by someone else meanwhile is refused there, its copy where it went)."""
     refused: list[TradelaneError] = []
-    for file_id in ids:
+    records: list[FileRecord] = []
+    for file_id in dict.fromkeys(ids):
         try:
-            done.append((file_id, discard(project, ledger, file_id, why)))
+            record = ledger.get(file_id)
         except RequestError as exc:
             refused.append(exc)
+            continue
+        if record.state not in QUARANTINE_STATES:
+            refused.append(NotInQuarantine(file_id, record.state.value))
+        else:
+            records.append(record)
+    settings = project.settings
+    syncs = FolderSyncs()
+    moves: list[Move] = []
+    kept: list[str] = []
+    for record in records:
+        where = record.path or ""
+        if record.path and Path(record.path).exists():
+            folder = settings.path(settings.folders.archive) / record.route / "discarded"
+            where = str(release(Path(record.path), folder, syncs))
+        kept.append(where)
+        moves.append(Move(record.id, (record.state,), FileState.DISCARDED, f"discarded: {why}",
+                          fields={"message": f"discarded: {why}", "path": where}))
+    syncs.flush()
+    done: list[tuple[int, str]] = []
+    for record, where, result in zip(records, kept, ledger.apply(moves) if moves else [],
+                                     strict=True):
+        if isinstance(result, TradelaneError):
+            refused.append(result)
+        else:
+            done.append((record.id, where))
     return done, refused
 
 
+@dataclasses.dataclass
+class Reprocessed:
+    """What ``reprocess_many`` did: the outcomes, the files refused, and those not started
+    because its time ran out (in the order given)."""
+
+    results: list[FileResult] = dataclasses.field(default_factory=list)
+    refused: list[RequestError] = dataclasses.field(default_factory=list)
+    not_started: list[int] = dataclasses.field(default_factory=list)
+
+
 def reprocess_many(runner: Runner, ids: Sequence[int], *, force: bool = False,
-                   on_refused: Callable[[RequestError], None] | None = None
-                   ) -> tuple[list[FileResult], list[RequestError]]:
+                   on_refused: Callable[[RequestError], None] | None = None,
+                   until: float | None = None) -> Reprocessed:
     """Reprocess each file (``tradelane quarantine reprocess`` and the console's bulk
     action); one refused (not found, moved by someone else, a duplicate without ``force``)
-    never stops the others."""
-    results: list[FileResult] = []
-    refused: list[RequestError] = []
-    for file_id in ids:
+    never stops the others. ``until`` (a ``time.monotonic()`` value): files not started by
+    then are left as they are, in ``not_started``."""
+    done = Reprocessed()
+    for n, file_id in enumerate(ids):
+        if until is not None and time.monotonic() >= until:
+            done.not_started = list(ids[n:])
+            break
         try:
-            results.append(runner.reprocess(file_id, force=force))
+            done.results.append(runner.reprocess(file_id, force=force))
         except RequestError as exc:
-            refused.append(exc)
+            done.refused.append(exc)
             if on_refused is not None:
                 on_refused(exc)
-    return results, refused
+    return done
+
+
+#: The message of a file queued by ``queue_reprocess``, for pages that word it.
+QUEUED = "queued for reprocessing"
+
+
+def queue_reprocess(project: Project, ledger: Ledger, ids: Sequence[int]
+                    ) -> tuple[list[int], list[TradelaneError]]:
+    """Hand quarantined files to the engine to reprocess at its next poll of their route
+    (``serve``, or the next ``tradelane run``), in one ledger transaction: each becomes
+    pending, due now, as a reprocess attempt that hit a temporary failure does
+    (``Runner.retry_reprocessing``). Only files with a copy in the quarantine folder."""
+    root = project.settings.path(project.settings.folders.quarantine)
+    refused: list[TradelaneError] = []
+    moves: list[Move] = []
+    now = utcnow()
+    for file_id in ids:
+        try:
+            record = ledger.get(file_id)
+        except RequestError as exc:
+            refused.append(exc)
+            continue
+        if record.state != FileState.QUARANTINED or not record.path or not is_inside(
+                Path(record.path), root):
+            refused.append(NotInQuarantine(file_id, record.state.value))
+            continue
+        moves.append(Move(file_id, (FileState.QUARANTINED,), FileState.PENDING,
+                          "queued for reprocessing at the next poll of its route",
+                          fields={"message": QUEUED, "next_attempt_at": now}))
+    queued: list[int] = []
+    for move, result in zip(moves, ledger.apply(moves) if moves else [], strict=True):
+        if isinstance(result, TradelaneError):
+            refused.append(result)
+        else:
+            queued.append(move.file_id)
+    return queued, refused
 
 
 def quarantined_ids(ledger: Ledger, project: Project, route: str | None,

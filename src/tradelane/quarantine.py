@@ -18,7 +18,7 @@ from tradelane.crashpoints import crash_point
 from tradelane.errors import RejectError
 from tradelane.ledger import FileRecord, clip, utcnow
 from tradelane.models import Issue
-from tradelane.paths import atomic_writer, move_durably, safe_component
+from tradelane.paths import FolderSyncs, atomic_writer, move_durably, safe_component
 from tradelane.staging import Staged
 
 REASON_SUFFIX = ".reason.json"
@@ -117,12 +117,13 @@ def write_edit(original: Path, data: bytes) -> Path:
     return dest
 
 
-def release(quarantined: Path, archive_dir: Path) -> Path:
-    """Move a quarantined file and its reason into ``archive_dir`` once it has been resolved."""
-    dest = move_durably(quarantined, archive_dir / quarantined.name)
+def release(quarantined: Path, archive_dir: Path, syncs: FolderSyncs | None = None) -> Path:
+    """Move a quarantined file and its reason into ``archive_dir`` once it has been resolved
+    (with ``syncs``, durable at its next flush: many files, one fsync per folder)."""
+    dest = move_durably(quarantined, archive_dir / quarantined.name, syncs)
     reason = reason_path(quarantined)
     if reason.exists():
-        move_durably(reason, archive_dir / reason.name)
+        move_durably(reason, archive_dir / reason.name, syncs)
     return dest
 
 

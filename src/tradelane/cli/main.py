@@ -402,9 +402,10 @@ def quarantine_reprocess(
         ledger = pipeline.ledger
         ids = list(file_ids or []) + ([r["id"] for r in ops.quarantined(ledger, route)]
                                       if all_ else [])
-        results, refused = ops.reprocess_many(
+        done = ops.reprocess_many(
             pipeline, ids, force=force,
             on_refused=lambda exc: err.print(f"[yellow]{exc}[/]", highlight=False))
+        results, refused = done.results, done.refused
     summary = RunSummary(results=results)
     code = bulk_status((r.outcome for r in results), refused)
     if as_json:

@@ -30,7 +30,18 @@ from tradelane.errors import (
 from tradelane.ledger.errors import LedgerDamaged
 from tradelane.metrics import Metrics
 from tradelane.spec import load_project
-from tradelane.web import actions, dashboard, detail, edit, files, login, scrape, users, views
+from tradelane.web import (
+    actions,
+    bulk,
+    dashboard,
+    detail,
+    edit,
+    files,
+    login,
+    scrape,
+    users,
+    views,
+)
 from tradelane.web.auth import (
     Credentials,
     console_password,
@@ -86,6 +97,7 @@ def create_app(project_dir: Path | str = ".") -> FastAPI:
     app.include_router(views.router)
     app.include_router(actions.router)
     app.include_router(detail.router)
+    app.include_router(bulk.router)
     app.include_router(edit.router)
     app.include_router(scrape.router)
     app.include_router(users.router)

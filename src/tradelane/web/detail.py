@@ -63,7 +63,7 @@ def file_page(request: Request, con: ConsoleDep, user: Viewer,
         duplicate_of=_duplicate_of(con.ledger, record), can_act=user.role >= Role.operator,
         edit_refused=edit_refused, original=_original(project, record) is not None,
         reason_file=_reason_file(project, record) is not None,
-        edited=_is_edit(record))
+        edited=_is_edit(record), queued=ops.QUEUED)
 
 
 @router.get("/files/{file_id}/original")
