@@ -63,7 +63,7 @@ def _trie(codes: Collection[str]) -> str:
         if not alts:
             return ""
         body = alts[0] if len(alts) == 1 else f"(?:{'|'.join(alts)})"
-        return f"(?:{body})?" if ends else body
+        return f"(?:{body}|)" if ends else body  # "|)": see SegmentChecker._maybe
 
     return emit(root)
 
@@ -158,7 +158,7 @@ class SegmentChecker:
         for pos in reversed(self.segment.positions):
             body = self._position(pos)
             if tail_optional and not pos.mandatory:
-                rest = f"(?:{element}{body}{rest})?"
+                rest = self._maybe(f"{element}{body}{rest}")
             else:
                 rest = f"{element}{body}{rest}"
                 tail_optional = False
@@ -188,7 +188,7 @@ class SegmentChecker:
     def _position(self, pos: Position) -> str:
         if pos.element is not None:
             value = self._value(pos.element)
-            return value if pos.mandatory else f"(?:{value})?"
+            return value if pos.mandatory else self._maybe(value)
         assert pos.composite is not None
         comp = re.escape(self.c)
         rest = ""
@@ -197,9 +197,9 @@ class SegmentChecker:
         for k in range(len(parts) - 1, 0, -1):
             part = parts[k]
             value = self._value(part.element)
-            value = value if part.mandatory else f"(?:{value})?"
+            value = value if part.mandatory else self._maybe(value)
             if tail_optional and not part.mandatory:
-                rest = f"(?:{comp}{value}{rest})?"
+                rest = self._maybe(f"{comp}{value}{rest}")
             else:
                 rest = f"{comp}{value}{rest}"
                 tail_optional = False
@@ -207,10 +207,16 @@ class SegmentChecker:
         if parts[0].mandatory:
             body = f"{first}{rest}"
         elif pos.mandatory:  # present: not only empty components
-            body = f"(?!(?:{comp})*(?:{re.escape(self.e)}|{self.end}))(?:{first})?{rest}"
+            body = f"(?!(?:{comp})*(?:{re.escape(self.e)}|{self.end})){self._maybe(first)}{rest}"
         else:
-            body = f"(?:{first})?{rest}"
-        return body if pos.mandatory else f"(?:{body})?"
+            body = f"{self._maybe(first)}{rest}"
+        return body if pos.mandatory else self._maybe(body)
+
+    def _maybe(self, pattern: str) -> str:
+        """``pattern`` or nothing. The self-contained pattern writes it ``(?:x|)``, the same
+        match as ``(?:x)?``, which Python's engine runs several times faster (a branch, not a
+        repeat that saves its state)."""
+        return f"(?:{pattern}|)" if self._exact else f"(?:{pattern})?"
 
     # -- the slow walk ----------------------------------------------------------------------
 

@@ -194,14 +194,16 @@ class StructureValidator:
         # per context (directory, machine, checkers): per shape, its nodes and its messages
         shapes: dict[int, tuple[tuple[str, Any, Any], dict[str, tuple[list[int], list[int]]]]]
         shapes = {}
-        ident: tuple[Any, ...] = ()
-        machine: Any = None
+        interchange = kind = version = delims = machine = None
         groups: dict[str, tuple[list[int], list[int]]] = {}
         for k, msg in enumerate(msgs):
             block = msg.block
-            if ident != (msg.interchange, msg.type, msg.version, block.delims):
+            # compared one by one: a tuple per message would feed the garbage collector
+            if msg.interchange is not interchange or block.delims is not delims \
+                    or msg.type != kind or msg.version != version:
                 # another kind of message than the last (rare): its context
-                ident = (msg.interchange, msg.type, msg.version, block.delims)
+                interchange, kind, version, delims = (msg.interchange, msg.type, msg.version,
+                                                      block.delims)
                 context = self._context_of(msg)
                 machine = context[1]
                 if machine is not None:
