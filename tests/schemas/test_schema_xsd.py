@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from schemas.helpers import shown, tradelane, ubl_route, with_schemas
 from schemas.invoices import invoice
-
 from support.project import CORPUS, ProjectDir
 from tradelane.errors import ConfigError
 from tradelane.models import Outcome

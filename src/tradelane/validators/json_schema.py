@@ -70,8 +70,9 @@ class JsonSchemaValidator:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"{self.step.json_schema}: {self.folder.name(path)} is not"
-                              f" readable JSON: {exc}") from None
+            shown = self.step.json_schema
+            which = "" if self.folder.name(path) == shown else f" {self.folder.name(path)}"
+            raise ConfigError(f"{shown}:{which} not readable JSON: {exc}") from None
 
     def _local(self, uri: str, main: Path) -> Path:
         """The file inside ``schemas/`` a ``$ref`` target names: relative to the schema it

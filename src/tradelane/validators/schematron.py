@@ -22,7 +22,7 @@ from typing import Any
 from lxml import etree
 
 from tradelane.abc import Findings
-from tradelane.errors import ConfigError, LimitExceeded, MalformedInput
+from tradelane.errors import ConfigError, MalformedInput
 from tradelane.formats.xml import _SAFE, _refuse_doctype
 from tradelane.models import Issue
 from tradelane.spec import RouteSpec
@@ -40,7 +40,7 @@ WARNING_FLAGS = frozenset({"warning", "warn", "info", "information"})
 _EQNAME = re.compile(r"Q\{([^}]*)\}([\w.-]+)")
 _ANY_NS = re.compile(r"\*:([\w.-]+)")
 
-_saxon_lock = threading.Lock()
+_saxon_lock = threading.RLock()  # saxon() is called with it held
 _saxon: Any = None
 
 
@@ -109,9 +109,13 @@ class SchematronValidator:
 
     def validate(self, staged: Staged, route: RouteSpec, *, limit: int) -> Findings:
         if staged.size > self.step.max_bytes:
-            raise LimitExceeded("validate.schematron.max_bytes", self.step.max_bytes,
-                                staged.size, location="the whole file",
-                                what="a document for Schematron")
+            error = MalformedInput(
+                f"the file ({staged.size:,} bytes) is over the max_bytes of its schematron step"
+                f" ({self.step.max_bytes:,} bytes): Schematron needs the whole document in"
+                " memory, so it is refused rather than read; raise max_bytes on the step if"
+                " the host has the memory", location="the whole file", rule="max_bytes")
+            error.stage = "validate"
+            raise error
         _refuse_doctype(staged)
         try:
             with staged.open() as fh:

@@ -52,7 +52,8 @@ def load_tree(path: Path, folder: SchemaFolder, shown: str, seen: list[Path]) ->
     try:
         tree = etree.parse(str(path), schema_parser(folder))
     except (etree.XMLSyntaxError, OSError) as exc:
-        raise ConfigError(f"{shown}: {folder.name(path)} is not well-formed XML: {exc}") from None
+        which = "" if folder.name(path) == shown else f" {folder.name(path)}"
+        raise ConfigError(f"{shown}:{which} not well-formed XML: {exc}") from None
     seen.append(path)
     for elem in tree.iter(*REFERENCES):
         reference = elem.get(REFERENCES[elem.tag])

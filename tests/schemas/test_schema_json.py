@@ -1,0 +1,88 @@
+"""``validate: [{json_schema: …}]``: JSON Schema (2020-12 and older) with ``$ref`` kept in
+schemas/, JSON Lines per record so ``on_invalid: split`` sets schema rejects apart (issue 21)."""
+
+from __future__ import annotations
+
+import json
+
+from schemas.helpers import shown, tradelane, with_schemas
+from support.project import ProjectDir
+from tradelane.models import Outcome
+
+GOOD = [{"order": "PO-1", "sku": "4006381", "qty": 2, "price": 9.5},
+        {"order": "PO-1", "sku": "4006382", "qty": 1}]
+
+
+def _route(project: ProjectDir, on_invalid: str = "reject", schema: str = "order") -> None:
+    with_schemas(project).route("orders", f"""\
+        source: {{folder: inbox/orders, min_age: 0s}}
+        format: {{type: jsonl}}
+        validate: [{{json_schema: schemas/json/{schema}.schema.json}}]
+        on_invalid: {on_invalid}
+        fields:
+          order: {{required: true}}
+          sku: {{}}
+          qty: {{}}
+        target: {{folder: outbox/orders, format: json}}
+    """)
+
+
+def _lines(records: list[dict[str, object]]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def test_records_that_meet_the_schema_are_delivered(project: ProjectDir) -> None:
+    _route(project)
+    project.drop("orders", "good.jsonl", _lines(GOOD))
+    assert [r.outcome for r in project.run().results] == [Outcome.DELIVERED]
+
+
+def test_each_error_has_its_line_json_path_and_keyword(project: ProjectDir) -> None:
+    _route(project)
+    bad = [GOOD[0], {"order": "PO-2", "sku": "12", "qty": 0}, {"order": "2", "qty": 1},
+           {**GOOD[1], "price": -1}]
+    project.drop("orders", "bad.jsonl", "\n" + _lines(bad))  # a blank first line
+    assert project.run().results[0].outcome == Outcome.QUARANTINED
+    reason = shown(project)
+    assert reason["stage"] == "validate" and reason["error_count"] == 5
+    assert [(e["location"], e["rule"], e["value"]) for e in reason["errors"]] == [
+        ("line 3 ($.sku)", "json_schema:minLength", '"12"'),
+        ("line 3 ($.qty)", "json_schema:minimum", "0"),
+        ("line 4 ($)", "json_schema:required", '{"order": "2", "qty": 1}'),
+        ("line 4 ($.order)", "json_schema:pattern", '"2"'),
+        ("line 5 ($.price)", "json_schema:exclusiveMinimum", "-1")]
+    assert reason["errors"][2]["message"] == "'sku' is a required property"
+    assert [line["line"] for line in reason["lines"]] == [3, 4, 5]
+
+
+def test_split_delivers_the_good_records_and_quarantines_the_rest(project: ProjectDir) -> None:
+    _route(project, on_invalid="split")
+    bad = {"order": "PO-3", "sku": "4006383", "qty": "two"}
+    project.drop("orders", "mixed.jsonl", _lines([GOOD[0], bad, GOOD[1]]))
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED and result.split_out == 1
+    delivered = json.loads(project.outputs("orders")[0].read_text())
+    assert [r["sku"] for r in delivered] == ["4006381", "4006382"]
+    [rejects] = [p for p in project.quarantined("orders") if ".rejected" in p.name]
+    assert [json.loads(t) for t in rejects.read_text().splitlines()] == [bad]
+    reason = json.loads(rejects.with_name(rejects.name + ".reason.json").read_text())
+    assert [(e["location"], e["rule"]) for e in reason["errors"]] == [
+        ("line 2 ($.qty)", "json_schema:type")]
+
+
+def test_a_draft7_document_schema_checks_the_whole_document(project: ProjectDir) -> None:
+    with_schemas(project).route("doc", """\
+        source: {folder: inbox/doc, min_age: 0s}
+        format: {type: json, records: orders}
+        validate: [{json_schema: schemas/json/order-draft7.schema.json}]
+        fields: {sku: {}, qty: {}}
+        target: {folder: outbox/doc, format: json}
+    """)
+    project.drop("doc", "a.json", json.dumps({"orders": [{"sku": "A", "qty": 1}]}))
+    project.drop("doc", "b.json", json.dumps({"orders": [{"sku": "A", "qty": 1},
+                                                         {"sku": "B", "qty": 1.5}]}))
+    results = {r.name: r.outcome for r in project.run().results}
+    assert results == {"a.json": Outcome.DELIVERED, "b.json": Outcome.QUARANTINED}
+    file_id = json.loads(tradelane(project, "quarantine", "list", "--json").stdout)[0]["id"]
+    [error] = shown(project, file_id)["errors"]
+    assert (error["location"], error["rule"]) == ("$.orders[1].qty", "json_schema:type")
