@@ -1,0 +1,121 @@
+"""The CSV route's faster kernels (issue 19) decide exactly what the slower ones decided.
+
+Each fast path is taken for the usual file (plain ASCII, every value a number, no formula)
+and must step aside for the unusual one: a hexadecimal integer, "inf", Unicode or control
+whitespace, a bad byte past the first block of a big file, a formula deep in a later batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from tradelane.errors import MalformedInput
+from tradelane.formats import reader_for
+from tradelane.formats.csv import BLOCK_SIZE, CsvWriter
+from tradelane.models import Document
+from tradelane.spec import RouteSpec
+from tradelane.staging import Staged
+from tradelane.validate import validate
+
+
+def route(fields: dict) -> RouteSpec:
+    return RouteSpec.model_validate({
+        "name": "t", "source": {"folder": "in"}, "format": {"type": "csv"}, "fields": fields,
+        "target": {"folder": "out", "format": "csv"}})
+
+
+def check(values: list[str], field: dict) -> tuple[list, list[tuple[str, str, str]]]:
+    """The typed values of one column, and its issues as (location, value, rule)."""
+    spec = route({"v": field})
+    result = validate(Document(header={}, records=pa.table({"v": pa.array(values)})), spec)
+    found = [(i.location, i.value, i.rule) for i in result.issues]
+    assert result.error_count == len(found)
+    return result.document.records.column("v").to_pylist(), found
+
+
+def test_a_hexadecimal_integer_is_refused_though_arrow_would_read_it() -> None:
+    values, issues = check(["1", "0x1F", "3"], {"type": "integer"})
+    assert issues == [("record 2", "0x1F", "type")]
+    assert values == [1, None, 3]
+    _, issues = check(["0X10", "0x2"], {"type": "integer"})
+    assert [rule for _, _, rule in issues] == ["type", "type"]
+
+
+def test_signs_and_leading_zeros_read_as_before() -> None:
+    assert check(["+7", "-3", "007"], {"type": "integer"}) == ([7, -3, 7], [])
+    assert check(["+.5", "5.", "1e3", "-0.25"], {"type": "decimal"}) == \
+        ([0.5, 5.0, 1000.0, -0.25], [])
+
+
+@pytest.mark.parametrize("bad", ["inf", "nan", "-inf", "infinity", "1e400"])
+def test_infinite_and_not_a_number_decimals_are_refused(bad: str) -> None:
+    values, issues = check(["1.5", bad], {"type": "decimal"})
+    assert issues == [("record 2", bad, "type")] and values == [1.5, None]
+
+
+def test_unicode_and_control_whitespace_is_trimmed_as_str_strip_does() -> None:
+    # a no-break space (not ASCII) and the separators 0x1c-0x1f (ASCII, but only Unicode's
+    # trim removes them) around numbers: both columns take the Unicode kernel
+    texts = ["\u00a012\u00a0", "7"]
+    assert check(texts, {"type": "integer"}) == ([12, 7], [])
+    texts = ["\x1f12\x1c", " 7\t"]
+    assert [t.strip() for t in texts] == ["12", "7"]
+    assert check(texts, {"type": "integer"}) == ([12, 7], [])
+    assert check(["  open ", "shipped"], {"enum": ["open", "shipped"]}) == \
+        (["open", "shipped"], [])
+
+
+def test_dates_with_an_empty_or_impossible_value_are_located() -> None:
+    values, issues = check(["2026-02-28", "", "2026-02-30"], {"type": "date"})
+    assert issues == [("record 3", "2026-02-30", "type")]
+    assert [str(v) if v else v for v in values] == ["2026-02-28", None, None]
+    _, issues = check(["2026-02-28", ""], {"type": "date", "required": True})
+    assert issues == [("record 2", "", "required")]
+
+
+def test_a_bad_byte_past_the_first_block_of_a_big_file_names_its_line(tmp_path: Path) -> None:
+    line = b"1,AB-000001,open\n"
+    lines = BLOCK_SIZE // len(line) + 1000  # the bad line is in the second block, read later
+    path = tmp_path / "big.csv"
+    with open(path, "wb") as out:
+        out.write(b"id,sku,status\n")
+        out.write(line * lines)
+        out.write(b"2,AB-\xa9,open\n")
+        out.write(line * 10)
+    spec = route({"id": {}, "sku": {}, "status": {}})
+    with pytest.raises(MalformedInput) as info:
+        list(reader_for(spec).read(Staged.file(path), spec))
+    bad_at = len(b"id,sku,status\n") + len(line) * lines + len(b"2,AB-")
+    assert info.value.location == f"line {lines + 2}, byte {bad_at}"
+    assert "0xa9" in info.value.message
+
+
+def test_a_nul_after_a_bad_byte_in_the_same_block_reports_the_bad_byte(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"a,b\n1,\xa9\n2,\x00\n")
+    spec = route({"a": {}, "b": {}})
+    with pytest.raises(MalformedInput, match="0xa9") as info:
+        list(reader_for(spec).read(Staged.file(path), spec))
+    assert info.value.location == "line 2, byte 6"
+
+
+def test_a_formula_deep_in_a_later_batch_is_neutralised() -> None:
+    spec = route({"sku": {}})
+    skus = ["AB-1"] * 5000 + ["=HYPERLINK(1)", "-2", "@x"]
+    # a slice, as Arrow's reader hands out batches: its values start inside a buffer
+    doc = Document(header={}, records=pa.table({"sku": skus}).slice(4990))
+    out = io.BytesIO()
+    CsvWriter().write([doc], out, spec)
+    rows = [row[0] for row in csv.reader(io.StringIO(out.getvalue().decode()))]
+    assert rows[1:11] == ["AB-1"] * 10
+    assert rows[11:] == ["'=HYPERLINK(1)", "'-2", "'@x"]
+    out = io.BytesIO()  # the first 5,000 rows hold no formula: written as they are
+    CsvWriter().write([Document(header={}, records=pa.table({"sku": skus}).slice(0, 5000))],
+                      out, spec)
+    rows = [row[0] for row in csv.reader(io.StringIO(out.getvalue().decode()))]
+    assert rows[1:] == ["AB-1"] * 5000
