@@ -4,9 +4,10 @@ Each segment definition becomes one regular expression over the segment's text (
 tokenizer keeps it: released characters are single placeholder characters, so lengths count
 right): element and component counts, mandatory elements and components, representation and
 lengths. Coded values and decimal numbers are captured, then looked up in the code list's set
-or their digits counted. A segment that matches is valid; its text is remembered, so a segment
-seen before costs a set lookup. One that does not match (or that holds repetitions, or that the
-slow tokenizer already split) is walked element by element to say what is wrong and where.
+or their digits counted. A segment that matches is valid; the validator remembers its text for
+the file, so a segment seen before costs a set lookup. One that does not match (or that holds
+repetitions, or that the slow tokenizer already split) is walked element by element to say
+what is wrong and where.
 
 A second pattern (``exact``) holds the code lists (as a trie of alternatives) and the digit
 counts of decimals as well, so that a match alone says valid. ``invalid(texts)`` runs it once
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator
+from functools import cached_property
 from itertools import islice
 
 from tradelane.edi.directory import DataElement, Position, SegmentDef
@@ -77,7 +79,6 @@ class SegmentChecker:
         self.e, self.c, self.r = element_sep, component_sep, repetition_sep
         # what each capture group must be, in order: a code list, or (min, max) digits
         self.rules: list[frozenset[str] | tuple[int, int]] = []
-        self.good: set[str] = set()  # texts already found valid (bounded)
         self._named: dict[str, frozenset[str] | tuple[int, int]] = {}
         seps = element_sep + component_sep + (repetition_sep or "")
         self._exact = False
@@ -87,27 +88,29 @@ class SegmentChecker:
         self.fast = re.compile(re.escape(segment.tag) + self._segment_body())
         order = sorted(self.fast.groupindex.items(), key=lambda item: item[1])
         self.rules = [self._named[name] for name, _ in order]
-        self.exact: re.Pattern[str] | None = None
-        self.batch: re.Pattern[str] | None = None
+        self._exact_text = ""
         if not _AMBIGUOUS & set(seps):
             # the same pattern, self-contained; its values never take a line break
             self._exact = True
             self.plain = f"[^{re.escape(seps + _JOIN)}]"
             self.not_digit = f"[^{re.escape(seps + _JOIN)}0-9]"
             self.end = f"(?:{_JOIN}|\\Z)"
-            exact = re.escape(segment.tag) + self._segment_body()
-            self.exact = re.compile(exact)
-            self.batch = re.compile(f"(?>{exact}{_JOIN})*+")
+            self._exact_text = re.escape(segment.tag) + self._segment_body()
+
+    # compiled when first used (milliseconds each for long code lists; a route in
+    # isolate_messages mode never needs the batch one)
+    @cached_property
+    def exact(self) -> re.Pattern[str] | None:
+        return re.compile(self._exact_text) if self._exact_text else None
+
+    @cached_property
+    def batch(self) -> re.Pattern[str] | None:
+        return re.compile(f"(?>{self._exact_text}{_JOIN})*+") if self._exact_text else None
 
     def valid(self, text: str) -> bool:
-        """True when the segment's text is valid (the fast path); False: walk it. Callers
-        look in ``good`` first."""
-        if (self.exact is None or self.exact.fullmatch(text) is None) \
-                and not self._valid(text):
-            return False
-        if len(self.good) < GOOD_TEXTS:
-            self.good.add(text)
-        return True
+        """True when the segment's text is valid (the fast path); False: walk it."""
+        exact = self.exact
+        return (exact is not None and exact.fullmatch(text) is not None) or self._valid(text)
 
     def _valid(self, text: str) -> bool:
         match = self.fast.fullmatch(text)
@@ -123,10 +126,11 @@ class SegmentChecker:
                 return False
         return True
 
-    def invalid(self, texts: Collection[str]) -> list[str]:
-        """The texts among ``texts`` that are not valid segments (each once, in no order)."""
+    def invalid(self, texts: Collection[str], good: set[str]) -> list[str]:
+        """The texts among ``texts`` that are not valid segments (each once, in no order).
+        ``good`` holds texts known to be valid; it takes some of the new ones (bounded)."""
         new = set(texts)
-        new -= self.good
+        new -= good
         if not new:
             return []
         if self.batch is None:
@@ -144,9 +148,9 @@ class SegmentChecker:
             if not self._valid(joined[pos:stop]):
                 bad.append(joined[pos:stop])
             pos = stop + 1
-        room = GOOD_TEXTS - len(self.good)
+        room = GOOD_TEXTS - len(good)
         if room > 0 and not bad:
-            self.good.update(islice(new, room))
+            good.update(islice(new, room))
         return bad
 
     # -- the compiled patterns --------------------------------------------------------------

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from tradelane.edi.directory import GroupNode, SegmentNode, UnknownDirectory, directory_for, load
-from tradelane.edi.elements import SegmentChecker
+from tradelane.edi.elements import GOOD_TEXTS, SegmentChecker
 from tradelane.edi.errors import (
     RULES,
     DirectoryViolation,
@@ -51,6 +51,15 @@ def machine_for(directory: str, message_type: str, guide: Guide | None = None
                 ) -> StructureMachine:
     """The compiled structure of a message type, narrowed by a guide when there is one."""
     return StructureMachine(guide.narrowed() if guide else load(directory, message_type))
+
+
+@lru_cache(maxsize=32)
+def checker_slots(machine: StructureMachine, element: str, component: str,
+                  repetition: str | None) -> list[SegmentChecker | None]:
+    """A checker slot per node of ``machine``, filled as its segments are met, for one set of
+    separators. Kept across files: a checker's patterns cost milliseconds to build (code
+    lists as tries), a file of one message a fraction of one."""
+    return [None] * len(machine.nodes)
 
 
 @dataclass
@@ -90,8 +99,8 @@ class StructureValidator:
         self.off = {rule for rule, level in self.severity.items() if level == "off"}
         self.elements_on = any(self.severity[r] != "off" for r in _FAULTS_RULES) or (
             guide is not None and guide.spec.severity != "off")
-        self._checkers: dict[tuple[int, tuple[Any, ...]], list[SegmentChecker | None]] = {}
         self._contexts: dict[tuple[Any, ...], tuple[str, Any, Any]] = {}
+        self._good: dict[SegmentChecker, set[str]] = {}
 
     def directory_of(self, msg: Any) -> str:
         if self.guide is not None and msg.type == self.guide.message:
@@ -158,7 +167,12 @@ class StructureValidator:
                 checker = checkers[node] = self._checker(machine, node, block.delims)
             if not parsed:
                 seg = segs[i]
-                if seg in checker.good or checker.valid(seg):
+                good = self._good_texts(checker)
+                if seg in good:
+                    continue
+                if checker.valid(seg):
+                    if len(good) < GOOD_TEXTS:
+                        good.add(seg)
                     continue
             for kind, element, component, value, why, number in checker.faults(
                     block.elements(i)):
@@ -178,11 +192,7 @@ class StructureValidator:
 
     def _checkers_for(self, machine: StructureMachine,
                       delims: Any) -> list[SegmentChecker | None]:
-        key = (id(machine), (delims.element, delims.component, delims.repetition))
-        found = self._checkers.get(key)
-        if found is None:
-            found = self._checkers[key] = [None] * len(machine.nodes)
-        return found
+        return checker_slots(machine, delims.element, delims.component, delims.repetition)
 
     def unproven(self, msgs: Sequence[Any]) -> list[Any]:
         """The messages of ``msgs`` (in their order) that may break their directory, for
@@ -244,7 +254,8 @@ class StructureValidator:
                         found = texts[id(checker)] = (checker, set())
                     found[1].update(columns[i])
                     places.append((checker, members, columns[i]))
-        bad = {key: set(checker.invalid(found)) for key, (checker, found) in texts.items()}
+        bad = {key: set(checker.invalid(found, self._good_texts(checker)))
+               for key, (checker, found) in texts.items()}
         doubt: set[int] = set()
         for checker, members, column in places:
             wrong = bad[id(checker)]
@@ -252,6 +263,14 @@ class StructureValidator:
                 doubt.update(k for k, text in zip(members, column, strict=True)
                              if text in wrong)
         return doubt
+
+    def _good_texts(self, checker: SegmentChecker) -> set[str]:
+        """Texts ``checker`` found valid in this validator's file (the checker itself is
+        shared by every file)."""
+        found = self._good.get(checker)
+        if found is None:
+            found = self._good[checker] = set()
+        return found
 
     def _context_of(self, msg: Any) -> tuple[str, Any, Any]:
         d = msg.block.delims
