@@ -96,10 +96,11 @@ def test_no_module_level_import_cycles() -> None:
 
 #: What a command must not load unless it uses it: the engine's libraries (pandas for hooks,
 #: paramiko for SFTP routes, httpx for HTTP targets, FastAPI/jinja for the console, lxml for
-#: XML, Arrow for reading files), the ledger's (SQLAlchemy, Alembic) and the spec models.
+#: XML, Arrow for reading files, jsonschema and Saxon for validate: steps), the ledger's
+#: (SQLAlchemy, Alembic) and the spec models.
 #: (pydantic itself is loaded by Typer to parse a command's options.)
 ENGINE = {"pandas", "pyarrow", "numpy", "polars", "paramiko", "httpx", "fastapi", "starlette",
-          "jinja2", "uvicorn", "lxml", "pydifact"}
+          "jinja2", "uvicorn", "lxml", "pydifact", "jsonschema", "referencing", "saxonche"}
 HEAVY = ENGINE | {"sqlalchemy", "alembic", "yaml", "tradelane.spec", "tradelane.ledger"}
 
 
