@@ -5,7 +5,8 @@ The pieces live next door: ``x12_syntax`` (delimiters from the ISA, the streamin
 ``x12_rules`` (service segment rules), ``x12_envelope`` (ISA/GS/ST checks, repeats, TA1s),
 ``x12_map`` (field paths applied column by column), ``x12_acks`` (997, 999 and TA1) and
 ``x12_rejects`` (split-out transaction sets written back as X12); ``x12_hipaa`` checks
-the sets of a HIPAA guide with pyx12 first (``format.hipaa``), in a pass of its own.
+the sets of a HIPAA guide with pyx12 first (``format.hipaa``), in a pass of its own;
+``x12_structure`` checks each set against the route's own segment rules (``format.rules``).
 
 Header fields are per transaction set, so in a batch they are columns (one value per record).
 A transaction set without records delivers nothing. A TA1 received (the partner's answer to an
@@ -38,6 +39,7 @@ from tradelane.staging import Staged
 
 if TYPE_CHECKING:
     from tradelane.formats.x12_hipaa import HipaaCheck
+    from tradelane.formats.x12_structure import SegmentRulesCheck
 
 __all__ = ["Isolated", "Transaction", "X12Delimiters", "X12File", "X12Path", "X12Reader",
            "compile_x12_path", "iter_transactions"]
@@ -89,12 +91,18 @@ class X12Reader:
             from tradelane.formats.x12_hipaa import HipaaCheck  # pyx12 only when asked for
 
             hipaa = HipaaCheck(staged, fmt.hipaa, fmt.encoding)
+        rules = None
+        if fmt.rules:
+            from tradelane.formats.x12_structure import SegmentRulesCheck
+
+            rules = SegmentRulesCheck(fmt, route.base_dir, staged)
         with segment_limit(fmt.max_segment_bytes, route.limits.max_segment_bytes) as limit:
             stream = SegmentStream(staged, max_segment_bytes=limit, encoding=fmt.encoding)
-            yield from self._batches(stream, plan, fmt, hipaa)
+            yield from self._batches(stream, plan, fmt, hipaa, rules)
 
     def _batches(self, stream: SegmentStream, plan: TransactionPlan,
-                 fmt: X12Format, hipaa: HipaaCheck | None = None) -> Iterator[Document]:
+                 fmt: X12Format, hipaa: HipaaCheck | None = None,
+                 rules: SegmentRulesCheck | None = None) -> Iterator[Document]:
         batch: list[Transaction] = []
         failed: list[Isolated] = []
         notes: list[str] = []
@@ -125,6 +133,15 @@ class X12Reader:
                     item.error = hipaa.error(found)
                 elif found is not None:
                     notes.extend(hipaa.warnings(found))
+            if rules is not None and item.error is None:
+                broken, warned = rules.check(item)
+                notes.extend(warned)
+                if broken is not None and fmt.isolate_messages:
+                    item.error = rules.error([broken])
+                elif broken is not None:
+                    rules.rejected.append(broken)  # the file is rejected: every set's findings
+            if rules is not None and rules.rejected:
+                continue  # nothing of a rejected file is mapped
             if item.error is not None:
                 failed.append(Isolated(item))
             else:
@@ -135,6 +152,8 @@ class X12Reader:
                 row += doc.records.num_rows
                 yield doc
                 batch, failed, notes, size = [], [], [], 0
+        if rules is not None and rules.rejected:
+            raise rules.error(rules.rejected)
         if batch or failed or notes:
             assert current is not None
             yield _document(plan, batch, failed, notes, row, current)

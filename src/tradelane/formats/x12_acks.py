@@ -9,9 +9,11 @@ AK3/AK4 (997) or IK3/IK4 (999) for a transaction set. Control numbers are derive
 is answered, so the same answer always gets the same numbers and the same file name.
 
 A set that breaks its HIPAA guide (``x12_hipaa``) is answered with every finding pyx12 made:
-an IK3 per segment and code, the IK4s of its elements, and IK5 codes. pyx12's own 999 writer
-is not used: it dates its control numbers and draws GS06 at random (a retry would answer
-under other numbers), writes its own delimiters and answers only the file's last group.
+an IK3 per segment and code, the IK4s of its elements, and IK5 codes; so is one that breaks
+the route's own segment rules (``x12_structure``), from the same ``SetFindings``. pyx12's
+own 999 writer is not used: it dates its control numbers and draws GS06 at random (a retry
+would answer under other numbers), writes its own delimiters and answers only the file's
+last group.
 """
 
 from __future__ import annotations
@@ -95,6 +97,10 @@ def build_x12_acks(fmt: X12Format, staged: Staged, *, error: RejectError | None 
         from tradelane.formats.x12_hipaa import warned
 
         noted = warned(staged, fmt.encoding)
+    if fmt.rules and error is None:  # delivered with warnings of its segment rules (IK5*E)
+        from tradelane.formats.x12_structure import warned as rules_warned
+
+        noted = {**noted, **rules_warned(staged)}
     codes = X12Codes(ta1="025") if isinstance(error, DuplicateFile) else codes_of(error)
     at = getattr(error, "segment_index", None)
     envelopes = scan(staged, fmt)
@@ -154,8 +160,11 @@ def _hipaa_sets(error: RejectError | None, split: Iterable[Any]) -> dict[int, Se
     """The HIPAA findings of every set, by its ST segment: those of a file rejected whole,
     and those of the sets split out of a delivered one."""
     found: dict[int, SetFindings] = dict(getattr(error, "hipaa_sets", {}))
+    found.update(getattr(error, "rule_sets", {}))  # the route's own segment rules
     for tx in split:
-        found.update(getattr(getattr(tx, "error", None), "hipaa_sets", {}))
+        own = getattr(tx, "error", None)
+        found.update(getattr(own, "hipaa_sets", {}))
+        found.update(getattr(own, "rule_sets", {}))
     return found
 
 

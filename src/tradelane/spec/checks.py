@@ -229,11 +229,21 @@ def _check_guide(route: RouteSpec, label: str, problems: list[str]) -> None:
 
 
 def _check_x12_rules(route: RouteSpec, label: str, problems: list[str]) -> None:
-    """An X12 route's own segment rules load, each problem at its place (x12_ruleset.py)."""
-    if getattr(route.format, "rules", None) and route.format.type == "x12":
-        from tradelane.formats.x12_ruleset import check_rules
+    """An X12 route's own segment rules load, each problem at its place (x12_ruleset.py);
+    a pass is remembered like the guide's (inline rules are in the mapping's bytes)."""
+    rules = getattr(route.format, "rules", None)
+    if not rules or route.format.type != "x12":
+        return
+    also = [Path(route.base_dir or ".") / rules] if isinstance(rules, str) else []
+    verdict = verdicts.verdict(route, "x12_rules", *also)
+    if verdicts.passed(verdict):
+        return
+    from tradelane.formats.x12_ruleset import check_rules
 
-        check_rules(route, label, problems)
+    before = len(problems)
+    check_rules(route, label, problems)
+    if len(problems) == before:
+        verdicts.remember(verdict)
 
 
 def _x12_path(route: RouteSpec, source: str, where: str, part: str) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -238,6 +238,15 @@ class X12Format(Strict):
         " delivers it with the findings in its history; off skips it. Other transaction sets"
         " (an 850) are only noted: no free definitions exist for them (ASC X12 holds the"
         " rights). true means reject. pyx12 reads about 0.2 MB/s.")
+    rules: str | dict[str, Any] | None = Field(
+        None, description="The route's own segment rules for a transaction set no free"
+        " definitions exist for (an 850), as its partner's implementation guide states them: a"
+        " YAML file relative to the mapping file and inside the mappings folder (e.g."
+        " rules/partner_850.yaml), or the rules inline. They give the segments in order with"
+        " min/max use, loops, each element's type (AN, ID, N0..N9, R, DT, TM), mandatory,"
+        " min/max length, code lists of ID elements and syntax notes (P, R, C, E, L), and a"
+        " severity per rule (reject, warn, off). Checked by tradelane check; every violation"
+        " is located and answered in the 999 with IK3/IK4 codes.")
 
     @field_validator("hipaa", mode="before")
     @classmethod

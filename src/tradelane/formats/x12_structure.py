@@ -1,0 +1,380 @@
+"""An X12 transaction set checked against a route's own segment rules (``x12_ruleset``),
+compiled once per route.
+
+The structure becomes the state machine EDIFACT messages walk (``edi.structure``: a loop is
+a segment group entered by its first segment), framed by ST and SE, so a set costs a dict
+lookup per segment, or one lookup when a set of the same shape was seen before. Each segment
+tag with element rules gets a checker that walks its elements; a segment text found valid is
+remembered (a bounded set), so repeated lines cost a set lookup.
+
+Every violation is a ``RuleFinding`` (the HIPAA ``Finding`` with its rule): the segment's
+number in the file and byte, its tag and position in the set (IK302), the element, component,
+value, the 999 code (IK304 1-8 or IK403 1-13) and the rule, whose severity the rules file
+sets. ``x12_acks`` answers a set's findings as the HIPAA ones: IK3, IK4 and IK5.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradelane.edi.directory import GroupNode, MessageDef
+from tradelane.edi.structure import Finding as Step
+from tradelane.edi.structure import StructureMachine
+from tradelane.formats.edi_errors import EdiSyntaxError
+from tradelane.formats.x12_codes import X12Codes
+from tradelane.formats.x12_hipaa import MAX_PER_SET, Finding, SetFindings
+from tradelane.formats.x12_ruleset import RULES, ElementRule, RuleSet, SegmentRules, route_rules
+from tradelane.models import Issue
+from tradelane.staging import Staged
+
+if TYPE_CHECKING:
+    from tradelane.formats.x12_envelope import Transaction
+    from tradelane.formats.x12_syntax import X12Delimiters
+
+#: Findings kept per file (beyond, counted): a file broken everywhere stays small in memory.
+MAX_PER_FILE = 5_000
+#: Warnings noted per file (the rest counted).
+MAX_WARNINGS = 200
+GOOD_TEXTS = 4096
+_NUMBER = re.compile(r"-?\d+")
+_REAL = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFinding(Finding):
+    """A finding with the rule it breaks (a severity is set per rule)."""
+
+    rule: str = ""
+
+
+class SegmentRulesInvalid(EdiSyntaxError):
+    """Transaction sets break the route's segment rules: every finding in ``issues``
+    (``error_count`` the true total), raised as the first. ``rule_sets`` (ST segment ->
+    ``SetFindings``) lets the 999 answer each set with its IK3/IK4/IK5."""
+
+    def __init__(self, sets: Iterable[SetFindings], rules: str):
+        self.rule_sets = {s.segment: s for s in sets}
+        owner = next(iter(self.rule_sets.values()))
+        total = sum(s.count for s in self.rule_sets.values())
+        subject = f"transaction set {owner.code} {owner.control} breaks the segment rules {rules}"
+        if not owner.findings:  # past the file's limit of findings kept: only counted
+            super().__init__(f"{subject}: {owner.count:,} violations (not kept: the file has"
+                             f" {MAX_PER_FILE:,} already)", segment_index=owner.segment)
+            first = None
+        else:
+            first = owner.findings[0]
+            value = f" {first.value!r}" if first.value else ""
+            more = f" (and {total - 1:,} more)" if total > 1 else ""
+            super().__init__(f"{subject}: {first.field}{value}: {first.describe()}{more}",
+                             value=first.value, segment_index=first.segment,
+                             byte_offset=first.byte)
+        self.rule = getattr(first, "rule", "") or "segment_rules"
+        self.issues = [issue(f, s) for s in self.rule_sets.values() for f in s.findings]
+        self.error_count = max(total, len(self.issues), 1)
+        self.x12 = X12Codes(ak5="5")
+
+
+def issue(f: Finding, owner: SetFindings) -> Issue:
+    where = f"transaction set {owner.code} {owner.control}, {f.where()}"
+    return Issue(location=where, field=f.field, value=f.value,
+                 rule=getattr(f, "rule", "") or "segment_rules", message=f.describe())
+
+
+# -- the compiled rules --------------------------------------------------------------------------
+
+
+class SetChecker:
+    """A rule set compiled: its state machine and a checker per segment tag."""
+
+    def __init__(self, rules: RuleSet):
+        self.rules = rules
+        self.machine = StructureMachine(MessageDef("rules", "", rules.transaction, rules.name,
+                                                   rules.structure))
+        self.known = set(self.machine.tag)
+        self.segments = {tag: _SegmentChecker(r) for tag, r in rules.segments.items()}
+        self.off = {rule for rule, level in rules.severity.items() if level == "off"}
+
+    def check(self, tx: Transaction) -> list[RuleFinding]:
+        """Every violation of one set (rules set off left out), in the set's order."""
+        block = tx.block
+        nodes, steps = self.machine.run(block.tags)
+        out = [self._structural(tx, step) for step in steps]
+        segments, last = self.segments, len(nodes) - 1
+        for k, node in enumerate(nodes):
+            if node < 0 or k == 0 or k == last:
+                continue  # not in its place (reported), or ST/SE (the envelope's)
+            checker = segments.get(block.tags[k])
+            if checker is None or block.segs[k] in checker.good:
+                continue
+            found = checker.faults(block.segs[k], block.delims)
+            if not found:
+                continue
+            where = block.where(k)
+            loop = self._loop(node)
+            out.extend(RuleFinding("element", code, why, where["segment_index"],
+                                   block.tags[k], k + 1, loop, pos, comp, 0, number, value,
+                                   where["byte_offset"], rule)
+                       for rule, code, why, pos, comp, number, value in found)
+        if self.off:
+            out = [f for f in out if f.rule not in self.off]
+        out.sort(key=lambda f: (f.position, f.element, f.component))
+        return out
+
+    def _loop(self, node: int) -> str:
+        path = self.machine.group_path(node)
+        return path[-1] if path else ""
+
+    def _structural(self, tx: Transaction, step: Step) -> RuleFinding:
+        block, k = tx.block, step.segment
+        tag = block.tags[k]
+        where = block.where(k)
+        node = self.machine.nodes[step.node] if step.node >= 0 else None
+
+        def found(rule: str, why: str, subject: str = tag, loop: str = "") -> RuleFinding:
+            return RuleFinding("segment", RULES[rule][1], why, where["segment_index"],
+                               subject, k + 1, loop, value="" if subject != tag else tag,
+                               byte=where["byte_offset"], rule=rule)
+
+        if step.kind == "missing":
+            assert node is not None
+            loop = self._loop(step.node)
+            if isinstance(node, GroupNode):
+                return found("segment_missing", f"mandatory {node.name} loop is missing"
+                             f" before {tag}", node.trigger, loop)
+            return found("segment_missing", f"mandatory segment {node.tag} is missing"
+                         f" before {tag}", node.tag, loop)
+        if step.kind == "unexpected":
+            if tag not in self.known:
+                return found("segment_unknown", f"{tag} is not a segment of the"
+                             f" {self.rules.transaction} as {self.rules.name} defines it")
+            state = self.machine.segment_node(step.node)
+            after = state.tag if state is not None else "ST"
+            return found("segment_unexpected", f"{tag} is not allowed here (after {after}):"
+                         f" {self.rules.name} has no place for it")
+        assert node is not None
+        if step.kind == "repeats":
+            return found("segment_repeats", f"{tag} occurs {step.count} times; at most"
+                         f" {node.max_occurs}", loop=self._loop(step.node))
+        assert isinstance(node, GroupNode)
+        return found("loop_repeats", f"the {node.name} loop occurs {step.count} times; at"
+                     f" most {node.max_occurs}", node.trigger, self._loop(step.node))
+
+
+#: (rule, 999 code, why, element position, component, data element number, value)
+Fault = tuple[str, str, str, int, int, str, str]
+
+
+class _SegmentChecker:
+    """One segment tag's element rules."""
+
+    def __init__(self, rules: SegmentRules):
+        self.rules = rules
+        self.good: set[str] = set()
+        self.composite = {pos for pos, comp in rules.elements if comp}
+
+    def faults(self, text: str, d: X12Delimiters) -> list[Fault]:
+        values = text.split(d.element)[1:]
+        while values and values[-1] == "":
+            values.pop()
+        out: list[Fault] = []
+        rules = self.rules
+        tag = rules.tag
+        if rules.max_elements and len(values) > rules.max_elements:
+            pos = rules.max_elements + 1
+            out.append(("element_count", "3", f"{tag} has {len(values)} elements; at most"
+                        f" {rules.max_elements}", pos, 0, "", values[pos - 1][:99]))
+        for (pos, comp), rule in rules.elements.items():
+            raw = values[pos - 1] if pos <= len(values) else ""
+            if comp:
+                parts = raw.split(d.component)
+                value = parts[comp - 1] if comp <= len(parts) else ""
+                if raw == "":
+                    continue  # a component's rules apply when its composite is there
+            else:
+                if d.component in raw and pos not in self.composite:
+                    out.append(("element_count", "13", f"{rule.name} is a simple element;"
+                                " it has no components", pos, 0, rule.number, raw[:99]))
+                    continue
+                value = raw
+            fault = _value(rule, value)
+            if fault is not None:
+                out.append((fault[0], RULES[fault[0]][1], fault[1], pos, comp, rule.number,
+                            value[:99]))
+        for note in rules.notes:
+            fault2 = _note(tag, note.kind, note.positions, values, note.name)
+            if fault2 is not None:
+                out.append(fault2)
+        if not out and len(self.good) < GOOD_TEXTS:
+            self.good.add(text)
+        return out
+
+
+def _value(rule: ElementRule, value: str) -> tuple[str, str] | None:
+    """(rule broken, why) for one value, or None."""
+    name = rule.name
+    if value == "":
+        return ("element_missing", f"mandatory {name} is missing") if rule.mandatory else None
+    kind = rule.type
+    length = len(value)
+    if kind == "ID" and rule.codes is not None:
+        if value not in rule.codes:
+            shown = ", ".join(sorted(rule.codes)[:12])
+            return "code_list", f"{value!r} is not a code of {name} ({shown})"
+        return None
+    if kind == "N":
+        if not _NUMBER.fullmatch(value):
+            return "representation", f"{name} is a number (N{rule.decimals}): digits only"
+        length = len(value.lstrip("-"))
+    elif kind == "R":
+        if not _REAL.fullmatch(value):
+            return "representation", f"{name} is a decimal number (R)"
+        length = sum(ch.isdigit() for ch in value)
+    elif kind == "DT" and not _date(value):
+        return "date", f"{name} is not a date (CCYYMMDD or YYMMDD)"
+    elif kind == "TM" and not _time(value):
+        return "time", f"{name} is not a time (HHMM, HHMMSS, HHMMSSd..)"
+    if rule.max and length > rule.max:
+        return "too_long", f"{name} is {length} characters long; at most {rule.max}"
+    if length < rule.min:
+        return "too_short", f"{name} is {length} characters long; at least {rule.min}"
+    return None
+
+
+def _date(text: str) -> bool:
+    if not text.isdigit() or len(text) not in (6, 8):
+        return False
+    try:
+        datetime.strptime(text, "%Y%m%d" if len(text) == 8 else "%y%m%d")
+    except ValueError:
+        return False
+    return True
+
+
+def _time(text: str) -> bool:
+    if not text.isdigit() or not 4 <= len(text) <= 8:
+        return False
+    ok = int(text[:2]) < 24 and int(text[2:4]) < 60
+    return ok and (len(text) < 6 or int(text[4:6]) < 60)
+
+
+def _note(tag: str, kind: str, positions: tuple[int, ...], values: list[str],
+          name: str) -> Fault | None:
+    """A broken syntax note as a fault at its first element concerned (IK403 2 or 10)."""
+    there = [p <= len(values) and values[p - 1] != "" for p in positions]
+    names = [f"{tag}{p:02d}" for p in positions]
+    first, rest = there[0], there[1:]
+    if kind == "P" and any(there) and not all(there):
+        lack = names[there.index(False)]
+        return _broken(name, f"{lack} is missing: {' and '.join(names)} go together",
+                       "2", positions[there.index(False)])
+    if kind == "R" and not any(there):
+        return _broken(name, f"at least one of {', '.join(names)} is required",
+                       "2", positions[0])
+    if kind == "C" and first and not all(rest):
+        k = 1 + rest.index(False)
+        return _broken(name, f"{names[k]} is required when {names[0]} is there",
+                       "2", positions[k])
+    if kind == "L" and first and not any(rest):
+        return _broken(name, f"one of {', '.join(names[1:])} is required when"
+                       f" {names[0]} is there", "2", positions[1])
+    if kind == "E" and sum(there) > 1:
+        k = [i for i, here in enumerate(there) if here][1]
+        return ("syntax_note", "10", f"only one of {', '.join(names)} may be there (syntax"
+                f" note {name})", positions[k], 0, "", values[positions[k] - 1][:99])
+    return None
+
+
+def _broken(note: str, why: str, code: str, pos: int) -> Fault:
+    return ("syntax_note", code, f"{why} (syntax note {note})", pos, 0, "", "")
+
+
+# -- the reader's use ------------------------------------------------------------------------------
+
+
+#: The warnings of the last few files read, by content, for their 999 (built in the same
+#: process right after reading, in the delivery's ledger transaction).
+_RECENT: OrderedDict[tuple[str, int], dict[int, SetFindings]] = OrderedDict()
+_RECENT_FILES = 8
+
+
+def _key(staged: Staged) -> tuple[str, int] | None:
+    return None if staged.sha256 is None else (staged.sha256, staged.size)
+
+
+def warned(staged: Staged) -> dict[int, SetFindings]:
+    """The sets of a file delivered with warnings of its segment rules (its 999 says E)."""
+    key = _key(staged)
+    return dict(_RECENT.get(key, {})) if key is not None else {}
+
+
+class SegmentRulesCheck:
+    """A route's segment rules applied to the sets of one file, for the reader."""
+
+    def __init__(self, fmt: Any, base_dir: Path | None, staged: Staged):
+        rules = route_rules(fmt, base_dir)
+        assert rules is not None
+        self.rules = rules
+        self.checker = _checker(rules)
+        self.rejected: list[SetFindings] = []
+        self.warned: dict[int, SetFindings] = {}
+        self.kept = 0
+        self.notes = 0
+        key = _key(staged)
+        if key is not None:
+            _RECENT[key] = self.warned
+            _RECENT.move_to_end(key)
+            while len(_RECENT) > _RECENT_FILES:
+                _RECENT.popitem(last=False)
+
+    def check(self, tx: Transaction) -> tuple[SetFindings | None, list[str]]:
+        """(the set's findings if it is rejected, notes on what only warns)."""
+        if tx.code != self.rules.transaction:
+            return None, []
+        found = self.checker.check(tx)
+        if not found:
+            return None, []
+        severity = self.rules.severity
+        rejects = [f for f in found if severity[f.rule] == "reject"]
+        warns = [f for f in found if severity[f.rule] == "warn"]
+        notes: list[str] = []
+        if warns and not rejects:
+            kept = self._set(tx, warns)
+            self.warned[tx.first_segment] = kept
+            for f in kept.findings:
+                self.notes += 1
+                if self.notes <= MAX_WARNINGS:
+                    i = issue(f, kept)
+                    notes.append(f"segment rules {self.rules.name}: {i.location}: {i.field}"
+                                 + (f" {i.value!r}" if i.value else "") + f": {i.message}")
+        return (self._set(tx, rejects + warns) if rejects else None), notes
+
+    def _set(self, tx: Transaction, found: list[RuleFinding]) -> SetFindings:
+        out = SetFindings(tx.code, tx.control, self.rules.name, tx.first_segment,
+                          count=len(found))
+        room = max(0, min(MAX_PER_SET, MAX_PER_FILE - self.kept))
+        out.findings = found[:room]  # past the file's limit, counted only
+        self.kept += len(out.findings)
+        return out
+
+    def error(self, sets: list[SetFindings]) -> SegmentRulesInvalid:
+        return SegmentRulesInvalid(sets, self.rules.name)
+
+
+def _checker(rules: RuleSet) -> SetChecker:
+    """One compiled checker per rule set and process (cached by name and content)."""
+    found = _CHECKERS.get(rules)
+    if found is None:
+        found = _CHECKERS[rules] = SetChecker(rules)
+        while len(_CHECKERS) > 32:
+            _CHECKERS.pop(next(iter(_CHECKERS)))
+    return found
+
+
+_CHECKERS: dict[RuleSet, SetChecker] = {}
+
