@@ -56,7 +56,7 @@ def test_edi_errors_mark_their_segment(project: ProjectDir, monkeypatch: pytest.
         server.stop()
     marked = _marked(page)
     assert list(marked) == [10]  # "segment 10 (byte 216)": the UNT, tenth in the file
-    line = page.split('<span id="L10" class="hit"', 1)[1].split("</span>\n", 2)
+    line = page.split('<span id="L10" class="hit"', 1)[1].split("</span>", 2)
     assert "UNT+9+1" in "".join(line[:2])
     assert "segment 10 (byte 216)" in marked[10]
 
