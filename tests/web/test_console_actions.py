@@ -293,3 +293,13 @@ def test_bulk_reprocess_of_1000_files_in_one_request(ops: httpx.Client,
     thousand.run()  # the next poll takes the queued ones
     assert set(_states(thousand).values()) == {FileState.ARCHIVED}
     assert len(thousand.outputs("orders")) == 1001  # each delivered once
+
+
+def test_all_matching_the_filter_wins_over_rows_ticked(ops: httpx.Client,
+                                                      ops_project: ProjectDir) -> None:
+    # the list's form sends the ticked rows and, when "all N matching" is ticked, the filter
+    _more(ops_project, ["b.csv", "c.csv"])
+    page = _post(ops, "/files/bulk", {"action": "discard", "ids": "1",
+                                      "filter": "route=orders&state=quarantined"})
+    assert "Discard: 3 file(s)?" in page.text
+    assert 'name="filter" value="route=orders&amp;state=quarantined"' in page.text

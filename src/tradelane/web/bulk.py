@@ -114,20 +114,10 @@ def bulk(request: Request, con: ConsoleDep,
 
 
 def _select(con: Console, ids: list[str], query: str) -> Selection:
-    """The files named by ``ids``, or else by the filter ``query``, oldest first."""
+    """The files the filter ``query`` matches, or else those ``ids`` names, oldest first."""
     unknown: list[str] = []
     wanted: list[int] = []
-    if ids:
-        for text in (part for field in ids for part in re.split(r"[,\s]+", field) if part):
-            value = parse_file_id(text)
-            if value is None:
-                unknown.append(text[:20])
-            else:
-                wanted.append(value)
-        if len(set(wanted)) > BULK_MAX:
-            raise HTTPException(400, f"{len(set(wanted)):,} files chosen; at most {BULK_MAX:,}"
-                                     " at a time.")
-    elif query.strip():
+    if query.strip():  # 'all matching the filter' wins over rows ticked
         f = FileFilter.parse(query.lstrip("?"))
         if f.problems:
             raise HTTPException(400, "The filter is not understood: " + "; ".join(f.problems))
@@ -139,6 +129,16 @@ def _select(con: Console, ids: list[str], query: str) -> Selection:
             raise HTTPException(400, f"More than {BULK_MAX:,} files match this filter;"
                                      " narrow it (a route, a state, a date range) and try"
                                      " again.")
+    elif ids:
+        for text in (part for field in ids for part in re.split(r"[,\s]+", field) if part):
+            value = parse_file_id(text)
+            if value is None:
+                unknown.append(text[:20])
+            else:
+                wanted.append(value)
+        if len(set(wanted)) > BULK_MAX:
+            raise HTTPException(400, f"{len(set(wanted)):,} files chosen; at most {BULK_MAX:,}"
+                                     " at a time.")
     else:
         raise HTTPException(400, "Choose files first: tick them in the list, or use every"
                                  " file matching the filter.")
