@@ -101,6 +101,7 @@ class _Work:
     record: FileRecord
     spool: Path  # where its copy goes if it is too big to hold in memory
     staged: Staged | None = None  # its snapshot, once fetched
+    fetch_error: Exception | None = None  # why fetching it with its chunk failed
     quarantined: Path | None = None  # reprocessing from quarantine: that copy is the file
     via: Step | None = None  # "staged": written with the next transition, one commit less
     delivery: Delivery | None = None
@@ -316,6 +317,7 @@ class Pipeline:
 
         self.spool.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.ledger.lease.total_seconds() / 3
+        self._fetch_together(source, works, deadline)
         each(partial(self._stage, route, source, deadline, works[0] if works else None), works)
         self._release([w for w in works if w.released])
         staged = [w for w in works if w.result is None and not w.released]
@@ -369,15 +371,36 @@ class Pipeline:
                     self._postpone(work, TransientError(message))
                 work.result = work.outcome(Outcome.FAILED, message)
 
+    def _fetch_together(self, source: Source, works: list[_Work], deadline: float) -> None:
+        """Snapshots of the chunk's files taken together where the source can (``fetch_all``);
+        ``_stage`` fetches the rest one by one."""
+        fetch_all = getattr(source, "fetch_all", None)
+        todo = [w for w in works if w.quarantined is None]
+        if fetch_all is None or len(todo) < 2:
+            return
+        try:
+            fetched = fetch_all([(w.record.ref, w.spool) for w in todo], deadline=deadline)
+        except TransientError:
+            return  # each file meets the outage in ``_stage`` and is postponed there
+        for work, result in zip(todo, fetched, strict=True):
+            if isinstance(result, Exception):
+                work.fetch_error = result
+            elif result is not None:
+                work.staged = result
+
     def _stage(self, route: RouteSpec, source: Source, deadline: float, first: _Work | None,
                work: _Work) -> None:
         """Take the file's snapshot (its sha256 on the way) and check its size and name."""
-        if work is not first and time.monotonic() > deadline:
-            # a slow chunk gives the rest back before the lease runs out; its first file is
-            # always taken, so that every chunk makes progress
-            work.released = True
-            return
-        staged = work.staged = source.fetch(work.record.ref, work.spool)
+        if work.fetch_error is not None:
+            raise work.fetch_error
+        if work.staged is None:
+            if work is not first and time.monotonic() > deadline:
+                # a slow chunk gives the rest back before the lease runs out; its first file
+                # is always taken, so that every chunk makes progress
+                work.released = True
+                return
+            work.staged = source.fetch(work.record.ref, work.spool)
+        staged = work.staged
         assert staged.sha256 is not None
         work.record = replace(work.record, sha256=staged.sha256, mapping_version=route.version,
                               path=str(staged.path) if staged.path else None)

@@ -10,6 +10,7 @@ processed.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,15 @@ class PolledSource:
 
     def fetch(self, ref: FileRef, dest: Path) -> Staged:
         raise NotImplementedError
+
+    def fetch_all(self, items: Sequence[tuple[FileRef, Path]], *,
+                  deadline: float | None = None) -> list[Staged | Exception | None]:
+        """Snapshots of many files taken together, for kinds where that is faster than one by
+        one (SFTP: several channels hide the round trips). Per item, in order: its snapshot,
+        the exception ``fetch`` raised for it, or None where it was not taken (after
+        ``deadline``, a ``time.monotonic()`` value): the caller fetches those itself. This
+        default takes none."""
+        return [None] * len(items)
 
     def stat(self, ref: FileRef) -> Entry | None:
         raise NotImplementedError

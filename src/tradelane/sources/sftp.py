@@ -9,6 +9,7 @@ still has the size and mtime it was listed with.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradelane.errors import FileNotReady, SourceUnavailable, TransientError
+from tradelane.errors import FileNotReady, SourceUnavailable
 from tradelane.models import Entry, EntryKind, FileRef, decode_name
 from tradelane.paths import FolderSyncs, check_listed_name
 from tradelane.sftp_client import (
@@ -138,26 +139,32 @@ class SftpSource(PolledSource):
             raise FileNotReady(ref.name, f"it changed since it was listed ({ref.size} ->"
                                          f" {now.size} bytes)")
 
-    def fetch_all(self, items: Sequence[tuple[FileRef, Path]]) -> list[Staged | TransientError]:
+    def fetch_all(self, items: Sequence[tuple[FileRef, Path]], *,
+                  deadline: float | None = None) -> list[Staged | Exception | None]:
         """``fetch`` for many files at once, over ``parallel`` SFTP channels of this connection.
 
         Small files are dominated by round trips (open, read, stat, close), so several
-        channels in flight hide the latency. Returns, per item in order, the snapshot or the
-        ``SourceUnavailable`` that item raised: one failure does not stop the others.
+        channels in flight hide the latency. Per item, in order: the snapshot, the exception
+        that item raised (one failure does not stop the others), or None where it was not
+        started: after ``deadline`` (``time.monotonic()``), or because the connection dropped
+        (``fetch`` then reconnects for it).
         """
         with sftp_errors(self.session.name, "connecting", SourceUnavailable):
             self.session.client  # noqa: B018 - the extra channels need the transport
         work: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(len(items)):
             work.put(index)
-        results: list[Staged | TransientError] = [
-            SourceUnavailable("not fetched")] * len(items)
+        results: list[Staged | Exception | None] = [None] * len(items)
 
         def worker() -> None:
-            with sftp_errors(self.session.name, "opening an SFTP channel", SourceUnavailable):
-                client = self.session.open_channel()
             try:
-                while True:
+                with sftp_errors(self.session.name, "opening an SFTP channel",
+                                 SourceUnavailable):
+                    client = self.session.open_channel()
+            except SourceUnavailable:
+                return  # its files stay None: fetched one by one, reconnecting
+            try:
+                while deadline is None or time.monotonic() <= deadline:
                     try:
                         index = work.get_nowait()
                     except queue.Empty:
@@ -165,10 +172,13 @@ class SftpSource(PolledSource):
                     ref, dest = items[index]
                     try:
                         results[index] = self.fetch(ref, dest, client=client)
-                    except TransientError as exc:
+                    except Exception as exc:  # the file's outcome, decided by the caller
                         results[index] = exc
+                        if not self.session.alive:
+                            return  # the rest would fail alike; fetch() reconnects
             finally:
-                client.close()
+                with contextlib.suppress(Exception):
+                    client.close()
 
         workers = min(self.conn.parallel, max(1, len(items) // 4))
         with ThreadPoolExecutor(workers, thread_name_prefix="sftp-fetch") as pool:

@@ -1,0 +1,166 @@
+"""How files come down from an SFTP server: a large file through the pipelined reader, many
+small files over several channels at once, and a connection dropped in the middle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from support.sftp_routes import make_route, make_settings
+from support.sshd import Sshd
+from tradelane.errors import FileNotReady
+from tradelane.sources.sftp import SftpSource
+
+ROUTE = """\
+source: {sftp: acme, path: %(inbox)s, pattern: "*.csv", min_age: 1s, after: delete}
+format: {type: csv, delimiter: ";"}
+fields:
+  order_id: {source: Order, required: true}
+  qty: {source: Qty, type: integer, min: 1}
+target: {folder: outbox/acme, format: json, name: "{stem}.json"}
+"""
+
+
+def aged(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    return path
+
+
+def orders(first: int, count: int) -> bytes:
+    return b"Order;Qty\n" + b"".join(b"PO-%d;%d\n" % (n, n % 9 + 1)
+                                     for n in range(first, first + count))
+
+
+def sftp_sessions(server: Sshd) -> int:
+    """SFTP channels the server opened, from its own log."""
+    return (server.base / "sshd.log").read_text(errors="replace").count("subsystem 'sftp'")
+
+
+def project_for(project, server: Sshd, inbox: Path, **settings: object) -> None:
+    project.settings(yaml.safe_dump({
+        "connections": {"acme": {"sftp": server.connection(channel_timeout="5s",
+                                                           retry_backoff="0.2s")}},
+        **settings}))
+    project.route("acme", ROUTE % {"inbox": inbox})
+
+
+def test_large_download_is_byte_exact(sshd: Sshd, remote_dir: Path, tmp_path: Path) -> None:
+    # not a multiple of the 255 KiB requests, and big enough for the spool writer thread
+    content = os.urandom((24 << 20) + 12345)
+    aged(remote_dir / "big.bin", content)
+    spool = tmp_path / "spool"
+    with SftpSource(make_route(remote_dir), make_settings(sshd, tmp_path)) as src:
+        [ref] = src.list_ready()
+        staged = src.fetch(ref, spool)
+    assert staged.path == spool and staged.size == len(content)
+    assert staged.sha256 == hashlib.sha256(content).hexdigest()
+    assert spool.read_bytes() == content
+
+
+def test_a_file_cut_short_after_listing_is_not_taken(sshd: Sshd, remote_dir: Path,
+                                                     tmp_path: Path) -> None:
+    """The size that was listed is the size that must arrive: a file cut short is left for a
+    later poll, with no spool copy."""
+    big = aged(remote_dir / "big.bin", os.urandom(8 << 20))
+    spool = tmp_path / "spool"
+    with SftpSource(make_route(remote_dir), make_settings(sshd, tmp_path)) as src:
+        [ref] = src.list_ready()
+        os.truncate(big, 5 << 20)
+        with pytest.raises(FileNotReady, match=r"big\.bin"):
+            src.fetch(ref, spool)
+    assert not spool.exists()
+
+
+def test_many_small_files_keep_their_own_outcomes(project, sshd: Sshd,
+                                                  remote_dir: Path) -> None:
+    """40 files fetched over several channels at once: each file's outcome, output and
+    quarantine reason are its own."""
+    inbox = remote_dir / "outbound"
+    inbox.mkdir()
+    for i in range(40):
+        aged(inbox / f"ORD{i:02d}.csv", orders(i * 10, 3))
+    aged(inbox / "ORD07.csv", b"Order;Qty\nPO-70;1\nPO-71;x\n")
+    aged(inbox / "ORD13.csv", b"")
+    aged(inbox / "ORD29.csv", orders(30, 3))  # the content of ORD03
+    project_for(project, sshd, inbox)
+    sessions = sftp_sessions(sshd)
+
+    results = {r.name: r for r in project.run().results}
+
+    assert sftp_sessions(sshd) - sessions > 1  # the files did come over several channels
+    outcomes = {name: r.outcome.value for name, r in results.items()}
+    special = {"ORD07.csv": "quarantined", "ORD13.csv": "quarantined",
+               "ORD29.csv": "duplicate"}
+    assert outcomes == {f"ORD{i:02d}.csv": special.get(f"ORD{i:02d}.csv", "delivered")
+                        for i in range(40)}
+    assert "line 3" in results["ORD07.csv"].message and "qty" in results["ORD07.csv"].message
+    assert "empty" in results["ORD13.csv"].message
+    assert "ORD03.csv" in results["ORD29.csv"].message
+    for i in range(40):
+        if f"ORD{i:02d}.csv" in special:
+            continue
+        out = project.root / "outbox" / "acme" / f"ORD{i:02d}.json"
+        assert [r["order_id"] for r in json.loads(out.read_text())] == [
+            f"PO-{n}" for n in range(i * 10, i * 10 + 3)]
+    quarantined = {p.name.split("-", 1)[-1]: p.read_bytes() for p in project.quarantined("acme")}
+    assert quarantined == {"ORD07.csv": b"Order;Qty\nPO-70;1\nPO-71;x\n", "ORD13.csv": b"",
+                           "ORD29.csv": orders(30, 3)}
+    assert list(inbox.iterdir()) == []
+
+
+def test_connection_dropped_mid_download_delivers_nothing_half_and_retries(
+        project, own_sshd: Sshd) -> None:
+    """The server's session dies while a large file and many small ones come down: nothing
+    half-fetched is delivered, no spool copy stays, and the next run delivers the rest,
+    every file once."""
+    inbox = own_sshd.root / "outbound"
+    inbox.mkdir()
+    big = orders(1000, 600_000)  # about 8 MB
+    aged(inbox / "BIG.csv", big)
+    for i in range(30):
+        aged(inbox / f"ORD{i:02d}.csv", orders(i * 10, 3))
+    project_for(project, own_sshd, inbox, retry_backoff="0s")
+    spool = project.root / ".tradelane" / "spool"
+    killed = threading.Event()
+
+    def kill_sessions_when_started() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            copies = list(spool.glob("*.staged")) if spool.exists() else []
+            if any(p.stat().st_size > (2 << 20) for p in copies if p.exists()):
+                assert own_sshd.proc is not None
+                for child in psutil.Process(own_sshd.proc.pid).children(recursive=True):
+                    child.kill()  # the session, not the listener: reconnecting works
+                killed.set()
+                return
+            time.sleep(0.002)
+
+    killer = threading.Thread(target=kill_sessions_when_started)
+    killer.start()
+    first = project.run().results
+    killer.join()
+    assert killed.is_set()
+    outcomes = {r.name: r.outcome.value for r in first}
+    assert outcomes["BIG.csv"] == "pending", first
+    assert "BIG.json" not in {p.name for p in project.outputs("acme")}
+    assert set(outcomes.values()) <= {"delivered", "pending"}
+
+    second = project.run().results
+    assert {r.name: r.outcome.value for r in second} == {
+        name: "delivered" for name, outcome in outcomes.items() if outcome == "pending"}
+    outputs = {p.name for p in project.outputs("acme")}
+    assert outputs == {"BIG.json"} | {f"ORD{i:02d}.json" for i in range(30)}
+    delivered = json.loads((project.root / "outbox" / "acme" / "BIG.json").read_text())
+    assert len(delivered) == 600_000 and delivered[-1]["order_id"] == "PO-600999"
+    assert list(inbox.iterdir()) == []
+    assert list(spool.glob("*")) == []
+    assert project.run().results == []
