@@ -28,7 +28,7 @@ from tradelane.ledger.outbox import outbox_rows
 from tradelane.ledger.tables import files, followups, sent_interchanges
 from tradelane.models import QUARANTINE_STATES, Document, FileResult, FileState, RunSummary
 from tradelane.paths import FolderSyncs, is_inside
-from tradelane.quarantine import original_of, read_reason, release, write_edit
+from tradelane.quarantine import kept_copies, original_of, read_reason, release, write_edit
 from tradelane.serve import status as serve_status
 from tradelane.spec import Project, RouteSpec
 
@@ -171,17 +171,11 @@ def _offending_segments(path: Path, reason: dict[str, Any], *, most: int,
 
 
 def discard(project: Project, ledger: Ledger, file_id: int, why: str) -> str:
-    record = ledger.get(file_id)
-    if record.state not in QUARANTINE_STATES:
-        raise NotInQuarantine(file_id, record.state.value)
-    settings = project.settings
-    where = record.path or ""
-    if record.path and Path(record.path).exists():
-        folder = settings.path(settings.folders.archive) / record.route / "discarded"
-        where = str(release(Path(record.path), folder))
-    ledger.transition(file_id, record.state, FileState.DISCARDED, f"discarded: {why}",
-                      message=f"discarded: {why}", path=where)
-    return where
+    """Give up on one quarantined file (``discard_many``); returns where it is kept."""
+    done, refused = discard_many(project, ledger, [file_id], why)
+    if refused:
+        raise refused[0]
+    return done[0][1]
 
 
 def discard_many(project: Project, ledger: Ledger, ids: Sequence[int], why: str
@@ -212,7 +206,10 @@ def discard_many(project: Project, ledger: Ledger, ids: Sequence[int], why: str
         where = record.path or ""
         if record.path and Path(record.path).exists():
             folder = settings.path(settings.folders.archive) / record.route / "discarded"
-            where = str(release(Path(record.path), folder, syncs))
+            copy, *others = kept_copies(Path(record.path))  # an edit goes with its original
+            where = str(release(copy, folder, syncs))
+            for other in others:
+                release(other, folder, syncs)
         kept.append(where)
         moves.append(Move(record.id, (record.state,), FileState.DISCARDED, f"discarded: {why}",
                           fields={"message": f"discarded: {why}", "path": where}))

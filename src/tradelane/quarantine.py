@@ -7,6 +7,7 @@ different days (or the same day) never collide.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import re
@@ -105,6 +106,15 @@ def edit_path(original: Path, data: bytes) -> Path:
 def original_of(copy: Path) -> Path:
     """The file as it came in, for a quarantined copy that may be an edit of it."""
     return copy.with_name(_EDITED.sub("", copy.name))
+
+
+def kept_copies(copy: Path) -> list[Path]:
+    """``copy`` and, when it is an edit, the original and its other edits (those on disk):
+    what goes to the archive together when the file is given up."""
+    original = original_of(copy)
+    edits = sorted(p for p in original.parent.glob(glob.escape(original.name) + EDIT_MARK + "*")
+                   if _EDITED.search(p.name))
+    return [copy] + [p for p in (original, *edits) if p != copy and p.is_file()]
 
 
 def write_edit(original: Path, data: bytes) -> Path:

@@ -172,3 +172,18 @@ def test_cli_edit_refuses_a_binary_file(ops_project: ProjectDir) -> None:
                                       "-C", str(ops_project.root)])
     assert result.exit_code == 6
     assert "cannot be edited: it is a binary file" in result.output
+
+
+def test_discarding_an_edited_file_takes_the_original_along(ops: httpx.Client,
+                                                           ops_project: ProjectDir) -> None:
+    token, base, _ = _edit_form(ops)
+    ops.post("/files/1/edit", data={"csrf_token": token, "base": base,
+                                    "text": BAD_CSV.replace("<b>zwei</b>", "zero")})
+    assert _record(ops_project)[0].state == FileState.QUARANTINED
+    response = ops.post("/files/1/discard", data={"csrf_token": token, "reason": "resent"})
+    assert response.status_code == 303
+    kept = ops_project.root / "archive" / "orders" / "discarded"
+    names = sorted(p.name for p in kept.iterdir())
+    assert names[0] == "1-orders_0412.csv" and len(names) == 4  # both, with their reasons
+    assert (kept / "1-orders_0412.csv").read_text() == BAD_CSV
+    assert list((ops_project.root / "quarantine").rglob("1-orders_0412*")) == []
