@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -119,3 +120,34 @@ def test_a_formula_deep_in_a_later_batch_is_neutralised() -> None:
                       out, spec)
     rows = [row[0] for row in csv.reader(io.StringIO(out.getvalue().decode()))]
     assert rows[1:] == ["AB-1"] * 5000
+
+
+def test_a_pattern_arrow_cannot_run_is_checked_by_python_on_every_batch() -> None:
+    field = {"pattern": r"(\w)\1-\d+"}  # a back-reference: RE2 refuses it
+    spec = route({"v": field})
+    for values, bad in ((["aa-1", "ab-2"], ["ab-2"]), (["zz-9", "q"], ["q"])):
+        result = validate(Document(header={}, records=pa.table({"v": values})), spec)
+        assert [i.value for i in result.issues] == bad
+        assert result.issues[0].rule == "pattern"
+
+
+def test_an_edited_code_list_counts_from_the_next_file(tmp_path: Path) -> None:
+    codes = tmp_path / "codes.csv"
+    codes.write_text("code,name\nEA,each\n")
+    spec = RouteSpec.model_validate({
+        "name": "t", "source": {"folder": "in"}, "format": {"type": "csv"},
+        "fields": {"unit": {"codes": "codes.csv"}}, "target": {"folder": "out"},
+        "base_dir": tmp_path})
+    doc = Document(header={}, records=pa.table({"unit": ["EA", "PK"]}))
+    assert [i.value for i in validate(doc, spec).issues] == ["PK"]
+    codes.write_text("code,name\nEA,each\nPK,pack\n")
+    stat = codes.stat()
+    os.utime(codes, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert validate(doc, spec).issues == []
+
+
+def test_integer_bounds_whole_or_fractional() -> None:
+    _, issues = check(["1", "0", "100001"], {"type": "integer", "min": 1, "max": 100000})
+    assert issues == [("record 2", "0", "min"), ("record 3", "100001", "max")]
+    _, issues = check(["5", "0"], {"type": "integer", "min": 0.5})  # compared as numbers
+    assert issues == [("record 2", "0", "min")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -273,15 +273,18 @@ def _rules(name: str, spec: FieldSpec, text: pa.Array, value: pa.Array, checkabl
         ok_np = ok if isinstance(ok, np.ndarray) else _np(ok)
         out.append(_Failure(name, rule, checkable & ~ok_np, describe))
 
+    plan = _plan(spec)
     if spec.pattern:
-        add("pattern", _full_match(text, spec.pattern),
+        add("pattern", _full_match(text, plan),
             lambda v: f"{_q(v)} does not match the pattern {spec.pattern}")
-    allowed = list(spec.enum or [])
-    if spec.codes:
-        allowed += _code_list(route.resolve(spec.codes))
     if spec.enum is not None or spec.codes:
+        if spec.codes:  # read per batch: the list may change between files (cached by mtime)
+            allowed = list(spec.enum or []) + _code_list(route.resolve(spec.codes))
+            value_set = pa.array(allowed, pa.string())
+        else:
+            allowed, value_set = list(spec.enum or []), plan.enum
         shown = ", ".join(allowed[:8]) + (" …" if len(allowed) > 8 else "")
-        add("enum", pc.is_in(text, pa.array(allowed, pa.string())),
+        add("enum", pc.is_in(text, value_set),
             lambda v: f"{_q(v)} is not one of the allowed values ({shown})")
     if spec.min_length is not None:
         add("min_length", pc.greater_equal(pc.utf8_length(text), spec.min_length),
@@ -292,7 +295,9 @@ def _rules(name: str, spec: FieldSpec, text: pa.Array, value: pa.Array, checkabl
     for rule, bound in (("min", spec.min), ("max", spec.max)):
         if bound is None:
             continue
-        limit = _bound_scalar(spec, bound, value.type)
+        limit = plan.bounds.get(rule)
+        if limit is None:
+            limit = _bound_scalar(spec, bound, value.type)
         compare = pc.greater_equal if rule == "min" else pc.less_equal
         word = "below the minimum" if rule == "min" else "above the maximum"
         add(rule, compare(value, limit),
@@ -325,8 +330,8 @@ def _materialise(failures: list[_Failure], raw: dict[str, pa.Array], doc: Docume
 
 
 def _as_string_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    if isinstance(arr, pa.ChunkedArray):  # one chunk, the usual case, is taken as it is
+        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
     if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
         arr = pc.cast(arr, pa.string())
     return arr
@@ -389,12 +394,57 @@ def _cast_slow(values: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Arra
     return pa.array(out, target), pa.array(ok)
 
 
-def _full_match(text: pa.Array, pattern: str) -> pa.Array | np.ndarray:
-    try:
-        return pc.match_substring_regex(text, f"^(?:{pattern})$")
-    except pa.ArrowInvalid:  # a Python-only regex feature (look-around, back-reference)
-        compiled = re.compile(pattern)
-        return np.array([compiled.fullmatch(v) is not None for v in text.to_pylist()])
+def _full_match(text: pa.Array, plan: _Plan) -> pa.Array | np.ndarray:
+    if plan.python_pattern is None:
+        return pc.match_substring_regex(text, plan.anchored)
+    # a Python-only regex feature (look-around, back-reference): value by value
+    match = plan.python_pattern.fullmatch
+    return np.array([match(v) is not None for v in text.to_pylist()], dtype=bool)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A field's checks compiled once per spec: the pattern as Arrow's RE2 takes it (or the
+    Python regex RE2 refused), the enum's value set, and the bounds as scalars of the typed
+    column's own type, so that comparing an integer column does not cast it to floats."""
+
+    anchored: str = ""
+    python_pattern: re.Pattern[str] | None = None
+    enum: pa.Array | None = None
+    bounds: Mapping[str, pa.Scalar] = field(default_factory=dict)
+
+
+_PLANS: dict[int, tuple[FieldSpec, _Plan]] = {}
+
+
+def _plan(spec: FieldSpec) -> _Plan:
+    """The compiled plan of ``spec``, kept while the spec lives (by identity: specs are
+    loaded once per run and never changed)."""
+    kept = _PLANS.get(id(spec))
+    if kept is not None and kept[0] is spec:
+        return kept[1]
+    anchored, python_pattern = "", None
+    if spec.pattern:
+        anchored = f"^(?:{spec.pattern})$"
+        try:
+            # one value: on an empty array Arrow does not compile the pattern at all
+            pc.match_substring_regex(pa.array([""], pa.string()), anchored)
+        except pa.ArrowInvalid:
+            python_pattern = re.compile(spec.pattern)
+    bounds = {}
+    for rule, bound in (("min", spec.min), ("max", spec.max)):
+        if bound is None:
+            continue
+        if spec.type == "integer" and float(bound).is_integer():
+            bounds[rule] = pa.scalar(int(bound), pa.int64())  # exact, and no cast to float
+        elif spec.type in ("decimal", "date"):
+            bounds[rule] = _bound_scalar(spec, bound, pa.float64())
+    plan = _Plan(anchored, python_pattern,
+                 pa.array(spec.enum, pa.string()) if spec.enum is not None else None, bounds)
+    if len(_PLANS) >= 4096:  # bounded: a long-lived process reloading specs
+        _PLANS.clear()
+    _PLANS[id(spec)] = (spec, plan)
+    return plan
 
 
 @cache
