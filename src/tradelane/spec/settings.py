@@ -126,6 +126,48 @@ class SftpConnection(Strict):
         return self
 
 
+class FtpConnection(Strict):
+    """An FTP or FTPS server. The password is never written here: only the variable or file
+    holding it. With TLS the server's certificate and host name are always verified."""
+
+    host: str = Field(..., min_length=1, description="Server name or address.")
+    port: int | None = Field(
+        None, gt=0, lt=65536, description="TCP port; default 21, or 990 for tls: implicit.")
+    user: str = Field(..., min_length=1, description="Login name.")
+    password_env: str | None = Field(
+        None, description="Environment variable holding the password.")
+    password_file: str | None = Field(
+        None, description="File holding the password (relative to the project root).")
+    tls: Literal["explicit", "implicit", "none"] = Field(
+        "explicit",
+        description="explicit: AUTH TLS on the plain port (FTPES); implicit: TLS from the first"
+        " byte (port 990); none: plain FTP, passwords and files readable on the network.",
+    )
+    ca_file: str | None = Field(
+        None, description="PEM bundle of the CAs trusted for this server (relative to the"
+        " project); default: the system's CAs. The host name is always checked.")
+    connect_timeout: Duration = Field(
+        timedelta(seconds=10), description="Give up opening the connection after this.")
+    timeout: Duration = Field(
+        timedelta(seconds=30), description="A command or a data transfer that gets no answer"
+        " for this long fails, and the file stays pending.")
+    transfer_deadline: Duration = Field(
+        timedelta(hours=1), description="Hard limit for one file's download or upload; past"
+        " it the partial copy is removed and the file is retried later (never resumed).")
+    connect_attempts: int = Field(
+        3, ge=1, le=10, description="Tries to connect before the poll gives up.")
+    retry_backoff: Duration = Field(
+        timedelta(seconds=1), description="Wait before the second connection attempt; doubles.")
+
+    _env = field_validator("password_env")(classmethod(lambda cls, v: _env_name(v)))
+
+    @model_validator(mode="after")
+    def _one_password(self) -> FtpConnection:
+        if self.password_env and self.password_file:
+            raise ValueError("give only one of 'password_env' or 'password_file'")
+        return self
+
+
 class ConnectionOptions(Strict):
     """A named connection to a remote system, referred to by routes; its kind is its own key
     (``sftp: {host: …}``)."""
@@ -140,6 +182,14 @@ class SftpConnectionEntry(ConnectionOptions):
 
 TRANSPORTS.register(TransportPlugin("sftp", SftpConnectionEntry,
                                     "tradelane.sftp_client:SftpSession"))
+
+class FtpConnectionEntry(ConnectionOptions):
+    kind: Literal["ftp"] = "ftp"
+    ftp: FtpConnection = Field(..., description="An FTP or FTPS server.")
+
+
+TRANSPORTS.register(TransportPlugin("ftp", FtpConnectionEntry,
+                                    "tradelane.ftp_client:FtpSession"))
 
 #: A connection of ``tradelane.yaml``: validated against the spec model of its kind.
 Connection = Annotated[ConnectionOptions, TRANSPORTS.annotation()]
@@ -305,7 +355,7 @@ class Settings(Strict):
         timedelta(hours=1), description="Longest wait between two retries of a pending file.")
     connections: dict[str, Connection] = Field(
         default_factory=dict,
-        description="Named remote systems (SFTP servers) that routes refer to by name.",
+        description="Named remote systems (SFTP, FTP servers) that routes refer to by name.",
     )
     worker: str = Field(
         default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}",

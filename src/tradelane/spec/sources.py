@@ -98,10 +98,21 @@ class SftpSource(SourceOptions):
     path: str = Field(..., description="Remote folder on the SFTP connection.")
 
 
+class FtpSource(SourceOptions):
+    """A folder on a partner's FTP or FTPS server."""
+
+    kind: Literal["ftp"] = "ftp"
+    ftp: str = Field(..., description="Name of an FTP connection in tradelane.yaml.")
+    path: str = Field(..., description="Remote folder on the FTP connection.")
+
+
 SOURCES.register(SourcePlugin("folder", FolderSource, "tradelane.sources.local:LocalSource",
                               local=True, watchable=True))
 SOURCES.register(SourcePlugin("sftp", SftpSource, "tradelane.sources.sftp:SftpSource",
                               connection="sftp"))
+
+SOURCES.register(SourcePlugin("ftp", FtpSource, "tradelane.sources.ftp:FtpSource",
+                              connection="ftp"))
 
 #: A route's ``source:``: validated against the spec model of its kind.
 SourceSpec = Annotated[SourceOptions, SOURCES.annotation()]

@@ -396,6 +396,14 @@ class SftpTarget(TargetOptions):
     path: str = Field(..., description="Remote folder to upload into.")
 
 
+class FtpTarget(TargetOptions):
+    """Files uploaded to an FTP or FTPS server: temp name, then rename."""
+
+    kind: Literal["ftp"] = "ftp"
+    ftp: str = Field(..., description="Name of an FTP connection in tradelane.yaml.")
+    path: str = Field(..., description="Remote folder to upload into.")
+
+
 class HttpTarget(TargetOptions):
     """Records pushed to an HTTP API as JSON: batched, idempotent, retried."""
 
@@ -407,6 +415,8 @@ TARGETS.register(TargetPlugin("folder", FolderTarget, "tradelane.targets.folder:
                               folder_option="folder"))
 TARGETS.register(TargetPlugin("sftp", SftpTarget, "tradelane.targets.sftp:SftpTarget",
                               connection="sftp"))
+TARGETS.register(TargetPlugin("ftp", FtpTarget, "tradelane.targets.ftp:FtpTarget",
+                              connection="ftp"))
 TARGETS.register(TargetPlugin("http", HttpTarget, "tradelane.targets.http:HttpTarget",
                               partial_rejects=True, writes_files=False))
 

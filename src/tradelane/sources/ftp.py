@@ -1,0 +1,128 @@
+"""A partner's FTP or FTPS folder as a ``Source``: one control connection per poll.
+
+Readiness is the shared policy (``sources.readiness``) applied to the server's listing: MLSD
+where the server has it, else LIST with MDTM for each file's mtime (to the second, the
+server's UTC clock). Before a download the file is looked at again (it must still be the
+regular file that was listed: a symlink or FIFO put in its place is never read), and after
+it the size and mtime are checked once more. A broken transfer is never resumed.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tradelane.errors import FileNotReady, SourceUnavailable
+from tradelane.ftp_client import FtpSession, ftp_errors
+from tradelane.models import Entry, FileRef
+from tradelane.paths import FolderSyncs, check_listed_name
+from tradelane.sources.base import PolledSource
+from tradelane.spec.sources import FtpSource as FtpSourceSpec
+from tradelane.staging import Staged, stage_chunks
+
+if TYPE_CHECKING:
+    from tradelane.spec import RouteSpec, Settings
+
+
+class FtpSource(PolledSource):
+    def __init__(self, route: RouteSpec, settings: Settings, *,
+                 clock: Callable[[], float] = time.monotonic):
+        super().__init__(route)
+        spec = route.source
+        assert isinstance(spec, FtpSourceSpec)
+        connection = settings.connections[spec.ftp].ftp  # type: ignore[attr-defined]
+        self.conn = connection
+        self.session = FtpSession(spec.ftp, connection, settings.root)
+        self.folder = spec.path.encode()
+        self.uri = f"ftp://{spec.ftp}{posixpath.join('/', spec.path)}"
+        self._clock = clock
+        self.readiness.clock = clock
+
+    def __enter__(self) -> FtpSource:
+        with ftp_errors(self.session.name, "connecting", SourceUnavailable):
+            self.session.ftp  # noqa: B018 - opens the connection for this poll
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+    # -- listing ----------------------------------------------------------------------------
+
+    def entries(self) -> list[Entry]:
+        with ftp_errors(self.session.name, f"listing {self.folder.decode(errors='replace')}",
+                        SourceUnavailable):
+            return self.session.list_folder(self.folder)
+
+    def stat(self, ref: FileRef) -> Entry | None:
+        name = self._name(ref)
+        with ftp_errors(self.session.name, f"looking at {ref.name}", SourceUnavailable):
+            return self.session.stat(self.folder, name)
+
+    def remove(self, ref: FileRef) -> None:
+        path = self._remote(ref)
+        with ftp_errors(self.session.name, f"deleting {ref.name}", SourceUnavailable):
+            self.session.delete(path)
+
+    def move_to(self, ref: FileRef, folder: str, syncs: FolderSyncs | None = None) -> str:
+        path = self._remote(ref)
+        moved = posixpath.join(folder.encode(), ref.name_bytes)
+        with ftp_errors(self.session.name, f"moving {ref.name} to {folder}",
+                        SourceUnavailable):
+            self.session.delete(moved)  # RNTO over an existing file is refused by some servers
+            self.session.rename(path, moved)
+        return posixpath.join(folder, ref.name)
+
+    # -- transfer ---------------------------------------------------------------------------
+
+    def fetch(self, ref: FileRef, dest: Path) -> Staged:
+        path = self._remote(ref)
+        try:
+            with ftp_errors(self.session.name, f"downloading {ref.name}", SourceUnavailable):
+                self._check_is_listed(ref, self.session.stat(self.folder, ref.name_bytes))
+                deadline = self._clock() + self.conn.transfer_deadline.total_seconds()
+                staged = stage_chunks(self._until_deadline(deadline, ref,
+                                                           self.session.download(path)), dest)
+                now = self.session.size(path), self.session.mdtm(path)
+                if staged.size != ref.size or now != (ref.size, ref.mtime_ns):
+                    staged.discard()
+                    raise FileNotReady(ref.name, f"it changed since it was listed ({ref.size}"
+                                                 f" -> {now[0]} bytes)")
+                return staged
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+
+    def _check_is_listed(self, ref: FileRef, now: Entry | None) -> None:
+        if now is None:
+            raise FileNotReady(ref.name, "it disappeared before it could be read")
+        if now.kind != "file":
+            raise FileNotReady(ref.name, f"it is now a {now.kind}, not a regular file; it is"
+                                         " never read")
+        if (now.size, now.mtime_ns) != (ref.size, ref.mtime_ns):
+            raise FileNotReady(ref.name, f"it changed since it was listed ({ref.size} ->"
+                                         f" {now.size} bytes)")
+
+    def _until_deadline(self, deadline: float, ref: FileRef,
+                        chunks: Iterator[bytes]) -> Iterator[bytes]:
+        received = 0
+        for data in chunks:
+            received += len(data)
+            if self._clock() > deadline:
+                chunks.close()  # type: ignore[attr-defined]
+                raise SourceUnavailable(
+                    f"ftp {self.session.name}: downloading {ref.name} did not finish within"
+                    f" transfer_deadline ({self.conn.transfer_deadline}); {received} of"
+                    f" {ref.size} bytes arrived")
+            yield data
+
+    def _name(self, ref: FileRef) -> bytes:
+        """A listed name; one that could leave the folder is refused (a hostile server can
+        list anything)."""
+        check_listed_name(ref.name)
+        return ref.name_bytes
+
+    def _remote(self, ref: FileRef) -> bytes:
+        return posixpath.join(self.folder, self._name(ref))
