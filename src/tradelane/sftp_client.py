@@ -20,12 +20,14 @@ import io
 import logging
 import os
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
+from paramiko.buffered_pipe import BufferedPipe, PipeTimeout
 from paramiko.sftp import (
     CMD_CLOSE,
     CMD_HANDLE,
@@ -64,8 +66,85 @@ PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128
 _RSA_SIGNATURES = ["rsa-sha2-512", "rsa-sha2-256"]
 
 
+class ChunkPipe(BufferedPipe):
+    """A channel's receive buffer that keeps the chunks as they arrived.
 
+    paramiko's own ``BufferedPipe`` holds one byte array: each read copies it twice and shifts
+    everything after it to the front, which for a bulk download costs more CPU than the
+    decryption. This one hands out the received chunks themselves, joining only when a read
+    spans several. Same interface and locking; installed on every SFTP channel we open.
+    """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+
+    def set_event(self, event: threading.Event) -> None:
+        with self._lock:
+            self._event = event
+            if self._closed or self._size:
+                event.set()
+            else:
+                event.clear()
+
+    def feed(self, data: bytes | str) -> None:
+        with self._lock:
+            if self._event is not None:
+                self._event.set()
+            if data:
+                chunk = data if isinstance(data, bytes) else bytes(data, "utf-8")
+                self._chunks.append(chunk)
+                self._size += len(chunk)
+            self._cv.notify_all()
+
+    def read_ready(self) -> bool:
+        with self._lock:
+            return self._size > 0
+
+    def read(self, nbytes: int, timeout: float | None = None) -> bytes:
+        with self._lock:
+            if not self._size:
+                if self._closed:
+                    return b""
+                if timeout == 0.0:
+                    raise PipeTimeout()
+                while not self._size and not self._closed:
+                    then = time.time()
+                    self._cv.wait(timeout)
+                    if timeout is not None:
+                        timeout -= time.time() - then
+                        if timeout <= 0.0:
+                            raise PipeTimeout()
+            return self._take(nbytes)
+
+    def _take(self, nbytes: int) -> bytes:
+        parts: list[bytes] = []
+        wanted = nbytes
+        while wanted > 0 and self._chunks:
+            chunk = self._chunks[0]
+            if len(chunk) <= wanted:
+                parts.append(self._chunks.popleft())
+                wanted -= len(chunk)
+            else:
+                parts.append(chunk[:wanted])
+                self._chunks[0] = chunk[wanted:]
+                wanted = 0
+        if not parts:
+            return b""
+        out = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._size -= len(out)
+        if not self._size and self._event is not None and not self._closed:
+            self._event.clear()
+        return out
+
+    def empty(self) -> bytes:
+        with self._lock:
+            return self._take(self._size)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._size
 
 
 def fingerprint_of(key: paramiko.PKey) -> str:
@@ -115,13 +194,14 @@ class SftpSession:
 
     def open_channel(self) -> paramiko.SFTPClient:
         """A further SFTP channel on the same connection, for work done in parallel."""
-        assert self._transport is not None
-        client = paramiko.SFTPClient.from_transport(
-            self._transport, window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE
-        )
-        assert client is not None
-        client.get_channel().settimeout(self.conn.channel_timeout.total_seconds())
-        return client
+        if self._transport is None or not self._transport.is_active():
+            raise paramiko.SSHException("not connected")
+        channel = self._transport.open_session(window_size=WINDOW_SIZE,
+                                               max_packet_size=MAX_PACKET_SIZE)
+        channel.in_buffer = ChunkPipe()  # before the server can send anything
+        channel.settimeout(self.conn.channel_timeout.total_seconds())
+        channel.invoke_subsystem("sftp")
+        return paramiko.SFTPClient(channel)
 
     def close(self) -> None:
         if self._client is not None:

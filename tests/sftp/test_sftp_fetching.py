@@ -13,10 +13,12 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
+from paramiko.buffered_pipe import PipeTimeout
 
 from support.sftp_routes import make_route, make_settings
 from support.sshd import Sshd
 from tradelane.errors import FileNotReady
+from tradelane.sftp_client import ChunkPipe
 from tradelane.sources.sftp import SftpSource
 
 ROUTE = """\
@@ -164,3 +166,30 @@ def test_connection_dropped_mid_download_delivers_nothing_half_and_retries(
     assert list(inbox.iterdir()) == []
     assert list(spool.glob("*")) == []
     assert project.run().results == []
+
+
+def test_chunk_pipe_reads_like_paramikos_buffer() -> None:
+    """The channel buffer installed on our SFTP channels: reads of any size across the chunks
+    as they arrived, in order; a timeout when nothing comes; end of data once closed."""
+    pipe = ChunkPipe()
+    event = threading.Event()
+    pipe.set_event(event)
+    assert not event.is_set() and not pipe.read_ready() and len(pipe) == 0
+    with pytest.raises(PipeTimeout):
+        pipe.read(10, timeout=0.01)
+    for chunk in (b"abc", b"defgh", b"", b"ijklmnop"):
+        pipe.feed(chunk)
+    assert event.is_set() and pipe.read_ready() and len(pipe) == 16
+    assert pipe.read(2) == b"ab"  # part of a chunk
+    assert pipe.read(7) == b"cdefghi"  # across three chunks
+    assert pipe.read(100) == b"jklmnop"  # less than asked: what there is
+    assert not event.is_set() and len(pipe) == 0
+    pipe.feed(b"qr")
+    assert pipe.empty() == b"qr" and pipe.empty() == b""
+    arrived = threading.Timer(0.05, pipe.feed, [b"late"])
+    arrived.start()
+    assert pipe.read(10, timeout=5) == b"late"  # a read waits for data from the transport
+    pipe.feed(b"st")
+    pipe.close()
+    assert pipe.read(10) == b"st" and pipe.read(10) == b""  # then the end, at once
+    assert event.is_set()
