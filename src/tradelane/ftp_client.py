@@ -352,7 +352,11 @@ def ftp_errors(name: str, doing: str,
     configuration errors (certificate, login) pass through."""
     try:
         yield
-    except (ConfigError, TransientError):
+    except ConfigError:
+        raise
+    except TransientError as exc:
+        if type(exc) is TransientError:  # the session's "cannot connect": say which side
+            raise error(str(exc)) from exc
         raise
     except ssl.SSLCertVerificationError as exc:
         raise CertificateRejected(name, "?", 0, exc.verify_message or str(exc), "") from None
