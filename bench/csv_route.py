@@ -145,6 +145,9 @@ def child_duckdb(src: str, dest: str) -> None:
 def child_route(project: str) -> None:
     """The route in-process: the same pass ``tradelane run --once`` makes, timed without the
     interpreter's start-up and the imports."""
+    # imported by the run on first use: loaded here, so that the work alone is timed
+    import tradelane.formats.csv
+    import tradelane.pipeline  # noqa: F401
     from tradelane.ledger import Ledger
     from tradelane.models import Outcome
     from tradelane.runner import Runner
