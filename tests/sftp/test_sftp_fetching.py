@@ -126,7 +126,7 @@ def test_connection_dropped_mid_download_delivers_nothing_half_and_retries(
     every file once."""
     inbox = own_sshd.root / "outbound"
     inbox.mkdir()
-    big = orders(1000, 600_000)  # about 8 MB
+    big = orders(1000, 1_000_000)  # about 14 MB
     aged(inbox / "BIG.csv", big)
     for i in range(30):
         aged(inbox / f"ORD{i:02d}.csv", orders(i * 10, 3))
@@ -162,7 +162,7 @@ def test_connection_dropped_mid_download_delivers_nothing_half_and_retries(
     outputs = {p.name for p in project.outputs("acme")}
     assert outputs == {"BIG.json"} | {f"ORD{i:02d}.json" for i in range(30)}
     delivered = json.loads((project.root / "outbox" / "acme" / "BIG.json").read_text())
-    assert len(delivered) == 600_000 and delivered[-1]["order_id"] == "PO-600999"
+    assert len(delivered) == 1_000_000 and delivered[-1]["order_id"] == "PO-1000999"
     assert list(inbox.iterdir()) == []
     assert list(spool.glob("*")) == []
     assert project.run().results == []
