@@ -28,7 +28,7 @@ from tradelane.ledger.outbox import outbox_rows
 from tradelane.ledger.tables import files, followups, sent_interchanges
 from tradelane.models import QUARANTINE_STATES, Document, FileResult, FileState, RunSummary
 from tradelane.paths import FolderSyncs, is_inside
-from tradelane.quarantine import kept_copies, original_of, read_reason, release, write_edit
+from tradelane.quarantine import original_of, read_reason, release, write_edit
 from tradelane.serve import status as serve_status
 from tradelane.spec import Project, RouteSpec
 
@@ -206,10 +206,7 @@ def discard_many(project: Project, ledger: Ledger, ids: Sequence[int], why: str
         where = record.path or ""
         if record.path and Path(record.path).exists():
             folder = settings.path(settings.folders.archive) / record.route / "discarded"
-            copy, *others = kept_copies(Path(record.path))  # an edit goes with its original
-            where = str(release(copy, folder, syncs))
-            for other in others:
-                release(other, folder, syncs)
+            where = str(release(Path(record.path), folder, syncs))  # an edit: with the original
         kept.append(where)
         moves.append(Move(record.id, (record.state,), FileState.DISCARDED, f"discarded: {why}",
                           fields={"message": f"discarded: {why}", "path": where}))

@@ -129,12 +129,16 @@ def write_edit(original: Path, data: bytes) -> Path:
 
 def release(quarantined: Path, archive_dir: Path, syncs: FolderSyncs | None = None) -> Path:
     """Move a quarantined file and its reason into ``archive_dir`` once it has been resolved
-    (with ``syncs``, durable at its next flush: many files, one fsync per folder)."""
-    dest = move_durably(quarantined, archive_dir / quarantined.name, syncs)
-    reason = reason_path(quarantined)
-    if reason.exists():
-        move_durably(reason, archive_dir / reason.name, syncs)
-    return dest
+    (with ``syncs``, durable at its next flush: many files, one fsync per folder). An edit
+    takes its original and the other edits along, those first: the copy itself goes last,
+    so a step retried after a crash (it runs while the copy is there) finishes the rest."""
+    _copy, *others = kept_copies(quarantined)
+    for path in [*others, quarantined]:
+        move_durably(path, archive_dir / path.name, syncs)
+        reason = reason_path(path)
+        if reason.exists():
+            move_durably(reason, archive_dir / reason.name, syncs)
+    return archive_dir / quarantined.name
 
 
 class SplitPlaces:

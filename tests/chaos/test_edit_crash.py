@@ -44,7 +44,8 @@ def quarantined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectDir:
     return project
 
 
-@pytest.mark.parametrize("point", ["edit-written", "edit-recorded", "delivered-committed"])
+@pytest.mark.parametrize("point", ["edit-written", "edit-recorded", "delivered-committed",
+                                   "original-moved"])
 def test_a_killed_edit_is_delivered_once_and_the_original_kept(
         quarantined: ProjectDir, tmp_path: Path, point: str) -> None:
     [original] = quarantined.quarantined("orders")
@@ -54,7 +55,9 @@ def test_a_killed_edit_is_delivered_once_and_the_original_kept(
     code = _tradelane(quarantined, "quarantine", "edit", "1", "--from", str(fixed),
                       crash_at=point)
     assert code == -signal.SIGKILL, f"not killed at {point} (exit {code})"
-    assert original.read_text() == BAD_CSV
+    # the original is untouched, in quarantine or already archived: never lost, never two
+    [kept] = [p for p in quarantined.root.rglob(original.name) if p.is_file()]
+    assert kept.read_text() == BAD_CSV
     with quarantined.ledger() as ledger:
         record = ledger.get(1)
     if record.state == FileState.QUARANTINED:  # never pointing at a file that is not there
@@ -76,6 +79,9 @@ def test_a_killed_edit_is_delivered_once_and_the_original_kept(
     assert record.sha256 == hashlib.sha256(FIXED.encode()).hexdigest()
     [output] = quarantined.outputs("orders")  # once
     assert '"qty": 2' in output.read_text().replace('"qty":2', '"qty": 2')
-    assert original.read_text() == BAD_CSV  # the original, untouched, still in quarantine
-    assert not edit_path(original, FIXED.encode()).exists()  # the edit went to the archive
+    # the original, untouched, went to the archive with the edit; nothing is left behind
+    archived = Path(record.path or "")
+    assert archived.read_text() == FIXED
+    assert archived.with_name(original.name).read_text() == BAD_CSV
+    assert not original.exists() and not edit_path(original, FIXED.encode()).exists()
     assert sum(1 for e in events if (e.detail or "").startswith("edited")) == 1

@@ -47,7 +47,11 @@ def test_edit_keeps_the_original_records_the_diff_and_delivers_the_edit(
 
     record, events = _record(ops_project)
     assert record.state == FileState.ARCHIVED and record.attempt == 2
-    assert original.read_bytes() == before  # untouched, still in quarantine
+    # the original, untouched, went to the archive with the edit that was delivered
+    assert not original.exists()
+    archived = Path(record.path or "").with_name(original.name)
+    assert archived.read_bytes() == before
+    assert list((ops_project.root / "quarantine").rglob("1-orders_0412*")) == []
     [output] = ops_project.outputs("orders")
     rows = json.loads(output.read_text())
     assert [r["qty"] for r in (rows if isinstance(rows, list) else rows["records"])] == [5, 2]
@@ -149,8 +153,9 @@ def test_cli_edit_from_a_file(ops_project: ProjectDir, tmp_path: Path) -> None:
     record, events = _record(ops_project)
     assert record.state == FileState.ARCHIVED
     assert any(e.detail and e.detail.startswith("edited") for e in events)
-    [original] = ops_project.quarantined("orders")
-    assert original.read_text() == BAD_CSV
+    assert ops_project.quarantined("orders") == []
+    archived = Path(record.path or "")
+    assert archived.with_name("1-orders_0412.csv").read_text() == BAD_CSV  # kept as it came
 
 
 def test_cli_edit_opens_the_editor(ops_project: ProjectDir, tmp_path: Path,

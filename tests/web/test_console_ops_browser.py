@@ -110,11 +110,12 @@ def test_an_operator_fixes_a_row_in_the_browser(browser: sync_api.BrowserContext
     expect(page.locator("table.events")).to_contain_text("+PO-2;2;100;;closed")
     expect(page.locator("table.events")).to_contain_text("console:olga")
     with two_routes.ledger() as ledger:
-        assert ledger.get(1).state == FileState.ARCHIVED
+        record = ledger.get(1)
+    assert record.state == FileState.ARCHIVED
     [output] = two_routes.outputs("orders")
     assert '"qty":2' in output.read_text().replace(" ", "")
-    [original] = two_routes.quarantined("orders")
-    assert original.read_text() == BAD_CSV  # the original is kept as it came
+    # the original is kept as it came, archived next to the edit that was delivered
+    assert Path(record.path or "").with_name("1-orders_0412.csv").read_text() == BAD_CSV
 
 
 def test_a_viewer_sees_no_action(browser: sync_api.BrowserContext, live: LiveConsole,
