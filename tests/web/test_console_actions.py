@@ -303,3 +303,33 @@ def test_all_matching_the_filter_wins_over_rows_ticked(ops: httpx.Client,
                                       "filter": "route=orders&state=quarantined"})
     assert "Discard: 3 file(s)?" in page.text
     assert 'name="filter" value="route=orders&amp;state=quarantined"' in page.text
+
+
+# -- both ledger backends ------------------------------------------------------------------
+
+
+def test_edit_bulk_discard_and_queueing_on_each_backend(backend_live: LiveConsole,
+                                                       backend_project: ProjectDir) -> None:
+    from tradelane import ops as engine_ops
+
+    _more(backend_project, ["b.csv", "c.csv", "d.csv"])  # files 2-4, quarantined
+    with backend_live.client() as client:
+        log_in(client)
+        page = client.get("/files/1/edit").text
+        base = page.split('name="base" value="', 1)[1].split('"', 1)[0]
+        response = client.post("/files/1/edit", data={
+            "csrf_token": token_in(page), "base": base,
+            "text": BAD_CSV.replace("<b>zwei</b>", "2")})
+        assert response.status_code == 303
+        result = _confirm(client, _post(client, "/files/bulk", {
+            "action": "discard", "ids": "2,3", "reason": "resent"}))
+        assert "Discard: 2 done, 0 skipped" in result.text
+    with backend_project.ledger() as ledger:
+        queued, refused = engine_ops.queue_reprocess(backend_project.load(), ledger, [4, 1])
+    assert queued == [4] and "file 1 is not in quarantine (it is archived)" in str(refused[0])
+    backend_project.route("orders", CSV_ROUTE.replace("type: integer, required: true, min: 1",
+                                                      "required: true"))
+    backend_project.run()  # the next poll takes the queued file
+    states = _states(backend_project)
+    assert states == {1: FileState.ARCHIVED, 2: FileState.DISCARDED, 3: FileState.DISCARDED,
+                      4: FileState.ARCHIVED}
