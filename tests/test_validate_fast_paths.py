@@ -151,3 +151,16 @@ def test_integer_bounds_whole_or_fractional() -> None:
     assert issues == [("record 2", "0", "min"), ("record 3", "100001", "max")]
     _, issues = check(["5", "0"], {"type": "integer", "min": 0.5})  # compared as numbers
     assert issues == [("record 2", "0", "min")]
+
+
+def test_batches_whose_types_differ_are_written_under_one_header() -> None:
+    # a hook may type a column differently from one batch to the next (all empty: null)
+    spec = route({"a": {}, "b": {}})
+    batches = [pa.table({"a": [1, 2], "b": ["x", "y"]}),
+               pa.table({"a": pa.nulls(1, pa.null()), "b": ["z"]}),
+               pa.table({"a": [3], "b": ["w"]})]
+    out = io.BytesIO()
+    count = CsvWriter().write([Document(header={}, records=t) for t in batches], out, spec)
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode())))
+    assert count == 4
+    assert rows == [["a", "b"], ["1", "x"], ["2", "y"], ["", "z"], ["3", "w"]]

@@ -402,14 +402,17 @@ class CsvWriter:
         count = 0
         header = opts.header
         reencode = opts.encoding.lower().replace("_", "-") not in ("utf-8", "utf8")
+        writer: pacsv.CSVWriter | None = None  # one Arrow writer for every batch of a schema
+        schema: pa.Schema | None = None
         for doc in batches:
             table = _to_text_table(doc, route)
             if opts.neutralise_formulas:
                 table = _neutralise(table, doc)
-            sink = io.BytesIO() if reencode else out
-            pacsv.write_csv(table, sink, pacsv.WriteOptions(
-                include_header=header, delimiter=opts.delimiter, quoting_style="needed"))
+            options = pacsv.WriteOptions(include_header=header, delimiter=opts.delimiter,
+                                         quoting_style="needed")
             if reencode:
+                sink = io.BytesIO()
+                pacsv.write_csv(table, sink, options)
                 try:
                     out.write(sink.getvalue().decode("utf-8").encode(opts.encoding))
                 except UnicodeEncodeError as exc:
@@ -417,8 +420,18 @@ class CsvWriter:
                         "output", "", exc.object[exc.start:exc.end], "encoding",
                         f"{exc.object[exc.start:exc.end]!r} cannot be written in {opts.encoding}")],
                         error_count=1, stage="transform") from None
+            else:
+                if writer is not None and schema != table.schema:
+                    writer.close()  # a hook changed a type: a new writer, no second header
+                    writer = None
+                if writer is None:
+                    writer = pacsv.CSVWriter(out, table.schema, write_options=options)
+                    schema = table.schema
+                writer.write_table(table)
             header = False
             count += table.num_rows
+        if writer is not None:
+            writer.close()  # flushes; the output file stays open for the target
         if header:  # no records at all: still write the header row
             names = list(route.transform.output or [])
             if names:
