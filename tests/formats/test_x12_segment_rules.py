@@ -9,6 +9,7 @@ rules; its second has no BEG, a PO1 with the unit KG and one with a PO107 of 54 
 from __future__ import annotations
 
 import json
+import pickle
 import textwrap
 import tracemalloc
 from pathlib import Path
@@ -216,6 +217,19 @@ def test_a_broken_850_is_rejected_with_each_violation_located_and_a_999(
     assert project.outputs("x12_850") == []
 
 
+def test_the_demo_routes_997_carries_the_same_places(project: ProjectDir) -> None:
+    """The demo route answers its 004010 groups with a 997: AK3/AK4 with the same codes."""
+    project.route("x12_850", DEMO.replace("  min_age: 5s\n", "  min_age: 0s\n"))
+    project.drop("x12_850", "PO_broken.x12", BROKEN.read_bytes())
+    [result] = project.run().results
+    assert result.outcome == Outcome.QUARANTINED
+    nine = answer(project)
+    assert nine[nine.index("AK2*850*0002"):][:7] == [
+        "AK2*850*0002", "AK3*BEG*2**3", "AK3*PO1*3**8", "AK4*3*355*7*KG", "AK3*PO1*4**8",
+        "AK4*7*234*5*NW-2040-THIS-VENDOR-PART-NUMBER-IS-FAR-TOO-LONG-TO-FIT", "AK5*R*5"]
+    assert nine[0].startswith("ISA") and nine[2] == "ST*997*0001"
+
+
 def test_isolation_delivers_the_good_set_and_splits_out_the_broken_one(
         project: ProjectDir) -> None:
     demo(project, isolate=True).drop("x12_850", "PO_broken.x12", BROKEN.read_bytes())
@@ -374,3 +388,16 @@ def test_a_file_broken_everywhere_keeps_a_bounded_count_of_findings(tmp_path: Pa
     assert len(error.issues) == 5_000
     assert len(error.rule_sets) == 400 and len(error.rule_sets[3].findings) == 50
     assert peak < 40 << 20
+
+
+def test_the_reject_crosses_process_boundaries() -> None:
+    """Worker processes send the error to their parent, every set's findings with it."""
+    route = RouteSpec.model_validate({
+        "name": "po", "source": {"folder": "inbox"}, "target": {"folder": "outbox"},
+        "format": {"type": "x12", "records": "PO1", "rules": DEMO_RULES},
+        "fields": {"qty": {"source": "PO1.2"}}})
+    with pytest.raises(SegmentRulesInvalid) as info:
+        list(X12Reader().read(Staged.file(BROKEN), route))
+    again = pickle.loads(pickle.dumps(info.value))
+    assert str(again) == str(info.value) and again.issues == info.value.issues
+    assert again.rule_sets[9].findings == info.value.rule_sets[9].findings

@@ -15,9 +15,11 @@ sets. ``x12_acks`` answers a set's findings as the HIPAA ones: IK3, IK4 and IK5.
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +46,8 @@ MAX_WARNINGS = 200
 GOOD_TEXTS = 4096
 _NUMBER = re.compile(r"-?\d+")
 _REAL = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
+#: Separators with which a value could split more than one way: no fast pattern.
+_AMBIGUOUS = frozenset("0123456789.-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +110,16 @@ class SetChecker:
         nodes, steps = self.machine.run(block.tags)
         out = [self._structural(tx, step) for step in steps]
         segments, last = self.segments, len(nodes) - 1
-        for k, node in enumerate(nodes):
-            if node < 0 or k == 0 or k == last:
-                continue  # not in its place (reported), or ST/SE (the envelope's)
-            checker = segments.get(block.tags[k])
-            if checker is None or block.segs[k] in checker.good:
+        tags, segs, delims = block.tags, block.segs, block.delims
+        for k in range(1, last):  # ST and SE: the envelope's
+            node = nodes[k]
+            checker = segments.get(tags[k])
+            if checker is None or node < 0:  # no rules, or not in its place (reported)
                 continue
-            found = checker.faults(block.segs[k], block.delims)
+            text = segs[k]
+            if text in checker.good or checker.valid(text, delims):
+                continue
+            found = checker.faults(text, delims)
             if not found:
                 continue
             where = block.where(k)
@@ -171,12 +178,90 @@ Fault = tuple[str, str, str, int, int, str, str]
 
 
 class _SegmentChecker:
-    """One segment tag's element rules."""
+    """One segment tag's element rules: a regular expression per set of delimiters says
+    whether a text keeps them (``valid``), the few values it captures (codes, decimals,
+    dates, times) looked up; ``faults`` walks a text that does not, to say how."""
 
     def __init__(self, rules: SegmentRules):
         self.rules = rules
         self.good: set[str] = set()
         self.composite = {pos for pos, comp in rules.elements if comp}
+        self._fast: dict[tuple[str, str], re.Pattern[str] | None] = {}
+        self.tests: list[tuple[int, Callable[[str], bool]]] = []
+        self.noted = sorted({p for n in rules.notes for p in n.positions})
+        self._at = operator.itemgetter(*(p - 1 for p in self.noted)) if len(self.noted) > 1 \
+            else (lambda values: (values[self.noted[0] - 1],))
+        self._signatures: dict[tuple[bool, ...], bool] = {}
+        self._delims: X12Delimiters | None = None
+        self._pattern: re.Pattern[str] | None = None
+
+    def valid(self, text: str, d: X12Delimiters) -> bool:
+        """True when ``text`` keeps every rule; False: ``faults`` says what is wrong."""
+        if d is not self._delims:  # one set of delimiters per interchange, most often
+            key = (d.element, d.component)
+            if key not in self._fast:
+                self._fast[key] = self._compile(*key)
+            self._delims, self._pattern = d, self._fast[key]
+        fast = self._pattern
+        if fast is None:
+            return False
+        match = fast.fullmatch(text)
+        if match is None:
+            return False
+        values = match.groups() if self.tests or self.noted else ()
+        for i, test in self.tests:
+            value = values[i]
+            if value and not test(value):
+                return False
+        if self.noted:
+            there = tuple(map(bool, self._at(values)))
+            ok = self._signatures.get(there)
+            if ok is None:
+                ok = self._signatures[there] = self._notes_kept(there)
+            if not ok:
+                return False
+        if len(self.good) < GOOD_TEXTS:
+            self.good.add(text)
+        return True
+
+    def _notes_kept(self, there: tuple[bool, ...]) -> bool:
+        values = [""] * max(self.noted)
+        for p, here in zip(self.noted, there, strict=True):
+            values[p - 1] = "x" if here else ""
+        return all(_note(self.rules.tag, n.kind, n.positions, values, "") is None
+                   for n in self.rules.notes)
+
+    def _compile(self, e: str, c: str) -> re.Pattern[str] | None:
+        """The segment's pattern: a group per element position up to the last one ruled or
+        noted; None when the delimiters could make a value split two ways (a digit, sign or
+        point as a separator), or for composites (walked)."""
+        rules = self.rules
+        if self.composite or _AMBIGUOUS & {e, c}:
+            return None
+        last = max([p for p, _ in rules.elements] + self.noted, default=0)
+        plain = f"[^{re.escape(e + c)}]"
+        sep = re.escape(e)
+        tests: list[tuple[int, Callable[[str], bool]]] = []
+        if rules.max_elements:
+            rest = f"(?:{sep}[^{re.escape(e)}]*){{0,{rules.max_elements - last}}}"
+        else:
+            rest = f"(?:{sep}[^{re.escape(e)}]*)*"
+        optional = True
+        for p in range(last, 0, -1):
+            rule = rules.elements.get((p, 0))
+            if rule is None:
+                body = f"([^{re.escape(e)}]*)"
+            else:
+                value, test = _pattern(rule, plain)
+                if test is not None:
+                    tests.append((p - 1, test))
+                body = f"({value})" if rule.mandatory else f"((?:{value})?)"
+            if optional and (rule is None or not rule.mandatory):
+                rest = f"(?:{sep}{body}{rest})?"
+            else:
+                rest, optional = f"{sep}{body}{rest}", False
+        self.tests = tests
+        return re.compile(re.escape(rules.tag) + rest)
 
     def faults(self, text: str, d: X12Delimiters) -> list[Fault]:
         values = text.split(d.element)[1:]
@@ -215,6 +300,24 @@ class _SegmentChecker:
         return out
 
 
+def _pattern(rule: ElementRule, plain: str) -> tuple[str, Callable[[str], bool] | None]:
+    """A value of ``rule`` as a pattern, and a test of what the pattern cannot say."""
+    low, high = rule.min, rule.max
+    count = f"{{{low},{high}}}" if high else f"{{{low},}}"
+    kind = rule.type
+    if kind == "ID" and rule.codes is not None:  # longest first: a code may start another
+        codes = sorted(rule.codes, key=lambda code: (-len(code), code))
+        return "(?:" + "|".join(map(re.escape, codes)) + ")", None
+    if kind == "N":
+        return rf"-?\d{count}", None
+    if kind == "R":  # the lookahead counts the digits, not the sign or the point
+        return (rf"(?=-?(?:\.?\d){count}\.?(?![\d.]))-?(?:\d+\.?\d*|\.\d+)", None)
+    if kind in ("DT", "TM"):
+        check = _date if kind == "DT" else _time
+        return rf"\d{count}", check
+    return f"{plain}{count}", None
+
+
 def _value(rule: ElementRule, value: str) -> tuple[str, str] | None:
     """(rule broken, why) for one value, or None."""
     name = rule.name
@@ -246,6 +349,7 @@ def _value(rule: ElementRule, value: str) -> tuple[str, str] | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # the dates of a file repeat
 def _date(text: str) -> bool:
     if not text.isdigit() or len(text) not in (6, 8):
         return False
@@ -256,6 +360,7 @@ def _date(text: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
 def _time(text: str) -> bool:
     if not text.isdigit() or not 4 <= len(text) <= 8:
         return False
