@@ -175,6 +175,25 @@ def test_syntax_notes_kept() -> None:
     assert findings(SMALL, "BEG*00~N1*ST*A*92*0042~PO1*1*2*EA*150**VP*X~") == [[]]
 
 
+def test_the_compiled_pattern_and_the_walk_agree_on_every_segment() -> None:
+    """A segment passes the fast pattern exactly when the element walk finds nothing."""
+    texts = [OK, "BEG*00*SA*1**20261207~N1*ST*A*92*0042~PO1*1*2*EA*150**VP*X~",
+             "BEG*05~DTM*002*20261207*1200~DTM*002**0930~PO1*1*.5*BX*12~PO1*-1.*3~"]
+    for case in (test_structure_violations_are_placed_with_their_ik304_code,
+                 test_element_violations_are_placed_with_their_ik403_code, test_syntax_notes):
+        texts += [p[0] for p in case.pytestmark[0].args[1]]  # type: ignore[attr-defined]
+    fast = SetChecker(route_rules(_fmt(SMALL), None)).segments  # type: ignore[arg-type]
+    walk = SetChecker(route_rules(_fmt(SMALL), None)).segments  # type: ignore[arg-type]
+    seen = 0
+    for tx in iter_transactions(X12File(x12(*texts))):
+        for text, tag in zip(tx.block.segs, tx.block.tags, strict=True):
+            if tag in fast:
+                seen += 1
+                assert fast[tag].valid(text, tx.block.delims) == (
+                    walk[tag].faults(text, tx.block.delims) == []), text
+    assert seen > 60
+
+
 def test_a_set_broken_several_ways_lists_each_in_order() -> None:
     [found] = findings(SMALL, "N1*XX*SHOP*92~PO1*1*2*EA*150~PID*F~PID*F~")
     assert [f[:3] for f in found] == [
