@@ -174,6 +174,20 @@ class Writer(Protocol):
         ...
 
 
+class Step(Protocol):
+    """A processing step on the file itself (a route's ``steps:``): decrypt, decompress,
+    sign... ``extension`` is what it adds to an output name (``gz``, ``pgp``; empty for
+    input steps)."""
+
+    extension: str
+
+    def apply(self, staged: Staged, dest: Path) -> Staged:
+        """The transformed file: in memory, or streamed to ``dest`` (a spool file the caller
+        discards). A received file the step refuses raises ``RejectError`` (quarantine); a
+        problem on our side (a missing key) raises ``TransientError``."""
+        ...
+
+
 @dataclass(frozen=True)
 class DeliveryContext:
     """What a target needs to know about the file it delivers: names are derived from it."""

@@ -80,8 +80,10 @@ from tradelane.quarantine import (
     reason_path,
 )
 from tradelane.registry import TARGETS
+from tradelane.sequences import numbering
 from tradelane.spec import Project, RouteSpec
 from tradelane.staging import Staged
+from tradelane.steps import prepared_input
 from tradelane.targets import opened_target
 from tradelane.validators.run import against_schemas
 
@@ -101,6 +103,7 @@ class _Work:
     record: FileRecord
     spool: Path  # where its copy goes if it is too big to hold in memory
     staged: Staged | None = None  # its snapshot, once fetched
+    prepared: Staged | None = None  # what the reader parses, after the route's before_read
     fetch_error: Exception | None = None  # why fetching it with its chunk failed
     quarantined: Path | None = None  # reprocessing from quarantine: that copy is the file
     via: Step | None = None  # "staged": written with the next transition, one commit less
@@ -115,6 +118,8 @@ class _Work:
 
     def discard(self) -> None:
         """Drop the snapshot (or a spool copy that a crashed worker left)."""
+        if self.prepared is not None and self.prepared is not self.staged:
+            self.prepared.discard()  # a steps: result (decrypted, unpacked)
         if self.staged is not None:
             self.staged.discard()
         else:
@@ -445,11 +450,12 @@ class Pipeline:
         ctx = DeliveryContext(file_id=record.id, route=route.name, original_name=record.name,
                               sha256=record.sha256, received_at=record.received_at,
                               attempt=record.attempt, ledger=self.ledger, syncs=syncs)
-        drifted = self.drift.check(route, work.staged, record.id)  # before any record
+        staged = work.prepared = prepared_input(route, work.staged, work.spool, self.settings)
+        drifted = self.drift.check(route, staged, record.id)  # before any record
         if drifted:
             checked.note([drifted])
-        docs = reader_for(route).read(work.staged, route)
-        docs = against_schemas(docs, work.staged, route, checked, root=self.settings.root,
+        docs = reader_for(route).read(staged, route)
+        docs = against_schemas(docs, staged, route, checked, root=self.settings.root,
                                limit=self.settings.max_reason_errors)  # before any mapping
         split = SplitPlaces(lambda: checked.issues) if route.on_invalid == "split" else None
         batches = checked_batches(
@@ -459,10 +465,12 @@ class Pipeline:
                                                       in_hand))
         if split is not None:
             batches = split.outputs(batches)
-        if work.staged.size > READ_AHEAD_FROM:
+        if staged.size > READ_AHEAD_FROM:
             batches = one_ahead(batches)
+        partner = self.project.partners.get(route.partner) if route.partner else None
         try:
-            delivery = target.deliver(batches, ctx)
+            with numbering(self.ledger, record.id, route.name, partner):  # sequences.py
+                delivery = target.deliver(batches, ctx)
         except RecordsRejected as exc:  # split: the receiver refused some records, took the rest
             delivery = exc.delivery
             checked.refused_by_target(exc)
@@ -537,9 +545,10 @@ class Pipeline:
             except OSError as exc:
                 raise TargetUnavailable(f"the records split out cannot be written to"
                                         f" quarantine: {exc.strerror or exc}") from exc
-        work.followups.extend(self._acks(route, record, work.staged,
+        read = work.prepared or work.staged  # acks answer what was read
+        work.followups.extend(self._acks(route, record, read,
                                          rejected=checked.rejected_rows))
-        work.followups.extend(tracking_steps(route, work.staged, work.delivery))
+        work.followups.extend(tracking_steps(route, read, work.delivery))
         work.followups.extend(self.original_steps(record, work.quarantined))
 
     def original_steps(self, record: FileRecord,

@@ -1,5 +1,5 @@
-"""Plug-ins register here: sources, targets, formats, transports (connections) and the
-validation steps of a route (``validate:``).
+"""Plug-ins register here: sources, targets, formats, transports (connections), the
+validation steps of a route (``validate:``) and its processing steps (``steps:``).
 
 A plug-in declares its **kind** (the YAML key that selects it: ``folder``, ``sftp``, ``http``,
 ``csv``…), its **spec model** (a pydantic model: the route's ``source:``/``target:`` block, a
@@ -124,6 +124,15 @@ class ValidatorPlugin(Plugin):
     formats: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class StepPlugin(Plugin):
+    """A processing step on the file itself (``abc.Step``), in a route's ``steps:``.
+    ``direction``: input steps run before the file is read (decrypt, decompress), output
+    steps on the written file before delivery (compress, sign, encrypt)."""
+
+    direction: str = "input"
+
+
 P = TypeVar("P", bound=Plugin)
 
 
@@ -238,3 +247,4 @@ TARGETS: Registry[TargetPlugin] = Registry("target")
 FORMATS: Registry[FormatPlugin] = Registry("format", tag="type")
 TRANSPORTS: Registry[TransportPlugin] = Registry("connection")
 VALIDATORS: Registry[ValidatorPlugin] = Registry("validator")
+STEPS: Registry[StepPlugin] = Registry("processing step")

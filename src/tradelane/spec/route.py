@@ -19,6 +19,7 @@ from tradelane.spec.formats import FormatSpec
 from tradelane.spec.limits import LimitsSpec
 from tradelane.spec.nest import NestSpec
 from tradelane.spec.sources import SourceSpec
+from tradelane.spec.steps import StepsSpec
 from tradelane.spec.targets import TargetSpec
 from tradelane.spec.validate import ValidateSpec
 
@@ -128,6 +129,11 @@ class RouteSpec(Strict):
     name: str = Field(..., description="Route name; defaults to the YAML file's stem.")
     description: str = Field("", description="What this feed is, in a sentence: shown by"
                              " status and in alerts.")
+    partner: str | None = Field(
+        None, description="The trading partner of this route (partners/NAME.yaml): its"
+        " identifiers fill in the EDIFACT target's sender and recipient, its owner, expect"
+        " and ack_within apply where the route gives none, and its control-number sequences"
+        " number what is written to it.")
     owner: OwnerSpec | None = Field(
         None, description="Who answers for this route, e.g. {name: ERP team, email:"
         " erp@example.com}; its alerts go to them too. check --owners lists routes without.")
@@ -165,6 +171,9 @@ class RouteSpec(Strict):
     )
     target: TargetSpec = Field(..., description="Where the records are delivered; the kind is"
                                " its own key (folder: …, sftp: …, http: …).")
+    steps: StepsSpec = Field(
+        StepsSpec(), description="Processing of the file itself: before_read (decrypt, verify,"
+        " decompress) and after_write (compress, sign, encrypt), each a list run in order.")
     nest: NestSpec | None = Field(
         None, description="Write one nested document per key instead of flat rows, e.g."
         " {by: _message, fields: [order_number], children: {lines: {by: line_no, fields:"
@@ -212,6 +221,13 @@ class RouteSpec(Strict):
         if value is not None and value.total_seconds() <= 0:
             raise ValueError("must be longer than 0s")
         return value
+
+    @model_validator(mode="after")
+    def _output_steps_need_a_file(self) -> RouteSpec:
+        if self.steps.after_write and not self.target.plugin.writes_files:
+            raise ValueError(f"steps.after_write: a {self.target.kind} target writes no file"
+                             " to compress, sign or encrypt")
+        return self
 
     @field_validator("name")
     @classmethod

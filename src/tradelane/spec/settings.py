@@ -19,6 +19,7 @@ from pydantic import (
 from tradelane.errors import InvalidRoute, NotFound
 from tradelane.registry import TRANSPORTS, TransportPlugin
 from tradelane.spec._base import Duration, Strict
+from tradelane.spec.partners import PartnerSpec
 from tradelane.spec.route import RouteSpec, _check_timezone
 from tradelane.spec.targets import EnvValue, _env_name
 
@@ -369,6 +370,10 @@ class Settings(Strict):
     health: HealthSpec = Field(HealthSpec(), description="Health endpoint and heartbeat.")
     serve: ServeSpec = Field(ServeSpec(), description="Workers, polling and shutdown of serve.")
     console: ConsoleSpec = Field(ConsoleSpec(), description="The ops web console.")
+    gnupg: str = Field(
+        "gnupg", description="The project's OpenPGP keyring (a GnuPG home folder, created with"
+        " mode 0700) used by the decrypt, verify, sign and encrypt steps; relative to the"
+        " project. Import keys with `gpg --homedir gnupg --import KEYFILE`.")
     root: Path = Field(Path("."), exclude=True)
 
     _check_tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
@@ -397,6 +402,8 @@ class Project(BaseModel):
     #: Routes disabled because their mapping has problems (name -> the problems), when the
     #: project was loaded with ``isolate=True``: the other routes run.
     invalid: dict[str, list[str]] = {}
+    #: Trading partners (``partners/*.yaml``) by name.
+    partners: dict[str, PartnerSpec] = {}
 
     def route(self, name: str) -> RouteSpec:
         try:

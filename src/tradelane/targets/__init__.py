@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 def target_for(route: RouteSpec, settings: Settings) -> Target:
     target: Target = TARGETS.of(route.target).create(route, settings)
+    if route.steps.after_write:  # compress, sign, encrypt what the format wrote
+        from tradelane.steps import with_output_steps
+
+        with_output_steps(target, route, settings)
     return target
 
 

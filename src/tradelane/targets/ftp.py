@@ -37,7 +37,7 @@ class FtpTarget:
         self.conn = settings.connections[name].ftp  # type: ignore[attr-defined]
         self.session = FtpSession(name, self.conn, settings.root)
         self.folder: str = spec.path  # type: ignore[attr-defined]
-        self.writer = writer_for(spec.format)
+        self.writer = writer_for(spec.format, spec)
         self.uri = f"ftp://{name}{posixpath.join('/', self.folder)}"
 
     def __enter__(self) -> FtpTarget:
