@@ -309,6 +309,8 @@ segments:
     min: 2
     max: 1
   - ST
+  - CTT loop: [CTT]
+    mx: 1
 elements:
   BEG:
     BEG01: {type: ID, mandatroy: true}
@@ -346,6 +348,7 @@ def test_check_refuses_a_bad_rules_file_each_problem_at_its_place(project: Proje
         f"{at} segments.1: 'PO1 lop' is not a segment tag",
         f"{at} segments.2 (PO1 loop): min 2 is above max 1",
         f"{at} segments.3: ST and SE frame every set",
+        f"{at} segments.4 (CTT loop): unknown key 'mx'; did you mean max?",
         f"{at} elements.BEG.BEG01: unknown key 'mandatroy'; did you mean mandatory?",
         f"{at} elements.BEG.BEG05.type: 'DATE' is not an X12 type",
         f"{at} elements.BEG.BEGX: 'BEGX' is not an element of BEG",

@@ -296,6 +296,13 @@ class _Reading:
                      " loop (PO1 loop: [PO1, PID])")
             return None
         heads = [k for k in item if str(k) not in _USE]
+        loops = [h for h in heads if _LOOP.match(str(h))]
+        if len(loops) == 1 and len(heads) > 1:  # a misspelt min or max beside a loop
+            for key in heads:
+                if key not in loops:
+                    self.say(f"{where} ({loops[0]})", f"unknown key {key!r}"
+                             f"{_hint(str(key), list(_USE))} (a loop takes min and max)")
+            return None
         if len(heads) != 1:
             self.say(where, "one segment or loop per list item (got"
                      f" {', '.join(map(str, heads)) or 'only min/max'})")
