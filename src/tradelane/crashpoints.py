@@ -22,6 +22,7 @@ import threading
 POINTS = (
     "claimed",                 # after the claim commit, before anything is read
     "staged",                  # the snapshot is taken, nothing is written yet
+    "numbers-allocated",       # control numbers are taken for an output, not yet written
     "output-written",          # outputs are durable on disk, the ledger does not know yet
     "delivered-committed",     # the ledger says delivered (with its follow-up work)
     "split-written",           # the split-out rejects are in quarantine

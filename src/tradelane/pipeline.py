@@ -80,6 +80,7 @@ from tradelane.quarantine import (
     reason_path,
 )
 from tradelane.registry import TARGETS
+from tradelane.sequences import numbering
 from tradelane.spec import Project, RouteSpec
 from tradelane.staging import Staged
 from tradelane.steps import prepared_input
@@ -466,8 +467,10 @@ class Pipeline:
             batches = split.outputs(batches)
         if staged.size > READ_AHEAD_FROM:
             batches = one_ahead(batches)
+        partner = self.project.partners.get(route.partner) if route.partner else None
         try:
-            delivery = target.deliver(batches, ctx)
+            with numbering(self.ledger, record.id, route.name, partner):  # sequences.py
+                delivery = target.deliver(batches, ctx)
         except RecordsRejected as exc:  # split: the receiver refused some records, took the rest
             delivery = exc.delivery
             checked.refused_by_target(exc)

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
+from tradelane import sequences
 from tradelane.formats.edifact_contrl import build_contrl, error_code
 from tradelane.formats.edifact_syntax import CHARSETS, Block, Delimiters, Repeated
 from tradelane.formats.edifact_text import render_segment, render_segments
@@ -194,7 +195,10 @@ class EdifactWriter:
         if tpl is None:
             raise ValueError("the EDIFACT writer needs a template (target.edifact)")
         d = delimiters(tpl)
-        body: list[Segment] = []
+        if not (tpl.sender and tpl.recipient):
+            raise ValueError("the EDIFACT writer needs a sender and a recipient (target.edifact"
+                             " or the route's partner)")
+        messages: list[tuple[str, list[Segment]]] = []
         count = 0
         prepared: datetime | None = None
         for number, (header, rows) in enumerate(_messages(batches, tpl.group_by), start=1):
@@ -206,11 +210,22 @@ class EdifactWriter:
                 line = _Values({**values, **row, "line_no": line_no}, rows, d.decimal)
                 segs += [_render(t, line, d) for t in tpl.line]
             segs += [_render(t, _Values(values, rows, d.decimal), d) for t in tpl.summary]
-            body += _message(str(number), list(tpl.message), segs)
+            messages.append((str(number), segs))
             count += len(rows)
-        # the reference is a digest of the messages: the same records, the same interchange
-        digest = "".join(f"'{s[0]}' EDI segment: {list(s[1:])}" for s in body)
-        ref = hashlib.sha256(digest.encode()).hexdigest()[:14].upper()
+        # the partner's sequences, when it keeps them (sequences.py): taken once per output
+        # and reused by its retries, so a retry still writes the very same file
+        numbering = sequences.current()
+        refs = numbering.numbers("edifact", "message", len(messages)) \
+            if numbering is not None and messages else None
+        body: list[Segment] = []
+        for i, (number, segs) in enumerate(messages):
+            body += _message(refs[i] if refs else number, list(tpl.message), segs)
+        taken = numbering.numbers("edifact", "interchange") if numbering is not None else None
+        if taken:
+            ref = taken[0]
+        else:  # a digest of the messages: the same records, the same interchange
+            digest = "".join(f"'{s[0]}' EDI segment: {list(s[1:])}" for s in body)
+            ref = hashlib.sha256(digest.encode()).hexdigest()[:14].upper()
         text = render_segments(_envelope(tpl.sender, tpl.recipient, ref, body,
                                          syntax=tpl.syntax, prepared=prepared), d)
         ident = tpl.syntax.partition(":")[0]

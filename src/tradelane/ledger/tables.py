@@ -214,3 +214,35 @@ received_acks = Table(
     UniqueConstraint("file_id", "seq", name="uq_received_ack"),
     Index("ix_received_sent", "sent_id"),
 )
+
+#: Control-number sequences: the next number written to a partner, per standard and kind
+#: (interchange, group, message); ``cycle`` counts the rollovers to ``start``.
+partner_sequences = Table(
+    "partner_sequences",
+    metadata,
+    Column("partner", String(64), primary_key=True),
+    Column("standard", String(8), primary_key=True),  # edifact | x12
+    Column("kind", String(16), primary_key=True),  # interchange | group | message
+    Column("next_value", BigInteger, nullable=False),
+    Column("cycle", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: The numbers handed to one output of one file: a retry of the same output writes them
+#: again, so a number is never used for two interchanges (within a cycle).
+control_numbers = Table(
+    "control_numbers",
+    metadata,
+    Column("file_id", Integer, ForeignKey("files.id"), primary_key=True),
+    Column("output", String(255), primary_key=True),  # the route writing the output
+    Column("kind", String(16), primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("standard", String(8), nullable=False),
+    Column("first_value", BigInteger, nullable=False),
+    Column("numbers", Text, nullable=False),  # JSON [[first, last], ...]: two on a rollover
+    Column("count", Integer, nullable=False),
+    Column("cycle", Integer, nullable=False),
+    Column("allocated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("partner", "standard", "kind", "cycle", "first_value",
+                     name="uq_control_number"),
+)

@@ -58,11 +58,22 @@ def load_project(root: Path | str = ".", config: Path | str | None = None, *,
                 continue
             assert route is not None
             routes[route.name] = route
+    # partners/ beside mappings/: a route naming a partner takes its identifiers from it
+    from tradelane.partners import apply_partner, load_partners
+
+    partners = load_partners(mappings_dir.parent / "partners", root,
+                             settings or _settings_for_checks(config_path, root), problems)
+    for name, route in list(routes.items()):
+        found = []
+        routes[name] = apply_partner(route, partners, _rel(route.spec_path, root), found)
+        if found:
+            invalid.setdefault(name, []).extend(found)
+            del routes[name]
     every = problems + [p for found in invalid.values() for p in found]
     if problems or (every and not isolate):
         raise ConfigError(every)
     assert settings is not None
-    return Project(settings=settings, routes=routes, invalid=invalid)
+    return Project(settings=settings, routes=routes, invalid=invalid, partners=partners)
 
 
 def _settings_for_checks(path: Path, root: Path) -> Settings | None:

@@ -129,6 +129,11 @@ class RouteSpec(Strict):
     name: str = Field(..., description="Route name; defaults to the YAML file's stem.")
     description: str = Field("", description="What this feed is, in a sentence: shown by"
                              " status and in alerts.")
+    partner: str | None = Field(
+        None, description="The trading partner of this route (partners/NAME.yaml): its"
+        " identifiers fill in the EDIFACT target's sender and recipient, its owner, expect"
+        " and ack_within apply where the route gives none, and its control-number sequences"
+        " number what is written to it.")
     owner: OwnerSpec | None = Field(
         None, description="Who answers for this route, e.g. {name: ERP team, email:"
         " erp@example.com}; its alerts go to them too. check --owners lists routes without.")

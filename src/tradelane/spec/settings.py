@@ -19,6 +19,7 @@ from pydantic import (
 from tradelane.errors import InvalidRoute, NotFound
 from tradelane.registry import TRANSPORTS, TransportPlugin
 from tradelane.spec._base import Duration, Strict
+from tradelane.spec.partners import PartnerSpec
 from tradelane.spec.route import RouteSpec, _check_timezone
 from tradelane.spec.targets import EnvValue, _env_name
 
@@ -401,6 +402,8 @@ class Project(BaseModel):
     #: Routes disabled because their mapping has problems (name -> the problems), when the
     #: project was loaded with ``isolate=True``: the other routes run.
     invalid: dict[str, list[str]] = {}
+    #: Trading partners (``partners/*.yaml``) by name.
+    partners: dict[str, PartnerSpec] = {}
 
     def route(self, name: str) -> RouteSpec:
         try:

@@ -270,8 +270,12 @@ class EdifactTemplate(Strict):
 
     message: list[str] = Field(..., min_length=4,
                                description="UNH S009, e.g. [INVOIC, D, 96A, UN, EAN008].")
-    sender: str = Field(..., min_length=1, description="UNB sender, e.g. '4012345000009:14'.")
-    recipient: str = Field(..., min_length=1, description="UNB recipient, e.g. 'BUYER:ZZ'.")
+    sender: str | None = Field(
+        None, min_length=1, description="UNB sender, e.g. '4012345000009:14'; defaults to our"
+        " id in the route's partner (partners/NAME.yaml, edifact.our_id).")
+    recipient: str | None = Field(
+        None, min_length=1, description="UNB recipient, e.g. 'BUYER:ZZ'; defaults to the"
+        " route's partner's id (edifact.id and qualifier).")
     syntax: str = Field("UNOC:3", pattern=r"^UNO[A-Z]:[1-4]$",
                         description="UNB syntax identifier and version.")
     una: str | None = Field(

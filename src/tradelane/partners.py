@@ -1,0 +1,122 @@
+"""Trading partners: reading ``partners/*.yaml`` and applying a partner to the routes that
+name it. Every problem is reported as ``file: dotted.path: message`` like a route's."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from tradelane.spec.partners import PartnerSpec
+from tradelane.spec.route import RouteSpec
+from tradelane.spec.settings import Settings
+
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_partners(folder: Path, root: Path, settings: Settings | None,
+                  problems: list[str]) -> dict[str, PartnerSpec]:
+    """Every partner of ``folder`` (none when it does not exist); problems appended."""
+    partners: dict[str, PartnerSpec] = {}
+    if not folder.is_dir():
+        return partners
+    for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+        label = _rel(path, root)
+        try:
+            data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader) or {}  # noqa: S506
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark else "yaml"
+            problems.append(f"{label}: {where}: {getattr(exc, 'problem', exc)}")
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{label}: cannot read: {exc}")
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"{label}: the file must hold a mapping of options")
+            continue
+        data.setdefault("name", path.stem)
+        try:
+            partner = PartnerSpec.model_validate({**data, "spec_path": path})
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"]) or "(top)"
+                message = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    message = "unknown option"
+                problems.append(f"{label}: {loc}: {message}")
+            continue
+        if partner.name in partners:
+            problems.append(f"{label}: name: partner {partner.name!r} is also defined in"
+                            f" {_rel(partners[partner.name].spec_path, root)}")
+            continue
+        _check_partner(partner, label, root, settings, problems)
+        partners[partner.name] = partner
+    return partners
+
+
+def _check_partner(partner: PartnerSpec, label: str, root: Path, settings: Settings | None,
+                   problems: list[str]) -> None:
+    known = sorted(settings.connections) if settings is not None else []
+    for i, name in enumerate(partner.transports):
+        if name not in known:
+            problems.append(f"{label}: transports.{i}: {name!r} is not a connection in"
+                            f" tradelane.yaml{did_you_mean(name, known)}")
+    for option in ("certificate", "pgp_public_key"):
+        value = getattr(partner.keys, option)
+        if value and not (root / value).is_file():
+            problems.append(f"{label}: keys.{option}: {value} does not exist")
+
+
+def apply_partner(route: RouteSpec, partners: dict[str, PartnerSpec], label: str,
+                  problems: list[str]) -> RouteSpec:
+    """The route with its partner's identifiers, owner, expect and ack_within filled in
+    where the route gives none; an unknown partner or missing identifiers are problems."""
+    edifact = route.target.edifact
+    if route.partner is None:
+        if edifact is not None and not (edifact.sender and edifact.recipient):
+            problems.append(f"{label}: target.edifact: give sender and recipient, or name the"
+                            " route's partner (partner: NAME, from partners/NAME.yaml)")
+        return route
+    partner = partners.get(route.partner)
+    if partner is None:
+        problems.append(f"{label}: partner: {route.partner!r} is not a partner in"
+                        f" partners/{did_you_mean(route.partner, sorted(partners))}")
+        return route
+    update: dict[str, Any] = {}
+    if route.owner is None and partner.owner is not None:
+        update["owner"] = partner.owner
+    if route.expect is None and partner.expect is not None:
+        update["expect"] = partner.expect
+    if edifact is not None:
+        ids = partner.edifact
+        if ids is None and not (edifact.sender and edifact.recipient):
+            problems.append(f"{label}: target.edifact: partner {partner.name!r} has no"
+                            " edifact identifiers: give sender and recipient here or"
+                            f" edifact: {{id, our_id}} in {_rel(partner.spec_path, None)}")
+            return route
+        tpl = edifact.model_copy(update={
+            "sender": edifact.sender or (ids.us if ids else None),
+            "recipient": edifact.recipient or (ids.party if ids else None),
+            "ack_within": edifact.ack_within or partner.ack_within})
+        update["target"] = route.target.model_copy(update={"edifact": tpl})
+    return route.model_copy(update=update) if update else route
+
+
+def did_you_mean(word: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(word, known, n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _rel(path: Path | None, root: Path | None) -> str:
+    if path is None:
+        return "?"
+    if root is None:
+        return f"partners/{path.name}"
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,107 @@
+"""Partners as records (issue 17): partners/*.yaml, routes that name one, check's messages."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from support.project import REPO, ProjectDir
+from tradelane.errors import ConfigError
+from tradelane.models import Outcome
+
+CASES = REPO / "tests" / "cases"
+PARTNER = """\
+description: the retail chain
+owner: {name: Retail desk, email: retail@example.com}
+edifact: {id: "5412345000013", qualifier: "14", our_id: "4012345000009", our_qualifier: "14"}
+ack_within: 2h
+"""
+
+
+def _invoic_with_partner(project: ProjectDir, partner_line: str = "partner: retailer") -> None:
+    spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
+    spec = spec.replace('    sender: "4012345000009:14"\n', "").replace(
+        '    recipient: "5412345000013:14"\n', "")
+    project.route("invoic_out", f"{partner_line}\n{spec}")
+
+
+def _problems(project: ProjectDir) -> str:
+    with pytest.raises(ConfigError) as info:
+        project.load()
+    return str(info.value)
+
+
+def test_a_route_naming_an_unknown_partner_is_refused_with_the_closest_name(
+        project: ProjectDir) -> None:
+    project.file("partners/retailer.yaml", PARTNER)
+    _invoic_with_partner(project, "partner: retailler")
+    problems = _problems(project)
+    assert "mappings/invoic_out.yaml: partner: 'retailler' is not a partner" in problems
+    assert "did you mean 'retailer'?" in problems
+
+
+def test_an_edifact_target_without_sender_and_without_partner_is_refused(
+        project: ProjectDir) -> None:
+    _invoic_with_partner(project, "")
+    assert "target.edifact: give sender and recipient, or name the route's partner" \
+        in _problems(project)
+
+
+def test_partner_file_problems_are_located(project: ProjectDir) -> None:
+    project.settings("connections:\n  retail_sftp: {sftp: {host: h, user: u,"
+                     " password_env: P, fingerprint: 'SHA256:" + "A" * 43 + "'}}\n")
+    project.file("partners/retailer.yaml", PARTNER + "transports: [retail_sfpt]\n"
+                 "keys: {certificate: certs/retailer.pem}\n")
+    project.file("partners/other.yaml", "edifact: {id: X, our_id: Y, qualifer: ZZ}\n"
+                 "ack_within: soon\n")
+    problems = _problems(project)
+    assert "partners/retailer.yaml: transports.0: 'retail_sfpt' is not a connection in" \
+        " tradelane.yaml; did you mean 'retail_sftp'?" in problems
+    assert "partners/retailer.yaml: keys.certificate: certs/retailer.pem does not exist" \
+        in problems
+    assert "partners/other.yaml: edifact.qualifer: unknown option" in problems
+    assert "partners/other.yaml: ack_within:" in problems
+
+
+def test_a_sequence_whose_range_cannot_hold_its_width_is_refused(project: ProjectDir) -> None:
+    project.file("partners/retailer.yaml", PARTNER.replace(
+        'our_qualifier: "14"}', 'our_qualifier: "14", control_numbers: {interchange:'
+        ' {start: 1, max: 99999999, width: 5}}}'))
+    assert "partners/retailer.yaml: edifact.control_numbers.interchange: max (99999999)" \
+        " does not fit in width 5" in _problems(project)
+
+
+def test_a_route_takes_its_partners_ids_owner_and_ack_window(project: ProjectDir) -> None:
+    project.file("partners/retailer.yaml", PARTNER)
+    _invoic_with_partner(project)
+    route = project.load().route("invoic_out")
+    assert route.target.edifact is not None
+    assert route.target.edifact.sender == "4012345000009:14"
+    assert route.target.edifact.recipient == "5412345000013:14"
+    assert route.target.edifact.ack_within is not None
+    assert route.target.edifact.ack_within.total_seconds() == 7200
+    assert route.owner is not None and route.owner.email == "retail@example.com"
+
+
+def test_the_partners_ids_write_the_same_bytes_as_the_route_giving_them(
+        project: ProjectDir) -> None:
+    project.file("partners/retailer.yaml", PARTNER)
+    _invoic_with_partner(project)
+    case = CASES / "invoic_out"
+    project.drop("invoic_out", "INVOICES_1.csv", (case / "input.csv").read_bytes())
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    [output] = project.outputs("invoic_out")
+    assert output.read_bytes() == (case / "expected.edi").read_bytes()
+
+
+def test_the_demo_partners_load_with_the_demo(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    shutil.copytree(REPO / "mappings", root / "mappings")
+    shutil.copytree(REPO / "partners", root / "partners")
+    shutil.copy(REPO / "tradelane.yaml", root / "tradelane.yaml")
+    project = ProjectDir(root).load()
+    assert "retailer" in project.partners
+    assert project.partners["retailer"].edifact is not None
