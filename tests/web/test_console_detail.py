@@ -162,3 +162,52 @@ def viewer_client(ops_project: ProjectDir, live: LiveConsole) -> Iterator[httpx.
 def test_a_viewer_may_download(viewer_client: httpx.Client) -> None:
     assert viewer_client.get("/files/1/original").content == BAD_CSV.encode()
     assert 'id="edit-refused"' not in viewer_client.get("/files/1").text
+
+
+def test_an_edifact_file_lists_the_contrl_it_sent(project: ProjectDir,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADELANE_CONSOLE_PASSWORD", PASSWORD)
+    monkeypatch.delenv("TRADELANE_LEDGER_URL", raising=False)
+    project.settings("console: {user: ops}\n")
+    shutil.copy(REPO / "mappings" / "edifact_orders.yaml", project.root / "mappings")
+    [source] = (REPO / "tests" / "cases" / "edifact_orders").glob("input.*")
+    project.drop("edifact_orders", "ORDERS_ok.edi", source.read_bytes())
+    [result] = project.run().results
+    assert result.outcome == "delivered"
+    [ack] = (project.root / "outbox" / "acks").iterdir()
+    server = LiveConsole(project.root)
+    try:
+        with server.client() as client:
+            log_in(client)
+            page = client.get(f"/files/{result.file_id}").text
+    finally:
+        server.stop()
+    assert f"<li>Acknowledgement sent: <code>{ack}</code></li>" in page
+
+
+def test_an_edifact_output_lists_its_interchange_and_ack_state(
+        project: ProjectDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADELANE_CONSOLE_PASSWORD", PASSWORD)
+    monkeypatch.delenv("TRADELANE_LEDGER_URL", raising=False)
+    project.settings("console: {user: ops}\n")
+    shutil.copy(REPO / "mappings" / "invoic_out.yaml", project.root / "mappings")
+    source = REPO / "tests" / "cases" / "invoic_out" / "input.csv"
+    project.drop("invoic_out", "INVOICES_0412.csv", source.read_bytes())
+    [result] = project.run().results
+    assert result.outcome == "delivered"
+    server = LiveConsole(project.root)
+    try:
+        with server.client() as client:
+            log_in(client)
+            page = client.get(f"/files/{result.file_id}").text
+    finally:
+        server.stop()
+    sent = re.search(r"<li>Sent as EDIFACT interchange (\S+) to 5412345000013:14 \((\d+)"
+                     r" message\(s\)\) in <code>[^<]*INVOICES_0412.edi</code>:"
+                     r" acknowledgement (\w+)", page)
+    assert sent, page[page.find("What it led to"):][:800]
+    with project.ledger() as ledger:
+        from tradelane.ledger.interchanges import Tracking
+
+        [row] = Tracking(ledger).sent()
+    assert sent.groups() == (row.control_ref, str(row.messages), row.ack_state)
