@@ -211,3 +211,17 @@ def test_an_edifact_output_lists_its_interchange_and_ack_state(
 
         [row] = Tracking(ledger).sent()
     assert sent.groups() == (row.control_ref, str(row.messages), row.ack_state)
+
+
+def test_a_queued_file_says_it_waits_for_the_next_poll(ops: httpx.Client,
+                                                      ops_project: ProjectDir) -> None:
+    from tradelane import ops as engine_ops
+
+    with ops_project.ledger() as ledger:
+        assert engine_ops.queue_reprocess(ops_project.load(), ledger, [1]) == ([1], [])
+    page = ops.get("/files/1").text
+    assert "Queued for reprocessing: <code>tradelane serve</code> takes it at its next poll" \
+        in page
+    assert "A temporary problem" not in page
+    assert 'id="reprocess">Retry now</button>' in page
+    assert _marked(page)  # the failing row is still shown

@@ -23,7 +23,7 @@ from tradelane.ledger import FileRecord, Ledger
 from tradelane.ledger.tables import content_keys, files
 from tradelane.models import QUARANTINE_STATES, FileState
 from tradelane.paths import is_inside, safe_component
-from tradelane.quarantine import original_of, reason_path
+from tradelane.quarantine import original_of, read_reason, reason_path
 from tradelane.spec import Project
 from tradelane.web.params import ConsoleDep, FileId
 from tradelane.web.preview import preview
@@ -46,6 +46,8 @@ def file_page(request: Request, con: ConsoleDep, user: Viewer,
     shown = None
     if record.state in QUARANTINE_STATES:
         reason = ops.reason(con.ledger, file_id)
+    elif record.state == FileState.PENDING and record.path:  # a reprocess waiting: why before
+        reason = read_reason(Path(record.path)) or None
     if record.path and _servable(project, Path(record.path)) and record.state in (
             *QUARANTINE_STATES, FileState.PENDING):
         errors = reason.get("errors", []) if reason else []
