@@ -22,7 +22,8 @@ from support.project import DATA, REPO, ProjectDir
 from tradelane.cli import app
 from tradelane.formats.x12 import X12File, X12Reader, iter_transactions
 from tradelane.formats.x12_ruleset import route_rules
-from tradelane.formats.x12_structure import SegmentRulesInvalid, SetChecker
+from tradelane.formats.x12_segment_rules import SegmentRulesInvalid
+from tradelane.formats.x12_structure import SetChecker
 from tradelane.models import Outcome
 from tradelane.spec import RouteSpec, X12Format
 from tradelane.staging import Staged

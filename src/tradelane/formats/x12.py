@@ -6,7 +6,7 @@ The pieces live next door: ``x12_syntax`` (delimiters from the ISA, the streamin
 ``x12_map`` (field paths applied column by column), ``x12_acks`` (997, 999 and TA1) and
 ``x12_rejects`` (split-out transaction sets written back as X12); ``x12_hipaa`` checks
 the sets of a HIPAA guide with pyx12 first (``format.hipaa``), in a pass of its own;
-``x12_structure`` checks each set against the route's own segment rules (``format.rules``).
+``x12_segment_rules`` checks each set against the route's own segment rules (``format.rules``).
 
 Header fields are per transaction set, so in a batch they are columns (one value per record).
 A transaction set without records delivers nothing. A TA1 received (the partner's answer to an
@@ -39,7 +39,7 @@ from tradelane.staging import Staged
 
 if TYPE_CHECKING:
     from tradelane.formats.x12_hipaa import HipaaCheck
-    from tradelane.formats.x12_structure import SegmentRulesCheck
+    from tradelane.formats.x12_segment_rules import SegmentRulesCheck
 
 __all__ = ["Isolated", "Transaction", "X12Delimiters", "X12File", "X12Path", "X12Reader",
            "compile_x12_path", "iter_transactions"]
@@ -93,7 +93,7 @@ class X12Reader:
             hipaa = HipaaCheck(staged, fmt.hipaa, fmt.encoding)
         rules = None
         if fmt.rules:
-            from tradelane.formats.x12_structure import SegmentRulesCheck
+            from tradelane.formats.x12_segment_rules import SegmentRulesCheck
 
             rules = SegmentRulesCheck(fmt, route.base_dir, staged)
         with segment_limit(fmt.max_segment_bytes, route.limits.max_segment_bytes) as limit:

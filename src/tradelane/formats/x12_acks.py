@@ -10,7 +10,7 @@ is answered, so the same answer always gets the same numbers and the same file n
 
 A set that breaks its HIPAA guide (``x12_hipaa``) is answered with every finding pyx12 made:
 an IK3 per segment and code, the IK4s of its elements, and IK5 codes; so is one that breaks
-the route's own segment rules (``x12_structure``), from the same ``SetFindings``. pyx12's
+the route's own segment rules (``x12_segment_rules``), from the same ``SetFindings``. pyx12's
 own 999 writer is not used: it dates its control numbers and draws GS06 at random (a retry
 would answer under other numbers), writes its own delimiters and answers only the file's
 last group.
@@ -98,7 +98,7 @@ def build_x12_acks(fmt: X12Format, staged: Staged, *, error: RejectError | None 
 
         noted = warned(staged, fmt.encoding)
     if fmt.rules and error is None:  # delivered with warnings of its segment rules (IK5*E)
-        from tradelane.formats.x12_structure import warned as rules_warned
+        from tradelane.formats.x12_segment_rules import warned as rules_warned
 
         noted = {**noted, **rules_warned(staged)}
     codes = X12Codes(ta1="025") if isinstance(error, DuplicateFile) else codes_of(error)

@@ -1,5 +1,5 @@
 """An X12 transaction set checked against a route's own segment rules (``x12_ruleset``),
-compiled once per route.
+compiled once per route (``x12_segment_rules`` applies them as the reader reads).
 
 The structure becomes the state machine EDIFACT messages walk (``edi.structure``: a loop is
 a segment group entered by its first segment), framed by ST and SE, so a set costs a dict
@@ -10,7 +10,7 @@ remembered (a bounded set), so repeated lines cost a set lookup.
 Every violation is a ``RuleFinding`` (the HIPAA ``Finding`` with its rule): the segment's
 number in the file and byte, its tag and position in the set (IK302), the element, component,
 value, the 999 code (IK304 1-8 or IK403 1-13) and the rule, whose severity the rules file
-sets. ``x12_acks`` answers a set's findings as the HIPAA ones: IK3, IK4 and IK5.
+sets.
 """
 
 from __future__ import annotations
@@ -18,31 +18,22 @@ from __future__ import annotations
 import functools
 import operator
 import re
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tradelane.edi.directory import GroupNode, MessageDef
 from tradelane.edi.structure import Finding as Step
 from tradelane.edi.structure import StructureMachine
-from tradelane.formats.edi_errors import EdiSyntaxError
-from tradelane.formats.x12_codes import X12Codes
-from tradelane.formats.x12_hipaa import MAX_PER_SET, Finding, SetFindings
-from tradelane.formats.x12_ruleset import RULES, ElementRule, RuleSet, SegmentRules, route_rules
-from tradelane.models import Issue
-from tradelane.staging import Staged
+from tradelane.formats.x12_hipaa import Finding
+from tradelane.formats.x12_ruleset import RULES, ElementRule, RuleSet, SegmentRules
 
 if TYPE_CHECKING:
     from tradelane.formats.x12_envelope import Transaction
     from tradelane.formats.x12_syntax import X12Delimiters
 
-#: Findings kept per file (beyond, counted): a file broken everywhere stays small in memory.
-MAX_PER_FILE = 5_000
-#: Warnings noted per file (the rest counted).
-MAX_WARNINGS = 200
+#: Texts of valid segments remembered per segment tag.
 GOOD_TEXTS = 4096
 _NUMBER = re.compile(r"-?\d+")
 _REAL = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
@@ -55,39 +46,6 @@ class RuleFinding(Finding):
     """A finding with the rule it breaks (a severity is set per rule)."""
 
     rule: str = ""
-
-
-class SegmentRulesInvalid(EdiSyntaxError):
-    """Transaction sets break the route's segment rules: every finding in ``issues``
-    (``error_count`` the true total), raised as the first. ``rule_sets`` (ST segment ->
-    ``SetFindings``) lets the 999 answer each set with its IK3/IK4/IK5."""
-
-    def __init__(self, sets: Iterable[SetFindings], rules: str):
-        self.rule_sets = {s.segment: s for s in sets}
-        owner = next(iter(self.rule_sets.values()))
-        total = sum(s.count for s in self.rule_sets.values())
-        subject = f"transaction set {owner.code} {owner.control} breaks the segment rules {rules}"
-        if not owner.findings:  # past the file's limit of findings kept: only counted
-            super().__init__(f"{subject}: {owner.count:,} violations (not kept: the file has"
-                             f" {MAX_PER_FILE:,} already)", segment_index=owner.segment)
-            first = None
-        else:
-            first = owner.findings[0]
-            value = f" {first.value!r}" if first.value else ""
-            more = f" (and {total - 1:,} more)" if total > 1 else ""
-            super().__init__(f"{subject}: {first.field}{value}: {first.describe()}{more}",
-                             value=first.value, segment_index=first.segment,
-                             byte_offset=first.byte)
-        self.rule = getattr(first, "rule", "") or "segment_rules"
-        self.issues = [issue(f, s) for s in self.rule_sets.values() for f in s.findings]
-        self.error_count = max(total, len(self.issues), 1)
-        self.x12 = X12Codes(ak5="5")
-
-
-def issue(f: Finding, owner: SetFindings) -> Issue:
-    where = f"transaction set {owner.code} {owner.control}, {f.where()}"
-    return Issue(location=where, field=f.field, value=f.value,
-                 rule=getattr(f, "rule", "") or "segment_rules", message=f.describe())
 
 
 # -- the compiled rules --------------------------------------------------------------------------
@@ -397,89 +355,3 @@ def _note(tag: str, kind: str, positions: tuple[int, ...], values: list[str],
 
 def _broken(note: str, why: str, code: str, pos: int) -> Fault:
     return ("syntax_note", code, f"{why} (syntax note {note})", pos, 0, "", "")
-
-
-# -- the reader's use ------------------------------------------------------------------------------
-
-
-#: The warnings of the last few files read, by content, for their 999 (built in the same
-#: process right after reading, in the delivery's ledger transaction).
-_RECENT: OrderedDict[tuple[str, int], dict[int, SetFindings]] = OrderedDict()
-_RECENT_FILES = 8
-
-
-def _key(staged: Staged) -> tuple[str, int] | None:
-    return None if staged.sha256 is None else (staged.sha256, staged.size)
-
-
-def warned(staged: Staged) -> dict[int, SetFindings]:
-    """The sets of a file delivered with warnings of its segment rules (its 999 says E)."""
-    key = _key(staged)
-    return dict(_RECENT.get(key, {})) if key is not None else {}
-
-
-class SegmentRulesCheck:
-    """A route's segment rules applied to the sets of one file, for the reader."""
-
-    def __init__(self, fmt: Any, base_dir: Path | None, staged: Staged):
-        rules = route_rules(fmt, base_dir)
-        assert rules is not None
-        self.rules = rules
-        self.checker = _checker(rules)
-        self.rejected: list[SetFindings] = []
-        self.warned: dict[int, SetFindings] = {}
-        self.kept = 0
-        self.notes = 0
-        key = _key(staged)
-        if key is not None:
-            _RECENT[key] = self.warned
-            _RECENT.move_to_end(key)
-            while len(_RECENT) > _RECENT_FILES:
-                _RECENT.popitem(last=False)
-
-    def check(self, tx: Transaction) -> tuple[SetFindings | None, list[str]]:
-        """(the set's findings if it is rejected, notes on what only warns)."""
-        if tx.code != self.rules.transaction:
-            return None, []
-        found = self.checker.check(tx)
-        if not found:
-            return None, []
-        severity = self.rules.severity
-        rejects = [f for f in found if severity[f.rule] == "reject"]
-        warns = [f for f in found if severity[f.rule] == "warn"]
-        notes: list[str] = []
-        if warns and not rejects:
-            kept = self._set(tx, warns)
-            self.warned[tx.first_segment] = kept
-            for f in kept.findings:
-                self.notes += 1
-                if self.notes <= MAX_WARNINGS:
-                    i = issue(f, kept)
-                    notes.append(f"segment rules {self.rules.name}: {i.location}: {i.field}"
-                                 + (f" {i.value!r}" if i.value else "") + f": {i.message}")
-        return (self._set(tx, rejects + warns) if rejects else None), notes
-
-    def _set(self, tx: Transaction, found: list[RuleFinding]) -> SetFindings:
-        out = SetFindings(tx.code, tx.control, self.rules.name, tx.first_segment,
-                          count=len(found))
-        room = max(0, min(MAX_PER_SET, MAX_PER_FILE - self.kept))
-        out.findings = found[:room]  # past the file's limit, counted only
-        self.kept += len(out.findings)
-        return out
-
-    def error(self, sets: list[SetFindings]) -> SegmentRulesInvalid:
-        return SegmentRulesInvalid(sets, self.rules.name)
-
-
-def _checker(rules: RuleSet) -> SetChecker:
-    """One compiled checker per rule set and process (cached by name and content)."""
-    found = _CHECKERS.get(rules)
-    if found is None:
-        found = _CHECKERS[rules] = SetChecker(rules)
-        while len(_CHECKERS) > 32:
-            _CHECKERS.pop(next(iter(_CHECKERS)))
-    return found
-
-
-_CHECKERS: dict[RuleSet, SetChecker] = {}
-
