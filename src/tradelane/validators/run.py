@@ -73,6 +73,13 @@ def compiled(route: RouteSpec, root: Path) -> list[tuple[ValidateStep, Validator
 def compile_all(route: RouteSpec, root: Path) -> list[str]:
     """``check`` (and every load of the project): every step's schema compiled, each broken
     one with its own message. What compiles stays in the cache for the files."""
+    from tradelane.spec import verdicts
+
+    # a pass is remembered across processes (spec/verdicts.py), keyed by the mapping, every
+    # file in schemas/ and this package's code: an empty run then loads no XML library
+    verdict = verdicts.verdict(route, "validate", *_inputs(root))
+    if verdicts.passed(verdict):
+        return []
     problems = []
     name = str(route.__dict__.get("name", ""))
     fmt = getattr(route.__dict__.get("format"), "type", None)
@@ -86,7 +93,17 @@ def compile_all(route: RouteSpec, root: Path) -> list[str]:
             _validator(name, root, index, step)
         except ConfigError as exc:
             problems.extend(f"validate.{index}: {p}" for p in exc.problems)
+    if not problems:
+        verdicts.remember(verdict)
     return problems
+
+
+def _inputs(root: Path) -> list[Path]:
+    """What a schema check depends on besides the mapping: every file of the schemas
+    folder, and the validators' own code."""
+    schemas = SchemaFolder(root).root
+    files = sorted(p for p in schemas.rglob("*") if p.is_file()) if schemas.is_dir() else []
+    return files + sorted(Path(__file__).parent.glob("*.py"))
 
 
 def against_schemas(docs: Iterable[Document], staged: Staged, route: RouteSpec,

@@ -27,6 +27,9 @@ from tradelane.staging import Staged
 from tradelane.validators.confine import SchemaFolder
 from tradelane.validators.xmlsafe import load_tree
 
+#: Whitespace between elements is not kept (libxml2 keeps a leaf's blank text and mixed
+#: content's): it means nothing to a schema, and a third fewer nodes to build and check.
+_LEAN = {"remove_blank_text": True, "collect_ids": False}
 #: Bytes handed to the streaming parser at a time: the precision of a streamed error's line.
 WINDOW = 4 * 1024
 _ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([^']+)'")
@@ -64,7 +67,7 @@ class XsdValidator:
         assert self.schema is not None
         try:
             with staged.open() as fh:
-                tree = etree.parse(fh, etree.XMLParser(**_SAFE))
+                tree = etree.parse(fh, etree.XMLParser(**_SAFE, **_LEAN))
         except etree.XMLSyntaxError as exc:
             raise _malformed(exc) from None
         if self.schema.validate(tree):
@@ -80,7 +83,7 @@ class XsdValidator:
         with staged.open() as fh:
             feed = _Windows(fh)
             events = etree.iterparse(feed, events=("end",), tag=tag, schema=self.schema,
-                                     **_SAFE)
+                                     **_SAFE, **_LEAN)
             feed.watch(lambda: events.error_log)
             try:
                 for _, elem in events:
