@@ -105,3 +105,78 @@ def test_the_demo_partners_load_with_the_demo(tmp_path: Path) -> None:
     project = ProjectDir(root).load()
     assert "retailer" in project.partners
     assert project.partners["retailer"].edifact is not None
+
+
+# -- tradelane partners: what the ledger knows of each partner --------------------------------
+
+def _cli(project: ProjectDir, *args: str) -> str:
+    from typer.testing import CliRunner
+
+    from tradelane.cli.main import app
+
+    result = CliRunner().invoke(app, [*args, "--project", str(project.root)],
+                                env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _orders(ref: str) -> bytes:
+    """The golden ORDERS interchange under another control reference."""
+    return (CASES / "edifact_orders" / "input.edi").read_bytes().replace(
+        b"+ORD0001'", f"+{ref}'".encode())
+
+
+def test_partners_lists_last_interchanges_outstanding_acks_and_gaps(
+        project: ProjectDir) -> None:
+    import json
+
+    from tradelane.serve.monitor import Monitor
+
+    project.file("partners/retailer.yaml", PARTNER)
+    _invoic_with_partner(project)
+    shutil.copy(REPO / "mappings" / "edifact_orders.yaml", project.root / "mappings")
+    for ref in ("101", "102", "105"):  # 103 and 104 never came
+        project.drop("edifact_orders", f"ORDERS_{ref}.edi", _orders(ref))
+    project.drop("invoic_out", "INVOICES_1.csv",
+                 (CASES / "invoic_out" / "input.csv").read_bytes())
+    results = project.run().results
+    assert [r.outcome for r in results] == [Outcome.DELIVERED] * 4, results
+
+    [row] = json.loads(_cli(project, "partners", "--json"))
+    assert row["name"] == "retailer"
+    assert row["last_inbound"]["control_ref"] == "105"
+    assert row["last_outbound"]["route"] == "invoic_out"
+    assert row["acks_waiting"] == 1 and row["acks_late"] == 0  # ack_within 2h: not late yet
+    assert row["gaps"] == [[103, 104]]
+
+    table = _cli(project, "partners")
+    assert "retailer" in table and "105" in table
+    assert max(len(line) for line in table.splitlines()) <= 80
+    shown = _cli(project, "partners", "show", "retailer")
+    assert "gap: interchange 103 to 104 never received" in shown
+    assert "acknowledgements outstanding: 1" in shown
+
+    with project.ledger() as ledger:  # the gap is an alert, once; it closes when they come
+        assert Monitor(project.load(), ledger, channel_list=[]).check() == \
+            ["number_gap:retailer:103-104"]
+        assert Monitor(project.load(), ledger, channel_list=[]).check() == []
+    for ref in ("103", "104"):
+        project.drop("edifact_orders", f"ORDERS_{ref}.edi", _orders(ref))
+    project.run()
+    with project.ledger() as ledger:
+        Monitor(project.load(), ledger, channel_list=[]).check()
+        from tradelane.ledger.alerts import Incidents
+        assert not [i for i in Incidents(ledger).open_incidents() if i.kind == "number_gap"]
+
+
+def test_partners_show_an_unknown_name_says_the_closest(project: ProjectDir) -> None:
+    from typer.testing import CliRunner
+
+    from tradelane.cli.main import app
+
+    project.file("partners/retailer.yaml", PARTNER)
+    result = CliRunner().invoke(app, ["partners", "show", "retialer", "--project",
+                                      str(project.root)])
+    assert result.exit_code == 5
+    assert "no partner named 'retialer'" in result.output
+    assert "did you mean 'retailer'?" in result.output

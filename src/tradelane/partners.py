@@ -1,18 +1,23 @@
-"""Trading partners: reading ``partners/*.yaml`` and applying a partner to the routes that
-name it. Every problem is reported as ``file: dotted.path: message`` like a route's."""
+"""Trading partners: reading ``partners/*.yaml``, applying a partner to the routes that name
+it (every problem reported as ``file: dotted.path: message`` like a route's), and the
+overview of each partner that ``tradelane partners`` and the console show."""
 
 from __future__ import annotations
 
 import difflib
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
 
-from tradelane.spec.partners import PartnerSpec
+from tradelane.spec.partners import PartnerSpec, SequenceSpec
 from tradelane.spec.route import RouteSpec
 from tradelane.spec.settings import Settings
+
+if TYPE_CHECKING:
+    from tradelane.ledger import Ledger
 
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -89,7 +94,8 @@ def apply_partner(route: RouteSpec, partners: dict[str, PartnerSpec], label: str
     update: dict[str, Any] = {}
     if route.owner is None and partner.owner is not None:
         update["owner"] = partner.owner
-    if route.expect is None and partner.expect is not None:
+    # the partner's files are expected on the routes reading them, not on those writing to it
+    if route.expect is None and partner.expect is not None and edifact is None:
         update["expect"] = partner.expect
     if edifact is not None:
         ids = partner.edifact
@@ -120,3 +126,58 @@ def _rel(path: Path | None, root: Path | None) -> str:
         return str(Path(path).resolve().relative_to(root))
     except ValueError:
         return str(path)
+
+
+# -- what the ledger knows of each partner (tradelane partners, the console) ---------------
+
+
+def identifiers(partner: PartnerSpec) -> list[str]:
+    """The partner's own ids in every standard (what its interchanges carry)."""
+    ids = [partner.edifact.id] if partner.edifact else []
+    return ids + ([partner.x12.isa_id] if partner.x12 else [])
+
+
+def overview(partners: dict[str, PartnerSpec], ledger: Ledger,
+             now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per partner: ids, owner, last interchange in and out, acknowledgements outstanding,
+    the next control numbers, and the gaps in the numbers received."""
+    from tradelane.ledger.partner_activity import PartnerActivity, gaps
+    from tradelane.sequences import Sequences
+
+    activity = PartnerActivity(ledger)
+    taken = {(s["partner"], s["standard"], s["kind"]): s
+             for s in Sequences(ledger).next_values()}
+    out = []
+    for name, partner in sorted(partners.items()):
+        ids = identifiers(partner)
+        act = activity.activity(ids, now)
+        sequences = []
+        for standard, kind, spec in _sequences(partner):
+            row = taken.get((name, standard, kind))
+            value = row["next"] if row else spec.start
+            sequences.append({"standard": standard, "kind": kind,
+                              "next": spec.text(value if value <= spec.max else spec.start),
+                              "max": spec.max, "rollovers": row["cycle"] if row else 0})
+        out.append({
+            "name": name, "description": partner.description,
+            "owner": str(partner.owner) if partner.owner else None,
+            "edifact": partner.edifact.party if partner.edifact else None,
+            "x12": f"{partner.x12.isa_qualifier}:{partner.x12.isa_id}" if partner.x12 else None,
+            "transports": partner.transports,
+            "last_inbound": act.last_inbound.as_dict() if act.last_inbound else None,
+            "last_outbound": act.last_outbound.as_dict() if act.last_outbound else None,
+            "acks_waiting": act.acks_waiting, "acks_late": act.acks_late,
+            "sequences": sequences,
+            "gaps": [list(g) for g in gaps(activity.received_numbers(ids))]})
+    return out
+
+
+def _sequences(partner: PartnerSpec) -> list[tuple[str, str, SequenceSpec]]:
+    out = []
+    if partner.edifact is not None:
+        control = partner.edifact.control_numbers
+        for kind in ("interchange", "message"):
+            spec = getattr(control, kind)
+            if spec is not None:
+                out.append(("edifact", kind, spec))
+    return out

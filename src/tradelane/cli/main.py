@@ -29,6 +29,7 @@ from tradelane.cli.console import console as console_command
 from tradelane.cli.draft import draft as draft_command
 from tradelane.cli.drift import drift as drift_command
 from tradelane.cli.edi import edi_app
+from tradelane.cli.partners import partners as partners_command
 from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
 from tradelane.cli.spec import spec as spec_command
@@ -84,6 +85,7 @@ app.command("spec")(spec_command)
 app.command("draft")(draft_command)
 app.command("drift")(drift_command)
 app.command("acks")(acks_command)
+app.command("partners")(partners_command)
 
 console = Console()
 err = Console(stderr=True)

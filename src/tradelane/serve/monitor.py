@@ -13,6 +13,8 @@ unreachable     a source failed the last N polls                a poll succeeds
 invalid         a route's mapping is invalid (route disabled)   the mapping is fixed
 ack_overdue     an interchange sent has no acknowledgement      it arrives
                 past its route's ack_within (key: its id)
+number_gap      a partner's interchange numbers received skip   the missing ones arrive
+                some (partners/NAME.yaml; key: partner + run)
 ==============  ==============================================  ==========================
 """
 
@@ -45,6 +47,7 @@ CLEARED = {
     "unreachable": "its source answers again",
     "invalid": "its mapping is valid again",
     "ack_overdue": "the acknowledgement arrived",
+    "number_gap": "the missing interchanges arrived",
     "drift": "its files have the pinned shape again, or the new shape was accepted",
 }
 
@@ -90,7 +93,8 @@ class Monitor:
                             ("overdue", self._overdue(now)),
                             ("unreachable", self._unreachable()),
                             ("invalid", self._invalid()),
-                            ("ack_overdue", self._acks_overdue(now))):
+                            ("ack_overdue", self._acks_overdue(now)),
+                            ("number_gap", self._number_gaps())):
             for f in found:
                 if self.incidents.open(f.key, kind, f.message, route=f.route,
                                        file_id=f.file_id, now=now):
@@ -177,6 +181,24 @@ class Monitor:
                       f" {s.ack_due_at:%Y-%m-%d %H:%M} UTC). See: tradelane acks --waiting",
                       route=s.route, file_id=s.file_id)
                 for s in Tracking(self.ledger).overdue(now) if s.ack_due_at is not None]
+
+    def _number_gaps(self) -> list[Found]:
+        """Interchange numbers a partner skipped (a repeat is a duplicate interchange, refused
+        by the envelope checks): information for whoever answers for the partner."""
+        from tradelane.ledger.partner_activity import PartnerActivity, gaps
+        from tradelane.partners import identifiers
+
+        found = []
+        activity = PartnerActivity(self.ledger)
+        for name, partner in self.project.partners.items():
+            for first, last in gaps(activity.received_numbers(identifiers(partner))):
+                missing = str(first) if first == last else f"{first} to {last}"
+                found.append(Found(
+                    f"number_gap:{name}:{first}-{last}", "number_gap",
+                    f"partner {name}: interchange {missing} never arrived, though later"
+                    " numbers did: ask the partner whether it was sent. See: tradelane"
+                    f" partners show {name}"))
+        return found
 
     def _unreachable(self) -> list[Found]:
         polls = self.settings.alerts.unreachable_polls

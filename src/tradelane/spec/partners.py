@@ -102,10 +102,10 @@ class PartnerSpec(Strict):
         description="The connections (names under 'connections:' in tradelane.yaml) the"
         " partner is reached by.")
     keys: KeysSpec = Field(KeysSpec(), description="Certificates and keys, for AS2 and PGP.")
-    expect: list[ExpectSpec] = Field(
-        default_factory=list,
-        description="When files from the partner are expected, e.g. [{by: '06:00', every:"
-        " weekday}].")
+    expect: ExpectSpec | None = Field(
+        None, description="When files from the partner are expected, e.g. {by: '06:00',"
+        " every: weekday}: its routes reading its files (not those writing EDIFACT to it)"
+        " that expect nothing of their own raise an 'overdue' alert when none came by then.")
     ack_within: Duration | None = Field(
         None, description="The partner's acknowledgement is expected this long after an"
         " interchange is sent, for its routes that set no ack_within of their own.")
