@@ -110,8 +110,12 @@ def original_of(copy: Path) -> Path:
 
 def kept_copies(copy: Path) -> list[Path]:
     """``copy`` and, when it is an edit, the original and its other edits (those on disk):
-    what goes to the archive together when the file is given up."""
+    what goes to the archive together when the file is given up. (An original is not
+    searched for edits: listing a folder of thousands per file would make a bulk discard
+    quadratic, and an edit the ledger never recorded, left by a crash, is not the file's.)"""
     original = original_of(copy)
+    if original == copy:
+        return [copy]
     edits = sorted(p for p in original.parent.glob(glob.escape(original.name) + EDIT_MARK + "*")
                    if _EDITED.search(p.name))
     return [copy] + [p for p in (original, *edits) if p != copy and p.is_file()]
