@@ -250,6 +250,8 @@ def report(r: dict[str, Any]) -> None:
             print(f"{label:22}{s['wall_s']:9.2f}{s['cpu_s']:10.2f}{s['work_wall_s']:9.2f}"
                   f"{s['work_cpu_s']:10.2f}{s['rss_mb']:11.0f}")
     route = r["route"]
+    if not any(side in r for side in ("polars", "duckdb", "pandas")):
+        return
     print("route speed / baseline speed (the baseline's time / the route's; target: issue 19)")
     print(f"{'':22}{'wall':>9}{'CPU':>10}{'wall':>9}{'CPU':>10}{'target':>11}")
     targets = {"polars": ">= 0.5x", "pandas": ">= 2.0x"}
