@@ -58,7 +58,7 @@ def build_acks(route: RouteSpec, staged: Staged, file_id: int, *,
                     for name, data in aperaks(staged, route, error=error, rejected=rejected)]
         return out
     if isinstance(fmt, X12Format):
-        texts = _nines(staged, fmt, error, list(rejected))
+        texts = _nines(staged, fmt, error, list(rejected), route.base_dir)
     else:
         return []
     codec = fmt.encoding if isinstance(fmt, X12Format) else "latin-1"  # X12: the partner's
@@ -70,10 +70,10 @@ def build_acks(route: RouteSpec, staged: Staged, file_id: int, *,
 
 
 def _nines(staged: Staged, fmt: X12Format, error: RejectError | None,
-           rejected: list[object]) -> list[tuple[str, str]]:
+           rejected: list[object], base_dir: Path | None) -> list[tuple[str, str]]:
     from tradelane.formats.x12_acks import build_x12_acks
 
-    return build_x12_acks(fmt, staged, error=error, rejected=rejected)
+    return build_x12_acks(fmt, staged, error=error, rejected=rejected, base_dir=base_dir)
 
 
 # -- tracking ---------------------------------------------------------------------------------

@@ -284,6 +284,27 @@ def test_warn_delivers_with_the_findings_noted_and_the_999_says_e(project: Proje
                                      "IK5*E*5"]
 
 
+def test_the_999_of_a_file_read_in_another_process_still_says_e(project: ProjectDir) -> None:
+    """After a restart (or when another process read the file) the 999 is built from the
+    file alone: its warnings are found again, not forgotten into an IK5*A."""
+    import hashlib
+
+    from tradelane.acks import build_acks
+    from tradelane.spec.loader import load_project
+
+    rules = DEMO_RULES | {"severity": {"default": "reject", "code_list": "warn"}}
+    project.route("x12_850", with_rules(rules))
+    # content no test reads in this process: nothing about it is remembered here
+    data = GOOD.read_text().replace("**VP*NW-2040", "**PI*NW-2040").replace(
+        "4500012345", "4500077777").encode()
+    staged = Staged(size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data)
+    route = load_project(project.root).routes["x12_850"]
+    [(name, nine)] = build_acks(route, staged, 7)
+    assert name.startswith("7-999_")
+    segments = [s.strip() for s in nine.decode().split("~") if s.strip()]
+    assert body(segments) == ["AK2*850*0001", "IK3*PO1*5**8", "IK4*6*235*7*PI", "IK5*E*5"]
+
+
 def test_rules_in_a_file_beside_the_route(project: ProjectDir) -> None:
     project.file("mappings/rules/po_850.yaml", yaml.safe_dump(DEMO_RULES))
     project.route("x12_850", with_rules("rules/po_850.yaml"))

@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradelane.errors import DuplicateFile, RejectError
@@ -83,10 +84,11 @@ def scan(staged: Staged, fmt: X12Format) -> list[_Interchange]:
 
 
 def build_x12_acks(fmt: X12Format, staged: Staged, *, error: RejectError | None = None,
-                   rejected: Iterable[object] = (),
-                   now: datetime | None = None) -> list[tuple[str, str]]:
+                   rejected: Iterable[object] = (), now: datetime | None = None,
+                   base_dir: Path | None = None) -> list[tuple[str, str]]:
     """(file name, text) of every acknowledgement the file gets. ``error`` rejected the whole
-    file; ``rejected`` are transaction sets split out of a delivered one."""
+    file; ``rejected`` are transaction sets split out of a delivered one. ``base_dir``: the
+    mappings folder, where a route's segment rules file is found."""
     ack = fmt.ack
     assert ack is not None
     when = now or datetime.now(UTC)
@@ -100,7 +102,7 @@ def build_x12_acks(fmt: X12Format, staged: Staged, *, error: RejectError | None 
     if fmt.rules and error is None:  # delivered with warnings of its segment rules (IK5*E)
         from tradelane.formats.x12_segment_rules import warned as rules_warned
 
-        noted = {**noted, **rules_warned(staged)}
+        noted = {**noted, **rules_warned(staged, fmt, base_dir)}
     codes = X12Codes(ta1="025") if isinstance(error, DuplicateFile) else codes_of(error)
     at = getattr(error, "segment_index", None)
     envelopes = scan(staged, fmt)

@@ -76,10 +76,25 @@ def _key(staged: Staged) -> tuple[str, int] | None:
     return None if staged.sha256 is None else (staged.sha256, staged.size)
 
 
-def warned(staged: Staged) -> dict[int, SetFindings]:
-    """The sets of a file delivered with warnings of its segment rules (its 999 says E)."""
+def warned(staged: Staged, fmt: Any, base_dir: Path | None) -> dict[int, SetFindings]:
+    """The sets of a file delivered with warnings of its segment rules (its 999 says E).
+
+    Usually kept from the reading just before; otherwise (the 999 redone after a restart,
+    or built in another process than the one that read the file) the sets are checked
+    again, so that the answer never depends on what a process happens to remember."""
     key = _key(staged)
-    return dict(_RECENT.get(key, {})) if key is not None else {}
+    if key is not None and key in _RECENT:
+        return dict(_RECENT[key])
+    from tradelane.formats.x12 import iter_transactions
+    from tradelane.formats.x12_syntax import SegmentStream
+
+    again = SegmentRulesCheck(fmt, base_dir, staged)
+    stream = SegmentStream(staged, max_segment_bytes=fmt.max_segment_bytes,
+                           encoding=fmt.encoding)
+    for tx in iter_transactions(stream, isolate=True):
+        if tx.error is None:
+            again.check(tx)
+    return dict(again.warned)
 
 
 class SegmentRulesCheck:
