@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,6 +30,9 @@ from support.sftp_routes import make_route, make_settings
 from support.sshd import Sshd, sshd_available, start_sshd
 from tradelane.sources.sftp import SftpSource
 from tradelane.staging import Staged
+
+#: rates of ours and OpenSSH's, the pair ratios, CPU seconds of ours and OpenSSH's
+Result = tuple[float, float, list[float], float, float]
 
 
 def openssh_batch(server: Sshd, lines: list[str], work: Path) -> None:
@@ -47,14 +51,19 @@ def source_for(server: Sshd, folder: Path, work: Path) -> SftpSource:
                       make_settings(server, work))
 
 
-def timed(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def timed(action: Callable[[], object], who: int) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of ``action``; CPU of ``who`` (RUSAGE_SELF: this process
+    and its threads; RUSAGE_CHILDREN: OpenSSH's ``sftp`` and ``ssh``, not the server's)."""
+    def cpu() -> float:
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+
+    start, used = time.perf_counter(), cpu()
     action()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu() - used
 
 
-def bench_large(server: Sshd, work: Path, size_mb: int,
-                rounds: int) -> tuple[float, float, list[float]]:
+def bench_large(server: Sshd, work: Path, size_mb: int, rounds: int) -> Result:
     folder = server.root / "large"
     folder.mkdir()
     big = folder / "big.bin"
@@ -74,8 +83,7 @@ def bench_large(server: Sshd, work: Path, size_mb: int,
     return _alternate(ours, openssh, rounds, size_mb)
 
 
-def bench_small(server: Sshd, work: Path, count: int,
-                rounds: int) -> tuple[float, float, list[float]]:
+def bench_small(server: Sshd, work: Path, count: int, rounds: int) -> Result:
     folder = server.root / "small"
     folder.mkdir()
     for i in range(count):
@@ -102,21 +110,29 @@ def bench_small(server: Sshd, work: Path, count: int,
 
 
 def _alternate(ours: Callable[[], None], theirs: Callable[[], None], rounds: int,
-               units: float) -> tuple[float, float, list[float]]:
-    """Median rates of both, and the ratio of each back-to-back pair (robust to load)."""
-    mine, openssh = [], []
+               units: float) -> Result:
+    """Median rates of both, the ratio of each back-to-back pair (robust to load), and the
+    median CPU seconds of both (steadier than the wall clock on a shared machine)."""
+    mine, openssh, mine_cpu, openssh_cpu = [], [], [], []
     for _ in range(rounds):
-        mine.append(units / timed(ours))
-        openssh.append(units / timed(theirs))
+        wall, cpu = timed(ours, resource.RUSAGE_SELF)
+        mine.append(units / wall)
+        mine_cpu.append(cpu)
+        wall, cpu = timed(theirs, resource.RUSAGE_CHILDREN)
+        openssh.append(units / wall)
+        openssh_cpu.append(cpu)
     ratios = sorted(m / o for m, o in zip(mine, openssh, strict=True))
-    return statistics.median(mine), statistics.median(openssh), ratios
+    return (statistics.median(mine), statistics.median(openssh), ratios,
+            statistics.median(mine_cpu), statistics.median(openssh_cpu))
 
 
-def _report(label: str, unit: str, result: tuple[float, float, list[float]]) -> None:
-    ours, theirs, ratios = result
+def _report(label: str, unit: str, result: Result) -> None:
+    ours, theirs, ratios, ours_cpu, theirs_cpu = result
     print(f"{label:<18} SftpSource {ours:7.1f} {unit}   OpenSSH sftp {theirs:7.1f} {unit}"
           f"   ratio {statistics.median(ratios):.2f}x"
           f" (pairs {ratios[0]:.2f}-{ratios[-1]:.2f})")
+    print(f"{'':<18} CPU s     {ours_cpu:7.2f}         OpenSSH      {theirs_cpu:7.2f}"
+          f"         ratio {theirs_cpu / ours_cpu:.2f}x (client side; the server's not counted)")
 
 
 def main() -> None:
