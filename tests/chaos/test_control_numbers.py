@@ -1,0 +1,125 @@
+"""Control numbers under SIGKILL (issue 17): four ``tradelane run --once`` processes on one
+PostgreSQL ledger write EDIFACT invoices to one partner, numbered from its sequences, and are
+killed at random moments (and at the crash point between taking numbers and recording the
+delivery) until every file is delivered. Then: every invoice delivered exactly once, no UNB
+0020 or UNH 0062 written to two interchanges, and no number lost: the interchanges carry
+exactly 1..N, each the number the ledger recorded for its file."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from support.project import REPO, ProjectDir
+from tradelane.models import FileState
+
+CASES = REPO / "tests" / "cases" / "invoic_out"
+FILES = 24
+PARTNER = """\
+edifact:
+  id: "5412345000013"
+  qualifier: "14"
+  our_id: "4012345000009"
+  our_qualifier: "14"
+  control_numbers:
+    interchange: {start: 1, max: 99999999, width: 8}
+    message: {start: 1, max: 99999999}
+"""
+
+
+def _project(root: Path, ledger: str) -> ProjectDir:
+    project = ProjectDir(root)
+    # a short lease: a killed process's claims are taken over in the next round
+    project.settings(f"ledger: {json.dumps(ledger)}\nlease: 300ms\nretry_backoff: 0s\n")
+    project.file("partners/retailer.yaml", PARTNER)
+    spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
+    spec = spec.replace('    sender: "4012345000009:14"\n', "").replace(
+        '    recipient: "5412345000013:14"\n', "").replace("min_age: 5s", "min_age: 0s")
+    project.route("invoic_out", f"partner: retailer\n{spec}")
+    text = (CASES / "input.csv").read_text()
+    for n in range(FILES):  # distinct invoices: another number in each file
+        project.drop("invoic_out", f"INVOICES_{n:02d}.csv",
+                     re.sub(r"INV-9(\d+)", lambda m, n=n: f"INV-{n + 10}{m.group(1)}", text))
+    return project
+
+
+def _start(project: ProjectDir, crash_at: str | None = None) -> subprocess.Popen[str]:
+    import os
+
+    env = {**os.environ}
+    env.pop("TRADELANE_CRASH_AT", None)
+    if crash_at:
+        env["TRADELANE_CRASH_AT"] = crash_at
+    return subprocess.Popen([sys.executable, "-m", "tradelane", "run", "--once", "-C",
+                             str(project.root)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _refs(path: Path) -> tuple[str, list[str]]:
+    text = path.read_text(encoding="latin-1")
+    unb = re.search(r"UNB\+[^']*\+(\w+)'", text)
+    unz = re.search(r"UNZ\+\d+\+(\w+)'", text)
+    assert unb and unz and unb.group(1) == unz.group(1), text
+    return unb.group(1), re.findall(r"UNH\+(\w+)\+", text)
+
+
+@pytest.mark.timeout(600)
+def test_four_killed_processes_never_write_a_number_twice_nor_lose_one(
+        tmp_path: Path, pg_url: str) -> None:
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    project = _project(tmp_path / "project", pg_url)
+    kills = crashes = 0
+    for _round in range(40):
+        with project.ledger() as ledger:
+            if all(r.state == FileState.ARCHIVED for r in ledger.files()) \
+                    and len(ledger.files()) == FILES:
+                break
+        # one of the four dies where numbers are taken and not yet written
+        procs = [_start(project, "numbers-allocated" if i == 0 and _round < 6 else None)
+                 for i in range(4)]
+        time.sleep(rng.uniform(0.2, 1.5))
+        for proc in procs[1:3]:  # two more are killed at a random moment
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+        for proc in procs:
+            _out, err = proc.communicate(timeout=180)
+            assert "Traceback" not in err, f"seed {seed}: {err}"
+            crashes += proc.returncode == -signal.SIGKILL
+        time.sleep(0.35)  # the killed runs' leases (300 ms) run out
+    assert kills and crashes, f"seed {seed}: nothing was killed"
+
+    with project.ledger() as ledger:
+        records = ledger.files()
+        assert sorted(r.state for r in records) == [FileState.ARCHIVED] * FILES, \
+            f"seed {seed}: {[(r.name, r.state, r.message) for r in records]}"
+        from sqlalchemy import select
+
+        from tradelane.ledger.tables import control_numbers
+        with ledger.engine.connect() as conn:
+            recorded = {(r.file_id, r.kind): json.loads(r.numbers)
+                        for r in conn.execute(select(control_numbers))}
+    # each invoice delivered once, under its own name (a killed write leaves a dot-temp)
+    outputs = [p for p in project.outputs("invoic_out") if not p.name.startswith(".")]
+    assert len(outputs) == FILES
+    interchanges, messages = [], []
+    for record in records:
+        [uri] = record.outputs
+        ref, unh = _refs(Path(uri.removeprefix("file://")))
+        interchanges.append(int(ref))
+        messages += [int(m) for m in unh]
+        # the file carries what the ledger recorded for it, whichever attempt wrote it
+        assert recorded[(record.id, "interchange")] == [[int(ref), int(ref)]]
+        assert [v for a, b in recorded[(record.id, "message")] for v in range(a, b + 1)] \
+            == [int(m) for m in unh]
+    assert sorted(interchanges) == list(range(1, FILES + 1)), f"seed {seed}"
+    assert sorted(messages) == list(range(1, len(messages) + 1)), f"seed {seed}"
