@@ -20,6 +20,7 @@ from support.sshd import Sshd
 from tradelane.errors import FileNotReady
 from tradelane.sftp_client import ChunkPipe
 from tradelane.sources.sftp import SftpSource
+from tradelane.staging import Staged
 
 ROUTE = """\
 source: {sftp: acme, path: %(inbox)s, pattern: "*.csv", min_age: 1s, after: delete}
@@ -80,6 +81,25 @@ def test_a_file_cut_short_after_listing_is_not_taken(sshd: Sshd, remote_dir: Pat
         with pytest.raises(FileNotReady, match=r"big\.bin"):
             src.fetch(ref, spool)
     assert not spool.exists()
+
+
+def test_fetching_together_gives_each_file_its_own_result(sshd: Sshd, remote_dir: Path,
+                                                         tmp_path: Path) -> None:
+    contents = {f"F{i:02d}.csv": os.urandom(2000 + i) for i in range(12)}
+    for name, content in contents.items():
+        aged(remote_dir / name, content)
+    with SftpSource(make_route(remote_dir), make_settings(sshd, tmp_path)) as src:
+        refs = src.list_ready()
+        (remote_dir / "F05.csv").unlink()  # gone between the listing and the download
+        results = src.fetch_all([(ref, tmp_path / ref.name) for ref in refs])
+    assert [ref.name for ref in refs] == sorted(contents)
+    for ref, result in zip(refs, results, strict=True):
+        if ref.name == "F05.csv":
+            assert isinstance(result, FileNotReady) and "disappeared" in str(result)
+        else:
+            assert isinstance(result, Staged), (ref.name, result)
+            assert result.read_bytes() == contents[ref.name]
+            assert result.sha256 == hashlib.sha256(contents[ref.name]).hexdigest()
 
 
 def test_many_small_files_keep_their_own_outcomes(project, sshd: Sshd,

@@ -146,9 +146,12 @@ class SftpSource(PolledSource):
         Small files are dominated by round trips (open, read, stat, close), so several
         channels in flight hide the latency. Per item, in order: the snapshot, the exception
         that item raised (one failure does not stop the others), or None where it was not
-        started: after ``deadline`` (``time.monotonic()``), or because the connection dropped
-        (``fetch`` then reconnects for it).
+        started: after ``deadline`` (``time.monotonic()``), because the connection dropped
+        (``fetch`` then reconnects for it), or because there are too few to share out.
         """
+        workers = min(self.conn.parallel, len(items) // 4)
+        if workers < 2:
+            return [None] * len(items)  # too few to gain from more channels: one by one
         with sftp_errors(self.session.name, "connecting", SourceUnavailable):
             self.session.client  # noqa: B018 - the extra channels need the transport
         work: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -180,7 +183,6 @@ class SftpSource(PolledSource):
                 with contextlib.suppress(Exception):
                     client.close()
 
-        workers = min(self.conn.parallel, max(1, len(items) // 4))
         with ThreadPoolExecutor(workers, thread_name_prefix="sftp-fetch") as pool:
             for future in [pool.submit(worker) for _ in range(workers)]:
                 future.result()
