@@ -180,3 +180,43 @@ def test_partners_show_an_unknown_name_says_the_closest(project: ProjectDir) -> 
     assert result.exit_code == 5
     assert "no partner named 'retialer'" in result.output
     assert "did you mean 'retailer'?" in result.output
+
+
+def test_the_console_shows_a_viewer_the_partners(project: ProjectDir,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from support.console import PASSWORD, LiveConsole, log_in
+    from tradelane.cli.main import app
+
+    monkeypatch.setenv("TRADELANE_CONSOLE_PASSWORD", PASSWORD)
+    monkeypatch.delenv("TRADELANE_LEDGER_URL", raising=False)
+    project.settings("console: {user: ops}\n")
+    project.file("partners/retailer.yaml", PARTNER.replace(
+        'our_qualifier: "14"}', 'our_qualifier: "14", control_numbers: {interchange:'
+        ' {start: 1, max: 99999999, width: 8}}}'))
+    _invoic_with_partner(project)
+    project.drop("invoic_out", "INVOICES_1.csv",
+                 (CASES / "invoic_out" / "input.csv").read_bytes())
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED, result.message
+    added = CliRunner().invoke(app, ["user", "add", "vic", "--role", "viewer",
+                                     "--password-stdin", "-C", str(project.root)],
+                               input="vic only looks around\n")
+    assert added.exit_code == 0, added.output
+    server = LiveConsole(project.root)
+    try:
+        with server.client() as anonymous:
+            assert anonymous.get("/partners").status_code in (302, 303, 401)
+        with server.client() as client:
+            assert log_in(client, "vic only looks around", "vic").status_code == 303
+            page = client.get("/partners").text
+            menu = client.get("/").text
+    finally:
+        server.stop()
+    assert '<a href="/partners"' in menu
+    section = page[page.index('id="partner-retailer"'):]
+    assert "Retail desk &lt;retail@example.com&gt;" in section
+    assert "interchange 00000001 at" in section  # last sent
+    assert '<dd class="sequence">00000002 (max 99999999)</dd>' in section
+    assert '<dd class="acks">1</dd>' in section

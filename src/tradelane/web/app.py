@@ -38,6 +38,7 @@ from tradelane.web import (
     edit,
     files,
     login,
+    partners,
     scrape,
     users,
     views,
@@ -101,6 +102,7 @@ def create_app(project_dir: Path | str = ".") -> FastAPI:
     app.include_router(edit.router)
     app.include_router(scrape.router)
     app.include_router(users.router)
+    app.include_router(partners.router)
     _add_static(app)
     _add_error_pages(app)
     app.add_middleware(SessionLayer, manager=console.sessions)
