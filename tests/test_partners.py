@@ -134,7 +134,8 @@ def test_partners_lists_last_interchanges_outstanding_acks_and_gaps(
 
     project.file("partners/retailer.yaml", PARTNER)
     _invoic_with_partner(project)
-    shutil.copy(REPO / "mappings" / "edifact_orders.yaml", project.root / "mappings")
+    project.route("edifact_orders", "partner: retailer\n"
+                  + (REPO / "mappings" / "edifact_orders.yaml").read_text())
     for ref in ("101", "102", "105"):  # 103 and 104 never came
         project.drop("edifact_orders", f"ORDERS_{ref}.edi", _orders(ref))
     project.drop("invoic_out", "INVOICES_1.csv",
@@ -160,12 +161,16 @@ def test_partners_lists_last_interchanges_outstanding_acks_and_gaps(
         assert Monitor(project.load(), ledger, channel_list=[]).check() == \
             ["number_gap:retailer:103-104"]
         assert Monitor(project.load(), ledger, channel_list=[]).check() == []
+        from tradelane.ledger.alerts import Incidents
+        [gap] = [i for i in Incidents(ledger).open_incidents() if i.kind == "number_gap"]
+    # to the owner of the route reading the partner's files (the partner's, as it has none)
+    assert gap.route == "edifact_orders"
+    assert "partner retailer: interchange 103 to 104 never arrived" in gap.message
     for ref in ("103", "104"):
         project.drop("edifact_orders", f"ORDERS_{ref}.edi", _orders(ref))
     project.run()
     with project.ledger() as ledger:
         Monitor(project.load(), ledger, channel_list=[]).check()
-        from tradelane.ledger.alerts import Incidents
         assert not [i for i in Incidents(ledger).open_incidents() if i.kind == "number_gap"]
 
 

@@ -191,13 +191,16 @@ class Monitor:
         found = []
         activity = PartnerActivity(self.ledger)
         for name, partner in self.project.partners.items():
+            # the alert goes to the owner of a route reading the partner's files
+            reading = sorted(r.name for r in self.project.routes.values()
+                             if r.partner == name and r.target.edifact is None)
             for first, last in gaps(activity.received_numbers(identifiers(partner))):
                 missing = str(first) if first == last else f"{first} to {last}"
                 found.append(Found(
                     f"number_gap:{name}:{first}-{last}", "number_gap",
                     f"partner {name}: interchange {missing} never arrived, though later"
                     " numbers did: ask the partner whether it was sent. See: tradelane"
-                    f" partners show {name}"))
+                    f" partners show {name}", route=reading[0] if reading else None))
         return found
 
     def _unreachable(self) -> list[Found]:
