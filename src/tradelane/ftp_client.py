@@ -284,9 +284,16 @@ class FtpSession:
         ftp = self.ftp
         conn = ftp.transfercmd(f"RETR {wire(path)}")
         complete = False
+        block = memoryview(bytearray(BLOCK))
         try:
-            while data := conn.recv(BLOCK):
-                yield data
+            while True:  # whole blocks: fewer, larger hash and write calls downstream
+                filled = 0
+                while filled < BLOCK and (got := conn.recv_into(block[filled:])):
+                    filled += got
+                if filled:
+                    yield bytes(block[:filled])
+                if filled < BLOCK:
+                    break
             complete = True
         finally:
             _close_data(conn, complete)
