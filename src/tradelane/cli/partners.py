@@ -16,10 +16,12 @@ from tradelane.errors import EXIT_CONFIG, NotFound
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
+#: where each number is written, shorter than its kind in the table
+_TAG = {("edifact", "interchange"): "UNB", ("edifact", "message"): "UNH"}
 _COLUMNS = (Column("partner", 0, min=8, cut="middle"), Column("last in (UTC)", 1, cut=None),
             Column("last out (UTC)", 1, cut=None),
             Column("acks", 0, cut=None, justify="right"),
-            Column("next numbers", 2, min=10), Column("gaps", 3, cut=None, justify="right"))
+            Column("next numbers", 0, min=10), Column("gaps", 0, cut=None, justify="right"))
 
 
 def partners(
@@ -65,7 +67,8 @@ def partners(
         return
     render(console, _COLUMNS, [(
         r["name"], _when(r["last_inbound"]), _when(r["last_outbound"]), _acks(r),
-        ", ".join(f"{s['kind']} {s['next']}" for s in r["sequences"]) or "-",
+        ", ".join(f"{_TAG.get((s['standard'], s['kind']), s['kind'])} {s['next']}"
+                  for s in r["sequences"]) or "-",
         str(sum(last - first + 1 for first, last in r["gaps"]))) for r in rows],
         title="Partners", wide=wide)
 
@@ -75,7 +78,8 @@ def _raise(error: Exception) -> None:
 
 
 def _when(seen: dict[str, Any] | None) -> str:
-    return f"{seen['at'][:16].replace('T', ' ')} {seen['control_ref']}" if seen else "-"
+    """``MM-DD HH:MM REF``: the year is left out to fit 80 columns (``show`` has it)."""
+    return f"{seen['at'][5:16].replace('T', ' ')} {seen['control_ref']}" if seen else "-"
 
 
 def _acks(row: dict[str, Any]) -> str:
