@@ -86,3 +86,24 @@ def test_a_draft7_document_schema_checks_the_whole_document(project: ProjectDir)
     file_id = json.loads(tradelane(project, "quarantine", "list", "--json").stdout)[0]["id"]
     [error] = shown(project, file_id)["errors"]
     assert (error["location"], error["rule"]) == ("$.orders[1].qty", "json_schema:type")
+
+
+def test_a_line_over_max_record_bytes_is_the_readers_to_refuse(project: ProjectDir) -> None:
+    """The schema pass stops at a line too long to read: the file is refused for the limit,
+    not for schema errors on the pieces of that line."""
+    with_schemas(project).route("orders", """\
+        source: {folder: inbox/orders, min_age: 0s}
+        format: {type: jsonl}
+        validate: [{json_schema: schemas/json/order.schema.json}]
+        limits: {max_record_bytes: 200}
+        fields: {order: {}}
+        target: {folder: outbox/orders, format: json}
+    """)
+    long = {"order": "PO-1", "sku": "4006381", "qty": 1, "note": "x" * 400}
+    after = {"order": "PO-2", "sku": "4006381", "qty": 0}  # breaks the schema, after it
+    project.drop("orders", "long.jsonl", _lines([GOOD[0], long, after]))
+    assert project.run().results[0].outcome == Outcome.QUARANTINED
+    reason = shown(project)
+    assert reason["stage"] == "read"
+    assert [e["location"] for e in reason["errors"]] == ["line 2"]
+    assert "max_record_bytes" in reason["message"]

@@ -155,6 +155,8 @@ def _records(staged: Staged, encoding: str, most: int) -> Iterator[tuple[int, in
     number = 0
     with staged.open() as fh:
         for line, raw in enumerate(iter(lambda: fh.readline(most + 1), b""), start=1):
+            if len(raw) > most and not raw.endswith(b"\n"):
+                return  # over max_record_bytes: the reader refuses the file, saying so
             if not raw.strip():
                 continue
             number += 1
