@@ -106,3 +106,18 @@ def test_a_partner_without_sequences_keeps_the_content_digest(project: ProjectDi
     project.route("invoic_out", f"partner: retailer\n{spec}")
     out = _deliver(project, "INVOICES_1.csv", (CASES / "invoic_out" / "input.csv").read_bytes())
     assert out.read_bytes() == (CASES / "invoic_out" / "expected.edi").read_bytes()
+
+
+def test_more_messages_than_the_range_holds_leave_the_file_pending(
+        project: ProjectDir) -> None:
+    project.file("partners/retailer.yaml", PARTNER.format(start=1, max=9, width=1).replace(
+        "message: {start: 1, max: 999999}", "message: {start: 1, max: 2}"))
+    spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
+    project.route("invoic_out", f"partner: retailer\n{spec}")
+    three = _input(1) + b"INV-777;2026-11-25;5412345000020;1;4006381333955;Wire;1;1.00\n"
+    project.drop("invoic_out", "INVOICES_1.csv", three)  # three invoices: three messages
+    [result] = project.run().results
+    assert result.outcome == Outcome.PENDING
+    assert "partners/retailer.yaml: edifact.control_numbers.message: an output needs 3" \
+        " numbers, the range 1 to 2 holds fewer" in result.message
+    assert project.outputs("invoic_out") == []

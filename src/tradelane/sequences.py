@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from tradelane.crashpoints import crash_point
+from tradelane.errors import ConfigError
 from tradelane.ledger.alerts import alerts
 from tradelane.ledger.store import insert_ignore, utcnow
 from tradelane.ledger.tables import control_numbers, partner_sequences
@@ -92,6 +93,10 @@ class Sequences:
                  spec: SequenceSpec, count: int) -> list[int]:
         """The numbers of this file's output: those recorded by an earlier attempt, or
         ``count`` new ones from the sequence (committed before they are written)."""
+        if count > spec.max - spec.start + 1:  # the file is fine, the range is not: retried
+            raise ConfigError(f"partners/{partner}.yaml: {standard}.control_numbers.{kind}:"
+                              f" an output needs {count} numbers, the range {spec.start} to"
+                              f" {spec.max} holds fewer")
         key = {"partner": partner, "standard": standard, "kind": kind}
         now = utcnow()
         dialect = self.ledger.engine.dialect.name
@@ -147,8 +152,6 @@ class Sequences:
 
 def _take(spec: SequenceSpec, next_value: int, cycle: int, count: int
           ) -> tuple[list[int], int, int]:
-    if count > spec.max - spec.start + 1:
-        raise ValueError(f"{count} numbers do not fit in the range {spec.start}-{spec.max}")
     values = []
     value = next_value if spec.start <= next_value <= spec.max else spec.start
     if value != next_value and next_value > spec.max:
