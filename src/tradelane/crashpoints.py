@@ -36,6 +36,8 @@ POINTS = (
     "quarantined-committed",   # the ledger says quarantined
     "rejected-original-gone",  # a reject's original is removed from the inbox
     "http-batch-sent",         # an HTTP batch was answered, its outcome not yet recorded
+    "as2-sent",                # an AS2 message was posted, its MDN not yet recorded
+    "as2-stored",              # a received AS2 payload is stored, its MDN not yet answered
     "edit-written",            # an edit by ops is kept next to the original, not yet recorded
     "edit-recorded",           # the ledger points at the edit, it is not reprocessed yet
 )

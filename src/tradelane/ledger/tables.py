@@ -246,3 +246,25 @@ control_numbers = Table(
     UniqueConstraint("partner", "standard", "kind", "cycle", "first_value",
                      name="uq_control_number"),
 )
+
+#: AS2 messages sent and received (issue 17), by message id. ``mdn`` keeps the MDN we
+#: answered (received) so a partner's resend of the same id gets the same MDN, or the MDN we
+#: got (sent). ``state``: sent, awaiting-mdn, confirmed, failed (sent); stored (received).
+as2_messages = Table(
+    "as2_messages",
+    metadata,
+    Column("message_id", String(255), primary_key=True),
+    Column("direction", String(8), primary_key=True),  # out | in
+    Column("partner", String(128), nullable=False),  # the partner's AS2 name
+    Column("route", String(255)),
+    Column("file_id", Integer, ForeignKey("files.id")),
+    Column("state", String(16), nullable=False),
+    Column("mic", String(255)),
+    Column("mdn_status", String(255)),
+    Column("mdn", LargeBinary),
+    Column("path", Text),  # received: where the payload was stored
+    Column("sha256", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("mdn_at", UtcDateTime),
+    Index("ix_as2_file", "file_id"),
+)

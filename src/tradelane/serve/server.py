@@ -37,7 +37,7 @@ from tradelane.serve.notify import Channel
 from tradelane.serve.notify import channels as notify_channels
 from tradelane.serve.scheduler import RouteRunner, Scheduler
 from tradelane.sources.watch import FolderWatcher
-from tradelane.spec import Project
+from tradelane.spec import Project, Settings
 
 log = logging.getLogger("tradelane.serve")
 
@@ -68,6 +68,7 @@ class Server:
         self.health = (HealthServer(settings.health.host, port, self.report,
                                     Metrics(ledger).exposition)
                        if port is not None else None)
+        self.as2 = _as2_server(settings, ledger)
         self._beat_at: float | None = None
         self._beat_lock = threading.Lock()
         self._fingerprint = reload.fingerprint(project)
@@ -100,6 +101,8 @@ class Server:
         self._beat()  # healthy from the first probe on
         if self.health is not None:
             self.health.start()
+        if self.as2 is not None:
+            self.as2.start()
         log.info("serving %d route(s) with %d worker(s); caught up: %s",
                  len(self.project.routes), self.settings.serve.workers,
                  ", ".join(due) or "none")
@@ -127,6 +130,8 @@ class Server:
             log.exception("could not record the last heartbeat")
         if self.health is not None:
             self.health.stop()
+        if self.as2 is not None:
+            self.as2.stop()
         return clean
 
     # -- jobs --------------------------------------------------------------------------------
@@ -241,3 +246,14 @@ class Server:
                     "heartbeat_age_s": None if age is None else round(age, 1),
                     "stopping": self.stopping.is_set(), "busy": self.runner.busy(),
                     "next_runs": next_runs}
+
+
+def _as2_server(settings: Settings, ledger: Ledger) -> Any:
+    """The AS2 endpoint (settings ``as2:``) on its own port, or None; pyas2lib is imported
+    only when it is configured."""
+    if settings.as2 is None:
+        return None
+    from tradelane.as2.receive import As2Endpoint, As2Server
+
+    endpoint = As2Endpoint(settings.as2, settings.root, ledger.engine)
+    return As2Server(endpoint, settings.as2.host, settings.as2.port)

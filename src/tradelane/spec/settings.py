@@ -19,6 +19,7 @@ from pydantic import (
 from tradelane.errors import InvalidRoute, NotFound
 from tradelane.registry import TRANSPORTS, TransportPlugin
 from tradelane.spec._base import Duration, Strict
+from tradelane.spec.as2 import As2Settings
 from tradelane.spec.partners import PartnerSpec
 from tradelane.spec.route import RouteSpec, _check_timezone
 from tradelane.spec.targets import EnvValue, _env_name
@@ -368,6 +369,8 @@ class Settings(Strict):
     )
     alerts: AlertsSpec = Field(AlertsSpec(), description="Alert channels and thresholds.")
     health: HealthSpec = Field(HealthSpec(), description="Health endpoint and heartbeat.")
+    as2: As2Settings | None = Field(
+        None, description="The AS2 endpoint of serve (partners send us messages and MDNs).")
     serve: ServeSpec = Field(ServeSpec(), description="Workers, polling and shutdown of serve.")
     console: ConsoleSpec = Field(ConsoleSpec(), description="The ops web console.")
     gnupg: str = Field(

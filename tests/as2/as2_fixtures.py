@@ -1,0 +1,97 @@
+"""An AS2 project (tradelane) and its partner django-pyas2, with throwaway keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from as2_peer import DjangoPeer, KeyPair, free_port, make_pair
+
+from support.project import ProjectDir
+
+PASS = "tl-pass-1"
+
+
+@dataclass(frozen=True)
+class Keys:
+    ours: KeyPair
+    peer: KeyPair
+    stranger: KeyPair
+    expired: KeyPair
+
+
+@pytest.fixture(scope="session")
+def keys() -> Keys:
+    return Keys(ours=make_pair("tradelane", passphrase=PASS), peer=make_pair("djpeer"),
+                stranger=make_pair("djpeer"), expired=make_pair("djpeer", expired=True))
+
+
+@dataclass
+class As2Setup:
+    project: ProjectDir
+    peer: DjangoPeer
+    endpoint_port: int
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.endpoint_port}/"
+
+
+ROUTE = """\
+    source: {{folder: inbox/to_peer, pattern: "*.csv", min_age: 1s}}
+    format: {{type: csv}}
+    fields:
+      order_id: {{source: Order, required: true}}
+      qty: {{source: Qty, type: integer}}
+    target:
+      format: csv
+      name: "{{stem}}.csv"
+      as2:
+        url: {url}
+        our_id: tradelane
+        partner_id: djpeer
+        our_key: {{key: keys/ours.pem, passphrase_env: TL_AS2_PASS}}
+        partner_certificate: {cert}
+        mdn: {mdn}
+        mdn_wait: 20s
+        {extra}
+"""
+
+
+def settings_text(port: int, peer_cert: str = "keys/peer.crt") -> str:
+    return f"""\
+        ledger: sqlite:///ledger.db
+        as2:
+          port: {port}
+          our_id: tradelane
+          key: {{key: keys/ours.pem, passphrase_env: TL_AS2_PASS}}
+          mdn_url: http://127.0.0.1:{port}/
+          partners:
+            - {{id: djpeer, certificate: {peer_cert}, folder: inbox/from_peer}}
+        """
+
+
+def route_text(url: str, *, mdn: str = "sync", cert: str = "keys/peer.crt",
+               extra: str = "") -> str:
+    return ROUTE.format(url=url, mdn=mdn, cert=cert, extra=extra)
+
+
+@pytest.fixture
+def as2(project: ProjectDir, keys: Keys, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[As2Setup]:
+    monkeypatch.setenv("TL_AS2_PASS", PASS)
+    project.file("keys/ours.pem", keys.ours.key_pem)
+    project.file("keys/ours.crt", keys.ours.cert_pem)
+    project.file("keys/peer.crt", keys.peer.cert_pem)
+    project.file("keys/stranger.crt", keys.stranger.cert_pem)
+    project.file("keys/expired.crt", keys.expired.cert_pem)
+    port = free_port()
+    project.settings(settings_text(port))
+    peer = DjangoPeer(tmp_path / "peer", keys.peer, project.root / "keys/ours.crt",
+                      f"http://127.0.0.1:{port}/")
+    try:
+        yield As2Setup(project, peer, port)
+    finally:
+        peer.stop()

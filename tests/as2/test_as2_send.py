@@ -1,0 +1,75 @@
+"""tradelane sends to django-pyas2: sync and async MDN, and the bad cases."""
+
+from __future__ import annotations
+
+import threading
+
+from as2_fixtures import As2Setup, route_text
+from sqlalchemy import select
+
+from tradelane.as2.receive import As2Endpoint, As2Server
+from tradelane.ledger.tables import as2_messages
+from tradelane.models import Outcome
+
+CSV = "Order,Qty\nPO-1,5\nPO-2,7\n"
+
+
+def _rows(setup: As2Setup) -> list[dict]:
+    with setup.project.ledger() as ledger, ledger.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(as2_messages))]
+
+
+def test_send_with_sync_mdn_is_delivered_and_recorded(as2: As2Setup) -> None:
+    as2.project.route("to_peer", route_text(as2.peer.url))
+    as2.project.drop("to_peer", "orders.csv", CSV)
+    summary = as2.project.run()
+    assert summary.count(Outcome.DELIVERED) == 1, summary
+    received = as2.peer.messages("IN")
+    assert [m["status"] for m in received] == ["S"], received
+    assert any(b'"PO-2",7' in p for p in as2.peer.payloads())
+    rows = _rows(as2)
+    assert [(r["direction"], r["state"], r["mdn_status"]) for r in rows] == \
+        [("out", "confirmed", "processed")]
+    assert rows[0]["message_id"] == received[0]["id"]
+
+
+def test_send_with_async_mdn_waits_for_the_mdn_at_our_endpoint(as2: As2Setup) -> None:
+    as2.peer.set_partner(mdn_mode="ASYNC")
+    as2.project.route("to_peer", route_text(as2.peer.url, mdn="async"))
+    as2.project.drop("to_peer", "orders.csv", CSV)
+    project = as2.project.load()
+    with as2.project.ledger() as ledger:
+        server = As2Server(As2Endpoint(project.settings.as2, as2.project.root, ledger.engine),
+                           "127.0.0.1", as2.endpoint_port)
+        server.start()
+        try:
+            # django-pyas2 posts its pending async MDNs from its management command
+            sender = threading.Timer(2.0, as2.peer.manage, ("manageas2server",
+                                                            "--async-mdns"))
+            sender.start()
+            summary = as2.project.run()
+            sender.join()
+        finally:
+            server.stop()
+    assert summary.count(Outcome.DELIVERED) == 1, summary
+    rows = _rows(as2)
+    assert [(r["state"], r["mdn_status"]) for r in rows] == [("confirmed", "processed")]
+
+
+def test_partner_with_other_certificate_is_not_confirmed(as2: As2Setup) -> None:
+    # we hold a certificate for djpeer that is not its own: its signed MDN cannot be verified
+    as2.project.route("to_peer", route_text(as2.peer.url, cert="keys/stranger.crt"))
+    as2.project.drop("to_peer", "orders.csv", CSV)
+    summary = as2.project.run()
+    assert summary.count(Outcome.DELIVERED) == 0
+    rows = _rows(as2)
+    assert rows and rows[0]["state"] != "confirmed"
+
+
+def test_expired_partner_certificate_is_refused_before_sending(as2: As2Setup) -> None:
+    as2.project.route("to_peer", route_text(as2.peer.url, cert="keys/expired.crt"))
+    as2.project.drop("to_peer", "orders.csv", CSV)
+    summary = as2.project.run()
+    assert summary.count(Outcome.DELIVERED) == 0
+    assert as2.peer.messages("IN") == []
+    assert as2.project.inbox("to_peer"), "the file stays pending until the key is fixed"
