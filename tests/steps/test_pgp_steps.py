@@ -183,3 +183,40 @@ def test_keys_are_named_by_full_fingerprint_only(project: ProjectDir) -> None:
     _route(project, "  before_read: [{decrypt: pgp, signed_by: [partner@test]}]")
     with pytest.raises(ConfigError, match="full fingerprint"):
         project.load()
+
+
+def test_a_retried_encrypted_delivery_sends_the_same_bytes(project: ProjectDir, keys: Keys,
+                                                           keyring: Path) -> None:
+    """A crash after the encrypted file reached the target, before the ledger heard of it:
+    the retry must not meet 'already exists with different content' for ever, though gpg
+    makes new bytes each run."""
+    from datetime import UTC, datetime
+
+    from tradelane.abc import DeliveryContext
+    from tradelane.checking import Checked, checked_batches
+    from tradelane.formats import reader_for
+    from tradelane.staging import Staged
+    from tradelane.targets import target_for
+
+    _route(project, f"  after_write: [{{encrypt: [{keys.partner}], sign_with: {keys.ours}}}]",
+           output="{stem}.{ext}")
+    loaded = project.load()
+    route = loaded.route("orders")
+    ctx = DeliveryContext(file_id=1, route="orders", original_name="ORD1.csv",
+                          sha256="ab" * 32, received_at=datetime(2026, 12, 7, tzinfo=UTC))
+
+    def deliver() -> bytes:
+        batches = checked_batches(reader_for(route).read(Staged(size=len(CSV), data=CSV),
+                                                         route), route, Checked(), limit=10)
+        target = target_for(route, loaded.settings)
+        try:
+            target.deliver(batches, ctx)
+        finally:
+            target.close()
+        [out] = project.outputs("orders")
+        return out.read_bytes()
+
+    first = deliver()
+    assert deliver() == first  # the kept result, not a new encryption
+    plain = gpg(keys.partner_home, "--decrypt", data=first)
+    assert json.loads(plain)[0]["order"] == "A1"

@@ -11,9 +11,12 @@ results are removed as soon as the next step has read them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from tradelane.errors import RejectError, TargetUnavailable
 from tradelane.models import Issue
+from tradelane.paths import sha256_of
 from tradelane.registry import STEPS
 from tradelane.staging import CHUNK, Staged
 
@@ -106,28 +110,50 @@ def copy_into(staged: Staged, out: BinaryIO) -> None:
 class StepsWriter:
     """A ``Writer`` whose output goes through the route's after_write steps: the format is
     written to a spool file first (bounded memory), the steps run, the result goes to the
-    target's stream. The extension grows by each step's (``csv.gz.pgp``)."""
+    target's stream. The extension grows by each step's (``csv.gz.pgp``).
 
-    def __init__(self, inner: Writer, steps: Sequence[Step], spool: Path):
+    Signing and encrypting give new bytes on every run (a time stamp, a fresh session key),
+    yet a retry must deliver the very bytes a crashed attempt may have left at the partner
+    (targets refuse to replace a file with different content). So each result is kept in
+    the spool under a key of the written bytes and the steps, durably before it is handed
+    to the target, and a retry that writes the same bytes sends that same result. Results
+    older than ``KEEP`` are swept on the next write.
+    """
+
+    KEEP = 7 * 86400
+
+    def __init__(self, inner: Writer, steps: Sequence[Step], spool: Path,
+                 specs: Sequence[StepOptions] = ()):
         self.inner = inner
         self.steps = list(steps)
         self.spool = spool
+        self.config = json.dumps([s.model_dump(mode="json") for s in specs], sort_keys=True)
         self.extension = ".".join([inner.extension, *(s.extension for s in self.steps
                                                       if s.extension)])
 
     def write(self, batches: Iterable[Document], out: BinaryIO, route: RouteSpec) -> int:
-        self.spool.mkdir(parents=True, exist_ok=True)
+        kept = self.spool / "after_write"
+        kept.mkdir(parents=True, exist_ok=True)
+        self._sweep(kept)
         with tempfile.TemporaryDirectory(prefix="steps-", dir=self.spool) as folder:
             written = Path(folder) / "written"
             with open(written, "wb") as fh:
                 count = self.inner.write(batches, fh, route)
-            result = run_steps(self.steps, Staged(size=written.stat().st_size, path=written),
-                               Path(folder) / "out")
-            try:
-                copy_into(result, out)
-            finally:
-                result.discard()
+            key = hashlib.sha256(f"{sha256_of(written)} {self.config}".encode()).hexdigest()
+            result = kept / key
+            if not result.exists():
+                made = run_steps(self.steps, Staged(size=written.stat().st_size,
+                                                    path=written), Path(folder) / "out")
+                made.keep(result)  # durable before any byte reaches the target
+            copy_into(Staged.file(result), out)
         return count
+
+    def _sweep(self, kept: Path) -> None:
+        cutoff = time.time() - self.KEEP
+        for old in kept.iterdir():
+            with contextlib.suppress(OSError):
+                if old.stat().st_mtime < cutoff:
+                    old.unlink()
 
 
 def with_output_steps(target: object, route: RouteSpec, settings: Settings) -> None:
@@ -135,8 +161,9 @@ def with_output_steps(target: object, route: RouteSpec, settings: Settings) -> N
     holds its ``writer``; the route's check refuses after_write for one that does not)."""
     if not route.steps.after_write or not hasattr(target, "writer"):
         return
-    steps = build(route.steps.after_write, StepContext.of(settings))
-    target.writer = StepsWriter(target.writer, steps, settings.path(settings.folders.spool))
+    specs = route.steps.after_write
+    target.writer = StepsWriter(target.writer, build(specs, StepContext.of(settings)),
+                                settings.path(settings.folders.spool), specs)
 
 
 @contextlib.contextmanager
