@@ -135,3 +135,15 @@ def test_a_changed_schema_is_compiled_again(project: ProjectDir) -> None:
     assert project.run().results[0].outcome == Outcome.DELIVERED
     assert shown(project)["errors"][0]["message"].endswith(
         "'2026-11-31' is not a valid value of the atomic type 'xs:date'.")
+
+
+def test_a_schema_with_a_doctype_is_refused(project: ProjectDir) -> None:
+    """An external entity in a schema would be read by the library compiling it."""
+    project.file("schemas/ent.xslt", '<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM'
+                 ' "file:///etc/passwd">]>\n<xsl:stylesheet version="2.0" xmlns:xsl='
+                 '"http://www.w3.org/1999/XSL/Transform"><xsl:template match="/">&e;'
+                 "</xsl:template></xsl:stylesheet>")
+    ubl_route(project, "[{schematron: schemas/ent.xslt}]")
+    code, out = _check(project)
+    assert code == 2
+    assert "validate.0: schemas/ent.xslt: declares a DOCTYPE" in " ".join(out.split())

@@ -9,6 +9,7 @@ restart and an unchanged one is never compiled twice.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -37,7 +38,7 @@ class _Compiled:
     stamps: tuple[tuple[str, int, int], ...]
 
 
-_cache: dict[tuple[str, str, int, str], _Compiled] = {}
+_cache: dict[tuple[str, str, int, str, int], _Compiled] = {}
 _lock = threading.Lock()
 
 
@@ -53,7 +54,8 @@ def _stamps(files: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
 
 
 def _validator(route: str, root: Path, index: int, step: ValidateStep) -> Validator:
-    key = (route, str(root), index, step.model_dump_json())
+    # the pid: a worker process compiles its own (Saxon's runtime does not survive a fork)
+    key = (route, str(root), index, step.model_dump_json(), os.getpid())
     with _lock:
         entry = _cache.get(key)
         if entry is None or _stamps(Path(p) for p, _, _ in entry.stamps) != entry.stamps:

@@ -78,7 +78,8 @@ class SchematronValidator:
                     raise ConfigError(f"{shown}: queryBinding {binding!r} is not supported"
                                       " (xslt, xslt2 or xslt3)")
             elif root.tag.endswith("}stylesheet") or root.tag.endswith("}transform"):
-                self._saxon(None, str(path))
+                # the text lxml read (no DTD, no entities), not the file, goes to Saxon
+                self._saxon(etree.tostring(tree, encoding="unicode"), str(path))
             else:
                 raise ConfigError(f"{shown}: neither ISO Schematron (sch:schema) nor a"
                                   f" compiled stylesheet (xsl:stylesheet): {root.tag}")
@@ -91,18 +92,15 @@ class SchematronValidator:
 
         self.lxml = isoschematron.Schematron(tree, store_report=True, phase=self.step.phase)
 
-    def _saxon(self, text: str | None, path: str) -> None:
+    def _saxon(self, text: str, path: str) -> None:
         from saxonche import PySaxonApiError
 
         processor = saxon()
         try:
             with _saxon_lock:
                 compiler = processor.new_xslt30_processor()
-                if text is None:
-                    self.saxon = compiler.compile_stylesheet(stylesheet_file=path)
-                else:
-                    self.saxon = compiler.compile_stylesheet(stylesheet_text=text,
-                                                             base_uri=Path(path).as_uri())
+                self.saxon = compiler.compile_stylesheet(stylesheet_text=text,
+                                                         base_uri=Path(path).as_uri())
         except PySaxonApiError as exc:
             raise ConfigError(f"{self.step.schematron}: Saxon cannot compile the rules:"
                               f" {str(exc).strip()[:2000]}") from None

@@ -54,6 +54,10 @@ def load_tree(path: Path, folder: SchemaFolder, shown: str, seen: list[Path]) ->
     except (etree.XMLSyntaxError, OSError) as exc:
         which = "" if folder.name(path) == shown else f" {folder.name(path)}"
         raise ConfigError(f"{shown}:{which} not well-formed XML: {exc}") from None
+    if tree.docinfo.doctype:  # entities are never expanded: refused rather than half-read
+        which = "" if folder.name(path) == shown else f" {folder.name(path)}"
+        raise ConfigError(f"{shown}:{which} declares a DOCTYPE; DTDs and entities are"
+                          " refused in schemas too")
     seen.append(path)
     for elem in tree.iter(*REFERENCES):
         reference = elem.get(REFERENCES[elem.tag])
