@@ -141,6 +141,8 @@ def _ftp_large(server: Vsftpd, work: Path, args: argparse.Namespace,
 
 def _ftp_small(server: Vsftpd, work: Path, args: argparse.Namespace,
                source: Callable[[Path], object], curl: Callable[..., None], url: str) -> Result:
+    from tradelane.staging import Staged
+
     folder = server.folder()
     for i in range(args.files):
         (folder / f"ORD{i:05d}.csv").write_bytes(os.urandom(2048))
@@ -152,8 +154,11 @@ def _ftp_small(server: Vsftpd, work: Path, args: argparse.Namespace,
         with source(folder) as src:  # type: ignore[attr-defined]
             refs = src.list_ready()
             assert len(refs) == args.files
-            for ref in refs:  # small files are held in memory: write them out, as curl does
-                staged = src.fetch(ref, spool / ref.name)
+            # as the pipeline takes a chunk; small files are held in memory: written out here,
+            # as curl writes them
+            for ref, staged in zip(refs, src.fetch_all([(r, spool / r.name) for r in refs]),
+                                   strict=True):
+                assert isinstance(staged, Staged), staged
                 if staged.data is not None:
                     (spool / ref.name).write_bytes(staged.data)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import posixpath
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradelane.errors import FileNotReady, SourceUnavailable
+from tradelane.errors import FileNotReady, RejectError, SourceUnavailable, TransientError
 from tradelane.ftp_client import FtpSession, ftp_errors
 from tradelane.models import Entry, FileRef
 from tradelane.paths import FolderSyncs, check_listed_name
@@ -78,18 +78,44 @@ class FtpSource(PolledSource):
     # -- transfer ---------------------------------------------------------------------------
 
     def fetch(self, ref: FileRef, dest: Path) -> Staged:
+        with ftp_errors(self.session.name, f"downloading {ref.name}", SourceUnavailable):
+            now = self.session.stat(self.folder, self._name(ref))
+        return self._fetch(ref, dest, now)
+
+    def fetch_all(self, items: Sequence[tuple[FileRef, Path]], *,
+                  deadline: float | None = None) -> list[Staged | Exception | None]:
+        """``fetch`` for many files, with one listing of the folder as every file's look
+        before its download (a LIST per file costs a data connection, a TLS handshake on
+        FTPS). Per item: its snapshot, the error it met, or None once ``deadline`` (a
+        ``time.monotonic()`` value) has passed."""
+        with ftp_errors(self.session.name, "listing before downloading",
+                        SourceUnavailable):
+            listed = {_raw(e): e for e in self.session.list_folder(self.folder)}
+        results: list[Staged | Exception | None] = []
+        for ref, dest in items:
+            if deadline is not None and time.monotonic() > deadline and results:
+                results.append(None)
+                continue
+            try:
+                results.append(self._fetch(ref, dest, listed.get(ref.name_bytes)))
+            except (TransientError, RejectError) as exc:
+                results.append(exc)
+        return results
+
+    def _fetch(self, ref: FileRef, dest: Path, now: Entry | None) -> Staged:
+        """Download a file whose current entry is ``now``, checked before and after."""
         path = self._remote(ref)
         try:
             with ftp_errors(self.session.name, f"downloading {ref.name}", SourceUnavailable):
-                self._check_is_listed(ref, self.session.stat(self.folder, ref.name_bytes))
+                self._check_is_listed(ref, now)
                 deadline = self._clock() + self.conn.transfer_deadline.total_seconds()
                 staged = stage_chunks(self._until_deadline(deadline, ref,
                                                            self.session.download(path)), dest)
-                now = self.session.size(path), self.session.mdtm(path)
-                if staged.size != ref.size or now != (ref.size, ref.mtime_ns):
+                after = self.session.size(path), self.session.mdtm(path)
+                if staged.size != ref.size or after != (ref.size, ref.mtime_ns):
                     staged.discard()
                     raise FileNotReady(ref.name, f"it changed since it was listed ({ref.size}"
-                                                 f" -> {now[0]} bytes)")
+                                                 f" -> {after[0]} bytes)")
                 return staged
         except BaseException:
             dest.unlink(missing_ok=True)
@@ -126,3 +152,7 @@ class FtpSource(PolledSource):
 
     def _remote(self, ref: FileRef) -> bytes:
         return posixpath.join(self.folder, self._name(ref))
+
+
+def _raw(entry: Entry) -> bytes:
+    return entry.raw_name if entry.raw_name is not None else entry.name.encode("utf-8")

@@ -1,0 +1,58 @@
+"""FtpSource.fetch_all: many files after one listing, each checked as fetch checks it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from ftp_routes import make_route, make_settings
+
+from support.vsftpd import Vsftpd
+from tradelane.errors import FileNotReady
+from tradelane.sources.ftp import FtpSource
+from tradelane.staging import Staged
+
+
+def _drop(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    return path
+
+
+def test_fetch_all_gives_each_file_or_its_own_error(ftpd: Vsftpd, remote_dir: Path,
+                                                    tmp_path: Path) -> None:
+    for i in range(5):
+        _drop(remote_dir, f"ORD{i}.csv", f"order,qty\nA{i},1\n".encode())
+    source = FtpSource(make_route(ftpd, remote_dir, order="name"),
+                       make_settings(ftpd, tmp_path))
+    with source:
+        refs = source.list_ready()
+        assert [r.name for r in refs] == [f"ORD{i}.csv" for i in range(5)]
+        (remote_dir / "ORD1.csv").unlink()  # vanished
+        (remote_dir / "ORD2.csv").unlink()
+        (remote_dir / "ORD2.csv").symlink_to(tmp_path / "elsewhere")  # swapped for a link
+        with open(remote_dir / "ORD3.csv", "ab") as out:  # grew
+            out.write(b"A9,9\n")
+        results = source.fetch_all([(ref, tmp_path / f"{i}.staged")
+                                    for i, ref in enumerate(refs)])
+    assert isinstance(results[0], Staged) and isinstance(results[4], Staged)
+    assert results[4].sha256 == hashlib.sha256(b"order,qty\nA4,1\n").hexdigest()
+    assert isinstance(results[1], FileNotReady) and "disappeared" in str(results[1])
+    assert isinstance(results[2], FileNotReady) and "not a regular file" in str(results[2])
+    assert isinstance(results[3], FileNotReady) and "changed since" in str(results[3])
+
+
+def test_fetch_all_stops_at_the_deadline_after_the_first(ftpd: Vsftpd, remote_dir: Path,
+                                                         tmp_path: Path) -> None:
+    for i in range(3):
+        _drop(remote_dir, f"ORD{i}.csv", b"order,qty\nA1,1\n")
+    source = FtpSource(make_route(ftpd, remote_dir, order="name"),
+                       make_settings(ftpd, tmp_path))
+    with source:
+        refs = source.list_ready()
+        results = source.fetch_all([(ref, tmp_path / ref.name) for ref in refs],
+                                   deadline=time.monotonic() - 1)
+    assert isinstance(results[0], Staged) and results[1:] == [None, None]
