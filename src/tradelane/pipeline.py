@@ -41,6 +41,7 @@ from pathlib import Path
 from tradelane.abc import DeliveryContext, Source, Target
 from tradelane.acks import build_acks, tracking_steps
 from tradelane.checking import Checked, checked_batches, one_ahead
+from tradelane.collector import tune_for_batches
 from tradelane.crashpoints import crash_point
 from tradelane.drift import Drift
 from tradelane.errors import (
@@ -196,6 +197,7 @@ class Pipeline:
     """Takes chunks of one route's files through every stage, recording each step."""
 
     def __init__(self, project: Project, ledger: Ledger, *, stop: threading.Event | None = None):
+        tune_for_batches()
         self.project = project
         self.stop = stop  # set by serve on SIGTERM: finish the file in hand, claim no more
         self.settings = project.settings
