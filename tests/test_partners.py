@@ -225,3 +225,21 @@ def test_the_console_shows_a_viewer_the_partners(project: ProjectDir,
     assert "interchange 00000001 at" in section  # last sent
     assert '<dd class="sequence">00000002 (max 99999999)</dd>' in section
     assert '<dd class="acks">1</dd>' in section
+
+
+def test_serve_reloading_its_mappings_keeps_the_partners_and_sees_theirs_change(
+        project: ProjectDir) -> None:
+    from tradelane.serve.reload import fingerprint, merge
+
+    project.file("partners/retailer.yaml", PARTNER)
+    _invoic_with_partner(project)
+    before = project.load()
+    seen = fingerprint(before)
+    project.file("partners/retailer.yaml", PARTNER.replace('our_id: "4012345000009"',
+                                                           'our_id: "4012345000016"'))
+    assert fingerprint(before) != seen  # an edited partner is a change serve reloads
+    merged, _changes = merge(before, project.load())
+    assert merged.partners["retailer"].edifact is not None
+    assert merged.partners["retailer"].edifact.our_id == "4012345000016"
+    edifact = merged.route("invoic_out").target.edifact
+    assert edifact is not None and edifact.sender == "4012345000016:14"

@@ -470,6 +470,8 @@ class Pipeline:
         if staged.size > READ_AHEAD_FROM:
             batches = one_ahead(batches)
         partner = self.project.partners.get(route.partner) if route.partner else None
+        if route.partner and partner is None:  # never a digest where numbers are expected
+            raise ConfigError(f"{route.name}: partner {route.partner!r} is not loaded")
         try:
             with numbering(self.ledger, record.id, route.name, partner):  # sequences.py
                 delivery = target.deliver(batches, ctx)

@@ -36,6 +36,9 @@ def fingerprint(project: Project) -> tuple[tuple[str, int, int], ...]:
     mappings = settings.path(settings.mappings)
     if mappings.is_dir():
         files += [p for p in mappings.rglob("*") if "__pycache__" not in p.parts]
+    partners = mappings.parent / "partners"  # a partner's ids are its routes' too
+    if partners.is_dir():
+        files += list(partners.glob("*.y*ml"))
     out = []
     for path in sorted(files):
         try:
@@ -96,7 +99,8 @@ def merge(old: Project, new: Project) -> tuple[Project, Changes]:
     kept = {k: getattr(old.settings, k) for k in RESTART_SETTINGS}
     settings = new.settings.model_copy(update=kept)
     routes = {name: routes[name] for name in sorted(routes)}
-    return Project(settings=settings, routes=routes, invalid=new.invalid), changes
+    return Project(settings=settings, routes=routes, invalid=new.invalid,
+                   partners=new.partners), changes
 
 
 def reload(running: Project) -> tuple[Project, Changes] | None:
