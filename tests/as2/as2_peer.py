@@ -148,7 +148,11 @@ class DjangoPeer:
 
     def send(self, path: Path) -> None:
         """django-pyas2's own client: ``manage.py sendas2message``."""
-        self.manage("sendas2message", "djpeer", "tradelane", str(path))
+        # its storage refuses paths outside MEDIA_ROOT
+        outgoing = self.root / "media" / "outgoing"
+        outgoing.mkdir(parents=True, exist_ok=True)
+        (outgoing / path.name).write_bytes(path.read_bytes())
+        self.manage("sendas2message", "djpeer", "tradelane", f"outgoing/{path.name}")
 
     def messages(self, direction: str) -> list[dict[str, str]]:
         out = self.shell(f"""
@@ -166,8 +170,7 @@ class DjangoPeer:
 
     def payloads(self) -> list[bytes]:
         found = sorted((self.root / "media").rglob("*"))
-        return [p.read_bytes() for p in found if p.is_file() and "inbox" in p.parts
-                and not p.name.endswith(".header")]
+        return [p.read_bytes() for p in found if p.is_file() and "inbox" in p.parts]
 
     def set_partner(self, **fields: object) -> None:
         items = ", ".join(f"{k}={v!r}" for k, v in fields.items())

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -169,8 +170,13 @@ class As2Endpoint:
         return answer
 
     def _post_async(self, url: str, answer: Answer) -> None:
-        """Post an asynchronous MDN; a failure is logged (the partner resends, and gets it
-        again from the ledger)."""
+        """Post an asynchronous MDN after our HTTP answer (in a thread); a failure is logged
+        (the partner resends the message, and gets the MDN again from the ledger)."""
+        threading.Thread(target=self._post_now, args=(url, answer), name="as2-mdn",
+                         daemon=True).start()
+
+    def _post_now(self, url: str, answer: Answer) -> None:
+        time.sleep(0.05)  # let our HTTP answer reach the partner first
         try:
             response = httpx.post(url, content=answer.body, headers=answer.headers, timeout=60)
             response.raise_for_status()
