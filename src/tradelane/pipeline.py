@@ -363,7 +363,8 @@ class Pipeline:
             except RejectError as exc:
                 work.result = self._reject(route, source, work, exc)
             except TransientError as exc:
-                work.result = self._postpone(work, exc)
+                # an error that needs ops (a table missing a column) says so: alert
+                work.result = self._postpone(work, exc, alert=getattr(exc, "alert", False))
             except ConfigError as exc:  # the file is fine; the settings are not: retried
                 work.result = self._postpone(work, TransientError(
                     f"configuration problem: {exc}; fix it and the file is retried"))

@@ -295,6 +295,8 @@ def _check_connections(route: RouteSpec, settings: Settings, label: str,
             continue
         name = getattr(spec, plugin.kind)
         where = f"{part}.{plugin.kind}"
+        if not isinstance(name, str):  # a block naming its connection (table: {connection: x})
+            name, where = name.connection, f"{where}.connection"
         conn = settings.connections.get(name)
         if conn is None:
             problems.append(f"{label}: {where}: no connection named {name!r} in tradelane.yaml")

@@ -1,0 +1,414 @@
+"""A database table as a target (PostgreSQL, MariaDB/MySQL) through SQLAlchemy Core.
+
+Exactly once: every load writes a marker row into ``tradelane_deliveries`` in the target
+database, in the same transaction as the rows. The marker's key is the sha256 of the file's
+content, the route and the table, so a retry after a crash (rows committed, the ledger not
+told) finds it and loads nothing. The marker is inserted *first*: a second worker loading the
+same file waits on its primary key and then finds it taken.
+
+``commit: batch`` gives each batch its own transaction and marker (the file's batches are cut
+the same way on every retry), and a last marker for the whole file: a retry skips the
+batches already committed and loads the rest.
+
+Insert mode on PostgreSQL streams each batch with ``COPY ... FROM STDIN`` (psycopg); every
+other case uses ``executemany`` (SQLAlchemy's multi-row VALUES) per batch.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Double,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+    tuple_,
+)
+from sqlalchemy import types as sqltypes
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    NoSuchTableError,
+    SQLAlchemyError,
+)
+
+from tradelane.abc import DeliveryContext
+from tradelane.crashpoints import crash_point
+from tradelane.database import connect, marker_key, markers_table, shown
+from tradelane.errors import DeliveryRejected, TargetUnavailable
+from tradelane.models import Delivery, Document, Issue
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from tradelane.spec import RouteSpec, Settings
+    from tradelane.spec.database import TableLoad
+
+log = logging.getLogger(__name__)
+
+#: Column classes a table may have for each field type of a route.
+COMPATIBLE: dict[str, tuple[type, ...]] = {
+    "string": (sqltypes.String,),
+    "integer": (sqltypes.Integer, sqltypes.Numeric),
+    "decimal": (sqltypes.Numeric,),
+    "date": (sqltypes.Date, sqltypes.DateTime),
+    "datetime": (sqltypes.DateTime,),
+    # MariaDB has no boolean: BOOLEAN is TINYINT(1)
+    "boolean": (sqltypes.Boolean, sqltypes.Integer),
+}
+
+
+class TableNotReady(TargetUnavailable):
+    """The table is missing or does not fit the route's output (a column missing, a type
+    that cannot hold the values): our configuration, not the partner's data. The file stays
+    pending and ops are alerted."""
+
+    alert = True
+
+    def __init__(self, table: str, problems: Sequence[str]):
+        self.table, self.problems = table, list(problems)
+        super().__init__(f"table {table} does not fit the route: {'; '.join(problems)}; the"
+                         " file stays pending until the table is fixed")
+
+
+def field_type(arrow: pa.DataType) -> str:
+    """The route's field type an Arrow column carries."""
+    if pa.types.is_boolean(arrow):
+        return "boolean"
+    if pa.types.is_integer(arrow):
+        return "integer"
+    if pa.types.is_decimal(arrow) or pa.types.is_floating(arrow):
+        return "decimal"
+    if pa.types.is_date(arrow):
+        return "date"
+    if pa.types.is_timestamp(arrow):
+        return "datetime"
+    return "string"
+
+
+def fit_problems(columns: dict[str, Any], wanted: dict[str, str | None]) -> list[str]:
+    """Every output column the table lacks or cannot hold; ``columns`` as the inspector gives
+    them (name -> SQLAlchemy type), ``wanted`` output name -> field type (None: any)."""
+    problems = []
+    lowered = {name.lower(): kind for name, kind in columns.items()}
+    for name, kind in wanted.items():
+        have = columns.get(name, lowered.get(name.lower()))
+        if have is None:
+            problems.append(f"column {name!r} is missing")
+        elif kind is not None and not isinstance(have, COMPATIBLE[kind]):
+            problems.append(f"column {name!r} is {have} but the route writes {kind} values")
+    return problems
+
+
+def column_type(kind: str, arrow: pa.DataType | None, dialect: str, keyed: bool) -> Any:
+    if kind == "integer":
+        return BigInteger()
+    if kind == "decimal":
+        if arrow is not None and pa.types.is_decimal(arrow):
+            return Numeric(max(arrow.precision, 18), arrow.scale)
+        return Numeric(18, 6) if arrow is None else Double()
+    if kind == "date":
+        return Date()
+    if kind == "datetime":
+        return DateTime()
+    if kind == "boolean":
+        return Boolean()
+    # MariaDB cannot index TEXT: a key column gets a VARCHAR
+    return String(255) if keyed and dialect != "postgresql" else Text()
+
+
+class TableTarget:
+    def __init__(self, route: RouteSpec, settings: Settings, *, engine: Engine | None = None):
+        self.route = route
+        self.spec: TableLoad = route.target.table  # type: ignore[attr-defined]
+        self.engine = engine or connect(settings, self.spec.connection)
+        self.dialect = self.engine.dialect.name
+        self.name = f"{self.spec.db_schema}.{self.spec.table}" if self.spec.db_schema \
+            else self.spec.table
+        self.uri = f"{shown(self.engine.url)}#{self.name}"
+        self._table: Table | None = None
+        self._markers: Table | None = None
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def deliver(self, batches: Iterable[Document], ctx: DeliveryContext) -> Delivery:
+        try:
+            count = self._deliver(batches, ctx)
+        except TargetUnavailable:
+            raise
+        except DBAPIError as exc:
+            kind = _category(exc)
+            if kind == "data":  # the values themselves do not fit: the partner's data
+                raise DeliveryRejected(
+                    f"table {self.name} refused the rows: {_first_line(exc)}",
+                    issues=[Issue(location="", field="", value="", rule="table",
+                                  message=_first_line(exc))]) from None
+            if kind == "table":
+                raise TableNotReady(self.name, [_first_line(exc)]) from None
+            raise TargetUnavailable(f"database {shown(self.engine.url)} is unavailable:"
+                                    f" {_first_line(exc)}") from None
+        except SQLAlchemyError as exc:
+            raise TargetUnavailable(f"table {self.name}: {_first_line(exc)}") from None
+        return Delivery(target=self.uri, records=count,
+                        details={"table": self.name, "mode": self.spec.mode})
+
+    def _deliver(self, batches: Iterable[Document], ctx: DeliveryContext) -> int:
+        pieces = _pieces(batches, self.spec.batch)
+        first = next(pieces, None)
+        if first is None:
+            return 0
+        table = self._target_table(first)
+        markers = self._marker_table()
+        file_key = marker_key(ctx.sha256, ctx.route, self.name)
+        with self.engine.connect() as conn:
+            done = conn.execute(select(markers.c.records).where(markers.c.key == file_key)) \
+                .scalar()
+        if done is not None:  # an earlier attempt committed it: the ledger was not told
+            log.info("%s was loaded into %s before (marker %s): nothing to do",
+                     ctx.original_name, self.name, file_key[:12])
+            return int(done)
+        if self.spec.commit == "file":
+            with self.engine.begin() as conn:
+                if not self._mark(conn, markers, file_key, ctx, -1):
+                    return 0
+                count, deleted = 0, set()
+                for piece in _chain(first, pieces):
+                    if self.spec.mode == "replace":
+                        self._delete_partition(conn, table, piece, deleted)
+                    count += self._load(conn, table, piece)
+                conn.execute(markers.update().where(markers.c.key == file_key)
+                             .values(records=count))
+            crash_point("table-committed")
+            return count
+        count = 0
+        for number, piece in enumerate(_chain(first, pieces)):
+            key = marker_key(ctx.sha256, ctx.route, self.name, number)
+            with self.engine.begin() as conn:
+                if self._mark(conn, markers, key, ctx, number, len(piece)):
+                    self._load(conn, table, piece)
+            crash_point("table-batch-committed")
+            count += len(piece)
+        with self.engine.begin() as conn:
+            self._mark(conn, markers, file_key, ctx, -1, count)
+        crash_point("table-committed")
+        return count
+
+    def _mark(self, conn: Connection, markers: Table, key: str, ctx: DeliveryContext,
+              batch: int, records: int = 0) -> bool:
+        """Insert the marker; False if it is there already (this batch or file was loaded)."""
+        if conn.execute(select(markers.c.key).where(markers.c.key == key)).first():
+            return False
+        try:
+            with conn.begin_nested():
+                conn.execute(markers.insert().values(
+                    key=key, route=ctx.route, table_name=self.name, file_id=ctx.file_id,
+                    sha256=ctx.sha256, batch=batch, records=records,
+                    delivered_at=datetime.now(UTC).replace(tzinfo=None)))
+        except IntegrityError:  # another worker committed it while we waited on its key
+            return False
+        return True
+
+    def _delete_partition(self, conn: Connection, table: Table, piece: pa.Table,
+                          deleted: set[tuple[Any, ...]]) -> None:
+        cols = self.spec.partition
+        values = {tuple(row[c] for c in cols) for row in piece.select(cols).to_pylist()}
+        todo = sorted(values - deleted, key=repr)
+        if todo:
+            keys = tuple_(*(table.c[c] for c in cols)) if len(cols) > 1 else table.c[cols[0]]
+            wanted = todo if len(cols) > 1 else [v[0] for v in todo]
+            conn.execute(table.delete().where(keys.in_(wanted)))
+            deleted.update(todo)
+
+    def _load(self, conn: Connection, table: Table, piece: pa.Table) -> int:
+        if self.spec.mode != "upsert" and self.dialect == "postgresql" \
+                and self.engine.driver == "psycopg":
+            return self._copy(conn, table, piece)
+        rows = piece.to_pylist()
+        if self.spec.mode == "upsert":
+            conn.execute(self._upsert(table, piece.column_names), rows)
+        else:
+            conn.execute(table.insert(), rows)
+        return len(rows)
+
+    def _copy(self, conn: Connection, table: Table, piece: pa.Table) -> int:
+        """COPY FROM STDIN in CSV: an unquoted empty field is NULL, a quoted one is ''."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        names = ", ".join(quote(c) for c in piece.column_names)
+        target = self.engine.dialect.identifier_preparer.format_table(table)
+        buffer = io.BytesIO()
+        pacsv.write_csv(piece, buffer, pacsv.WriteOptions(include_header=False))
+        import psycopg
+
+        statement = f"COPY {target} ({names}) FROM STDIN (FORMAT csv)"
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(statement) as copy:
+                copy.write(buffer.getbuffer())
+        except psycopg.Error as exc:  # as SQLAlchemy would have wrapped it
+            raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+        return len(piece)
+
+    def _upsert(self, table: Table, columns: list[str]) -> Any:
+        others = [c for c in columns if c not in self.spec.key]
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(table)
+            if not others:
+                return stmt.on_conflict_do_nothing(index_elements=self.spec.key)
+            return stmt.on_conflict_do_update(
+                index_elements=self.spec.key, set_={c: stmt.excluded[c] for c in others})
+        from sqlalchemy.dialects.mysql import insert as my_insert
+
+        stmt = my_insert(table)
+        update = others or self.spec.key[:1]  # a no-op update keeps the row
+        return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in update})
+
+    # -- the table ---------------------------------------------------------------------------
+
+    def _marker_table(self) -> Table:
+        if self._markers is None:
+            self._markers = markers_table(MetaData(), self.spec.db_schema)
+            self._markers.create(self.engine, checkfirst=True)
+        return self._markers
+
+    def _target_table(self, sample: pa.Table) -> Table:
+        """The table, reflected once per poll, checked against the batch's columns."""
+        wanted = {name: field_type(sample.schema.field(name).type)
+                  for name in sample.column_names}
+        if self._table is None:
+            try:
+                self._table = Table(self.spec.table, MetaData(), schema=self.spec.db_schema,
+                                    autoload_with=self.engine)
+            except NoSuchTableError:
+                if not self.spec.create:
+                    raise TableNotReady(self.name, ["the table does not exist (create it, or"
+                                                    " set create: true)"]) from None
+                self._table = self._create(sample)
+        have = {c.name: c.type for c in self._table.columns}
+        problems = fit_problems(have, wanted)
+        problems += [f"key column {c!r} is not among the route's output columns"
+                     for c in [*self.spec.key, *self.spec.partition] if c not in wanted]
+        if problems:
+            self._table = None  # look again on the next file: ops may be fixing it
+            raise TableNotReady(self.name, problems)
+        return self._table
+
+    def _create(self, sample: pa.Table) -> Table:
+        keyed = set(self.spec.key) | set(self.spec.partition)
+        columns = [Column(f.name, column_type(field_type(f.type), f.type, self.dialect,
+                                              f.name in keyed),
+                          primary_key=f.name in self.spec.key)
+                   for f in sample.schema]
+        table = Table(self.spec.table, MetaData(), *columns, schema=self.spec.db_schema)
+        table.create(self.engine, checkfirst=True)
+        log.info("created table %s with columns %s", self.name, ", ".join(sample.column_names))
+        return table
+
+    def verify(self, wanted: dict[str, str | None]) -> list[str]:
+        """``tradelane check``: connect, and list what keeps the table from taking the route's
+        output (nothing is written)."""
+        try:
+            inspector = inspect(self.engine)
+            if not inspector.has_table(self.spec.table, schema=self.spec.db_schema):
+                return [] if self.spec.create else [
+                    f"table {self.name} does not exist (create it, or set create: true)"]
+            have = {c["name"]: c["type"] for c in
+                    inspector.get_columns(self.spec.table, schema=self.spec.db_schema)}
+        except SQLAlchemyError as exc:
+            return [f"cannot reach database {shown(self.engine.url)}: {_first_line(exc)}"]
+        problems = [f"table {self.name}: {p}" for p in fit_problems(have, wanted)]
+        if self.spec.mode == "upsert":
+            problems += self._unique_problems(inspector)
+        return problems
+
+    def _unique_problems(self, inspector: Any) -> list[str]:
+        key = set(self.spec.key)
+        uniques = [set(inspector.get_pk_constraint(self.spec.table, schema=self.spec.db_schema)
+                       .get("constrained_columns") or [])]
+        uniques += [set(u["column_names"]) for u in
+                    inspector.get_unique_constraints(self.spec.table, schema=self.spec.db_schema)]
+        uniques += [set(i["column_names"]) for i in
+                    inspector.get_indexes(self.spec.table, schema=self.spec.db_schema)
+                    if i.get("unique")]
+        if key not in uniques:
+            return [f"table {self.name}: upsert key {sorted(key)} is not its primary key or a"
+                    " unique index, so rows would be added instead of updated"]
+        return []
+
+    def preview(self, batches: Sequence[Document], route: RouteSpec) -> str:
+        rows = sum(len(b.records) for b in batches)
+        return f"would {self.spec.mode} {rows} rows into table {self.name} ({self.uri})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _pieces(batches: Iterable[Document], size: int) -> Iterator[pa.Table]:
+    """The file's records cut into tables of ``size`` rows (the same cuts on every retry)."""
+    held: list[pa.Table] = []
+    rows = 0
+    for doc in batches:
+        table = doc.records
+        while len(table):
+            take = min(size - rows, len(table))
+            held.append(table.slice(0, take))
+            table, rows = table.slice(take), rows + take
+            if rows == size:
+                yield pa.concat_tables(held) if len(held) > 1 else held[0]
+                held, rows = [], 0
+    if held:
+        yield pa.concat_tables(held) if len(held) > 1 else held[0]
+
+
+def _chain(first: pa.Table, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    yield first
+    yield from rest
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+#: MariaDB/MySQL server errors: the table does not fit / the server is busy or going away
+_MYSQL_TABLE = {1054, 1142, 1143, 1146}
+_MYSQL_BUSY = {1040, 1053, 1205, 1213, 1927}
+
+
+def _category(exc: DBAPIError) -> str:
+    """What a database error means for the file: ``unavailable`` (retry), ``table`` (the
+    table does not fit the route: retry with an alert) or ``data`` (quarantine)."""
+    if exc.connection_invalidated:
+        return "unavailable"
+    state = getattr(exc.orig, "sqlstate", None)  # psycopg
+    if isinstance(state, str):
+        if state[:2] in ("22", "23"):
+            return "data"
+        if state[:2] == "42":
+            return "table"
+        return "unavailable"
+    args = getattr(exc.orig, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    if code in _MYSQL_TABLE:
+        return "table"
+    if code is None or code >= 2000 or code in _MYSQL_BUSY:  # 2xxx: the client lost the server
+        return "unavailable"
+    return "data"
