@@ -9,7 +9,10 @@ background load hits both alike.
   2 KB (one poll: connect, list, fetch every file, vs one ``curl`` fetching the 1,000 URLs
   over one connection, from a URL range).
 
-Usage: ``.venv/bin/python bench/transports.py [ftp] [--tls none|explicit] [--rounds 3]
+- ``as2``: AS2 messages per second, tradelane's sender against django-pyas2's own client,
+  both to one django-pyas2 server (``bench/as2.py``; ``--messages``).
+
+Usage: ``.venv/bin/python bench/transports.py [ftp] [as2] [--tls none|explicit] [--rounds 3]
 [--size-mb 200] [--files 1000]``
 """
 
@@ -172,6 +175,17 @@ def _ftp_small(server: Vsftpd, work: Path, args: argparse.Namespace,
 TRANSPORTS: dict[str, Callable[[argparse.Namespace], None]] = {"ftp": bench_ftp}
 
 
+def bench_as2(args: argparse.Namespace) -> None:
+    """AS2 messages per second against django-pyas2's own client (bench/as2.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from as2 import bench_as2 as run
+
+    run(args)
+
+
+TRANSPORTS["as2"] = bench_as2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("transports", nargs="*", metavar="TRANSPORT",
@@ -179,6 +193,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=100, help="AS2: messages per round")
     parser.add_argument("--tls", choices=["none", "explicit"], default="none",
                         help="FTP: plain FTP or explicit FTPS (PROT P)")
     args = parser.parse_args()

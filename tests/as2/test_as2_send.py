@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 
 from as2_fixtures import As2Setup, route_text
@@ -31,6 +35,17 @@ def test_send_with_sync_mdn_is_delivered_and_recorded(as2: As2Setup) -> None:
     assert [(r["direction"], r["state"], r["mdn_status"]) for r in rows] == \
         [("out", "confirmed", "processed")]
     assert rows[0]["message_id"] == received[0]["id"]
+    shown = subprocess.run([sys.executable, "-m", "tradelane", "history", "orders.csv",
+                            "--json"], cwd=as2.project.root, capture_output=True, text=True,
+                           check=True, env={**os.environ, "COLUMNS": "80"})
+    [item] = json.loads(shown.stdout)
+    assert [(m["message_id"], m["state"], m["mdn_status"]) for m in item["as2"]] == \
+        [(received[0]["id"], "confirmed", "processed")]
+    table = subprocess.run([sys.executable, "-m", "tradelane", "history", "orders.csv"],
+                           cwd=as2.project.root, capture_output=True, text=True, check=True,
+                           env={**os.environ, "COLUMNS": "80"}).stdout
+    assert "AS2 messages" in table and "confirmed" in table
+    assert max(len(line) for line in table.splitlines()) <= 80
 
 
 def test_send_with_async_mdn_waits_for_the_mdn_at_our_endpoint(as2: As2Setup) -> None:

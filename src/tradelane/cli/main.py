@@ -519,6 +519,7 @@ def history(
     """Every step a file went through."""
     with _ledger(project) as (_p, ledger):
         trail = _or_exit(lambda: ops.history(ledger, key))
+        _as2_messages(ledger, trail)
     if as_json:
         _print_json(trail)
         return
@@ -543,6 +544,23 @@ def history(
                                 str(b["attempts"]), str(b["last_code"] or b["last_error"] or ""),
                                 b["key"])
             console.print(batches)
+        if item.get("as2"):  # AS2 messages: the id the partner knows, and its MDN
+            messages = Table(title="AS2 messages", title_justify="left")
+            for column in ("message id", "partner", "state", "MDN", "MDN at (UTC)"):
+                messages.add_column(column, overflow="fold")
+            for m in item["as2"]:
+                messages.add_row(m["message_id"], m["partner"], m["state"],
+                                 m["mdn_status"] or "", _when(m["mdn_at"], ""))
+            console.print(messages)
+
+
+def _as2_messages(ledger: Any, trail: list[dict[str, Any]]) -> None:
+    """Add each file's AS2 messages (sent by an as2 target) to its history."""
+    from tradelane.as2.ledger import As2Ledger
+
+    book = As2Ledger(ledger.engine)
+    for item in trail:
+        item["as2"] = [m.as_dict() for m in book.for_file(item["file"]["id"])]
 
 
 _STATUS_COLUMNS = (
