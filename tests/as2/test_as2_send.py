@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
-from as2_fixtures import As2Setup, route_text
+from as2_fixtures import As2Setup, route_text, settings_text
 from sqlalchemy import select
 
 from tradelane.as2.receive import As2Endpoint, As2Server
@@ -88,3 +89,24 @@ def test_expired_partner_certificate_is_refused_before_sending(as2: As2Setup) ->
     assert summary.count(Outcome.DELIVERED) == 0
     assert as2.peer.messages("IN") == []
     assert as2.project.inbox("to_peer"), "the file stays pending until the key is fixed"
+
+
+def test_sender_killed_after_posting_resends_the_same_id_and_delivers_once(
+        as2: As2Setup) -> None:
+    as2.project.settings(settings_text(as2.endpoint_port) + "lease: 100ms\n")
+    as2.project.route("to_peer", route_text(as2.peer.url))
+    as2.project.drop("to_peer", "orders.csv", CSV)
+    run = [sys.executable, "-m", "tradelane", "run", "--once"]
+    killed = subprocess.run(run, cwd=as2.project.root, capture_output=True,
+                            env={**os.environ, "TRADELANE_CRASH_AT": "as2-sent"})
+    assert killed.returncode == -9  # SIGKILL after the post, before the MDN was recorded
+    [first] = as2.peer.messages("IN")
+    assert [(r["state"], r["message_id"]) for r in _rows(as2)] == [("sent", first["id"])]
+    time.sleep(0.3)  # the killed run's lease (100 ms) runs out
+    again = subprocess.run(run, cwd=as2.project.root, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    rows = _rows(as2)
+    assert [(r["state"], r["message_id"]) for r in rows] == [("confirmed", first["id"])]
+    # the partner took it once; the resend under the same id was its duplicate
+    received = as2.peer.messages("IN")
+    assert [m["id"] for m in received if m["status"] == "S"] == [first["id"]]

@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 
 from tradelane.as2.keys import organization, read_certificate
 from tradelane.as2.ledger import AWAITING, CONFIRMED, FAILED, IN, OUT, SENT, As2Ledger
-from tradelane.as2.send import mdn_orig_id
+from tradelane.as2.send import mdn_confirms, mdn_orig_id
 from tradelane.crashpoints import crash_point
 from tradelane.paths import fsync_dir, safe_component
 from tradelane.spec.as2 import As2InboundPartner, As2Settings
@@ -202,7 +202,7 @@ class As2Endpoint:
         original.message_id = orig
         original.mic = sent.mic.encode() if sent.mic else None
         status, detail = Mdn().parse(raw, lambda _id, _to: original)
-        ok = status == "processed" and not detail
+        ok = mdn_confirms(status, detail)
         words = f"{status}: {detail}" if detail else str(status)
         self.book.answered(orig, CONFIRMED if ok else FAILED, mdn_status=words, mdn=raw)
         log.info("AS2 MDN for message %s from %s: %s", orig, sent.partner, words)

@@ -37,7 +37,16 @@ class MdnOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status == "processed" and not self.detail
+        return mdn_confirms(self.status, self.detail)
+
+
+def mdn_confirms(status: str | None, detail: str | None) -> bool:
+    """processed, or the partner's duplicate-document warning: it holds this message id
+    already (our resend after a crash between posting and recording its MDN)."""
+    if status == "processed" and not detail:
+        return True
+    return (status or "").lower() == "processed/warning" and \
+        (detail or "").strip().lower() == "duplicate-document"
 
 
 class As2Sender:
