@@ -13,6 +13,8 @@ def table_project(root: Path, url: str, table: str, load: str, *,
                   extra_fields: str = "") -> ProjectDir:
     project = ProjectDir(root)
     project.settings(f"""\
+        lease: 100ms
+        retry_backoff: 0s
         connections:
           wh:
             database: {{url: "{url}"}}
