@@ -35,7 +35,8 @@ ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 class Strict(BaseModel):
     """Base for every spec model: unknown keys are errors (a typo must not pass silently)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # populate_by_name: a spec dumped by field name (`validation`, alias `validate`) loads back
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 
