@@ -3,6 +3,8 @@ table that does not fit, and a second delivery of the same file."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +14,7 @@ from sqlalchemy import Engine, text
 
 from tradelane.ledger.alerts import Incidents
 
+TRADELANE = Path(sys.executable).parent / "tradelane"
 ROWS = [("A-1", 1, "1.50", "2026-11-25"), ("A-2", 2, "", "2026-11-25")]
 
 
@@ -107,3 +110,35 @@ def test_a_value_the_column_cannot_hold_quarantines_the_file(
                                              ("A-2", -1, "1", "2026-11-25")]))
     assert project.run().exit_code == 3
     assert table_rows(engine, table_name) == []  # all or nothing
+
+
+def test_check_reports_a_missing_column_and_a_wrong_type(
+        tmp_path: Path, db: tuple[str, Engine], table_name: str) -> None:
+    url, engine = db
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {table_name} (sku VARCHAR(20), qty DATE, day DATE)"))
+    table_project(tmp_path, url, table_name, "mode: upsert, key: [sku]")
+    done = subprocess.run([str(TRADELANE), "check"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line.strip() for line in done.stderr.splitlines()]
+    assert f"items: target: table {table_name}: column 'price' is missing" in lines
+    assert any(line.startswith(f"items: target: table {table_name}: column 'qty' is DATE")
+               and "integer" in line for line in lines), lines
+    assert any("upsert key ['sku'] is not its primary key" in line for line in lines), lines
+    assert not any("day" in line for line in lines)
+
+
+def test_check_passes_for_a_fitting_table_and_never_shows_the_password(
+        tmp_path: Path, db: tuple[str, Engine], table_name: str) -> None:
+    url, engine = db
+    make_table(engine, table_name)
+    project = table_project(tmp_path, url, table_name, "mode: insert")
+    settings = (tmp_path / "tradelane.yaml").read_text()
+    project.settings(settings.replace("}}", ", password_file: secret.txt}}"))
+    (tmp_path / "secret.txt").write_text("s3cret-pw\n")
+    done = subprocess.run([str(TRADELANE), "check"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    # trust auth ignores the password: the table is found and fits
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "s3cret-pw" not in done.stdout + done.stderr

@@ -274,6 +274,11 @@ def check(project: ProjectOpt = Path("."), owners: Annotated[bool, typer.Option(
           ) -> None:
     """Validate tradelane.yaml and every mapping; print every problem (exit 0 or 2)."""
     proj = _load(project, isolate=False)
+    from tradelane.spec.checks import check_far_side
+
+    far = check_far_side(proj)  # a table's columns, looked at without writing
+    if far:
+        _config_failure(ConfigError(far))
     console.print(f"[green]OK[/]: {len(proj.routes)} route(s): {', '.join(sorted(proj.routes))}")
     if owners:
         listing = ops.owners(proj)

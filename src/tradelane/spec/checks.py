@@ -21,7 +21,7 @@ from tradelane.spec import verdicts
 from tradelane.spec.fields import FieldSpec
 from tradelane.spec.nest import check_nest
 from tradelane.spec.route import RouteSpec
-from tradelane.spec.settings import Settings
+from tradelane.spec.settings import Project, Settings
 
 Check = Callable[[RouteSpec, str, list[str]], None]
 
@@ -350,3 +350,25 @@ def _check_table(route: RouteSpec, table: str, columns: list[str], where: str, l
 
 def _template_names(template: str) -> list[str]:
     return [m.split(":")[0].split("!")[0] for m in re.findall(r"{([^{}]+)}", template)]
+
+
+def check_far_side(project: Project) -> list[str]:
+    """``tradelane check`` only: targets that can look at what they deliver into without
+    writing (a table's columns and their types) do so; each problem names its route."""
+    from tradelane.registry import load_ref
+
+    problems = []
+    for name, route in sorted(project.routes.items()):
+        kind = load_ref(TARGETS.of(route.target).factory)
+        if not hasattr(kind, "verify"):
+            continue
+        try:
+            target = kind(route, project.settings)
+        except ConfigError as exc:
+            problems.extend(f"{name}: target: {p}" for p in exc.problems)
+            continue
+        try:
+            problems.extend(f"{name}: target: {p}" for p in target.verify())
+        finally:
+            target.close()
+    return problems

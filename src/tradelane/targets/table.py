@@ -322,9 +322,10 @@ class TableTarget:
         log.info("created table %s with columns %s", self.name, ", ".join(sample.column_names))
         return table
 
-    def verify(self, wanted: dict[str, str | None]) -> list[str]:
+    def verify(self) -> list[str]:
         """``tradelane check``: connect, and list what keeps the table from taking the route's
         output (nothing is written)."""
+        wanted = output_types(self.route)
         try:
             inspector = inspect(self.engine)
             if not inspector.has_table(self.spec.table, schema=self.spec.db_schema):
@@ -359,6 +360,30 @@ class TableTarget:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def output_types(route: RouteSpec) -> dict[str, str | None]:
+    """The route's output columns and the field type each carries (None: not known before a
+    file is read, e.g. a hook's column)."""
+    t = route.transform
+    types: dict[str, str | None] = {n: f.type for n, f in route.fields.items()}
+    types |= {n: getattr(f, "type", None) for n, f in route.header.items()}
+    types |= {n: "string" for n in t.copy_header if types.get(n) is None}
+    types |= {lk.field: "string" for lk in t.lookups}
+    types |= {n: "decimal" if d.expr else "string" for n, d in t.derive.items()}
+    types |= {n: _constant_type(v) for n, v in t.constants.items()}
+    renamed = {t.rename.get(n, n): kind for n, kind in types.items()}
+    if t.output is not None:
+        return {n: renamed.get(n) for n in t.output}
+    return renamed
+
+
+def _constant_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return "decimal" if isinstance(value, float) else "string"
 
 
 def _pieces(batches: Iterable[Document], size: int) -> Iterator[pa.Table]:
