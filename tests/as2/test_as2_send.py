@@ -110,3 +110,29 @@ def test_sender_killed_after_posting_resends_the_same_id_and_delivers_once(
     # the partner took it once; the resend under the same id was its duplicate
     received = as2.peer.messages("IN")
     assert [m["id"] for m in received if m["status"] == "S"] == [first["id"]]
+
+
+def test_async_mdn_missing_past_mdn_within_raises_an_alert_and_resends(
+        as2: As2Setup) -> None:
+    from tradelane.ledger.alerts import Incidents
+
+    as2.peer.set_partner(mdn_mode="ASYNC")  # the peer would post it; nobody makes it
+    as2.project.settings(settings_text(as2.endpoint_port) + "retry_backoff: 100ms\n")
+    as2.project.route("to_peer", route_text(as2.peer.url, mdn="async").replace(
+        "mdn_wait: 20s", "mdn_wait: 1s\n        mdn_within: 2s"))
+    as2.project.drop("to_peer", "orders.csv", CSV)
+    assert as2.project.run().count(Outcome.DELIVERED) == 0
+    [row] = _rows(as2)
+    assert row["state"] == "awaiting-mdn"
+    with as2.project.ledger() as ledger:
+        assert not Incidents(ledger).open_incidents()
+    time.sleep(2.5)
+    assert as2.project.run().count(Outcome.DELIVERED) == 0
+    with as2.project.ledger() as ledger:
+        alerts = [(i.kind, i.message) for i in Incidents(ledger).open_incidents()]
+    assert [k for k, _ in alerts] == ["as2_mdn_missing"]
+    assert row["message_id"] in alerts[0][1]
+    # sent again under the same id: the peer holds the first and a duplicate of it
+    ids = [m["id"] for m in as2.peer.messages("IN")]
+    assert ids[0] == row["message_id"] and len(ids) == 2
+    assert as2.project.inbox("to_peer"), "the file stays pending"
