@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from tradelane.spec._base import ROUTE_NAME, Duration, Strict
+from tradelane.spec.events import EventsSpec
 from tradelane.spec.fields import FieldSpec, TransformSpec
 from tradelane.spec.formats import FormatSpec
 from tradelane.spec.limits import LimitsSpec
@@ -207,6 +208,13 @@ class RouteSpec(Strict):
         None, description="A file must arrive by a time of day, e.g. {by: '06:00', every:"
         " weekday}; otherwise serve raises an 'overdue' alert.",
     )
+    events: EventsSpec | None = Field(
+        None, description="Publish an event for each file's outcome to a broker, e.g. {nats:"
+        " 'nats://127.0.0.1:4222', subject: 'tradelane.{route}.{outcome}', outcomes:"
+        " [delivered]} or {rabbitmq: 'amqp://127.0.0.1:5672/', routing_key: …} or {mqtt: …,"
+        " topic: …}."
+        " Sent through an outbox in the ledger: never lost, retried while the broker is"
+        " down. Defaults to events: of tradelane.yaml.")
     # Filled in by the loader, not by the YAML:
     spec_path: Path | None = Field(None, exclude=True)
     version: str = Field("", exclude=True, description="Hash of the spec and its tables.")
