@@ -30,6 +30,7 @@ from tradelane.cli.draft import draft as draft_command
 from tradelane.cli.drift import drift as drift_command
 from tradelane.cli.edi import edi_app
 from tradelane.cli.partners import partners as partners_command
+from tradelane.cli.prune import prune as prune_command
 from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
 from tradelane.cli.spec import spec as spec_command
@@ -86,6 +87,7 @@ app.command("draft")(draft_command)
 app.command("drift")(drift_command)
 app.command("acks")(acks_command)
 app.command("partners")(partners_command)
+app.command("prune")(prune_command)
 
 console = Console()
 err = Console(stderr=True)
@@ -592,6 +594,11 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False,
     with _ledger(project) as (proj, ledger):
         rows = ops.status(proj, ledger)
         late_acks(ledger, rows)
+        from tradelane.ledger.leader import who
+
+        leader = who(ledger.engine)  # the worker doing the cluster-wide duties
+        for row in rows:
+            row["serve_leader"] = leader
     if as_json:
         _print_json(rows)
         return
@@ -619,6 +626,9 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False,
     beat = rows[0]["serve_heartbeat"] if rows else None
     console.print(f"serve: {beat['worker']} {beat['state']}, heartbeat {beat['age_s']:.0f}s ago"
                   if beat else "serve: no heartbeat yet (tradelane serve has not run)")
+    if beat:
+        console.print(f"leader (alerts, expected arrivals, retention): {leader or 'none now'}",
+                      highlight=False)
 
 
 def _or_exit(action: Any) -> Any:

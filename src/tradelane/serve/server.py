@@ -6,6 +6,7 @@
     folder event ────────┼─> RouteRunner.wake(route) ─> pool ─> Runner.run_once([route])
     start-up catch-up ───┘                                       (the ledger claim is the lock)
     heartbeat job  -> ledger ``heartbeats``      alert job -> Monitor.check -> log/webhook/smtp
+    leader job     -> LeaderElection.check       (alerts, expectations, retention: leader only)
 
 Stopping (SIGTERM, Ctrl-C): the pipeline's stop event is set, so each running poll finishes
 the files in hand (one chunk: at most about a second of small files, or one big file),
@@ -26,6 +27,7 @@ from typing import Any
 from tradelane.errors import InvalidRoute
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Heartbeats
+from tradelane.ledger.leader import LeaderElection
 from tradelane.logs import bind
 from tradelane.metrics import Metrics
 from tradelane.models import FileState, Outcome
@@ -45,6 +47,10 @@ log = logging.getLogger("tradelane.serve")
 RETRY_CHECK = timedelta(seconds=30)
 #: How often the mappings folder and tradelane.yaml are looked at for a change.
 RELOAD_CHECK = timedelta(seconds=1)
+#: How often a worker asks to lead: a dead leader is replaced within about this long.
+LEADER_CHECK = timedelta(seconds=2)
+#: How often the leader applies the retention rules (``tradelane prune``).
+RETENTION_EVERY = timedelta(days=1)
 
 
 class Server:
@@ -63,6 +69,7 @@ class Server:
             self.watcher = FolderWatcher(settings, self.runner.wake)
         self.monitor = Monitor(project, ledger, channel_list=channels, clock=clock)
         self.heartbeats = Heartbeats(ledger)
+        self.leader = LeaderElection(ledger.engine, settings.worker)
         self.clock = clock
         port = health_port if health_port is not None else settings.health.port
         self.health = (HealthServer(settings.health.host, port, self.report,
@@ -90,6 +97,9 @@ class Server:
             self.watcher.start()
         last = {name: run["started_at"] for name, run in self.ledger.last_runs().items()}
         due = self.scheduler.start(last, self.clock())
+        self.leader.check()
+        self.scheduler.every("leader", self.leader.check, LEADER_CHECK.total_seconds())
+        self.scheduler.every("retention", self._prune, RETENTION_EVERY.total_seconds())
         self.scheduler.every("heartbeat", self._beat,
                              self.settings.health.heartbeat.total_seconds())
         self.scheduler.every("alerts", self._check_alerts,
@@ -132,6 +142,7 @@ class Server:
             self.health.stop()
         if self.as2 is not None:
             self.as2.stop()
+        self.leader.close()  # another worker takes the cluster-wide duties at once
         return clean
 
     # -- jobs --------------------------------------------------------------------------------
@@ -167,9 +178,20 @@ class Server:
             self._beat_at = time.monotonic()
 
     def _check_alerts(self) -> None:
+        if not self.leader.check():  # cluster-wide: the leader alone checks and alerts
+            return
         opened = self.monitor.check()
         if opened:
             log.info("opened %d incident(s): %s", len(opened), ", ".join(opened))
+
+    def _prune(self) -> None:
+        if not self.leader.check():
+            return
+        from tradelane.retention import prune
+
+        report = prune(self.project, self.ledger)
+        if report.total:
+            log.info("retention: %s", report.summary())
 
     def _wake_due_retries(self) -> None:
         now = self.clock()
@@ -230,7 +252,8 @@ class Server:
     # -- health ------------------------------------------------------------------------------
 
     def _detail(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "routes": sorted(self.project.routes),
+        return {"pid": os.getpid(), "leader": self.leader.leading,
+                "routes": sorted(self.project.routes),
                 "busy": self.runner.busy(),
                 "watch": self.watcher.modes if self.watcher else {}}
 

@@ -14,7 +14,6 @@ from pydantic import (
 )
 
 from tradelane.spec._base import ROUTE_NAME, Duration, Strict
-from tradelane.spec.events import EventsSpec
 from tradelane.spec.fields import FieldSpec, TransformSpec
 from tradelane.spec.formats import FormatSpec
 from tradelane.spec.limits import LimitsSpec
@@ -124,6 +123,24 @@ class OwnerSpec(Strict):
         return f"{self.name} <{self.email}>" if self.email else self.name
 
 
+class RetentionSpec(Strict):
+    """How long the ledger keeps history and the engine keeps files (``tradelane prune``;
+    serve's leader prunes daily). Unset: kept for ever. A route's value overrides the global
+    one, key by key."""
+
+    runs: Duration | None = Field(
+        None, description="Forget the record of polls (tradelane status' last runs) older than"
+        " this, e.g. 90d.")
+    events: Duration | None = Field(
+        None, description="Forget the history (events) of finished files older than this; the"
+        " file's own row, its outcome and duplicate checks stay.")
+    archive: Duration | None = Field(
+        None, description="Delete archived originals this long after they were archived.")
+    quarantine: Duration | None = Field(
+        None, description="Delete quarantined files (and their reason files) this long after"
+        " they were quarantined; the file becomes discarded.")
+
+
 class RouteSpec(Strict):
     """One partner feed: source -> format -> fields -> transform -> target."""
 
@@ -208,13 +225,10 @@ class RouteSpec(Strict):
         None, description="A file must arrive by a time of day, e.g. {by: '06:00', every:"
         " weekday}; otherwise serve raises an 'overdue' alert.",
     )
-    events: EventsSpec | None = Field(
-        None, description="Publish an event for each file's outcome to a broker, e.g. {nats:"
-        " 'nats://127.0.0.1:4222', subject: 'tradelane.{route}.{outcome}', outcomes:"
-        " [delivered]} or {rabbitmq: 'amqp://127.0.0.1:5672/', routing_key: …} or {mqtt: …,"
-        " topic: …}."
-        " Sent through an outbox in the ledger: never lost, retried while the broker is"
-        " down. Defaults to events: of tradelane.yaml.")
+    retention: RetentionSpec | None = Field(
+        None, description="How long this route's runs, history, archived and quarantined"
+        " files are kept, e.g. {archive: 30d, quarantine: 90d}; overrides retention: of"
+        " tradelane.yaml key by key.")
     # Filled in by the loader, not by the YAML:
     spec_path: Path | None = Field(None, exclude=True)
     version: str = Field("", exclude=True, description="Hash of the spec and its tables.")
