@@ -40,6 +40,8 @@ POINTS = (
     "http-batch-sent",         # an HTTP batch was answered, its outcome not yet recorded
     "as2-sent",                # an AS2 message was posted, its MDN not yet recorded
     "as2-stored",              # a received AS2 payload is stored, its MDN not yet answered
+    "event-published",         # the broker confirmed events, the outbox not yet told
+    "event-marked",            # the outbox says the events are sent
     "edit-written",            # an edit by ops is kept next to the original, not yet recorded
     "edit-recorded",           # the ledger points at the edit, it is not reprocessed yet
 )

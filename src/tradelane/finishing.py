@@ -17,6 +17,9 @@ The pipeline records these steps (``ledger.Followup``) in the very transaction t
   (``Source.after_reject``).
 - ``release``: a delivered reprocess attempt's quarantine copy goes to the archive.
 
+Events about the outcome (``events:``) are not steps: they wait in ``event_outbox`` and are
+published after the steps, and on every poll, without holding up the file (``events``).
+
 A step that fails (a full disk, a server that is down) stays recorded, raises an alert once,
 and is tried again on the next poll; the file is never processed again meanwhile.
 """
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from tradelane.crashpoints import crash_point
 from tradelane.errors import TradelaneError, TransientError
+from tradelane.events.publishing import publish_due
 from tradelane.ledger import FileRecord, Followup, Move, clip
 from tradelane.ledger.alerts import Incidents
 from tradelane.ledger.followups import Followups, Step
@@ -99,12 +103,14 @@ class Finisher:
                 log.warning("%s: %s", item.record.name, outcome)
         if moving:
             crash_point("archived-committed")
+        publish_due(self.ledger, {i.record.route for i in items})  # events recorded with them
         return list(items)
 
     def recover(self, route: str,
                 adopt: Callable[[FileRecord], list[Followup]]) -> list[Finishing]:
         """Steps left by a worker that stopped (or failed) after recording an outcome;
         ``adopt`` gives the steps of a delivered file that has none recorded."""
+        publish_due(self.ledger, [route])  # events left waiting (a crash, a broker down)
         due = self.followups.take_due(route, adopt=adopt)
         if not due:
             return []

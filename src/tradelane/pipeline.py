@@ -57,6 +57,7 @@ from tradelane.errors import (
     TradelaneError,
     TransientError,
 )
+from tradelane.events.model import event_rows
 from tradelane.finishing import Finisher, Finishing
 from tradelane.formats import reader_for
 from tradelane.formats.split import count, subset_bytes
@@ -112,6 +113,7 @@ class _Work:
     checked: Checked | None = None
     split: SplitPlaces | None = None  # on_invalid: split: where split-out records were
     followups: list[Followup] = field(default_factory=list)
+    events: tuple[dict[str, object], ...] = ()  # event_outbox rows, recorded with it
     released: bool = False  # claimed but not started: handed back
     #: waits for another file of this chunk with the same interchange to be recorded
     deferred: bool = False
@@ -513,7 +515,8 @@ class Pipeline:
             self._attempt(route, source, partial(self._plan_followups, route), work)
         planned = [w for w in works if w.result is None]
         crash_point("output-written")
-        recorded = self.ledger.apply([w.delivered_move() for w in planned])
+        recorded = self.ledger.apply([replace(w.delivered_move(), events=w.events)
+                                      for w in planned])
         crash_point("delivered-committed")
         done: list[_Work] = []
         for work, outcome in zip(planned, recorded, strict=True):
@@ -555,6 +558,15 @@ class Pipeline:
                                          rejected=checked.rejected_rows))
         work.followups.extend(tracking_steps(route, read, work.delivery))
         work.followups.extend(self.original_steps(record, work.quarantined))
+        again = work.quarantined is not None or bool(
+            record.path and is_inside(Path(record.path), self.quarantine_root))
+        assert work.delivery is not None
+        work.events = event_rows(
+            route.events or self.settings.events, route=route.name, file_id=record.id,
+            name=record.name, outcome="reprocessed" if again else "delivered",
+            records=work.delivery.records, outputs=[work.delivery.target],
+            message=work.delivered_detail(),
+            split_out=count(checked.rejected_rows) if checked.rejected_rows else 0)
 
     def original_steps(self, record: FileRecord,
                        quarantined: Path | None = None) -> list[Followup]:
@@ -614,7 +626,7 @@ class Pipeline:
         if quarantined is None and record.parent_id is None:
             steps.append(Followup("reject_original", {}))
         work.discard()
-        recorded = self.ledger.apply([Move(
+        recorded = self._apply_quarantined(route, record, [Move(
             record.id, (FileState.CLAIMED,), to, error.message, via=work.via,
             fields={"stage": error.stage, "message": error.message,
                     "error_count": error.error_count, **_staged_fields(record),
@@ -628,6 +640,15 @@ class Pipeline:
         self._finish(source, [replace(work, record=recorded, staged=None)])
         outcome = Outcome.DUPLICATE if to == FileState.DUPLICATE else Outcome.QUARANTINED
         return work.outcome(outcome, error.message)
+
+    def _apply_quarantined(self, route: RouteSpec, record: FileRecord,
+                           moves: list[Move]) -> list[FileRecord | TradelaneError]:
+        """Record a quarantine with the event about it (a duplicate publishes none)."""
+        spec = route.events or self.settings.events
+        return list(self.ledger.apply([replace(m, events=event_rows(
+            spec, route=route.name, file_id=record.id, name=record.name,
+            outcome="quarantined", message=m.detail)) if m.to == FileState.QUARANTINED else m
+            for m in moves]))
 
     def _acks(self, route: RouteSpec, record: FileRecord, staged: Staged, *,
               error: RejectError | None = None,

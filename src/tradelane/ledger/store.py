@@ -41,7 +41,7 @@ from sqlalchemy import (
 from tradelane.errors import Conflict, NotFound, TradelaneError
 from tradelane.ledger import schema
 from tradelane.ledger.errors import retrying, translate_errors
-from tradelane.ledger.tables import events, files, followups, runs
+from tradelane.ledger.tables import event_outbox, events, files, followups, runs
 from tradelane.models import FileRef, FileState
 
 #: How long the record of each poll (``runs``: last run, counts, errors) is kept.
@@ -140,6 +140,8 @@ class Move:
     fields: Mapping[str, Any] = field(default_factory=dict)
     #: steps that must follow this state, recorded in the same transaction (``followups``)
     followups: tuple[Followup, ...] = ()
+    #: rows of ``event_outbox`` (events about this outcome), recorded in the same transaction
+    events: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,16 +370,21 @@ class Ledger:
         if results is None:
             results = [self._apply_one(conn, move, now) for move in moves]
         planned: list[dict[str, Any]] = []
+        outgoing: list[dict[str, Any]] = []
         for move, before, result in zip(moves, befores, results, strict=True):
             if isinstance(result, FileRecord):
                 logs.extend(self._move_events(move, before, now))
                 planned.extend({"file_id": move.file_id, "step": f.step,
                                 "detail": json.dumps(dict(f.detail)), "data": f.data,
                                 "attempts": 0, "created_at": now} for f in move.followups)
+                outgoing.extend({**e, "file_id": move.file_id, "attempts": 0,
+                                 "next_try_at": now, "created_at": now} for e in move.events)
         if logs:
             conn.execute(_INSERT_EVENT, logs)
         if planned:
             conn.execute(insert(followups), planned)
+        if outgoing:
+            conn.execute(insert(event_outbox), outgoing)
         return results
 
     def _apply_all(self, conn: Connection, moves: Sequence[Move],

@@ -268,3 +268,25 @@ as2_messages = Table(
     Column("mdn_at", UtcDateTime),
     Index("ix_as2_file", "file_id"),
 )
+
+#: Events about files' outcomes waiting to be published (issue 20): written in the transaction
+#: that records the outcome, published by ``tradelane.events.publishing``, then marked sent.
+#: ``target`` is the route's ``events:`` block (without secrets), so a row publishes alone.
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),  # Nats-Msg-Id, message_id
+    Column("route", String(255), nullable=False),
+    Column("file_id", Integer, ForeignKey("files.id")),
+    Column("outcome", String(16), nullable=False),
+    Column("target", Text, nullable=False),  # JSON of the events spec
+    Column("subject", String(255), nullable=False),
+    Column("body", Text, nullable=False),  # the event, JSON
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(500)),
+    Column("next_try_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Index("ix_event_outbox_due", "sent_at", "route", "next_try_at"),
+)

@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from tradelane.spec._base import ROUTE_NAME, Duration, Strict
+from tradelane.spec.events import EventsSpec
 from tradelane.spec.fields import FieldSpec, TransformSpec
 from tradelane.spec.formats import FormatSpec
 from tradelane.spec.limits import LimitsSpec
@@ -225,6 +226,13 @@ class RouteSpec(Strict):
         None, description="A file must arrive by a time of day, e.g. {by: '06:00', every:"
         " weekday}; otherwise serve raises an 'overdue' alert.",
     )
+    events: EventsSpec | None = Field(
+        None, description="Publish an event for each file's outcome to a broker, e.g. {nats:"
+        " 'nats://127.0.0.1:4222', subject: 'tradelane.{route}.{outcome}', outcomes:"
+        " [delivered]} or {rabbitmq: 'amqp://127.0.0.1:5672/', routing_key: …} or {mqtt: …,"
+        " topic: …}."
+        " Sent through an outbox in the ledger: never lost, retried while the broker is"
+        " down. Defaults to events: of tradelane.yaml.")
     retention: RetentionSpec | None = Field(
         None, description="How long this route's runs, history, archived and quarantined"
         " files are kept, e.g. {archive: 30d, quarantine: 90d}; overrides retention: of"

@@ -20,6 +20,7 @@ from tradelane.errors import InvalidRoute, NotFound
 from tradelane.registry import TRANSPORTS, TransportPlugin
 from tradelane.spec._base import Duration, Strict
 from tradelane.spec.as2 import As2Settings
+from tradelane.spec.events import EventsSpec
 from tradelane.spec.partners import PartnerSpec
 from tradelane.spec.route import RetentionSpec, RouteSpec, _check_timezone
 from tradelane.spec.targets import EnvValue, _env_name
@@ -377,6 +378,9 @@ class Settings(Strict):
         RetentionSpec(), description="How long runs, history (events), archived and"
         " quarantined files are kept, e.g. {runs: 90d, events: 365d, archive: 30d}; routes may"
         " override it. Applied by tradelane prune and daily by serve's leader.")
+    events: EventsSpec | None = Field(
+        None, description="Events about files' outcomes, for every route without its own"
+        " events: (see the route option).")
     gnupg: str = Field(
         "gnupg", description="The project's OpenPGP keyring (a GnuPG home folder, created with"
         " mode 0700) used by the decrypt, verify, sign and encrypt steps; relative to the"

@@ -1,0 +1,69 @@
+"""NATS JetStream publisher: each message acknowledged by the stream, ``Nats-Msg-Id`` set to
+the event id so the stream drops a message published again after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from typing import Any
+
+from tradelane.errors import TransientError
+from tradelane.events import Message
+from tradelane.spec.events import NatsEvents
+
+
+class NatsPublisher:
+    """nats-py is asyncio only: each ``publish`` runs one event loop, one connection, and
+    publishes the batch asynchronously (acks awaited together, not one round trip each)."""
+
+    def __init__(self, spec: NatsEvents):
+        self.spec = spec
+
+    def __enter__(self) -> NatsPublisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def publish(self, messages: list[Message]) -> list[str | None]:
+        return asyncio.run(self._publish(messages))
+
+    async def _publish(self, messages: list[Message]) -> list[str | None]:
+        import nats
+        from nats.js.errors import NotFoundError
+
+        spec, seconds = self.spec, self.spec.timeout.total_seconds()
+        options: dict[str, Any] = {}
+        if spec.username:
+            options["user"] = spec.username
+        if spec.password_env:
+            options["password"] = os.environ.get(spec.password_env, "")
+        try:
+            nc = await nats.connect(spec.nats, connect_timeout=seconds, allow_reconnect=False,
+                                    max_reconnect_attempts=0, **options)
+        except Exception as exc:  # nats-py raises bare OSError, NoServersError, timeouts
+            raise TransientError(f"NATS at {spec.nats} cannot be reached ({_why(exc)})") from exc
+        try:
+            js = nc.jetstream(timeout=seconds)
+            if spec.stream:
+                try:
+                    await js.stream_info(spec.stream)
+                except NotFoundError:
+                    prefix = spec.subject.split("{", 1)[0].rstrip(".")
+                    await js.add_stream(name=spec.stream, subjects=[f"{prefix}.>"])
+            futures = [await js.publish_async(m.subject, m.body,
+                                              headers={"Nats-Msg-Id": m.id})
+                       for m in messages]
+            done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
+                                          timeout=seconds + len(messages) / 1000)
+            return [None if not isinstance(r, BaseException) else _why(r) for r in done]
+        except (TimeoutError, OSError) as exc:
+            raise TransientError(f"NATS at {spec.nats} did not answer ({_why(exc)})") from exc
+        finally:
+            with contextlib.suppress(Exception):  # a connection already gone
+                await nc.close()
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,142 @@
+"""Publish the events waiting in the ledger's outbox; mark them sent once confirmed.
+
+Rows are taken per route, oldest first, grouped by their broker (one connection each). A
+broker that cannot be reached leaves its rows waiting: each row's next try backs off (2 s,
+4 s … up to 5 minutes), this process does not try that broker again for a while, and once
+the oldest row waits longer than the route's ``alert_after`` an ``events_waiting`` alert is
+opened (resolved when the route's events flow again). Other routes are never held up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import func, select, update
+
+from tradelane.crashpoints import crash_point
+from tradelane.errors import TransientError
+from tradelane.events import Message
+from tradelane.ledger.alerts import Incidents
+from tradelane.ledger.store import clip, utcnow
+from tradelane.ledger.tables import event_outbox
+from tradelane.spec.events import BROKERS, EventsSpec
+
+if TYPE_CHECKING:
+    from tradelane.ledger import Ledger
+
+log = logging.getLogger("tradelane")
+
+BATCH = 1000
+MAX_BACKOFF = 300.0
+_SPEC: TypeAdapter[Any] = TypeAdapter(EventsSpec)
+#: brokers this process found down: target JSON -> monotonic time to try again
+_DOWN: dict[str, float] = {}
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(MAX_BACKOFF, 2.0 ** max(1, attempts)))
+
+
+def publish_due(ledger: Ledger, routes: Iterable[str]) -> int:
+    """Publish the due events of ``routes``; the number published. Never raises for a
+    broker's failure (it is recorded on the rows and alerted)."""
+    sent = 0
+    for route in sorted(set(routes)):
+        while True:
+            done, more = _publish_batch(ledger, route)
+            sent += done
+            if not more:
+                break
+        _alert(ledger, route)
+    return sent
+
+
+def _publish_batch(ledger: Ledger, route: str) -> tuple[int, bool]:
+    now = utcnow()
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(event_outbox).where(
+            event_outbox.c.sent_at.is_(None), event_outbox.c.route == route,
+            event_outbox.c.next_try_at <= now).order_by(event_outbox.c.id).limit(BATCH)).all()
+    groups: dict[str, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(row.target, []).append(row)
+    sent, failed = 0, 0
+    for target, group in groups.items():
+        if _DOWN.get(target, 0.0) > time.monotonic():
+            _failed(ledger, group, "the broker was unreachable moments ago; tried again later")
+            failed += len(group)
+            continue
+        spec = _SPEC.validate_python(json.loads(target))
+        messages = [Message(r.event_id, r.subject, r.body.encode()) for r in group]
+        try:
+            with BROKERS.get(spec.kind).create(spec) as publisher:
+                results = publisher.publish(messages)
+        except TransientError as exc:
+            _DOWN[target] = time.monotonic() + min(30.0, spec.timeout.total_seconds() * 2)
+            log.warning("events of route %s wait: %s", route, exc)
+            _failed(ledger, group, str(exc))
+            failed += len(group)
+            continue
+        _DOWN.pop(target, None)
+        crash_point("event-published")
+        ok = [r.id for r, why in zip(group, results, strict=True) if why is None]
+        if ok:
+            with ledger.begin() as conn:
+                conn.execute(update(event_outbox).where(event_outbox.c.id.in_(ok))
+                             .values(sent_at=utcnow(), last_error=None))
+            crash_point("event-marked")
+        for row, why in zip(group, results, strict=True):
+            if why is not None:
+                log.warning("event %s of route %s refused: %s", row.event_id, route, why)
+                _failed(ledger, [row], why)
+                failed += 1
+        sent += len(ok)
+    return sent, len(rows) == BATCH and failed == 0
+
+
+def _failed(ledger: Ledger, rows: list[Any], why: str) -> None:
+    now = utcnow()
+    with ledger.begin() as conn:
+        for row in rows:
+            conn.execute(update(event_outbox).where(event_outbox.c.id == row.id).values(
+                attempts=row.attempts + 1, last_error=clip(why, 500),
+                next_try_at=now + backoff(row.attempts + 1)))
+
+
+def _alert(ledger: Ledger, route: str) -> None:
+    """Open ``events_waiting`` when the route's oldest unsent event is older than its
+    ``alert_after``; resolve it once none waits."""
+    incidents = Incidents(ledger)
+    with ledger.engine.connect() as conn:
+        oldest = conn.execute(select(event_outbox.c.created_at, event_outbox.c.target,
+                                     event_outbox.c.last_error).where(
+            event_outbox.c.sent_at.is_(None), event_outbox.c.route == route)
+            .order_by(event_outbox.c.id).limit(1)).first()
+        waiting = conn.execute(select(func.count()).select_from(event_outbox).where(
+            event_outbox.c.sent_at.is_(None), event_outbox.c.route == route)).scalar_one()
+    key = f"events:{route}"
+    if oldest is None:
+        incidents.resolve_others("events_waiting", set(), route=route)
+        return
+    spec = _SPEC.validate_python(json.loads(oldest.target))
+    if utcnow() - oldest.created_at >= spec.alert_after:
+        message = clip(f"route {route}: {waiting} events wait to be published to"
+                       f" {spec.kind} {spec.url()} ({oldest.last_error or 'not sent yet'});"
+                       " they are retried and flow once the broker answers", 500)
+        if incidents.open(key, "events_waiting", message, route=route):
+            log.error("ALERT %s", message)
+
+
+def waiting(ledger: Ledger, route: str | None = None) -> int:
+    """Events not yet published (for status and tests)."""
+    query = select(func.count()).select_from(event_outbox).where(event_outbox.c.sent_at.is_(None))
+    if route is not None:
+        query = query.where(event_outbox.c.route == route)
+    with ledger.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())

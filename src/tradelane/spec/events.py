@@ -1,0 +1,114 @@
+"""``events:`` on a route (or in tradelane.yaml for every route): which broker hears about a
+file's outcome, on which subject, for which outcomes.
+
+The broker is named by its own key (``nats:``, ``rabbitmq:``, ``mqtt:``), as targets are.
+Passwords never sit in the YAML or in the ledger: ``password_env`` names the environment
+variable holding it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_core import core_schema
+
+from tradelane.registry import Plugin, Registry
+from tradelane.spec._base import Duration, Strict
+
+OUTCOMES = ("delivered", "quarantined", "reprocessed")
+Outcome = Literal["delivered", "quarantined", "reprocessed"]
+
+#: One plug-in per broker: its spec model and its publisher (``tradelane.events.*``).
+BROKERS: Registry[Plugin] = Registry("event broker")
+
+
+class EventsOptions(Strict):
+    """What every broker's events: block shares."""
+
+    kind: str
+    outcomes: list[Outcome] = Field(
+        ["delivered", "quarantined", "reprocessed"],
+        description="The outcomes that publish an event: delivered, quarantined, reprocessed"
+        " (a quarantined file delivered after ops fixed it).")
+    username: str | None = Field(None, description="User name at the broker, if it needs one.")
+    password_env: str | None = Field(
+        None, description="Environment variable holding the broker password (never written in"
+        " the YAML, nor kept in the ledger).")
+    timeout: Duration = Field(
+        timedelta(seconds=5), description="How long a connect or a publish may take before the"
+        " event is left in the outbox for a later try.")
+    alert_after: Duration = Field(
+        timedelta(minutes=5), description="Events still waiting this long raise an alert"
+        " (events_waiting), resolved once they flow again.")
+
+    def url(self) -> str:
+        return str(getattr(self, str(self.kind)))
+
+
+def _no_password(value: str) -> str:
+    if urlsplit(value).password:
+        raise ValueError("the URL holds a password: give it through password_env (the name of"
+                         " an environment variable) instead, so it is never stored")
+    return value
+
+
+class NatsEvents(EventsOptions):
+    """Events to NATS JetStream; the event id is the ``Nats-Msg-Id`` header, so the stream
+    drops a repeat within its duplicate window."""
+
+    kind: Literal["nats"] = "nats"
+    nats: str = Field(..., description="Server URL, e.g. nats://127.0.0.1:4222.")
+    subject: str = Field("tradelane.{route}.{outcome}", description="Subject template:"
+                         " {route}, {outcome}, {file_id}.")
+    stream: str | None = Field(None, description="JetStream stream to create if missing, over"
+                               " the subject's prefix (left alone when it exists).")
+
+    _url = field_validator("nats")(classmethod(lambda cls, v: _no_password(v)))
+
+
+class RabbitEvents(EventsOptions):
+    """Events to RabbitMQ with publisher confirms (persistent messages, ``mandatory``: a
+    message no queue takes is an error, not a silent drop)."""
+
+    kind: Literal["rabbitmq"] = "rabbitmq"
+    rabbitmq: str = Field(..., description="AMQP URL, e.g. amqp://127.0.0.1:5672/ (user in"
+                          " username, password through password_env).")
+    exchange: str = Field("", description="Exchange; '' is the default exchange (routing key ="
+                          " queue name).")
+    routing_key: str = Field("tradelane.{route}.{outcome}", description="Routing key template:"
+                             " {route}, {outcome}, {file_id}.")
+
+    _url = field_validator("rabbitmq")(classmethod(lambda cls, v: _no_password(v)))
+
+
+class MqttEvents(EventsOptions):
+    """Events to an MQTT broker at QoS 1 (acknowledged by the broker)."""
+
+    kind: Literal["mqtt"] = "mqtt"
+    mqtt: str = Field(..., description="Broker URL, e.g. mqtt://127.0.0.1:1883.")
+    topic: str = Field("tradelane/{route}/{outcome}", description="Topic template: {route},"
+                       " {outcome}, {file_id}.")
+
+    _url = field_validator("mqtt")(classmethod(lambda cls, v: _no_password(v)))
+
+
+BROKERS.register(Plugin("nats", NatsEvents, "tradelane.events.nats:NatsPublisher"))
+BROKERS.register(Plugin("rabbitmq", RabbitEvents, "tradelane.events.rabbitmq:RabbitPublisher"))
+BROKERS.register(Plugin("mqtt", MqttEvents, "tradelane.events.mqtt:MqttPublisher"))
+
+class _ByBroker:
+    """Pydantic hook: validate ``events:`` with the model of the broker it names. Hashable
+    (unlike ``Registry.annotation()``), so the field can be optional."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        return core_schema.no_info_plain_validator_function(
+            BROKERS.validate, json_schema_input_schema=core_schema.dict_schema())
+
+
+EventsSpec = Annotated[EventsOptions, _ByBroker()]
+
+__all__ = ["BROKERS", "OUTCOMES", "EventsOptions", "EventsSpec", "MqttEvents", "NatsEvents",
+           "RabbitEvents"]
