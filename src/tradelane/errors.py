@@ -28,6 +28,7 @@
         ├── NotFound              no such file (or user, route) in the ledger
         ├── NotInQuarantine       show or discard asked of a file that is not in quarantine
         ├── Conflict              the file is not in a state that allows it (someone was first)
+        │   └── StaleClaim        ... a worker's claim was taken over (its fencing token is old)
         └── NotAuthenticated      the console needs a login first
 
 Errors carry data (route, stage, location, issues) and build their own message; every one
@@ -398,6 +399,19 @@ class Conflict(RequestError):
         super().__init__(
             f"file {file_id}: cannot move to {to_state}, it is not"
             f" {'/'.join(self.expected)}{now}{more}")
+
+
+class StaleClaim(Conflict):
+    """A worker recorded a step for a file under a claim that is no longer its own: its lease
+    ran out (the worker stalled) and another worker claimed the file again, which raised the
+    file's fencing token. The ledger refuses the step; the worker drops the file untouched."""
+
+    def __init__(self, file_id: int, mine: int, current: int):
+        self.mine, self.current = mine, current
+        super().__init__(file_id, ["claimed by this worker"], "its next step",
+                         found=f"claimed again since: fencing token {current}, this worker"
+                               f" holds {mine}",
+                         hint="this worker stalled past its lease; the other worker owns it")
 
 
 class NotAuthenticated(RequestError):

@@ -166,7 +166,8 @@ class Finisher:
                                            syncs)
         item.move = Move(record.id, (FileState.DELIVERED,), FileState.ARCHIVED,
                          f"original {after.done}",
-                         fields={"path": str(after.kept) if after.kept else None})
+                         fields={"path": str(after.kept) if after.kept else None},
+                         fence=record.fence)
 
     def _reject_original(self, item: Finishing, step: Step, syncs: FolderSyncs) -> None:
         after = self.source.after_reject(item.record)
@@ -179,7 +180,8 @@ class Finisher:
         if copy.exists():
             kept = release(copy, archive)
         item.move = Move(item.record.id, (FileState.DELIVERED,), FileState.ARCHIVED,
-                         f"original archived to {kept}", fields={"path": str(kept)})
+                         f"original archived to {kept}", fields={"path": str(kept)},
+                         fence=item.record.fence)
 
     # -- failures ------------------------------------------------------------------------------
 

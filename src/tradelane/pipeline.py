@@ -147,7 +147,7 @@ class _Work:
                     fields={"outputs": [self.delivery.target], "message": detail,
                             "stage": None, "error_count": self.checked.error_count or None,
                             **_staged_fields(self.record)},
-                    followups=tuple(self.followups))
+                    followups=tuple(self.followups), fence=self.record.fence)
 
     def outcome(self, outcome: Outcome, message: str) -> FileResult:
         record = self.record
@@ -599,7 +599,8 @@ class Pipeline:
         next poll or another worker."""
         if works:
             self.ledger.apply([Move(w.record.id, (FileState.CLAIMED,), FileState.DISCOVERED,
-                                    "not started; left for the next poll") for w in works])
+                                    "not started; left for the next poll",
+                                    fence=w.record.fence) for w in works])
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -631,7 +632,7 @@ class Pipeline:
             fields={"stage": error.stage, "message": error.message,
                     "error_count": error.error_count, **_staged_fields(record),
                     "path": str(dest)},
-            followups=tuple(steps))])[0]
+            followups=tuple(steps), fence=record.fence)])[0]
         if isinstance(recorded, TradelaneError):
             raise recorded
         crash_point("quarantined-committed")
@@ -672,6 +673,7 @@ class Pipeline:
         self.ledger.transition(
             record.id, FileState.CLAIMED, FileState.PENDING,
             f"temporary failure, will retry: {error}", via=work.via, message=str(error),
+            fence=record.fence,
             next_attempt_at=utcnow() + wait,
             **{**_staged_fields(record),
                "path": str(work.quarantined) if work.quarantined else None})

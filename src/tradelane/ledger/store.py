@@ -10,6 +10,12 @@ Claims work the same way on SQLite and PostgreSQL: a new file is claimed by inse
 (``ON CONFLICT DO NOTHING`` on its identity), an existing one by a guarded update that only
 succeeds while the row is pending, or claimed under an expired lease. Whoever gets rowcount 1
 owns the file; a worker that dies hands its files over when its lease runs out.
+
+Fencing (``fence``): every claim raises the file's fencing token by one, and a move that
+carries the token it was claimed with (``Move.fence``) is guarded on it too. A worker that
+stalled past its lease (a pause, a swap storm) and wakes up after another worker claimed the
+file again holds an old token: its step is refused with ``StaleClaim`` and nothing of it is
+written. Every event records the token its step was taken under.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     Table,
     bindparam,
     create_engine,
@@ -38,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 
-from tradelane.errors import Conflict, NotFound, TradelaneError
+from tradelane.errors import Conflict, NotFound, StaleClaim, TradelaneError
 from tradelane.ledger import schema
 from tradelane.ledger.errors import retrying, translate_errors
 from tradelane.ledger.tables import event_outbox, events, files, followups, runs
@@ -93,6 +100,7 @@ class FileRecord:
     token: str | None = None
     raw_name: bytes | None = None
     generation: int = 0
+    fence: int = 0  # fencing token: raised by every claim
 
     @classmethod
     def from_row(cls, row: Any) -> FileRecord:
@@ -117,6 +125,7 @@ class EventRecord:
     from_state: str | None
     to_state: str
     detail: str | None
+    fence: int | None = None  # the fencing token the step was taken under
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +149,9 @@ class Move:
     fields: Mapping[str, Any] = field(default_factory=dict)
     #: steps that must follow this state, recorded in the same transaction (``followups``)
     followups: tuple[Followup, ...] = ()
+    #: the fencing token the file was claimed with; the move is refused (``StaleClaim``) if
+    #: the file was claimed again since. None: not guarded (ops requests, recovery).
+    fence: int | None = None
     #: rows of ``event_outbox`` (events about this outcome), recorded in the same transaction
     events: tuple[Mapping[str, Any], ...] = ()
 
@@ -240,7 +252,7 @@ class Ledger:
                 row = inserted.get((ref.route, ref.source, ref.name, ref.size, ref.mtime_ns))
                 if row is not None:
                     logs.append(_event(row.id, now, self.worker, None, FileState.CLAIMED.value,
-                                       "picked up"))
+                                       "picked up", fence=row.fence))
                     claimed.append(FileRecord.from_row(row))
                 else:
                     claimed.append(self._retake(conn, ref, now, lease_until, logs))
@@ -264,7 +276,8 @@ class Ledger:
             .where(files.c.id == existing.id, files.c.state == existing.state.value,
                    files.c.updated_at == existing.updated_at)
             .values(state=FileState.CLAIMED.value, lease_owner=self.worker,
-                    lease_until=lease_until, updated_at=now, attempt=existing.attempt + 1)
+                    lease_until=lease_until, updated_at=now, attempt=existing.attempt + 1,
+                    fence=existing.fence + 1)
             .returning(*files.c)
         ).one_or_none()
         if taken is None:
@@ -272,7 +285,7 @@ class Ledger:
         why = "retry after a temporary failure" if existing.state == FileState.PENDING else (
             f"taken over from {existing.lease_owner} (lease expired)")
         logs.append(_event(existing.id, now, self.worker, existing.state.value,
-                           FileState.CLAIMED.value, why))
+                           FileState.CLAIMED.value, why, fence=taken.fence))
         return FileRecord.from_row(taken)
 
     def claim_generation(self, ref: FileRef, known: FileRecord, why: str) -> FileRecord | None:
@@ -286,7 +299,8 @@ class Ledger:
             if row is None:
                 return None
             _log(conn, row.id, now, self.worker, None, FileState.CLAIMED.value,
-                 f"picked up: {why} (file {known.id} had this name, size and mtime)")
+                 f"picked up: {why} (file {known.id} had this name, size and mtime)",
+                 fence=row.fence)
             return FileRecord.from_row(row)
 
     def reclaim(self, file_id: int, *, expect: Iterable[FileState], detail: str) -> FileRecord:
@@ -299,12 +313,13 @@ class Ledger:
                 update(files)
                 .where(files.c.id == file_id, files.c.state.in_(expected))
                 .values(state=FileState.CLAIMED.value, attempt=current.attempt + 1,
-                        lease_owner=self.worker, lease_until=now + self.lease, updated_at=now)
+                        lease_owner=self.worker, lease_until=now + self.lease, updated_at=now,
+                        fence=files.c.fence + 1)
             )
             if result.rowcount != 1:
                 raise Conflict(file_id, expected, FileState.CLAIMED.value)
             _log(conn, file_id, now, self.worker, current.state.value, FileState.CLAIMED.value,
-                 detail)
+                 detail, fence=current.fence + 1)
             return self._get(conn, file_id)
 
     def register(self, ref: FileRef, *, state: FileState, detail: str, parent_id: int | None,
@@ -335,16 +350,18 @@ class Ledger:
         detail: str = "",
         *,
         via: Step | None = None,
+        fence: int | None = None,
         **fields: Any,
     ) -> FileRecord:
         """Move a file from one of ``expect`` to ``to``, set ``fields``, and log an event.
 
         ``via`` is a step already taken but not yet written (e.g. staged): it is logged first,
         in the same transaction, saving a commit per file on the hot path.
-        Raises ``Conflict`` (or ``NotFound``) and changes nothing if the guard fails.
+        Raises ``Conflict`` (or ``NotFound``) and changes nothing if the guard fails;
+        ``StaleClaim`` if ``fence`` is given and the file was claimed again since.
         """
         expected = (expect,) if isinstance(expect, FileState) else tuple(expect)
-        result = self.apply([Move(file_id, expected, to, detail, via, fields)])[0]
+        result = self.apply([Move(file_id, expected, to, detail, via, fields, fence=fence)])[0]
         if isinstance(result, TradelaneError):
             raise result
         return result
@@ -394,7 +411,7 @@ class Ledger:
         if len(moves) < 2 or not self.engine.dialect.supports_sane_multi_rowcount:
             return None
         params = [{**_move_values(m, now), "b_id": m.file_id,
-                   "b_state": m.expect[0].value} for m in moves]
+                   "b_state": m.expect[0].value, "b_fence": m.fence} for m in moves]
         if any(len(m.expect) != 1 for m in moves) or len({tuple(p) for p in params}) != 1:
             return None
         savepoint = conn.begin_nested()
@@ -411,12 +428,17 @@ class Ledger:
                    now: datetime) -> FileRecord | Conflict | NotFound:
         expected = [s.value for s in move.expect]
         row = conn.execute(_GUARDED_UPDATE, {**_move_values(move, now), "b_id": move.file_id,
-                                             "b_expected": expected}).one_or_none()
+                                             "b_expected": expected,
+                                             "b_fence": move.fence}).one_or_none()
         if row is not None:
             return FileRecord.from_row(row)
-        if self._exists(conn, move.file_id):
-            return Conflict(move.file_id, expected, move.to.value)
-        return NotFound(move.file_id)
+        current = conn.execute(select(files.c.fence).where(files.c.id == move.file_id)
+                               ).scalar_one_or_none()
+        if current is None:
+            return NotFound(move.file_id)
+        if move.fence is not None and current != move.fence:
+            return StaleClaim(move.file_id, move.fence, current)
+        return Conflict(move.file_id, expected, move.to.value)
 
     def _move_events(self, move: Move, before: str | None,
                      now: datetime) -> list[dict[str, Any]]:
@@ -424,9 +446,10 @@ class Ledger:
         out = []
         if move.via is not None:
             out.append(_event(move.file_id, move.via.at, self.worker, before,
-                              move.via.state.value, move.via.detail))
+                              move.via.state.value, move.via.detail, fence=move.fence))
             before = move.via.state.value
-        out.append(_event(move.file_id, now, self.worker, before, move.to.value, move.detail))
+        out.append(_event(move.file_id, now, self.worker, before, move.to.value, move.detail,
+                          fence=move.fence))
         return out
 
     def note(self, file_id: int, detail: str) -> None:
@@ -609,7 +632,7 @@ def _new_file(ref: FileRef, now: datetime, worker: str, lease_until: datetime) -
                 mtime_ns=ref.mtime_ns, token=ref.token,
                 raw_name=ref.raw_name.hex() if ref.raw_name is not None else None,
                 generation=0, state=FileState.CLAIMED.value, attempt=1, received_at=now,
-                updated_at=now, lease_owner=worker, lease_until=lease_until)
+                updated_at=now, lease_owner=worker, lease_until=lease_until, fence=1)
 
 
 def _identity(ref: FileRef) -> list[Any]:
@@ -636,15 +659,17 @@ def _encode(fields: dict[str, Any]) -> dict[str, Any]:
 # Statements built once: the SET columns come from each call's parameters, and SQLAlchemy
 # reuses the compiled form instead of constructing a statement per file.
 _INSERT_EVENT = insert(events)
+#: the fencing guard: the file's token is the mover's, or the move carries none
+_FENCED = func.coalesce(bindparam("b_fence", type_=Integer), files.c.fence) == files.c.fence
 _GUARDED_UPDATE = (
     update(files)
     .where(files.c.id == bindparam("b_id"),
-           files.c.state.in_(bindparam("b_expected", expanding=True)))
+           files.c.state.in_(bindparam("b_expected", expanding=True)), _FENCED)
     .returning(*files.c)
 )
 _GUARDED_UPDATE_ONE = (
     update(files)
-    .where(files.c.id == bindparam("b_id"), files.c.state == bindparam("b_state"))
+    .where(files.c.id == bindparam("b_id"), files.c.state == bindparam("b_state"), _FENCED)
 )
 
 def _move_values(move: Move, now: datetime) -> dict[str, Any]:
@@ -659,9 +684,9 @@ def _move_values(move: Move, now: datetime) -> dict[str, Any]:
 
 
 def _event(file_id: int, at: datetime, actor: str, from_state: str | None, to_state: str,
-           detail: str) -> dict[str, Any]:
+           detail: str, fence: int | None = None) -> dict[str, Any]:
     return {"file_id": file_id, "at": at, "actor": actor, "from_state": from_state,
-            "to_state": to_state, "detail": clip(detail)}
+            "to_state": to_state, "detail": clip(detail), "fence": fence}
 
 
 def clip(text: str, most: int = MAX_DETAIL) -> str:
@@ -673,8 +698,8 @@ def clip(text: str, most: int = MAX_DETAIL) -> str:
 
 
 def _log(conn: Any, file_id: int, at: datetime, actor: str, from_state: str | None,
-         to_state: str, detail: str) -> None:
-    conn.execute(_INSERT_EVENT, _event(file_id, at, actor, from_state, to_state, detail))
+         to_state: str, detail: str, fence: int | None = None) -> None:
+    conn.execute(_INSERT_EVENT, _event(file_id, at, actor, from_state, to_state, detail, fence))
 
 
 #: What ``claim`` gives for one listed file.

@@ -69,6 +69,8 @@ files = Table(
     # A file sent again with the same name, size and mtime but other content is the next
     # generation of that identity: a new file, never silently taken for the old one.
     Column("generation", Integer, nullable=False, default=0, server_default="0"),
+    # Fencing token: every claim raises it; a step taken under an older one is refused.
+    Column("fence", Integer, nullable=False, default=0, server_default="0"),
     UniqueConstraint("route", "source", "name", "size", "mtime_ns", "generation",
                      name="uq_files_identity"),
     Index("ix_files_state", "state", "route"),
@@ -92,6 +94,7 @@ events = Table(
     Column("from_state", String(16)),
     Column("to_state", String(16), nullable=False),
     Column("detail", Text),
+    Column("fence", Integer),  # the fencing token the step was taken under
 )
 
 interchanges = Table(
