@@ -142,3 +142,15 @@ def test_check_passes_for_a_fitting_table_and_never_shows_the_password(
     # trust auth ignores the password: the table is found and fits
     assert done.returncode == 0, done.stdout + done.stderr
     assert "s3cret-pw" not in done.stdout + done.stderr
+
+
+def test_a_file_invalid_at_its_end_leaves_the_table_untouched(
+        tmp_path: Path, db: tuple[str, Engine], table_name: str) -> None:
+    url, engine = db
+    make_table(engine, table_name)
+    project = table_project(tmp_path, url, table_name, "mode: insert, batch: 1")
+    rows = [(f"A-{i}", i, "1", "2026-11-25") for i in range(1, 50)] + [("Z", "x", "1", "bad")]
+    project.drop("items", "a.csv", csv_rows(rows))
+    assert project.run().exit_code == 3
+    assert table_rows(engine, table_name) == []
+    assert len(project.quarantined("items")) == 1

@@ -16,6 +16,7 @@ other case uses ``executemany`` (SQLAlchemy's multi-row VALUES) per batch.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -189,7 +190,9 @@ class TableTarget:
                 if not self._mark(conn, markers, file_key, ctx, -1):
                     return 0
                 count, deleted = 0, set()
-                for piece in _chain(first, pieces):
+                if self._copies():  # one COPY for the whole file: the server parses
+                    count = self._copy(conn, table, _chain(first, pieces))  # as we read
+                for piece in _chain(first, pieces) if not count else ():
                     if self.spec.mode == "replace":
                         self._delete_partition(conn, table, piece, deleted)
                     count += self._load(conn, table, piece)
@@ -236,10 +239,13 @@ class TableTarget:
             conn.execute(table.delete().where(keys.in_(wanted)))
             deleted.update(todo)
 
+    def _copies(self) -> bool:
+        return self.spec.mode == "insert" and self.dialect == "postgresql" \
+            and self.engine.driver == "psycopg"
+
     def _load(self, conn: Connection, table: Table, piece: pa.Table) -> int:
-        if self.spec.mode != "upsert" and self.dialect == "postgresql" \
-                and self.engine.driver == "psycopg":
-            return self._copy(conn, table, piece)
+        if self._copies():
+            return self._copy(conn, table, iter([piece]))
         rows = piece.to_pylist()
         if self.spec.mode == "upsert":
             conn.execute(self._upsert(table, piece.column_names), rows)
@@ -247,23 +253,31 @@ class TableTarget:
             conn.execute(table.insert(), rows)
         return len(rows)
 
-    def _copy(self, conn: Connection, table: Table, piece: pa.Table) -> int:
-        """COPY FROM STDIN in CSV: an unquoted empty field is NULL, a quoted one is ''."""
-        quote = self.engine.dialect.identifier_preparer.quote
-        names = ", ".join(quote(c) for c in piece.column_names)
-        target = self.engine.dialect.identifier_preparer.format_table(table)
-        buffer = io.BytesIO()
-        pacsv.write_csv(piece, buffer, pacsv.WriteOptions(include_header=False))
+    def _copy(self, conn: Connection, table: Table, pieces: Iterator[pa.Table]) -> int:
+        """COPY FROM STDIN in CSV (an unquoted empty field is NULL, a quoted one is ''). A
+        writer thread sends each piece while the next one is read and written as CSV."""
         import psycopg
+        from psycopg.copy import QueuedLibpqWriter
 
-        statement = f"COPY {target} ({names}) FROM STDIN (FORMAT csv)"
+        quote = self.engine.dialect.identifier_preparer.quote
+        target = self.engine.dialect.identifier_preparer.format_table(table)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        count, statement = 0, ""
         try:
-            with cursor.copy(statement) as copy:
-                copy.write(buffer.getbuffer())
+            with contextlib.ExitStack() as stack:  # the COPY ends (or aborts) on leaving
+                for piece in pieces:
+                    if not statement:
+                        names = ", ".join(quote(c) for c in piece.column_names)
+                        statement = f"COPY {target} ({names}) FROM STDIN (FORMAT csv)"
+                        copy = stack.enter_context(
+                            cursor.copy(statement, writer=QueuedLibpqWriter(cursor)))
+                    buffer = io.BytesIO()
+                    pacsv.write_csv(piece, buffer, pacsv.WriteOptions(include_header=False))
+                    copy.write(buffer.getbuffer())
+                    count += len(piece)
         except psycopg.Error as exc:  # as SQLAlchemy would have wrapped it
             raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
-        return len(piece)
+        return count
 
     def _upsert(self, table: Table, columns: list[str]) -> Any:
         others = [c for c in columns if c not in self.spec.key]
