@@ -65,6 +65,7 @@ class XsdValidator:
 
     def _tree(self, staged: Staged, limit: int) -> Findings:
         assert self.schema is not None
+        etree.clear_error_log()
         try:
             with staged.open() as fh:
                 tree = etree.parse(fh, etree.XMLParser(**_SAFE, **_LEAN))
@@ -80,6 +81,7 @@ class XsdValidator:
         """``tag``: the route's record element; freeing each record as it ends is enough to
         keep memory flat, and costs Python work per record instead of per element."""
         assert self.schema is not None
+        etree.clear_error_log()  # the thread's log may hold an earlier file's errors
         with staged.open() as fh:
             feed = _Windows(fh)
             events = etree.iterparse(feed, events=("end",), tag=tag, schema=self.schema,
