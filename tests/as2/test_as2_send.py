@@ -136,3 +136,14 @@ def test_async_mdn_missing_past_mdn_within_raises_an_alert_and_resends(
     ids = [m["id"] for m in as2.peer.messages("IN")]
     assert ids[0] == row["message_id"] and len(ids) == 2
     assert as2.project.inbox("to_peer"), "the file stays pending"
+
+
+def test_partner_certificate_from_the_partner_record(as2: As2Setup) -> None:
+    as2.project.file("partners/djpeer.yaml", "description: the test peer\n"
+                     "keys: {certificate: keys/peer.crt}\n")
+    route = route_text(as2.peer.url).replace("        partner_certificate: keys/peer.crt\n",
+                                             "")
+    as2.project.route("to_peer", "partner: djpeer\n" + route.replace("\n    ", "\n")[4:])
+    as2.project.drop("to_peer", "orders.csv", CSV)
+    assert as2.project.run().count(Outcome.DELIVERED) == 1
+    assert [r["state"] for r in _rows(as2)] == ["confirmed"]
