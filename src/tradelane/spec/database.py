@@ -8,6 +8,7 @@ registered here, beside their specs.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -20,8 +21,9 @@ from tradelane.registry import (
     TargetPlugin,
     TransportPlugin,
 )
-from tradelane.spec._base import Strict
+from tradelane.spec._base import Duration, Strict
 from tradelane.spec.settings import ConnectionOptions
+from tradelane.spec.sources import SourceOptions
 from tradelane.spec.targets import TargetOptions, _env_name
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
@@ -133,16 +135,83 @@ class TableTarget(TargetOptions):
     table: TableLoad = Field(..., description="The table and how rows are loaded.")
 
 
+class TableStatus(Strict):
+    """A staging table whose rows carry a status: rows in ``ready`` are taken, and set to
+    ``done`` (or ``rejected``) once their file is delivered (or quarantined)."""
+
+    column: str = Field(..., description="The status column, e.g. status.")
+    key: list[str] = Field(..., min_length=1, description="Columns identifying a row, e.g."
+                           " [id], used to update the status of exactly the rows taken.")
+    ready: str = Field("new", description="Status of rows waiting to be taken.")
+    done: str = Field("done", description="Status set once the rows' file is delivered.")
+    rejected: str = Field("quarantined", description="Status set once the rows' file is"
+                          " quarantined (it is then in quarantine, to fix and reprocess).")
+
+    _names = field_validator("column")(classmethod(lambda cls, v: _identifier(v)))
+
+    @field_validator("key")
+    @classmethod
+    def _columns(cls, value: list[str]) -> list[str]:
+        return [_identifier(v) for v in value]
+
+
+class TableRead(Strict):
+    """What a table source reads on each poll. Give a ``query`` with a ``:watermark``
+    parameter and the ``watermark`` column, or a ``table`` with either a ``watermark``
+    column or a ``status``."""
+
+    connection: str = Field(..., description="Name of a database connection in tradelane.yaml.")
+    query: str | None = Field(None, description="SELECT returning the new rows, with a"
+                              " :watermark parameter, e.g. SELECT * FROM exports WHERE"
+                              " exported_at > :watermark ORDER BY exported_at.")
+    table: str | None = Field(None, description="Table to read (instead of a query).")
+    db_schema: str | None = Field(None, alias="schema", description="Schema (PostgreSQL) or"
+                                  " database (MariaDB) of the table.")
+    watermark: str | None = Field(None, description="Column whose greatest value delivered is"
+                                  " remembered; the next poll asks for rows above it.")
+    start: str | int | None = Field(None, description="Watermark of the very first poll"
+                                    " (default: every row), e.g. '2026-01-01'.")
+    status: TableStatus | None = Field(None, description="Take rows by a status column"
+                                       " instead of a watermark.")
+    max_rows: int = Field(100_000, ge=1, description="Most rows in one poll's file (status"
+                          " mode and table watermark mode; the rest come next poll).")
+
+    _names = field_validator("table", "db_schema", "watermark")(
+        classmethod(lambda cls, v: v if v is None else _identifier(v)))
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TableRead:
+        if bool(self.query) == bool(self.table):
+            raise ValueError("give exactly one of 'query' or 'table'")
+        if self.query is not None:
+            if self.watermark is None or ":watermark" not in self.query or self.start is None:
+                raise ValueError("a query needs 'watermark' (the column), a :watermark"
+                                 " parameter in its WHERE and 'start' (the first poll's"
+                                 " watermark)")
+            if self.status is not None:
+                raise ValueError("'status' works on a 'table', not a query")
+        elif (self.watermark is None) == (self.status is None):
+            raise ValueError("a table source needs exactly one of 'watermark' or 'status'")
+        return self
+
+
+class TableSource(SourceOptions):
+    """Rows read from a database table or query: each poll's new rows become one file (CSV or
+    JSON Lines, the route's format) with a history and quarantine like any other. The
+    watermark (or the rows' status) moves on only after the file is delivered."""
+
+    kind: Literal["table"] = "table"
+    table: TableRead = Field(..., description="The table or query, and how new rows are found.")
+    min_age: Duration = Field(timedelta(0), description="Not used: a poll's file is complete"
+                              " when it is written.")
+
+
 TRANSPORTS.register(TransportPlugin("database", DatabaseConnectionEntry,
                                     "tradelane.database:connect"))
 TARGETS.register(TargetPlugin("table", TableTarget, "tradelane.targets.table:TableTarget",
                               connection="database", writes_files=False))
+SOURCES.register(SourcePlugin("table", TableSource, "tradelane.sources.table:TableSource",
+                              connection="database", after=frozenset({"archive", "delete"})))
 
-__all__ = [
-    "SOURCES",
-    "DatabaseConnection",
-    "DatabaseConnectionEntry",
-    "SourcePlugin",
-    "TableLoad",
-    "TableTarget",
-]
+__all__ = ["DatabaseConnection", "DatabaseConnectionEntry", "TableLoad", "TableRead",
+           "TableSource", "TableStatus", "TableTarget"]
