@@ -56,3 +56,18 @@ def test_fetch_all_stops_at_the_deadline_after_the_first(ftpd: Vsftpd, remote_di
         results = source.fetch_all([(ref, tmp_path / ref.name) for ref in refs],
                                    deadline=time.monotonic() - 1)
     assert isinstance(results[0], Staged) and results[1:] == [None, None]
+
+
+def test_a_large_file_is_spooled_whole_with_its_sha256(ftpd: Vsftpd, remote_dir: Path,
+                                                       tmp_path: Path) -> None:
+    """Past 4 MB the blocks are hashed and written by a helper thread."""
+    data = os.urandom(9 << 20) + b"tail"
+    _drop(remote_dir, "big.bin", data)
+    source = FtpSource(make_route(ftpd, remote_dir), make_settings(ftpd, tmp_path))
+    with source:
+        [ref] = source.list_ready()
+        staged = source.fetch(ref, tmp_path / "big.staged")
+    assert staged.path == tmp_path / "big.staged" and staged.data is None
+    assert staged.size == len(data) and staged.sha256 == hashlib.sha256(data).hexdigest()
+    assert staged.read_bytes() == data
+

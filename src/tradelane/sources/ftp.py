@@ -9,7 +9,10 @@ it the size and mtime are checked once more. A broken transfer is never resumed.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -25,6 +28,9 @@ from tradelane.staging import Staged, stage_chunks
 
 if TYPE_CHECKING:
     from tradelane.spec import RouteSpec, Settings
+
+#: Files larger than this are hashed and written to the spool by a helper thread.
+BACKGROUND_FROM = 4 << 20
 
 
 class FtpSource(PolledSource):
@@ -109,8 +115,9 @@ class FtpSource(PolledSource):
             with ftp_errors(self.session.name, f"downloading {ref.name}", SourceUnavailable):
                 self._check_is_listed(ref, now)
                 deadline = self._clock() + self.conn.transfer_deadline.total_seconds()
-                staged = stage_chunks(self._until_deadline(deadline, ref,
-                                                           self.session.download(path)), dest)
+                chunks = self._until_deadline(deadline, ref, self.session.download(path))
+                staged = (_stage_behind(chunks, dest) if ref.size > BACKGROUND_FROM
+                          else stage_chunks(chunks, dest))
                 after = self.session.size(path), self.session.mdtm(path)
                 if staged.size != ref.size or after != (ref.size, ref.mtime_ns):
                     staged.discard()
@@ -156,3 +163,38 @@ class FtpSource(PolledSource):
 
 def _raw(entry: Entry) -> bytes:
     return entry.raw_name if entry.raw_name is not None else entry.name.encode("utf-8")
+
+
+def _stage_behind(chunks: Iterator[bytes], dest: Path) -> Staged:
+    """``stage_chunks`` into the spool, with hashing and writing in a helper thread: they
+    release the GIL, so they overlap with receiving the next block instead of stalling the
+    sender (the queue bounds memory to a few blocks)."""
+    blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+    digest = hashlib.sha256()
+    failed: list[BaseException] = []
+    size = 0
+
+    def drain() -> None:
+        with open(dest, "wb") as out:
+            while (block := blocks.get()) is not None:
+                if not failed:
+                    try:
+                        digest.update(block)
+                        out.write(block)
+                    except BaseException as exc:  # handed to the receiving thread
+                        failed.append(exc)
+
+    writer = threading.Thread(target=drain, name="ftp-spool", daemon=True)
+    writer.start()
+    try:
+        for block in chunks:
+            if failed:
+                raise failed[0]
+            size += len(block)
+            blocks.put(block)
+    finally:
+        blocks.put(None)
+        writer.join()
+    if failed:
+        raise failed[0]
+    return Staged(size=size, sha256=digest.hexdigest(), path=dest, in_spool=True)
