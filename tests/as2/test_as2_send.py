@@ -136,6 +136,19 @@ def test_async_mdn_missing_past_mdn_within_raises_an_alert_and_resends(
     ids = [m["id"] for m in as2.peer.messages("IN")]
     assert ids[0] == row["message_id"] and len(ids) == 2
     assert as2.project.inbox("to_peer"), "the file stays pending"
+    # the MDN comes at last: the file is delivered and the alert closes
+    project = as2.project.load()
+    with as2.project.ledger() as ledger:
+        server = As2Server(As2Endpoint(project.settings.as2, as2.project.root, ledger.engine),
+                           "127.0.0.1", as2.endpoint_port)
+        server.start()
+        try:
+            as2.peer.manage("manageas2server", "--async-mdns")
+        finally:
+            server.stop()
+    assert as2.project.run().count(Outcome.DELIVERED) == 1
+    with as2.project.ledger() as ledger:
+        assert Incidents(ledger).open_incidents() == []
 
 
 def test_partner_certificate_from_the_partner_record(as2: As2Setup) -> None:

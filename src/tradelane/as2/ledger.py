@@ -64,6 +64,12 @@ class As2Ledger:
             rows = conn.execute(select(t).order_by(t.c.created_at.desc()).limit(limit)).all()
         return [As2Message(**r._mapping) for r in rows]
 
+    def awaiting(self) -> set[str]:
+        """Ids of the messages sent whose MDN has not come."""
+        with self.engine.connect() as conn:
+            return set(conn.scalars(select(t.c.message_id).where(
+                t.c.direction == OUT, t.c.state.in_((SENT, AWAITING)))))
+
     # -- sending -------------------------------------------------------------------------------
 
     def sending(self, message_id: str, *, partner: str, route: str, file_id: int,

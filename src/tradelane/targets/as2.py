@@ -99,9 +99,12 @@ class As2Target:
                             details={"as2_message_id": message_id, "name": name})
         if known is not None and known.state == CONFIRMED:
             log.info("AS2 message %s was confirmed before: not sent again", message_id)
+            if book is not None:
+                self._resolve_alerts(book, ctx)
             return delivery
         if known is not None and known.state == AWAITING and book is not None:
             if self._await_mdn(book, message_id):
+                self._resolve_alerts(book, ctx)
                 return delivery
             if not self._overdue(known, ctx):
                 raise TargetUnavailable(
@@ -152,6 +155,15 @@ class As2Target:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(_POLL)
+
+    @staticmethod
+    def _resolve_alerts(book: As2Ledger, ctx: DeliveryContext) -> None:
+        """Close the as2_mdn_missing alerts of messages whose MDN has come."""
+        if ctx.ledger is not None:
+            from tradelane.ledger.alerts import Incidents
+
+            Incidents(ctx.ledger).resolve_others(  # type: ignore[arg-type]
+                "as2_mdn_missing", {f"as2_mdn:{m}" for m in book.awaiting()})
 
     def _overdue(self, known: As2Message, ctx: DeliveryContext) -> bool:
         """Past mdn_within: alert once, and say so, so that the message is sent again."""
