@@ -22,7 +22,9 @@ TRADELANE = [str(Path(sys.executable).parent / "tradelane"), "--project", str(RO
 def main() -> int:
     reset()
     copied = copy_samples()
-    print(f"Copied {copied} sample files from examples/ into inbox/.\n")
+    print(f"Copied {copied} sample files from examples/ into inbox/.")
+    database = copy_for_database()
+    print()
     print("$ tradelane run --once")
     run = subprocess.run([*TRADELANE[:1], "run", "--once", *TRADELANE[1:]], check=False)
     print(f"(exit status {run.returncode}: 0 = all delivered, 3 = some quarantined)\n")
@@ -34,6 +36,8 @@ def main() -> int:
     print("Delivered:")
     for path in delivered:
         print(f"  {path}")
+    if database:
+        print(f"  PostgreSQL table erp_items: {count_rows()} rows (route erp_items_to_db)")
     listing = subprocess.run([*TRADELANE[:1], "quarantine", "list", "--json", *TRADELANE[1:]],
                              capture_output=True, text=True, check=True)
     rejects = json.loads(listing.stdout)
@@ -69,6 +73,49 @@ def copy_samples() -> int:
         shutil.copyfile(sample, dest)
         os.utime(dest, (an_hour_ago, an_hour_ago))
         count += 1
+    return count
+
+
+def copy_for_database() -> bool:
+    """The erp_items_to_db route loads the ERP export into PostgreSQL: its samples are copied
+    only if the database answers, so the demo works without one."""
+    from tradelane.database import connect
+    from tradelane.spec import load_project
+
+    (ROOT / "inbox" / "erp_items_to_db").mkdir(parents=True, exist_ok=True)  # polled anyway
+    settings = load_project(ROOT).settings
+    try:
+        engine = connect(settings, "warehouse")
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:  # any failure to connect: say so, skip the route
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
+        print("PostgreSQL (connection 'warehouse' in tradelane.yaml) is not reachable"
+              f" ({reason[0] if reason else type(exc).__name__}): the erp_items_to_db route"
+              " is skipped.")
+        return False
+    an_hour_ago = time.time() - 3600
+    for sample in sorted((ROOT / "examples" / "erp_items").glob("*.csv")):
+        dest = ROOT / "inbox" / "erp_items_to_db" / sample.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sample, dest)
+        os.utime(dest, (an_hour_ago, an_hour_ago))
+    print("PostgreSQL is reachable: the erp_items_to_db route loads the ERP export into the"
+          " table erp_items.")
+    return True
+
+
+def count_rows() -> int:
+    from sqlalchemy import text
+
+    from tradelane.database import connect
+    from tradelane.spec import load_project
+
+    engine = connect(load_project(ROOT).settings, "warehouse")
+    with engine.connect() as conn:
+        count = int(conn.execute(text("SELECT count(*) FROM erp_items")).scalar_one())
+    engine.dispose()
     return count
 
 

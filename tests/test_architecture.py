@@ -145,12 +145,12 @@ def test_commands_without_a_project_load_no_heavy_library(argv: list[str], watch
 
 
 def _demo_project(root: Path) -> None:
-    """The demo's settings and nine mappings, every inbox folder there and empty."""
+    """The demo's settings and ten mappings, every inbox folder there and empty."""
     repo = PACKAGE.parents[1]
     shutil.copy(repo / "tradelane.yaml", root / "tradelane.yaml")
     shutil.copytree(repo / "mappings", root / "mappings")
     project = load_project(root, isolate=True)
-    assert len(project.routes) == 9 and not project.invalid
+    assert len(project.routes) == 10 and not project.invalid
     for route in project.routes.values():
         project.settings.path(route.source.folder).mkdir(parents=True, exist_ok=True)
 

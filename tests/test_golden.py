@@ -9,8 +9,11 @@ current output, then read the diff before committing it.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
+import re
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,15 +43,49 @@ def test_golden_case(route: str, tmp_path: Path) -> None:
     shutil.copy(REPO / "tradelane.yaml", project.root / "tradelane.yaml")
     shutil.copytree(REPO / "mappings", project.root / "mappings", dirs_exist_ok=True)
     spec = project.load().route(route)
+    table = _own_table(project, route) if spec.target.kind == "table" else None
     name = _name_matching(spec.source.pattern, source.suffix)
     project.drop(route, name, source.read_bytes())
     [result] = project.run([route]).results
     assert result.outcome == Outcome.DELIVERED, result.message
-    [output] = project.outputs(route)
+    if table is not None:  # a table route: its rows, in key order, are the output
+        output = project.root / "rows.json"
+        output.write_text(json.dumps(_rows(project, table), indent=2, default=str) + "\n")
+    else:
+        [output] = project.outputs(route)
     expected = case / f"expected{output.suffix}"
     if os.environ.get("TRADELANE_UPDATE_GOLDEN"):
         expected.write_bytes(output.read_bytes())
     assert output.read_bytes() == expected.read_bytes()
+
+
+def _own_table(project: ProjectDir, route: str) -> str:
+    """Point the copied mapping of a table route at a table of the test's own."""
+    table = f"golden_{uuid.uuid4().hex[:10]}"
+    path = project.root / "mappings" / f"{route}.yaml"
+    path.write_text(re.sub(r"(?m)^(\s+table:) \w+$", rf"\1 {table}", path.read_text()))
+    return table
+
+
+def _rows(project: ProjectDir, table: str) -> list[dict[str, object]]:
+    from sqlalchemy import text
+
+    from tradelane.database import connect
+
+    spec = project.load()
+    [route] = [r for r in spec.routes.values() if getattr(r.target, "kind", "") == "table"
+               and r.target.table.table == table]
+    engine = connect(spec.settings, route.target.table.connection)
+    try:
+        with engine.begin() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(text(
+                f"SELECT * FROM {table} ORDER BY {', '.join(route.target.table.key or ['1'])}"))]
+            conn.execute(text(f"DROP TABLE {table}"))
+            conn.execute(text("DELETE FROM tradelane_deliveries WHERE table_name = :t"),
+                         {"t": table})
+    finally:
+        engine.dispose()
+    return rows
 
 
 def _name_matching(pattern: str, suffix: str) -> str:

@@ -10,6 +10,8 @@ Modules: ``sources``, ``formats``, ``fields`` (and transform), ``targets``, ``ro
 
 from __future__ import annotations
 
+# the database connection kind and the table target and source register themselves
+from tradelane.spec import database as _database  # noqa: F401
 from tradelane.spec._base import (
     ROUTE_NAME,
     Duration,

@@ -423,7 +423,3 @@ class Project(BaseModel):
             if name in self.invalid:
                 raise InvalidRoute(name, self.invalid[name]) from None
             raise NotFound(name, "route", sorted(self.routes)) from None
-
-
-# the database connection kind and the table target and source register themselves
-from tradelane.spec import database as _database  # noqa: E402, F401

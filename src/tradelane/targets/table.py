@@ -32,7 +32,6 @@ from sqlalchemy import (
     Connection,
     Date,
     DateTime,
-    Double,
     MetaData,
     Numeric,
     String,
@@ -65,10 +64,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Column classes a table may have for each field type of a route.
+_NUMBERS = (sqltypes.Numeric, sqltypes.Float)  # Float is no Numeric in SQLAlchemy 2.1
 COMPATIBLE: dict[str, tuple[type, ...]] = {
     "string": (sqltypes.String,),
-    "integer": (sqltypes.Integer, sqltypes.Numeric),
-    "decimal": (sqltypes.Numeric,),
+    "integer": (sqltypes.Integer, *_NUMBERS),
+    "decimal": _NUMBERS,
     "date": (sqltypes.Date, sqltypes.DateTime),
     "datetime": (sqltypes.DateTime,),
     # MariaDB has no boolean: BOOLEAN is TINYINT(1)
@@ -118,13 +118,14 @@ def fit_problems(columns: dict[str, Any], wanted: dict[str, str | None]) -> list
     return problems
 
 
-def column_type(kind: str, arrow: pa.DataType | None, dialect: str, keyed: bool) -> Any:
+def column_type(kind: str, arrow: pa.DataType | None, dialect: str, keyed: bool,
+                scale: int | None = None) -> Any:
     if kind == "integer":
         return BigInteger()
-    if kind == "decimal":
+    if kind == "decimal":  # exact, as the route's decimals are
         if arrow is not None and pa.types.is_decimal(arrow):
             return Numeric(max(arrow.precision, 18), arrow.scale)
-        return Numeric(18, 6) if arrow is None else Double()
+        return Numeric(18, 6 if scale is None else scale)
     if kind == "date":
         return Date()
     if kind == "datetime":
@@ -327,8 +328,11 @@ class TableTarget:
 
     def _create(self, sample: pa.Table) -> Table:
         keyed = set(self.spec.key) | set(self.spec.partition)
-        columns = [Column(f.name, column_type(field_type(f.type), f.type, self.dialect,
-                                              f.name in keyed),
+        declared = output_types(self.route)  # the route's types; the batch's where unknown
+        scales = self.route.target.decimals
+        columns = [Column(f.name, column_type(declared.get(f.name) or field_type(f.type),
+                                              f.type, self.dialect, f.name in keyed,
+                                              scales.get(f.name)),
                           primary_key=f.name in self.spec.key)
                    for f in sample.schema]
         table = Table(self.spec.table, MetaData(), *columns, schema=self.spec.db_schema)
