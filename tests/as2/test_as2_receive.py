@@ -173,3 +173,23 @@ def test_receiver_killed_before_answering_answers_the_retry_and_stores_once(
         again.wait(10)
     assert _mdn_as_partner_reads_it(answer, message) == ("processed", "")
     assert [p.read_bytes() for p in _stored(as2)] == [EDI]  # once
+
+
+def test_duplicate_on_a_postgresql_ledger(as2: As2Setup, keys: Keys, pg_url: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADELANE_LEDGER_URL", pg_url)
+    project = as2.project.load()
+    with as2.project.ledger() as ledger:
+        assert ledger.engine.dialect.name == "postgresql"
+        server = As2Server(As2Endpoint(project.settings.as2, as2.project.root, ledger.engine),
+                           "127.0.0.1", as2.endpoint_port)
+        server.start()
+        try:
+            headers, body, message = _peer_message(keys)
+            first = httpx.post(as2.endpoint_url, content=body, headers=headers, timeout=30)
+            again = httpx.post(as2.endpoint_url, content=body, headers=headers, timeout=30)
+        finally:
+            server.stop()
+    assert first.content == again.content
+    assert _mdn_as_partner_reads_it(again, message) == ("processed", "")
+    assert [p.read_bytes() for p in _stored(as2)] == [EDI]

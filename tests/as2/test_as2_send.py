@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import pytest
 from as2_fixtures import As2Setup, route_text, settings_text
 from sqlalchemy import select
 
@@ -160,3 +161,14 @@ def test_partner_certificate_from_the_partner_record(as2: As2Setup) -> None:
     as2.project.drop("to_peer", "orders.csv", CSV)
     assert as2.project.run().count(Outcome.DELIVERED) == 1
     assert [r["state"] for r in _rows(as2)] == ["confirmed"]
+
+
+def test_send_on_a_postgresql_ledger(as2: As2Setup, pg_url: str,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADELANE_LEDGER_URL", pg_url)
+    as2.project.route("to_peer", route_text(as2.peer.url))
+    as2.project.drop("to_peer", "orders.csv", CSV)
+    assert as2.project.run().count(Outcome.DELIVERED) == 1
+    with as2.project.ledger() as ledger:
+        assert ledger.engine.dialect.name == "postgresql"
+    assert [(r["state"], r["mdn_status"]) for r in _rows(as2)] == [("confirmed", "processed")]
