@@ -17,7 +17,7 @@ _COLUMNS = (Column("route", 0, min=8, cut="middle"),
             Column("events", 0, cut=None, justify="right"),
             Column("archived", 0, cut=None, justify="right"),
             Column("quarantined", 0, cut=None, justify="right"),
-            Column("kept for (runs/events/archive/quarantine)", 1))
+            Column("kept for", 1))
 
 
 def prune(
@@ -43,4 +43,5 @@ def prune(
         r.route, str(r.runs), str(r.events), str(r.archive), str(r.quarantine),
         " / ".join(r.ages[k] or "ever" for k in ("runs", "events", "archive", "quarantine")))
         for r in report.routes], title="Pruned (dry run)" if dry_run else "Pruned")
+    console.print("kept for: runs / events / archived / quarantined (ever: no limit set)")
     console.print(report.summary())
