@@ -96,8 +96,12 @@ def _refuse_duplicates(columns: list[str]) -> None:
         raise InvalidRecords(issues, error_count=len(issues), stage="read")
 
 
-class _Unlocated(Exception):
-    """A threaded read met a ragged row or a parse error it cannot number."""
+class _Unlocated(MalformedInput):
+    """A threaded read met a ragged row or a parse error it cannot number: caught by
+    ``_blocks``, which reads the file again in order to say where."""
+
+    def __init__(self) -> None:
+        super().__init__("a row Arrow's threaded reader refused", location="unknown")
 
 
 def _blocks(staged: Staged, plain: list[pa.RecordBatch] | None, fmt: CsvFormat,
