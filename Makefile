@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# pyas2lib pins oscrypto 1.3.0, which cannot parse OpenSSL 3's version; elements-oscrypto
+	# (same module, upstream's fix) must be the copy on disk, whatever order pip installed them
+	$(BIN)/pip install --quiet --no-deps --force-reinstall elements-oscrypto
 	touch $(STAMP)
 
 venv: $(STAMP)
