@@ -40,8 +40,12 @@ class NatsPublisher:
         if spec.password_env:
             options["password"] = os.environ.get(spec.password_env, "")
         try:
-            nc = await nats.connect(spec.nats, connect_timeout=seconds, allow_reconnect=False,
-                                    max_reconnect_attempts=0, **options)
+            # max_reconnect_attempts=0 would mean "for ever" to nats-py, even on the first
+            # connect: one retry, and a deadline over all of it
+            nc = await asyncio.wait_for(nats.connect(
+                spec.nats, connect_timeout=seconds, allow_reconnect=False,
+                max_reconnect_attempts=1, reconnect_time_wait=0.1, error_cb=_quiet,
+                **options), timeout=2 * seconds + 1)
         except Exception as exc:  # nats-py raises bare OSError, NoServersError, timeouts
             raise TransientError(f"NATS at {spec.nats} cannot be reached ({_why(exc)})") from exc
         try:
@@ -63,6 +67,10 @@ class NatsPublisher:
         finally:
             with contextlib.suppress(Exception):  # a connection already gone
                 await nc.close()
+
+
+async def _quiet(exc: Exception) -> None:
+    """nats-py logs every failed attempt with a traceback; the caller reports the outcome."""
 
 
 def _why(exc: BaseException) -> str:
