@@ -135,3 +135,50 @@ def test_a_crash_between_delivery_and_watermark_delivers_rows_once(
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
     assert [r["sku"] for r in delivered(project)] == ["A-1", "A-2", "A-3"]
+
+
+def _source(project: ProjectDir):  # the route's source, as the runner makes it
+    from tradelane.sources import source_for
+
+    loaded = project.load()
+    return source_for(loaded.route("exports"), loaded.settings)
+
+
+def test_the_source_primitives_on_a_snapshot(tmp_path: Path, db: tuple[str, Engine],
+                                             table_name: str) -> None:
+    """Where the Source contract applies: a waiting snapshot is listed again (no second
+    query), fetched with its sha256, and gone once removed."""
+    import hashlib
+
+    url, engine = db
+    make_exports(engine, table_name)
+    add(engine, table_name, [(1, "A-1", 1, "2026-11-25 10:00:00")])
+    project = source_project(tmp_path, url, f"{{connection: erp, table: {table_name},"
+                                            " watermark: exported_at}")
+    with _source(project) as source:
+        [ref] = source.list_ready()
+        add(engine, table_name, [(2, "A-2", 2, "2026-11-25 11:00:00")])
+        assert [r.name for r in source.list_ready()] == [ref.name]  # still the same file
+        staged = source.fetch(ref, tmp_path / "spool.tmp")
+        data = staged.read_bytes()
+        assert data.decode().splitlines()[1].startswith("1,A-1,1,")
+        assert staged.sha256 == hashlib.sha256(data).hexdigest()
+        assert source.stat(ref) is not None
+        source.remove(ref)
+        assert source.stat(ref) is None
+
+
+def test_an_unreachable_database_is_a_clear_temporary_failure(tmp_path: Path) -> None:
+    from tradelane.errors import SourceUnavailable
+
+    project = source_project(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:1/test",
+                             "{connection: erp, table: nowhere, watermark: exported_at}")
+    with _source(project) as source:
+        try:
+            source.list_ready()
+        except SourceUnavailable as exc:
+            assert "cannot read postgresql+psycopg://postgres@127.0.0.1:1/test" in str(exc)
+        else:
+            raise AssertionError("listing an unreachable database must fail")
+    summary = project.run()
+    assert summary.exit_code == 4 and summary.results == [], summary
