@@ -112,3 +112,59 @@ EventsSpec = Annotated[EventsOptions, _ByBroker()]
 
 __all__ = ["BROKERS", "OUTCOMES", "EventsOptions", "EventsSpec", "MqttEvents", "NatsEvents",
            "RabbitEvents"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets: a file's records published to a broker, one JSON message each
+
+
+def _target_models() -> None:
+    """Registered here (not in spec/targets.py) so that the broker code stays in one place;
+    imported with the route spec."""
+    from tradelane.registry import TARGETS, TargetPlugin
+    from tradelane.spec.targets import TargetOptions
+
+    class _BrokerTarget(TargetOptions):
+        username: str | None = Field(None, description="User name at the broker.")
+        password_env: str | None = Field(
+            None, description="Environment variable holding the broker password.")
+        timeout: Duration = Field(timedelta(seconds=10), description="How long a connect or"
+                                  " the confirmation of a batch of messages may take.")
+
+    class NatsTarget(_BrokerTarget):
+        """Each record one message to NATS JetStream, acknowledged by the stream;
+        ``Nats-Msg-Id`` derives from the file's content and the record number, so a retry of
+        the file is dropped by the stream instead of repeated."""
+
+        kind: Literal["nats"] = "nats"
+        nats: str = Field(..., description="Server URL, e.g. nats://127.0.0.1:4222.")
+        subject: str = Field("{route}.records", description="Subject template: {route},"
+                             " {file_id}.")
+        stream: str | None = Field(None, description="Stream to create if missing.")
+        _url = field_validator("nats")(classmethod(lambda cls, v: _no_password(v)))
+
+    class RabbitTarget(_BrokerTarget):
+        """Each record one persistent message to RabbitMQ, with publisher confirms; the
+        message_id lets consumers drop the repeats a retry of the file sends."""
+
+        kind: Literal["rabbitmq"] = "rabbitmq"
+        rabbitmq: str = Field(..., description="AMQP URL, e.g. amqp://127.0.0.1:5672/.")
+        exchange: str = Field("", description="Exchange; '' is the default exchange.")
+        routing_key: str = Field("{route}.records", description="Routing key template.")
+        _url = field_validator("rabbitmq")(classmethod(lambda cls, v: _no_password(v)))
+
+    class MqttTarget(_BrokerTarget):
+        """Each record one message to an MQTT broker at QoS 1."""
+
+        kind: Literal["mqtt"] = "mqtt"
+        mqtt: str = Field(..., description="Broker URL, e.g. mqtt://127.0.0.1:1883.")
+        topic: str = Field("{route}/records", description="Topic template.")
+        _url = field_validator("mqtt")(classmethod(lambda cls, v: _no_password(v)))
+
+    for kind, model in (("nats", NatsTarget), ("rabbitmq", RabbitTarget),
+                        ("mqtt", MqttTarget)):
+        TARGETS.register(TargetPlugin(kind, model, "tradelane.events.records:RecordsTarget",
+                                      writes_files=False))
+
+
+_target_models()
