@@ -3,6 +3,7 @@ table that does not fit, and a second delivery of the same file."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import date
@@ -135,12 +136,16 @@ def test_check_passes_for_a_fitting_table_and_never_shows_the_password(
     make_table(engine, table_name)
     project = table_project(tmp_path, url, table_name, "mode: insert")
     settings = (tmp_path / "tradelane.yaml").read_text()
-    project.settings(settings.replace("}}", ", password_file: secret.txt}}"))
+    project.settings(settings.replace('"}\n', '", password_file: secret.txt}\n'))
+    assert "password_file" in (tmp_path / "tradelane.yaml").read_text()
     (tmp_path / "secret.txt").write_text("s3cret-pw\n")
     done = subprocess.run([str(TRADELANE), "check"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
-    # trust auth ignores the password: the table is found and fits
-    assert done.returncode == 0, done.stdout + done.stderr
+    if url.startswith("postgresql"):  # trust auth ignores the password: the table fits
+        assert done.returncode == 0, done.stdout + done.stderr
+    else:  # MariaDB's root has no password: one given is refused, and reported
+        assert done.returncode == 2 and "cannot reach database" in done.stderr, done.stderr
+        assert "***" in done.stderr  # the URL is shown with its password masked
     assert "s3cret-pw" not in done.stdout + done.stderr
 
 
@@ -154,3 +159,17 @@ def test_a_file_invalid_at_its_end_leaves_the_table_untouched(
     assert project.run().exit_code == 3
     assert table_rows(engine, table_name) == []
     assert len(project.quarantined("items")) == 1
+
+
+def test_a_password_variable_that_is_not_set_is_named_by_check(
+        tmp_path: Path, db: tuple[str, Engine], table_name: str) -> None:
+    url, _engine = db
+    project = table_project(tmp_path, url, table_name, "mode: insert")
+    settings = (tmp_path / "tradelane.yaml").read_text()
+    project.settings(settings.replace('"}\n', '", password_env: WH_TEST_PASSWORD}\n'))
+    env = {k: v for k, v in os.environ.items() if k != "WH_TEST_PASSWORD"}
+    done = subprocess.run([str(TRADELANE), "check"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "the environment variable WH_TEST_PASSWORD (its password) is not set" in done.stderr
+    assert "Traceback" not in done.stderr
