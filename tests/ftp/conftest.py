@@ -9,19 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ftp_routes import _servers, server_for
 
-from support.vsftpd import TlsMode, Vsftpd, start_vsftpd, vsftpd_available
-
-_servers: dict[str, Vsftpd] = {}
-
-
-def server_for(mode: TlsMode) -> Vsftpd:
-    reason = vsftpd_available()
-    if reason:
-        pytest.skip(reason)
-    if mode not in _servers:
-        _servers[mode] = start_vsftpd(mode)
-    return _servers[mode]
+from support.vsftpd import Vsftpd
 
 
 @pytest.fixture(scope="session", autouse=True)

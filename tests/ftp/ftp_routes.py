@@ -1,12 +1,26 @@
-"""Settings and routes that point at a test vsftpd."""
+"""The test vsftpd servers (one per TLS mode, started on first use, stopped by conftest), and
+settings and routes that point at them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from support.vsftpd import Vsftpd
+import pytest
+
+from support.vsftpd import TlsMode, Vsftpd, start_vsftpd, vsftpd_available
 from tradelane.spec import RouteSpec, Settings
+
+_servers: dict[str, Vsftpd] = {}
+
+
+def server_for(mode: TlsMode) -> Vsftpd:
+    reason = vsftpd_available()
+    if reason:
+        pytest.skip(reason)
+    if mode not in _servers:
+        _servers[mode] = start_vsftpd(mode)
+    return _servers[mode]
 
 
 def make_settings(server: Vsftpd, root: Path, **conn: Any) -> Settings:

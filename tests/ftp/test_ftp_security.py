@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ftp_routes import make_route, make_settings
+from ftp_routes import make_route, make_settings, server_for
 
 from support.vsftpd import PASSWORD_ENV, Vsftpd, make_ca
 from tradelane.errors import ConfigError, SourceUnavailable, TransientError
@@ -59,8 +59,6 @@ def test_ftp_to_ftp_route(project, ftpd: Vsftpd, remote_dir: Path, after: str) -
 @pytest.mark.parametrize("mode", ["explicit", "implicit"])
 def test_a_certificate_from_another_ca_is_refused_and_nothing_is_fetched(
         tmp_path: Path, mode: str) -> None:
-    from conftest import server_for
-
     server = server_for(mode)  # type: ignore[arg-type]
     folder = server.folder()
     try:
@@ -79,8 +77,6 @@ def test_a_certificate_from_another_ca_is_refused_and_nothing_is_fetched(
 
 
 def test_the_system_cas_do_not_trust_a_private_ca(tmp_path: Path) -> None:
-    from conftest import server_for
-
     server = server_for("explicit")
     folder = server.folder()
     try:
@@ -94,8 +90,6 @@ def test_the_system_cas_do_not_trust_a_private_ca(tmp_path: Path) -> None:
 
 def test_the_host_name_is_checked(tmp_path: Path) -> None:
     """The certificate names 127.0.0.1; reaching the same server as 'localhost' is refused."""
-    from conftest import server_for
-
     server = server_for("explicit")
     folder = server.folder()
     try:
@@ -109,8 +103,6 @@ def test_the_host_name_is_checked(tmp_path: Path) -> None:
 
 def test_tls_asked_of_a_plain_server_fails_without_sending_the_password(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from conftest import server_for
-
     server = server_for("none")
     folder = server.folder()
     os.environ[PASSWORD_ENV] = "s3cret-never-shown"

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from pgp_keys import Keys, gpg
 
-from conftest import Keys, gpg
 from support.project import ProjectDir
 
 CSV = b"order,qty\nA1,3\nA2,5\n"
