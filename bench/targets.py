@@ -13,6 +13,14 @@ returns its rows of results (printed as a table, or as JSON with ``--json``).
 
     .venv/bin/python bench/targets.py --only table            # 1M rows, 3 rounds
     .venv/bin/python bench/targets.py --only table --rows 200000 --rounds 1
+
+- ``events``: 100,000 events (``BENCH_EVENTS``) to NATS JetStream through the ledger's
+  outbox (``publish_due``: read the rows, publish with ``Nats-Msg-Id``, await the stream's
+  acks, mark them sent) against a bare nats-py loop doing the same publishes, alternating
+  rounds, each into a fresh stream (its message count checked). Target: >= 0.8x the loop.
+  "vs base" is against the bare loop.
+
+    .venv/bin/python bench/targets.py --only events --rounds 3
 """
 
 from __future__ import annotations
@@ -171,8 +179,116 @@ def bench_table(rows: int, rounds: int) -> list[dict[str, Any]]:
             for side in ("route", "work", "psql")]
 
 
+# -- events: NATS JetStream --------------------------------------------------------------------
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "100000"))
+NATS_URL = os.environ.get("BENCH_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def _bare_nats(subject: str, bodies: list[tuple[str, bytes]]) -> tuple[float, float]:
+    """What a user writes by hand: nats-py, publish_async with Nats-Msg-Id, acks awaited per
+    1,000 (the same rounds as the outbox's)."""
+    import asyncio
+
+    import nats
+
+    async def go() -> None:
+        nc = await nats.connect(NATS_URL)
+        js = nc.jetstream()
+        for start in range(0, len(bodies), 1000):
+            futures = [await js.publish_async(subject, body, headers={"Nats-Msg-Id": mid})
+                       for mid, body in bodies[start:start + 1000]]
+            await asyncio.gather(*futures)
+        await nc.close()
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    asyncio.run(go())
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _outbox_nats(work: Path, subject: str, bodies: list[tuple[str, bytes]]) -> tuple[float, float]:
+    """The ledger's outbox (SQLite, as a default project): rows as the outcomes' transactions
+    wrote them, then published, confirmed and marked sent by ``publish_due``."""
+    from sqlalchemy import func, insert, select
+
+    from tradelane.events.publishing import publish_due
+    from tradelane.ledger import Ledger
+    from tradelane.ledger.store import utcnow
+    from tradelane.ledger.tables import event_outbox
+
+    target = json.dumps({"kind": "nats", "nats": NATS_URL, "subject": subject})
+    now = utcnow()
+    with Ledger(f"sqlite:///{work / 'ledger.db'}", worker="bench") as ledger:
+        with ledger.begin() as conn:
+            conn.execute(insert(event_outbox), [
+                {"event_id": mid, "route": "bench", "file_id": None, "outcome": "delivered",
+                 "target": target, "subject": subject, "body": body.decode(), "attempts": 0,
+                 "next_try_at": now, "created_at": now} for mid, body in bodies])
+        wall, cpu = time.perf_counter(), time.process_time()
+        sent = publish_due(ledger, ["bench"])
+        took = time.perf_counter() - wall, time.process_time() - cpu
+        with ledger.engine.connect() as conn:
+            left = conn.execute(select(func.count()).select_from(event_outbox)
+                                .where(event_outbox.c.sent_at.is_(None))).scalar_one()
+    assert sent == len(bodies) and left == 0, f"published {sent}, {left} left"
+    return took
+
+
+def bench_events(rows: int, rounds: int) -> list[dict[str, Any]]:
+    """``EVENTS`` events (100,000; env BENCH_EVENTS) to NATS JetStream: the outbox against a
+    bare nats-py loop, alternating rounds, each round into a fresh stream. Target >= 0.8x."""
+    import asyncio
+    import uuid
+
+    import nats
+
+    async def stream(name: str, subjects: list[str], drop: bool = False) -> int:
+        nc = await nats.connect(NATS_URL)
+        js = nc.jetstream()
+        if drop:
+            count = (await js.stream_info(name)).state.messages
+            await js.delete_stream(name)
+        else:
+            await js.add_stream(name=name, subjects=subjects)
+            count = 0
+        await nc.close()
+        return count
+
+    n = EVENTS
+    times: dict[str, list[tuple[float, float]]] = {"outbox": [], "bare": []}
+    size = 0
+    for r in range(rounds):
+        for side in (("outbox", "bare") if r % 2 == 0 else ("bare", "outbox")):
+            tag = uuid.uuid4().hex[:8]
+            name, subject = f"BENCH{tag}", f"bench{tag}.delivered"
+            bodies = [(f"{tag}-{i}", json.dumps(
+                {"event_id": f"{tag}-{i}", "type": "file.delivered", "route": "bench",
+                 "file_id": i, "name": f"orders_{i}.csv", "outcome": "delivered",
+                 "records": 120, "history": f"tradelane history {i}"}).encode())
+                for i in range(n)]
+            size = sum(len(b) for _, b in bodies)
+            asyncio.run(stream(name, [f"bench{tag}.>"]))
+            work = Path(tempfile.mkdtemp(prefix="bench-events-"))
+            try:
+                times[side].append(_outbox_nats(work, subject, bodies) if side == "outbox"
+                                   else _bare_nats(subject, bodies))
+            finally:
+                got = asyncio.run(stream(name, [], drop=True))
+                shutil.rmtree(work, ignore_errors=True)
+            assert got == n, f"{side}: the stream holds {got} of {n} events"
+    best = {side: min(t[0] for t in runs) for side, runs in times.items()}
+    cpu = {side: min(t[1] for t in runs) for side, runs in times.items()}
+    median = {side: statistics.median(t[0] for t in runs) for side, runs in times.items()}
+    return [{"part": "events", "side": side, "rows": n, "mb": round(size / 1e6, 1),
+             "best_s": round(best[side], 2), "median_s": round(median[side], 2),
+             "cpu_s": round(cpu[side], 2), "rows_per_s": round(n / best[side]),
+             "vs_psql": round(best["bare"] / best[side], 2)}
+            for side in ("outbox", "bare")]
+
+
 #: every part of the benchmark: name -> function(rows, rounds) -> result rows
-PARTS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {"table": bench_table}
+PARTS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {"table": bench_table,
+                                                               "events": bench_events}
 
 
 def main() -> None:

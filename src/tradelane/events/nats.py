@@ -14,22 +14,31 @@ from tradelane.spec.events import NatsEvents
 
 
 class NatsPublisher:
-    """nats-py is asyncio only: each ``publish`` runs one event loop, one connection, and
-    publishes the batch asynchronously (acks awaited together, not one round trip each)."""
+    """nats-py is asyncio only: the publisher keeps its own event loop and one connection
+    while open; a batch is published asynchronously (acks awaited together, not one round
+    trip each)."""
 
     def __init__(self, spec: NatsEvents):
         self.spec = spec
 
     def __enter__(self) -> NatsPublisher:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._nc, self._js = self._loop.run_until_complete(self._connect())
+        except BaseException:
+            self._loop.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        with contextlib.suppress(Exception):  # a connection already gone
+            self._loop.run_until_complete(self._nc.close())
+        self._loop.close()
 
     def publish(self, messages: list[Message]) -> list[str | None]:
-        return asyncio.run(self._publish(messages))
+        return self._loop.run_until_complete(self._publish(messages))
 
-    async def _publish(self, messages: list[Message]) -> list[str | None]:
+    async def _connect(self) -> tuple[Any, Any]:
         import nats
         from nats.js.errors import NotFoundError
 
@@ -48,25 +57,31 @@ class NatsPublisher:
                 **options), timeout=2 * seconds + 1)
         except Exception as exc:  # nats-py raises bare OSError, NoServersError, timeouts
             raise TransientError(f"NATS at {spec.nats} cannot be reached ({_why(exc)})") from exc
-        try:
-            js = nc.jetstream(timeout=seconds)
-            if spec.stream:
+        js = nc.jetstream(timeout=seconds)
+        if spec.stream:
+            try:
                 try:
                     await js.stream_info(spec.stream)
                 except NotFoundError:
                     prefix = spec.subject.split("{", 1)[0].rstrip(".")
                     await js.add_stream(name=spec.stream, subjects=[f"{prefix}.>"])
-            futures = [await js.publish_async(m.subject, m.body,
-                                              headers={"Nats-Msg-Id": m.id})
+            except Exception as exc:
+                await nc.close()
+                raise TransientError(f"NATS at {spec.nats}: stream {spec.stream}:"
+                                     f" {_why(exc)}") from exc
+        return nc, js
+
+    async def _publish(self, messages: list[Message]) -> list[str | None]:
+        spec, seconds = self.spec, self.spec.timeout.total_seconds()
+        try:
+            futures = [await self._js.publish_async(m.subject, m.body,
+                                                    headers={"Nats-Msg-Id": m.id})
                        for m in messages]
             done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
                                           timeout=seconds + len(messages) / 1000)
-            return [None if not isinstance(r, BaseException) else _why(r) for r in done]
         except (TimeoutError, OSError) as exc:
             raise TransientError(f"NATS at {spec.nats} did not answer ({_why(exc)})") from exc
-        finally:
-            with contextlib.suppress(Exception):  # a connection already gone
-                await nc.close()
+        return [None if not isinstance(r, BaseException) else _why(r) for r in done]
 
 
 async def _quiet(exc: Exception) -> None:
