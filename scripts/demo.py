@@ -24,9 +24,11 @@ def main() -> int:
     copied = copy_samples()
     print(f"Copied {copied} sample files from examples/ into inbox/.")
     database = copy_for_database()
+    events = setup_events()
     print()
     print("$ tradelane run --once")
-    run = subprocess.run([*TRADELANE[:1], "run", "--once", *TRADELANE[1:]], check=False)
+    run = subprocess.run([*TRADELANE[:1], "run", "--once", *TRADELANE[1:]], check=False,
+                         env={**os.environ, "TRADELANE_DEMO_RABBITMQ_PASSWORD": "guest"})
     print(f"(exit status {run.returncode}: 0 = all delivered, 3 = some quarantined)\n")
     if run.returncode not in (0, 3):
         print("The demo run did not behave as designed.")
@@ -38,6 +40,11 @@ def main() -> int:
         print(f"  {path}")
     if database:
         print(f"  PostgreSQL table erp_items: {count_rows()} rows (route erp_items_to_db)")
+    if events:
+        print("\n\"delivered\" events on RabbitMQ ($ .venv/bin/python scripts/print_events.py"
+              " --drain):")
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "print_events.py"), "--drain"],
+                       check=False)
     listing = subprocess.run([*TRADELANE[:1], "quarantine", "list", "--json", *TRADELANE[1:]],
                              capture_output=True, text=True, check=True)
     rejects = json.loads(listing.stdout)
@@ -103,6 +110,21 @@ def copy_for_database() -> bool:
         os.utime(dest, (an_hour_ago, an_hour_ago))
     print("PostgreSQL is reachable: the erp_items_to_db route loads the ERP export into the"
           " table erp_items.")
+    return True
+
+
+def setup_events() -> bool:
+    """tradelane.yaml publishes "delivered" events to RabbitMQ (amq.topic): the demo's
+    consumer queue is declared first, so none is dropped. Without RabbitMQ the demo says so
+    and goes on; the events wait in the ledger's outbox."""
+    setup = subprocess.run([sys.executable, str(ROOT / "scripts" / "print_events.py"),
+                            "--setup"], capture_output=True, text=True, check=False)
+    if setup.returncode != 0:
+        print(f"{setup.stdout.strip()}: the \"delivered\" events wait in the ledger's outbox"
+              " and are published once it answers.")
+        return False
+    print("RabbitMQ is reachable: each delivery publishes an event (scripts/print_events.py"
+          " prints them).")
     return True
 
 
