@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from tradelane.errors import UnsafeFileName
+from tradelane.errors import ConfigError, UnsafeFileName
 
 T = TypeVar("T")
 
@@ -250,3 +250,17 @@ def is_inside(path: Path, folder: Path) -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+def beside_mapping(relative: str, base_dir: Path | None, kind: str, example: str) -> Path:
+    """A file a route names (a guide, segment rules): relative to the mapping file and never
+    outside its folder, links resolved; a ConfigError in words otherwise."""
+    base = (base_dir or Path.cwd()).resolve()
+    if Path(relative).is_absolute():
+        raise ConfigError(f"{relative!r}: give the path relative to the mapping file,"
+                          f" e.g. {example}")
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base):
+        raise ConfigError(f"{relative!r} is outside the mappings folder ({base}): a {kind}"
+                          " lives next to its route")
+    return path

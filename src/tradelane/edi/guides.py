@@ -58,6 +58,7 @@ from tradelane.edi.directory import (
 from tradelane.edi.errors import RULES, DirectoryViolation
 from tradelane.edi.options import DirectoryName
 from tradelane.errors import ConfigError
+from tradelane.paths import beside_mapping
 from tradelane.spec._base import Strict
 
 #: A guide's violations carry this prefix before their rule: ``guide_code_list``.
@@ -193,15 +194,7 @@ class Guide:
 
 def resolve(relative: str, base_dir: Path | None) -> Path:
     """The guide's file: relative to the mapping file, never outside its folder."""
-    base = (base_dir or Path.cwd()).resolve()
-    if Path(relative).is_absolute():
-        raise ConfigError(f"{relative!r}: give the path relative to the mapping file,"
-                          " e.g. guides/partner_invoic.yaml")
-    path = (base / relative).resolve()
-    if not path.is_relative_to(base):
-        raise ConfigError(f"{relative!r} is outside the mappings folder ({base}): a guide"
-                          " lives next to its route")
-    return path
+    return beside_mapping(relative, base_dir, "guide", "guides/partner_invoic.yaml")
 
 
 def load_guide(relative: str, base_dir: Path | None, route_directory: str | None = None,

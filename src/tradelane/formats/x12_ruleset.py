@@ -49,6 +49,7 @@ import yaml
 
 from tradelane.edi.directory import UNBOUNDED, GroupNode, Node, SegmentDef, SegmentNode
 from tradelane.errors import ConfigError
+from tradelane.paths import beside_mapping
 
 #: rule name -> (IK3 or IK4 level, its 999 code, what it checks); a route sets a severity per
 #: rule (``severity:``), reject by default.
@@ -145,15 +146,7 @@ _Text.yaml_implicit_resolvers = {
 
 def resolve(relative: str, base_dir: Path | None) -> Path:
     """The rules file: relative to the mapping file, never outside its folder."""
-    base = (base_dir or Path.cwd()).resolve()
-    if Path(relative).is_absolute():
-        raise ConfigError(f"{relative!r}: give the path relative to the mapping file,"
-                          " e.g. rules/partner_850.yaml")
-    path = (base / relative).resolve()
-    if not path.is_relative_to(base):
-        raise ConfigError(f"{relative!r} is outside the mappings folder ({base}): a rules"
-                          " file lives next to its route")
-    return path
+    return beside_mapping(relative, base_dir, "rules file", "rules/partner_850.yaml")
 
 
 def route_rules(fmt: Any, base_dir: Path | None) -> RuleSet | None:
