@@ -14,7 +14,13 @@ from functools import partial
 
 from tradelane.draft.errors import UnusableSample
 from tradelane.draft.model import MAX_RECORDS, MAX_SEGMENTS, Draft, FieldDraft, Guess
-from tradelane.draft.segments import Position, Segment, as_components, section_fields
+from tradelane.draft.segments import (
+    Position,
+    Segment,
+    as_components,
+    section_fields,
+    split_records,
+)
 from tradelane.draft.sniff import Sample
 from tradelane.edi import directory as dirs
 from tradelane.errors import RejectError
@@ -173,7 +179,7 @@ def _fields(bodies: list[list[Segment]], message_def: dirs.MessageDef | None,
     heads: list[list[Segment]] = []
     records: list[list[Segment]] = []
     for message in bodies:
-        head, recs = _split(message, record)
+        head, recs = split_records(message, record, SERVICE, ENDS)
         heads.append(head)
         records.extend(recs)
     del records[MAX_RECORDS:]  # the profile's bound, as for every format
@@ -218,24 +224,6 @@ def _may_repeat(message_def: dirs.MessageDef, tag: str) -> bool:
 def _type(message: list[Segment]) -> str:
     s009 = message[0][1][1] if len(message[0][1]) > 1 else [""]
     return s009[0]
-
-
-def _split(message: list[Segment], record: str | None
-           ) -> tuple[list[Segment], list[list[Segment]]]:
-    head: list[Segment] = []
-    records: list[list[Segment]] = []
-    current: list[Segment] | None = None
-    for tag, elements in message:
-        if tag in SERVICE:
-            continue
-        if record and tag == record:
-            current = []
-            records.append(current)
-        elif tag in ENDS:
-            current = None
-            continue
-        (current if current is not None else head).append((tag, elements))
-    return head, records
 
 
 def _record_tag(messages: list[list[Segment]], message_def: dirs.MessageDef | None

@@ -131,3 +131,24 @@ def as_components(element: Any) -> list[str]:
     if isinstance(element, list):
         return [str(x) for x in element]
     return [str(element) if element is not None else ""]
+
+
+def split_records(segments: Sequence[Segment], record: str | None, skip: frozenset[str],
+                  ends: frozenset[str]) -> tuple[list[Segment], list[list[Segment]]]:
+    """A message's (or transaction set's) header segments and its records: a record runs
+    from its ``record`` tag to the next, or to one of ``ends``; ``skip`` (the envelope) is
+    left out."""
+    head: list[Segment] = []
+    records: list[list[Segment]] = []
+    current: list[Segment] | None = None
+    for tag, elements in segments:
+        if tag in skip:
+            continue
+        if record and tag == record:
+            current = []
+            records.append(current)
+        elif tag in ends:
+            current = None
+            continue
+        (current if current is not None else head).append((tag, elements))
+    return head, records

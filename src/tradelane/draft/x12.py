@@ -8,7 +8,7 @@ from collections import Counter
 
 from tradelane.draft.errors import UnusableSample
 from tradelane.draft.model import MAX_RECORDS, MAX_SEGMENTS, Draft, FieldDraft, Guess
-from tradelane.draft.segments import Position, Segment, section_fields
+from tradelane.draft.segments import Position, Segment, section_fields, split_records
 from tradelane.draft.sniff import Sample
 from tradelane.errors import RejectError
 from tradelane.formats.x12_syntax import SegmentStream
@@ -122,7 +122,7 @@ def draft_x12(sample: Sample) -> Draft:
     heads: list[list[Segment]] = []
     records: list[list[Segment]] = []
     for tx in body:
-        head, recs = _split(tx, record)
+        head, recs = split_records(tx, record, ENVELOPE, ENDS)
         heads.append(head)
         records.extend(recs)
     del records[MAX_RECORDS:]  # the profile's bound, as for every format
@@ -146,23 +146,6 @@ def draft_x12(sample: Sample) -> Draft:
         f"  {tag} {n}: {SEGMENT_NAMES[tag]}" if tag in SEGMENT_NAMES else f"  {tag} {n}"
         for tag, n in counts.items()]
     return draft
-
-
-def _split(tx: list[Segment], record: str | None) -> tuple[list[Segment], list[list[Segment]]]:
-    head: list[Segment] = []
-    records: list[list[Segment]] = []
-    current: list[Segment] | None = None
-    for tag, elements in tx:
-        if tag in ENVELOPE:
-            continue
-        if record and tag == record:
-            current = []
-            records.append(current)
-        elif tag in ENDS:
-            current = None
-            continue
-        (current if current is not None else head).append((tag, elements))
-    return head, records
 
 
 def _describe(tag: str, element: int) -> Position | None:
