@@ -31,19 +31,37 @@ def first_values(segments: SegmentTexts, chosen: np.ndarray, group: np.ndarray, 
     """For each of ``size`` groups, the value (regex ``value``'s first capture; "" where the
     segment lacks it) of the first ``chosen`` segment whose text matches ``qualifier``, or
     null where the group has none. ``group`` numbers every segment of the batch."""
-    idx = np.flatnonzero(chosen)
+    idx, texts = qualified(segments, chosen, qualifier)
     if not len(idx):
         return pa.nulls(size, pa.string())
-    texts = segments.take(idx)
-    if qualifier is not None:
+    groups, firsts = np.unique(group[idx], return_index=True)
+    values = extract(texts.take(pa.array(firsts)), value, finish)
+    return spread(values, groups, size)
+
+
+def qualified(segments: SegmentTexts, chosen: np.ndarray, qualifier: str | None
+              ) -> tuple[np.ndarray, pa.Array]:
+    """The numbers and texts of the ``chosen`` segments whose text matches ``qualifier``."""
+    idx = np.flatnonzero(chosen)
+    texts = segments.take(idx) if len(idx) else pa.array([], pa.string())
+    if qualifier is not None and len(idx):
         keep = pc.match_substring_regex(texts, qualifier)
         mask = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
         idx, texts = idx[mask], texts.filter(keep)
-    groups, firsts = np.unique(group[idx], return_index=True)
-    found = pc.extract_regex(texts.take(pa.array(firsts)), value)
+    return idx, texts
+
+
+def extract(texts: pa.Array, value: str,
+            finish: Callable[[pa.Array], pa.Array] | None = None) -> pa.Array:
+    """Regex ``value``'s first capture of each text ("" where the text lacks it)."""
+    found = pc.extract_regex(texts, value)
     values = pc.if_else(pc.is_valid(found), pc.struct_field(found, [0]), "")
-    if finish is not None:
-        values = finish(values)
+    return finish(values) if finish is not None else values
+
+
+def spread(values: pa.Array, groups: np.ndarray, size: int) -> pa.Array:
+    """``values`` (one per group in ``groups``, increasing) at their group's place of
+    ``size``; null elsewhere."""
     slot = np.full(size, -1, np.int64)
     slot[groups] = np.arange(len(groups))
     return values.take(pa.array(slot, mask=slot < 0))

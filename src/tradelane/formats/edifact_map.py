@@ -34,7 +34,13 @@ import pyarrow.compute as pc
 from tradelane.edi.groups import GROUP_NAME, GroupPlan, Tier, levels, message_directory, plan_for
 from tradelane.edi.paths import directory_layouts, encloses
 from tradelane.errors import ConfigError
-from tradelane.formats.edi_columns import SegmentTexts, first_values
+from tradelane.formats.edi_columns import (
+    SegmentTexts,
+    extract,
+    first_values,
+    qualified,
+    spread,
+)
 from tradelane.formats.edifact_envelope import Interchange, Message
 from tradelane.formats.edifact_paths import LINKS, SegmentPath, compile_path
 from tradelane.formats.edifact_syntax import _PH, Delimiters
@@ -431,27 +437,17 @@ def _cut(segments: SegmentTexts, chosen: np.ndarray, group: np.ndarray, size: in
     if take == "first":
         return first_values(segments, chosen, group, size, qualifier=qualifier, value=value,
                             finish=finish)
-    idx = np.flatnonzero(chosen)
+    idx, texts = qualified(segments, chosen, qualifier)
     if not len(idx):
         return pa.nulls(size, pa.string())
-    texts = segments.take(idx)
-    if qualifier is not None:
-        keep = pc.match_substring_regex(texts, qualifier)
-        mask = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
-        idx, texts = idx[mask], texts.filter(keep)
     groups, firsts, counts = np.unique(group[idx], return_index=True, return_counts=True)
     if take == "last":
         texts = texts.take(pa.array(firsts + counts - 1))
-    found = pc.extract_regex(texts, value)
-    values = pc.if_else(pc.is_valid(found), pc.struct_field(found, [0]), "")
-    if finish is not None:
-        values = finish(values)
+    values = extract(texts, value, finish)
     if take == "all":
         bounds = np.append(firsts, len(idx)).astype(np.int32)
         values = pc.binary_join(pa.ListArray.from_arrays(pa.array(bounds), values), separator)
-    slot = np.full(size, -1, np.int64)
-    slot[groups] = np.arange(len(groups))
-    return values.take(pa.array(slot, mask=slot < 0))
+    return spread(values, groups, size)
 
 
 def _find(block: object, path: SegmentPath, lo: int, hi: int, take: str = "first",
