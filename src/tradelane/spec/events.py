@@ -168,3 +168,39 @@ def _target_models() -> None:
 
 
 _target_models()
+
+
+# ---------------------------------------------------------------------------------------------
+# Source: messages of a NATS JetStream stream, in batches, as JSON Lines files
+
+
+def _source_model() -> None:
+    from tradelane.registry import SOURCES, SourcePlugin
+    from tradelane.spec.sources import SourceOptions
+
+    class NatsSourceSpec(SourceOptions):
+        """Messages of a JetStream stream, taken ``batch`` at a time (or what arrived within
+        ``wait``) and processed as one JSON Lines file; acknowledged once the file's outcome
+        is recorded."""
+
+        kind: Literal["nats"] = "nats"
+        nats: str = Field(..., description="Server URL, e.g. nats://127.0.0.1:4222.")
+        stream: str = Field(..., description="The JetStream stream to read.")
+        subject: str = Field(..., description="Subject filter, e.g. 'orders.>'.")
+        consumer: str | None = Field(None, description="Durable consumer name; default"
+                                     " tradelane-<route>.")
+        batch: int = Field(1000, ge=1, le=100_000, description="Messages per file at most.")
+        wait: Duration = Field(timedelta(seconds=2), description="How long a poll waits for"
+                               " messages before it makes a file of what came.")
+        username: str | None = Field(None, description="User name at the broker.")
+        password_env: str | None = Field(
+            None, description="Environment variable holding the broker password.")
+        min_age: Duration = Field(timedelta(0), description="Batches are complete when"
+                                  " written: no age needed.")
+        _url = field_validator("nats")(classmethod(lambda cls, v: _no_password(v)))
+
+    SOURCES.register(SourcePlugin("nats", NatsSourceSpec,
+                                  "tradelane.sources.broker:NatsSource", local=True))
+
+
+_source_model()
