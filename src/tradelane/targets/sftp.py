@@ -46,7 +46,7 @@ class SftpTarget:
         self.conn = connection
         self.session = SftpSession(spec.sftp, connection, settings.root)
         self.folder = spec.path
-        self.writer = writer_for(spec.format)
+        self.writer = writer_for(spec.format, spec)  # the edifact template, the fixed layout
         self.uri = f"sftp://{spec.sftp}{posixpath.join('/', spec.path)}"
 
     def __enter__(self) -> SftpTarget:
