@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -53,7 +54,8 @@ def make_project(root: Path, ledger: str, files: int) -> None:
 
 
 def run(root: Path, workers: int) -> float:
-    """Seconds from starting ``workers`` processes to the last one's exit."""
+    """Seconds from starting ``workers`` processes to the last one's exit (their CPU time
+    is in ``RUSAGE_CHILDREN``)."""
     env = {**os.environ}
     env.pop("TRADELANE_LEDGER_URL", None)
     start = time.perf_counter()
@@ -120,10 +122,17 @@ def main() -> None:
             else:
                 schema, ledger = pg_schema(args.pg)
             make_project(root, ledger, args.files)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             seconds = run(root, workers)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
             check(root, ledger, args.files)
             rates[name] = args.files / seconds
-            print(f"{name:24} {seconds:7.1f} s  {rates[name]:7.1f} files/s", flush=True)
+            # the workers' own CPU per file; the rest of the wall time is waiting (on the
+            # ledger's round trips and commits, the disk, the other workers)
+            print(f"{name:24} {seconds:7.1f} s  {rates[name]:7.1f} files/s  workers' CPU"
+                  f" {1000 * cpu / args.files:5.2f} ms/file, wall"
+                  f" {1000 * seconds * workers / args.files:5.2f} ms/file/worker", flush=True)
             if schema:
                 drop_schema(args.pg, schema)
             shutil.rmtree(root)
