@@ -108,6 +108,11 @@ def test_the_leader_killed_a_new_one_leads_within_10s_and_each_alert_goes_once(
         assert "bad1.csv" in json.dumps(webhook.posts[0])
         assert "bad2.csv" in json.dumps(webhook.posts[1])
         assert second != first
+        shown = subprocess.run(
+            [str(TRADELANE), "status", "-C", str(project.root), "--json"], capture_output=True,
+            text=True, timeout=60, env={**os.environ, "TRADELANE_LEDGER_URL": pg_url})
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)[0]["serve_leader"] == second
     finally:
         for proc in procs.values():
             if proc.poll() is None:
