@@ -28,7 +28,8 @@ BROKERS: Registry[Plugin] = Registry("event broker")
 class EventsOptions(Strict):
     """What every broker's events: block shares."""
 
-    kind: str
+    kind: str = Field(..., description="The broker, taken from the block's broker key (nats:,"
+                      " rabbitmq: or mqtt:); no need to write it.")
     outcomes: list[Outcome] = Field(
         ["delivered", "quarantined", "reprocessed"],
         description="The outcomes that publish an event: delivered, quarantined, reprocessed"
