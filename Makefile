@@ -23,7 +23,10 @@ demo: $(STAMP)
 
 ## test: the whole suite (SFTP tests need OpenSSH's sshd; .ci/run installs it)
 test: $(STAMP)
-	$(BIN)/pytest -q
+	# two processes: the console and reader-limit tests fail after the rest in one process
+	# (an order dependence not found yet: they pass alone; see the stop note)
+	$(BIN)/pytest -q --ignore=tests/web --deselect tests/formats/test_reader_limits.py::test_a_million_columns_are_refused_fast_in_bounded_memory
+	$(BIN)/pytest -q tests/web tests/formats/test_reader_limits.py::test_a_million_columns_are_refused_fast_in_bounded_memory
 
 ## test-fast: the edit loop: everything but the tests marked slow (the 20,000-file run, ...)
 test-fast: $(STAMP)
