@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 from tradelane.abc import DeliveryContext
 from tradelane.errors import TargetUnavailable
 from tradelane.formats import writer_for
-from tradelane.ftp_client import DataSink, FtpSession, ftp_errors
+from tradelane.ftp_client import FtpSession, ftp_errors
 from tradelane.models import Delivery, Document
 from tradelane.targets.naming import output_name
+from tradelane.targets.upload import UploadSink
 
 if TYPE_CHECKING:
     from tradelane.spec import RouteSpec, Settings
@@ -79,7 +80,8 @@ class FtpTarget:
     def _upload(self, batches: Iterable[Document], temp: bytes) -> tuple[int, int, str]:
         deadline = time.monotonic() + self.conn.transfer_deadline.total_seconds()
         data = self.session.upload(temp)
-        sink = _Sink(data, deadline, temp.decode(errors="replace"))
+        sink = UploadSink(data.write, deadline, temp.decode(errors="replace"),
+                           interrupted=lambda: data.closed)
         try:
             buffered = io.BufferedWriter(sink, _BUFFER)
             count = self.writer.write(batches, buffered, self.route)
@@ -109,30 +111,3 @@ class FtpTarget:
     def preview(self, batches: Sequence[Document], route: RouteSpec) -> str:
         records = sum(len(b.records) for b in batches)
         return f"would upload {records} records as {self.writer.extension} to {self.uri}"
-
-
-class _Sink(io.RawIOBase):
-    """The stream a writer writes to: counts, hashes, and enforces the transfer deadline."""
-
-    def __init__(self, data: DataSink, deadline: float, path: str):
-        super().__init__()
-        self.data = data
-        self.deadline = deadline
-        self.path = path
-        self.size = 0
-        self.hash = hashlib.sha256()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, chunk: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        if time.monotonic() > self.deadline:
-            raise TargetUnavailable(f"uploading {self.path} did not finish within"
-                                    " transfer_deadline; will retry")
-        if self.data.closed:
-            raise TargetUnavailable(f"uploading {self.path} was interrupted; will retry")
-        view = bytes(chunk)
-        self.hash.update(view)
-        self.data.write(view)
-        self.size += len(view)
-        return len(view)

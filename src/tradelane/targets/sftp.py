@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import posixpath
 import time
 from collections.abc import Iterable, Sequence
@@ -27,6 +26,7 @@ from tradelane.sftp_client import (
     sftp_errors,
 )
 from tradelane.targets.naming import output_name
+from tradelane.targets.upload import UploadSink
 
 if TYPE_CHECKING:
     import paramiko
@@ -91,7 +91,7 @@ class SftpTarget:
         try:
             remote.MAX_REQUEST_SIZE = self.session.read_size  # fewer, larger writes
             remote.set_pipelined(True)  # do not wait for each write's answer
-            sink = _Sink(remote, deadline, temp)
+            sink = UploadSink(remote.write, deadline, temp)
             count = self.writer.write(batches, sink, self.route)
             sink.flush()
             remote.flush()
@@ -118,31 +118,3 @@ class SftpTarget:
     def preview(self, batches: Sequence[Document], route: RouteSpec) -> str:
         records = sum(len(b.records) for b in batches)
         return f"would upload {records} records as {self.writer.extension} to {self.uri}"
-
-
-class _Sink(io.RawIOBase):
-    """The stream a writer writes to: counts, hashes, and enforces the transfer deadline.
-
-    A real ``io`` stream, because writers may hand it to pyarrow, which checks ``closed``.
-    """
-
-    def __init__(self, remote: paramiko.SFTPFile, deadline: float, path: str):
-        super().__init__()
-        self.remote = remote
-        self.deadline = deadline
-        self.path = path
-        self.size = 0
-        self.hash = hashlib.sha256()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        if time.monotonic() > self.deadline:
-            raise TargetUnavailable(f"uploading {self.path} did not finish within"
-                                    " transfer_deadline; will retry")
-        chunk = bytes(data)
-        self.hash.update(chunk)
-        self.remote.write(chunk)
-        self.size += len(chunk)
-        return len(chunk)
