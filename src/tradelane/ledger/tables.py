@@ -293,3 +293,23 @@ event_outbox = Table(
     Column("sent_at", UtcDateTime),
     Index("ix_event_outbox_due", "sent_at", "route", "next_try_at"),
 )
+
+
+#: A table source's position (issue 20), one row per route and source: the watermark of the
+#: rows delivered, the poll in flight (``snapshot``: its file's name, what its outcome moves
+#: the watermark to, or the keys whose status it sets) and the lease of the worker polling.
+#: The poll's outcome is the ledger's own record of that file, so the watermark moves with it.
+source_marks = Table(
+    "source_marks",
+    metadata,
+    Column("route", String(64), primary_key=True),
+    Column("source", String(1024), primary_key=True),
+    Column("watermark", Text),  # tagged JSON ({"type", "value"}) or null: every row
+    Column("snapshot", String(255)),
+    Column("next_watermark", Text),
+    Column("keys", Text),  # JSON list of the snapshot's status keys
+    Column("rows", Integer),
+    Column("owner", String(255)),
+    Column("lease_until", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
