@@ -143,7 +143,7 @@ def load_route(spec_path: Path, root: Path, problems: list[str],
     check_route(route, label, problems, settings)
     if len(problems) > before:
         return None
-    return route.model_copy(update={"version": _version(route)})
+    return route.model_copy(update={"version": _version(route, root)})
 
 
 def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
@@ -216,8 +216,9 @@ def import_hook(hook: str, base_dir: Path | None) -> Any:
     return func
 
 
-def _version(route: RouteSpec) -> str:
-    """Hash of the spec file and every table it uses: recorded with each file processed."""
+def _version(route: RouteSpec, root: Path) -> str:
+    """Hash of the spec file and every table, guide and schema it uses: recorded with each
+    file processed."""
     digest = hashlib.sha256()
     if route.spec_path:
         digest.update(route.spec_path.read_bytes())
@@ -231,6 +232,12 @@ def _version(route: RouteSpec) -> str:
         if isinstance(companion, str):
             with contextlib.suppress(OSError):  # a missing file is check's to report
                 digest.update(route.resolve(companion).read_bytes())
+    if route.validation:  # each step's schema and the files it imports, includes, $refs
+        from tradelane.validators.depends import schema_files
+
+        for path in schema_files(route, root):
+            with contextlib.suppress(OSError):
+                digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -75,6 +75,13 @@ class JsonSchemaValidator:
                              registry=registry)
         return files
 
+    def files(self) -> list[Path]:
+        """The schema and every file its ``$ref`` reach, without compiling it."""
+        path = self.folder.step_file(self.step.json_schema)
+        files = [path]
+        self._walk_refs(self._load(path), path, files, {})
+        return files
+
     def _load(self, path: Path) -> Any:
         try:
             return json.loads(path.read_text(encoding="utf-8"))

@@ -87,6 +87,13 @@ class SchematronValidator:
             raise ConfigError(f"{shown}: the Schematron rules do not compile: {exc}") from None
         return files
 
+    def files(self) -> list[Path]:
+        """The rules and every file they include or import, without compiling them."""
+        files: list[Path] = []
+        shown = self.step.schematron
+        load_tree(self.folder.step_file(shown), self.folder, shown, files)
+        return files
+
     def _lxml(self, tree: Any) -> None:
         from lxml import isoschematron
 

@@ -56,6 +56,12 @@ class XsdValidator:
                               f" {first.message if first is not None else exc}") from None
         return files
 
+    def files(self) -> list[Path]:
+        """The schema and every file it imports or includes, without compiling it."""
+        files: list[Path] = []
+        load_tree(self.folder.step_file(self.step.xsd), self.folder, self.step.xsd, files)
+        return files
+
     def validate(self, staged: Staged, route: RouteSpec, *, limit: int) -> Findings:
         assert self.schema is not None
         _refuse_doctype(staged)
