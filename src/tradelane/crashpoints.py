@@ -37,6 +37,8 @@ POINTS = (
     "rejected-original-gone",  # a reject's original is removed from the inbox
     "table-batch-committed",   # a batch of rows is committed in a table (commit: batch)
     "table-committed",         # a file's rows are committed in a table, the ledger not told
+    "table-source-status-set",  # a table source's rows have their new status, not yet settled
+    "table-source-settling",   # a table source's snapshot is finished, its watermark not moved
     "http-batch-sent",         # an HTTP batch was answered, its outcome not yet recorded
     "as2-sent",                # an AS2 message was posted, its MDN not yet recorded
     "as2-stored",              # a received AS2 payload is stored, its MDN not yet answered

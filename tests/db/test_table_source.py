@@ -125,8 +125,8 @@ def test_a_crash_between_delivery_and_watermark_delivers_rows_once(
     killed = subprocess.run([str(TRADELANE), "run", "--once"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
-    assert not (tmp_path / ".tradelane" / "spool" / "tables" / "exports"
-                / "watermark.json").exists()
+    mark = _mark(project)  # delivered in the ledger: the next poll starts after it
+    assert mark is not None and mark.snapshot is not None and mark.watermark is None
     time.sleep(0.15)
     add(engine, table_name, [(3, "A-3", 3, "2026-11-26 09:00:00")])
     for _ in range(3):  # the restart finishes the step, then the next poll takes row 3
@@ -135,6 +135,12 @@ def test_a_crash_between_delivery_and_watermark_delivers_rows_once(
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
     assert [r["sku"] for r in delivered(project)] == ["A-1", "A-2", "A-3"]
+
+
+def _mark(project: ProjectDir):
+    """The route's row in the ledger's ``source_marks``."""
+    with _source(project) as source:
+        return source.marks.current()
 
 
 def _source(project: ProjectDir):  # the route's source, as the runner makes it

@@ -1,21 +1,19 @@
 """A database table (or query) as a source: each poll's new rows become one file.
 
-A poll that finds no file waiting runs the query and writes its rows, in the route's format
-(CSV or JSON Lines), into the route's folder under the spool (``<spool>/tables/<route>/``),
-atomically, with a sidecar holding what delivering the file moves on: the new watermark, or
-the keys of the rows whose status changes. From there the file is listed, claimed, staged,
-validated and delivered like any other, and keeps its history; a reject goes to quarantine and
-can be reprocessed from there.
+A poll writes the query's rows, in the route's format (CSV or JSON Lines), into the route's
+folder under the spool (``<spool>/tables/<route>/``), atomically, with a sidecar. From there
+the file is listed, claimed, staged, validated and delivered like any other, and keeps its
+history; a reject goes to quarantine and can be reprocessed from there.
 
-The watermark (a small JSON file beside the snapshots) or the rows' status is updated only in
-``after_delivery``/``after_reject``, which the pipeline records as pending work in the
-delivery's transaction: a crash before it leaves the step to be redone on restart, and it is
-idempotent (the same watermark written again, the same rows set from ``ready`` to ``done``).
-Until it is done, the snapshot stays in the folder and is listed again, as the file the ledger
-already finished, so its rows are never delivered twice; and a snapshot lost with the disk
-would be read again with the same content, which the ledger takes as a duplicate.
-
-One worker per route: the watermark lives on this host.
+Where the route stands is kept in the ledger (``source_marks``, shared by every worker): the
+watermark, the snapshot in flight and a lease, so one worker at a time polls a route and two
+workers never export the same rows. The watermark moves with the ledger's record of the
+snapshot's outcome: the transaction that says ``delivered`` (or ``quarantined``) is what the
+next poll reads first. A status column is set in the source database only after that, in
+``after_delivery``/``after_reject`` (pending work the pipeline records with the outcome) or,
+if the worker died, by the next poll of any worker; setting ``ready`` rows to ``done`` again
+is harmless, so it is redone after a crash. A watermark file left by an earlier version
+(``watermark.json``) is taken into the ledger on first use.
 """
 
 from __future__ import annotations
@@ -35,21 +33,23 @@ from sqlalchemy import MetaData, Table, bindparam, select, text, tuple_, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradelane.abc import PostAction
+from tradelane.crashpoints import crash_point
 from tradelane.database import connect, shown
 from tradelane.errors import ConfigError, SourceUnavailable
 from tradelane.models import Entry, FileRef
 from tradelane.paths import FolderSyncs, atomic_writer
 from tradelane.sources.base import PolledSource
 from tradelane.sources.readiness import Listing
+from tradelane.sources.table_marks import Marks, legacy_state
 from tradelane.staging import Staged, stage_file
 
 if TYPE_CHECKING:
-    from tradelane.ledger import FileRecord
+    from tradelane.ledger import FileRecord, Ledger
     from tradelane.spec import RouteSpec, Settings
     from tradelane.spec.database import TableRead
 
 META = ".meta.json"  # the sidecar of a snapshot: what its delivery moves on
-STATE = "watermark.json"
+STATE = "watermark.json"  # where earlier versions kept the watermark (taken into the ledger)
 
 
 class TableSource(PolledSource):
@@ -66,9 +66,28 @@ class TableSource(PolledSource):
             raise ConfigError(f"route {route.name}: a table source writes its rows as csv or"
                               f" jsonl, not {self.format.type}")
         self.extension = self.format.type
+        self.settings = settings
+        self._marks: Marks | None = None
+        self._ledger: Ledger | None = None
 
     def __exit__(self, *exc: object) -> None:
         self.engine.dispose()
+        if self._ledger is not None:
+            self._ledger.engine.dispose()
+
+    @property
+    def marks(self) -> Marks:
+        """The route's row in the ledger (its own engine on the ledger's database: a
+        source is made without the runner's ledger)."""
+        if self._marks is None:
+            from tradelane.ledger import Ledger
+
+            settings = self.settings
+            self._ledger = Ledger(settings.ledger_url, worker=settings.worker,
+                                  lease=settings.lease)
+            self._marks = Marks(self._ledger, self.route, self.uri, self.folder,
+                                settings.lease.total_seconds())
+        return self._marks
 
     # -- listing: a waiting snapshot, else a new one from the database -----------------------
 
@@ -77,11 +96,28 @@ class TableSource(PolledSource):
         return Listing(e.ref(self.route, self.uri) for e in entries)
 
     def entries(self) -> list[Entry]:
-        waiting = self._snapshots()
-        if not waiting:
-            self._poll()
-            waiting = self._snapshots()
-        return [self._entry(path) for path in waiting]
+        for _ in range(5):  # settling a finished snapshot, then the turn after it
+            local = {p.name for p in self._snapshots()}
+            legacy = legacy_state(self.folder, STATE, META, self.extension)
+            turn = self.marks.turn(local, legacy)
+            if legacy is not None:  # the ledger has it now
+                with contextlib.suppress(FileNotFoundError):
+                    (self.folder / STATE).rename(self.folder / (STATE + ".migrated"))
+            if turn.kind == "settle":
+                assert turn.mark.snapshot is not None
+                self._finish(turn.mark.snapshot, turn.mark.keys, turn.mark.rows,
+                             done=turn.done)
+                continue
+            if turn.kind == "busy":
+                return []  # another worker exports this route now
+            for stale in local - {turn.mark.snapshot}:  # not (or no longer) the one in flight
+                self.remove(FileRef(self.route, self.uri, stale, 0, 0))
+            if turn.kind == "ours":
+                assert turn.mark.snapshot is not None
+                return [self._entry(self.folder / turn.mark.snapshot)]
+            name = self._poll(turn.mark.watermark)
+            return [] if name is None else [self._entry(self.folder / name)]
+        return []
 
     def _snapshots(self) -> list[Path]:
         return sorted(p for p in self.folder.glob(f"*.{self.extension}")
@@ -91,27 +127,39 @@ class TableSource(PolledSource):
         st = path.stat()
         return Entry(path.name, "file", st.st_size, st.st_mtime_ns)
 
-    def _poll(self) -> None:
-        """Run the query; write its rows (if any) as the next snapshot, then its sidecar."""
-        watermark = self._watermark()
+    def _poll(self, tagged: Any) -> str | None:
+        """Run the query from the watermark; write its rows (if any) as the next snapshot,
+        record it in the ledger as the poll in flight, then make it visible. Its name."""
+        watermark = self.read.start if tagged is None else _untagged(tagged)
         try:
-            with self.engine.connect() as conn:
-                result = conn.execution_options(stream_results=True).execute(
-                    *self._statement(watermark))
-                columns = list(result.keys())
-                tmp = self.folder / ".poll.tradelane.tmp"
-                rows, last, keys = self._write(tmp, columns, result)
-        except SQLAlchemyError as exc:
-            raise SourceUnavailable(f"cannot read {self.uri}: {_first_line(exc)}") from None
+            try:
+                with self.engine.connect() as conn:
+                    result = conn.execution_options(stream_results=True).execute(
+                        *self._statement(watermark))
+                    columns = list(result.keys())
+                    tmp = self.folder / ".poll.tradelane.tmp"
+                    rows, last, keys = self._write(tmp, columns, result)
+            except SQLAlchemyError as exc:
+                raise SourceUnavailable(f"cannot read {self.uri}: {_first_line(exc)}") from None
+        except BaseException:
+            self.marks.release()
+            raise
         if not rows:
             tmp.unlink(missing_ok=True)
-            return
+            self.marks.release()
+            return None
         digest = _sha256(tmp)
         name = f"{self.route}-{digest[:12]}.{self.extension}"
-        meta = {"rows": rows, "watermark": _tagged(last), "keys": keys}
+        meta = {"rows": rows, "watermark": _tagged(last) if last is not None else tagged,
+                "keys": keys}
         with atomic_writer(self.folder / (name + META)) as out:
             out.write(json.dumps(meta, default=str).encode())
-        os.replace(tmp, self.folder / name)  # listed only once both are there
+        status = self.read.status is not None
+        if not self.marks.polled(name, meta["watermark"], keys if status else None, rows):
+            tmp.unlink(missing_ok=True)  # the lease ran out meanwhile: another worker has it
+            return None
+        os.replace(tmp, self.folder / name)  # listed only once the ledger has it
+        return name
 
     def _statement(self, watermark: Any) -> tuple[Any, ...]:
         spec = self.read
@@ -190,8 +238,6 @@ class TableSource(PolledSource):
     def after_delivery(self, record: FileRecord, staged: Staged | None, archive_to: Path,
                        syncs: FolderSyncs | None = None) -> PostAction:
         moved = self._advance(record, done=True)
-        if moved is None:  # done before a restart: the snapshot is gone
-            return PostAction("the rows' watermark/status was already moved on")
         kept = None
         path = self.folder / record.name
         if self.spec.after == "archive" and path.exists():
@@ -203,46 +249,50 @@ class TableSource(PolledSource):
     def after_reject(self, record: FileRecord) -> PostAction:
         moved = self._advance(record, done=False)
         self.remove(record.ref)  # the quarantined copy is the file now
-        return PostAction(moved or "the rows' watermark/status was already moved on")
+        return PostAction(moved)
 
-    def _advance(self, record: FileRecord, *, done: bool) -> str | None:
-        """Move the watermark past the snapshot's rows, or set their status: idempotent."""
-        meta_path = self.folder / (record.name + META)
-        try:
-            meta = json.loads(meta_path.read_text())
-        except FileNotFoundError:
-            return None
+    def _advance(self, record: FileRecord, *, done: bool) -> str:
+        """The snapshot's outcome is recorded: set its rows' status, move the watermark."""
+        mark = self.marks.current()
+        if mark is None or mark.snapshot != record.name:
+            return "the rows' watermark/status was already moved on"
+        return self._finish(record.name, mark.keys, mark.rows, done=done)
+
+    def _finish(self, name: str, keys: list[Any] | None, rows: int | None, *,
+                done: bool) -> str:
+        """Set the snapshot's rows' status (if the route has one), then settle it in the
+        ledger; both idempotent, so a crash between them is redone."""
         spec = self.read
         if spec.status is not None:
-            status = spec.status
-            table = self._table()
-            key = tuple_(*(table.c[k] for k in status.key)) if len(status.key) > 1 \
-                else table.c[status.key[0]]
-            wanted = [tuple(k) for k in meta["keys"]] if len(status.key) > 1 \
-                else [k[0] for k in meta["keys"]]
-            new = status.done if done else status.rejected
-            try:
-                with self.engine.begin() as conn:
-                    for start in range(0, len(wanted), 1000):
-                        conn.execute(update(table).where(
-                            key.in_(bindparam("keys", expanding=True)),
-                            table.c[status.column] == status.ready).values(
-                                {status.column: new}), {"keys": wanted[start:start + 1000]})
-            except SQLAlchemyError as exc:
-                raise SourceUnavailable(f"cannot set the status of {meta['rows']} rows in"
-                                        f" {self.uri}: {_first_line(exc)}") from None
-            return f"{meta['rows']} rows set to status {new!r}"
-        state = self.folder / STATE
-        with atomic_writer(state) as out:
-            out.write(json.dumps({"watermark": meta["watermark"]}).encode())
-        return f"watermark {spec.watermark} moved to {meta['watermark']['value']}"
+            new = self._set_status(keys or [], rows or 0, done=done)
+            crash_point("table-source-status-set")
+            self.marks.settle(name)
+            return f"{rows} rows set to status {new!r}"
+        crash_point("table-source-settling")
+        self.marks.settle(name)
+        current = self.marks.current()
+        value = current.watermark["value"] if current and current.watermark else None
+        return f"watermark {spec.watermark} moved to {value}"
 
-    def _watermark(self) -> Any:
+    def _set_status(self, keys: list[Any], rows: int, *, done: bool) -> str:
+        status = self.read.status
+        assert status is not None
+        table = self._table()
+        key = tuple_(*(table.c[k] for k in status.key)) if len(status.key) > 1 \
+            else table.c[status.key[0]]
+        wanted = [tuple(k) for k in keys] if len(status.key) > 1 else [k[0] for k in keys]
+        new = status.done if done else status.rejected
         try:
-            tagged = json.loads((self.folder / STATE).read_text())["watermark"]
-        except FileNotFoundError:
-            return self.read.start  # None: every row (a table); a query needs a start
-        return _untagged(tagged)
+            with self.engine.begin() as conn:
+                for start in range(0, len(wanted), 1000):
+                    conn.execute(update(table).where(
+                        key.in_(bindparam("keys", expanding=True)),
+                        table.c[status.column] == status.ready).values(
+                            {status.column: new}), {"keys": wanted[start:start + 1000]})
+        except SQLAlchemyError as exc:
+            raise SourceUnavailable(f"cannot set the status of {rows} rows in"
+                                    f" {self.uri}: {_first_line(exc)}") from None
+        return new
 
 
 def _tagged(value: Any) -> dict[str, Any] | None:
