@@ -276,11 +276,14 @@ def check(project: ProjectOpt = Path("."), owners: Annotated[bool, typer.Option(
           ) -> None:
     """Validate tradelane.yaml and every mapping; print every problem (exit 0 or 2)."""
     proj = _load(project, isolate=False)
-    from tradelane.spec.checks import check_far_side
+    from tradelane.spec.checks import Advice, check_far_side
 
-    far = check_far_side(proj)  # a table's columns, looked at without writing
-    if far:
-        _config_failure(ConfigError(far))
+    far = check_far_side(proj)  # a table's columns, AS2 and PGP keys: looked at, not used
+    for advice in (f for f in far if isinstance(f, Advice)):
+        err.print(Text.assemble(("warning", "yellow"), f": {advice}"), soft_wrap=True)
+    problems = [f for f in far if not isinstance(f, Advice)]
+    if problems:
+        _config_failure(ConfigError(problems))
     console.print(f"[green]OK[/]: {len(proj.routes)} route(s): {', '.join(sorted(proj.routes))}")
     if owners:
         listing = ops.owners(proj)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -144,6 +144,8 @@ class As2Settings(Strict):
                           " in bytes.")
 
     _name = field_validator("our_id")(classmethod(lambda cls, v: _as2_name(v)))
+    #: ``tradelane check``: the key, the partners' certificates and mdn_url, looked at
+    far_side_check: ClassVar[str] = "tradelane.as2.checks:endpoint_findings"
 
     @model_validator(mode="after")
     def _unique(self) -> As2Settings:

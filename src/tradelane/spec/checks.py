@@ -352,13 +352,43 @@ def _template_names(template: str) -> list[str]:
     return [m.split(":")[0].split("!")[0] for m in re.findall(r"{([^{}]+)}", template)]
 
 
+class Advice(str):
+    """A finding of ``check`` that does not fail it (a certificate expiring soon): printed
+    as a warning. ``verify()`` methods may return these beside their problems."""
+
+
+def _labelled(prefix: str, finding: str) -> str:
+    """``finding`` behind ``prefix``, still advice if it was."""
+    return (Advice if isinstance(finding, Advice) else str)(prefix + finding)
+
+
 def check_far_side(project: Project) -> list[str]:
-    """``tradelane check`` only: targets that can look at what they deliver into without
-    writing (a table's columns and their types) do so; each problem names its route."""
-    from tradelane.registry import load_ref
+    """``tradelane check`` only: what a plug-in can look at without writing or sending. A
+    target with ``verify()`` (a table's columns and types, an AS2 target's keys), a
+    processing step with ``verify()`` (a PGP step's keys in the keyring), and a block of
+    tradelane.yaml whose model names a ``far_side_check`` (``"module:function"`` taking the
+    block and the settings). Each problem names its route or block; ``Advice`` stays advice.
+    """
+    from tradelane.registry import STEPS, load_ref
 
     problems = []
+    settings = project.settings
+    for field in type(settings).model_fields:
+        block = getattr(settings, field, None)
+        checker = getattr(block, "far_side_check", None)
+        if isinstance(checker, str):
+            problems.extend(_labelled("tradelane.yaml: ", p)
+                            for p in load_ref(checker)(block, settings))
     for name, route in sorted(project.routes.items()):
+        steps = route.__dict__.get("steps")
+        for where in ("before_read", "after_write"):
+            for index, spec in enumerate(getattr(steps, where, None) or []):
+                step_kind = load_ref(STEPS.of(spec).factory)
+                if hasattr(step_kind, "verify"):
+                    from tradelane.steps import StepContext
+
+                    problems.extend(_labelled(f"{name}: steps.{where}[{index}]: ", p)
+                                    for p in step_kind(spec, StepContext.of(settings)).verify())
         kind = load_ref(TARGETS.of(route.target).factory)
         if not hasattr(kind, "verify"):
             continue
@@ -368,7 +398,7 @@ def check_far_side(project: Project) -> list[str]:
             problems.extend(f"{name}: target: {p}" for p in exc.problems)
             continue
         try:
-            problems.extend(f"{name}: target: {p}" for p in target.verify())
+            problems.extend(_labelled(f"{name}: target: ", p) for p in target.verify())
         finally:
             target.close()
     return problems

@@ -182,6 +182,13 @@ class As2Target:
                     self.spec.mdn_within)
         return True
 
+    def verify(self) -> list[str]:
+        """``tradelane check``: our key pair, the partner's certificate and the MDN settings,
+        looked at without sending (a certificate expiring soon is advice)."""
+        from tradelane.as2.checks import target_findings
+
+        return target_findings(self.route, self.settings)
+
     def preview(self, batches: Sequence[Document], route: RouteSpec) -> str:
         records = sum(len(b.records) for b in batches)
         what = "signed" if self.spec.sign else "unsigned"
