@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from tradelane.spec.partners import PartnerSpec, SequenceSpec
 from tradelane.spec.route import RouteSpec
 from tradelane.spec.settings import Settings
+from tradelane.spec.x12_template import X12Template
 
 if TYPE_CHECKING:
     from tradelane.ledger import Ledger
@@ -80,10 +81,13 @@ def apply_partner(route: RouteSpec, partners: dict[str, PartnerSpec], label: str
                   problems: list[str]) -> RouteSpec:
     """The route with its partner's identifiers, owner, expect and ack_within filled in
     where the route gives none; an unknown partner or missing identifiers are problems."""
-    edifact = route.target.edifact
+    edifact, x12 = route.target.edifact, route.target.x12
     if route.partner is None:
         if edifact is not None and not (edifact.sender and edifact.recipient):
             problems.append(f"{label}: target.edifact: give sender and recipient, or name the"
+                            " route's partner (partner: NAME, from partners/NAME.yaml)")
+        if x12 is not None and not (x12.sender and x12.receiver):
+            problems.append(f"{label}: target.x12: give sender and receiver, or name the"
                             " route's partner (partner: NAME, from partners/NAME.yaml)")
         return route
     partner = partners.get(route.partner)
@@ -95,7 +99,8 @@ def apply_partner(route: RouteSpec, partners: dict[str, PartnerSpec], label: str
     if route.owner is None and partner.owner is not None:
         update["owner"] = partner.owner
     # the partner's files are expected on the routes reading them, not on those writing to it
-    if route.expect is None and partner.expect is not None and edifact is None:
+    if route.expect is None and partner.expect is not None and edifact is None \
+            and x12 is None:
         update["expect"] = partner.expect
     if edifact is not None:
         ids = partner.edifact
@@ -109,7 +114,36 @@ def apply_partner(route: RouteSpec, partners: dict[str, PartnerSpec], label: str
             "recipient": edifact.recipient or (ids.party if ids else None),
             "ack_within": edifact.ack_within or partner.ack_within})
         update["target"] = route.target.model_copy(update={"edifact": tpl})
+    if x12 is not None and route.target.format == "x12":
+        filled = _x12_template(route, partner, label, problems)
+        if filled is None:
+            return route
+        target = update.get("target", route.target)
+        update["target"] = target.model_copy(update={"x12": filled})
     return route.model_copy(update=update) if update else route
+
+
+def _x12_template(route: RouteSpec, partner: PartnerSpec, label: str,
+                  problems: list[str]) -> X12Template | None:
+    """The route's X12 template with the partner's ISA/GS ids where it gives none. A partner
+    without X12 ids is a problem: its control numbers could never be kept."""
+    tpl, ids = route.target.x12, partner.x12
+    assert tpl is not None
+    where = _rel(partner.spec_path, None)
+    if ids is None:
+        problems.append(f"{label}: target.x12: partner {partner.name!r} has no x12"
+                        f" identifiers: add x12: {{isa_qualifier, isa_id, our_isa_qualifier,"
+                        f" our_isa_id}} to {where}")
+        return None
+    if ids.us is None and not tpl.sender:
+        problems.append(f"{label}: target.x12: partner {partner.name!r} does not say our ISA"
+                        f" id: add x12.our_isa_qualifier and x12.our_isa_id to {where}, or"
+                        " give target.x12.sender")
+        return None
+    return tpl.model_copy(update={
+        "sender": tpl.sender or ids.us, "receiver": tpl.receiver or ids.party,
+        "gs_sender": tpl.gs_sender or ids.our_gs_id,
+        "gs_receiver": tpl.gs_receiver or ids.gs_id})
 
 
 def did_you_mean(word: str, known: list[str]) -> str:
@@ -180,4 +214,10 @@ def _sequences(partner: PartnerSpec) -> list[tuple[str, str, SequenceSpec]]:
             spec = getattr(control, kind)
             if spec is not None:
                 out.append(("edifact", kind, spec))
+    if partner.x12 is not None:
+        x12 = partner.x12.control_numbers
+        for kind in ("interchange", "group", "transaction"):
+            spec = getattr(x12, kind)
+            if spec is not None:
+                out.append(("x12", kind, spec))
     return out

@@ -22,9 +22,9 @@ def reader_for(route: RouteSpec) -> Reader:
 
 def writer_for(name: str, target: TargetOptions | None = None) -> Writer:
     """The writer for an output format; ``target`` configures those that need it (the
-    ``edifact`` template, the ``fixed`` layout)."""
+    ``edifact`` and ``x12`` templates, the ``fixed`` layout)."""
     plugin = FORMATS.get(name)
-    options = getattr(target, name, None) if name in ("edifact", "fixed") else None
+    options = getattr(target, name, None) if name in ("edifact", "fixed", "x12") else None
     writer: Writer = (plugin.create_writer(options) if options is not None
                       else plugin.create_writer())
     return writer

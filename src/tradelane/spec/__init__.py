@@ -86,6 +86,7 @@ from tradelane.spec.targets import (
     TargetSpec,
     XmlOutput,
 )
+from tradelane.spec.x12_template import X12Template
 
 __all__ = [
     "ENVELOPE_NAMES",
@@ -140,6 +141,7 @@ __all__ = [
     "TransformSpec",
     "WebhookSpec",
     "X12Format",
+    "X12Template",
     "XmlFormat",
     "XmlOutput",
     "import_hook",

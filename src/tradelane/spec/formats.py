@@ -341,7 +341,8 @@ for _plugin in (
                  splittable=True),
     FormatPlugin("edifact", EdifactFormat, f"{_F}.edifact:EdifactReader",
                  writer=f"{_F}.edifact_writer:EdifactWriter", splittable=True, edi=True),
-    FormatPlugin("x12", X12Format, f"{_F}.x12:X12Reader", splittable=True, edi=True),
+    FormatPlugin("x12", X12Format, f"{_F}.x12:X12Reader", writer=f"{_F}.x12_writer:X12Writer",
+                 splittable=True, edi=True),
     FormatPlugin("fixed", FixedFormat, f"{_F}.fixed:FixedReader", writer=f"{_F}.fixed:FixedWriter",
                  splittable=True),
 ):

@@ -71,13 +71,84 @@ class EdifactIds(Strict):
         return f"{self.our_id}:{self.our_qualifier}" if self.our_qualifier else self.our_id
 
 
+_X12_MAX = 999_999_999  # ISA13, GS06 and ST02 hold at most nine digits
+
+
+class InterchangeSequence(SequenceSpec):
+    """ISA13/IEA02: nine digits, zero-padded."""
+
+    max: int = Field(_X12_MAX, ge=1, le=_X12_MAX, description="The last number (at most"
+                     " 999999999); the next one is 'start' again and an alert says so.")
+    width: int = Field(9, ge=9, le=9, description="Always 9: ISA13 is exactly nine digits.")
+
+
+class GroupSequence(SequenceSpec):
+    """GS06/GE02: one to nine digits."""
+
+    max: int = Field(_X12_MAX, ge=1, le=_X12_MAX, description="The last number (at most"
+                     " 999999999); the next one is 'start' again and an alert says so.")
+    width: int | None = Field(None, ge=1, le=9, description="Zero-pad GS06 to this many"
+                              " digits; without it, the number as it is.")
+
+
+class TransactionSequence(SequenceSpec):
+    """ST02/SE02: four to nine characters."""
+
+    max: int = Field(_X12_MAX, ge=1, le=_X12_MAX, description="The last number (at most"
+                     " 999999999); the next one is 'start' again and an alert says so.")
+    width: int | None = Field(None, ge=4, le=9, description="Zero-pad ST02 to this many"
+                              " digits; without it, to at least 4 (ST02 is 4 to 9 long).")
+
+    def text(self, value: int) -> str:
+        return str(value).zfill(self.width or 4)
+
+
+class X12Control(Strict):
+    """The X12 control numbers written to the partner, each from its own sequence."""
+
+    interchange: InterchangeSequence | None = Field(
+        None, description="ISA13/IEA02, e.g. {start: 1}. Without it, a number derived from a"
+        " digest of the content.")
+    group: GroupSequence | None = Field(
+        None, description="GS06/GE02, one per output. Without it, the ISA13 number.")
+    transaction: TransactionSequence | None = Field(
+        None, description="ST02/SE02, one per transaction set. Without it, sets are numbered"
+        " 0001, 0002, ... within the interchange.")
+
+
 class X12Ids(Strict):
-    """The partner in the ISA and GS envelopes."""
+    """The partner (and ourselves) in the ISA and GS envelopes."""
 
     isa_qualifier: str = Field(..., min_length=2, max_length=2,
                                description="ISA05/ISA07 qualifier, e.g. ZZ or 01.")
     isa_id: str = Field(..., min_length=1, max_length=15, description="ISA06/ISA08 id.")
     gs_id: str | None = Field(None, max_length=15, description="GS02/GS03 application id.")
+    our_isa_qualifier: str | None = Field(
+        None, min_length=2, max_length=2,
+        description="The qualifier of our own ISA id as this partner knows it, e.g. ZZ.")
+    our_isa_id: str | None = Field(
+        None, min_length=1, max_length=15,
+        description="Our own ISA id (ISA06 of what we send); needed to write X12 to it.")
+    our_gs_id: str | None = Field(
+        None, min_length=2, max_length=15,
+        description="Our GS02 application id; without it, our ISA id.")
+    control_numbers: X12Control = Field(
+        X12Control(), description="Sequences for the control numbers written to the partner.")
+
+    @model_validator(mode="after")
+    def _ours(self) -> X12Ids:
+        if (self.our_isa_id is None) != (self.our_isa_qualifier is None):
+            raise ValueError("give both our_isa_id and our_isa_qualifier, or neither")
+        return self
+
+    @property
+    def party(self) -> str:
+        """The partner as an X12 template writes it: ``qualifier:id``."""
+        return f"{self.isa_qualifier}:{self.isa_id}"
+
+    @property
+    def us(self) -> str | None:
+        return f"{self.our_isa_qualifier}:{self.our_isa_id}" if self.our_isa_id else None
 
 
 class KeysSpec(Strict):

@@ -20,6 +20,7 @@ from tradelane.errors import UnknownPlugin
 from tradelane.registry import FORMATS, TARGETS, TargetPlugin
 from tradelane.spec._base import Duration, Encoding, Strict
 from tradelane.spec.formats import FixedField
+from tradelane.spec.x12_template import X12Template
 
 
 class CsvOutput(Strict):
@@ -329,7 +330,7 @@ class TargetOptions(Strict):
     kind: str = Field(..., description="Kind of target; implied by its own key (folder, sftp,"
                       " http).")
     format: str = Field(
-        "json", description="Output format: csv, json, jsonl, xml, edifact or fixed (any"
+        "json", description="Output format: csv, json, jsonl, xml, edifact, x12 or fixed (any"
         " registered format that can be written).")
     name: str = Field(
         "{stem}.{ext}",
@@ -339,6 +340,7 @@ class TargetOptions(Strict):
     csv: CsvOutput = Field(CsvOutput(), description="CSV output options (format: csv).")
     xml: XmlOutput = Field(XmlOutput(), description="XML output options (format: xml).")
     edifact: EdifactTemplate | None = Field(None, description="Message template (edifact).")
+    x12: X12Template | None = Field(None, description="Transaction set template (x12).")
     fixed: FixedOutput | None = Field(
         None, description="Layout for fixed output; default: the input's first record type."
     )
@@ -378,6 +380,8 @@ class TargetOptions(Strict):
     def _template_if_edifact(self) -> TargetOptions:
         if self.format == "edifact" and self.edifact is None:
             raise ValueError("format edifact needs 'edifact', the message template")
+        if self.format == "x12" and self.x12 is None:
+            raise ValueError("format x12 needs 'x12', the transaction set template")
         return self
 
     @property
