@@ -3,7 +3,10 @@ reason's errors point at marked.
 
 An error points at a line ("line 3", "row 2 (line 3)", fixed-width "line 7") or, in EDI, at a
 segment and its byte offset ("segment 5 (byte 120)"): the line or segment holding it is
-marked. JSON and XML paths name no line, so nothing is marked for them.
+marked. A JSON document's errors give a JSON path (``$.lines[2].qty``, from the reader or
+a ``json_schema:`` step): the line where that value starts is marked. Each mark says where,
+what (the field, or the schema's rule and keyword) and the message. XPaths without a line
+are not marked.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from tradelane.paths import is_inside
 from tradelane.spec import RouteSpec
+from tradelane.web.jsonpaths import value_offsets
 
 MAX_LINES = 50
 MAX_BYTES = 64 * 1024
@@ -24,6 +28,9 @@ MAX_LINE_CHARS = 400
 
 _LINE = re.compile(r"\bline (\d+)")
 _BYTE = re.compile(r"\bbyte (\d+)")
+#: The last step of a JSON path: ``.key``, ``[3]`` or ``['a key']``.
+_LAST_STEP = re.compile(r"(?:\.[^.\[]+|\[\d+\]|\['(?:[^'\\]|\\.)*'\])$")
+_PAST = 10**9  # a line number past any preview
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,11 @@ def preview(path: Path, route: RouteSpec | None, quarantine_root: Path,
         assert route is not None
         lines = _segments(text, _terminator(text, route.format.type))
     starts = _byte_starts(lines, encoding)
-    problems, beyond = _problems(errors, min(len(lines), MAX_LINES), starts, by_byte=edi)
+    errors = list(errors)
+    paths = _json_paths(text, lines, truncated, errors) \
+        if route is not None and route.format.type == "json" else None
+    problems, beyond = _problems(errors, min(len(lines), MAX_LINES), starts, by_byte=edi,
+                                 paths=paths)
     if len(lines) > MAX_LINES:
         lines, truncated = lines[:MAX_LINES], True
     shown = []
@@ -78,7 +89,7 @@ def preview(path: Path, route: RouteSpec | None, quarantine_root: Path,
 
 
 def _problems(errors: Iterable[Mapping[str, Any]], count: int, starts: list[int], *,
-              by_byte: bool) -> tuple[dict[int, list[str]], int]:
+              by_byte: bool, paths: _Paths | None = None) -> tuple[dict[int, list[str]], int]:
     """Line number -> what the errors say about that line; and how many errors point past
     the lines shown."""
     found: dict[int, list[str]] = {}
@@ -86,12 +97,16 @@ def _problems(errors: Iterable[Mapping[str, Any]], count: int, starts: list[int]
     for error in errors:
         where = str(error.get("location", ""))
         number = _line_of(where, starts, by_byte=by_byte)
+        if number is None and paths is not None:
+            number = paths.line_of(where)
         if number is None:
             continue
         if number > count:
             beyond += 1
             continue
-        what = ": ".join(str(p) for p in (error.get("field"), error.get("message")) if p)
+        # a schema error names no field: its rule (json_schema:minimum, schematron:BR-CO-10)
+        about = error.get("field") or error.get("rule")
+        what = ": ".join(str(p) for p in (about, error.get("message")) if p)
         found.setdefault(number, []).append(f"{where}: {what}" if what else where)
     return found, beyond
 
@@ -105,6 +120,40 @@ def _line_of(where: str, starts: list[int], *, by_byte: bool) -> int | None:
     if m is None or len(starts) < 2:
         return None
     return bisect.bisect_right(starts, int(m.group(1)))
+
+
+@dataclass(frozen=True)
+class _Paths:
+    """The line of each JSON path in the text shown."""
+
+    lines: dict[str, int]
+    complete: bool  # the whole document was read: a path not found is a missing key
+
+    def line_of(self, where: str) -> int | None:
+        if not where.startswith("$"):
+            return None
+        path = where.split(" ", 1)[0]
+        if path in self.lines:
+            return self.lines[path]
+        if not self.complete:
+            return _PAST  # further down than the preview reads
+        while (shorter := _LAST_STEP.sub("", path)) != path:  # a key that is missing:
+            path = shorter  # the object that should hold it
+            if path in self.lines:
+                return self.lines[path]
+        return None
+
+
+def _json_paths(text: str, lines: list[str], truncated: bool,
+                errors: list[Mapping[str, Any]]) -> _Paths | None:
+    if not any(str(e.get("location", "")).startswith("$") for e in errors):
+        return None
+    ends, at = [], 0
+    for line in lines:
+        at += len(line)
+        ends.append(at)
+    return _Paths({path: bisect.bisect_right(ends, offset) + 1
+                   for path, offset in value_offsets(text).items()}, not truncated)
 
 
 def _byte_starts(lines: list[str], encoding: str) -> list[int]:
