@@ -7,6 +7,7 @@ import difflib
 import hashlib
 import json
 import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,19 +54,24 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
     records = 0
     preview_batches: list[Document] = []
     error: RejectError | None = None
-    try:
-        from tradelane.validators.run import against_schemas
+    steps = [f"{s.kind}: {getattr(s, s.kind)}" for s in route.steps.before_read]
+    # the before_read steps' results go to a temporary folder, removed after the read
+    with tempfile.TemporaryDirectory(prefix="tradelane-validate-") as spool:
+        try:
+            from tradelane.steps import prepared_input
+            from tradelane.validators.run import against_schemas
 
-        staged = Staged.file(path)
-        docs = against_schemas(reader_for(route).read(staged, route), staged, route, checked,
-                               root=project.settings.root, limit=limit)  # as run does
-        stream = checked_batches(docs, route, checked, limit=limit)
-        for doc in checked_nesting(stream, route):  # a nest block's rules, as the writer's
-            records += len(doc.records)
-            if not preview_batches:
-                preview_batches.append(doc)
-    except RejectError as exc:
-        error = exc
+            staged = prepared_input(route, Staged.file(path), Path(spool) / "input",
+                                    project.settings)
+            docs = against_schemas(reader_for(route).read(staged, route), staged, route,
+                                   checked, root=project.settings.root, limit=limit)
+            stream = checked_batches(docs, route, checked, limit=limit)
+            for doc in checked_nesting(stream, route):  # a nest block's rules, as written
+                records += len(doc.records)
+                if not preview_batches:
+                    preview_batches.append(doc)
+        except RejectError as exc:
+            error = exc
     issues = error.issues if error is not None else checked.issues
     error_count = error.error_count if error is not None else checked.error_count
     split = count(checked.rejected_rows) if error is None else 0
@@ -83,7 +89,7 @@ def dry_run(project: Project, route: RouteSpec, path: Path) -> dict[str, Any]:
             "stage": (error.stage if error is not None else checked.stage) if error_count
             else "", "message": message, "errors": [i.as_dict() for i in issues[:limit]],
             "error_count": error_count, "notes": list(dict.fromkeys(checked.notes)),
-            "preview": preview}
+            "preview": preview, "steps": steps}
 
 
 _BYTE = re.compile(r"\bbyte (\d+)")

@@ -308,6 +308,9 @@ def validate(
     if as_json:
         _print_json(report)
     else:
+        if report["steps"]:  # what the reader was given: the file after these
+            console.print(f"before_read steps applied: {', then '.join(report['steps'])}",
+                          markup=False, highlight=False)
         if report["valid"]:
             console.print(f"[green]valid[/]: {report['records']} records would be delivered")
         else:
