@@ -167,8 +167,14 @@ def _rel(path: Path | None, root: Path | None) -> str:
 
 def identifiers(partner: PartnerSpec) -> list[str]:
     """The partner's own ids in every standard (what its interchanges carry)."""
-    ids = [partner.edifact.id] if partner.edifact else []
-    return ids + ([partner.x12.isa_id] if partner.x12 else [])
+    return [i for _standard, ids in number_series(partner) for i in ids]
+
+
+def number_series(partner: PartnerSpec) -> list[tuple[str, list[str]]]:
+    """(standard, the partner's ids in it): UNB 0020 and ISA13 are counted apart, so gaps
+    are looked for in each series on its own."""
+    series = [("edifact", [partner.edifact.id])] if partner.edifact else []
+    return series + ([("x12", [partner.x12.isa_id])] if partner.x12 else [])
 
 
 def overview(partners: dict[str, PartnerSpec], ledger: Ledger,
@@ -202,7 +208,8 @@ def overview(partners: dict[str, PartnerSpec], ledger: Ledger,
             "last_outbound": act.last_outbound.as_dict() if act.last_outbound else None,
             "acks_waiting": act.acks_waiting, "acks_late": act.acks_late,
             "sequences": sequences,
-            "gaps": [list(g) for g in gaps(activity.received_numbers(ids))]})
+            "gaps": [list(g) for _standard, own in number_series(partner)
+                     for g in gaps(activity.received_numbers(own))]})
     return out
 
 

@@ -10,15 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
+from x12_out_case import CASE, PARTNER, ROUTE, deliver, invoices, segments, x12_project
 
 from support.project import ProjectDir
 from tradelane.errors import ConfigError
 from tradelane.models import Outcome
 from tradelane.sequences import Sequences
 
-CASE = Path(__file__).parent / "cases" / "x12_810_out"
-ROUTE = "x12_810_out"
-PARTNER = (CASE / "partner.yaml").read_text()
 READ_BACK = """\
 source: {folder: inbox/x12_810_in, pattern: "*.x12", min_age: 0s}
 format: {type: x12, records: IT1, transactions: ["810"]}
@@ -36,25 +34,6 @@ fields:
 transform: {copy_header: [invoice_no, invoice_date, po_number]}
 target: {folder: outbox/x12_810_in, format: jsonl, name: "{stem}.jsonl"}
 """
-
-
-def x12_project(project: ProjectDir, *, partner: str = PARTNER, mapping: str | None = None
-                ) -> ProjectDir:
-    project.file("partners/distrib.yaml", partner)
-    project.route(ROUTE, mapping or (CASE / "mapping.yaml").read_text())
-    return project
-
-
-def deliver(project: ProjectDir, name: str, content: bytes) -> Path:
-    project.drop(ROUTE, name, content)
-    [result] = project.run([ROUTE]).results
-    assert result.outcome == Outcome.DELIVERED, result.message
-    return project.root / "outbox" / ROUTE / name.replace(".csv", ".x12")
-
-
-def segments(path: Path) -> list[list[str]]:
-    text = path.read_text(encoding="ascii")
-    return [s.split("*") for s in text.replace("\n", "").split("~") if s]
 
 
 def _problems(project: ProjectDir) -> str:
@@ -260,11 +239,6 @@ SEQUENCES = PARTNER + """\
     group: {start: 1}
     transaction: {start: 1}
 """
-
-
-def invoices(n: int) -> bytes:
-    """The golden input with other invoice numbers: another file, other content."""
-    return (CASE / "input.csv").read_text().replace("INV-7000", f"INV-{n}000").encode()
 
 
 def numbers(path: Path) -> tuple[str, str, list[str]]:

@@ -186,21 +186,25 @@ class Monitor:
         """Interchange numbers a partner skipped (a repeat is a duplicate interchange, refused
         by the envelope checks): information for whoever answers for the partner."""
         from tradelane.ledger.partner_activity import PartnerActivity, gaps
-        from tradelane.partners import identifiers
+        from tradelane.partners import number_series
 
         found = []
         activity = PartnerActivity(self.ledger)
         for name, partner in self.project.partners.items():
             # the alert goes to the owner of a route reading the partner's files
             reading = sorted(r.name for r in self.project.routes.values()
-                             if r.partner == name and r.target.edifact is None)
-            for first, last in gaps(activity.received_numbers(identifiers(partner))):
-                missing = str(first) if first == last else f"{first} to {last}"
-                found.append(Found(
-                    f"number_gap:{name}:{first}-{last}", "number_gap",
-                    f"partner {name}: interchange {missing} never arrived, though later"
-                    " numbers did: ask the partner whether it was sent. See: tradelane"
-                    f" partners show {name}", route=reading[0] if reading else None))
+                             if r.partner == name and r.target.edifact is None
+                             and r.target.x12 is None)
+            for standard, ids in number_series(partner):  # UNB 0020 and ISA13 apart
+                for first, last in gaps(activity.received_numbers(ids)):
+                    missing = str(first) if first == last else f"{first} to {last}"
+                    what = "X12 interchange" if standard == "x12" else "interchange"
+                    found.append(Found(
+                        f"number_gap:{name}:{'x12:' if standard == 'x12' else ''}"
+                        f"{first}-{last}", "number_gap",
+                        f"partner {name}: {what} {missing} never arrived, though later"
+                        " numbers did: ask the partner whether it was sent. See: tradelane"
+                        f" partners show {name}", route=reading[0] if reading else None))
         return found
 
     def _unreachable(self) -> list[Found]:
