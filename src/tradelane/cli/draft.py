@@ -26,6 +26,12 @@ def draft(
         "--name", help="Route name (default: from the sample's file name).")] = None,
     stdout: Annotated[bool, typer.Option(
         "--stdout", help="Print the draft instead of writing mappings/NAME.yaml.")] = False,
+    schema: Annotated[bool, typer.Option(
+        "--schema", help="JSON and JSON Lines samples: also write schemas/NAME.schema.json, a"
+        " JSON Schema (2020-12) of the records as the sample shows them (types, the keys"
+        " in every record, date formats, clear code lists), and a validate: step naming"
+        " it. Off by default: one sample is narrower than what a partner may send, so a"
+        " schema is a choice to review, not a guess to apply silently.")] = False,
     project: Annotated[Path, typer.Option(
         "--project", "-C", envvar="TRADELANE_HOME",
         help="Project folder (holds tradelane.yaml and mappings/).")] = Path("."),
@@ -38,13 +44,20 @@ def draft(
     if name is not None and not ROUTE_NAME.match(name):
         err.print(f"--name {name!r}: use lower-case letters, digits, '_' and '-' (at most 64)")
         raise typer.Exit(EXIT_CONFIG)
+    if schema and stdout:
+        err.print("--schema writes schemas/NAME.schema.json beside the route: use it without"
+                  " --stdout")
+        raise typer.Exit(EXIT_CONFIG)
     target = None if stdout else _mappings(project) / f"{name or _default(sample)}.yaml"
     if target is not None and target.exists():  # before profiling: say it at once
         _fail(DraftExists(target))
-    from tradelane.draft.drafting import draft_route  # Arrow and lxml: only to draft
+    from tradelane.draft.drafting import draft_route, schema_file  # Arrow, lxml: to draft
 
+    schema_path = project.resolve() / schema_file(name or _default(sample)) if schema else None
+    if schema_path is not None and schema_path.exists():
+        _fail(DraftExists(schema_path, "schema"))
     try:
-        route, text = draft_route(sample, name)
+        route, text, schema_text = draft_route(sample, name, schema=schema)
     except RequestError as exc:
         _fail(exc)
     except Exception as exc:  # a bug: one line, with what to report, never a traceback
@@ -57,6 +70,15 @@ def draft(
     if target is None:
         sys.stdout.write(text)
         return
+    if schema_path is not None and schema_text is not None:
+        schema_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with schema_path.open("x", encoding="utf-8") as fh:
+                fh.write(schema_text)
+        except FileExistsError:
+            _fail(DraftExists(schema_path, "schema"))
+        console.print(f"wrote {_shown(schema_path)}: the JSON Schema of its records",
+                      soft_wrap=True)
     try:
         with target.open("x", encoding="utf-8") as fh:  # "x": never over a file
             fh.write(text)

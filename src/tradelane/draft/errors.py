@@ -10,9 +10,9 @@ from tradelane.errors import EXIT_CONFIG, RequestError
 class DraftExists(RequestError):
     """The route file is already there: a draft never writes over a mapping (exit 6)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, what: str = "mapping"):
         self.path = path
-        super().__init__(f"{path} already exists; a draft never writes over a mapping: give"
+        super().__init__(f"{path} already exists; a draft never writes over a {what}: give"
                          " another --name, move the file away, or use --stdout")
 
 

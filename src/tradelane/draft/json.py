@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from tradelane.draft.errors import UnusableSample
+from tradelane.draft.json_schema import FloatText, IntText
 from tradelane.draft.model import MAX_RECORDS, Draft, FieldDraft, Guess
 from tradelane.draft.sniff import Sample
 from tradelane.draft.values import Marks, field_name, profile
@@ -21,7 +22,7 @@ _MAX_DEPTH = 6
 def _load(sample: Sample) -> Any:
     text = sample.text if not sample.truncated else close_prefix(sample.text)
     try:
-        return json.loads(text, parse_int=str, parse_float=str)
+        return json.loads(text, parse_int=IntText, parse_float=FloatText)
     except ValueError as exc:
         raise UnusableSample(sample.path, f"it is not valid JSON ({exc})") from None
 
@@ -105,7 +106,7 @@ def draft_json(sample: Sample, kind: str) -> Draft:
         records = []
         for number, line in enumerate(lines[:MAX_RECORDS], start=1):
             try:
-                records.append(json.loads(line, parse_int=str, parse_float=str))
+                records.append(json.loads(line, parse_int=IntText, parse_float=FloatText))
             except ValueError as exc:
                 raise UnusableSample(sample.path, f"line {number} is not JSON ({exc})") from None
         root: Any = None
@@ -124,6 +125,7 @@ def draft_json(sample: Sample, kind: str) -> Draft:
         records = (_at(root, path) if path else root)[:MAX_RECORDS]
     records = [r for r in records if isinstance(r, dict)]
     draft.records_seen = len(records)
+    draft.json_records, draft.json_document = records, root
     skipped: set[str] = set()
     columns: dict[str, list[Any]] = {}
     for record in records:

@@ -61,6 +61,9 @@ class Draft:
     records_seen: int = 0
     truncated: bool = False  # the sample was cut at MAX_BYTES or MAX_RECORDS
     extent: str = ""  # what was read when cut otherwise (EDI: segments and messages)
+    # JSON: the records and the document read (numbers typed), for a proposed JSON Schema
+    json_records: list[Any] = field(default_factory=list, repr=False)
+    json_document: Any = field(default=None, repr=False)
 
     def option(self, key: str) -> Any:
         return next((g.value for g in self.format if g.key == key), None)

@@ -43,7 +43,7 @@ def source_pattern(name: str) -> str:
     return f"{pattern}{dot}{ext}" if pattern.strip("*") else name
 
 
-def render(draft: Draft, name: str, sample: Sample) -> str:
+def render(draft: Draft, name: str, sample: Sample, *, schema: str | None = None) -> str:
     shown = sample.path.name
     head = draft.extent or f"the first {len(sample.data):,} bytes"
     cut = (f"Only {head} were profiled ({draft.records_seen:,} records)" if draft.truncated
@@ -72,6 +72,10 @@ def render(draft: Draft, name: str, sample: Sample) -> str:
     out.append("format:")
     for guess in draft.format:
         out.extend(_guess(guess))
+    if schema:
+        out += _line(0, "validate:", "each record is checked against the JSON Schema drafted"
+                     " from the sample: loosen or tighten it to what the partner publishes")
+        out.append(f"  - json_schema: {flow(schema)}")
     if draft.header:
         out.append("header:  # values read once per file")
         out.extend(_fields(draft.header))
