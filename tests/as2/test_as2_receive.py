@@ -115,14 +115,16 @@ def test_message_signed_with_another_key_is_refused(as2: As2Setup, endpoint: As2
     assert _stored(as2) == []
 
 
-def test_duplicate_message_id_gets_the_same_mdn_and_is_stored_once(
+def test_duplicate_message_id_is_answered_duplicate_document_and_stored_once(
         as2: As2Setup, endpoint: As2Server, keys: Keys) -> None:
     headers, body, message = _peer_message(keys)
     first = httpx.post(as2.endpoint_url, content=body, headers=headers, timeout=30)
     again = httpx.post(as2.endpoint_url, content=body, headers=headers, timeout=30)
     assert first.status_code == again.status_code == 200
-    assert first.content == again.content
-    assert _mdn_as_partner_reads_it(again, message) == ("processed", "")
+    assert _mdn_as_partner_reads_it(first, message) == ("processed", "")
+    # the first MDN went out: the resend is a duplicate (RFC 4130 7.5.3)
+    assert _mdn_as_partner_reads_it(again, message) == ("processed/Warning",
+                                                        "duplicate-document")
     assert [p.read_bytes() for p in _stored(as2)] == [EDI]
 
 
@@ -190,6 +192,7 @@ def test_duplicate_on_a_postgresql_ledger(as2: As2Setup, keys: Keys, pg_url: str
             again = httpx.post(as2.endpoint_url, content=body, headers=headers, timeout=30)
         finally:
             server.stop()
-    assert first.content == again.content
-    assert _mdn_as_partner_reads_it(again, message) == ("processed", "")
+    assert _mdn_as_partner_reads_it(first, message) == ("processed", "")
+    assert _mdn_as_partner_reads_it(again, message) == ("processed/Warning",
+                                                        "duplicate-document")
     assert [p.read_bytes() for p in _stored(as2)] == [EDI]

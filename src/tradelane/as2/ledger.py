@@ -3,8 +3,10 @@ confirmed it; what was received, where it was stored and which MDN answered it."
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy import Engine, select, update
@@ -15,8 +17,9 @@ from tradelane.ledger.tables import as2_messages as t
 OUT, IN = "out", "in"
 #: states of a message sent
 SENT, AWAITING, CONFIRMED, FAILED = "sent", "awaiting-mdn", "confirmed", "failed"
-#: state of a message received: its payload is stored and ``mdn`` is the answer
-STORED = "stored"
+#: states of a message received: its payload is stored and ``mdn`` is the answer; answered
+#: once that MDN was handed to the partner (a resend is then a duplicate-document)
+STORED, ANSWERED = "stored", "answered"
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,67 @@ class As2Ledger:
     # -- receiving -----------------------------------------------------------------------------
 
     def stored(self, message_id: str, *, partner: str, path: str, sha256: str,
-               mdn: bytes | None, mdn_status: str) -> bool:
-        """Record a payload stored, with the MDN answering it; False if the id was known."""
+               mdn: bytes | None, mdn_status: str, mic: str | None = None) -> bool:
+        """Record a payload stored, with the MDN answering it; False if the id was known.
+        ``mic``: the MIC of a signed message, set only once its signature was verified."""
         stmt = insert_ignore(t, self.engine.dialect.name).values(
             message_id=message_id, direction=IN, partner=partner, state=STORED, path=path,
-            sha256=sha256, mdn=mdn, mdn_status=mdn_status, created_at=utcnow(),
+            sha256=sha256, mdn=mdn, mdn_status=mdn_status, mic=mic, created_at=utcnow(),
             mdn_at=utcnow()).returning(t.c.message_id)
         with self.engine.begin() as conn:
             return conn.execute(stmt).first() is not None
+
+    def answered_in(self, message_id: str) -> None:
+        """The MDN of a message received reached the partner's connection (sync) or was
+        posted to it (async)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t).where(t.c.message_id == message_id, t.c.direction == IN,
+                                         t.c.state == STORED).values(state=ANSWERED))
+
+    def received_as(self, name: str, sha256: str | None) -> list[As2Message]:
+        """The messages received whose payload became the file ``name`` with this content
+        (the endpoint stores it under that name in the route's folder)."""
+        if not sha256:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).where(t.c.direction == IN, t.c.sha256 == sha256)
+                                .order_by(t.c.created_at)).all()
+        base = PurePosixPath(name.replace("\\", "/")).name
+        return [As2Message(**r._mapping) for r in rows
+                if r.path and PurePosixPath(r.path.replace("\\", "/")).name == base]
+
+
+_HEADER = re.compile(rb"^([A-Za-z0-9-]+):[ \t]*(.*?)\r?$", re.MULTILINE)
+
+
+def received_view(message: As2Message) -> dict[str, Any]:
+    """A message received as history shows it: who sent it to whom, whether its signature
+    was verified, and the MDN we answered (signed or not, its disposition), read from the
+    MDN kept in the ledger."""
+    headers: dict[str, str] = {}
+    for key, value in _HEADER.findall(message.mdn or b""):
+        headers.setdefault(key.decode().lower(), value.decode("utf-8", "replace").strip())
+    head = (message.mdn or b"").split(b"\r\n\r\n", 1)[0].lower()
+    disposition = headers.get("disposition", "")
+    return {"message_id": message.message_id, "from": message.partner,
+            # our MDN comes from the AS2 name the partner sent to
+            "to": headers.get("as2-from", "").strip('"') or None,
+            "signature_verified": message.mic is not None,
+            "mic": message.mic, "received_at": message.created_at.isoformat(),
+            "stored_as": message.path,
+            "mdn": None if message.mdn is None else {
+                "signed": b"multipart/signed" in head,
+                "disposition": disposition.split(";", 1)[-1].strip() or message.mdn_status,
+                "status": message.mdn_status,
+                "at": message.mdn_at.isoformat() if message.mdn_at else None}}
+
+
+def add_to_history(engine: Engine, trail: list[dict[str, Any]]) -> None:
+    """Each file of ``ops.history``'s trail gains its AS2 messages: ``as2``, those an AS2
+    target sent for it; ``as2_received``, the message whose payload it is."""
+    book = As2Ledger(engine)
+    for item in trail:
+        file = item["file"]
+        item["as2"] = [m.as_dict() for m in book.for_file(file["id"])]
+        item["as2_received"] = [received_view(m)
+                                for m in book.received_as(file["name"], file["sha256"])]

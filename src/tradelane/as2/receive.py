@@ -9,9 +9,12 @@ exactly once, and only then answered::
     3. rename to the final name (the route's folder source sees it now), fsync the folder
     4. answer the MDN (sync) or post it to the partner (async)
 
-A partner's resend of a known message id gets the MDN recorded in 2, and the payload is not
-stored again (a leftover temp file of 1-2 is renamed first). A message that fails its checks
-gets a failed MDN and nothing is stored.
+A partner's resend of a known message id is never stored again. If our MDN may not have
+reached the partner (the answer of 4 did not go out: a crash, a broken connection), the resend
+gets the MDN recorded in 2 (a leftover temp file of 1-2 is renamed first); once it was handed
+over, the resend is a duplicate: it is answered ``processed/warning: duplicate-document``
+(RFC 4130 section 7.5.3), the MDN's text saying when the message came and what it became. A
+message that fails its checks gets a failed MDN and nothing is stored.
 """
 
 from __future__ import annotations
@@ -32,7 +35,17 @@ import httpx
 from sqlalchemy import Engine
 
 from tradelane.as2.keys import organization, read_certificate
-from tradelane.as2.ledger import AWAITING, CONFIRMED, FAILED, IN, OUT, SENT, As2Ledger
+from tradelane.as2.ledger import (
+    ANSWERED,
+    AWAITING,
+    CONFIRMED,
+    FAILED,
+    IN,
+    OUT,
+    SENT,
+    As2Ledger,
+    As2Message,
+)
 from tradelane.as2.send import mdn_confirms, mdn_orig_id
 from tradelane.crashpoints import crash_point
 from tradelane.paths import fsync_dir, safe_component
@@ -46,6 +59,8 @@ class Answer:
     status: int
     headers: dict[str, str]
     body: bytes
+    #: the message received whose MDN this is: marked answered once it is sent
+    answers: str | None = None
 
 
 def _text(status: int, words: str) -> Answer:
@@ -96,6 +111,8 @@ class As2Endpoint:
             return _text(400, "not an AS2 message: Message-ID and AS2-From are required")
         with self._lock:
             known = self.book.get(message_id, IN)
+            if known is not None and known.state == ANSWERED:
+                return self._duplicate(raw, known)
             if known is not None:
                 return self._again(message_id, known.path, known.mdn, headers)
             message = Message()
@@ -114,7 +131,7 @@ class As2Endpoint:
             path = self._store(spec, message, message_id, mdn_bytes)
             log.info("AS2 message %s from %s stored as %s", message_id, sender, path)
         crash_point("as2-stored")
-        return self._answer(mdn, "AS2 message received")
+        return self._answer(mdn, "AS2 message received", message_id)
 
     def _store(self, spec: As2InboundPartner, message: Any, message_id: str,
                mdn: bytes | None) -> Path:
@@ -133,9 +150,12 @@ class As2Endpoint:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        # pyas2lib computes the MIC of a signed message only once its signature verified
+        mic = (f"{message.mic.decode()}, {message.digest_alg}"
+               if message.signed and message.mic else None)
         self.book.stored(message_id, partner=spec.id, path=str(final.relative_to(self.root)),
                          sha256=hashlib.sha256(data).hexdigest(), mdn=mdn,
-                         mdn_status="processed")
+                         mdn_status="processed", mic=mic)
         os.replace(temp, final)
         fsync_dir(folder)
         return final
@@ -153,17 +173,41 @@ class As2Endpoint:
         log.info("AS2 message %s received again: answered with the same MDN, not stored"
                  " twice", message_id)
         if mdn is None:
+            self.book.answered_in(message_id)
             return _text(200, "AS2 message received")
-        answer = _parse_stored(mdn)
+        answer = _parse_stored(mdn, message_id)
         if headers.get("receipt-delivery-option"):
             self._post_async(headers["receipt-delivery-option"], answer)
             return _text(200, "AS2 message received")
         return answer
 
-    def _answer(self, mdn: Any, words: str) -> Answer:
+    def _duplicate(self, raw: bytes, known: As2Message) -> Answer:
+        """A resend of a message whose MDN went out: not stored again; answered as RFC 4130
+        prescribes, ``processed/warning: duplicate-document``, with what happened in words."""
+        from pyas2lib import Message
+
+        message = Message()
+        status, _exc, mdn = message.parse(
+            raw, lambda org: self.org if org == self.spec.our_id else None,
+            lambda p: self._partner(p), lambda _id, _partner: True)
+        name = os.path.basename(known.path or "") or "(no file)"
+        words = (f"This AS2 message ({known.message_id}) was received before, on"
+                 f" {known.created_at:%Y-%m-%d %H:%M:%S} UTC, and stored as {name}; it was not"
+                 " processed again.")
+        log.warning("AS2 message %s from %s received again: answered duplicate-document, not"
+                    " stored twice", known.message_id, known.partner)
+        if mdn is not None and status == "processed/Warning":
+            mdn.build(message=message, status=status, detailed_status="duplicate-document",
+                      failed_text=words)
+        return self._answer(mdn, words)
+
+    def _answer(self, mdn: Any, words: str, received: str | None = None) -> Answer:
         if mdn is None:
+            if received:
+                self.book.answered_in(received)
             return _text(200, words)
-        answer = Answer(200, {k: str(v) for k, v in mdn.headers.items()}, mdn.content)
+        answer = Answer(200, {k: str(v) for k, v in mdn.headers.items()}, mdn.content,
+                        answers=received)
         if mdn.mdn_mode == "ASYNC" and mdn.mdn_url:
             self._post_async(mdn.mdn_url, answer)
             return _text(200, words)
@@ -183,6 +227,9 @@ class As2Endpoint:
         except httpx.HTTPError as exc:
             log.warning("AS2: the asynchronous MDN could not be posted to %s (%s)", url,
                         type(exc).__name__)
+            return
+        if answer.answers:
+            self.book.answered_in(answer.answers)
 
     # -- an asynchronous MDN for a message we sent ---------------------------------------------
 
@@ -216,10 +263,10 @@ def _mdn_bytes(mdn: Any) -> bytes | None:
     return head.encode() + b"\r\n" + mdn.content
 
 
-def _parse_stored(raw: bytes) -> Answer:
+def _parse_stored(raw: bytes, answers: str | None = None) -> Answer:
     head, _, body = raw.partition(b"\r\n\r\n")
     parsed = message_from_bytes(head + b"\r\n\r\n")
-    return Answer(200, {k: str(v) for k, v in parsed.items()}, body)
+    return Answer(200, {k: str(v) for k, v in parsed.items()}, body, answers=answers)
 
 
 class As2Server:
@@ -264,6 +311,9 @@ def _handler(endpoint: As2Endpoint) -> type[BaseHTTPRequestHandler]:
                 log.exception("AS2 endpoint: %s", type(exc).__name__)
                 answer = _text(500, "temporary failure, send again later")
             self._send(answer)
+            if answer.answers:  # the sync MDN is out: a resend is now a duplicate
+                self.wfile.flush()
+                endpoint.book.answered_in(answer.answers)
 
         def do_GET(self) -> None:
             self._send(_text(200, "AS2 endpoint: POST AS2 messages here"))

@@ -557,6 +557,7 @@ def history(
                                 str(b["attempts"]), str(b["last_code"] or b["last_error"] or ""),
                                 b["key"])
             console.print(batches)
+        _as2_received(item.get("as2_received") or [])
         if item.get("as2"):  # AS2 messages: the id the partner knows, and its MDN
             messages = Table(title="AS2 messages", title_justify="left")
             for column in ("message id", "partner", "state", "MDN", "MDN at (UTC)"):
@@ -568,12 +569,24 @@ def history(
 
 
 def _as2_messages(ledger: Any, trail: list[dict[str, Any]]) -> None:
-    """Add each file's AS2 messages (sent by an as2 target) to its history."""
-    from tradelane.as2.ledger import As2Ledger
+    """Add each file's AS2 messages (sent by an as2 target, or received as it) to its
+    history."""
+    from tradelane.as2.ledger import add_to_history
 
-    book = As2Ledger(ledger.engine)
-    for item in trail:
-        item["as2"] = [m.as_dict() for m in book.for_file(item["file"]["id"])]
+    add_to_history(ledger.engine, trail)
+
+
+def _as2_received(messages: list[dict[str, Any]]) -> None:
+    for m in messages:
+        mdn = m["mdn"]
+        answered = "no MDN was asked for" if mdn is None else (
+            f"we answered with a {'signed' if mdn['signed'] else 'unsigned'} MDN:"
+            f" {mdn['disposition']}")
+        console.print(
+            f"received over AS2: message {m['message_id']} from {m['from']} to"
+            f" {m['to'] or '?'} at {_when(m['received_at'])}, signature"
+            f" {'verified' if m['signature_verified'] else 'none (unsigned message)'};"
+            f" {answered}", markup=False, highlight=False, soft_wrap=True)
 
 
 _STATUS_COLUMNS = (

@@ -1,0 +1,127 @@
+"""A file that came in over AS2 shows, in `tradelane history` (text and --json), the message
+it came in: its id, the partner's and our AS2 names, whether its signature was verified, and
+the MDN we answered. The partner is pyas2lib (django-pyas2's engine) posting to our endpoint.
+A resend of the same message id is answered as RFC 4130 says, and stored once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from as2_fixtures import PASS, Keys, settings_text
+from as2_peer import free_port
+from pyas2lib import Mdn, Message, Organization, Partner
+from typer.testing import CliRunner
+
+from support.project import ProjectDir
+from tradelane.as2.receive import As2Endpoint, As2Server
+from tradelane.cli import app
+from tradelane.models import Outcome
+
+runner = CliRunner()
+ROUTE = """\
+    source: {folder: inbox/from_peer, pattern: "*.csv", min_age: 0s}
+    format: {type: csv}
+    fields:
+      order_id: {source: Order, required: true}
+    target: {folder: outbox/from_peer, format: json, name: "{stem}.json"}
+"""
+
+
+@dataclass
+class Running:
+    project: ProjectDir
+    url: str
+
+
+@pytest.fixture
+def endpoint(project: ProjectDir, keys: Keys, monkeypatch: pytest.MonkeyPatch
+             ) -> Iterator[Running]:
+    monkeypatch.setenv("TL_AS2_PASS", PASS)
+    project.file("keys/ours.pem", keys.ours.key_pem)
+    project.file("keys/peer.crt", keys.peer.cert_pem)
+    port = free_port()
+    project.settings(settings_text(port))
+    project.route("from_peer", ROUTE)
+    loaded = project.load()
+    with project.ledger() as ledger:
+        server = As2Server(As2Endpoint(loaded.settings.as2, project.root, ledger.engine),
+                           "127.0.0.1", port)
+        server.start()
+        try:
+            yield Running(project, f"http://127.0.0.1:{port}/")
+        finally:
+            server.stop()
+
+
+def _send(keys: Keys, url: str, data: bytes, *, signed_mdn: bool = True,
+          message: Message | None = None) -> tuple[httpx.Response, Message]:
+    """Post a message as the partner builds it (the same one again when given)."""
+    if message is None:
+        org = Organization(as2_name="djpeer", sign_key=keys.peer.key_pem, sign_key_pass="")
+        us = Partner(as2_name="tradelane", encrypt_cert=keys.ours.cert_pem,
+                     verify_cert=keys.ours.cert_pem, sign=True, encrypt=True,
+                     enc_alg="aes_256_cbc", mdn_mode="SYNC",
+                     mdn_digest_alg="sha256" if signed_mdn else None)
+        message = Message(sender=org, receiver=us)
+        message.build(data, filename="orders.csv")
+    answer = httpx.post(url, content=message.content,
+                        headers={k: str(v) for k, v in message.headers.items()}, timeout=30)
+    return answer, message
+
+
+def _history(project: ProjectDir, key: str, *extra: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, ["history", key, "--project", str(project.root), *extra])
+
+
+def test_history_of_a_file_received_over_as2(endpoint: Running, keys: Keys) -> None:
+    answer, message = _send(keys, endpoint.url, b"Order\nPO-7\n")
+    assert answer.status_code == 200
+    summary = endpoint.project.run(["from_peer"])
+    assert summary.count(Outcome.DELIVERED) == 1
+    result = _history(endpoint.project, "orders.csv", "--json")
+    assert result.exit_code == 0, result.output
+    [item] = json.loads(result.stdout)
+    [received] = item["as2_received"]
+    assert received["message_id"] == message.message_id
+    assert (received["from"], received["to"]) == ("djpeer", "tradelane")
+    assert received["signature_verified"] is True
+    assert received["mic"].endswith(", sha256")
+    assert received["stored_as"] == "inbox/from_peer/orders.csv"
+    assert received["mdn"]["signed"] is True
+    assert received["mdn"]["disposition"] == "processed"
+    assert item["as2"] == []  # nothing was sent for it
+    text = _history(endpoint.project, "orders.csv", "--wide")
+    assert (f"received over AS2: message {message.message_id} from djpeer to tradelane"
+            in text.stdout)
+    assert ("signature verified; we answered with a signed MDN: processed"
+            in " ".join(text.stdout.split()))
+
+
+def test_unsigned_mdn_is_told_and_other_files_have_none(endpoint: Running,
+                                                        keys: Keys) -> None:
+    _send(keys, endpoint.url, b"Order\nPO-8\n", signed_mdn=False)
+    endpoint.project.drop("from_peer", "local.csv", "Order\nPO-8\n")  # same bytes, not AS2
+    endpoint.project.run(["from_peer"])
+    [item] = json.loads(_history(endpoint.project, "orders.csv", "--json").stdout)
+    assert item["as2_received"][0]["mdn"]["signed"] is False
+    [local] = json.loads(_history(endpoint.project, "local.csv", "--json").stdout)
+    assert local["as2_received"] == []
+
+
+def test_resend_of_a_message_id_is_a_duplicate_document_stored_once(
+        endpoint: Running, keys: Keys) -> None:
+    first, message = _send(keys, endpoint.url, b"Order\nPO-9\n")
+    assert first.status_code == 200
+    again, _ = _send(keys, endpoint.url, b"", message=message)
+    head = "".join(f"{k}: {v}\r\n" for k, v in again.headers.items()).encode()
+    status, detail = Mdn().parse(head + b"\r\n" + again.content, lambda _i, _r: message)
+    # RFC 4130 7.5.3 (and django-pyas2's own answer): processed, warning: duplicate-document
+    assert (status, detail) == ("processed/Warning", "duplicate-document")
+    assert b"was received before" in again.content  # the MDN's text says what happened
+    folder = endpoint.project.root / "inbox" / "from_peer"
+    assert [p.name for p in folder.iterdir()] == ["orders.csv"]
+    assert endpoint.project.run(["from_peer"]).count(Outcome.DELIVERED) == 1
