@@ -16,6 +16,7 @@ from as2_peer import free_port
 from pyas2lib import Mdn, Message, Organization, Partner
 from typer.testing import CliRunner
 
+from support.console import PASSWORD, LiveConsole, log_in
 from support.project import ProjectDir
 from tradelane.as2.receive import As2Endpoint, As2Server
 from tradelane.cli import app
@@ -41,10 +42,11 @@ class Running:
 def endpoint(project: ProjectDir, keys: Keys, monkeypatch: pytest.MonkeyPatch
              ) -> Iterator[Running]:
     monkeypatch.setenv("TL_AS2_PASS", PASS)
+    monkeypatch.setenv("TRADELANE_CONSOLE_PASSWORD", PASSWORD)
     project.file("keys/ours.pem", keys.ours.key_pem)
     project.file("keys/peer.crt", keys.peer.cert_pem)
     port = free_port()
-    project.settings(settings_text(port))
+    project.settings(settings_text(port).rstrip() + "\n        console: {user: ops}\n")
     project.route("from_peer", ROUTE)
     loaded = project.load()
     with project.ledger() as ledger:
@@ -99,6 +101,22 @@ def test_history_of_a_file_received_over_as2(endpoint: Running, keys: Keys) -> N
             in text.stdout)
     assert ("signature verified; we answered with a signed MDN: processed"
             in " ".join(text.stdout.split()))
+
+
+def test_console_file_page_shows_the_as2_message(endpoint: Running, keys: Keys) -> None:
+    _answer, message = _send(keys, endpoint.url, b"Order\nPO-6\n")
+    [result] = endpoint.project.run(["from_peer"]).results
+    console = LiveConsole(endpoint.project.root)
+    try:
+        with console.client() as client:
+            log_in(client)
+            page = client.get(f"/files/{result.file_id}").text
+    finally:
+        console.stop()
+    section = page.split('id="as2-received"', 1)[1].split("</section>", 1)[0]
+    text = " ".join(section.split())
+    assert f"Message <code>{message.message_id}</code> from djpeer to tradelane" in text
+    assert "signature verified; we answered with a signed MDN: processed" in text
 
 
 def test_unsigned_mdn_is_told_and_other_files_have_none(endpoint: Running,

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import select
 
 from tradelane import ops
+from tradelane.as2.ledger import add_to_history
 from tradelane.errors import NotFound
 from tradelane.ledger import FileRecord, Ledger
 from tradelane.ledger.tables import content_keys, files
@@ -42,6 +43,7 @@ def file_page(request: Request, con: ConsoleDep, user: Viewer,
     record = con.ledger.get(file_id)  # NotFound: the app's 404 page
     project = con.project()
     trail = ops.history(con.ledger, str(file_id))[0]
+    add_to_history(con.ledger.engine, [trail])  # the AS2 message it came in, if it did
     reason: dict[str, Any] | None = None
     shown = None
     if record.state in QUARANTINE_STATES:
@@ -65,7 +67,7 @@ def file_page(request: Request, con: ConsoleDep, user: Viewer,
         duplicate_of=_duplicate_of(con.ledger, record), can_act=user.role >= Role.operator,
         edit_refused=edit_refused, original=_original(project, record) is not None,
         reason_file=_reason_file(project, record) is not None,
-        edited=_is_edit(record), queued=ops.QUEUED)
+        edited=_is_edit(record), queued=ops.QUEUED, as2_received=trail["as2_received"])
 
 
 @router.get("/files/{file_id}/original")
