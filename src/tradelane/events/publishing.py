@@ -5,6 +5,16 @@ broker that cannot be reached leaves its rows waiting: each row's next try backs
 4 s … up to 5 minutes), this process does not try that broker again for a while, and once
 the oldest row waits longer than the route's ``alert_after`` an ``events_waiting`` alert is
 opened (resolved when the route's events flow again). Other routes are never held up.
+
+Several workers publish from one ledger without publishing a row twice at once: a round
+*claims* its rows first, in one statement that moves their ``next_try_at`` past a short
+lease (``claim_for``), skipping rows another worker has locked (``FOR UPDATE SKIP LOCKED``
+on PostgreSQL; SQLite has one writer at a time). A worker that dies holding a claim leaves
+its rows to the others once the lease is over: short enough that NATS, whose deduplication
+window is two minutes by default, still drops the repeat of an event it had confirmed.
+
+``tradelane serve`` calls ``publish_waiting`` every few seconds, so an event that waited for
+its broker goes out soon after the broker is back, whatever the route's schedule.
 """
 
 from __future__ import annotations
@@ -34,8 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tradelane")
 
-BATCH = 5000  # rows per round: a select, the publishes and their acks, one update
+BATCH = 5000  # rows per round: a claim, the publishes and their acks, one update
 MAX_BACKOFF = 300.0
+MAX_CLAIM = timedelta(seconds=60)  # within NATS's default deduplication window (2 min)
 _SPEC: TypeAdapter[Any] = TypeAdapter(EventsSpec)
 #: brokers this process found down: target JSON -> monotonic time to try again
 _DOWN: dict[str, float] = {}
@@ -61,15 +72,31 @@ def publish_due(ledger: Ledger, routes: Iterable[str]) -> int:
     return sent
 
 
+def claim_for(ledger: Ledger) -> timedelta:
+    """How long a round's claim on its rows lasts: the ledger's lease, at most a minute."""
+    return min(ledger.lease, MAX_CLAIM)
+
+
+def _claim(ledger: Ledger, route: str) -> list[Any]:
+    """Take the route's due rows (oldest first) for this round: their next try moves past
+    the claim, so no other worker takes them meanwhile."""
+    now = utcnow()
+    o = event_outbox.c  # only what publishing needs: dates cost a conversion per row
+    due = select(o.id).where(o.sent_at.is_(None), o.route == route, o.next_try_at <= now) \
+        .order_by(o.id).limit(BATCH)
+    if ledger.engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    with ledger.begin() as conn:
+        rows = conn.execute(update(event_outbox).where(o.id.in_(due))
+                            .values(next_try_at=now + claim_for(ledger))
+                            .returning(o.id, o.event_id, o.target, o.subject, o.body,
+                                       o.attempts)).all()
+    return sorted(rows, key=lambda r: r.id)
+
+
 def _publish_batch(ledger: Ledger, route: str, stack: ExitStack,
                    opened: dict[str, Any]) -> tuple[int, bool]:
-    now = utcnow()
-    with ledger.engine.connect() as conn:
-        o = event_outbox.c  # only what publishing needs: dates cost a conversion per row
-        rows = conn.execute(select(o.id, o.event_id, o.target, o.subject, o.body,
-                                   o.attempts).where(
-            event_outbox.c.sent_at.is_(None), event_outbox.c.route == route,
-            event_outbox.c.next_try_at <= now).order_by(event_outbox.c.id).limit(BATCH)).all()
+    rows = _claim(ledger, route)
     groups: dict[str, list[Any]] = {}
     for row in rows:
         groups.setdefault(row.target, []).append(row)
@@ -147,6 +174,15 @@ def _alert(ledger: Ledger, route: str) -> None:
                        " they are retried and flow once the broker answers", 500)
         if incidents.open(key, "events_waiting", message, route=route):
             log.error("ALERT %s", message)
+
+
+def publish_waiting(ledger: Ledger) -> int:
+    """Publish whatever waits in the outbox, for every route that has unsent events (serve
+    calls this every few seconds); the number published."""
+    with ledger.engine.connect() as conn:
+        routes = set(conn.execute(select(event_outbox.c.route).where(
+            event_outbox.c.sent_at.is_(None)).distinct()).scalars())
+    return publish_due(ledger, routes) if routes else 0
 
 
 def waiting(ledger: Ledger, route: str | None = None) -> int:
