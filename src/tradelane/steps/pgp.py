@@ -93,6 +93,18 @@ class Decrypt:
     def __init__(self, spec: DecryptStep, ctx: StepContext):
         self.spec, self.ctx = spec, ctx
 
+    def verify(self) -> list[str]:
+        """``tradelane check``: a secret key to decrypt with, the signers' keys usable."""
+        from tradelane.steps.pgp_check import VERIFY, KeyringView
+
+        view, out = KeyringView.of(self.ctx), []
+        if view.problem:
+            return [view.problem]
+        view.any_decryption_key("decrypt", out)
+        for index, fpr in enumerate(self.spec.signed_by):
+            view.check(f"signed_by[{index}]", fpr, VERIFY, out)
+        return out
+
     def apply(self, staged: Staged, dest: Path) -> Staged:
         gpg = keyring(self.ctx)
         passphrase = self.ctx.secret(self.spec.passphrase_env, self.spec.passphrase_file,
@@ -135,6 +147,17 @@ class Verify:
     def __init__(self, spec: VerifyStep, ctx: StepContext):
         self.spec, self.ctx = spec, ctx
 
+    def verify(self) -> list[str]:
+        """``tradelane check``: the signers' keys in the keyring and usable."""
+        from tradelane.steps.pgp_check import VERIFY, KeyringView
+
+        view, out = KeyringView.of(self.ctx), []
+        if view.problem:
+            return [view.problem]
+        for index, fpr in enumerate(self.spec.signed_by):
+            view.check(f"signed_by[{index}]", fpr, VERIFY, out)
+        return out
+
     def apply(self, staged: Staged, dest: Path) -> Staged:
         gpg = keyring(self.ctx)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +181,16 @@ class Sign:
         self.spec, self.ctx = spec, ctx
         self.extension = "asc" if spec.armor else "pgp"
 
+    def verify(self) -> list[str]:
+        """``tradelane check``: our signing key in the keyring and usable."""
+        from tradelane.steps.pgp_check import SIGN, KeyringView
+
+        view, out = KeyringView.of(self.ctx), []
+        if view.problem:
+            return [view.problem]
+        view.check("sign", self.spec.sign, SIGN, out)
+        return out
+
     def apply(self, staged: Staged, dest: Path) -> Staged:
         gpg = keyring(self.ctx)
         passphrase = self.ctx.secret(self.spec.passphrase_env, self.spec.passphrase_file,
@@ -179,6 +212,19 @@ class Encrypt:
     def __init__(self, spec: EncryptStep, ctx: StepContext):
         self.spec, self.ctx = spec, ctx
         self.extension = "asc" if spec.armor else "pgp"
+
+    def verify(self) -> list[str]:
+        """``tradelane check``: the recipients' keys (and our signing key) usable."""
+        from tradelane.steps.pgp_check import ENCRYPT, SIGN, KeyringView
+
+        view, out = KeyringView.of(self.ctx), []
+        if view.problem:
+            return [view.problem]
+        for index, fpr in enumerate(self.spec.encrypt):
+            view.check(f"encrypt[{index}]", fpr, ENCRYPT, out)
+        if self.spec.sign_with:
+            view.check("sign_with", self.spec.sign_with, SIGN, out)
+        return out
 
     def apply(self, staged: Staged, dest: Path) -> Staged:
         gpg = keyring(self.ctx)
