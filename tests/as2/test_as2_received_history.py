@@ -143,3 +143,17 @@ def test_resend_of_a_message_id_is_a_duplicate_document_stored_once(
     folder = endpoint.project.root / "inbox" / "from_peer"
     assert [p.name for p in folder.iterdir()] == ["orders.csv"]
     assert endpoint.project.run(["from_peer"]).count(Outcome.DELIVERED) == 1
+
+
+def test_same_bytes_sent_twice_each_file_names_its_own_message(endpoint: Running,
+                                                               keys: Keys) -> None:
+    _a, first = _send(keys, endpoint.url, b"Order\nPO-5\n")
+    endpoint.project.run(["from_peer"])  # delivered, and archived out of the inbox
+    _b, second = _send(keys, endpoint.url, b"Order\nPO-5\n")  # a new message id
+    assert [r.outcome for r in endpoint.project.run(["from_peer"]).results] == \
+        [Outcome.DUPLICATE]
+    trail = json.loads(_history(endpoint.project, "orders.csv", "--json").stdout)
+    linked = {item["file"]["id"]: [m["message_id"] for m in item["as2_received"]]
+              for item in trail}
+    assert sorted(linked.values()) == sorted([[first.message_id], [second.message_id]])
+    assert linked[min(linked)] == [first.message_id]

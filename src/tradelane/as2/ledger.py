@@ -120,17 +120,21 @@ class As2Ledger:
             conn.execute(update(t).where(t.c.message_id == message_id, t.c.direction == IN,
                                          t.c.state == STORED).values(state=ANSWERED))
 
-    def received_as(self, name: str, sha256: str | None) -> list[As2Message]:
-        """The messages received whose payload became the file ``name`` with this content
-        (the endpoint stores it under that name in the route's folder)."""
+    def received_as(self, name: str, sha256: str | None,
+                    seen_at: datetime | None = None) -> list[As2Message]:
+        """The message received whose payload became the file ``name`` with this content
+        (the endpoint stores it under that name in the route's folder): the last one stored
+        before the file was seen at ``seen_at``, when the same bytes came more than once."""
         if not sha256:
             return []
         with self.engine.connect() as conn:
             rows = conn.execute(select(t).where(t.c.direction == IN, t.c.sha256 == sha256)
                                 .order_by(t.c.created_at)).all()
         base = PurePosixPath(name.replace("\\", "/")).name
-        return [As2Message(**r._mapping) for r in rows
-                if r.path and PurePosixPath(r.path.replace("\\", "/")).name == base]
+        found = [As2Message(**r._mapping) for r in rows
+                 if r.path and PurePosixPath(r.path.replace("\\", "/")).name == base]
+        before = [m for m in found if seen_at is None or m.created_at <= seen_at]
+        return before[-1:] or found[:1]
 
 
 _HEADER = re.compile(rb"^([A-Za-z0-9-]+):[ \t]*(.*?)\r?$", re.MULTILINE)
@@ -165,5 +169,7 @@ def add_to_history(engine: Engine, trail: list[dict[str, Any]]) -> None:
     for item in trail:
         file = item["file"]
         item["as2"] = [m.as_dict() for m in book.for_file(file["id"])]
-        item["as2_received"] = [received_view(m)
-                                for m in book.received_as(file["name"], file["sha256"])]
+        seen = file.get("received_at")
+        seen = datetime.fromisoformat(seen) if isinstance(seen, str) else seen
+        item["as2_received"] = [received_view(m) for m in
+                                book.received_as(file["name"], file["sha256"], seen)]
