@@ -265,13 +265,15 @@ class Pipeline:
         leave = route.source.after == "leave"
         if leave and (ref.token is None or ref.token == known.token):
             return None  # the very file, left in place: the usual case, decided cheaply
-        if Followups(self.ledger).open_steps(known.id):
-            return None
         # The listing may be older than the other worker's post-action, but the original was
         # moved or removed before its outcome was recorded: a file there now is a new one.
+        # (Looked at first: a peer's file archived since this poll listed it is the usual
+        # case with several workers, and needs no ledger query.)
         current = source.stat(ref)
         if current is None or current.kind != "file" \
                 or (current.size, current.mtime_ns) != (ref.size, ref.mtime_ns):
+            return None
+        if Followups(self.ledger).open_steps(known.id):
             return None
         if leave:
             try:

@@ -66,10 +66,18 @@ class Keys:
         order = sorted(range(len(records)), key=lambda i: (records[i].route,
                                                            records[i].sha256 or ""))
         with self.ledger.begin() as conn:
+            # new contents (nearly all of them) in one statement; the rest one by one
+            now = utcnow()
+            owned = {(row.route, row.sha256, row.file_id) for row in conn.execute(
+                insert_ignore(content_keys, self.ledger.engine.dialect.name)
+                .returning(content_keys.c.route, content_keys.c.sha256, content_keys.c.file_id),
+                [{"route": records[i].route, "sha256": records[i].sha256,
+                  "file_id": records[i].id, "at": now} for i in order])}
             for i in order:
                 r = records[i]
-                taken[i] = self._take(conn, content_keys, {"route": r.route, "sha256": r.sha256},
-                                      r, window=None, what="the same content")
+                taken[i] = None if (r.route, r.sha256, r.id) in owned else self._take(
+                    conn, content_keys, {"route": r.route, "sha256": r.sha256}, r, window=None,
+                    what="the same content")
         return [taken[i] for i in range(len(records))]
 
     def take_interchange(self, record: FileRecord, key: tuple[str, str, str], *,

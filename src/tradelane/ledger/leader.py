@@ -68,8 +68,9 @@ class LeaderElection:
                 raise
         # a connection of its own, outside the pool: it lives exactly as long as the lead
         conn = self.engine.raw_connection()
+        conn.detach()  # closing it must end the session (and the lock), not pool it
         try:
-            conn.driver_connection.autocommit = True
+            conn.dbapi_connection.autocommit = True
             cur = conn.cursor()
             cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
             if not cur.fetchone()[0]:

@@ -36,17 +36,19 @@ from sqlalchemy import (
     Engine,
     Integer,
     Table,
+    and_,
     bindparam,
     create_engine,
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
 
 from tradelane.errors import Conflict, NotFound, StaleClaim, TradelaneError
-from tradelane.ledger import schema
+from tradelane.ledger import schema, wakeups
 from tradelane.ledger.errors import retrying, translate_errors
 from tradelane.ledger.tables import event_outbox, events, files, followups, runs
 from tradelane.models import FileRef, FileState
@@ -197,6 +199,8 @@ class Ledger:
             files, self.engine.dialect.name, constraint="uq_files_identity").returning(*files.c)
         self.worker = worker
         self.lease = lease
+        #: told of the routes a claim recorded new files of (PostgreSQL: peers are woken)
+        self.on_discovered = wakeups.announcer(self.engine)
         # SQLite has one writer at a time and its busy handler sleeps for milliseconds:
         # threads of this process queue on a lock instead.
         self._write_lock: Any = (threading.Lock() if self.engine.dialect.name == "sqlite"
@@ -237,56 +241,76 @@ class Ledger:
         return self.claim_many([ref], now=now)[0]
 
     def claim_many(self, refs: Sequence[FileRef], *, now: datetime | None = None) -> list[Claim]:
-        """``claim`` for each of ``refs``, in one transaction; results in the same order."""
+        """``claim`` for each of ``refs``, in one transaction; results in the same order.
+
+        Several workers listing the same folder race for the same files: a file a peer has
+        in hand costs one row of one query here, never a statement of its own, and rows a
+        peer is taking right now are skipped (``SKIP LOCKED``), never waited for."""
         if not refs:
             return []
         now = now or utcnow()
         lease_until = now + self.lease
+        # one order for every worker: two chunks that overlap take the unique index's
+        # entries in the same order, so they never wait for each other crosswise
+        new = sorted((_new_file(ref, now, self.worker, lease_until) for ref in refs),
+                     key=lambda row: [row[c] for c in _IDENTITY])
         with self.begin() as conn:
-            rows = conn.execute(self._insert_ignore, [
-                _new_file(ref, now, self.worker, lease_until) for ref in refs]).all()
-            inserted = {(r.route, r.source, r.name, r.size, r.mtime_ns): r for r in rows}
-            claimed: list[Claim] = []
-            logs: list[dict[str, Any]] = []
-            for ref in refs:
-                row = inserted.get((ref.route, ref.source, ref.name, ref.size, ref.mtime_ns))
-                if row is not None:
-                    logs.append(_event(row.id, now, self.worker, None, FileState.CLAIMED.value,
-                                       "picked up", fence=row.fence))
-                    claimed.append(FileRecord.from_row(row))
-                else:
-                    claimed.append(self._retake(conn, ref, now, lease_until, logs))
+            rows = conn.execute(self._insert_ignore, new).all()
+            inserted = {_key(r): r for r in rows}
+            logs = [_event(r.id, now, self.worker, None, FileState.CLAIMED.value, "picked up",
+                           fence=r.fence) for r in rows]
+            known = [ref for ref in refs if _key(ref) not in inserted]
+            retaken = self._retake(conn, known, now, lease_until, logs) if known else {}
             if logs:
                 conn.execute(_INSERT_EVENT, logs)
-            return claimed
+            if rows and self.on_discovered is not None:
+                self.on_discovered(conn, self.worker, {r.route for r in rows})
+        return [FileRecord.from_row(inserted[_key(ref)]) if _key(ref) in inserted
+                else retaken.get(_key(ref)) for ref in refs]
 
-    def _retake(self, conn: Connection, ref: FileRef, now: datetime, lease_until: datetime,
-                logs: list[dict[str, Any]]) -> Claim:
-        """Claim a file the ledger already knows (its newest generation): due for a retry, or
-        its lease ran out; ``Seen`` if it is finished."""
-        existing = FileRecord.from_row(conn.execute(
-            select(files).where(*_identity(ref)).order_by(files.c.generation.desc()).limit(1)
-        ).one())
-        if existing.state in FINISHED:
-            return Seen(existing)
-        if not _takeable(existing, now):
-            return None
-        taken = conn.execute(
-            update(files)
-            .where(files.c.id == existing.id, files.c.state == existing.state.value,
-                   files.c.updated_at == existing.updated_at)
-            .values(state=FileState.CLAIMED.value, lease_owner=self.worker,
-                    lease_until=lease_until, updated_at=now, attempt=existing.attempt + 1,
-                    fence=existing.fence + 1)
-            .returning(*files.c)
-        ).one_or_none()
-        if taken is None:
-            return None
-        why = "retry after a temporary failure" if existing.state == FileState.PENDING else (
-            f"taken over from {existing.lease_owner} (lease expired)")
-        logs.append(_event(existing.id, now, self.worker, existing.state.value,
-                           FileState.CLAIMED.value, why, fence=taken.fence))
-        return FileRecord.from_row(taken)
+    def _retake(self, conn: Connection, refs: Sequence[FileRef], now: datetime,
+                lease_until: datetime, logs: list[dict[str, Any]]) -> dict[_Key, Claim]:
+        """Claim files the ledger already knows (the newest generation of each identity):
+        due for a retry, or their lease ran out; ``Seen`` for finished ones. Three
+        statements for the whole chunk: read, lock what is due (``SKIP LOCKED``), take it."""
+        wanted = {_key(ref) for ref in refs}
+        newest: dict[_Key, FileRecord] = {}
+        for (route, source), names in _by_folder(refs).items():
+            for row in conn.execute(select(files).where(
+                    files.c.route == route, files.c.source == source,
+                    files.c.name.in_(names))):
+                record = FileRecord.from_row(row)
+                key = _key(record)
+                if key in wanted and (key not in newest
+                                      or record.generation > newest[key].generation):
+                    newest[key] = record
+        out: dict[_Key, Claim] = {k: Seen(r) for k, r in newest.items() if r.state in FINISHED}
+        due = [r.id for r in newest.values() if r.state not in FINISHED and _takeable(r, now)]
+        if not due:
+            return out
+        # the guard again, under the row lock: a peer that took a row since is not matched,
+        # one taking it now is skipped (SQLite: the whole ledger is locked already)
+        before = {r.id: r for r in conn.execute(
+            select(files.c.id, files.c.state, files.c.lease_owner)
+            .where(files.c.id.in_(due), _takeable_now(now))
+            .with_for_update(skip_locked=True))}
+        if not before:
+            return out
+        for row in conn.execute(
+                update(files).where(files.c.id.in_(list(before)))
+                .values(state=FileState.CLAIMED.value, lease_owner=self.worker,
+                        lease_until=lease_until, updated_at=now, attempt=files.c.attempt + 1,
+                        fence=files.c.fence + 1)
+                .returning(*files.c)):
+            was = before[row.id]
+            why = ("retry after a temporary failure" if was.state == FileState.PENDING.value
+                   else "picked up again (left by an earlier poll)"
+                   if was.state == FileState.DISCOVERED.value
+                   else f"taken over from {was.lease_owner} (lease expired)")
+            logs.append(_event(row.id, now, self.worker, was.state, FileState.CLAIMED.value,
+                               why, fence=row.fence))
+            out[_key(row)] = FileRecord.from_row(row)
+        return out
 
     def claim_generation(self, ref: FileRef, known: FileRecord, why: str) -> FileRecord | None:
         """Record a file sent again under a finished file's identity (name, size, mtime) as a
@@ -638,6 +662,32 @@ def _new_file(ref: FileRef, now: datetime, worker: str, lease_until: datetime) -
 def _identity(ref: FileRef) -> list[Any]:
     return [files.c.route == ref.route, files.c.source == ref.source, files.c.name == ref.name,
             files.c.size == ref.size, files.c.mtime_ns == ref.mtime_ns]
+
+
+#: The columns naming a file (with its generation): ``uq_files_identity``.
+_IDENTITY = ("route", "source", "name", "size", "mtime_ns")
+_Key = tuple[str, str, str, int, int]
+
+
+def _key(item: Any) -> _Key:
+    """A listed file's or a row's identity."""
+    return (item.route, item.source, item.name, item.size, item.mtime_ns)
+
+
+def _by_folder(refs: Iterable[FileRef]) -> dict[tuple[str, str], list[str]]:
+    """(route, source) -> names: one indexed lookup per folder (a chunk has one)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for ref in refs:
+        out.setdefault((ref.route, ref.source), []).append(ref.name)
+    return out
+
+
+def _takeable_now(now: datetime) -> Any:
+    """``_takeable`` as a condition the database checks."""
+    return or_(
+        and_(files.c.state.in_(_RETRYABLE),
+             or_(files.c.next_attempt_at.is_(None), files.c.next_attempt_at <= now)),
+        and_(files.c.state.in_(_IN_HAND), files.c.lease_until < now))
 
 
 def _takeable(record: FileRecord, now: datetime) -> bool:

@@ -7,6 +7,7 @@
     start-up catch-up ───┘                                       (the ledger claim is the lock)
     heartbeat job  -> ledger ``heartbeats``      alert job -> Monitor.check -> log/webhook/smtp
     leader job     -> LeaderElection.check       (alerts, expectations, retention: leader only)
+    peer's NOTIFY  -> RouteRunner.wake(route)    (PostgreSQL: a peer claimed new files)
 
 Stopping (SIGTERM, Ctrl-C): the pipeline's stop event is set, so each running poll finishes
 the files in hand (one chunk: at most about a second of small files, or one big file),
@@ -28,6 +29,7 @@ from tradelane.errors import InvalidRoute
 from tradelane.ledger import Ledger, utcnow
 from tradelane.ledger.alerts import Heartbeats
 from tradelane.ledger.leader import LeaderElection
+from tradelane.ledger.wakeups import Listener, listen
 from tradelane.logs import bind
 from tradelane.metrics import Metrics
 from tradelane.models import FileState, Outcome
@@ -83,6 +85,7 @@ class Server:
         self._fingerprint = reload.fingerprint(project)
         self._reload_asked: str | None = None  # why a reload was asked for (SIGHUP)
         self._channels = channels
+        self.wakeups: Listener | None = None  # PostgreSQL: peers' new files wake our polls
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -99,6 +102,7 @@ class Server:
             self.watcher.start()
         last = {name: run["started_at"] for name, run in self.ledger.last_runs().items()}
         due = self.scheduler.start(last, self.clock())
+        self.wakeups = listen(self.ledger.engine, self.settings.worker, self._wake_by_peer)
         self.leader.check()
         self.scheduler.every("leader", self.leader.check, LEADER_CHECK.total_seconds())
         self.scheduler.every("retention", self._prune, RETENTION_EVERY.total_seconds())
@@ -128,6 +132,8 @@ class Server:
         busy = self.runner.busy()
         log.info("stopping: finishing the file in hand on %s", ", ".join(busy) or "no route")
         self.scheduler.shutdown()
+        if self.wakeups is not None:
+            self.wakeups.close()
         if self.watcher is not None:
             self.watcher.stop()
         clean = self.runner.close(timeout)
@@ -163,6 +169,12 @@ class Server:
                          if name in summary.source_errors else "")
             if counts.get(Outcome.QUARANTINED) or counts.get(Outcome.DUPLICATE):
                 self._alert_soon()
+
+    def _wake_by_peer(self, route: str | None) -> None:
+        """A peer recorded new files of ``route`` (None: of any, maybe missed): poll now."""
+        for name in [route] if route is not None else sorted(self.project.routes):
+            if name in self.project.routes:
+                self.runner.wake(name, "a peer found new files")
 
     def _alert_soon(self) -> None:
         """Run the alert check now rather than at its next tick (a quarantine just happened)."""
