@@ -46,6 +46,7 @@ def make_project(folder: Path) -> Path:
     project.mkdir()
     shutil.copy(ROOT / "tradelane.yaml", project / "tradelane.yaml")
     shutil.copytree(ROOT / "mappings", project / "mappings")
+    shutil.copytree(ROOT / "partners", project / "partners")  # the EANCOM routes name one
     from tradelane.spec import load_project  # the bench's own process, not a timed one
 
     loaded = load_project(project, isolate=True)

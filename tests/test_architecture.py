@@ -14,7 +14,7 @@ import pytest
 
 import plugins.memory_bucket  # noqa: F401 - registers the test plug-in's kinds
 import tradelane
-from support.project import ProjectDir
+from support.project import ProjectDir, copy_partners
 from tradelane.errors import ConfigError
 from tradelane.models import Outcome
 from tradelane.spec import load_project
@@ -149,6 +149,7 @@ def _demo_project(root: Path) -> None:
     repo = PACKAGE.parents[1]
     shutil.copy(repo / "tradelane.yaml", root / "tradelane.yaml")
     shutil.copytree(repo / "mappings", root / "mappings")
+    copy_partners(root)
     project = load_project(root, isolate=True)
     assert len(project.routes) == 10 and not project.invalid
     for route in project.routes.values():

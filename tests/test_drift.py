@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support.project import CSV_ROUTE, GOOD_CSV, REPO, ProjectDir
+from support.project import CSV_ROUTE, GOOD_CSV, REPO, ProjectDir, copy_partners
 from tradelane.ledger.alerts import Incidents
 from tradelane.models import Outcome
 
@@ -170,6 +170,7 @@ def test_a_new_xml_element_in_the_record_rejects(project: ProjectDir) -> None:
 @pytest.fixture
 def edifact(project: ProjectDir) -> ProjectDir:
     spec = (REPO / "mappings" / "edifact_orders.yaml").read_text()
+    copy_partners(project.root)
     project.route("edi", spec.replace("inbox/edifact_orders", "inbox/edi")
                   .replace("min_age: 5s", "min_age: 1s")
                   .replace("outbox/edifact_orders", "outbox/edi")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support.project import REPO, ProjectDir
+from support.project import REPO, ProjectDir, copy_partners
 from tradelane.models import Outcome
 
 CASES = REPO / "tests" / "cases"
@@ -42,6 +42,7 @@ def test_golden_case(route: str, tmp_path: Path) -> None:
     project = ProjectDir(tmp_path / "project")
     shutil.copy(REPO / "tradelane.yaml", project.root / "tradelane.yaml")
     shutil.copytree(REPO / "mappings", project.root / "mappings", dirs_exist_ok=True)
+    copy_partners(project.root)
     spec = project.load().route(route)
     table = _own_table(project, route) if spec.target.kind == "table" else None
     name = _name_matching(spec.source.pattern, source.suffix)

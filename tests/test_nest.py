@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from lxml import etree
 
-from support.project import CSV_ROUTE, REPO, ProjectDir
+from support.project import CSV_ROUTE, REPO, ProjectDir, copy_partners
 from tradelane.errors import ConfigError
 from tradelane.models import Outcome
 
@@ -226,6 +226,7 @@ def test_records_of_one_document_scattered_through_the_file_are_refused(
 def test_edifact_messages_become_one_document_each(project: ProjectDir) -> None:
     """by: _message groups an EDIFACT interchange's records by their message."""
     spec = (REPO / "mappings" / "edifact_orders.yaml").read_text()
+    copy_partners(project.root)
     spec = spec.replace("target:\n", "nest:\n  by: _message\n  fields: [order_id, order_date,"
                         " buyer_gln]\n  children:\n    lines: {fields: [line_no, gtin, qty,"
                         " price]}\ntarget:\n")

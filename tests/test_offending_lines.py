@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from support.project import REPO, ProjectDir
+from support.project import REPO, ProjectDir, copy_partners
 
 
 def tradelane(project: ProjectDir, *args: str) -> subprocess.CompletedProcess[str]:
@@ -34,6 +34,7 @@ def test_an_undefined_xml_entity_is_named_at_its_place(project: ProjectDir) -> N
 
 def test_an_edifact_error_shows_its_segment(project: ProjectDir) -> None:
     shutil.copy(REPO / "mappings" / "edifact_orders.yaml", project.root / "mappings")
+    copy_partners(project.root)
     project.drop("edifact_orders", "bad.edi",
                  (REPO / "examples" / "edifact_orders" / "ORDERS_20261126_bad_count.edi")
                  .read_bytes())

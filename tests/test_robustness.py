@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support.project import REPO, ProjectDir
+from support.project import REPO, ProjectDir, copy_partners
 from tradelane.models import Outcome
 
 ROUTES = sorted(p.name for p in (REPO / "tests" / "cases").iterdir()
@@ -45,6 +45,7 @@ def test_damaged_inputs_are_delivered_or_quarantined_never_lost(route: str,
     project = ProjectDir(tmp_path / "project")
     shutil.copy(REPO / "tradelane.yaml", project.root / "tradelane.yaml")
     shutil.copytree(REPO / "mappings", project.root / "mappings", dirs_exist_ok=True)
+    copy_partners(project.root)
     [sample_path] = (REPO / "tests" / "cases" / route).glob("input.*")
     sample = sample_path.read_bytes()
     pattern = project.load().route(route).source.pattern

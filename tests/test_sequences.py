@@ -105,7 +105,9 @@ def test_a_partner_without_sequences_keeps_the_content_digest(project: ProjectDi
     spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
     project.route("invoic_out", f"partner: retailer\n{spec}")
     out = _deliver(project, "INVOICES_1.csv", (CASES / "invoic_out" / "input.csv").read_bytes())
-    assert out.read_bytes() == (CASES / "invoic_out" / "expected.edi").read_bytes()
+    # the golden output is numbered (the demo's partner has sequences): here, the digest
+    numbered = (CASES / "invoic_out" / "expected.edi").read_bytes()
+    assert out.read_bytes() == numbered.replace(b"+00000001'", b"+1BCF7C32C609DE'")
 
 
 def test_more_messages_than_the_range_holds_leave_the_file_pending(

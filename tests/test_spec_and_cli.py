@@ -170,7 +170,7 @@ def test_console_script_runs_as_a_real_process(project: ProjectDir) -> None:
 
 def test_repository_mappings_pass_check(tmp_path: Path) -> None:
     """The demo's own routes are valid (checked on a copy: a user's edits never run here)."""
-    for part in ("mappings", "tradelane.yaml"):
+    for part in ("mappings", "partners", "tradelane.yaml"):
         src = REPO / part
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / part)
     assert len(load_project(tmp_path).routes) >= 7

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from support.project import CSV_ROUTE, REPO, ProjectDir
+from support.project import CSV_ROUTE, REPO, ProjectDir, copy_partners
 
 MIXED_CSV = ("Order;Qty;Price;ShipDate;Status\n"
              "PO-1;5;1;;open\n"
@@ -77,6 +77,7 @@ def test_json_rejects_point_at_their_place_in_the_rejects_file(project: ProjectD
 def test_edifact_rejects_point_at_the_segment_in_the_rejects_file(
         project: ProjectDir) -> None:
     spec = (REPO / "mappings" / "edifact_orders.yaml").read_text()
+    copy_partners(project.root)
     project.route("edi", spec.replace("inbox/edifact_orders", "inbox/edi")
                   .replace("min_age: 5s", "min_age: 1s")
                   .replace("outbox/edifact_orders", "outbox/edi")

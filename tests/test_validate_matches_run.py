@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support.project import CSV_ROUTE, GOOD_CSV, REPO, ProjectDir
+from support.project import CSV_ROUTE, GOOD_CSV, REPO, ProjectDir, copy_partners
 
 CASES = REPO / "tests" / "cases"
 ORDERS_EDI = (CASES / "edifact_orders" / "input.edi").read_text()
@@ -76,6 +76,7 @@ def problems(errors: list[dict]) -> list[tuple[str, str]]:
 def test_validate_reports_what_run_does(case: str, project: ProjectDir, tmp_path: Path) -> None:
     route, spec, name, content = CASES_[case]
     project.route(route, spec)
+    copy_partners(project.root)
     shutil.copytree(REPO / "mappings" / "lookups", project.root / "mappings" / "lookups")
     sample = tmp_path / name
     sample.write_bytes(content.encode() if isinstance(content, str) else content)

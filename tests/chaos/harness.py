@@ -223,6 +223,7 @@ class RoundProject:
         for folder in (REPO / "mappings").iterdir():  # lookups, guides: what the routes name
             if folder.is_dir():
                 shutil.copytree(folder, root / "mappings" / folder.name)
+        shutil.copytree(REPO / "partners", root / "partners")  # the EANCOM routes name one
         settings = {"ledger": "sqlite:///.tradelane/ledger.db", "lease": "100ms",
                     "retry_backoff": "10ms", "retry_max_backoff": "10ms"}
         if any(r.remote for r in routes):

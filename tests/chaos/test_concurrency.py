@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from support.project import CSV_ROUTE, REPO, ProjectDir
+from support.project import CSV_ROUTE, REPO, ProjectDir, copy_partners
 from tradelane.errors import EXIT_OK, EXIT_QUARANTINED
 from tradelane.ledger import FileRecord, Ledger
 from tradelane.ledger.keys import Keys, SameContentInProgress
@@ -86,6 +86,7 @@ def make_project(root: Path, ledger: str | None = None) -> ProjectDir:
         project.settings(f"ledger: {json.dumps(ledger)}\n")
     project.route("orders", CSV_ROUTE)
     shutil.copy(REPO / "mappings" / "edifact_orders.yaml", root / "mappings")
+    copy_partners(root)
     return project
 
 

@@ -37,7 +37,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support.project import REPO
+from support.project import REPO, copy_partners
 
 HERE = Path(__file__).parent
 REGRESSIONS = HERE / "regressions"
@@ -179,6 +179,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     project = tmp_path_factory.mktemp("fuzz")
     shutil.copy(REPO / "tradelane.yaml", project / "tradelane.yaml")
     shutil.copytree(REPO / "mappings", project / "mappings")
+    copy_partners(project)
     for name, text in EXTRA_ROUTES.items():
         (project / "mappings" / f"{name}.yaml").write_text(textwrap.dedent(text))
     CORPUS["orders_jsonl"] = _jsonl_corpus(project)

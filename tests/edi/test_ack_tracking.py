@@ -18,7 +18,7 @@ import pytest
 import time_machine
 from typer.testing import CliRunner
 
-from support.project import DATA, REPO, ProjectDir
+from support.project import DATA, REPO, ProjectDir, copy_partners
 from tradelane.cli import app
 from tradelane.formats.ack_reading import read_acks
 from tradelane.ledger import utcnow
@@ -47,6 +47,7 @@ def sent(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Proje
     if request.param == "postgresql":
         project.settings(f"ledger: '{request.getfixturevalue('pg_url')}'\n")
     spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
+    copy_partners(project.root)
     spec = spec.replace("    prepared: invoice_date",
                         "    ack_within: 2h\n    prepared: invoice_date")
     assert "ack_within: 2h" in spec
@@ -256,6 +257,7 @@ def run_killed_at(project: ProjectDir, point: str) -> None:
 def test_a_kill_after_recording_what_was_sent_or_answered_records_it_once(
         project: ProjectDir) -> None:
     spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
+    copy_partners(project.root)
     (project.root / "mappings" / "invoic_out.yaml").write_text(spec.replace(
         "    prepared: invoice_date", "    ack_within: 2h\n    prepared: invoice_date"))
     for csv in (REPO / "examples" / "invoic_out").glob("*.csv"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support.project import REPO, ProjectDir
+from support.project import REPO, ProjectDir, copy_partners
 from tradelane.edi.directory import load
 from tradelane.edi.errors import StructureInvalid
 from tradelane.edi.guides import load_guide
@@ -302,6 +302,7 @@ def test_the_demo_route_quarantines_the_invoice_that_breaks_only_its_guide(
     project = ProjectDir(tmp_path / "project")
     shutil.copy(REPO / "tradelane.yaml", project.root / "tradelane.yaml")
     shutil.copy(REPO / "mappings" / "eancom_invoic.yaml", project.root / "mappings")
+    copy_partners(project.root)
     shutil.copytree(REPO / "mappings" / "guides", project.root / "mappings" / "guides")
     for sample in sorted((REPO / "examples" / "eancom_invoic").glob("*.edi")):
         project.drop("eancom_invoic", sample.name, sample.read_bytes())
@@ -352,6 +353,7 @@ def test_editing_only_the_guide_changes_the_routes_mapping_version(tmp_path: Pat
     project = ProjectDir(tmp_path / "project")
     shutil.copy(REPO / "tradelane.yaml", project.root / "tradelane.yaml")
     shutil.copy(REPO / "mappings" / "eancom_invoic.yaml", project.root / "mappings")
+    copy_partners(project.root)
     shutil.copytree(REPO / "mappings" / "guides", project.root / "mappings" / "guides")
     before = load_project(project.root).routes["eancom_invoic"].version
     guide = project.root / "mappings" / "guides" / "eancom_invoic.yaml"

@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from support.project import REPO, ProjectDir
+from support.project import REPO, ProjectDir, copy_partners
 from tradelane.models import Outcome
 from tradelane.runner import Runner
 from tradelane.staging import Staged
@@ -26,6 +26,7 @@ BAD_COUNT = REPO / "examples" / "edifact_orders" / "ORDERS_20261126_bad_count.ed
 def edi(project: ProjectDir) -> ProjectDir:
     for route in ROUTES:
         shutil.copy(REPO / "mappings" / f"{route}.yaml", project.root / "mappings")
+    copy_partners(project.root)
     return project
 
 
@@ -145,6 +146,7 @@ BAD_SECOND = GOOD.replace("UNT+9+2'", "UNT+8+2'")
 
 def isolating(project: ProjectDir, *options: str) -> ProjectDir:
     spec = (REPO / "mappings" / "edifact_orders.yaml").read_text()
+    copy_partners(project.root)
     spec = spec.replace("isolate_messages: false", "isolate_messages: true")
     for option in options:
         spec += option + "\n"
@@ -220,6 +222,7 @@ def test_split_takes_out_the_whole_message_of_an_invalid_line(project: ProjectDi
 
 def acking(project: ProjectDir, route: str, isolate: bool = False) -> ProjectDir:
     spec = (REPO / "mappings" / f"{route}.yaml").read_text()
+    copy_partners(project.root)
     if isolate:
         spec = spec.replace("isolate_messages: false", "isolate_messages: true")
     kind = "edifact" if route == "edifact_orders" else "x12"
@@ -326,6 +329,7 @@ def test_csv_invoice_lines_become_a_valid_invoic(project: ProjectDir) -> None:
     from tradelane.spec import RouteSpec
 
     shutil.copy(REPO / "mappings" / "invoic_out.yaml", project.root / "mappings")
+    copy_partners(project.root)
     case = CASES / "invoic_out"
     project.drop("invoic_out", "INVOICES_1.csv", (case / "input.csv").read_bytes())
     [result] = project.run().results

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support.project import REPO, ProjectDir
+from support.project import REPO, ProjectDir, copy_partners
 
 GOOD = (REPO / "tests" / "cases" / "edifact_orders" / "input.edi").read_text()
 #: where the repeat's UNB is: after the first interchange (its UNA counts) and its own UNA
@@ -23,6 +23,7 @@ def run_once(root: Path) -> subprocess.CompletedProcess[str]:
 
 def setup(project: ProjectDir, isolate: bool) -> ProjectDir:
     spec = (REPO / "mappings" / "edifact_orders.yaml").read_text()
+    copy_partners(project.root)
     spec = spec.replace("isolate_messages: false", f"isolate_messages: {str(isolate).lower()}")
     project.route("edifact_orders", spec)
     project.drop("edifact_orders", "ORDERS_twice.edi", GOOD + GOOD)  # a resend, concatenated

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from support.project import REPO, ProjectDir
+from support.project import REPO, ProjectDir, copy_partners
 from tradelane.errors import InvalidRecords, LimitExceeded, MalformedInput
 from tradelane.formats import reader_for
 from tradelane.pipeline import Outcome
@@ -268,6 +268,7 @@ def _golden_project(tmp_path: Path) -> ProjectDir:
     project = ProjectDir(tmp_path / "project")
     shutil.copy(REPO / "tradelane.yaml", project.root / "tradelane.yaml")
     shutil.copytree(REPO / "mappings", project.root / "mappings", dirs_exist_ok=True)
+    copy_partners(project.root)
     return project
 
 

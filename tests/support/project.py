@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import textwrap
 import time
 import uuid
@@ -20,6 +21,12 @@ from tradelane.spec import Project, load_project
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
 CORPUS = REPO.parent / "shared" / "corpus"
+
+
+def copy_partners(root: Path) -> None:
+    """The demo's partners/ into a project that copies its mappings: the EANCOM routes name
+    ``partner: retailer``, which must be beside them."""
+    shutil.copytree(REPO / "partners", root / "partners", dirs_exist_ok=True)
 
 
 class ProjectDir:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from support.console import BAD_CSV, GOOD_CSV, PASSWORD, LiveConsole, log_in
-from support.project import CSV_ROUTE, REPO, ProjectDir
+from support.project import CSV_ROUTE, REPO, ProjectDir, copy_partners
 from tradelane.models import FileState
 
 BAD_COUNT = REPO / "examples" / "edifact_orders" / "ORDERS_20261126_bad_count.edi"
@@ -44,6 +44,7 @@ def test_edi_errors_mark_their_segment(project: ProjectDir, monkeypatch: pytest.
     monkeypatch.delenv("TRADELANE_LEDGER_URL", raising=False)
     project.settings("console: {user: ops}\n")
     shutil.copy(REPO / "mappings" / "edifact_orders.yaml", project.root / "mappings")
+    copy_partners(project.root)
     project.drop("edifact_orders", "ORDERS_bad.edi", BAD_COUNT.read_bytes())
     [result] = project.run().results
     assert result.outcome == "quarantined"
@@ -170,6 +171,7 @@ def test_an_edifact_file_lists_the_contrl_it_sent(project: ProjectDir,
     monkeypatch.delenv("TRADELANE_LEDGER_URL", raising=False)
     project.settings("console: {user: ops}\n")
     shutil.copy(REPO / "mappings" / "edifact_orders.yaml", project.root / "mappings")
+    copy_partners(project.root)
     [source] = (REPO / "tests" / "cases" / "edifact_orders").glob("input.*")
     project.drop("edifact_orders", "ORDERS_ok.edi", source.read_bytes())
     [result] = project.run().results
@@ -191,6 +193,7 @@ def test_an_edifact_output_lists_its_interchange_and_ack_state(
     monkeypatch.delenv("TRADELANE_LEDGER_URL", raising=False)
     project.settings("console: {user: ops}\n")
     shutil.copy(REPO / "mappings" / "invoic_out.yaml", project.root / "mappings")
+    copy_partners(project.root)
     source = REPO / "tests" / "cases" / "invoic_out" / "input.csv"
     project.drop("invoic_out", "INVOICES_0412.csv", source.read_bytes())
     [result] = project.run().results
