@@ -278,21 +278,32 @@ class FtpSession:
             return entry
         return Entry(entry.name, entry.kind, entry.size, mtime, None, entry.raw_name)
 
-    def download(self, path: bytes) -> Iterator[bytes]:
-        """The file's bytes, block by block; the transfer is closed properly when the
-        iterator is exhausted or closed early (then the server's 426 is expected)."""
+    def download(self, path: bytes, size_hint: int | None = None) -> Iterator[bytes]:
+        """The file's bytes, block by block (copies: each block is the caller's to keep)."""
+        # a small file is read into a buffer its size, not a whole block set to zero
+        length = BLOCK if size_hint is None else max(min(size_hint + 1, BLOCK), 1 << 16)
+        block = memoryview(bytearray(length))
+        with contextlib.closing(self.download_into(path, lambda: block)) as blocks:
+            for filled in blocks:
+                yield bytes(filled)
+
+    def download_into(self, path: bytes, take: Callable[[], memoryview]) -> Iterator[memoryview]:
+        """The file's bytes, each block received into a buffer from ``take()`` and yielded as
+        the filled part of it (no copy; the caller decides when a buffer is free again). The
+        transfer is closed properly when the iterator is exhausted or closed early (then the
+        server's 426 is expected)."""
         ftp = self.ftp
         conn = ftp.transfercmd(f"RETR {wire(path)}")
         complete = False
-        block = memoryview(bytearray(BLOCK))
         try:
-            while True:  # whole blocks: fewer, larger hash and write calls downstream
+            while True:  # whole buffers: fewer, larger hash and write calls downstream
+                block = take()
                 filled = 0
-                while filled < BLOCK and (got := conn.recv_into(block[filled:])):
+                while filled < len(block) and (got := conn.recv_into(block[filled:])):
                     filled += got
                 if filled:
-                    yield bytes(block[:filled])
-                if filled < BLOCK:
+                    yield block[:filled]
+                if filled < len(block):
                     break
             complete = True
         finally:

@@ -7,10 +7,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from ftp_routes import make_route, make_settings
 
 from support.vsftpd import Vsftpd
-from tradelane.errors import FileNotReady
+from tradelane.errors import FileNotReady, SourceUnavailable
 from tradelane.sources.ftp import FtpSource
 from tradelane.staging import Staged
 
@@ -71,3 +72,23 @@ def test_a_large_file_is_spooled_whole_with_its_sha256(ftpd: Vsftpd, remote_dir:
     assert staged.size == len(data) and staged.sha256 == hashlib.sha256(data).hexdigest()
     assert staged.read_bytes() == data
 
+
+
+def test_a_large_download_past_its_deadline_leaves_nothing_and_the_next_one_works(
+        ftpd: Vsftpd, remote_dir: Path, tmp_path: Path) -> None:
+    """The deadline is checked per block on the receiving thread; the transfer is ended at
+    once, the part written is removed, and the source reconnects for the next file."""
+    data = os.urandom(9 << 20)
+    _drop(remote_dir, "big.bin", data)
+    ticks = iter([0.0] * 100)
+    source = FtpSource(make_route(ftpd, remote_dir), make_settings(ftpd, tmp_path),
+                       clock=lambda: next(ticks, 1e9))
+    with source:
+        [ref] = source.list_ready()
+        ticks = iter([0.0] * 4)  # the deadline's start, then three blocks in time
+        with pytest.raises(SourceUnavailable, match=r"did not finish within.*of 9437184 bytes"):
+            source.fetch(ref, tmp_path / "big.staged")
+        assert not (tmp_path / "big.staged").exists()
+        ticks = iter([0.0] * 100)
+        staged = source.fetch(ref, tmp_path / "again.staged")
+    assert staged.sha256 == hashlib.sha256(data).hexdigest()

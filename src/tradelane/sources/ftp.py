@@ -14,12 +14,12 @@ import posixpath
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from tradelane.errors import FileNotReady, RejectError, SourceUnavailable, TransientError
-from tradelane.ftp_client import FtpSession, ftp_errors
+from tradelane.ftp_client import BLOCK, FtpSession, ftp_errors
 from tradelane.models import Entry, FileRef
 from tradelane.paths import FolderSyncs, check_listed_name
 from tradelane.sources.base import PolledSource
@@ -28,6 +28,8 @@ from tradelane.staging import Staged, stage_chunks
 
 if TYPE_CHECKING:
     from tradelane.spec import RouteSpec, Settings
+
+Chunk = TypeVar("Chunk", bytes, memoryview)
 
 #: Files larger than this are hashed and written to the spool by a helper thread.
 BACKGROUND_FROM = 4 << 20
@@ -115,9 +117,14 @@ class FtpSource(PolledSource):
             with ftp_errors(self.session.name, f"downloading {ref.name}", SourceUnavailable):
                 self._check_is_listed(ref, now)
                 deadline = self._clock() + self.conn.transfer_deadline.total_seconds()
-                chunks = self._until_deadline(deadline, ref, self.session.download(path))
-                staged = (_stage_behind(chunks, dest) if ref.size > BACKGROUND_FROM
-                          else stage_chunks(chunks, dest))
+                if ref.size > BACKGROUND_FROM:
+                    pool = _Buffers()
+                    staged = _stage_behind(self._until_deadline(
+                        deadline, ref, self.session.download_into(path, pool.take)), dest,
+                        pool.give)
+                else:
+                    staged = stage_chunks(self._until_deadline(
+                        deadline, ref, self.session.download(path, ref.size)), dest)
                 after = self.session.size(path), self.session.mdtm(path)
                 if staged.size != ref.size or after != (ref.size, ref.mtime_ns):
                     staged.discard()
@@ -139,7 +146,7 @@ class FtpSource(PolledSource):
                                          f" {now.size} bytes)")
 
     def _until_deadline(self, deadline: float, ref: FileRef,
-                        chunks: Iterator[bytes]) -> Iterator[bytes]:
+                        chunks: Iterator[Chunk]) -> Generator[Chunk, None, None]:
         received = 0
         for data in chunks:
             received += len(data)
@@ -165,36 +172,58 @@ def _raw(entry: Entry) -> bytes:
     return entry.raw_name if entry.raw_name is not None else entry.name.encode("utf-8")
 
 
-def _stage_behind(chunks: Iterator[bytes], dest: Path) -> Staged:
-    """``stage_chunks`` into the spool, with hashing and writing in a helper thread: they
-    release the GIL, so they overlap with receiving the next block instead of stalling the
-    sender (the queue bounds memory to a few blocks)."""
-    blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+class _Buffers:
+    """The blocks a large download is received into, reused: no block is allocated, set to
+    zero or copied per MB, and at most ``count`` are in flight (the memory bound)."""
+
+    def __init__(self, count: int = 8, size: int = BLOCK):
+        self.free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(count):
+            self.free.put(bytearray(size))
+
+    def take(self) -> memoryview:
+        return memoryview(self.free.get())
+
+    def give(self, block: memoryview) -> None:
+        self.free.put(block.obj)  # type: ignore[arg-type]
+
+
+def _stage_behind(blocks: Generator[memoryview, None, None], dest: Path,
+                  release: Callable[[memoryview], None]) -> Staged:
+    """``stage_chunks`` into the spool for a large file, on two threads: this one receives
+    and hashes each block while it is still in this core's cache (the sha256 is the heaviest
+    part), a helper writes it to the spool and hands the buffer back with ``release``. A slow
+    write (the disk's journal, other writers) then stalls neither receiving nor hashing, and
+    both the hash and the write release the GIL."""
+    writing: queue.Queue[memoryview | None] = queue.Queue()
     digest = hashlib.sha256()
     failed: list[BaseException] = []
     size = 0
 
-    def drain() -> None:
-        with open(dest, "wb") as out:
-            while (block := blocks.get()) is not None:
+    def write_blocks() -> None:
+        while (block := writing.get()) is not None:
+            try:
                 if not failed:
-                    try:
-                        digest.update(block)
-                        out.write(block)
-                    except BaseException as exc:  # handed to the receiving thread
-                        failed.append(exc)
+                    out.write(block)
+            except BaseException as exc:  # handed to the receiving thread
+                failed.append(exc)
+            finally:
+                release(block)
 
-    writer = threading.Thread(target=drain, name="ftp-spool", daemon=True)
-    writer.start()
-    try:
-        for block in chunks:
-            if failed:
-                raise failed[0]
-            size += len(block)
-            blocks.put(block)
-    finally:
-        blocks.put(None)
-        writer.join()
+    with open(dest, "wb") as out:
+        writer = threading.Thread(target=write_blocks, name="ftp-spool", daemon=True)
+        writer.start()
+        try:
+            for block in blocks:
+                if failed:
+                    raise failed[0]
+                digest.update(block)
+                size += len(block)
+                writing.put(block)
+        finally:
+            blocks.close()  # an early exit ends the transfer now, not when collected
+            writing.put(None)
+            writer.join()
     if failed:
         raise failed[0]
     return Staged(size=size, sha256=digest.hexdigest(), path=dest, in_spool=True)
