@@ -54,17 +54,19 @@ def timed(action: Callable[[], object], who: int) -> tuple[float, float]:
 
 
 def alternate(ours: Callable[[], None], theirs: Callable[[], None], rounds: int,
-              units: float) -> Result:
+              units: float, reset: Callable[[], None] = lambda: None) -> Result:
     """Median rates of both, the ratio of each back-to-back pair (robust to load), and the
-    median CPU seconds of both."""
+    median CPU seconds of both. Who goes first changes every round, and ``reset`` (untimed)
+    runs before each side: e.g. removing the last side's output, so that neither pays for
+    deleting or truncating the other's files."""
     mine, ref, mine_cpu, ref_cpu = [], [], [], []
-    for _ in range(rounds):
-        wall, cpu = timed(ours, resource.RUSAGE_SELF)
-        mine.append(units / wall)
-        mine_cpu.append(cpu)
-        wall, cpu = timed(theirs, resource.RUSAGE_CHILDREN)
-        ref.append(units / wall)
-        ref_cpu.append(cpu)
+    for number in range(rounds):
+        sides = [(True, ours, resource.RUSAGE_SELF), (False, theirs, resource.RUSAGE_CHILDREN)]
+        for is_ours, action, who in sides if number % 2 == 0 else sides[::-1]:
+            reset()
+            wall, cpu = timed(action, who)
+            (mine if is_ours else ref).append(units / wall)
+            (mine_cpu if is_ours else ref_cpu).append(cpu)
     ratios = sorted(m / o for m, o in zip(mine, ref, strict=True))
     return (statistics.median(mine), statistics.median(ref), ratios,
             statistics.median(mine_cpu), statistics.median(ref_cpu))
@@ -129,17 +131,19 @@ def _ftp_large(server: Vsftpd, work: Path, args: argparse.Namespace,
         for _ in range(args.size_mb):
             out.write(os.urandom(1 << 20))
     os.utime(big, (time.time() - 60, time.time() - 60))
+    os.sync()  # the setup's writes are not flushed during the first timed round
     dest = work / "big.out"
 
     def ours() -> None:
         with source(folder) as src:  # type: ignore[attr-defined]
             [ref] = src.list_ready()
-            src.fetch(ref, dest).discard()
+            src.fetch(ref, dest)  # the spool copy stays, as curl's output does
 
     def theirs() -> None:
         curl("-o", str(dest), f"{url}{big}")
 
-    return alternate(ours, theirs, args.rounds, args.size_mb)
+    return alternate(ours, theirs, args.rounds, args.size_mb,
+                     reset=lambda: dest.unlink(missing_ok=True))
 
 
 def _ftp_small(server: Vsftpd, work: Path, args: argparse.Namespace,
@@ -151,7 +155,11 @@ def _ftp_small(server: Vsftpd, work: Path, args: argparse.Namespace,
         (folder / f"ORD{i:05d}.csv").write_bytes(os.urandom(2048))
         os.utime(folder / f"ORD{i:05d}.csv", (time.time() - 60, time.time() - 60))
     spool = work / "spool"
-    spool.mkdir()
+    os.sync()
+
+    def reset() -> None:
+        shutil.rmtree(spool, ignore_errors=True)
+        spool.mkdir()
 
     def ours() -> None:
         with source(folder) as src:  # type: ignore[attr-defined]
@@ -168,7 +176,7 @@ def _ftp_small(server: Vsftpd, work: Path, args: argparse.Namespace,
     def theirs() -> None:
         curl("-o", f"{spool}/ORD#1.csv", f"{url}{folder}/ORD[00000-{args.files - 1:05d}].csv")
 
-    return alternate(ours, theirs, args.rounds, args.files)
+    return alternate(ours, theirs, args.rounds, args.files, reset)
 
 
 #: One entry per transport; later transports (AS2) add theirs.
