@@ -3,6 +3,8 @@
 Starts from a clean slate (runtime folders and ledger of this checkout), copies every sample
 into inbox/<route>/, runs `tradelane run --once`, then shows what was delivered, what was
 quarantined and why. Some samples are bad on purpose: quarantining them is the point.
+Then the partner exchange (scripts/demo_exchange.py, demo/): an AS2 message to a second
+tradelane project on loopback, and a PGP-encrypted file fetched over SFTP.
 """
 
 from __future__ import annotations
@@ -57,7 +59,29 @@ def main() -> int:
         print(f"Fix it, then:          .venv/bin/tradelane quarantine reprocess {first}")
         print("Full trail of a file:  .venv/bin/tradelane history 1")
     ok = bool(delivered) and bool(rejects) and run.returncode == 3
+    ok = partner_exchange() and ok
     return 0 if ok else 1
+
+
+def partner_exchange() -> bool:
+    """Two tradelane projects on loopback (scripts/demo_exchange.py): AS2 with a signed MDN,
+    and a PGP-encrypted SFTP drop. Its peers are stopped before this returns."""
+    from demo_exchange import Exchange, exchange_ok, print_report
+
+    print("\nPartner exchange (demo/): our transports project sends an INVOIC over AS2 to the"
+          " retailer's own\ntradelane and fetches the retailer's PGP-encrypted orders from its"
+          " SFTP server.")
+    print("$ tradelane run --once -C .tradelane/demo/transports")
+    try:
+        report = Exchange(ROOT / ".tradelane" / "demo", TRADELANE[0]).run()
+    except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:  # DemoError too
+        print(f"The partner exchange did not behave as designed: {exc}")
+        return False
+    print_report(report, ROOT)
+    if not exchange_ok(report):
+        print("The partner exchange did not behave as designed (see above).")
+        return False
+    return True
 
 
 def reset() -> None:

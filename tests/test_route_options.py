@@ -190,7 +190,7 @@ def test_leave_after_delivery_and_the_ledger_prevents_a_second_run(project: Proj
 def test_make_demo_script_behaves_as_designed(tmp_path: Path) -> None:
     """`make demo` on a copy of the repository: delivered and quarantined samples, exit 0."""
     copy = tmp_path / "repo"
-    for part in ("mappings", "examples", "scripts", "tradelane.yaml"):
+    for part in ("mappings", "partners", "examples", "demo", "scripts", "tradelane.yaml"):
         src = REPO / part
         (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / part)
     for folder in ("inbox", "outbox", "archive", "quarantine"):
@@ -200,6 +200,8 @@ def test_make_demo_script_behaves_as_designed(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Quarantined" in done.stdout and "tradelane quarantine show" in done.stdout
     assert list((copy / "outbox").rglob("*.json"))
+    # the partner exchange: an AS2 message confirmed by the partner project's signed MDN
+    assert "MDN:         processed" in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "xml"])
