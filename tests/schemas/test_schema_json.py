@@ -107,3 +107,34 @@ def test_a_line_over_max_record_bytes_is_the_readers_to_refuse(project: ProjectD
     assert reason["stage"] == "read"
     assert [e["location"] for e in reason["errors"]] == ["line 2"]
     assert "max_record_bytes" in reason["message"]
+
+
+def test_split_takes_schema_and_mapping_rejects_from_every_batch(project: ProjectDir) -> None:
+    """Records that break the schema in the first and in a later batch of the reader
+    (50,000 records each), and one that meets the schema but breaks a field rule, all go
+    to one rejects file; every other record is delivered once."""
+    with_schemas(project).route("orders", """\
+        source: {folder: inbox/orders, min_age: 0s}
+        format: {type: jsonl}
+        validate: [{json_schema: schemas/json/order.schema.json}]
+        on_invalid: split
+        fields: {order: {required: true}, sku: {}, qty: {type: integer, max: 8}}
+        target: {folder: outbox/orders, format: json}
+    """)
+    records = [{"order": f"PO-{i}", "sku": f"{4006381 + i % 50}", "qty": i % 8 + 1}
+               for i in range(50_010)]
+    records[3]["qty"] = "two"  # the schema: type
+    records[7]["qty"] = 9  # the schema allows it, the field's max does not
+    records[50_005]["sku"] = "12"  # the schema, in the reader's second batch
+    project.drop("orders", "mixed.jsonl", _lines(records))
+    [result] = project.run().results
+    assert result.outcome == Outcome.DELIVERED and result.split_out == 3, result.message
+    delivered = json.loads(project.outputs("orders")[0].read_text())
+    assert len(delivered) == 50_007
+    assert {"PO-3", "PO-7", "PO-50005"}.isdisjoint(r["order"] for r in delivered)
+    [rejects] = [p for p in project.quarantined("orders") if ".rejected" in p.name]
+    assert sorted(json.loads(t)["order"] for t in rejects.read_text().splitlines()) == [
+        "PO-3", "PO-50005", "PO-7"]
+    reason = json.loads(rejects.with_name(rejects.name + ".reason.json").read_text())
+    assert sorted(e["rule"] for e in reason["errors"]) == [
+        "json_schema:minLength", "json_schema:type", "max"]
