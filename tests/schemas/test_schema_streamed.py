@@ -4,8 +4,6 @@ malformed, never valid (lxml reports nothing for it when parsing against a schem
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from schemas.helpers import ubl_route, with_schemas
@@ -75,11 +73,11 @@ def test_an_error_is_located_by_the_second_pass(streamed: ProjectDir, route: str
 @pytest.mark.parametrize(("route", "text"), [("inv", invoice(3000)), ("items", _items(20000))])
 def test_a_file_cut_short_is_malformed(streamed: ProjectDir, route: str, text: str) -> None:
     cut = text[:len(text) * 2 // 3]
-    with pytest.raises(MalformedInput, match="ends before its root element .* is closed"):
+    with pytest.raises(MalformedInput, match=r"ends before its root element \w+ is closed"):
         _check(streamed, route, cut)
 
 
-def test_a_file_cut_short_is_quarantined(streamed: ProjectDir, tmp_path: Path) -> None:
+def test_a_file_cut_short_is_quarantined(streamed: ProjectDir) -> None:
     text = invoice(3000)
     streamed.drop("inv", "cut.xml", text[:len(text) // 2])
     [result] = streamed.run(["inv"]).results
