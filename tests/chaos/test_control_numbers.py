@@ -1,9 +1,9 @@
 """Control numbers under SIGKILL (issue 17): four ``tradelane run --once`` processes on one
-PostgreSQL ledger write EDIFACT invoices to one partner, numbered from its sequences, and are
-killed at random moments (and at the crash point between taking numbers and recording the
-delivery) until every file is delivered. Then: every invoice delivered exactly once, no UNB
-0020 or UNH 0062 written to two interchanges, and no number lost: the interchanges carry
-exactly 1..N, each the number the ledger recorded for its file."""
+PostgreSQL ledger write EDIFACT and X12 invoices to one partner, numbered from its sequences,
+and are killed at random moments (and at the crash point between taking numbers and recording
+the delivery) until every file is delivered. Then: every invoice delivered exactly once, no
+UNB 0020, UNH 0062, ISA13, GS06 or ST02 written twice, and no number lost: the interchanges
+carry exactly 1..N of each sequence, each the number the ledger recorded for its file."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from support.project import REPO, ProjectDir
 from tradelane.models import FileState
 
 CASES = REPO / "tests" / "cases" / "invoic_out"
-FILES = 24
+X12_CASE = REPO / "tests" / "x12" / "cases" / "x12_810_out"
+EDIFACT_FILES, X12_FILES = 14, 8  # the X12 route shares the campaign: little more time
+FILES = EDIFACT_FILES + X12_FILES
 PARTNER = """\
 edifact:
   id: "5412345000013"
@@ -32,6 +34,15 @@ edifact:
   control_numbers:
     interchange: {start: 1, max: 99999999, width: 8}
     message: {start: 1, max: 99999999}
+x12:
+  isa_qualifier: ZZ
+  isa_id: DISTRIB01
+  our_isa_qualifier: ZZ
+  our_isa_id: TRADELANE
+  control_numbers:
+    interchange: {start: 1}
+    group: {start: 1}
+    transaction: {start: 1}
 """
 
 
@@ -45,22 +56,44 @@ def _project(root: Path, ledger: str) -> ProjectDir:
         '    recipient: "5412345000013:14"\n', "").replace("min_age: 5s", "min_age: 0s")
     project.route("invoic_out", f"partner: retailer\n{spec}")
     text = (CASES / "input.csv").read_text()
-    for n in range(FILES):  # distinct invoices: another number in each file
+    for n in range(EDIFACT_FILES):  # distinct invoices: another number in each file
         project.drop("invoic_out", f"INVOICES_{n:02d}.csv",
                      re.sub(r"INV-9(\d+)", lambda m, n=n: f"INV-{n + 10}{m.group(1)}", text))
+    x12 = (X12_CASE / "mapping.yaml").read_text().replace(
+        "partner: distrib", "partner: retailer").replace("min_age: 5s", "min_age: 0s")
+    project.route("x12_810_out", x12)
+    text = (X12_CASE / "input.csv").read_text()
+    for n in range(X12_FILES):
+        project.drop("x12_810_out", f"INVOICES_{n:02d}.csv",
+                     text.replace("INV-7000", f"INV-{n + 10}000"))
     return project
 
 
-def _start(project: ProjectDir, crash_at: str | None = None) -> subprocess.Popen[str]:
+def _start(project: ProjectDir, crash_at: str | None = None,
+           route: str | None = None) -> subprocess.Popen[str]:
     import os
 
     env = {**os.environ}
     env.pop("TRADELANE_CRASH_AT", None)
     if crash_at:
         env["TRADELANE_CRASH_AT"] = crash_at
+    only = ["--route", route] if route else []
     return subprocess.Popen([sys.executable, "-m", "tradelane", "run", "--once", "-C",
-                             str(project.root)], env=env, stdout=subprocess.PIPE,
+                             str(project.root), *only], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def _x12_refs(path: Path) -> tuple[str, str, list[str]]:
+    """(ISA13, GS06, the ST02s), each the same in its trailer."""
+    segs = [s.split("*") for s in path.read_text().replace("\n", "").split("~") if s]
+    assert segs[-1][2] == segs[0][13] and segs[-2][2] == segs[1][6], segs
+    st = [s[2] for s in segs if s[0] == "ST"]
+    assert [s[2] for s in segs if s[0] == "SE"] == st
+    return segs[0][13], segs[1][6], st
+
+
+def _expand(ranges: list[list[int]]) -> list[int]:
+    return [v for a, b in ranges for v in range(a, b + 1)]
 
 
 def _refs(path: Path) -> tuple[str, list[str]]:
@@ -83,11 +116,14 @@ def test_four_killed_processes_never_write_a_number_twice_nor_lose_one(
             if all(r.state == FileState.ARCHIVED for r in ledger.files()) \
                     and len(ledger.files()) == FILES:
                 break
-        # one of the four dies where numbers are taken and not yet written
-        procs = [_start(project, "numbers-allocated" if i == 0 and _round < 6 else None)
-                 for i in range(4)]
+        # where numbers are taken and not yet written, one dies at its first EDIFACT
+        # interchange (routes run in name order) and one writing X12 only at its first X12
+        # one; one more is killed at a random moment, the last one finishes what it can
+        crash = "numbers-allocated" if _round < 6 else None
+        procs = [_start(project, crash), _start(project, crash, "x12_810_out"),
+                 _start(project), _start(project)]
         time.sleep(rng.uniform(0.2, 1.5))
-        for proc in procs[1:3]:  # two more are killed at a random moment
+        for proc in procs[2:3]:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
@@ -109,17 +145,32 @@ def test_four_killed_processes_never_write_a_number_twice_nor_lose_one(
             recorded = {(r.file_id, r.kind): json.loads(r.numbers)
                         for r in conn.execute(select(control_numbers))}
     # each invoice delivered once, under its own name (a killed write leaves a dot-temp)
-    outputs = [p for p in project.outputs("invoic_out") if not p.name.startswith(".")]
-    assert len(outputs) == FILES
+    for route, count in (("invoic_out", EDIFACT_FILES), ("x12_810_out", X12_FILES)):
+        outputs = [p for p in project.outputs(route) if not p.name.startswith(".")]
+        assert len(outputs) == count, f"seed {seed}: {route}"
     interchanges, messages = [], []
+    isa13s, gs06s, st02s = [], [], []
     for record in records:
         [uri] = record.outputs
-        ref, unh = _refs(Path(uri.removeprefix("file://")))
+        path = Path(uri.removeprefix("file://"))
+        if record.route == "x12_810_out":
+            isa13, gs06, st = _x12_refs(path)
+            isa13s.append(int(isa13))
+            gs06s.append(int(gs06))
+            st02s += [int(n) for n in st]
+            # what the file carries is what the ledger recorded for it
+            assert recorded[(record.id, "interchange")] == [[int(isa13), int(isa13)]]
+            assert recorded[(record.id, "group")] == [[int(gs06), int(gs06)]]
+            assert _expand(recorded[(record.id, "transaction")]) == [int(n) for n in st]
+            continue
+        ref, unh = _refs(path)
         interchanges.append(int(ref))
         messages += [int(m) for m in unh]
         # the file carries what the ledger recorded for it, whichever attempt wrote it
         assert recorded[(record.id, "interchange")] == [[int(ref), int(ref)]]
-        assert [v for a, b in recorded[(record.id, "message")] for v in range(a, b + 1)] \
-            == [int(m) for m in unh]
-    assert sorted(interchanges) == list(range(1, FILES + 1)), f"seed {seed}"
+        assert _expand(recorded[(record.id, "message")]) == [int(m) for m in unh]
+    assert sorted(interchanges) == list(range(1, EDIFACT_FILES + 1)), f"seed {seed}"
     assert sorted(messages) == list(range(1, len(messages) + 1)), f"seed {seed}"
+    assert sorted(isa13s) == list(range(1, X12_FILES + 1)), f"seed {seed}"
+    assert sorted(gs06s) == list(range(1, X12_FILES + 1)), f"seed {seed}"
+    assert sorted(st02s) == list(range(1, 2 * X12_FILES + 1)), f"seed {seed}"
