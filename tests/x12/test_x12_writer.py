@@ -306,17 +306,40 @@ def test_widths_of_gs06_and_st02(project: ProjectDir) -> None:
     assert len(isa13) == 9  # no interchange sequence: a digest, still nine digits
 
 
-def test_partners_lists_the_x12_sequences_next_values(project: ProjectDir) -> None:
+def test_partners_and_the_console_list_the_x12_sequences_next_values(
+        project: ProjectDir, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
+    from support.console import PASSWORD, LiveConsole, log_in
     from tradelane.cli.main import app
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(app, [*args, "--project", str(project.root)],
+                                    env={"COLUMNS": "100"})
+        assert result.exit_code == 0, result.output
+        return result.output
 
     x12_project(project, partner=SEQUENCES)
     deliver(project, "INVOICES_1.csv", invoices(1))
-    result = CliRunner().invoke(app, ["partners", "--json", "--project", str(project.root)])
-    assert result.exit_code == 0, result.output
-    [row] = json.loads(result.output)
+    [row] = json.loads(cli("partners", "--json"))
     assert row["x12"] == "ZZ:DISTRIB01"
     assert [(s["standard"], s["kind"], s["next"]) for s in row["sequences"]] == [
         ("x12", "interchange", "000000002"), ("x12", "group", "2"),
         ("x12", "transaction", "0003")]
+    assert "ISA 000000002, GS 2, ST 0003" in cli("partners")
+    assert "next x12 transaction number: 0003 (max 999999999, rolled over 0 times)" \
+        in cli("partners", "show", "distrib")
+
+    monkeypatch.setenv("TRADELANE_CONSOLE_PASSWORD", PASSWORD)
+    monkeypatch.delenv("TRADELANE_LEDGER_URL", raising=False)
+    project.settings("console: {user: ops}\n")
+    server = LiveConsole(project.root)
+    try:
+        with server.client() as client:
+            assert log_in(client, PASSWORD, "ops").status_code == 303
+            page = client.get("/partners").text
+    finally:
+        server.stop()
+    section = page[page.index('id="partner-distrib"'):]
+    assert '<dd class="sequence">000000002 (max 999999999)</dd>' in section
+    assert '<dd class="sequence">0003 (max 999999999)</dd>' in section

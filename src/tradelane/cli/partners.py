@@ -17,7 +17,8 @@ console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 #: where each number is written, shorter than its kind in the table
-_TAG = {("edifact", "interchange"): "UNB", ("edifact", "message"): "UNH"}
+_TAG = {("edifact", "interchange"): "UNB", ("edifact", "message"): "UNH",
+        ("x12", "interchange"): "ISA", ("x12", "group"): "GS", ("x12", "transaction"): "ST"}
 _COLUMNS = (Column("partner", 0, min=8, cut="middle"), Column("last in (UTC)", 1, cut=None),
             Column("last out (UTC)", 1, cut=None),
             Column("acks", 0, cut=None, justify="right"),
