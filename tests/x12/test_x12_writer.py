@@ -97,6 +97,7 @@ def test_writing_x12_to_a_partner_without_x12_ids_is_a_check_error(
     ('"it1*{line_no}"', "'it1' is not an X12 segment id"),
     ('"REF*ZZ*A^B"', "'^' separates repetitions, which version 004010 cannot write"),
     ('"REF*ZZ*A~B"', "the text holds '~', a delimiter of the output"),
+    ('"REF*ZZ*{po_number"', "header.1: expected '}' before end of string"),
 ])
 def test_template_segments_x12_cannot_take_are_check_errors(
         project: ProjectDir, segment: str, found: str) -> None:
@@ -104,6 +105,22 @@ def test_template_segments_x12_cannot_take_are_check_errors(
         '      - "N1*ST*NORTHWIND WAREHOUSE*92*0042"', f"      - {segment}")
     x12_project(project, mapping=mapping)
     assert found in _problems(project)
+
+
+def test_a_placeholder_that_cannot_be_filled_in_is_refused_at_its_place(
+        project: ProjectDir) -> None:
+    mapping = (CASE / "mapping.yaml").read_text().replace(
+        '"CTT*{line_count}"', '"CTT*{line_count}*{sum_description}"')
+    x12_project(project, mapping=mapping)
+    project.drop(ROUTE, "INVOICES_1.csv", (CASE / "input.csv").read_bytes())
+    [result] = project.run().results
+    assert result.outcome == Outcome.QUARANTINED
+    [held] = project.quarantined(ROUTE)
+    reason = json.loads(Path(f"{held}.reason.json").read_text())
+    assert [(e["location"], e["field"], e["rule"]) for e in reason["errors"]] == [
+        ("record 1 (transaction set 1), CTT02", "sum_description", "x12.template"),
+        ("record 3 (transaction set 2), CTT02", "sum_description", "x12.template")]
+    assert "cannot be formatted: InvalidOperation" in reason["errors"][0]["message"]
 
 
 def test_x12_control_number_ranges_are_checked(project: ProjectDir) -> None:

@@ -180,7 +180,8 @@ class _Renderer:
     def _fill(self, text: str, values: _Values, where: str, field: str) -> str:
         try:
             value = text.format_map(values)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError,
+                ArithmeticError) as exc:  # a date format on text, a sum of words
             self._issue(where, field, text, "x12.template",
                         f"cannot be formatted: {type(exc).__name__}: {exc}")
             return ""

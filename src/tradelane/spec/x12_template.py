@@ -5,6 +5,7 @@ placeholders, the same ``group_by`` and ``prepared``, X12's own envelope and del
 from __future__ import annotations
 
 import re
+import string
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -145,6 +146,11 @@ class X12Template(Strict):
                 if tag in ENVELOPE:
                     raise ValueError(f"{where}: {tag} is written by the engine, with its"
                                      " counts and control numbers; leave it out")
+                try:
+                    list(string.Formatter().parse(text))
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {exc} (placeholders are {{field}} or"
+                                     " {field:format})") from None
                 literal = _PLACEHOLDER.sub("", text)
                 if TEMPLATE_REPETITION in literal and not self.repeats:
                     raise ValueError(f"{where}: '^' separates repetitions, which version"
