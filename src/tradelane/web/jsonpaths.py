@@ -18,14 +18,11 @@ _SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|nu
 _PLAIN_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*")  # jsonschema's rule for ".key"
 
 
-class _Cut(Exception):
-    """The text ends, or stops being JSON, here."""
-
-
 def value_offsets(text: str) -> dict[str, int]:
     """JSON path -> offset in ``text`` where that value starts (its first character)."""
     found: dict[str, int] = {}
-    with contextlib.suppress(_Cut, ValueError, IndexError):  # what came before the cut stays
+    # the text ends, or stops being JSON (ValueError, IndexError): what came before stays
+    with contextlib.suppress(ValueError, IndexError):
         _value(text, _skip(text, 1 if text.startswith("\ufeff") else 0), "$", 0, found)
     return found
 
@@ -44,18 +41,18 @@ def _skip(text: str, at: int) -> int:
 def _value(text: str, at: int, path: str, depth: int, found: dict[str, int]) -> int:
     """Read the value at ``at``; return the offset after it."""
     if at >= len(text):
-        raise _Cut
+        raise ValueError(at)
     found.setdefault(path, at)
     first = text[at]
     if first == '"':
         return scanstring(text, at + 1)[1]
     if first in "{[":
         if depth >= MAX_DEPTH:
-            raise _Cut
+            raise ValueError(at)
         return (_object if first == "{" else _array)(text, at + 1, path, depth + 1, found)
     scalar = _SCALAR.match(text, at)
     if scalar is None:
-        raise _Cut
+        raise ValueError(at)
     return scalar.end()
 
 
@@ -65,17 +62,17 @@ def _object(text: str, at: int, path: str, depth: int, found: dict[str, int]) ->
         return at + 1
     while True:
         if text[at] != '"':
-            raise _Cut
+            raise ValueError(at)
         key, at = scanstring(text, at + 1)
         at = _skip(text, at)
         if text[at] != ":":
-            raise _Cut
+            raise ValueError(at)
         at = _skip(text, _value(text, _skip(text, at + 1), path + key_step(key), depth,
                                 found))
         if text[at] == "}":
             return at + 1
         if text[at] != ",":
-            raise _Cut
+            raise ValueError(at)
         at = _skip(text, at + 1)
 
 
@@ -89,6 +86,6 @@ def _array(text: str, at: int, path: str, depth: int, found: dict[str, int]) -> 
         if text[at] == "]":
             return at + 1
         if text[at] != ",":
-            raise _Cut
+            raise ValueError(at)
         at = _skip(text, at + 1)
         index += 1
