@@ -1,6 +1,7 @@
 """Schema errors on the file detail page (issue 21), over real HTTP: the line an XSD error
 names, and the line where the value a JSON Schema error's path names starts, are marked in
-the preview, each with the rule (keyword) and message shown under it, escaped."""
+the preview, each with the rule (keyword, Schematron id) and message shown under it,
+escaped."""
 
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ def quarantined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proj
     ubl_route(project, "[{xsd: schemas/ubl/invoice.xsd}]")
     project.drop("inv", "bad.xml", invoice(3).replace('unitCode="C62">3<',
                                                         'unitCode="C62">three<'))
+    ubl_route(project, "[{schematron: schemas/rules/totals.sch}]", name="sch")
+    project.drop("sch", "sum.xml", invoice(4, total="99.00"))  # the lines sum to 35.00
     project.file("schemas/json/lines.schema.json", json.dumps(LINES_SCHEMA))
     _json_route(project, "doc", "json", "lines.schema.json")
     lines = [{"order": "PO-1", "sku": "4006381", "qty": 2},
@@ -55,7 +58,7 @@ def quarantined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proj
     _json_route(project, "jl", "jsonl", "order.schema.json")
     project.drop("jl", "orders.jsonl", "".join(json.dumps(r) + "\n" for r in lines))
     ids = {r.route: r.file_id for r in project.run().results}
-    assert len(ids) == 3
+    assert len(ids) == 4
     yield project, ids
 
 
@@ -100,6 +103,16 @@ def test_an_xsd_error_is_marked_at_its_line_with_its_rule(
     assert note.startswith(f"line {line} (/*/cac:InvoiceLine[2]/cbc:InvoicedQuantity): xsd:")
     assert "'three' is not a valid value of the atomic type 'xs:decimal'" in note
     assert list(_marks(page)) == [line]
+
+
+def test_a_schematron_rule_is_marked_at_its_context_with_its_id(
+        ops: httpx.Client, quarantined: tuple[ProjectDir, dict]) -> None:
+    project, ids = quarantined
+    [kept] = project.quarantined("sch")
+    line = _line_of(kept.read_text(), "<cac:LegalMonetaryTotal>")
+    [note] = _marks(ops.get(f"/files/{ids['sch']}").text)[line]
+    assert note.startswith(f"line {line} (/Invoice/LegalMonetaryTotal): schematron:BR-CO-10:"
+                           " [BR-CO-10]-Sum of Invoice line net amount")
 
 
 def test_json_schema_errors_in_a_document_are_marked_where_their_path_starts(
