@@ -137,6 +137,18 @@ def test_x12_control_number_ranges_are_checked(project: ProjectDir) -> None:
         " greater than or equal to 4" in problems
 
 
+def test_a_route_writing_x12_takes_the_partners_ids_but_not_its_expected_arrivals(
+        project: ProjectDir) -> None:
+    partner = PARTNER.replace("  gs_id: DISTRIB01\n", "  gs_id: DISTRIBGS\n  our_gs_id: TLGS\n")
+    x12_project(project, partner=partner + "expect: {by: '06:00', every: weekday}\n")
+    route = project.load().route(ROUTE)
+    assert route.target.x12 is not None
+    assert (route.target.x12.sender, route.target.x12.receiver) == ("ZZ:TRADELANE",
+                                                                    "ZZ:DISTRIB01")
+    assert (route.target.x12.gs_sender, route.target.x12.gs_receiver) == ("TLGS", "DISTRIBGS")
+    assert route.expect is None  # the partner's files are expected where they are read
+
+
 # -- written: exact envelope, counts, read back ---------------------------------------------
 
 
@@ -186,6 +198,21 @@ def test_the_output_reads_back_through_tradelanes_own_x12_reader(project: Projec
          "GEAR OIL 5 L SYNTHETIC"),
         ("INV-70002", "20261126", "4500012399", "1", "120", "EA", "0.89", "NW-0007",
          "COPPER WIRE 2.5 MM")]
+
+
+def test_awkward_values_read_back_unchanged(project: ProjectDir) -> None:
+    """Inner blanks, quotes, lowercase and the characters other standards escape are plain data in
+    X12 (latin-1 output here): each description comes back exactly as it went."""
+    mapping = (CASE / "mapping.yaml").read_text().replace(
+        "    usage: T\n", "    usage: T\n    encoding: latin-1\n")
+    x12_project(project, mapping=mapping)
+    values = ["INNER   BLANKS  KEPT", "a&b#c'd\"e?f+g:h", "Größe 10 % (ÄÖÜ)",
+              "x" * 80]
+    rows = "".join(f"INV-70001;2026-11-25;4500012345;{i};NW-{i};{v};1;EA;1.00\n"
+                   for i, v in enumerate(values, start=1))
+    header = (CASE / "input.csv").read_text().splitlines()[0]
+    out = deliver(project, "INVOICES_1.csv", f"{header}\n{rows}".encode())
+    assert [r["description"] for r in _read_back(project, out)] == values
 
 
 def test_other_delimiters_and_005010_read_back_alike(project: ProjectDir) -> None:
