@@ -124,3 +124,25 @@ def _names_within(stream: str, seconds: float, want: int = 1) -> list[str]:
         if len(names) >= want or time.monotonic() > deadline:
             return names
         time.sleep(0.2)
+
+
+def test_the_nats_publisher_reports_each_message_a_stream_refuses_and_takes_repeats() -> None:
+    """The lean JetStream publish: an ack per message, a repeat of a Nats-Msg-Id is
+    acknowledged (the stream drops it), a subject no stream takes is named per message."""
+    from tradelane.events import Message
+    from tradelane.events.nats import NatsPublisher
+    from tradelane.spec.events import NatsEvents
+
+    stream, prefix = unique("TL"), unique("tl")
+    nats_stream(stream, [f"{prefix}.>"])
+    try:
+        spec = NatsEvents(nats="nats://127.0.0.1:4222", subject=f"{prefix}.x")
+        with NatsPublisher(spec) as publisher:
+            first = [Message(f"m{i}", f"{prefix}.x", b'{"n": %d}' % i) for i in range(3)]
+            assert publisher.publish(first) == [None, None, None]
+            nowhere = f"{unique('nowhere')}.x"
+            assert publisher.publish([first[0], Message("z", nowhere, b"{}")]) == [
+                None, f"no stream takes the subject {nowhere!r}"]
+        assert len(nats_messages(stream)) == 3
+    finally:
+        delete_stream(stream)

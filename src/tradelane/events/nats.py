@@ -1,5 +1,12 @@
 """NATS JetStream publisher: each message acknowledged by the stream, ``Nats-Msg-Id`` set to
-the event id so the stream drops a message published again after a crash."""
+the event id so the stream drops a message published again after a crash.
+
+A round is published the way JetStream's own async publish works, without its cost per
+message: every message goes out with a reply subject under one inbox of ours, and the
+stream's acks come back there; an ack is looked at for an error only (``"error"`` in it, or
+a 503 status when no stream takes the subject), not parsed into a ``PubAck``, and no future
+is made per message. The round is done when every message has its ack.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +27,12 @@ class NatsPublisher:
 
     def __init__(self, spec: NatsEvents):
         self.spec = spec
+        self._inbox: str | None = None
+        self._round = 0
+        self._results: list[str | None] = []
+        self._subjects: list[str] = []
+        self._left = 0
+        self._all: asyncio.Event | None = None
 
     def __enter__(self) -> NatsPublisher:
         self._loop = asyncio.new_event_loop()
@@ -72,16 +85,61 @@ class NatsPublisher:
         return nc, js
 
     async def _publish(self, messages: list[Message]) -> list[str | None]:
-        spec, seconds = self.spec, self.spec.timeout.total_seconds()
+        spec, seconds, nc = self.spec, self.spec.timeout.total_seconds(), self._nc
         try:
-            futures = [await self._js.publish_async(m.subject, m.body,
-                                                    headers={"Nats-Msg-Id": m.id})
-                       for m in messages]
-            done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
-                                          timeout=seconds + len(messages) / 1000)
+            if self._inbox is None:
+                self._inbox = nc.new_inbox()
+                await nc.subscribe(f"{self._inbox}.*", cb=self._acked)
+            self._round += 1  # acks of an earlier round that timed out are ignored
+            self._results = [_NO_ACK] * len(messages)
+            self._subjects = [m.subject for m in messages]
+            self._left, self._all = len(messages), asyncio.Event()
+            prefix = f"{self._inbox}.{self._round}-"
+            for i, m in enumerate(messages):
+                await nc.publish(m.subject, m.body, reply=f"{prefix}{i}",
+                                 headers={"Nats-Msg-Id": m.id})
+            if messages:
+                await asyncio.wait_for(self._all.wait(), timeout=seconds + len(messages) / 1000)
         except (TimeoutError, OSError) as exc:
             raise TransientError(f"NATS at {spec.nats} did not answer ({_why(exc)})") from exc
-        return [None if not isinstance(r, BaseException) else _why(r) for r in done]
+        except Exception as exc:  # nats-py's connection errors (closed, stale, no servers)
+            raise TransientError(f"NATS at {spec.nats}: {_why(exc)}") from exc
+        return self._results
+
+    async def _acked(self, msg: Any) -> None:
+        round_, _, number = msg.subject.rpartition(".")[2].partition("-")
+        index = int(number)
+        if int(round_) != self._round or self._results[index] is not _NO_ACK:
+            return
+        data = msg.data
+        if msg.headers and msg.headers.get("Status") == "503":
+            why: str | None = f"no stream takes the subject {self._subjects[index]!r}"
+        elif b'"error"' in data:
+            why = _api_error(data)
+        else:
+            why = None
+        self._results[index] = why
+        self._left -= 1
+        if self._left == 0 and self._all is not None:
+            self._all.set()
+
+
+#: a message not acknowledged (yet): a distinct object, compared by identity
+_NO_ACK = "the stream did not acknowledge it"
+
+
+def _api_error(data: bytes) -> str | None:
+    """The error of a JetStream API answer; None if it is not one after all."""
+    import json
+
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return f"an answer that is not JSON: {data[:200]!r}"
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if not error:
+        return None
+    return f"JetStream error {error.get('code')}: {error.get('description')}"
 
 
 async def _quiet(exc: Exception) -> None:

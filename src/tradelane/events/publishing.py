@@ -7,11 +7,12 @@ the oldest row waits longer than the route's ``alert_after`` an ``events_waiting
 opened (resolved when the route's events flow again). Other routes are never held up.
 
 Several workers publish from one ledger without publishing a row twice at once: a round
-*claims* its rows first, in one statement that moves their ``next_try_at`` past a short
-lease (``claim_for``), skipping rows another worker has locked (``FOR UPDATE SKIP LOCKED``
-on PostgreSQL; SQLite has one writer at a time). A worker that dies holding a claim leaves
-its rows to the others once the lease is over: short enough that NATS, whose deduplication
-window is two minutes by default, still drops the repeat of an event it had confirmed.
+selects, publishes and marks its rows in one ledger transaction that holds them: with
+``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (another worker takes the next rows),
+under the single writer lock on SQLite. The brokers are connected to before the lock is
+taken, so one that does not answer never holds up the ledger. A worker that dies in a round
+leaves its rows unsent and unlocked: the next round of any worker publishes them again
+(NATS drops the repeat within its duplicate window).
 
 ``tradelane serve`` calls ``publish_waiting`` every few seconds, so an event that waited for
 its broker goes out soon after the broker is back, whatever the route's schedule.
@@ -25,7 +26,7 @@ import logging
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
@@ -40,13 +41,14 @@ from tradelane.ledger.tables import event_outbox
 from tradelane.spec.events import BROKERS, EventsSpec
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from tradelane.ledger import Ledger
 
 log = logging.getLogger("tradelane")
 
-BATCH = 5000  # rows per round: a claim, the publishes and their acks, one update
+BATCH = 5000  # rows per round: a locked select, the publishes and their acks, one update
 MAX_BACKOFF = 300.0
-MAX_CLAIM = timedelta(seconds=60)  # within NATS's default deduplication window (2 min)
 _SPEC: TypeAdapter[Any] = TypeAdapter(EventsSpec)
 #: brokers this process found down: target JSON -> monotonic time to try again
 _DOWN: dict[str, float] = {}
@@ -61,10 +63,11 @@ def publish_due(ledger: Ledger, routes: Iterable[str]) -> int:
     broker's failure (it is recorded on the rows and alerted)."""
     sent = 0
     for route in sorted(set(routes)):
-        with ExitStack() as stack:  # one connection per broker for all the route's batches
+        with ExitStack() as stack:  # one connection per broker for all the route's rounds
             opened: dict[str, Any] = {}
+            _connect(ledger, route, stack, opened)
             while True:
-                done, more = _publish_batch(ledger, route, stack, opened)
+                done, more = _publish_round(ledger, route, stack, opened)
                 sent += done
                 if not more:
                     break
@@ -72,69 +75,88 @@ def publish_due(ledger: Ledger, routes: Iterable[str]) -> int:
     return sent
 
 
-def claim_for(ledger: Ledger) -> timedelta:
-    """How long a round's claim on its rows lasts: the ledger's lease, at most a minute."""
-    return min(ledger.lease, MAX_CLAIM)
+def _connect(ledger: Ledger, route: str, stack: ExitStack, opened: dict[str, Any]) -> None:
+    """Connect to the brokers of the route's due events before a round takes the ledger's
+    lock: a broker that does not answer must not hold up the ledger while it times out."""
+    o = event_outbox.c
+    due = select(o.target).where(o.sent_at.is_(None), o.route == route,
+                                 o.next_try_at <= utcnow()).order_by(o.id).limit(BATCH)
+    with ledger.engine.connect() as conn:
+        targets = set(conn.execute(select(due.subquery().c.target).distinct()).scalars())
+    for target in sorted(targets):
+        _publisher(route, target, stack, opened)
 
 
-def _claim(ledger: Ledger, route: str) -> list[Any]:
-    """Take the route's due rows (oldest first) for this round: their next try moves past
-    the claim, so no other worker takes them meanwhile."""
+def _publisher(route: str, target: str, stack: ExitStack, opened: dict[str, Any]) -> Any:
+    """The open publisher of ``target``, or why it cannot be had (a string, kept in
+    ``opened`` for the rest of this pass)."""
+    if target in opened:
+        return opened[target]
+    if _DOWN.get(target, 0.0) > time.monotonic():
+        return "the broker was unreachable moments ago; tried again later"
+    spec = _spec(target)
+    try:
+        opened[target] = stack.enter_context(BROKERS.get(spec.kind).create(spec))
+    except TransientError as exc:
+        _down(route, target, exc)
+        opened[target] = str(exc)
+    return opened[target]
+
+
+def _down(route: str, target: str, exc: TransientError) -> None:
+    _DOWN[target] = time.monotonic() + min(30.0, _spec(target).timeout.total_seconds() * 2)
+    log.warning("events of route %s wait: %s", route, exc)
+
+
+def _publish_round(ledger: Ledger, route: str, stack: ExitStack,
+                   opened: dict[str, Any]) -> tuple[int, bool]:
+    """One round in one ledger transaction: take the oldest due rows, publish them, mark
+    those the broker confirmed as sent, commit. The rows are the round's alone: locked
+    with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (another worker takes the next ones),
+    under the single writer lock on SQLite. A crash before the commit leaves them unsent,
+    free at once for any worker."""
     now = utcnow()
     o = event_outbox.c  # only what publishing needs: dates cost a conversion per row
-    due = select(o.id).where(o.sent_at.is_(None), o.route == route, o.next_try_at <= now) \
-        .order_by(o.id).limit(BATCH)
+    query = select(o.id, o.event_id, o.target, o.subject, o.body, o.attempts).where(
+        o.sent_at.is_(None), o.route == route, o.next_try_at <= now
+    ).order_by(o.id).limit(BATCH)
     if ledger.engine.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    with ledger.begin() as conn:
-        rows = conn.execute(update(event_outbox).where(o.id.in_(due))
-                            .values(next_try_at=now + claim_for(ledger))
-                            .returning(o.id, o.event_id, o.target, o.subject, o.body,
-                                       o.attempts)).all()
-    return sorted(rows, key=lambda r: r.id)
-
-
-def _publish_batch(ledger: Ledger, route: str, stack: ExitStack,
-                   opened: dict[str, Any]) -> tuple[int, bool]:
-    rows = _claim(ledger, route)
-    groups: dict[str, list[Any]] = {}
-    for row in rows:
-        groups.setdefault(row.target, []).append(row)
+        query = query.with_for_update(skip_locked=True)
     sent, failed = 0, 0
-    for target, group in groups.items():
-        if _DOWN.get(target, 0.0) > time.monotonic():
-            _failed(ledger, group, "the broker was unreachable moments ago; tried again later")
-            failed += len(group)
-            continue
-        spec = _spec(target)
-        messages = [Message(r.event_id, r.subject, r.body.encode()) for r in group]
-        try:
-            publisher = opened.get(target)
-            if publisher is None:
-                publisher = stack.enter_context(BROKERS.get(spec.kind).create(spec))
-                opened[target] = publisher
-            results = publisher.publish(messages)
-        except TransientError as exc:
-            opened.pop(target, None)
-            _DOWN[target] = time.monotonic() + min(30.0, spec.timeout.total_seconds() * 2)
-            log.warning("events of route %s wait: %s", route, exc)
-            _failed(ledger, group, str(exc))
-            failed += len(group)
-            continue
-        _DOWN.pop(target, None)
-        crash_point("event-published")
-        ok = [r.id for r, why in zip(group, results, strict=True) if why is None]
-        if ok:
-            with ledger.begin() as conn:
-                conn.execute(update(event_outbox).where(event_outbox.c.id.in_(ok))
+    with ledger.begin() as conn:
+        rows = conn.execute(query).all()
+        groups: dict[str, list[Any]] = {}
+        for row in rows:
+            groups.setdefault(row.target, []).append(row)
+        for target, group in groups.items():
+            publisher = _publisher(route, target, stack, opened)
+            if isinstance(publisher, str):
+                _failed(conn, group, publisher, now)
+                failed += len(group)
+                continue
+            messages = [Message(r.event_id, r.subject, r.body.encode()) for r in group]
+            try:
+                results = publisher.publish(messages)
+            except TransientError as exc:
+                opened[target] = str(exc)
+                _down(route, target, exc)
+                _failed(conn, group, str(exc), now)
+                failed += len(group)
+                continue
+            _DOWN.pop(target, None)
+            crash_point("event-published")
+            ok = [r.id for r, why in zip(group, results, strict=True) if why is None]
+            if ok:
+                conn.execute(update(event_outbox).where(o.id.in_(ok))
                              .values(sent_at=utcnow(), last_error=None))
-            crash_point("event-marked")
-        for row, why in zip(group, results, strict=True):
-            if why is not None:
-                log.warning("event %s of route %s refused: %s", row.event_id, route, why)
-                _failed(ledger, [row], why)
-                failed += 1
-        sent += len(ok)
+            for row, why in zip(group, results, strict=True):
+                if why is not None:
+                    log.warning("event %s of route %s refused: %s", row.event_id, route, why)
+                    _failed(conn, [row], why, now)
+                    failed += 1
+            sent += len(ok)
+    if sent:
+        crash_point("event-marked")
     return sent, len(rows) == BATCH and failed == 0
 
 
@@ -143,13 +165,11 @@ def _spec(target: str) -> Any:
     return _SPEC.validate_python(json.loads(target))
 
 
-def _failed(ledger: Ledger, rows: list[Any], why: str) -> None:
-    now = utcnow()
-    with ledger.begin() as conn:
-        for row in rows:
-            conn.execute(update(event_outbox).where(event_outbox.c.id == row.id).values(
-                attempts=row.attempts + 1, last_error=clip(why, 500),
-                next_try_at=now + backoff(row.attempts + 1)))
+def _failed(conn: Connection, rows: list[Any], why: str, now: datetime) -> None:
+    for row in rows:
+        conn.execute(update(event_outbox).where(event_outbox.c.id == row.id).values(
+            attempts=row.attempts + 1, last_error=clip(why, 500),
+            next_try_at=now + backoff(row.attempts + 1)))
 
 
 def _alert(ledger: Ledger, route: str) -> None:
