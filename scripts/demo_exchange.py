@@ -166,7 +166,7 @@ class Exchange:
     def _as2_outcome(self, report: Report) -> None:
         from tradelane.as2.ledger import IN, OUT
 
-        [sent] = [m for m in _as2_messages(self.ours) if m.direction == OUT] or [None]
+        sent = next((m for m in _as2_messages(self.ours) if m.direction == OUT), None)
         if sent is None:
             raise DemoError(f"no AS2 message was sent: {report.run_files}")
         folder = self.partner / "outbox" / "invoic_from_supplier"
