@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from support.project import ProjectDir
 from support.serving import wait_for
@@ -48,9 +48,18 @@ def test_an_idle_worker_wakes_within_a_second_of_a_peers_claim(tmp_path: Path,
             return conn.execute(select(func.count()).select_from(runs).where(
                 runs.c.worker != "peer", runs.c.finished_at.is_not(None))).scalar_one()
 
+    def listening() -> bool:
+        """serve's listener session is idle after its LISTEN on this ledger's channel."""
+        with peer.engine.connect() as conn:
+            channel = conn.execute(text(
+                "SELECT 'tradelane_' || left(md5(current_schema()), 12)")).scalar_one()
+            return bool(conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE query = :q AND state = 'idle'"),
+                {"q": f'LISTEN "{channel}"'}).scalar_one())
+
     try:
         wait_for(lambda: polls() >= 1, 60, "serve's catch-up poll at start")
-        time.sleep(1.5)  # listening by now (it starts before the first poll); then idle
+        wait_for(listening, 60, "serve listening")
         before = polls()
         for i in range(3):
             project.drop("orders", f"o{i}.csv", f"id,qty\nA{i},{i + 1}\n")
