@@ -140,10 +140,17 @@ def _x12_template(route: RouteSpec, partner: PartnerSpec, label: str,
                         f" id: add x12.our_isa_qualifier and x12.our_isa_id to {where}, or"
                         " give target.x12.sender")
         return None
-    return tpl.model_copy(update={
-        "sender": tpl.sender or ids.us, "receiver": tpl.receiver or ids.party,
-        "gs_sender": tpl.gs_sender or ids.our_gs_id,
-        "gs_receiver": tpl.gs_receiver or ids.gs_id})
+    filled = {**tpl.model_dump(exclude_unset=True),
+              "sender": tpl.sender or ids.us, "receiver": tpl.receiver or ids.party,
+              "gs_sender": tpl.gs_sender or ids.our_gs_id,
+              "gs_receiver": tpl.gs_receiver or ids.gs_id}
+    try:  # checked again with the partner's ids in it (a delimiter inside an id)
+        return X12Template.model_validate(filled)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(f"{label}: target.x12: {err['msg'].removeprefix('Value error, ')}"
+                            f" (with the ids of {where})")
+        return None
 
 
 def did_you_mean(word: str, known: list[str]) -> str:

@@ -92,6 +92,12 @@ def test_writing_x12_to_a_partner_without_x12_ids_is_a_check_error(
         in _problems(project)
 
 
+def test_an_id_holding_a_delimiter_is_a_check_error(project: ProjectDir) -> None:
+    x12_project(project, partner=PARTNER.replace("isa_id: DISTRIB01", "isa_id: DIST~RIB"))
+    assert "mappings/x12_810_out.yaml: target.x12: receiver: 'DIST~RIB' holds '~', a" \
+        " delimiter of the output (with the ids of partners/distrib.yaml)" in _problems(project)
+
+
 @pytest.mark.parametrize(("segment", "found"), [
     ('"ST*810*0001"', "target.x12: header.1: ST is written by the engine"),
     ('"it1*{line_no}"', "'it1' is not an X12 segment id"),

@@ -136,6 +136,14 @@ class X12Template(Strict):
                              " not known here: give it")
         d = self.delimiters
         output = {d.element, d.component, d.segment} | ({d.repetition} if self.repeats else set())
+        ids = {"sender": (self.sender or "").partition(":")[2],
+               "receiver": (self.receiver or "").partition(":")[2],
+               "gs_sender": self.gs_sender or "", "gs_receiver": self.gs_receiver or ""}
+        for name, value in ids.items():
+            held = sorted(c for c in output if c in value)
+            if held:
+                raise ValueError(f"{name}: {value!r} holds {held[0]!r}, a delimiter of the"
+                                 " output")
         for part in ("header", "line", "summary"):
             for i, text in enumerate(getattr(self, part)):
                 where = f"{part}.{i}"
