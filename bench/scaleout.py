@@ -207,6 +207,38 @@ def ledger_costs(base: Path, pg: str, files: int = 500) -> None:
     shutil.rmtree(root)
 
 
+def storage_costs(base: Path, files: int = 500) -> None:
+    """What a file costs the storage, alone, as the engine does it for one small file: the
+    output written to a temporary name, fsynced and renamed; the original renamed into the
+    archive; both folders fsynced once per chunk of 128. Timed on the bench's file system."""
+    inbox, out, archive = base / "s-in", base / "s-out", base / "s-arc"
+    for folder in (inbox, out, archive):
+        folder.mkdir()
+    data = b"x" * 600
+    for i in range(files):
+        (inbox / f"{i}.csv").write_bytes(data)
+    start = time.perf_counter()
+    for chunk in range(0, files, 128):
+        for i in range(chunk, min(chunk + 128, files)):
+            tmp = out / f"{i}.tmp"
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.rename(out / f"{i}.json")
+            (inbox / f"{i}.csv").rename(archive / f"{i}.csv")
+        for folder in (out, archive, inbox):
+            fd = os.open(folder, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+    seconds = time.perf_counter() - start
+    print(f"storage, per file: {1000 * seconds / files:.2f} ms (an output written, fsynced and"
+          f" renamed, the original renamed into the archive): at most {files / seconds:,.0f}"
+          " files/s from one writer")
+    for folder in (inbox, out, archive):
+        shutil.rmtree(folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=5000)
@@ -222,6 +254,7 @@ def main() -> None:
         startup_cpu = startup(base, args.pg)
         print(f"a worker's start-up: {startup_cpu:.2f} s CPU", flush=True)
         ledger_costs(base, args.pg)
+        storage_costs(base)
         for i in range(args.repeat):
             print(f"round {i + 1}:", flush=True)
             rounds.append(one_round(base, args.files, args.pg, startup_cpu))
