@@ -34,7 +34,6 @@ __all__ = ["UnwritableValues", "X12Template", "X12Writer"]
 
 #: Problems kept in the reason file; ``error_count`` keeps the true total.
 MAX_ISSUES = 100
-ISA_WIDTH = 106  # with its terminator
 Segment = list[str]  # [tag, element, ...], each element already joined
 
 
@@ -257,7 +256,7 @@ def _party(text: str) -> tuple[str, str]:
     return qualifier, ident
 
 
-def isa_segment(tpl: X12Template, control: str, when: datetime) -> Segment:
+def _isa(tpl: X12Template, control: str, when: datetime) -> Segment:
     """ISA01..ISA16 at their fixed widths (106 characters with the terminator)."""
     sender, receiver = _party(tpl.sender or ""), _party(tpl.receiver or "")
     d = tpl.delimiters
@@ -320,7 +319,7 @@ class X12Writer:
         isa13 = isa[0] if isa else f"{int(digest[:15], 16) % 999_999_999 + 1:09d}"
         gs06 = gs[0] if gs else str(int(isa13))
         when = prepared or datetime.now(UTC)
-        segments = [isa_segment(tpl, isa13, when)]
+        segments = [_isa(tpl, isa13, when)]
         if sets:
             sender = tpl.gs_sender or _party(tpl.sender or "")[1]
             receiver = tpl.gs_receiver or _party(tpl.receiver or "")[1]
