@@ -65,19 +65,18 @@ def publish_due(ledger: Ledger, routes: Iterable[str]) -> int:
     for route in sorted(set(routes)):
         with ExitStack() as stack:  # one connection per broker for all the route's rounds
             opened: dict[str, Any] = {}
-            _connect(ledger, route, stack, opened)
-            while True:
+            more = _connect(ledger, route, stack, opened)  # none due: no write transaction
+            while more:
                 done, more = _publish_round(ledger, route, stack, opened)
                 sent += done
-                if not more:
-                    break
         _alert(ledger, route)
     return sent
 
 
-def _connect(ledger: Ledger, route: str, stack: ExitStack, opened: dict[str, Any]) -> None:
+def _connect(ledger: Ledger, route: str, stack: ExitStack, opened: dict[str, Any]) -> bool:
     """Connect to the brokers of the route's due events before a round takes the ledger's
-    lock: a broker that does not answer must not hold up the ledger while it times out."""
+    lock: a broker that does not answer must not hold up the ledger while it times out.
+    False if no event is due."""
     o = event_outbox.c
     due = select(o.target).where(o.sent_at.is_(None), o.route == route,
                                  o.next_try_at <= utcnow()).order_by(o.id).limit(BATCH)
@@ -85,6 +84,7 @@ def _connect(ledger: Ledger, route: str, stack: ExitStack, opened: dict[str, Any
         targets = set(conn.execute(select(due.subquery().c.target).distinct()).scalars())
     for target in sorted(targets):
         _publisher(route, target, stack, opened)
+    return bool(targets)
 
 
 def _publisher(route: str, target: str, stack: ExitStack, opened: dict[str, Any]) -> Any:
