@@ -172,7 +172,8 @@ _target_models()
 
 
 # ---------------------------------------------------------------------------------------------
-# Source: messages of a NATS JetStream stream, in batches, as JSON Lines files
+# Sources: messages of a NATS JetStream stream or a RabbitMQ queue, in batches, as JSON Lines
+# files
 
 
 def _source_model() -> None:
@@ -202,6 +203,28 @@ def _source_model() -> None:
 
     SOURCES.register(SourcePlugin("nats", NatsSourceSpec,
                                   "tradelane.sources.broker:NatsSource", local=True))
+
+    class RabbitSourceSpec(SourceOptions):
+        """Messages of a RabbitMQ queue, taken ``batch`` at a time (or what arrived within
+        ``wait``) and processed as one JSON Lines file; acknowledged once the file's outcome
+        is recorded (unacknowledged ones go back to the queue when the poll ends)."""
+
+        kind: Literal["rabbitmq"] = "rabbitmq"
+        rabbitmq: str = Field(..., description="AMQP URL, e.g. amqp://127.0.0.1:5672/ (user in"
+                              " username, password through password_env).")
+        queue: str = Field(..., description="The queue to read (it must exist).")
+        batch: int = Field(1000, ge=1, le=65_535, description="Messages per file at most.")
+        wait: Duration = Field(timedelta(seconds=2), description="How long a poll waits for"
+                               " the next message before it makes a file of what came.")
+        username: str | None = Field(None, description="User name at the broker.")
+        password_env: str | None = Field(
+            None, description="Environment variable holding the broker password.")
+        min_age: Duration = Field(timedelta(0), description="Batches are complete when"
+                                  " written: no age needed.")
+        _url = field_validator("rabbitmq")(classmethod(lambda cls, v: _no_password(v)))
+
+    SOURCES.register(SourcePlugin("rabbitmq", RabbitSourceSpec,
+                                  "tradelane.sources.rabbitmq:RabbitSource", local=True))
 
 
 _source_model()
