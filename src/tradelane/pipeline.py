@@ -74,6 +74,7 @@ from tradelane.paths import (
     is_inside,
     safe_component,
 )
+from tradelane.preparation import preparing
 from tradelane.quarantine import (
     SplitPlaces,
     build_reason,
@@ -478,7 +479,9 @@ class Pipeline:
         if route.partner and partner is None:  # never a digest where numbers are expected
             raise ConfigError(f"{route.name}: partner {route.partner!r} is not loaded")
         try:
-            with numbering(self.ledger, record.id, route.name, partner):  # sequences.py
+            # sequences.py, preparation.py: a retry writes the same numbers and date
+            with numbering(self.ledger, record.id, route.name, partner), \
+                    preparing(record.received_at):
                 delivery = target.deliver(batches, ctx)
         except RecordsRejected as exc:  # split: the receiver refused some records, took the rest
             delivery = exc.delivery

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, BinaryIO
 
@@ -24,6 +24,7 @@ from tradelane.formats.edifact_contrl import build_contrl, error_code
 from tradelane.formats.edifact_syntax import CHARSETS, Block, Delimiters, Repeated
 from tradelane.formats.edifact_text import render_segment, render_segments
 from tradelane.models import Document
+from tradelane.preparation import prepared_at
 from tradelane.spec import EdifactTemplate, RouteSpec
 
 __all__ = ["EdifactTemplate", "EdifactWriter", "build_contrl", "error_code", "segment_text"]
@@ -48,7 +49,7 @@ def delimiters(tpl: EdifactTemplate) -> Delimiters:
 
 def _envelope(sender: str, recipient: str, ref: str, body: list[Segment], *,
               syntax: str = "UNOC:3", prepared: datetime | None = None) -> list[Segment]:
-    when = prepared or datetime.now(UTC)
+    when = prepared or prepared_at()  # the file's time: every attempt writes the same
     ident, _, version = syntax.partition(":")
     version = version or "3"
     day = when.strftime("%Y%m%d" if version == "4" else "%y%m%d")  # syntax 4: CCYYMMDD

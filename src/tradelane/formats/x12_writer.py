@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, BinaryIO
 
@@ -21,6 +21,7 @@ import pyarrow as pa
 from tradelane import sequences
 from tradelane.errors import DeliveryRejected
 from tradelane.models import Document, Issue
+from tradelane.preparation import prepared_at
 from tradelane.spec import RouteSpec
 from tradelane.spec.x12_template import (
     FUNCTIONAL_IDS,
@@ -318,7 +319,7 @@ class X12Writer:
         isa = numbering.numbers("x12", "interchange") if numbering is not None else None
         isa13 = isa[0] if isa else f"{int(digest[:15], 16) % 999_999_999 + 1:09d}"
         gs06 = gs[0] if gs else str(int(isa13))
-        when = prepared or datetime.now(UTC)
+        when = prepared or prepared_at()  # the file's time: every attempt writes the same
         segments = [_isa(tpl, isa13, when)]
         if sets:
             sender = tpl.gs_sender or _party(tpl.sender or "")[1]
