@@ -310,8 +310,7 @@ class TableTarget:
                   for name in sample.column_names}
         if self._table is None:
             try:
-                self._table = Table(self.spec.table, MetaData(), schema=self.spec.db_schema,
-                                    autoload_with=self.engine)
+                self._table = self._reflect()
             except NoSuchTableError:
                 if not self.spec.create:
                     raise TableNotReady(self.name, ["the table does not exist (create it, or"
@@ -325,6 +324,13 @@ class TableTarget:
             self._table = None  # look again on the next file: ops may be fixing it
             raise TableNotReady(self.name, problems)
         return self._table
+
+    def _reflect(self) -> Table:
+        """The table's columns and their types: all a load needs (a full reflection also
+        reads indexes, constraints and comments, several catalog queries per file)."""
+        columns = inspect(self.engine).get_columns(self.spec.table, schema=self.spec.db_schema)
+        return Table(self.spec.table, MetaData(),
+                     *(Column(c["name"], c["type"]) for c in columns), schema=self.spec.db_schema)
 
     def _create(self, sample: pa.Table) -> Table:
         keyed = set(self.spec.key) | set(self.spec.partition)
