@@ -4,9 +4,10 @@ functional group (and TA1s: ``formats.x12_acks``), accepted or rejected, and und
 atomically into the route's ``format.ack.folder`` (by ``finishing``, once the outcome they
 answer is recorded).
 
-Tracking (``tracking_steps``): an interchange an EDIFACT target sent, and the CONTRL, APERAK,
-997 or 999 an inbound route received, are recorded in the ledger (``ledger.interchanges``) by
-follow-up steps of the delivery that sent or received them.
+Tracking (``tracking_steps``): an interchange an EDIFACT or X12 target sent (by any
+transport), and the CONTRL, APERAK, 997 or 999 an inbound route received, are recorded in the
+ledger (``ledger.interchanges``) by follow-up steps of the delivery that sent or received
+them.
 
 The envelopes are read again from the file (it is small next to the work already done, and a
 rejected file may have stopped the reader early). A file whose envelope cannot be found at
@@ -20,10 +21,10 @@ not overwrite the first answer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from tradelane.errors import RejectError
@@ -31,6 +32,9 @@ from tradelane.ledger.store import FileRecord, Followup, Ledger, utcnow
 from tradelane.models import Delivery
 from tradelane.spec import EdifactFormat, RouteSpec, X12Format
 from tradelane.staging import Staged
+
+if TYPE_CHECKING:
+    from tradelane.formats.ack_reading import SentInterchange
 
 log = logging.getLogger("tradelane")
 
@@ -80,22 +84,29 @@ def _nines(staged: Staged, fmt: X12Format, error: RejectError | None,
 
 
 def tracking_steps(route: RouteSpec, staged: Staged | None, delivery: Delivery | None, *,
-                   now: datetime | None = None) -> list[Followup]:
+                   now: datetime | None = None,
+                   written: Sequence[SentInterchange] = ()) -> list[Followup]:
     """The follow-up steps that record, with a delivery, the interchanges it sent (an EDIFACT
-    target writing a local file) or the acknowledgements it received (a route whose
-    ``messages`` or ``transactions`` name CONTRL, APERAK, 997 or 999)."""
+    or X12 target: ``written``, what its writer wrote, whatever the target; or read back from
+    a local output) or the acknowledgements it received (a route whose ``messages`` or
+    ``transactions`` name CONTRL, APERAK, 997 or 999)."""
     from tradelane.formats.ack_reading import ACK_MESSAGES, ACK_SETS, read_acks, read_sent
 
     when = (now or utcnow()).isoformat()
     steps: list[Followup] = []
-    tpl = route.target.edifact
-    if route.target.format == "edifact" and tpl is not None and delivery is not None:
-        path = _local(delivery.target)
-        if path is not None:
-            within = tpl.ack_within.total_seconds() if tpl.ack_within else None
-            steps += [Followup("sent", {"output": delivery.target, "sent": sent.as_dict(),
-                                        "sent_at": when, "ack_within": within})
-                      for sent in read_sent(path)]
+    target = route.target
+    tpl = target.edifact if target.format == "edifact" else \
+        target.x12 if target.format == "x12" else None
+    if tpl is not None and delivery is not None:
+        sent = list(written)
+        path = _local(delivery.target) if not sent else None
+        if path is not None:  # nothing told (a writer that did not run again): read it
+            sent = read_sent(path, standard=target.format,
+                             encoding=getattr(tpl, "encoding", None))
+        within = tpl.ack_within.total_seconds() if tpl.ack_within else None
+        steps += [Followup("sent", {"output": delivery.target, "sent": s.as_dict(),
+                                    "sent_at": when, "ack_within": within})
+                  for s in sent]
     fmt = route.format
     acks = []
     if isinstance(fmt, EdifactFormat) and ACK_MESSAGES & set(fmt.messages or ()) and staged:

@@ -143,7 +143,8 @@ def _x12_template(route: RouteSpec, partner: PartnerSpec, label: str,
     filled = {**tpl.model_dump(exclude_unset=True),
               "sender": tpl.sender or ids.us, "receiver": tpl.receiver or ids.party,
               "gs_sender": tpl.gs_sender or ids.our_gs_id,
-              "gs_receiver": tpl.gs_receiver or ids.gs_id}
+              "gs_receiver": tpl.gs_receiver or ids.gs_id,
+              "ack_within": tpl.ack_within or partner.ack_within}
     try:  # checked again with the partner's ids in it (a delimiter inside an id)
         return X12Template.model_validate(filled)
     except ValidationError as exc:

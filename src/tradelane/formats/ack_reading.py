@@ -62,7 +62,8 @@ class SentInterchange:
     recipient: str
     control_ref: str
     messages: int = 0
-    documents: list[list[str]] = field(default_factory=list)  # [message ref, type, doc no]
+    #: EDIFACT [UNH 0062, message type, BGM 1004]; X12 [ST02, ST01, document number, GS06]
+    documents: list[list[str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,8 +105,12 @@ def _stream(source: Staged | Path, encoding: str | None) -> SegmentStream:
     return SegmentStream(source, encoding=encoding)
 
 
-def read_sent(source: Staged | Path, *, encoding: str | None = None) -> list[SentInterchange]:
-    """The interchanges of an EDIFACT file tradelane wrote (an output of its own writer)."""
+def read_sent(source: Staged | Path, *, encoding: str | None = None,
+              standard: str = "edifact") -> list[SentInterchange]:
+    """The interchanges of an EDIFACT or X12 file tradelane wrote (an output of its own
+    writer)."""
+    if standard == "x12":
+        return _x12_sent(source, encoding or "latin-1")
     out: list[SentInterchange] = []
     current: SentInterchange | None = None
     message: list[str] | None = None
@@ -141,6 +146,45 @@ def _party(element: Element) -> str:
 def _document_number(el: list[Element]) -> str:
     """BGM 1004: element 2 in syntax 3 directories (C106 from D01B on, its first component)."""
     return first(el[2])
+
+
+#: X12 segments carrying a transaction set's document number, and its element.
+X12_DOCUMENT_NUMBERS = {"BIG": 2, "BEG": 3, "BSN": 2, "BAK": 3, "BCH": 3, "W05": 2}
+
+
+def x12_party(qualifier: str, ident: str) -> str:
+    """An ISA party as the ledger keeps it: ``id:qualifier`` (like an EDIFACT party), so that
+    acknowledgements and partners match it by id."""
+    return f"{ident.strip()}:{qualifier.strip()}"
+
+
+def _x12_sent(source: Staged | Path, encoding: str) -> list[SentInterchange]:
+    from tradelane.formats.x12_syntax import SegmentStream as X12Stream
+
+    out: list[SentInterchange] = []
+    current: SentInterchange | None = None
+    gs06 = ""
+    document: list[str] | None = None
+    try:
+        for block in X12Stream(source, encoding=encoding):
+            for i, tag in enumerate(block.tags):
+                el = [*block.elements(i), "", "", "", "", "", ""]
+                if tag == "ISA":
+                    current = SentInterchange("x12", x12_party(el[5], el[6]),
+                                              x12_party(el[7], el[8]), el[13].strip())
+                    out.append(current)
+                elif tag == "GS":
+                    gs06 = el[6]
+                elif tag == "ST" and current is not None:
+                    current.messages += 1
+                    document = [el[2], el[1], "", gs06]
+                    if len(current.documents) < MAX_DOCUMENTS:
+                        current.documents.append(document)
+                elif tag in X12_DOCUMENT_NUMBERS and document is not None and not document[2]:
+                    document[2] = el[X12_DOCUMENT_NUMBERS[tag]]
+    except (RejectError, OSError):
+        pass
+    return out
 
 
 # -- replies -------------------------------------------------------------------------------

@@ -19,8 +19,10 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from tradelane import sequences
+from tradelane import sequences, written
+from tradelane.formats.ack_reading import MAX_DOCUMENTS, SentInterchange
 from tradelane.formats.edifact_contrl import build_contrl, error_code
+from tradelane.formats.edifact_envelope import first
 from tradelane.formats.edifact_syntax import CHARSETS, Block, Delimiters, Repeated
 from tradelane.formats.edifact_text import render_segment, render_segments
 from tradelane.models import Document
@@ -58,6 +60,17 @@ def _envelope(sender: str, recipient: str, ref: str, body: list[Segment], *,
            [day, when.strftime("%H%M")], ref]
     messages = sum(1 for s in body if s[0] == "UNH")
     return [unb, *body, ["UNZ", str(messages), ref]]
+
+
+def _id_qualifier(party: str) -> str:
+    """A UNB party as the ledger keeps it, ``id:qualifier`` (no routing address)."""
+    return ":".join(party.split(":")[:2])
+
+
+def _document_number(segs: list[Segment]) -> str:
+    """BGM 1004 of a message's segments (what an APERAK may name it by)."""
+    bgm = next((s for s in segs if s[0] == "BGM"), None)
+    return first(bgm[2]) if bgm is not None and len(bgm) > 2 else ""
 
 
 def _party(text: str) -> str | list[str]:
@@ -219,8 +232,12 @@ class EdifactWriter:
         refs = numbering.numbers("edifact", "message", len(messages)) \
             if numbering is not None and messages else None
         body: list[Segment] = []
+        documents: list[list[str]] = []  # for acknowledgement tracking
         for i, (number, segs) in enumerate(messages):
             body += _message(refs[i] if refs else number, list(tpl.message), segs)
+            if i < MAX_DOCUMENTS:
+                documents.append([refs[i] if refs else number, str(tpl.message[0]),
+                                  _document_number(segs)])
         taken = numbering.numbers("edifact", "interchange") if numbering is not None else None
         if taken:
             ref = taken[0]
@@ -231,4 +248,7 @@ class EdifactWriter:
                                          syntax=tpl.syntax, prepared=prepared), d)
         ident = tpl.syntax.partition(":")[0]
         out.write(text.encode(CHARSETS.get(ident, "latin-1")))
+        written.wrote(SentInterchange(  # for acknowledgement tracking, whatever the target
+            "edifact", _id_qualifier(tpl.sender), _id_qualifier(tpl.recipient), ref,
+            len(messages), documents))
         return count

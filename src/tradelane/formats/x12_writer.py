@@ -18,8 +18,14 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from tradelane import sequences
+from tradelane import sequences, written
 from tradelane.errors import DeliveryRejected
+from tradelane.formats.ack_reading import (
+    MAX_DOCUMENTS,
+    X12_DOCUMENT_NUMBERS,
+    SentInterchange,
+    x12_party,
+)
 from tradelane.models import Document, Issue
 from tradelane.preparation import prepared_at
 from tradelane.spec import RouteSpec
@@ -257,6 +263,15 @@ def _party(text: str) -> tuple[str, str]:
     return qualifier, ident
 
 
+def _document_number(body: list[Segment]) -> str:
+    """A transaction set's document number (BIG02 of an 810, BEG03 of an 850, ...)."""
+    for segment in body:
+        at = X12_DOCUMENT_NUMBERS.get(segment[0])
+        if at is not None:
+            return segment[at] if len(segment) > at else ""
+    return ""
+
+
 def _isa(tpl: X12Template, control: str, when: datetime) -> Segment:
     """ISA01..ISA16 at their fixed widths (106 characters with the terminator)."""
     sender, receiver = _party(tpl.sender or ""), _party(tpl.receiver or "")
@@ -321,6 +336,7 @@ class X12Writer:
         gs06 = gs[0] if gs else str(int(isa13))
         when = prepared or prepared_at()  # the file's time: every attempt writes the same
         segments = [_isa(tpl, isa13, when)]
+        documents: list[list[str]] = []  # for acknowledgement tracking
         if sets:
             sender = tpl.gs_sender or _party(tpl.sender or "")[1]
             receiver = tpl.gs_receiver or _party(tpl.receiver or "")[1]
@@ -329,11 +345,16 @@ class X12Writer:
                              gs06, "X", tpl.version])
             for i, body in enumerate(sets):
                 st02 = st[i] if st else f"{i + 1:04d}"
+                if i < MAX_DOCUMENTS:
+                    documents.append([st02, tpl.transaction, _document_number(body), gs06])
                 st_segment = ["ST", tpl.transaction, st02]
                 if tpl.convention:
                     st_segment.append(tpl.convention)
                 segments += [st_segment, *body, ["SE", str(len(body) + 2), st02]]
             segments.append(["GE", str(len(sets)), gs06])
         segments.append(["IEA", "1" if sets else "0", isa13])
+        written.wrote(SentInterchange(  # what a 997/999 answers, whatever the target
+            "x12", x12_party(*_party(tpl.sender or "")), x12_party(*_party(tpl.receiver or "")),
+            isa13, len(sets), documents))
         end = d.segment + ("\n" if d.line_breaks and d.segment != "\n" else "")
         return "".join(d.element.join(s) + end for s in segments)

@@ -9,7 +9,8 @@ changes nothing. Matching an acknowledgement to what it answers:
 - a CONTRL by its UCI: the interchange reference (UNB 0020) and the two partners it names;
 - an APERAK by its references (RFF, DOC): an interchange reference, or the document number
   (BGM 1004) of a message sent to the APERAK's sender;
-- a 997/999 by its group control number (AK102).
+- a 997/999 by its group control number (AK102): a GS06 of an X12 interchange sent to the
+  acknowledgement's sender (ISA06).
 
 An acknowledgement of nothing tradelane sent is kept as unmatched (``sent_id`` None).
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, desc, func, or_, select, update
 
-from tradelane.formats.ack_reading import ReceivedAck, SentInterchange
+from tradelane.formats.ack_reading import ACK_SETS, ReceivedAck, SentInterchange
 from tradelane.ledger.store import Ledger, clip, insert_ignore, utcnow
 from tradelane.ledger.tables import received_acks, sent_interchanges
 
@@ -156,11 +157,17 @@ class Tracking:
         if not refs:
             return None
         query = select(t.c.id, t.c.sender, t.c.recipient, t.c.control_ref, t.c.documents)
-        if ack.kind == "APERAK":
+        x12 = ack.kind in ACK_SETS
+        if x12:  # a group control number (GS06): the last of each set's document entry
+            query = query.where(t.c.standard == "x12", t.c.documents.like(
+                f'%"{_escape(ack.control_ref)}"]%', escape="\\"))
+        elif ack.kind == "APERAK":
             likes = [t.c.documents.like(f'%"{_escape(r)}"%', escape="\\") for r in refs]
-            query = query.where(or_(t.c.control_ref.in_(refs), *likes))
+            query = query.where(t.c.standard == "edifact",
+                                or_(t.c.control_ref.in_(refs), *likes))
         else:
-            query = query.where(t.c.control_ref == ack.control_ref)
+            query = query.where(t.c.standard == "edifact",
+                                t.c.control_ref == ack.control_ref)
         rows = conn.execute(query.order_by(desc(t.c.id)).limit(200)).all()
         for row in rows:
             if ack.original is not None:  # CONTRL: the partners of the original, as named
@@ -169,6 +176,9 @@ class Tracking:
                     continue
             elif ack.sender and _id(ack.sender) != _id(row.recipient):
                 continue  # an answer comes from whom the interchange went to
+            if x12 and not any(len(d) > 3 and d[3] == ack.control_ref
+                               for d in json.loads(row.documents or "[]")):
+                continue
             if ack.kind == "APERAK" and row.control_ref not in refs and not any(
                     ref in (d[2], d[0]) for d in json.loads(row.documents or "[]")
                     for ref in refs):

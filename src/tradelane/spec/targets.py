@@ -291,8 +291,9 @@ class EdifactTemplate(Strict):
         " invoice number); without it, each batch of records is one message."
     )
     prepared: str | None = Field(
-        None, description="Date (or datetime) field giving the UNB preparation date/time, so"
-        " that a retry writes the very same file; without it, the current UTC time is used."
+        None, description="Date (or datetime) field giving the UNB preparation date/time;"
+        " without it, the time the ledger first recorded the file, the same for every attempt"
+        " (a retry writes the very same file)."
     )
     header: list[str] = Field(default_factory=list, description="Segments once per message.")
     line: list[str] = Field(default_factory=list, description="Segments once per record.")

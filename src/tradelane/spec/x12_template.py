@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tradelane.spec._base import Encoding, Strict
+from tradelane.spec._base import Duration, Encoding, Strict
 
 #: Segments the engine writes itself: a template naming one would break the counts.
 ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
@@ -108,8 +108,14 @@ class X12Template(Strict):
         None, description="Field whose value starts a new transaction set when it changes"
         " (e.g. the invoice number); without it, each batch of records is one set.")
     prepared: str | None = Field(
-        None, description="Date (or datetime) field giving ISA09/ISA10 and GS04/GS05, so that"
-        " a retry writes the very same file; without it, the current UTC time is used.")
+        None, description="Date (or datetime) field giving ISA09/ISA10 and GS04/GS05; without"
+        " it, the time the ledger first recorded the file, the same for every attempt (a"
+        " retry writes the very same file).")
+    ack_within: Duration | None = Field(
+        None, description="The partner's 997 (or 999) is expected this long after an"
+        " interchange is sent, e.g. 2h: 'tradelane acks --waiting' and 'tradelane partners'"
+        " show the interchanges still waiting past it, and an alert is raised once for each."
+        " Without it, sent interchanges are recorded but no acknowledgement is awaited.")
     header: list[str] = Field(default_factory=list, description="Segments once per set.")
     line: list[str] = Field(default_factory=list, description="Segments once per record.")
     summary: list[str] = Field(default_factory=list, description="Segments after the lines.")
