@@ -60,6 +60,7 @@ from tradelane.errors import (
 from tradelane.events.model import event_rows
 from tradelane.finishing import Finisher, Finishing
 from tradelane.formats import reader_for
+from tradelane.formats.ack_reading import SentInterchange
 from tradelane.formats.split import count, subset_bytes
 from tradelane.ledger import FileRecord, Followup, Ledger, Move, Seen, Step, utcnow
 from tradelane.ledger.alerts import Incidents
@@ -89,6 +90,7 @@ from tradelane.staging import Staged
 from tradelane.steps import prepared_input
 from tradelane.targets import opened_target
 from tradelane.validators.run import against_schemas
+from tradelane.written import collecting
 
 log = logging.getLogger("tradelane")
 
@@ -113,6 +115,7 @@ class _Work:
     delivery: Delivery | None = None
     checked: Checked | None = None
     split: SplitPlaces | None = None  # on_invalid: split: where split-out records were
+    sent: list[SentInterchange] = field(default_factory=list)  # EDI its writer wrote
     followups: list[Followup] = field(default_factory=list)
     events: tuple[dict[str, object], ...] = ()  # event_outbox rows, recorded with it
     released: bool = False  # claimed but not started: handed back
@@ -483,7 +486,7 @@ class Pipeline:
         try:
             # sequences.py, preparation.py: a retry writes the same numbers and date
             with numbering(self.ledger, record.id, route.name, partner), \
-                    preparing(record.received_at):
+                    preparing(record.received_at), collecting() as work.sent:
                 delivery = target.deliver(batches, ctx)
         except RecordsRejected as exc:  # split: the receiver refused some records, took the rest
             delivery = exc.delivery
@@ -563,7 +566,7 @@ class Pipeline:
         read = work.prepared or work.staged  # acks answer what was read
         work.followups.extend(self._acks(route, record, read,
                                          rejected=checked.rejected_rows))
-        work.followups.extend(tracking_steps(route, read, work.delivery))
+        work.followups.extend(tracking_steps(route, read, work.delivery, written=work.sent))
         work.followups.extend(self.original_steps(record, work.quarantined))
         again = work.quarantined is not None or bool(
             record.path and is_inside(Path(record.path), self.quarantine_root))
