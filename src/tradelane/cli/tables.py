@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 #: What each column costs beyond its text: one space either side and a separator.
@@ -90,6 +88,9 @@ def render(console: Console, columns: Sequence[Column], rows: Sequence[Sequence[
     else:
         widths = layout(columns, rows, console.width)
         target = console
+    from rich import box  # a command that prints no table never imports it
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     order = sorted(widths)
     for i in order:

@@ -1,0 +1,135 @@
+"""Start-up of the ``tradelane`` command (issue 19): what a cron's empty ``run --once`` loads,
+that the command Typer builds alone behaves as in the whole app, and the alerts' partial
+unique index, now declared in the migrations only."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.project import copy_partners
+from tradelane.ledger import Ledger
+from tradelane.ledger.alerts import Incidents
+from tradelane.spec import load_project
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Never needed by a pass that finds nothing to do, once its mappings' paths were checked.
+NOT_FOR_AN_EMPTY_RUN = {
+    "pandas", "pyarrow", "numpy", "polars", "paramiko", "httpx", "fastapi", "starlette",
+    "jinja2", "uvicorn", "lxml", "pydifact", "jsonschema", "saxonche", "duckdb",
+    "alembic",  # the ledger is at the newest revision: its version row says so
+    "sqlalchemy.dialects.postgresql",  # the ledger is SQLite
+    "rich.progress", "rich.table",  # nothing to show progress of, no table to print
+    "tradelane.pipeline", "tradelane.formats", "tradelane.targets.folder",
+}
+
+_PROBE = """
+import atexit, gc, sys
+watched = {watched!r}
+def report():
+    sys.stderr.write("LOADED %r\\n" % sorted(set(watched) & set(sys.modules)))
+    sys.stderr.write("GC %r %r\\n" % (gc.isenabled(), gc.get_freeze_count() > 0))
+atexit.register(report)
+sys.argv = ["tradelane", *{argv!r}]
+from tradelane.cli.main import main
+main()
+"""
+
+
+def _tradelane(argv: list[str], cwd: Path, env: dict[str, str],
+               watched: set[str] = frozenset()) -> tuple[int, str, list[str], str]:
+    """Exit status, output, the ``watched`` modules loaded and the collector's state at exit
+    of a whole ``tradelane ARGV`` process, started as the console script starts it."""
+    done = subprocess.run([sys.executable, "-c", _PROBE.format(watched=sorted(watched),
+                                                               argv=argv)],
+                          cwd=cwd, capture_output=True, text=True, check=False,
+                          env={**os.environ, **env})
+    loaded = [line for line in done.stderr.splitlines() if line.startswith("LOADED ")]
+    gc = [line for line in done.stderr.splitlines() if line.startswith("GC ")]
+    assert len(loaded) == 1 and len(gc) == 1, done.stderr
+    return (done.returncode, done.stdout + done.stderr,
+            ast.literal_eval(loaded[0].removeprefix("LOADED ")), gc[0])
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The demo's settings and mappings, every inbox there and empty, and a verdict cache
+    of the test's own."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(REPO / "tradelane.yaml", root / "tradelane.yaml")
+    shutil.copytree(REPO / "mappings", root / "mappings")
+    copy_partners(root)
+    project = load_project(root, isolate=True)
+    for route in project.routes.values():
+        project.settings.path(route.source.folder).mkdir(parents=True, exist_ok=True)
+    return root, {"TRADELANE_CACHE": str(tmp_path / "cache")}
+
+
+def test_an_empty_run_loads_only_the_ledger_and_collects_again_after_start_up(
+        demo: tuple[Path, dict[str, str]]) -> None:
+    root, env = demo
+    _tradelane(["run", "--once"], root, env)  # checks the mappings' paths, remembers them
+    status, output, loaded, gc = _tradelane(["run", "--once"], root, env,
+                                            NOT_FOR_AN_EMPTY_RUN | {"sqlalchemy"})
+    assert status == 0 and "Nothing to do" in output, output
+    assert loaded == ["sqlalchemy"], output
+    # paused while the command started, then on again, start-up's objects set aside
+    assert gc == "GC True True", output
+
+
+@pytest.mark.parametrize("argv", [["spec"], ["edi", "describe", "ORDERS", "--directory", "D96A"]])
+def test_commands_that_load_no_project_collect_garbage_as_usual(
+        argv: list[str], demo: tuple[Path, dict[str, str]]) -> None:
+    root, env = demo
+    status, output, _, gc = _tradelane(argv, root, env)
+    assert status == 0, output
+    assert gc == "GC True True", output
+
+
+def test_the_command_built_alone_behaves_as_in_the_whole_app(
+        demo: tuple[Path, dict[str, str]]) -> None:
+    """Only the named command (or group) is built; help, errors and groups are unchanged."""
+    root, env = demo
+    status, output, _, _ = _tradelane(["run", "--help"], root, env)
+    assert status == 0 and "Usage: tradelane run [OPTIONS]" in output and "--once" in output
+    status, output, _, _ = _tradelane(["run", "--nope"], root, env)
+    assert status == 2 and "No such option" in output, output
+    status, output, _, _ = _tradelane(["quarantine", "list"], root, env)
+    assert status == 0 and "The quarantine is empty" in output, output
+    status, output, _, _ = _tradelane(["quarantine", "nope"], root, env)
+    assert status == 2 and "No such command" in output, output
+    status, output, _, _ = _tradelane(["--help"], root, env)
+    assert status == 0 and all(name in output for name in ("run", "quarantine", "serve",
+                                                           "history", "status")), output
+    status, output, _, _ = _tradelane(["nope"], root, env)
+    assert status == 2 and "No such command" in output, output
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def test_an_incident_is_open_once_and_opens_again_after_it_was_resolved(
+        ledger_url: str) -> None:
+    """The unique index on alerts.key holds for open incidents only (the migrations' partial
+    index, which tables.py no longer repeats for PostgreSQL)."""
+    with Ledger(ledger_url) as ledger:
+        incidents = Incidents(ledger)
+        assert incidents.open("unreachable:orders", "unreachable", "down", route="orders")
+        assert not incidents.open("unreachable:orders", "unreachable", "down", route="orders")
+        assert [i.key for i in incidents.resolve_others("unreachable", set())] == [
+            "unreachable:orders"]
+        assert incidents.open("unreachable:orders", "unreachable", "down again",
+                              route="orders")
+        assert [i.message for i in incidents.open_incidents()] == ["down again"]
