@@ -24,6 +24,7 @@ from tradelane.errors import (
     TradelaneError,
     exit_status,
 )
+from tradelane.formats.json_locate import line_of, path_lines, text_lines
 from tradelane.ledger import FileRecord, Ledger, Move, utcnow
 from tradelane.ledger.outbox import outbox_rows
 from tradelane.ledger.tables import files, followups, sent_interchanges
@@ -136,17 +137,21 @@ def reason(ledger: Ledger, file_id: int) -> dict[str, Any]:
 
 def offending_lines(project: Project, reason: dict[str, Any], *, most: int = 10,
                     width: int = 200) -> list[dict[str, Any]]:
-    """The lines of the quarantined file that the errors point at ("line N"), so ops see the
-    data itself next to the complaint. Reads no further than the last line needed."""
+    """The lines of the quarantined file that the errors point at ("line N", a JSON path, an
+    EDI segment's byte), so ops see the data itself next to the complaint. Reads no further
+    than the last line needed."""
     wanted = sorted({int(m.group(1)) for e in reason.get("errors", [])
                      if (m := _LINE.search(e.get("location", "")))})[:most]
     path = Path(reason.get("path") or "")
+    route = project.routes.get(reason.get("route", ""))
+    encoding = getattr(route.format, "encoding", None) if route else None
+    if not wanted and path.is_file() and any(
+            str(e.get("location", "")).startswith("$") for e in reason.get("errors", [])):
+        return _offending_json(path, reason, encoding, most=most, width=width)
     if not wanted and path.is_file():
         return _offending_segments(path, reason, most=most, width=width)
     if not wanted or not path.is_file():
         return []
-    route = project.routes.get(reason.get("route", ""))
-    encoding = getattr(route.format, "encoding", None) if route else None
     found = []
     with open(path, encoding=encoding or "utf-8", errors="replace", newline="") as fh:
         for number, line in enumerate(fh, start=1):
@@ -157,6 +162,28 @@ def offending_lines(project: Project, reason: dict[str, Any], *, most: int = 10,
             if number >= wanted[-1]:
                 break
     return found
+
+
+#: How much of a quarantined JSON document is read to find the lines its errors' JSON paths
+#: name (the paths are found by scanning the text: a few seconds for this much).
+JSON_LOCATE_BYTES = 4 << 20
+
+
+def _offending_json(path: Path, reason: dict[str, Any], encoding: str | None, *, most: int,
+                    width: int) -> list[dict[str, Any]]:
+    """A JSON document's errors point at JSON paths ("$.lines[1].qty"): the line where each
+    value starts, or for a missing key the object that should hold it."""
+    with open(path, "rb") as fh:
+        data = fh.read(JSON_LOCATE_BYTES + 1)
+    complete = len(data) <= JSON_LOCATE_BYTES
+    text = data[:JSON_LOCATE_BYTES].decode(encoding or "utf-8", errors="replace")
+    paths = path_lines(text)
+    wanted = sorted({n for e in reason.get("errors", [])
+                     if (n := line_of(str(e.get("location", "")), paths,
+                                      complete=complete)) is not None})[:most]
+    lines = text_lines(text)
+    return [{"line": n, "text": lines[n - 1][:width] + ("…" if len(lines[n - 1]) > width
+                                                        else "")} for n in wanted]
 
 
 def _offending_segments(path: Path, reason: dict[str, Any], *, most: int,
