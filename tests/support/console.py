@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -14,6 +15,9 @@ import uvicorn
 from tradelane.web import create_app
 
 PASSWORD = "correct horse battery staple"
+#: The README's screenshots are rewritten only when asked (`make screenshots`): a test run
+#: leaves the checkout as it found it.
+SCREENSHOTS = os.environ.get("TRADELANE_SCREENSHOTS")
 HEADER = "Order;Qty;Price;ShipDate;Status\n"
 BAD_CSV = HEADER + "PO-1;5;9,50;01.12.2026;open\nPO-2;<b>zwei</b>;100;;closed\n"
 GOOD_CSV = HEADER + "PO-1;5;9,50;01.12.2026;open\nPO-2;2;100;;closed\n"
@@ -57,3 +61,10 @@ def log_in(client: httpx.Client, password: str = PASSWORD, user: str = "ops") ->
     token = token_in(client.get("/login").text)
     return client.post("/login", data={"csrf_token": token, "username": user,
                                        "password": password, "next": "/"})
+
+
+def screenshot_path(name: str, scratch: Path) -> Path:
+    """Where a README screenshot goes: docs/ under ``make screenshots``, else ``scratch``."""
+    folder = Path(SCREENSHOTS) if SCREENSHOTS else scratch
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from support.console import PASSWORD, LiveConsole
-from support.project import CSV_ROUTE, REPO, ProjectDir
+from support.console import PASSWORD, LiveConsole, screenshot_path
+from support.project import CSV_ROUTE, ProjectDir
 from tradelane.ledger.alerts import Heartbeats, Incidents
 from tradelane.ledger.tables import files
 
@@ -153,7 +153,7 @@ def test_no_page_scrolls_sideways_from_phone_to_laptop(browser: sync_api.Page,
 
 
 def test_screenshots_for_the_readme(browser: sync_api.Page, busy_project: ProjectDir,
-                                    live: LiveConsole) -> None:
+                                    live: LiveConsole, tmp_path: Path) -> None:
     page, expect = browser, sync_api.expect
     page.set_viewport_size(LAPTOP)
     page.goto(live.url + "/login")
@@ -161,12 +161,12 @@ def test_screenshots_for_the_readme(browser: sync_api.Page, busy_project: Projec
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#routes tbody tr")).to_have_count(3)
-    docs = REPO / "docs"
     shots = {"console-dashboard.png": "/?pause=1",
              "console-files.png": "/files?state=attention&per=25"}
     for name, path in shots.items():
         page.goto(live.url + path)
-        page.screenshot(path=str(docs / name), full_page=True)
-        data = (docs / name).read_bytes()
+        shot = screenshot_path(name, tmp_path)
+        page.screenshot(path=str(shot), full_page=True)
+        data = shot.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     expect(page.locator("#files tbody tr")).to_have_count(25)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from support.console import BAD_CSV, LiveConsole
-from support.project import CSV_ROUTE, REPO, ProjectDir
+from support.console import BAD_CSV, LiveConsole, screenshot_path
+from support.project import CSV_ROUTE, ProjectDir
 from tradelane.cli import app as cli
 from tradelane.models import FileState
 
@@ -68,8 +68,8 @@ def _log_in(page: sync_api.Page, live: LiveConsole, name: str) -> None:
 
 
 def test_an_operator_fixes_a_row_in_the_browser(browser: sync_api.BrowserContext,
-                                                live: LiveConsole,
-                                                two_routes: ProjectDir) -> None:
+                                                live: LiveConsole, two_routes: ProjectDir,
+                                                tmp_path: Path) -> None:
     expect = sync_api.expect
     page = browser.new_page()
     _log_in(page, live, "olga")
@@ -92,8 +92,7 @@ def test_an_operator_fixes_a_row_in_the_browser(browser: sync_api.BrowserContext
         "#errors tbody td").nth(4).inner_text())
     background = marked.evaluate("e => getComputedStyle(e).backgroundColor")
     assert background not in ("rgba(0, 0, 0, 0)", "transparent")  # visibly marked
-    shot = REPO / "docs" / "console-file.png"
-    shot.parent.mkdir(exist_ok=True)
+    shot = screenshot_path("console-file.png", tmp_path)
     page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
