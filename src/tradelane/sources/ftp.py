@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 Chunk = TypeVar("Chunk", bytes, memoryview)
 
-#: Files larger than this are hashed and written to the spool by a helper thread.
+#: Files larger than this go into reused buffers, and a helper thread writes them to the spool.
 BACKGROUND_FROM = 4 << 20
 
 
