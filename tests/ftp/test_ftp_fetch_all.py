@@ -61,7 +61,7 @@ def test_fetch_all_stops_at_the_deadline_after_the_first(ftpd: Vsftpd, remote_di
 
 def test_a_large_file_is_spooled_whole_with_its_sha256(ftpd: Vsftpd, remote_dir: Path,
                                                        tmp_path: Path) -> None:
-    """Past 4 MB the blocks are hashed and written by a helper thread."""
+    """Past 4 MB a helper thread writes the blocks, from 8 reused buffers (9 MB reuses them)."""
     data = os.urandom(9 << 20) + b"tail"
     _drop(remote_dir, "big.bin", data)
     source = FtpSource(make_route(ftpd, remote_dir), make_settings(ftpd, tmp_path))
