@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tradelane.abc import DeliveryContext, Source, Target
 from tradelane.acks import build_acks, tracking_steps
@@ -60,7 +61,6 @@ from tradelane.errors import (
 from tradelane.events.model import event_rows
 from tradelane.finishing import Finisher, Finishing
 from tradelane.formats import reader_for
-from tradelane.formats.ack_reading import SentInterchange
 from tradelane.formats.split import count, subset_bytes
 from tradelane.ledger import FileRecord, Followup, Ledger, Move, Seen, Step, utcnow
 from tradelane.ledger.alerts import Incidents
@@ -91,6 +91,9 @@ from tradelane.steps import prepared_input
 from tradelane.targets import opened_target
 from tradelane.validators.run import against_schemas
 from tradelane.written import collecting
+
+if TYPE_CHECKING:  # an EDI route's type: a CSV route never loads the EDIFACT tokenizer
+    from tradelane.formats.ack_reading import SentInterchange
 
 log = logging.getLogger("tradelane")
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
-from tradelane.formats.ack_reading import SentInterchange
+if TYPE_CHECKING:  # made by the EDI writers: a CSV route never loads their tokenizer
+    from tradelane.formats.ack_reading import SentInterchange
 
 _CURRENT: ContextVar[list[SentInterchange] | None] = ContextVar("tradelane_written",
                                                                  default=None)

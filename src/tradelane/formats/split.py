@@ -10,9 +10,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from tradelane.formats.fixed import subset as fixed_subset
-from tradelane.formats.json import subset as json_subset
-from tradelane.formats.xml import subset as xml_subset
 from tradelane.spec import (
     CsvFormat,
     EdifactFormat,
@@ -40,11 +37,18 @@ def count(rows: list[Any]) -> int:
 
 def subset_bytes(route: RouteSpec, rows: list[Any]) -> bytes:
     fmt = route.format
+    # each format's writer is imported for its own routes: a CSV route never loads lxml
     if isinstance(fmt, JsonFormat):
+        from tradelane.formats.json import subset as json_subset
+
         return json_subset(rows, fmt)
     if isinstance(fmt, FixedFormat):
+        from tradelane.formats.fixed import subset as fixed_subset
+
         return fixed_subset(rows, fmt)
     if isinstance(fmt, XmlFormat):
+        from tradelane.formats.xml import subset as xml_subset
+
         return xml_subset(rows, fmt)
     if isinstance(fmt, CsvFormat):
         table = pa.Table.from_batches([b for r in rows for b in _batches(r)])
