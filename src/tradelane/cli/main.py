@@ -694,7 +694,9 @@ def _or_exit(action: Any) -> Any:
 
 def _started() -> None:
     """The command's start-up (its imports, the project's models) is over: the collector
-    runs again, and never scans what start-up made, which lives as long as the process."""
+    runs again, and never scans what start-up made, which lives as long as the process (the
+    few thousand objects of cyclic garbage it left, under a megabyte, are kept with it:
+    collecting them would cost the 100 ms saved)."""
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
