@@ -589,6 +589,34 @@ class Ledger:
             raise NotFound(file_id)
         return FileRecord.from_row(row)
 
+    # -- keeping claims (``lease_keeper``) ---------------------------------------------------
+
+    def renew(self, held: Mapping[int, int], *, now: datetime | None = None) -> dict[int, int]:
+        """Extend the lease of the claims this worker holds (file id -> its fencing token) by
+        ``lease`` from now, in one statement guarded by worker and token: a claim another
+        worker took over is not renewed. Returns the ones lost: file id -> the token now.
+        A file this worker moved on itself (recorded, postponed) is neither renewed nor lost."""
+        from sqlalchemy import tuple_
+
+        if not held:
+            return {}
+        now = now or utcnow()
+        pairs = list(held.items())
+        with self.begin() as conn:
+            renewed = set(conn.execute(
+                update(files)
+                .where(tuple_(files.c.id, files.c.fence).in_(pairs),
+                       files.c.lease_owner == self.worker,
+                       files.c.state.in_([s.value for s in _LEASED]))
+                .values(lease_until=now + self.lease)
+                .returning(files.c.id)).scalars())
+            if len(renewed) == len(held):
+                return {}
+            rest = [i for i in held if i not in renewed]
+            rows = conn.execute(select(files.c.id, files.c.fence)
+                                .where(files.c.id.in_(rest))).all()
+        return {r.id: r.fence for r in rows if r.fence != held[r.id]}
+
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
