@@ -62,12 +62,17 @@ def make_project(root: Path, ledger: str, files: int) -> None:
 def run(root: Path, workers: int) -> float:
     """Seconds from starting ``workers`` processes to the last one's exit (their CPU time
     is in ``RUSAGE_CHILDREN``)."""
+    return run_each([root] * workers)
+
+
+def run_each(roots: list[Path]) -> float:
+    """``run`` with one worker per project in ``roots``, all started together."""
     env = {**os.environ}
     env.pop("TRADELANE_LEDGER_URL", None)
     start = time.perf_counter()
     procs = [subprocess.Popen([str(TRADELANE), "run", "--once", "-C", str(root)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-             for _ in range(workers)]
+             for root in roots]
     for proc in procs:
         _, err = proc.communicate()
         if proc.returncode != 0:
@@ -107,7 +112,11 @@ def drop_schema(url: str, schema: str) -> None:
 
 
 SETUPS = (("sqlite, 1 worker", "sqlite", 1), ("postgresql, 1 worker", "pg", 1),
-          ("postgresql, 2 workers", "pg", 2), ("postgresql, 4 workers", "pg", 4))
+          ("postgresql, 2 workers", "pg", 2), ("postgresql, 4 workers", "pg", 4),
+          # the control: 2 workers each on an inbox and a ledger of its own (half the files
+          # each), the same work with no race for files; against "2 workers" it shows what
+          # sharing one inbox costs, apart from what the machine can give two processes
+          ("postgresql, 2 apart", "pg-apart", 2))
 
 
 def one_round(base: Path, files: int, pg: str, startup_cpu: float) -> dict[str, float]:
@@ -115,18 +124,24 @@ def one_round(base: Path, files: int, pg: str, startup_cpu: float) -> dict[str, 
     rates: dict[str, float] = {}
     for name, backend, workers in SETUPS:
         root = base / name.replace(", ", "-").replace(" ", "")
-        schema = None
-        if backend == "sqlite":
-            ledger = f"sqlite:///{root}/.tradelane/ledger.db"
-        else:
-            schema, ledger = pg_schema(pg)
-        make_project(root, ledger, files)
+        apart = backend == "pg-apart"
+        roots = [root / str(i) for i in range(workers)] if apart else [root]
+        ledgers, schemas = [], []
+        for each in roots:
+            if backend == "sqlite":
+                ledgers.append(f"sqlite:///{each}/.tradelane/ledger.db")
+            else:
+                schema, ledger = pg_schema(pg)
+                schemas.append(schema)
+                ledgers.append(ledger)
+            make_project(each, ledgers[-1], files // len(roots))
         load = os.getloadavg()[0]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        seconds = run(root, workers)
+        seconds = run_each(roots) if apart else run(root, workers)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        check(root, ledger, files)
+        for each, ledger in zip(roots, ledgers, strict=True):
+            check(each, ledger, files // len(roots))
         rates[name] = files / seconds
         # the workers' own CPU per file, without their start-up (imports, connecting); the
         # rest of the wall time is waiting (on the ledger's round trips, the disk, the other
@@ -136,7 +151,7 @@ def one_round(base: Path, files: int, pg: str, startup_cpu: float) -> dict[str, 
               f" {1000 * net / files:5.2f} ms/file (+{workers * startup_cpu:.1f} s start-up),"
               f" wall {1000 * seconds * workers / files:6.2f} ms/file/worker, load {load:.1f}",
               flush=True)
-        if schema:
+        for schema in schemas:
             drop_schema(pg, schema)
         shutil.rmtree(root)
     return rates
@@ -264,6 +279,7 @@ def main() -> None:
     two = sorted(r["postgresql, 2 workers"] / r["postgresql, 1 worker"] for r in rounds)
     four = sorted(r["postgresql, 4 workers"] / r["postgresql, 1 worker"] for r in rounds)
     pg_sqlite = sorted(r["postgresql, 1 worker"] / r["sqlite, 1 worker"] for r in rounds)
+    sharing = sorted(r["postgresql, 2 workers"] / r["postgresql, 2 apart"] for r in rounds)
 
     def show(ratios: list[float]) -> str:
         return (f"median {statistics.median(ratios):.2f}x, best {ratios[-1]:.2f}x"
@@ -272,6 +288,7 @@ def main() -> None:
     print(f"2 workers / 1 on PostgreSQL: {show(two)} (target >= 1.7x)")
     print(f"4 workers / 1 on PostgreSQL: {show(four)}")
     print(f"1 worker PostgreSQL / SQLite: {show(pg_sqlite)} (target >= 0.8x)")
+    print(f"2 workers on one inbox / 2 apart: {show(sharing)} (1x: sharing costs nothing)")
 
 
 if __name__ == "__main__":
