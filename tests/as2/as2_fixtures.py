@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from as2_peer import DjangoPeer, KeyPair, free_port, make_pair
@@ -78,9 +77,23 @@ def route_text(url: str, *, mdn: str = "sync", cert: str = "keys/peer.crt",
     return ROUTE.format(url=url, mdn=mdn, cert=cert, extra=extra)
 
 
+@pytest.fixture(scope="session")
+def peer(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DjangoPeer]:
+    """One django-pyas2 for the session (migrating and starting it took 5-10 s a test);
+    ``as2`` resets it before each test."""
+    root = tmp_path_factory.mktemp("as2peer")
+    (root / "ours.crt").write_bytes(keys.ours.cert_pem)
+    # each test's endpoint has its own port: reset() names it
+    server = DjangoPeer(root / "peer", keys.peer, root / "ours.crt", "http://127.0.0.1:9/")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def as2(project: ProjectDir, keys: Keys, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[As2Setup]:
+def as2(project: ProjectDir, keys: Keys, peer: DjangoPeer,
+        monkeypatch: pytest.MonkeyPatch) -> As2Setup:
     monkeypatch.setenv("TL_AS2_PASS", PASS)
     project.file("keys/ours.pem", keys.ours.key_pem)
     project.file("keys/ours.crt", keys.ours.cert_pem)
@@ -89,9 +102,5 @@ def as2(project: ProjectDir, keys: Keys, tmp_path: Path,
     project.file("keys/expired.crt", keys.expired.cert_pem)
     port = free_port()
     project.settings(settings_text(port))
-    peer = DjangoPeer(tmp_path / "peer", keys.peer, project.root / "keys/ours.crt",
-                      f"http://127.0.0.1:{port}/")
-    try:
-        yield As2Setup(project, peer, port)
-    finally:
-        peer.stop()
+    peer.reset(f"http://127.0.0.1:{port}/")
+    return As2Setup(project, peer, port)

@@ -4,15 +4,16 @@ SQLite, ``runserver`` in a subprocess on 127.0.0.1), and throwaway keys made wit
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography import x509
@@ -84,44 +85,93 @@ URLS = """\
 from django.contrib import admin
 from django.urls import include, path
 
-urlpatterns = [path("admin/", admin.site.urls), path("pyas2/", include("pyas2.urls"))]
+import peer_testing
+
+urlpatterns = [path("admin/", admin.site.urls), path("pyas2/", include("pyas2.urls")),
+               path("testing/reset", peer_testing.reset),
+               path("testing/messages", peer_testing.messages),
+               path("testing/partner", peer_testing.partner)]
 """
 
+# The partner record as a fresh peer has it; ``reset`` puts it back between tests.
 SETUP = """\
 import sys
 import django
 django.setup()
-from pyas2.models import Organization, Partner, PrivateKey, PublicCertificate
+from pyas2.models import PrivateKey, PublicCertificate
 
-key = PrivateKey.objects.create(name="peer", key=open(sys.argv[1], "rb").read(), key_pass="")
-cert = PublicCertificate.objects.create(name="tradelane", verify_cert=False,
-                                        certificate=open(sys.argv[2], "rb").read())
-Organization.objects.create(name="peer", as2_name="djpeer", encryption_key=key,
-                            signature_key=key)
-Partner.objects.create(name="tradelane", as2_name="tradelane", target_url=sys.argv[3],
-                       encryption="aes_256_cbc", encryption_cert=cert, signature="sha256",
-                       signature_cert=cert, mdn=True, mdn_mode="SYNC", mdn_sign="sha256")
+PrivateKey.objects.create(name="peer", key=open(sys.argv[1], "rb").read(), key_pass="")
+PublicCertificate.objects.create(name="tradelane", verify_cert=False,
+                                 certificate=open(sys.argv[2], "rb").read())
+"""
+
+# Test-only views inside the peer's own process: the state between tests is reset and read
+# there, not by a ``manage.py shell`` that starts Django again (1-3 s each under load).
+TESTING = """\
+import json
+import shutil
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from pyas2.models import Mdn, Message, Organization, Partner, PrivateKey, PublicCertificate
+
+
+def reset(request):
+    Mdn.objects.all().delete()
+    Message.objects.all().delete()
+    Partner.objects.all().delete()
+    Organization.objects.all().delete()
+    key = PrivateKey.objects.get(name="peer")
+    cert = PublicCertificate.objects.get(name="tradelane")
+    Organization.objects.create(name="peer", as2_name="djpeer", encryption_key=key,
+                                signature_key=key)
+    Partner.objects.create(name="tradelane", as2_name="tradelane",
+                           target_url=request.GET["target_url"], encryption="aes_256_cbc",
+                           encryption_cert=cert, signature="sha256", signature_cert=cert,
+                           mdn=True, mdn_mode="SYNC", mdn_sign="sha256")
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+    return HttpResponse("reset")
+
+
+def messages(request):
+    found = Message.objects.filter(direction=request.GET["direction"]).order_by("id")
+    return JsonResponse([{"id": m.message_id, "status": m.status,
+                          "detail": m.detailed_status or "",
+                          "mdn": m.mdn.status if hasattr(m, "mdn") else ""}
+                         for m in found], safe=False)
+
+
+def partner(request):
+    Partner.objects.filter(as2_name="tradelane").update(**json.loads(request.body))
+    return HttpResponse("updated")
 """
 
 
 class DjangoPeer:
-    """django-pyas2 as the partner ``djpeer``, which knows tradelane as ``tradelane``."""
+    """django-pyas2 as the partner ``djpeer``, which knows tradelane as ``tradelane``.
+
+    Migrated and started once (a session's worth of tests share it); ``reset`` gives each
+    test the state of a fresh peer: no messages, no files, the partner record as set up,
+    pointing at that test's endpoint.
+    """
 
     def __init__(self, root: Path, keys: KeyPair, our_cert: Path, our_url: str):
         self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/pyas2/as2receive"
+        self.base = f"http://127.0.0.1:{self.port}/testing"
         root.mkdir(parents=True, exist_ok=True)
         (root / "data").mkdir(exist_ok=True)
         (root / "peer_settings.py").write_text(SETTINGS.format(root=root, port=self.port))
         (root / "peer_urls.py").write_text(URLS)
+        (root / "peer_testing.py").write_text(TESTING)
         (root / "setup_peer.py").write_text(SETUP)
         (root / "peer.pem").write_bytes(keys.key_pem)
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "peer_settings",
                     "PYTHONPATH": str(root)}
         self.manage("migrate", "--noinput", "-v", "0")
         subprocess.run([sys.executable, str(root / "setup_peer.py"), str(root / "peer.pem"),
-                        str(our_cert), our_url], cwd=root, env=self.env, check=True)
+                        str(our_cert)], cwd=root, env=self.env, check=True)
         self.log = open(root / "server.log", "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{self.port}",
@@ -135,16 +185,26 @@ class DjangoPeer:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("django-pyas2 did not start: "
-                                   + (root / "server.log").read_text()[-2000:])
+                raise RuntimeError("django-pyas2 did not start: " + self.log_tail())
             time.sleep(0.2)
+        self.reset(our_url)
+
+    def log_tail(self) -> str:
+        return (self.root / "server.log").read_text(errors="replace")[-2000:]
+
+    def _call(self, method: str, what: str, **options: Any) -> httpx.Response:
+        answer = httpx.request(method, f"{self.base}/{what}", timeout=30, **options)
+        if answer.status_code != 200:
+            raise RuntimeError(f"django-pyas2 {what}: {answer.status_code} {self.log_tail()}")
+        return answer
+
+    def reset(self, our_url: str) -> None:
+        """A fresh peer's state, with tradelane's endpoint at ``our_url``."""
+        self._call("POST", "reset", params={"target_url": our_url})
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "django", *args], cwd=self.root,
                               env=self.env, check=True, capture_output=True, text=True)
-
-    def shell(self, code: str) -> str:
-        return self.manage("shell", "-c", textwrap.dedent(code)).stdout
 
     def send(self, path: Path) -> None:
         """django-pyas2's own client: ``manage.py sendas2message``."""
@@ -155,29 +215,14 @@ class DjangoPeer:
         self.manage("sendas2message", "djpeer", "tradelane", f"outgoing/{path.name}")
 
     def messages(self, direction: str) -> list[dict[str, str]]:
-        out = self.shell(f"""
-            import json
-            from pyas2.models import Message
-            print(json.dumps([{{"id": m.message_id, "status": m.status,
-                               "detail": m.detailed_status or "",
-                               "mdn": m.mdn.status if hasattr(m, "mdn") else ""}}
-                              for m in Message.objects.filter(direction="{direction}")
-                              .order_by("id")]))
-            """)
-        import json
-
-        return list(json.loads(out.strip().splitlines()[-1]))
+        return list(self._call("GET", "messages", params={"direction": direction}).json())
 
     def payloads(self) -> list[bytes]:
         found = sorted((self.root / "media").rglob("*"))
         return [p.read_bytes() for p in found if p.is_file() and "inbox" in p.parts]
 
     def set_partner(self, **fields: object) -> None:
-        items = ", ".join(f"{k}={v!r}" for k, v in fields.items())
-        self.shell(f"""
-            from pyas2.models import Partner
-            Partner.objects.filter(as2_name="tradelane").update({items})
-            """)
+        self._call("POST", "partner", content=json.dumps(fields))
 
     def stop(self) -> None:
         self.process.terminate()

@@ -1,3 +1,3 @@
 """Fixtures of the AS2 tests (defined in as2_fixtures.py, beside their helpers)."""
 
-from as2_fixtures import as2, keys  # noqa: F401
+from as2_fixtures import as2, keys, peer  # noqa: F401
