@@ -38,8 +38,8 @@ def report():
     sys.stderr.write("GC %r %r\\n" % (gc.isenabled(), gc.get_freeze_count() > 0))
 atexit.register(report)
 sys.argv = ["tradelane", *{argv!r}]
-from tradelane.cli.main import main
-main()
+from tradelane.cli import app  # what the installed ``tradelane`` script runs
+sys.exit(app())
 """
 
 

@@ -68,7 +68,34 @@ else:
     # --help, spec and edi answer without them
     ops = _Deferred("tradelane.ops")
 
-app = typer.Typer(
+class _Tradelane(typer.Typer):
+    """The app as the ``tradelane`` script (and ``python -m tradelane``) starts it."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Start-up makes about a million objects (the spec's models, SQLAlchemy's) and keeps
+        # them all: collecting garbage among them is a sixth of an empty run --once. Paused
+        # until the project is loaded (``_started``), or until a command that loads none
+        # begins.
+        gc.disable()
+        whole = args or "args" in kwargs  # called with its arguments: not the command line
+        return typer.Typer.__call__(self if whole else self._only(sys.argv[1:2]),
+                                    *args, **kwargs)
+
+    def _only(self, name: list[str]) -> typer.Typer:
+        """The app with only the command (or group) ``name`` names: Typer builds the options
+        of every command it holds on each start (about 30 ms for all of them); help on the
+        whole app, or a name that is not a command, gets the whole app."""
+        commands = [c for c in self.registered_commands if c.callback is not None and (
+            c.name or typer.main.get_command_name(c.callback.__name__)) in name]
+        groups = [g for g in self.registered_groups if g.name in name]
+        if not commands and not groups:
+            return self
+        only = copy.copy(self)
+        only.registered_commands, only.registered_groups = commands, groups
+        return only
+
+
+app = _Tradelane(
     help="tradelane: pick up partner files, validate, transform, deliver; quarantine the rest.",
     no_args_is_help=True,
     add_completion=False,
@@ -702,25 +729,6 @@ def _started() -> None:
         gc.enable()
 
 
-def _app_for(args: list[str]) -> typer.Typer:
-    """The app with only the command (or group) that ``args`` names: Typer builds the
-    options of every command it holds on each start (about 30 ms for all of them); help on
-    the whole app, or a name that is not a command, gets the whole app."""
-    name = args[0] if args else ""
-    commands = [c for c in app.registered_commands if c.callback is not None and (
-        c.name or typer.main.get_command_name(c.callback.__name__)) == name]
-    groups = [g for g in app.registered_groups if g.name == name]
-    if not commands and not groups:
-        return app
-    only = copy.copy(app)
-    only.registered_commands, only.registered_groups = commands, groups
-    return only
-
-
 def main() -> None:  # pragma: no cover - console script
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    # Start-up makes about a million objects (the spec's models, SQLAlchemy's) and keeps them
-    # all: collecting garbage among them is a sixth of an empty run --once. Paused until the
-    # project is loaded (``_started``), or until a command that loads none begins.
-    gc.disable()
-    _app_for(sys.argv[1:])()
+    app()
