@@ -13,6 +13,10 @@ the next poll reads that outcome before anything else and only then writes the n
 into this row (``settle``), idempotently. A worker that dies anywhere leaves either a finished
 file (its rows count as handed over) or an unfinished one (they are polled again once its
 lease has run out).
+
+The lease is renewed every third of it while this worker holds it (``lease_keeper.Renewing``:
+a slow query, a snapshot whose file takes long to deliver), from ``turn`` to ``settle`` or
+``release``, so a live worker's poll is never taken over and its rows exported twice.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import socket
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import and_, select, update
 
+from tradelane.ledger.lease_keeper import Renewing
 from tradelane.ledger.store import insert_ignore, utcnow
 from tradelane.ledger.tables import events, files, source_marks
 from tradelane.models import FileState
@@ -37,6 +44,7 @@ if TYPE_CHECKING:
 
     from tradelane.ledger import Ledger
 
+log = logging.getLogger("tradelane")
 #: The states that say a snapshot's rows were handed over (delivered, or quarantined with
 #: them); ``done`` is the status-column word for each.
 _HANDED_OVER = {FileState.DELIVERED.value: True, FileState.ARCHIVED.value: True,
@@ -84,6 +92,9 @@ class Marks:
         place = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
         self.owner = f"{socket.gethostname()}:{place}"
         self.lease_seconds = lease_seconds
+        renew = weakref.WeakMethod(self._renew)  # the thread does not keep a dropped source
+        self._keeping = Renewing(lambda: (method := renew()) is not None and method(),
+                                 lease_seconds / 3, f"the poll of {route}")
 
     def turn(self, local: set[str], legacy: Mark | None = None) -> Turn:
         """Decide, under the row's lock, what this poll does (see ``Turn``); ``local`` are the
@@ -102,6 +113,7 @@ class Marks:
                 if mark.owner == self.owner and mark.snapshot in local:
                     self._lease(conn, now + timedelta(seconds=self.lease_seconds),
                                 snapshot=mark.snapshot)
+                    self._keeping.start()
                     return Turn("ours", mark)
                 if alive and mark.owner != self.owner:
                     return Turn("busy", mark)
@@ -110,21 +122,26 @@ class Marks:
                 return Turn("busy", mark)  # polling right now
             # free, expired, or our snapshot lost with a crash: poll again from the watermark
             self._lease(conn, now + timedelta(seconds=self.lease_seconds), snapshot=None)
+            self._keeping.start()
             return Turn("poll", Mark(mark.watermark, owner=self.owner))
 
     def polled(self, name: str, next_watermark: Any, keys: list[Any] | None, rows: int) -> bool:
         """Record the snapshot just written as the poll in flight; False if this worker lost
         the lease meanwhile (the snapshot must not be offered)."""
         with self.ledger.begin() as conn:
-            return conn.execute(update(source_marks).where(
+            ours = conn.execute(update(source_marks).where(
                 *self._key(), source_marks.c.owner == self.owner,
                 source_marks.c.snapshot.is_(None)).values(
                     snapshot=name, next_watermark=_dump(next_watermark),
                     keys=None if keys is None else json.dumps(keys), rows=rows,
                     updated_at=utcnow())).rowcount == 1
+        if not ours:
+            self._keeping.stop()
+        return ours
 
     def release(self) -> None:
         """Nothing new was found: the lease goes now."""
+        self._keeping.stop()
         with self.ledger.begin() as conn:
             conn.execute(update(source_marks).where(
                 *self._key(), source_marks.c.owner == self.owner,
@@ -134,6 +151,7 @@ class Marks:
     def settle(self, name: str) -> bool:
         """The snapshot ``name`` is finished: its watermark becomes the route's, the lease
         goes. False if it was settled already (by this or another worker)."""
+        self._keeping.stop()
         with self.ledger.begin() as conn:
             row = conn.execute(select(source_marks.c.next_watermark).where(
                 *self._key(), source_marks.c.snapshot == name).with_for_update()).first()
@@ -154,6 +172,21 @@ class Marks:
         return None if row is None else _mark(row)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _renew(self) -> bool:
+        """Extend the lease this worker holds (``_keeping``); False once it is not ours."""
+        from datetime import timedelta
+
+        with self.ledger.begin() as conn:
+            ours = conn.execute(update(source_marks).where(
+                *self._key(), source_marks.c.owner == self.owner,
+                source_marks.c.lease_until.is_not(None)).values(
+                    lease_until=utcnow() + timedelta(seconds=self.lease_seconds))
+                ).rowcount == 1
+        if not ours:
+            log.warning("%s: the table poll's lease was taken over by another worker",
+                        self.route)
+        return ours
 
     def _key(self) -> tuple[Any, ...]:
         return (source_marks.c.route == self.route, source_marks.c.source == self.source)
