@@ -21,6 +21,7 @@ import threading
 #: each one; a point missing from here is an error when it is reached under test.
 POINTS = (
     "claimed",                 # after the claim commit, before anything is read
+    "lease-renewed",           # the claims in hand were renewed (lease_keeper), work goes on
     "staged",                  # the snapshot is taken, nothing is written yet
     "numbers-allocated",       # control numbers are taken for an output, not yet written
     "output-written",          # outputs are durable on disk, the ledger does not know yet

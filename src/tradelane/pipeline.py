@@ -66,6 +66,7 @@ from tradelane.ledger import FileRecord, Followup, Ledger, Move, Seen, Step, utc
 from tradelane.ledger.alerts import Incidents
 from tradelane.ledger.followups import Followups
 from tradelane.ledger.keys import Keys, SameContentInProgress
+from tradelane.ledger.lease_keeper import LeaseKeeper
 from tradelane.logs import bind
 from tradelane.models import Delivery, FileRef, FileResult, FileState, Outcome
 from tradelane.paths import (
@@ -220,6 +221,7 @@ class Pipeline:
         self.quarantine_root = self.settings.path(self.settings.folders.quarantine)
         self.archive_root = self.settings.path(self.settings.folders.archive)
         self._chunking: dict[str, _Chunking] = {}  # chunk sizes learnt per route
+        self.leases = LeaseKeeper(ledger)  # claims in hand are renewed while they are
 
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -325,6 +327,12 @@ class Pipeline:
 
     def _run(self, route: RouteSpec, source: Source, target: Target, works: list[_Work], *,
              force: bool = False, pool: ThreadPoolExecutor | None = None) -> list[FileResult]:
+        with self.leases.holding(w.record for w in works):  # a long file keeps its claim
+            return self._run_held(route, source, target, works, force=force, pool=pool)
+
+    def _run_held(self, route: RouteSpec, source: Source, target: Target, works: list[_Work],
+                  *, force: bool = False,
+                  pool: ThreadPoolExecutor | None = None) -> list[FileResult]:
         """Stage, check and deliver each file, then record the deliveries of the chunk in one
         ledger transaction and finish them (archive the originals) in one more.
 
@@ -490,7 +498,8 @@ class Pipeline:
             # sequences.py, preparation.py: a retry writes the same numbers and date
             with numbering(self.ledger, record.id, route.name, partner), \
                     preparing(record.received_at), collecting() as work.sent:
-                delivery = target.deliver(batches, ctx)
+                # a claim lost meanwhile stops the target before its commit step
+                delivery = target.deliver(self.leases.guarded(record, batches), ctx)
         except RecordsRejected as exc:  # split: the receiver refused some records, took the rest
             delivery = exc.delivery
             checked.refused_by_target(exc)
