@@ -17,9 +17,11 @@ other case uses ``executemany`` (SQLAlchemy's multi-row VALUES) per batch.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -173,15 +175,19 @@ class TableTarget:
 
     def _deliver(self, batches: Iterable[Document], ctx: DeliveryContext) -> int:
         pieces = _pieces(batches, self.spec.batch)
-        first = next(pieces, None)
+        file_key = marker_key(ctx.sha256, ctx.route, self.name)
+        # the database's round trips overlap the reading of the first batch (a big file's
+        # first batch takes a few tenths of a second: the COPY starts that much sooner)
+        lookup = _Background(self._look_up, file_key)
+        try:
+            first = next(pieces, None)
+        finally:
+            lookup.join()
         if first is None:
             return 0
+        done = lookup.result()
         table = self._target_table(first)
         markers = self._marker_table()
-        file_key = marker_key(ctx.sha256, ctx.route, self.name)
-        with self.engine.connect() as conn:
-            done = conn.execute(select(markers.c.records).where(markers.c.key == file_key)) \
-                .scalar()
         if done is not None:  # an earlier attempt committed it: the ledger was not told
             log.info("%s was loaded into %s before (marker %s): nothing to do",
                      ctx.original_name, self.name, file_key[:12])
@@ -213,6 +219,18 @@ class TableTarget:
             self._mark(conn, markers, file_key, ctx, -1, count)
         crash_point("table-committed")
         return count
+
+    def _look_up(self, file_key: str) -> int | None:
+        """The records of the file's marker (None: not loaded yet); the table is reflected
+        and the marker table made on the way, so the first batch finds them ready."""
+        markers = self._marker_table()
+        if self._table is None:
+            with contextlib.suppress(NoSuchTableError):  # created or reported with the batch
+                self._table = self._reflect()
+        with self.engine.connect() as conn:
+            done = conn.execute(select(markers.c.records).where(markers.c.key == file_key)) \
+                .scalar()
+        return None if done is None else int(done)
 
     def _mark(self, conn: Connection, markers: Table, key: str, ctx: DeliveryContext,
               batch: int, records: int = 0) -> bool:
@@ -425,6 +443,34 @@ def _pieces(batches: Iterable[Document], size: int) -> Iterator[pa.Table]:
                 held, rows = [], 0
     if held:
         yield pa.concat_tables(held) if len(held) > 1 else held[0]
+
+
+class _Background:
+    """A call run in a helper thread (keeping the caller's log context); ``result`` returns
+    its value or raises its exception in the caller."""
+
+    def __init__(self, call: Callable[..., Any], *args: Any):
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = call(*args)
+            except BaseException as exc:  # raised in the caller by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(run,),
+                                        name="table-lookup", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _chain(first: pa.Table, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
