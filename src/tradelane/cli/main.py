@@ -72,10 +72,10 @@ class _Tradelane(typer.Typer):
     """The app as the ``tradelane`` script (and ``python -m tradelane``) starts it."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Start-up makes about a million objects (the spec's models, SQLAlchemy's) and keeps
-        # them all: collecting garbage among them is a sixth of an empty run --once. Paused
-        # until the project is loaded (``_started``), or until a command that loads none
-        # begins.
+        # Start-up makes some 170,000 objects the collector tracks (the spec's models,
+        # SQLAlchemy's) and keeps them all: collecting among them was a sixth of an empty
+        # run --once. Paused until the project is loaded (``_started``), or until a command
+        # that loads none begins.
         gc.disable()
         whole = args or "args" in kwargs  # called with its arguments: not the command line
         return typer.Typer.__call__(self if whole else self._only(sys.argv[1:2]),
