@@ -125,6 +125,30 @@ def test_a_text_cut_in_the_middle_of_a_secret_keeps_at_most_three_characters(
             assert len(kept) <= 3, (cut, text, out)
 
 
+def test_a_whole_value_is_not_taken_for_the_cut_off_part_of_a_passphrase() -> None:
+    """A page prints values whole: ``console:olga`` starts with the last word of the
+    passphrase ``a password for the console`` and a CSV line ends with ``open``, the start of
+    ``open sesame``; neither is a piece of the secret. A mark still says where a cut is."""
+    redactor = Redactor(["a password for the console", "open sesame"])
+    for value in ("console:olga", "PO-1;5;9,50;01.12.2026;open"):
+        assert redactor.redact(value, whole=True) == value
+        assert redactor.redact(value) != value  # a text from outside may be a cut-off piece
+    assert redactor.redact("PO-1;open ses…", whole=True) == f"PO-1;{MASK}…"
+    assert redactor.redact("login with open sesame please", whole=True) \
+        == f"login with {MASK} please"
+
+
+@pytest.mark.parametrize("name", ["plain", "quote_plus", "b64_pair_std_pad", "hex", "json"])
+def test_a_whole_text_cut_at_a_mark_keeps_at_most_three_characters(
+        redactor: Redactor, name: str) -> None:
+    form = forms(PASSWORD)[name]
+    for cut in range(1, len(form)):
+        for text in (f"body: {form[:cut]}…", f"body: {form[:cut]}..."):
+            out = redactor.redact(text, whole=True)
+            kept = out.replace("body: ", "").replace(MASK, "").rstrip(".…")
+            assert len(kept) <= 3, (cut, text, out)
+
+
 def test_text_without_secrets_is_unchanged(redactor: Redactor) -> None:
     text = ("quarantined orders_0412.csv (validate): 3 problems in the data; first at row 2"
             " (line 3)\nAuthorization: Basic *** and a password field that is empty")

@@ -13,7 +13,9 @@ all of these forms:
 - JSON-escaped (``\\u00fc``, ``\\"``, ``\\/``), and hex;
 - split over lines (line breaks, with indentation, or as ``\\n`` escapes in a JSON string);
 - cut off: a text that ends (or stops at ``…`` / ``...``) in the middle of a secret, or
-  starts in the middle of one, keeps at most ``PARTIAL - 1`` of its characters.
+  starts in the middle of one, keeps at most ``PARTIAL - 1`` of its characters. A text
+  known to be whole (``whole=True``: a value a page prints as stored) is cut only where a
+  mark says so: its own start and end are not the middle of a secret.
 
 Forms are compared without regard to ASCII case (hex and percent-encoding come in both):
 a value that differs from a secret only in case is masked too, which costs nothing.
@@ -50,6 +52,8 @@ _PARTIAL_FORM = 8
 _NOISE = re.compile(r"(?:\r\n|\r|\n|\\r\\n|\\n|\\r)[ \t]*|\\/")
 # Where a text was cut off: its end, or a mark saying it was shortened.
 _CUT = re.compile(r"\ufffd*(?:…|\.\.\.|\Z)")
+# Where a text known to be whole (a value shown as it was stored) shows it was shortened.
+_MARKED_CUT = re.compile(r"\ufffd*(?:…|\.\.\.)|\ufffd+\Z")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -76,7 +80,7 @@ class _Forms:
                    {k: tuple(v) for k, v in by_end.items()},
                    _trie(by_start), _trie(by_end), max(map(len, forms), default=0))
 
-    def spans(self, view: str) -> list[tuple[int, int]]:
+    def spans(self, view: str, complete: bool = False) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
         if self.starts is None:
             return spans
@@ -92,11 +96,11 @@ class _Forms:
                 spans.append((at, at + len(whole)))
                 continue
             if cuts is None:
-                cuts = [cut.start() for cut in _CUT.finditer(view)]
+                cuts = [c.start() for c in (_MARKED_CUT if complete else _CUT).finditer(view)]
             cut = self._cut_off(view, at, forms, cuts)
             if cut:
                 spans.append((at, cut))
-        begun = self._begun(view)
+        begun = 0 if complete else self._begun(view)
         if begun:
             spans.append((0, begun))
         return spans
@@ -207,12 +211,17 @@ class Redactor:
             else:
                 self.add(secret)
 
-    def redact(self, text: str) -> str:
-        """``text`` with every form of every known secret replaced by ``MASK``."""
+    def redact(self, text: str, *, whole: bool = False) -> str:
+        """``text`` with every form of every known secret replaced by ``MASK``.
+
+        ``whole``: the text is complete, as stored (a value a page shows), so its start and end
+        are not cuts; only a mark (``…``, ``...``, U+FFFD) is. Otherwise a value that merely
+        ends with a secret's first characters (``…;open`` and the passphrase ``open sesame``)
+        or starts with its last ones would be masked as if cut off."""
         if not text or not self._secrets:
             return text
         view = _View.of(text)
-        spans = self._forms.spans(view.text.translate(_ASCII_LOWER))
+        spans = self._forms.spans(view.text.translate(_ASCII_LOWER), whole)
         if not spans:
             return text
         out, done = [], 0
@@ -405,9 +414,9 @@ def register_environment(environ: Mapping[str, str] | None = None) -> None:
                 continue  # not a URL after all
 
 
-def redact(text: str) -> str:
-    """``text`` with every registered secret masked, in every form."""
-    return _known.redact(text)
+def redact(text: str, *, whole: bool = False) -> str:
+    """``text`` with every registered secret masked, in every form (``Redactor.redact``)."""
+    return _known.redact(text, whole=whole)
 
 
 def active() -> bool:

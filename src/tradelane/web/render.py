@@ -17,8 +17,10 @@ from tradelane.web.session import session_of, take_flash
 
 
 def _shown(value: Any) -> Any:
-    """Every value a template prints: no known secret shows, whatever put it in the ledger."""
-    return redact.redact(value) if isinstance(value, str) else value
+    """Every value a template prints: no known secret shows, whatever put it in the ledger.
+    A value is printed whole, so only a visible mark makes it a cut-off one: the history's
+    ``console:olga`` stays itself beside the passphrase ``a password for the console``."""
+    return redact.redact(value, whole=True) if isinstance(value, str) else value
 
 
 _env = Environment(
