@@ -5,10 +5,11 @@ A file whose processing takes longer (a 2 GB CSV, a slow partner, a table load) 
 taken over while its worker is alive: ``LeaseKeeper`` renews every claim a worker holds every
 ``lease / 3``, in one ledger statement guarded by worker and fencing token
 (``Ledger.renew``). A claim another worker took over meanwhile (this one stalled: a pause, a
-swap storm, a ledger out of reach for two thirds of the lease) is not renewed, and the holder
+swap storm, the ledger out of reach for a whole lease) is not renewed, and the holder
 learns it lost it: ``check`` raises ``StaleClaim`` and ``guarded`` stops the target before
-its commit step, so the file is neither delivered by both nor recorded by the loser. A worker
-that is stopped (SIGSTOP) or dead renews nothing: its thread stops with it.
+its commit step (a claim lost during the commit itself is caught by fencing only: the loser
+records nothing). A worker that is stopped (SIGSTOP) or dead renews nothing: its thread
+stops with it.
 
 A failed renewal (the ledger down) is logged and tried again soon; it never stops the worker.
 ``Renewing`` is the thread itself, also used for a table source's polling lease.
