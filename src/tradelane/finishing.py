@@ -46,6 +46,7 @@ from tradelane.quarantine import release, write_reason
 if TYPE_CHECKING:
     from tradelane.abc import Source
     from tradelane.ledger import Ledger
+    from tradelane.ledger.busy import Busy
     from tradelane.staging import Staged
 
 log = logging.getLogger("tradelane")
@@ -106,11 +107,15 @@ class Finisher:
         publish_due(self.ledger, {i.record.route for i in items})  # events recorded with them
         return list(items)
 
-    def recover(self, route: str,
-                adopt: Callable[[FileRecord], list[Followup]]) -> list[Finishing]:
+    def recover(self, route: str, adopt: Callable[[FileRecord], list[Followup]],
+                busy: Busy | None = None) -> list[Finishing]:
         """Steps left by a worker that stopped (or failed) after recording an outcome;
-        ``adopt`` gives the steps of a delivered file that has none recorded."""
-        publish_due(self.ledger, [route])  # events left waiting (a crash, a broker down)
+        ``adopt`` gives the steps of a delivered file that has none recorded. ``busy`` (what
+        the pass found waiting) spares the queries of a route that has nothing waiting."""
+        # events left waiting (a crash, a broker down)
+        publish_due(self.ledger, [route], busy=busy.events if busy is not None else None)
+        if busy is not None and route not in busy.followups:
+            return []
         due = self.followups.take_due(route, adopt=adopt)
         if not due:
             return []

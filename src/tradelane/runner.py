@@ -31,6 +31,7 @@ from tradelane.errors import ConfigError, Conflict, InvalidRoute, RequestError, 
 from tradelane.finishing import Finisher
 from tradelane.ledger import FileRecord, Ledger, utcnow
 from tradelane.ledger.alerts import Incidents
+from tradelane.ledger.busy import Busy
 from tradelane.models import FileResult, FileState, Outcome, RunSummary
 from tradelane.paths import TEMP_MARK, is_inside
 from tradelane.processes import WorkerPool
@@ -105,14 +106,25 @@ class Runner:
         if not self._swept:
             self.sweep()
         summary = RunSummary()
-        self._report_invalid(routes, summary)
+        busy = Busy.read(self.ledger)  # one query: which routes have anything waiting
+        self._report_invalid(routes, summary, busy)
+        quiet: list[dict[str, object]] = []  # runs that found no file: recorded together
         for name in routes or sorted(self.project.routes):
             route = self.project.route(name)
-            run_id = self.ledger.start_run(name)
+            started = utcnow()
+            run_id: int | None = None
+
+            def listed(route_name: str, count: int) -> None:
+                nonlocal run_id
+                if count and run_id is None:  # files to take: the run is recorded as running
+                    run_id = self.ledger.start_run(route_name)
+                if on_listed:
+                    on_listed(route_name, count)
+
             before = len(summary.results)
             error = None
             try:
-                self.poll(route, summary, on_file=on_file, on_listed=on_listed)
+                self.poll(route, summary, on_file=on_file, on_listed=listed, busy=busy)
             except TransientError as exc:
                 error = str(exc)
                 summary.source_errors[name] = error
@@ -126,13 +138,17 @@ class Runner:
                 error = f"internal error ({type(exc).__name__}: {exc}); please report it"
                 summary.internal_errors[name] = error
             mine = summary.results[before:]
-            self.ledger.finish_run(
-                run_id, error=error,
-                delivered=sum(r.outcome == Outcome.DELIVERED for r in mine),
-                quarantined=sum(r.outcome == Outcome.QUARANTINED for r in mine),
-                duplicates=sum(r.outcome == Outcome.DUPLICATE for r in mine),
-                pending=sum(r.outcome == Outcome.PENDING for r in mine))
-        for result in self.retry_reprocessing(routes):
+            counts = {"delivered": sum(r.outcome == Outcome.DELIVERED for r in mine),
+                      "quarantined": sum(r.outcome == Outcome.QUARANTINED for r in mine),
+                      "duplicates": sum(r.outcome == Outcome.DUPLICATE for r in mine),
+                      "pending": sum(r.outcome == Outcome.PENDING for r in mine)}
+            if run_id is not None:
+                self.ledger.finish_run(run_id, error=error, **counts)
+            else:
+                quiet.append({"route": name, "started_at": started, "finished_at": utcnow(),
+                              "error": error, **counts})
+        self.ledger.record_runs(quiet)
+        for result in self.retry_reprocessing(routes, busy):
             _report(summary, [result], on_file)
         return summary
 
@@ -149,11 +165,14 @@ class Runner:
             if pool is not None:
                 pool.close()
 
-    def _report_invalid(self, routes: list[str] | None, summary: RunSummary) -> None:
+    def _report_invalid(self, routes: list[str] | None, summary: RunSummary,
+                        busy: Busy | None = None) -> None:
         """Routes disabled by a bad mapping: a configuration error of their own (with an
         alert), while the other routes run."""
         # a mapping fixed since: its alert is resolved
-        self.incidents.resolve_others("invalid", {f"invalid:{n}" for n in self.project.invalid})
+        if busy is None or busy.alert("invalid"):
+            self.incidents.resolve_others("invalid",
+                                          {f"invalid:{n}" for n in self.project.invalid})
         for name, problems in sorted(self.project.invalid.items()):
             if routes and name not in routes:
                 continue
@@ -169,17 +188,22 @@ class Runner:
 
     def poll(self, route: RouteSpec, summary: RunSummary,
              on_file: Callable[[FileResult], None] | None = None,
-             on_listed: Callable[[str, int], None] | None = None) -> None:
+             on_listed: Callable[[str, int], None] | None = None,
+             busy: Busy | None = None) -> None:
+        """``busy``: what the pass found waiting in the ledger; without it every question
+        about the route is asked of the ledger."""
         first_listing = route.name not in self._sources
         source = self.source(route)
         with source:
             Finisher(self.ledger, source).recover(
-                route.name, lambda record: self.pipeline.original_steps(record))
+                route.name, lambda record: self.pipeline.original_steps(record), busy)
             refs = source.list_ready()
             if first_listing and route.source.stable and self._settle(route):
                 refs = source.list_ready()
-            self._report_unusual(route, source, refs)
-            _report(summary, self._reconcile_pending(route, source, refs), on_file)
+            if refs.unusual or busy is None or busy.alert("unusual", route.name):
+                self._report_unusual(route, source, refs)
+            if busy is None or route.name in busy.pending:
+                _report(summary, self._reconcile_pending(route, source, refs), on_file)
             if on_listed:
                 on_listed(route.name, len(refs))
             if not refs:
@@ -343,8 +367,12 @@ class Runner:
             return self.pipeline.process(route, source, record, target=target, force=force,
                                          quarantined=quarantined)
 
-    def retry_reprocessing(self, routes: list[str] | None = None) -> list[FileResult]:
+    def retry_reprocessing(self, routes: list[str] | None = None,
+                           busy: Busy | None = None) -> list[FileResult]:
         """Reprocess attempts from quarantine that hit a temporary failure and are now due."""
+        if busy is not None and not (busy.pending if routes is None
+                                     else busy.pending & set(routes)):
+            return []
         due = [r for r in self.ledger.files(states=[FileState.PENDING])
                if (routes is None or r.route in routes) and r.path
                and is_inside(Path(r.path), self.pipeline.quarantine_root)

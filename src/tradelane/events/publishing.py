@@ -30,12 +30,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, union, update
 
 from tradelane.crashpoints import crash_point
 from tradelane.errors import TransientError
 from tradelane.events import Message
-from tradelane.ledger.alerts import Incidents
+from tradelane.ledger.alerts import Incidents, alerts
 from tradelane.ledger.store import clip, utcnow
 from tradelane.ledger.tables import event_outbox
 from tradelane.spec.events import BROKERS, EventsSpec
@@ -58,11 +58,19 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_BACKOFF, 2.0 ** max(1, attempts)))
 
 
-def publish_due(ledger: Ledger, routes: Iterable[str]) -> int:
+def publish_due(ledger: Ledger, routes: Iterable[str], *,
+                busy: Iterable[str] | None = None) -> int:
     """Publish the due events of ``routes``; the number published. Never raises for a
-    broker's failure (it is recorded on the rows and alerted)."""
+    broker's failure (it is recorded on the rows and alerted).
+
+    Only routes with unsent events or an open ``events_waiting`` alert are visited: ``busy``
+    names them if the caller knows (``ledger.busy.Busy``), else one query finds them."""
+    wanted = set(routes)
+    if not wanted:
+        return 0
+    active = wanted & set(busy) if busy is not None else _active(ledger, wanted)
     sent = 0
-    for route in sorted(set(routes)):
+    for route in sorted(active):
         with ExitStack() as stack:  # one connection per broker for all the route's rounds
             opened: dict[str, Any] = {}
             more = _connect(ledger, route, stack, opened)  # none due: no write transaction
@@ -71,6 +79,17 @@ def publish_due(ledger: Ledger, routes: Iterable[str]) -> int:
                 sent += done
         _alert(ledger, route)
     return sent
+
+
+def _active(ledger: Ledger, routes: set[str]) -> set[str]:
+    """Those of ``routes`` with unsent events or an ``events_waiting`` alert to resolve."""
+    o, a = event_outbox.c, alerts.c
+    query = union(
+        select(o.route).where(o.sent_at.is_(None), o.route.in_(routes)),
+        select(a.route).where(a.kind == "events_waiting", a.resolved_at.is_(None),
+                              a.route.in_(routes)))
+    with ledger.engine.connect() as conn:
+        return set(conn.execute(query).scalars())
 
 
 def _connect(ledger: Ledger, route: str, stack: ExitStack, opened: dict[str, Any]) -> bool:
@@ -202,7 +221,7 @@ def publish_waiting(ledger: Ledger) -> int:
     with ledger.engine.connect() as conn:
         routes = set(conn.execute(select(event_outbox.c.route).where(
             event_outbox.c.sent_at.is_(None)).distinct()).scalars())
-    return publish_due(ledger, routes) if routes else 0
+    return publish_due(ledger, routes, busy=routes) if routes else 0
 
 
 def waiting(ledger: Ledger, route: str | None = None) -> int:
