@@ -158,6 +158,12 @@ class Validator(Protocol):
         wrong with it (a broken schema, or one that reaches outside ``schemas/``)."""
         ...
 
+    def files(self) -> list[Path]:
+        """The files ``compile`` would read (the schema and everything it pulls in), found
+        without compiling: they are part of the route's mapping version, so a changed schema
+        is a new version. Raises ``ConfigError`` like ``compile``."""
+        ...
+
     def validate(self, staged: Staged, route: RouteSpec, *, limit: int) -> Findings:
         """Check the file, in bounded memory (a file too big to check raises
         ``LimitExceeded``; one that cannot be parsed raises ``MalformedInput``)."""

@@ -6,8 +6,7 @@ included two levels down, is a new version of the route.
 Finding them parses the schemas (XML ones with lxml). A load of the project with nothing
 to do must not pay that, so the list is remembered in the verdict cache (``spec.verdicts``)
 under the step and the path, size and mtime of every file in ``schemas/``: editing any
-schema file finds them again. A validator kind from a plug-in without a ``files()`` method
-is compiled to learn them.
+schema file finds them again.
 """
 
 from __future__ import annotations
@@ -40,9 +39,8 @@ def schema_files(route: RouteSpec, root: Path) -> list[Path]:
 
 def _step_files(step: ValidateStep, folder: SchemaFolder) -> list[Path]:
     validator = VALIDATORS.of(step).create(step, folder)
-    files = getattr(validator, "files", None) or validator.compile
     try:
-        return list(files())
+        return list(validator.files())
     except ConfigError:
         path = (folder.project_root / step.schema_file).resolve()
         return [path] if path.is_file() else []
