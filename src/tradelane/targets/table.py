@@ -10,7 +10,8 @@ same file waits on its primary key and then finds it taken.
 the same way on every retry), and a last marker for the whole file: a retry skips the
 batches already committed and loads the rest.
 
-Insert mode on PostgreSQL streams each batch with ``COPY ... FROM STDIN`` (psycopg); every
+Insert mode on PostgreSQL streams the file with ``COPY ... FROM STDIN`` (psycopg), in the
+binary format where every column has an exact encoder (``pgbinary``), else in CSV; every
 other case uses ``executemany`` (SQLAlchemy's multi-row VALUES) per batch.
 """
 
