@@ -11,16 +11,15 @@ with its decimal mark, every value is escaped with its release character.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, BinaryIO
 
-import pyarrow as pa
-
 from tradelane import sequences, written
 from tradelane.formats.ack_reading import MAX_DOCUMENTS, SentInterchange
+from tradelane.formats.edi_writing import DocumentWriting, blank
 from tradelane.formats.edifact_contrl import build_contrl, error_code
 from tradelane.formats.edifact_envelope import first
 from tradelane.formats.edifact_syntax import CHARSETS, Block, Delimiters, Repeated
@@ -135,14 +134,14 @@ class _Values(dict):
 
     def __init__(self, values: Mapping[str, Any], rows: list[dict[str, Any]],
                  mark: str = "."):
-        super().__init__({k: _number(_blank(v), mark) for k, v in values.items()})
+        super().__init__({k: _number(blank(v), mark) for k, v in values.items()})
         self.rows = rows
         self.mark = mark
 
     def __missing__(self, key: str) -> Any:
         if key.startswith("sum_"):
             name = key[4:]
-            total = sum(float(r[name]) for r in self.rows if _blank(r.get(name)) != "")
+            total = sum(float(r[name]) for r in self.rows if blank(r.get(name)) != "")
             self[key] = _number(total, self.mark)
             return self[key]
         return ""
@@ -152,48 +151,6 @@ def _number(value: Any, mark: str) -> Any:
     if mark != "." and isinstance(value, float | Decimal) and not isinstance(value, bool):
         return _Number(value, mark)
     return value
-
-
-def _blank(value: Any) -> Any:
-    return "" if value is None or (isinstance(value, float) and value != value) else value
-
-
-def _scalars(header: Mapping[str, Any]) -> dict[str, Any]:
-    """Header values of a message; a header column (EDIFACT input) gives its first value."""
-    return {k: (v[0].as_py() if len(v) else None) if isinstance(v, pa.Array) else v
-            for k, v in header.items()}
-
-
-def _messages(batches: Iterable[Document], group_by: str | None
-              ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(header values, records) per message: a batch each, or runs of equal ``group_by``."""
-    header: dict[str, Any] = {}
-    rows: list[dict[str, Any]] = []
-    for doc in batches:
-        records = doc.records.to_pylist()
-        if group_by is None:
-            if records:
-                yield _scalars(doc.header), records
-            continue
-        for record in records:
-            if rows and record.get(group_by) != rows[0].get(group_by):
-                yield header, rows
-                rows = []
-            if not rows:
-                header = _scalars(doc.header)
-            rows.append(record)
-    if rows:
-        yield header, rows
-
-
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    if isinstance(value, str) and value:
-        return datetime.fromisoformat(value)
-    return None
 
 
 class EdifactWriter:
@@ -212,20 +169,17 @@ class EdifactWriter:
         if not (tpl.sender and tpl.recipient):
             raise ValueError("the EDIFACT writer needs a sender and a recipient (target.edifact"
                              " or the route's partner)")
-        messages: list[tuple[str, list[Segment]]] = []
-        count = 0
-        prepared: datetime | None = None
-        for number, (header, rows) in enumerate(_messages(batches, tpl.group_by), start=1):
-            values = {**header, **rows[0], "line_count": len(rows), "message_ref": number}
-            if prepared is None and tpl.prepared:
-                prepared = _when(_blank(values.get(tpl.prepared)))
-            segs = [_render(t, _Values(values, rows, d.decimal), d) for t in tpl.header]
-            for line_no, row in enumerate(rows, start=1):
-                line = _Values({**values, **row, "line_no": line_no}, rows, d.decimal)
-                segs += [_render(t, line, d) for t in tpl.line]
-            segs += [_render(t, _Values(values, rows, d.decimal), d) for t in tpl.summary]
-            messages.append((str(number), segs))
-            count += len(rows)
+        writing = DocumentWriting(batches, group_by=tpl.group_by, prepared=tpl.prepared,
+                                  kind="message", number_field="message_ref",
+                                  lenient_time=False)
+        parts = {"header": tpl.header, "line": tpl.line, "summary": tpl.summary}
+
+        def segments(part: str, values: dict[str, Any], rows: list[dict[str, Any]],
+                     where: str) -> list[Segment]:
+            placeholders = _Values(values, rows, d.decimal)
+            return [_render(t, placeholders, d) for t in parts[part]]
+
+        messages = [(str(number), segs) for number, segs in writing.documents(segments)]
         # the partner's sequences, when it keeps them (sequences.py): taken once per output
         # and reused by its retries, so a retry still writes the very same file
         numbering = sequences.current()
@@ -245,10 +199,10 @@ class EdifactWriter:
             digest = "".join(f"'{s[0]}' EDI segment: {list(s[1:])}" for s in body)
             ref = hashlib.sha256(digest.encode()).hexdigest()[:14].upper()
         text = render_segments(_envelope(tpl.sender, tpl.recipient, ref, body,
-                                         syntax=tpl.syntax, prepared=prepared), d)
+                                         syntax=tpl.syntax, prepared=writing.prepared), d)
         ident = tpl.syntax.partition(":")[0]
         out.write(text.encode(CHARSETS.get(ident, "latin-1")))
         written.wrote(SentInterchange(  # for acknowledgement tracking, whatever the target
             "edifact", _id_qualifier(tpl.sender), _id_qualifier(tpl.recipient), ref,
             len(messages), documents))
-        return count
+        return writing.count

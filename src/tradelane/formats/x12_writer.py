@@ -10,13 +10,11 @@ cannot hold) quarantines the file with each place named, and costs the partner n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, BinaryIO
-
-import pyarrow as pa
 
 from tradelane import sequences, written
 from tradelane.errors import DeliveryRejected
@@ -26,6 +24,7 @@ from tradelane.formats.ack_reading import (
     SentInterchange,
     x12_party,
 )
+from tradelane.formats.edi_writing import DocumentWriting, blank
 from tradelane.models import Document, Issue
 from tradelane.preparation import prepared_at
 from tradelane.spec import RouteSpec
@@ -88,21 +87,17 @@ class _Values(dict[str, Any]):
         if key.startswith("sum_"):
             name = key[4:]
             total = sum((Decimal(str(r[name])) for r in self.rows
-                         if _blank(r.get(name)) != ""), Decimal(0))
+                         if blank(r.get(name)) != ""), Decimal(0))
             self[key] = _Number(total)
             return self[key]
         return ""
 
 
 def _value(value: Any) -> Any:
-    value = _blank(value)
+    value = blank(value)
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return _Number(value)
     return value
-
-
-def _blank(value: Any) -> Any:
-    return "" if value is None or (isinstance(value, float) and value != value) else value
 
 
 @dataclass(frozen=True)
@@ -213,51 +208,6 @@ class _Renderer:
                                      message=message))
 
 
-def _scalars(header: Mapping[str, Any]) -> dict[str, Any]:
-    """Header values of a set; a header column (EDI input) gives its first value."""
-    return {k: (v[0].as_py() if len(v) else None) if isinstance(v, pa.Array) else v
-            for k, v in header.items()}
-
-
-def _sets(batches: Iterable[Document], group_by: str | None
-          ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], int]]:
-    """(header values, records, number of its first record in the file) per set: a batch
-    each, or runs of equal ``group_by``."""
-    header: dict[str, Any] = {}
-    rows: list[dict[str, Any]] = []
-    seen = first = 0
-    for doc in batches:
-        records = doc.records.to_pylist()
-        if group_by is None:
-            if records:
-                yield _scalars(doc.header), records, seen + 1
-            seen += len(records)
-            continue
-        for record in records:
-            seen += 1
-            if rows and record.get(group_by) != rows[0].get(group_by):
-                yield header, rows, first
-                rows = []
-            if not rows:
-                header, first = _scalars(doc.header), seen
-            rows.append(record)
-    if rows:
-        yield header, rows, first
-
-
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
-
-
 def _party(text: str) -> tuple[str, str]:
     qualifier, _, ident = text.partition(":")
     return qualifier, ident
@@ -298,26 +248,18 @@ class X12Writer:
             raise ValueError("the X12 writer needs a sender and a receiver (target.x12 or the"
                              " route's partner)")
         render = _Renderer(tpl)
-        sets: list[list[Segment]] = []
-        count = 0
-        prepared: datetime | None = None
-        for number, (header, rows, first) in enumerate(_sets(batches, tpl.group_by), start=1):
-            values = {**header, **rows[0], "line_count": len(rows)}
-            if prepared is None and tpl.prepared:
-                prepared = _when(_blank(values.get(tpl.prepared)))
-            where = f"record {first} (transaction set {number})"
-            body = render.segments("header", _Values(values, rows), where)
-            for line_no, row in enumerate(rows, start=1):
-                line = _Values({**values, **row, "line_no": line_no}, rows)
-                body += render.segments("line", line, f"record {first + line_no - 1}"
-                                        f" (transaction set {number})")
-            body += render.segments("summary", _Values(values, rows), where)
-            sets.append(body)
-            count += len(rows)
+        writing = DocumentWriting(batches, group_by=tpl.group_by, prepared=tpl.prepared,
+                                  kind="transaction set")
+
+        def segments(part: str, values: dict[str, Any], rows: list[dict[str, Any]],
+                     where: str) -> list[Segment]:
+            return render.segments(part, _Values(values, rows), where)
+
+        sets = [body for _, body in writing.documents(segments)]
         if render.count:  # refused before any number is taken: the partner sees no gap
             raise UnwritableValues(render.issues, render.count)
-        out.write(self.text(tpl, sets, prepared).encode(tpl.encoding))
-        return count
+        out.write(self.text(tpl, sets, writing.prepared).encode(tpl.encoding))
+        return writing.count
 
     def text(self, tpl: X12Template, sets: list[list[Segment]],
              prepared: datetime | None = None) -> str:
