@@ -239,15 +239,6 @@ def test_names_and_contents_are_escaped_everywhere(ops: httpx.Client,
 # -- 1,000 files in one request ------------------------------------------------------------
 
 
-@pytest.fixture
-def thousand(ops_project: ProjectDir) -> ProjectDir:
-    for i in range(1000):
-        ops_project.drop("orders", f"o_{i:04d}.csv", BAD_CSV.replace("PO-1", f"PO-{i + 10}"))
-    ops_project.run()
-    assert sum(s == FileState.QUARANTINED for s in _states(ops_project).values()) == 1001
-    return ops_project
-
-
 @pytest.mark.timeout(600)
 def test_bulk_discard_of_1000_files_in_one_request(ops: httpx.Client,
                                                   thousand: ProjectDir) -> None:
