@@ -17,43 +17,24 @@ duplicate (acknowledged then), and its records are delivered once.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradelane.abc import PostAction
 from tradelane.errors import SourceUnavailable
-from tradelane.models import Entry
-from tradelane.paths import FolderSyncs, atomic_writer
-from tradelane.sources.local import LocalSource
+from tradelane.paths import atomic_writer
+from tradelane.sources.landing import LandingSource, json_line
 
 if TYPE_CHECKING:
-    from tradelane.ledger import FileRecord
     from tradelane.spec import RouteSpec, Settings
-    from tradelane.staging import Staged
 
 
-class NatsSource(LocalSource):
+class NatsSource(LandingSource):
     def __init__(self, route: RouteSpec, settings: Settings):
-        landing = settings.path(".tradelane") / "broker" / route.name
-        landing.mkdir(parents=True, exist_ok=True)
-        super().__init__(route, settings, folder=str(landing))
-        self.broker: Any = route.source
+        super().__init__(route, settings)
         self.uri = f"{self.broker.nats}/{self.broker.stream}"
 
-    def entries(self) -> list[Entry]:
+    def _land(self) -> None:
         asyncio.run(self._pull())
-        return super().entries()
-
-    def after_delivery(self, record: FileRecord, staged: Staged | None, archive_to: Path,
-                       syncs: FolderSyncs | None = None) -> PostAction:
-        self._ack(record.name)
-        return super().after_delivery(record, staged, archive_to, syncs)
-
-    def after_reject(self, record: FileRecord) -> PostAction:
-        self._ack(record.name)
-        return super().after_reject(record)
 
     # -- NATS ----------------------------------------------------------------------------------
 
@@ -103,7 +84,7 @@ class NatsSource(LocalSource):
             if not path.exists():
                 with atomic_writer(path) as fh:
                     for m in msgs:
-                        fh.write(_line(m.data) + b"\n")
+                        fh.write(json_line(m.data) + b"\n")
         except SourceUnavailable:
             raise
         except Exception as exc:  # a missing stream, a consumer refused: say which
@@ -130,15 +111,3 @@ class NatsSource(LocalSource):
 
         asyncio.run(go())
         acks.unlink(missing_ok=True)
-
-
-def _line(data: bytes) -> bytes:
-    """A message as one JSON Lines line: a JSON object as it came, anything else wrapped."""
-    try:
-        value = json.loads(data)
-        if isinstance(value, dict):
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-    except ValueError:
-        pass
-    return json.dumps({"data": data.decode("utf-8", "replace")},
-                      separators=(",", ":")).encode()

@@ -22,28 +22,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradelane.abc import PostAction
 from tradelane.errors import SourceUnavailable
-from tradelane.models import Entry
-from tradelane.paths import FolderSyncs, atomic_writer
-from tradelane.sources.broker import _line
-from tradelane.sources.local import LocalSource
+from tradelane.paths import atomic_writer
+from tradelane.sources.landing import LandingSource, json_line
 
 if TYPE_CHECKING:
-    from tradelane.ledger import FileRecord
     from tradelane.spec import RouteSpec, Settings
-    from tradelane.staging import Staged
 
 
-class RabbitSource(LocalSource):
+class RabbitSource(LandingSource):
     def __init__(self, route: RouteSpec, settings: Settings):
-        landing = settings.path(".tradelane") / "broker" / route.name
-        landing.mkdir(parents=True, exist_ok=True)
-        super().__init__(route, settings, folder=str(landing))
-        self.broker: Any = route.source
+        super().__init__(route, settings)
         self.uri = f"{self.broker.rabbitmq.rstrip('/')}/{self.broker.queue}"
         self._connection: Any = None
         self._channel: Any = None
@@ -56,19 +47,6 @@ class RabbitSource(LocalSource):
                 self._connection.close()
         self._connection = self._channel = None
         self._tags.clear()
-
-    def entries(self) -> list[Entry]:
-        self._consume()
-        return super().entries()
-
-    def after_delivery(self, record: FileRecord, staged: Staged | None, archive_to: Path,
-                       syncs: FolderSyncs | None = None) -> PostAction:
-        self._ack(record.name)
-        return super().after_delivery(record, staged, archive_to, syncs)
-
-    def after_reject(self, record: FileRecord) -> PostAction:
-        self._ack(record.name)
-        return super().after_reject(record)
 
     # -- RabbitMQ ------------------------------------------------------------------------------
 
@@ -93,7 +71,7 @@ class RabbitSource(LocalSource):
                                     f" ({type(exc).__name__})") from exc
         return self._channel
 
-    def _consume(self) -> None:
+    def _land(self) -> None:
         spec = self.broker
         channel = self._open()
         lines: list[bytes] = []
@@ -103,7 +81,7 @@ class RabbitSource(LocalSource):
                     spec.queue, inactivity_timeout=spec.wait.total_seconds()):
                 if method is None:  # nothing more within wait
                     break
-                lines.append(_line(body))
+                lines.append(json_line(body))
                 first, last = first or method.delivery_tag, method.delivery_tag
                 if len(lines) >= spec.batch:
                     break
