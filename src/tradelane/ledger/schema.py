@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from tradelane.errors import LedgerUnavailable
+from tradelane.ledger.errors import LedgerDamaged
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -30,6 +34,8 @@ _REVISION = re.compile(r'^(down_revision|revision)(?:: [^=]+)? = (?:"([^"]*)"|No
 
 
 def upgrade(engine: Engine) -> None:
+    if _current(engine):
+        return  # the usual start: one SELECT, no lock, no transaction to write
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
@@ -43,6 +49,20 @@ def upgrade(engine: Engine) -> None:
         from alembic import command
 
         command.upgrade(_config(conn), "head")
+
+
+def _current(engine: Engine) -> bool:
+    """The ledger is at the newest revision, asked in one statement: a missing table (a new
+    ledger) is an error here, and the locked path then looks again and creates it."""
+    head = head_revision()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except (DBAPIError, LedgerDamaged, LedgerUnavailable):  # the locked path says why
+        return False
+    return [row[0] for row in found] == [head]
 
 
 def _at_head(conn: Connection) -> bool:
