@@ -7,30 +7,20 @@ import re
 from pathlib import Path
 
 from support.project import REPO, ProjectDir
+from support.retailer import invoic_out_route, retailer
 from tradelane.ledger.alerts import Incidents
 from tradelane.models import Outcome
 from tradelane.sequences import Sequences
 
 CASES = REPO / "tests" / "cases"
-PARTNER = """\
-edifact:
-  id: "5412345000013"
-  qualifier: "14"
-  our_id: "4012345000009"
-  our_qualifier: "14"
-  control_numbers:
-    interchange: {{start: {start}, max: {max}, width: {width}}}
-    message: {{start: 1, max: 999999}}
-"""
 
 
 def _project(project: ProjectDir, *, start: int = 1, max: int = 99999999,
              width: int = 8) -> ProjectDir:
-    project.file("partners/retailer.yaml", PARTNER.format(start=start, max=max, width=width))
-    spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
-    spec = spec.replace('    sender: "4012345000009:14"\n', "").replace(
-        '    recipient: "5412345000013:14"\n', "")
-    project.route("invoic_out", f"partner: retailer\n{spec}")
+    project.file("partners/retailer.yaml", retailer(
+        interchange=f"{{start: {start}, max: {max}, width: {width}}}",
+        message="{start: 1, max: 999999}", x12=False))
+    project.route("invoic_out", f"partner: retailer\n{invoic_out_route(min_age=None)}")
     return project
 
 
@@ -101,7 +91,7 @@ def test_past_max_the_sequence_starts_again_with_an_alert(project: ProjectDir) -
 
 
 def test_a_partner_without_sequences_keeps_the_content_digest(project: ProjectDir) -> None:
-    project.file("partners/retailer.yaml", PARTNER.split("  control_numbers:")[0])
+    project.file("partners/retailer.yaml", retailer(x12=False).split("  control_numbers:")[0])
     spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
     project.route("invoic_out", f"partner: retailer\n{spec}")
     out = _deliver(project, "INVOICES_1.csv", (CASES / "invoic_out" / "input.csv").read_bytes())
@@ -112,8 +102,8 @@ def test_a_partner_without_sequences_keeps_the_content_digest(project: ProjectDi
 
 def test_more_messages_than_the_range_holds_leave_the_file_pending(
         project: ProjectDir) -> None:
-    project.file("partners/retailer.yaml", PARTNER.format(start=1, max=9, width=1).replace(
-        "message: {start: 1, max: 999999}", "message: {start: 1, max: 2}"))
+    project.file("partners/retailer.yaml", retailer(
+        interchange="{start: 1, max: 9, width: 1}", message="{start: 1, max: 2}", x12=False))
     spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
     project.route("invoic_out", f"partner: retailer\n{spec}")
     three = _input(1) + b"INV-777;2026-11-25;5412345000020;1;4006381333955;Wire;1;1.00\n"

@@ -18,50 +18,25 @@ from pathlib import Path
 
 import pytest
 
-from support.project import REPO, ProjectDir
+from support.project import ProjectDir
+from support.retailer import INVOIC_CASE, X12_CASE, invoic_out_route, retailer, x12_810_route
 from tradelane.models import FileState
 
-CASES = REPO / "tests" / "cases" / "invoic_out"
-X12_CASE = REPO / "tests" / "x12" / "cases" / "x12_810_out"
 EDIFACT_FILES, X12_FILES = 14, 8  # the X12 route shares the campaign: little more time
 FILES = EDIFACT_FILES + X12_FILES
-PARTNER = """\
-edifact:
-  id: "5412345000013"
-  qualifier: "14"
-  our_id: "4012345000009"
-  our_qualifier: "14"
-  control_numbers:
-    interchange: {start: 1, max: 99999999, width: 8}
-    message: {start: 1, max: 99999999}
-x12:
-  isa_qualifier: ZZ
-  isa_id: DISTRIB01
-  our_isa_qualifier: ZZ
-  our_isa_id: TRADELANE
-  control_numbers:
-    interchange: {start: 1}
-    group: {start: 1}
-    transaction: {start: 1}
-"""
 
 
 def _project(root: Path, ledger: str) -> ProjectDir:
     project = ProjectDir(root)
     # a short lease: a killed process's claims are taken over in the next round
     project.settings(f"ledger: {json.dumps(ledger)}\nlease: 300ms\nretry_backoff: 0s\n")
-    project.file("partners/retailer.yaml", PARTNER)
-    spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
-    spec = spec.replace('    sender: "4012345000009:14"\n', "").replace(
-        '    recipient: "5412345000013:14"\n', "").replace("min_age: 5s", "min_age: 0s")
-    project.route("invoic_out", f"partner: retailer\n{spec}")
-    text = (CASES / "input.csv").read_text()
+    project.file("partners/retailer.yaml", retailer(message="{start: 1, max: 99999999}"))
+    project.route("invoic_out", f"partner: retailer\n{invoic_out_route()}")
+    text = (INVOIC_CASE / "input.csv").read_text()
     for n in range(EDIFACT_FILES):  # distinct invoices: another number in each file
         project.drop("invoic_out", f"INVOICES_{n:02d}.csv",
                      re.sub(r"INV-9(\d+)", lambda m, n=n: f"INV-{n + 10}{m.group(1)}", text))
-    x12 = (X12_CASE / "mapping.yaml").read_text().replace(
-        "partner: distrib", "partner: retailer").replace("min_age: 5s", "min_age: 0s")
-    project.route("x12_810_out", x12)
+    project.route("x12_810_out", x12_810_route())
     text = (X12_CASE / "input.csv").read_text()
     for n in range(X12_FILES):
         project.drop("x12_810_out", f"INVOICES_{n:02d}.csv",

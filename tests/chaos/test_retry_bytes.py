@@ -19,46 +19,22 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from support.project import REPO, ProjectDir
+from support.project import ProjectDir
+from support.retailer import INVOIC_CASE, X12_CASE, invoic_out_route, retailer, x12_810_route
 from tradelane.ledger.tables import events
 from tradelane.models import FileState
 
-CASES = REPO / "tests" / "cases" / "invoic_out"
-X12_CASE = REPO / "tests" / "x12" / "cases" / "x12_810_out"
-PARTNER = """\
-edifact:
-  id: "5412345000013"
-  qualifier: "14"
-  our_id: "4012345000009"
-  our_qualifier: "14"
-  control_numbers:
-    interchange: {start: 1, max: 99999999, width: 8}
-x12:
-  isa_qualifier: ZZ
-  isa_id: DISTRIB01
-  our_isa_qualifier: ZZ
-  our_isa_id: TRADELANE
-  control_numbers:
-    interchange: {start: 1}
-    group: {start: 1}
-    transaction: {start: 1}
-"""
 FAKETIME = shutil.which("faketime")  # Debian's faketime, installed by .ci/run
 
 
 def _project(root: Path) -> ProjectDir:
     project = ProjectDir(root)
     project.settings("lease: 300ms\nretry_backoff: 0s\n")  # the killed claim is retaken at once
-    project.file("partners/retailer.yaml", PARTNER)
-    spec = (REPO / "mappings" / "invoic_out.yaml").read_text()
-    spec = spec.replace('    sender: "4012345000009:14"\n', "").replace(
-        '    recipient: "5412345000013:14"\n', "").replace("min_age: 5s", "min_age: 0s")
-    spec = re.sub(r"\n\s+prepared: .*", "", spec)  # the engine's own preparation time
+    project.file("partners/retailer.yaml", retailer())
+    spec = invoic_out_route(prepared=False)  # the engine's own preparation time
     project.route("invoic_out", spec)
-    project.drop("invoic_out", "INVOICES_01.csv", (CASES / "input.csv").read_text())
-    x12 = (X12_CASE / "mapping.yaml").read_text().replace(
-        "partner: distrib", "partner: retailer").replace("min_age: 5s", "min_age: 0s")
-    x12 = re.sub(r"\n\s+prepared: .*", "", x12)
+    project.drop("invoic_out", "INVOICES_01.csv", (INVOIC_CASE / "input.csv").read_text())
+    x12 = x12_810_route(prepared=False)
     assert "prepared" not in spec + x12
     project.route("x12_810_out", x12)
     project.drop("x12_810_out", "INVOICES_01.csv", (X12_CASE / "input.csv").read_text())
