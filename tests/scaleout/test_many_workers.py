@@ -7,26 +7,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from support.orders import orders_route
 from support.project import ProjectDir
+from support.serving import TRADELANE
 from tradelane.ledger import Ledger
 from tradelane.models import FileState, Outcome
 
-TRADELANE = Path(sys.executable).with_name("tradelane")
-ROUTE = """\
-    source: {folder: inbox/orders, pattern: "*.csv", min_age: 0s}
-    format: {type: csv}
-    fields:
-      id:  {source: id, required: true}
-      qty: {source: qty, type: integer, min: 1}
-    target: {folder: outbox/orders, format: json, name: "{stem}.json"}
-"""
+ROUTE = orders_route("{folder: outbox/orders, format: json, name: \"{stem}.json\"}",
+                     qty="{source: qty, type: integer, min: 1}")
 
 
 def make(root: Path, ledger: str, files: int, settings: str = "") -> ProjectDir:

@@ -5,29 +5,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 
+from support.orders import orders_route
 from support.project import ProjectDir
+from support.serving import TRADELANE
 from tradelane.ledger.store import utcnow
 from tradelane.ledger.tables import events, files, runs
 from tradelane.retention import prune
 
-TRADELANE = Path(sys.executable).with_name("tradelane")
 GOOD = "id,qty\nA1,1\n"
 BAD = "id,qty\nA1,many\n"
-ROUTE = """\
-    source: {folder: inbox/orders, pattern: "*.csv", min_age: 0s}
-    format: {type: csv}
-    fields:
-      id:  {source: id, required: true}
-      qty: {source: qty, type: integer}
-    target: {folder: outbox/orders, format: json, name: "{stem}.json"}
-"""
+ROUTE = orders_route("{folder: outbox/orders, format: json, name: \"{stem}.json\"}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

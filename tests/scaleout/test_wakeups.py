@@ -6,29 +6,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+from support.orders import orders_route
 from support.project import ProjectDir
-from support.serving import wait_for
+from support.serving import TRADELANE, wait_for
 from tradelane.ledger import FileRecord, Ledger
 from tradelane.ledger.tables import files, runs
 from tradelane.models import FileState
 from tradelane.sources import source_for
 
-TRADELANE = Path(sys.executable).with_name("tradelane")
-ROUTE = """\
-    source: {folder: inbox/orders, pattern: "*.csv", min_age: 0s}
-    format: {type: csv}
-    fields:
-      id:  {source: id, required: true}
-      qty: {source: qty, type: integer}
-    target: {folder: outbox/orders, format: json}
-    every: 1h
-"""
+ROUTE = orders_route(more="every: 1h")
 
 
 def test_an_idle_worker_wakes_within_a_second_of_a_peers_claim(tmp_path: Path,

@@ -17,6 +17,7 @@ import pytest
 import time_machine
 from aiosmtpd.controller import Controller
 
+from support.orders import orders_route
 from support.project import ProjectDir
 from tradelane.ledger.alerts import Incidents
 from tradelane.serve.monitor import Monitor
@@ -104,14 +105,7 @@ def alerting(project: ProjectDir, webhook: Webhook, mailbox: tuple[Mailbox, int]
           pending_after: 1h
           unreachable_polls: 2
     """)
-    project.route("orders", """\
-        source: {folder: inbox/orders, pattern: "*.csv", min_age: 0s}
-        format: {type: csv}
-        fields:
-          id:  {source: id, required: true}
-          qty: {source: qty, type: integer}
-        target: {folder: outbox/orders, format: json}
-    """)
+    project.route("orders", orders_route())
     return project
 
 

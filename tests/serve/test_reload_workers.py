@@ -9,19 +9,12 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from support.orders import orders_route
 from support.project import ProjectDir
 from support.serving import Serve, wait_for
 
-ROUTE = """\
-    source: {folder: inbox/orders, pattern: "*.csv", min_age: 1s}
-    format: {type: csv}
-    fields:
-      id:  {source: id, required: true}
-      qty: {source: qty, type: integer}
-    target: {folder: outbox/orders, format: csv, name: "{stem}.out.csv"}
-    workers: 2
-    every: 2s
-"""
+ROUTE = orders_route('{folder: outbox/orders, format: csv, name: "{stem}.out.csv"}', min_age="1s",
+                     more="workers: 2\nevery: 2s")
 FILES = 80  # a poll of 64 files or more is shared with the worker processes
 
 

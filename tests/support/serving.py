@@ -11,21 +11,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from support.orders import orders_route
 from support.project import ProjectDir
 
 #: the console script beside the interpreter running the tests (never a hard-coded venv)
 TRADELANE = Path(sys.executable).with_name("tradelane")
 
-WATCHED = """\
-    source: {folder: inbox/orders, pattern: "*.csv", min_age: 0s}
-    format: {type: csv}
-    fields:
-      id:  {source: id, required: true}
-      qty: {source: qty, type: integer}
-    target: {folder: outbox/orders, format: csv, name: "{stem}.out.csv"}
-    watch: true
-    every: 1m
-"""
+WATCHED = orders_route('{folder: outbox/orders, format: csv, name: "{stem}.out.csv"}',
+                       more="watch: true\nevery: 1m")
 
 
 def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
