@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 from as2_peer import DjangoPeer, KeyPair, free_port, make_pair
 
 from support.project import ProjectDir
+from tradelane.as2.receive import As2Endpoint, As2Server
 
 PASS = "tl-pass-1"
 
@@ -57,6 +59,31 @@ ROUTE = """\
         mdn_wait: 20s
         {extra}
 """
+
+
+#: a route taking the CSV files the partner sent us over AS2
+FROM_PEER_ROUTE = """\
+    source: {folder: inbox/from_peer, pattern: "*.csv", min_age: 0s}
+    format: {type: csv}
+    fields:
+      order_id: {source: Order, required: true}
+    target: {folder: outbox/from_peer, format: json, name: "{stem}.json"}
+"""
+
+
+@contextmanager
+def serving(project: ProjectDir, port: int) -> Iterator[As2Server]:
+    """Our AS2 endpoint for ``project`` (its settings and ledger) on ``port``, stopped when
+    the block ends."""
+    loaded = project.load()
+    with project.ledger() as ledger:
+        server = As2Server(As2Endpoint(loaded.settings.as2, project.root, ledger.engine),
+                           "127.0.0.1", port)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def settings_text(port: int, peer_cert: str = "keys/peer.crt") -> str:

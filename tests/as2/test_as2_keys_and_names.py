@@ -7,13 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from as2_fixtures import PASS, Keys, settings_text
+from as2_fixtures import PASS, Keys, serving, settings_text
 from as2_peer import free_port
 from pyas2lib import Message, Organization, Partner
 
 from support.project import ProjectDir
 from tradelane.as2.keys import As2KeyError, read_certificate, read_key_pair
-from tradelane.as2.receive import As2Endpoint, As2Server
 from tradelane.spec.as2 import As2Key
 
 
@@ -58,15 +57,8 @@ def endpoint(keyed: ProjectDir, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     monkeypatch.setenv("TL_AS2_PASS", PASS)
     port = free_port()
     keyed.settings(settings_text(port))
-    project = keyed.load()
-    with keyed.ledger() as ledger:
-        server = As2Server(As2Endpoint(project.settings.as2, keyed.root, ledger.engine),
-                           "127.0.0.1", port)
-        server.start()
-        try:
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            server.stop()
+    with serving(keyed, port):
+        yield f"http://127.0.0.1:{port}/"
 
 
 @pytest.mark.parametrize("name", ["../../escaped.edi", "/etc/cron.d/evil", ".hidden.edi"])

@@ -11,34 +11,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from as2_fixtures import PASS, As2Setup, Keys
+from as2_fixtures import FROM_PEER_ROUTE, PASS, As2Setup, Keys, serving
 from pyas2lib import Mdn, Message, Organization, Partner
 
-from tradelane.as2.receive import As2Endpoint, As2Server
+from tradelane.as2.receive import As2Server
 from tradelane.models import Outcome
 
 EDI = b"UNA:+.? 'UNB+UNOC:3+DJPEER+TRADELANE+261207:1200+1'UNZ+0+1'"
 
-ROUTE = """\
-    source: {folder: inbox/from_peer, pattern: "*.csv", min_age: 0s}
-    format: {type: csv}
-    fields:
-      order_id: {source: Order, required: true}
-    target: {folder: outbox/from_peer, format: json, name: "{stem}.json"}
-"""
 
 
 @pytest.fixture
 def endpoint(as2: As2Setup) -> Iterator[As2Server]:
-    project = as2.project.load()
-    with as2.project.ledger() as ledger:
-        server = As2Server(As2Endpoint(project.settings.as2, as2.project.root, ledger.engine),
-                           "127.0.0.1", as2.endpoint_port)
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with serving(as2.project, as2.endpoint_port) as server:
+        yield server
 
 
 def _wait_for(check, seconds: float = 20.0):  # type: ignore[no-untyped-def]
@@ -88,7 +74,7 @@ def test_peer_sends_and_the_payload_flows_into_a_route(as2: As2Setup, endpoint: 
     assert sent, as2.peer.messages("OUT")  # S: the peer verified our signed MDN
     # a text type (application/edi-consent) travels in MIME canonical form: CRLF lines
     assert [p.read_bytes() for p in _stored(as2)] == [b"Order\r\nPO-9\r\n"]
-    as2.project.route("from_peer", ROUTE)
+    as2.project.route("from_peer", FROM_PEER_ROUTE)
     summary = as2.project.run(["from_peer"])
     assert summary.count(Outcome.DELIVERED) == 1
     assert b"PO-9" in (as2.project.root / "outbox/from_peer/orders.json").read_bytes()
@@ -180,18 +166,12 @@ def test_receiver_killed_before_answering_answers_the_retry_and_stores_once(
 def test_duplicate_on_a_postgresql_ledger(as2: As2Setup, keys: Keys, pg_url: str,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRADELANE_LEDGER_URL", pg_url)
-    project = as2.project.load()
     with as2.project.ledger() as ledger:
         assert ledger.engine.dialect.name == "postgresql"
-        server = As2Server(As2Endpoint(project.settings.as2, as2.project.root, ledger.engine),
-                           "127.0.0.1", as2.endpoint_port)
-        server.start()
-        try:
-            headers, body, message = _peer_message(keys)
-            first = httpx.post(as2.endpoint_url, content=body, headers=headers, timeout=30)
-            again = httpx.post(as2.endpoint_url, content=body, headers=headers, timeout=30)
-        finally:
-            server.stop()
+    with serving(as2.project, as2.endpoint_port):
+        headers, body, message = _peer_message(keys)
+        first = httpx.post(as2.endpoint_url, content=body, headers=headers, timeout=30)
+        again = httpx.post(as2.endpoint_url, content=body, headers=headers, timeout=30)
     assert _mdn_as_partner_reads_it(first, message) == ("processed", "")
     assert _mdn_as_partner_reads_it(again, message) == ("processed/Warning",
                                                         "duplicate-document")

@@ -11,25 +11,17 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from as2_fixtures import PASS, Keys, settings_text
+from as2_fixtures import FROM_PEER_ROUTE, PASS, Keys, serving, settings_text
 from as2_peer import free_port
 from pyas2lib import Mdn, Message, Organization, Partner
 from typer.testing import CliRunner
 
 from support.console import PASSWORD, LiveConsole, log_in
 from support.project import ProjectDir
-from tradelane.as2.receive import As2Endpoint, As2Server
 from tradelane.cli import app
 from tradelane.models import Outcome
 
 runner = CliRunner()
-ROUTE = """\
-    source: {folder: inbox/from_peer, pattern: "*.csv", min_age: 0s}
-    format: {type: csv}
-    fields:
-      order_id: {source: Order, required: true}
-    target: {folder: outbox/from_peer, format: json, name: "{stem}.json"}
-"""
 
 
 @dataclass
@@ -47,16 +39,9 @@ def endpoint(project: ProjectDir, keys: Keys, monkeypatch: pytest.MonkeyPatch
     project.file("keys/peer.crt", keys.peer.cert_pem)
     port = free_port()
     project.settings(settings_text(port).rstrip() + "\n        console: {user: ops}\n")
-    project.route("from_peer", ROUTE)
-    loaded = project.load()
-    with project.ledger() as ledger:
-        server = As2Server(As2Endpoint(loaded.settings.as2, project.root, ledger.engine),
-                           "127.0.0.1", port)
-        server.start()
-        try:
-            yield Running(project, f"http://127.0.0.1:{port}/")
-        finally:
-            server.stop()
+    project.route("from_peer", FROM_PEER_ROUTE)
+    with serving(project, port):
+        yield Running(project, f"http://127.0.0.1:{port}/")
 
 
 def _send(keys: Keys, url: str, data: bytes, *, signed_mdn: bool = True,

@@ -10,10 +10,9 @@ import threading
 import time
 
 import pytest
-from as2_fixtures import As2Setup, route_text, settings_text
+from as2_fixtures import As2Setup, route_text, serving, settings_text
 from sqlalchemy import select
 
-from tradelane.as2.receive import As2Endpoint, As2Server
 from tradelane.ledger.tables import as2_messages
 from tradelane.models import Outcome
 
@@ -54,20 +53,12 @@ def test_send_with_async_mdn_waits_for_the_mdn_at_our_endpoint(as2: As2Setup) ->
     as2.peer.set_partner(mdn_mode="ASYNC")
     as2.project.route("to_peer", route_text(as2.peer.url, mdn="async"))
     as2.project.drop("to_peer", "orders.csv", CSV)
-    project = as2.project.load()
-    with as2.project.ledger() as ledger:
-        server = As2Server(As2Endpoint(project.settings.as2, as2.project.root, ledger.engine),
-                           "127.0.0.1", as2.endpoint_port)
-        server.start()
-        try:
-            # django-pyas2 posts its pending async MDNs from its management command
-            sender = threading.Timer(2.0, as2.peer.manage, ("manageas2server",
-                                                            "--async-mdns"))
-            sender.start()
-            summary = as2.project.run()
-            sender.join()
-        finally:
-            server.stop()
+    with serving(as2.project, as2.endpoint_port):
+        # django-pyas2 posts its pending async MDNs from its management command
+        sender = threading.Timer(2.0, as2.peer.manage, ("manageas2server", "--async-mdns"))
+        sender.start()
+        summary = as2.project.run()
+        sender.join()
     assert summary.count(Outcome.DELIVERED) == 1, summary
     rows = _rows(as2)
     assert [(r["state"], r["mdn_status"]) for r in rows] == [("confirmed", "processed")]
@@ -138,15 +129,8 @@ def test_async_mdn_missing_past_mdn_within_raises_an_alert_and_resends(
     assert ids[0] == row["message_id"] and len(ids) == 2
     assert as2.project.inbox("to_peer"), "the file stays pending"
     # the MDN comes at last: the file is delivered and the alert closes
-    project = as2.project.load()
-    with as2.project.ledger() as ledger:
-        server = As2Server(As2Endpoint(project.settings.as2, as2.project.root, ledger.engine),
-                           "127.0.0.1", as2.endpoint_port)
-        server.start()
-        try:
-            as2.peer.manage("manageas2server", "--async-mdns")
-        finally:
-            server.stop()
+    with serving(as2.project, as2.endpoint_port):
+        as2.peer.manage("manageas2server", "--async-mdns")
     assert as2.project.run().count(Outcome.DELIVERED) == 1
     with as2.project.ledger() as ledger:
         assert Incidents(ledger).open_incidents() == []
