@@ -78,6 +78,25 @@ def test_a_character_the_encoding_cannot_hold_is_refused(project: ProjectDir) ->
         " cannot write (target.x12.encoding)" in result.message
 
 
+def test_a_prepared_field_that_holds_no_date_is_refused_at_its_record(
+        project: ProjectDir) -> None:
+    """The envelope's date is what the template names; text that is no date would put a date
+    nobody chose in ISA09 (EDIFACT's UNB 0017 is refused alike: formats/edi_writing.py)."""
+    mapping = (CASE / "mapping.yaml").read_text().replace(
+        "prepared: invoice_date", "prepared: po_number")
+    x12_project(project, mapping=mapping)
+    project.drop(ROUTE, "INVOICES_1.csv", (CASE / "input.csv").read_text())
+    [result] = project.run().results
+    assert result.outcome == Outcome.QUARANTINED
+    assert "cannot write the envelope: po_number at record 1 (transaction set 1):" \
+        " po_number is '4500012345', not a date or time" in result.message
+    [held] = project.quarantined(ROUTE)
+    reason = json.loads(Path(f"{held}.reason.json").read_text())
+    assert [(e["location"], e["rule"]) for e in reason["errors"]] == [
+        ("record 1 (transaction set 1)", "prepared")]
+    assert project.outputs(ROUTE) == []
+
+
 def test_writing_x12_to_a_partner_without_x12_ids_is_a_check_error(
         project: ProjectDir) -> None:
     x12_project(project, partner="edifact: {id: X, our_id: Y}\n")

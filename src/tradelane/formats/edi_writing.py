@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from tradelane.models import Document
+from tradelane.errors import DeliveryRejected
+from tradelane.models import Document, Issue
 
 S = TypeVar("S")
 #: ``render(part, values, rows, where)``: the segments of one template part ("header",
@@ -52,9 +53,21 @@ def groups(batches: Iterable[Document], group_by: str | None
         yield header, rows
 
 
-def as_time(value: Any, *, lenient: bool) -> datetime | None:
-    """A ``prepared`` value as a datetime; text that is no ISO date is None when
-    ``lenient`` (X12: the ledger's time is used), else ValueError (EDIFACT)."""
+class PreparedNotATime(DeliveryRejected):
+    """The template's ``prepared`` field holds something that is no date: the envelope
+    would carry a date nobody chose, so the file is refused at that record."""
+
+    def __init__(self, field: str, value: Any, where: str):
+        message = (f"{field} is {str(value)[:60]!r}, not a date or time: the interchange's"
+                   " preparation date (target prepared:) cannot be taken from it")
+        super().__init__(f"cannot write the envelope: {field} at {where}: {message}",
+                         issues=[Issue(location=where, field=field, value=str(value)[:200],
+                                       rule="prepared", message=message)])
+
+
+def as_time(value: Any, field: str, where: str) -> datetime | None:
+    """A ``prepared`` value as a datetime; None when it is empty (the ledger's time is
+    used), ``PreparedNotATime`` when it is text that is no ISO date or time."""
     value = blank(value)
     if isinstance(value, datetime):
         return value
@@ -64,9 +77,9 @@ def as_time(value: Any, *, lenient: bool) -> datetime | None:
         try:
             return datetime.fromisoformat(value)
         except ValueError:
-            if lenient:
-                return None
-            raise
+            raise PreparedNotATime(field, value, where) from None
+    if value not in ("", None):
+        raise PreparedNotATime(field, value, where)
     return None
 
 
@@ -75,14 +88,12 @@ class DocumentWriting:
     afterwards ``count`` is the records written and ``prepared`` the template's time."""
 
     def __init__(self, batches: Iterable[Document], *, group_by: str | None,
-                 prepared: str | None, kind: str, number_field: str | None = None,
-                 lenient_time: bool = True):
+                 prepared: str | None, kind: str, number_field: str | None = None):
         self._batches = batches
         self._group_by = group_by
         self._prepared_field = prepared
         self._kind = kind  # "message", "transaction set": names the place of a problem
         self._number_field = number_field  # a placeholder for the document's number
-        self._lenient_time = lenient_time
         self.count = 0
         self.prepared: datetime | None = None
 
@@ -94,10 +105,10 @@ class DocumentWriting:
             values = {**header, **rows[0], "line_count": len(rows)}
             if self._number_field:
                 values[self._number_field] = number
+            where = f"record {first} ({self._kind} {number})"
             if self.prepared is None and self._prepared_field:
                 self.prepared = as_time(values.get(self._prepared_field),
-                                        lenient=self._lenient_time)
-            where = f"record {first} ({self._kind} {number})"
+                                        self._prepared_field, where)
             segments = render("header", values, rows, where)
             for line_no, row in enumerate(rows, start=1):
                 segments += render("line", {**values, **row, "line_no": line_no}, rows,

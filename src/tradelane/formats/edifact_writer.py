@@ -170,8 +170,7 @@ class EdifactWriter:
             raise ValueError("the EDIFACT writer needs a sender and a recipient (target.edifact"
                              " or the route's partner)")
         writing = DocumentWriting(batches, group_by=tpl.group_by, prepared=tpl.prepared,
-                                  kind="message", number_field="message_ref",
-                                  lenient_time=False)
+                                  kind="message", number_field="message_ref")
         parts = {"header": tpl.header, "line": tpl.line, "summary": tpl.summary}
 
         def segments(part: str, values: dict[str, Any], rows: list[dict[str, Any]],
