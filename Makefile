@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast chaos lint bench clean-demo venv docs
+.PHONY: demo test test-fast chaos lint bench clean-demo venv docs screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,13 @@ demo: $(STAMP)
 
 ## test: the whole suite (SFTP tests need OpenSSH's sshd; .ci/run installs it)
 test: $(STAMP)
-	# two processes: the console and reader-limit tests fail after the rest in one process
-	# (an order dependence not found yet: they pass alone; see the stop note)
-	$(BIN)/pytest -q --ignore=tests/web --deselect tests/formats/test_reader_limits.py::test_a_million_columns_are_refused_fast_in_bounded_memory
-	$(BIN)/pytest -q tests/web tests/formats/test_reader_limits.py::test_a_million_columns_are_refused_fast_in_bounded_memory
+	$(BIN)/pytest -q
+
+## screenshots: the console pictures the README shows (docs/console-*.png), from a real browser
+screenshots: $(STAMP)
+	TRADELANE_SCREENSHOTS=$(CURDIR)/docs $(BIN)/pytest -q \
+	  tests/web/test_console_layout.py::test_screenshots_for_the_readme \
+	  tests/web/test_console_ops_browser.py::test_an_operator_fixes_a_row_in_the_browser
 
 ## test-fast: the edit loop: everything but the tests marked slow (the 20,000-file run, ...)
 test-fast: $(STAMP)
