@@ -280,11 +280,11 @@ class Pipeline:
         # moved or removed before its outcome was recorded: a file there now is a new one.
         # (Looked at first: a peer's file archived since this poll listed it is the usual
         # case with several workers, and needs no ledger query.)
-        current = source.stat(ref)
-        if current is None or current.kind != "file" \
-                or (current.size, current.mtime_ns) != (ref.size, ref.mtime_ns):
+        if not self._still_there(source, ref) or Followups(self.ledger).open_steps(known.id):
             return None
-        if Followups(self.ledger).open_steps(known.id):
+        # A peer may have archived it and closed its step between the two looks: the step
+        # closes only after the original moved, so a file still there now is a new one.
+        if not leave and not self._still_there(source, ref):
             return None
         if leave:
             try:
@@ -301,6 +301,13 @@ class Pipeline:
         else:
             why = "sent again"
         return self.ledger.claim_generation(ref, known, why)
+
+    @staticmethod
+    def _still_there(source: Source, ref: FileRef) -> bool:
+        """Whether the source still holds a file with the listed size and mtime."""
+        current = source.stat(ref)
+        return current is not None and current.kind == "file" \
+            and (current.size, current.mtime_ns) == (ref.size, ref.mtime_ns)
 
     def take_listed(self, route: RouteSpec, source: Source,
                     refs: list[FileRef]) -> list[FileResult]:
