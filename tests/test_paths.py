@@ -11,6 +11,7 @@ from tradelane.paths import (
     FolderSyncs,
     atomic_writer,
     check_partner_name,
+    if_folder_missing,
     is_temp_name,
     move_durably,
     safe_component,
@@ -72,3 +73,22 @@ def test_writes_and_moves_make_missing_folders_but_never_invent_a_source(tmp_pat
 
     with pytest.raises(FileNotFoundError):
         move_durably(src, tmp_path / "archive" / "other" / "in.csv")  # gone already
+
+
+def test_a_folder_a_peer_makes_meanwhile_is_not_taken_for_a_missing_source(
+        tmp_path: Path) -> None:
+    """Two workers archive the first files of the day at once: one's rename fails for want of
+    the dated folder, the other makes it before the first looks. The first must try again,
+    not report its source missing (it was: the original then stayed with an alert)."""
+    folder = tmp_path / "archive" / "orders" / "2026-12-07"
+    tries: list[int] = []
+
+    def rename() -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            folder.mkdir(parents=True)  # the peer, between the failure and the look
+            raise FileNotFoundError(2, "No such file or directory")
+        return "moved"
+
+    assert if_folder_missing(rename, folder) == "moved"
+    assert len(tries) == 2

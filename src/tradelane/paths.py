@@ -225,12 +225,12 @@ def if_folder_missing(action: Callable[[], T], folder: Path) -> T:
     """Run ``action``; if it fails because ``folder`` does not exist, make it and run it again.
 
     Most files land in folders that exist: trying first saves a mkdir and a stat per file.
+    The second try also answers a folder a peer made meanwhile; if something else is missing
+    (the source file), it fails again with the same error.
     """
     try:
         return action()
     except FileNotFoundError:
-        if folder.is_dir():
-            raise  # something else is missing (the source file)
         folder.mkdir(parents=True, exist_ok=True)
         return action()
 
