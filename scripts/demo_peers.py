@@ -5,25 +5,17 @@ each process started here is stopped by the same object that started it."""
 
 from __future__ import annotations
 
-import contextlib
-import getpass
 import os
 import shutil
-import socket
 import subprocess
-import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
+# the SFTP peer is the harness the tests start too (scripts/peers/sshd.py); demo_exchange
+# takes it from here with the rest of the peers
+from peers.sshd import Sshd as Sshd
+from peers.sshd import free_port as free_port
+from peers.sshd import sshd_missing as sshd_missing
 
 # -- AS2 ------------------------------------------------------------------------------------
 
@@ -116,120 +108,3 @@ def gpg_unusable(*homes: Path) -> str | None:
                         f" (at most {_SOCKET_PATH_MAX} bytes): run the demo from a shorter"
                         " path")
     return None
-
-
-# -- SFTP -----------------------------------------------------------------------------------
-
-
-def sshd_missing() -> str | None:
-    """None when an OpenSSH sshd can run here, else why not."""
-    if not Path(SSHD).exists():
-        return f"OpenSSH's sshd is not installed ({SSHD}; apt-get install openssh-server)"
-    if not shutil.which("ssh-keygen"):
-        return "ssh-keygen is not installed"
-    return None
-
-
-def ssh_key(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tradelane-demo",
-                    "-f", str(path)], check=True)
-
-
-@dataclass
-class Sshd:
-    """A throwaway sshd on 127.0.0.1 that lets only the current user in, with the client key
-    made here, and serves SFTP. ``client_key`` and ``known_hosts`` are what a tradelane
-    connection needs (the host key is verified)."""
-
-    base: Path
-    port: int = 0
-    user: str = ""
-    proc: subprocess.Popen[bytes] | None = None
-
-    def __post_init__(self) -> None:
-        self.port = self.port or free_port()
-        self.user = self.user or getpass.getuser()
-
-    @property
-    def root(self) -> Path:
-        """The folder the partner drops its files in (an absolute path on the server)."""
-        return self.base / "root"
-
-    @property
-    def client_key(self) -> Path:
-        return self.base / "client_ed25519"
-
-    @property
-    def known_hosts(self) -> Path:
-        return self.base / "known_hosts"
-
-    def start(self) -> Sshd:
-        host_key = self.base / "host_ed25519"
-        ssh_key(host_key)
-        ssh_key(self.client_key)
-        (self.base / "authorized_keys").write_text(
-            self.client_key.with_suffix(".pub").read_text())
-        kind, key = host_key.with_suffix(".pub").read_text().split()[:2]
-        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {kind} {key}\n")
-        self.root.mkdir(exist_ok=True)
-        (self.base / "sshd_config").write_text(f"""\
-ListenAddress 127.0.0.1
-Port {self.port}
-HostKey {host_key}
-PidFile {self.base / "sshd.pid"}
-AuthorizedKeysFile {self.base / "authorized_keys"}
-AllowUsers {self.user}
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-X11Forwarding no
-AllowTcpForwarding no
-Subsystem sftp internal-sftp
-""")
-        if os.geteuid() == 0:
-            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation
-        with open(self.base / "sshd.log", "ab") as log:
-            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.base / "sshd_config")],
-                                         stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    if sock.recv(4).startswith(b"SSH"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"sshd did not start listening: {self.log_tail()}")
-
-    def stop(self) -> None:
-        """Stop the listener and the sessions it forked (each session calls setsid(), so
-        they are found as its children, not by its process group)."""
-        if self.proc is None:
-            return
-        import psutil
-
-        try:
-            sessions = psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            sessions = []
-        for proc in [*sessions, psutil.Process(self.proc.pid)]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        psutil.wait_procs(sessions, timeout=5)
-        self.proc = None
-
-    def log_tail(self, lines: int = 10) -> str:
-        path = self.base / "sshd.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
