@@ -13,6 +13,14 @@ prints) and, in this process, what one file costs the PostgreSQL ledger (stateme
 commits, time waiting for them) and the storage. Every setup runs ``--repeat`` times; the
 ratios are taken within each round and shown as median and best.
 
+Around every setup it also reads what the machine did: the workers' user and system CPU
+(``RUSAGE_CHILDREN``), the PostgreSQL server's CPU (every ``postgres`` process in /proc, the
+backends that exited included), the machine's busy time (/proc/stat), the ledger's commits
+(``pg_stat_database``) and the disk's busy time and flushes (/proc/diskstats). From these it
+prints the cores each setup keeps busy and the ceiling a second worker can reach on this
+machine: cores / (cores one worker's setup keeps busy). The PostgreSQL and disk figures are
+the whole server's and disk's: another user of them during a setup shows up there.
+
     .venv/bin/python bench/scaleout.py [--files 5000] [--repeat 3] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
@@ -26,8 +34,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -42,6 +52,131 @@ fields:
 target: {folder: outbox/orders, format: json, name: "{stem}.json"}
 """
 TRADELANE = Path(sys.executable).with_name("tradelane")
+
+TICK = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the machine had done by one moment; two readings give what a setup cost."""
+
+    wall: float
+    user: float  # the workers' (this process's children's) CPU, seconds
+    sys: float
+    postgres: float  # every postgres process's CPU, seconds (the whole server's)
+    busy: float  # the machine's busy CPU time, seconds (all cores)
+    commits: int  # the ledger database's committed transactions
+    disk_ms: int  # the ledger's and the files' disk: time it was busy
+    flushes: int  # ... and the cache flushes (fsyncs) it was asked for
+
+
+def _cpu_of(pid: int | str) -> tuple[bytes, list[bytes]] | None:
+    """A process's name and /proc/<pid>/stat fields after it (None if it has exited)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    return raw[raw.index(b"(") + 1:raw.rindex(b")")], raw[raw.rindex(b")") + 2:].split()
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every ``postgres`` process, the exited ones included: a backend's time
+    goes to the postmaster's children's time (cutime, cstime) when it exits. The whole
+    server's: another user of it counts too."""
+    ticks = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and (got := _cpu_of(pid)) is not None and got[0] == b"postgres":
+            ticks += sum(int(x) for x in got[1][11:15])  # utime stime cutime cstime
+    return ticks / TICK
+
+
+class Backends(threading.Thread):
+    """The CPU of the PostgreSQL backends serving the bench's workers, and theirs alone (the
+    server is shared with whatever else runs on the machine): the workers connect with an
+    ``application_name`` of their own; their backends are looked up in pg_stat_activity and
+    their /proc CPU read every 50 ms until they exit. What a backend does after its last
+    reading (its final commit and exit) is missed: a few ms per worker."""
+
+    def __init__(self, pg: str, tag: str):
+        super().__init__(daemon=True)
+        self.engine = create_engine(pg)
+        self.tag = tag
+        self.seen: dict[int, int] = {}  # backend pid -> the last CPU ticks read
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        query = text("SELECT pid FROM pg_stat_activity WHERE application_name = :tag")
+        with self.engine.connect() as conn:
+            while not self.stop.is_set():
+                pids = conn.execute(query, {"tag": self.tag}).scalars().all()
+                conn.rollback()  # a fresh snapshot of pg_stat_activity next time
+                for pid in set(pids) | set(self.seen):
+                    if (got := _cpu_of(pid)) is not None and got[0] == b"postgres":
+                        self.seen[pid] = max(self.seen.get(pid, 0),
+                                             int(got[1][11]) + int(got[1][12]))
+                self.stop.wait(0.05)
+        self.engine.dispose()
+
+    def finish(self) -> float:
+        self.stop.set()
+        self.join()
+        return sum(self.seen.values()) / TICK
+
+
+def machine_busy() -> float:
+    """Busy CPU seconds of the whole machine (all cores) since boot: /proc/stat's cpu line
+    without idle and iowait."""
+    with open("/proc/stat") as fh:
+        values = [int(x) for x in fh.readline().split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / TICK
+
+
+def disk_of(path: Path) -> str | None:
+    """The /proc/diskstats name of the whole disk ``path`` is on (the files and, on this
+    machine, PostgreSQL's WAL share it), or None if it is not a plain block device."""
+    dev = os.stat(path).st_dev
+    link = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+    if not link.exists():
+        return None
+    real = link.resolve()
+    return (real.parent.name if (real / "partition").exists() else real.name) or None
+
+
+def disk_stats(disk: str | None) -> tuple[int, int]:
+    """(milliseconds the disk was busy, flush requests completed) since boot."""
+    if disk is None:
+        return 0, 0
+    with open("/proc/diskstats") as fh:
+        for line in fh:
+            parts = line.split()
+            if parts[2] == disk:
+                return int(parts[12]), int(parts[17]) if len(parts) > 17 else 0
+    return 0, 0
+
+
+def database_commits(pg: str) -> int:
+    engine = create_engine(pg)
+    with engine.connect() as conn:
+        commits = conn.execute(text("SELECT xact_commit FROM pg_stat_database"
+                                    " WHERE datname = current_database()")).scalar_one()
+    engine.dispose()
+    return int(commits)
+
+
+def reading(pg: str, disk: str | None) -> Reading:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    disk_ms, flushes = disk_stats(disk)
+    return Reading(time.perf_counter(), children.ru_utime, children.ru_stime, postgres_cpu(),
+                   machine_busy(), database_commits(pg), disk_ms, flushes)
+
+
+def settled(pg: str, disk: str | None) -> Reading:
+    """A reading once the workers' backends have exited and sent their statistics (they do
+    on exit; the postmaster reaps them a moment later)."""
+    time.sleep(0.5)
+    return reading(pg, disk)
 
 
 def make_project(root: Path, ledger: str, files: int) -> None:
@@ -95,13 +230,32 @@ def check(root: Path, ledger: str, files: int) -> None:
                          f" deliveries, {left} left in the inbox (expected {files} each, 0)")
 
 
-def pg_schema(url: str) -> tuple[str, str]:
+def pg_schema(url: str, tag: str = "tradelane-bench") -> tuple[str, str]:
+    """A new schema and the ledger URL that uses it; the workers connect as ``tag``
+    (``application_name``), so that their backends can be told apart (``Backends``)."""
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     engine.dispose()
-    return schema, f"{url}?options=-csearch_path%3D{schema}"
+    return schema, f"{url}?options=-csearch_path%3D{schema}&application_name={tag}"
+
+
+def bench_database(url: str) -> str:
+    """The URL of a database of the bench's own beside ``url``'s (made if missing): its
+    commit count (pg_stat_database) is then the workers' alone, whatever else uses the
+    server."""
+    from sqlalchemy.engine import make_url
+
+    given = make_url(url)
+    name = f"{given.database}_scaleout"
+    engine = create_engine(given, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+                        ).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
 
 
 def drop_schema(url: str, schema: str) -> None:
@@ -119,52 +273,99 @@ SETUPS = (("sqlite, 1 worker", "sqlite", 1), ("postgresql, 1 worker", "pg", 1),
           ("postgresql, 2 apart", "pg-apart", 2))
 
 
-def one_round(base: Path, files: int, pg: str, startup_cpu: float) -> dict[str, float]:
-    """Every setup once, in order; files/s per setup."""
-    rates: dict[str, float] = {}
+@dataclass(frozen=True)
+class Setup:
+    """One setup's run: files per second and what the machine did meanwhile."""
+
+    files: int
+    workers: int
+    seconds: float
+    cost: Reading  # the difference of the readings around the run
+    startup: tuple[float, float]  # a worker's start-up CPU, user and system
+    backends: float  # CPU seconds of the PostgreSQL backends that served the workers
+
+    @property
+    def rate(self) -> float:
+        return self.files / self.seconds
+
+    def cores(self) -> tuple[float, float, float]:
+        """Cores kept busy on average: by the workers, by their PostgreSQL backends, by
+        anything else (PostgreSQL's own writers, other users of the machine)."""
+        workers = (self.cost.user + self.cost.sys) / self.seconds
+        postgres = self.backends / self.seconds
+        return workers, postgres, max(0.0, self.cost.busy / self.seconds - workers - postgres)
+
+    def per_file(self) -> dict[str, float]:
+        """Milliseconds (counts for commits and flushes) per file; the workers' CPU without
+        their start-up (imports, connecting), which a longer run spreads thinner."""
+        user = max(0.0, self.cost.user - self.workers * self.startup[0])
+        sys_ = max(0.0, self.cost.sys - self.workers * self.startup[1])
+        return {"user": 1000 * user / self.files, "sys": 1000 * sys_ / self.files,
+                "postgres": 1000 * self.backends / self.files,
+                "server": 1000 * self.cost.postgres / self.files,
+                "commits": self.cost.commits / self.files,
+                "disk": self.cost.disk_ms / self.files, "flushes": self.cost.flushes / self.files}
+
+
+def one_round(base: Path, files: int, pg: str, startup_cpu: tuple[float, float],
+              disk: str | None) -> dict[str, Setup]:
+    """Every setup once, in order."""
+    done: dict[str, Setup] = {}
     for name, backend, workers in SETUPS:
         root = base / name.replace(", ", "-").replace(" ", "")
         apart = backend == "pg-apart"
         roots = [root / str(i) for i in range(workers)] if apart else [root]
         ledgers, schemas = [], []
+        tag = f"scaleout-{uuid.uuid4().hex[:8]}"
         for each in roots:
             if backend == "sqlite":
                 ledgers.append(f"sqlite:///{each}/.tradelane/ledger.db")
             else:
-                schema, ledger = pg_schema(pg)
+                schema, ledger = pg_schema(pg, tag)
                 schemas.append(schema)
                 ledgers.append(ledger)
             make_project(each, ledgers[-1], files // len(roots))
         load = os.getloadavg()[0]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = settled(pg, disk)
+        backends = Backends(pg, tag)
+        backends.start()
         seconds = run_each(roots) if apart else run(root, workers)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        # the machine's busy time up to the workers' exit; PostgreSQL's CPU and commits once
+        # their backends have exited too
+        ended = reading(pg, disk)
+        after = settled(pg, disk)
+        backend_cpu = backends.finish()
+        cost = Reading(seconds, after.user - before.user, after.sys - before.sys,
+                       after.postgres - before.postgres, ended.busy - before.busy,
+                       after.commits - before.commits, after.disk_ms - before.disk_ms,
+                       after.flushes - before.flushes)
         for each, ledger in zip(roots, ledgers, strict=True):
             check(each, ledger, files // len(roots))
-        rates[name] = files / seconds
-        # the workers' own CPU per file, without their start-up (imports, connecting); the
-        # rest of the wall time is waiting (on the ledger's round trips, the disk, the other
-        # processes of this shared machine)
-        net = max(0.0, cpu - workers * startup_cpu)
-        print(f"  {name:24} {seconds:6.1f} s {rates[name]:6.1f} files/s  workers' CPU"
-              f" {1000 * net / files:5.2f} ms/file (+{workers * startup_cpu:.1f} s start-up),"
-              f" wall {1000 * seconds * workers / files:6.2f} ms/file/worker, load {load:.1f}",
-              flush=True)
+        setup = done[name] = Setup(files, workers, seconds, cost, startup_cpu, backend_cpu)
+        pf, (w, p, other) = setup.per_file(), setup.cores()
+        commits = f", {pf['commits']:.2f} ledger commits" if backend != "sqlite" else ""
+        print(f"  {name:24} {seconds:6.1f} s {setup.rate:6.1f} files/s, load {load:.1f}\n"
+              f"    per file: workers {pf['user']:.2f} ms user + {pf['sys']:.2f} ms sys"
+              f" (+{workers * sum(startup_cpu):.1f} s start-up), PostgreSQL"
+              f" {pf['postgres']:.2f} ms (whole server {pf['server']:.2f}){commits}, disk"
+              f" busy {pf['disk']:.2f} ms"
+              f" ({pf['flushes']:.2f} flushes)\n"
+              f"    cores busy: workers {w:.2f} + PostgreSQL {p:.2f} + other {other:.2f}"
+              f" = {w + p + other:.2f} of {CORES}", flush=True)
         for schema in schemas:
             drop_schema(pg, schema)
         shutil.rmtree(root)
-    return rates
+    return done
 
 
-def startup(base: Path, pg: str) -> float:
-    """CPU seconds of a worker that starts, loads the engine and processes one file (best of
-    three): what every worker of a setup pays once, near enough."""
+def startup(base: Path, pg: str) -> tuple[float, float]:
+    """CPU seconds (user, system) of a worker that starts, loads the engine and processes one
+    file (the best of three): what every worker of a setup pays once, near enough."""
     schema, ledger = pg_schema(pg)
     root = base / "startup"
     make_project(root, ledger, 1)
     run(root, 1)  # creates the tables
-    best = float("inf")
+    best = (float("inf"), float("inf"))
     for i in range(3):
         path = root / "inbox" / "orders" / f"one-{i}.csv"
         path.write_text(f"order_id;qty;price\nPO-9{i};1;1.50\n")
@@ -172,7 +373,8 @@ def startup(base: Path, pg: str) -> float:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         run(root, 1)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        best = min(best, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime))
+        best = min(best, (after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime),
+                   key=sum)
     drop_schema(pg, schema)
     shutil.rmtree(root)
     return best
@@ -260,35 +462,78 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
+    args.pg = bench_database(args.pg)
     base = Path(tempfile.mkdtemp(prefix="scaleout-", dir=Path(__file__).parent / ".data"
                                  if (Path(__file__).parent / ".data").is_dir() else None))
-    print(f"{args.files} files of about 0.4 KB, {args.repeat} rounds; load average at start:"
-          f" {os.getloadavg()[0]:.1f}")
-    rounds = []
+    disk = disk_of(base)
+    print(f"{args.files} files of about 0.4 KB, {args.repeat} rounds, {CORES} cores, disk"
+          f" {disk}; load average at start: {os.getloadavg()[0]:.1f}")
+    rounds: list[dict[str, Setup]] = []
     try:
         startup_cpu = startup(base, args.pg)
-        print(f"a worker's start-up: {startup_cpu:.2f} s CPU", flush=True)
+        print(f"a worker's start-up: {startup_cpu[0]:.2f} s user + {startup_cpu[1]:.2f} s sys"
+              " CPU", flush=True)
         ledger_costs(base, args.pg)
         storage_costs(base)
         for i in range(args.repeat):
             print(f"round {i + 1}:", flush=True)
-            rounds.append(one_round(base, args.files, args.pg, startup_cpu))
+            rounds.append(one_round(base, args.files, args.pg, startup_cpu, disk))
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    # ratios within each round (the setups of one round ran minutes apart, not hours)
-    two = sorted(r["postgresql, 2 workers"] / r["postgresql, 1 worker"] for r in rounds)
-    four = sorted(r["postgresql, 4 workers"] / r["postgresql, 1 worker"] for r in rounds)
-    pg_sqlite = sorted(r["postgresql, 1 worker"] / r["sqlite, 1 worker"] for r in rounds)
-    sharing = sorted(r["postgresql, 2 workers"] / r["postgresql, 2 apart"] for r in rounds)
+    summary(rounds)
 
-    def show(ratios: list[float]) -> str:
-        return (f"median {statistics.median(ratios):.2f}x, best {ratios[-1]:.2f}x"
-                f" ({', '.join(f'{x:.2f}' for x in ratios)})")
 
-    print(f"2 workers / 1 on PostgreSQL: {show(two)} (target >= 1.7x)")
-    print(f"4 workers / 1 on PostgreSQL: {show(four)}")
-    print(f"1 worker PostgreSQL / SQLite: {show(pg_sqlite)} (target >= 0.8x)")
+def summary(rounds: list[dict[str, Setup]]) -> None:
+    one, sqlite = "postgresql, 1 worker", "sqlite, 1 worker"
+
+    def ratios(a: str, b: str) -> list[float]:
+        # within each round (the setups of one round ran minutes apart, not hours)
+        return sorted(r[a].rate / r[b].rate for r in rounds)
+
+    def show(values: list[float]) -> str:
+        return (f"median {statistics.median(values):.2f}x, best {values[-1]:.2f}x"
+                f" ({', '.join(f'{x:.2f}' for x in values)})")
+
+    print(f"2 workers / 1 on PostgreSQL: {show(ratios('postgresql, 2 workers', one))}"
+          " (target >= 1.7x)")
+    print(f"4 workers / 1 on PostgreSQL: {show(ratios('postgresql, 4 workers', one))}")
+    print(f"1 worker PostgreSQL / SQLite: {show(ratios(one, sqlite))} (target >= 0.8x)")
+    sharing = ratios("postgresql, 2 workers", "postgresql, 2 apart")
     print(f"2 workers on one inbox / 2 apart: {show(sharing)} (1x: sharing costs nothing)")
+    # the ceiling: N workers can keep at most all the cores busy; one worker's setup (the
+    # worker and its PostgreSQL) already keeps some busy, so N workers reach at most
+    # cores / that, whatever the code does, unless a file costs less
+    for n in (2, 4):
+        name = f"postgresql, {n} workers"
+        lines = []
+        for r in rounds:
+            w, p, _ = r[one].cores()
+            ceiling = min(float(n), CORES / (w + p))
+            lines.append((r[name].rate / r[one].rate, ceiling, w, p))
+        got, ceiling, w, p = (statistics.median(x[i] for x in lines) for i in range(4))
+        print(f"{n} workers / 1: {got:.2f}x of a {ceiling:.2f}x ceiling"
+              f" ({100 * got / ceiling:.0f}%):"
+              f" one worker's setup keeps {w + p:.2f} cores busy (worker {w:.2f} + PostgreSQL"
+              f" {p:.2f}), so {n} can reach at most min({n}, {CORES}/{w + p:.2f}) (medians of"
+              " the rounds)")
+    other = statistics.median(r[one].cores()[2] for r in rounds)
+    if other > 0.3:
+        print(f"  (the machine was not idle: {other:.2f} cores busy with other work during the"
+              " one-worker setup, so the ceiling above is not what an idle machine allows)")
+    costs = {k: statistics.median(r[one].per_file()[k] for r in rounds)
+             for k in ("user", "sys", "postgres", "commits", "disk", "flushes")}
+    worker = costs["user"] + costs["sys"]
+    print(f"one worker on PostgreSQL, per file (medians): worker {costs['user']:.2f} ms user +"
+          f" {costs['sys']:.2f} ms sys, PostgreSQL {costs['postgres']:.2f} ms CPU,"
+          f" {costs['commits']:.2f} ledger commits, disk busy {costs['disk']:.2f} ms"
+          f" ({costs['flushes']:.2f} flushes)")
+    # beyond one machine: each part alone, at the per-file costs measured here
+    print(f"what saturates first beyond this machine: a worker process {1000 / worker:,.0f}"
+          f" files/s per core it has; PostgreSQL on its own {CORES}-core host"
+          f" {CORES * 1000 / costs['postgres']:,.0f} files/s"
+          f" ({CORES * 1000 / costs['postgres'] / (1000 / worker):.1f} workers' worth);"
+          f" the disk {1000 / costs['disk']:,.0f} files/s if its busy time does not overlap"
+          f" ({costs['disk']:.2f} ms per file)" if costs["disk"] and costs["postgres"] else "")
 
 
 if __name__ == "__main__":
