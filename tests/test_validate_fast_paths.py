@@ -10,10 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradelane.errors import MalformedInput
 from tradelane.formats import reader_for
@@ -164,3 +167,47 @@ def test_batches_whose_types_differ_are_written_under_one_header() -> None:
     rows = list(csv.reader(io.StringIO(out.getvalue().decode())))
     assert count == 4
     assert rows == [["a", "b"], ["1", "x"], ["2", "y"], ["", "z"], ["3", "w"]]
+
+
+FIXED_PATTERNS = [r"[A-Z]{2}-[0-9]{6}", r"\d{3}", r"[a-c\-x]{2}\.z", r"AB[0-9]", r"[0-9]{2}"]
+
+
+def pattern_issues(values: list[str], pattern: str) -> list[str]:
+    _, issues = check(values, {"pattern": pattern})
+    assert {rule for _, _, rule in issues} <= {"pattern"}
+    return [value for _, value, _ in issues]
+
+
+def expected_misses(values: list[str], pattern: str) -> list[str]:
+    # RE2's \d and classes are ASCII: Python's re in ASCII mode says the same
+    return [v for v in values
+            if v.strip() and re.fullmatch(pattern, v.strip(), re.ASCII) is None]
+
+
+@pytest.mark.parametrize("pattern", FIXED_PATTERNS)
+def test_a_fixed_length_pattern_decides_what_re2_decides(pattern: str) -> None:
+    odd = ["AB-123456", "ab-123456", "AB-12345", "AB-1234567", "AB\u2013123456", "\u00c4B-12345",
+           "AB-12345\uff16", "", " AB-123456 ", "123", "12", "١٢٣", "ab.z", "x-.z", "AB1",
+           "AB-123\n56", "a-.z", "ad.z"]
+    same_length = [v for v in odd if len(v.encode()) == len(odd[0].encode())]
+    for values in (odd, same_length, ["AB-123456"] * 3 + [""] + ["AB-654321"]):
+        assert pattern_issues(values, pattern) == expected_misses(values, pattern), values
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet="AB-0123456789az.\u00c4\uff16 \u00a0", max_size=11),
+                min_size=1, max_size=30), st.sampled_from(FIXED_PATTERNS))
+def test_any_column_meets_a_fixed_pattern_as_python_re_would(values: list[str],
+                                                             pattern: str) -> None:
+    assert pattern_issues(values, pattern) == expected_misses(values, pattern)
+
+
+def test_a_column_whose_only_space_ends_its_last_value_is_still_trimmed() -> None:
+    assert check(["1", "2", "3 "], {"type": "integer"}) == ([1, 2, 3], [])
+    assert check(["", "\u3000" + "5", "6"], {"type": "integer"}) == ([None, 5, 6], [])
+    assert check(["open", "", "shipped\x1f"], {"enum": ["open", "shipped"]}) == \
+        (["open", None, "shipped"], [])
+    # a slice of a column whose trimmed-off values lie before it
+    doc = Document(header={}, records=pa.table({"v": [" 9 ", "1", "2"]}).slice(1))
+    result = validate(doc, route({"v": {"type": "integer"}}))
+    assert result.document.records.column("v").to_pylist() == [1, 2] and result.ok

@@ -340,13 +340,47 @@ def _as_string_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 def _trim(text: pa.Array) -> pa.Array:
     """Values without their leading and trailing whitespace (Unicode's, as ``str.strip``).
 
+    A column where no value starts or ends with a byte that may be whitespace is returned as
+    it is, not copied (the usual file: 6 ms per 1M values to see it, against 7-22 ms to trim).
     A column of ASCII text takes the ASCII kernel, five times faster on a 1M-row column;
     the two agree there, except on the separators 0x1c-0x1f that only Unicode's trims.
     """
+    if not _may_need_trim(text):
+        return text
     data = _value_bytes(text)
     if data.isascii() and not any(sep in data for sep in (b"\x1c", b"\x1d", b"\x1e", b"\x1f")):
         return pc.ascii_trim_whitespace(text)
     return pc.utf8_trim_whitespace(text)
+
+
+def _views(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """The offsets (one per value, plus the end) and data bytes of a string array, as numpy
+    views without a copy; None when the array has no data buffer (all empty or null)."""
+    offsets, data = text.buffers()[1:3]
+    if data is None or offsets is None:
+        return None
+    wide = pa.types.is_large_string(text.type)
+    bounds = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32,
+                           count=len(text) + 1, offset=text.offset * (8 if wide else 4))
+    return bounds, np.frombuffer(data, dtype=np.uint8)
+
+
+def _may_need_trim(text: pa.Array) -> bool:
+    """False when no value's first or last byte may be whitespace (then trimming changes
+    nothing): as signed bytes, ASCII whitespace and the separators 0x1c-0x1f are <= 32, and
+    every byte of a multi-byte character (U+00A0, U+3000, ...) is negative. An empty value
+    looks at its neighbours' bytes, and a null's slot may hold bytes: either only makes the
+    answer True more often."""
+    views = _views(text)
+    if views is None:
+        return False
+    bounds, data = views
+    if not len(data):
+        return False
+    signed = data.view(np.int8)
+    first = np.take(signed, bounds[:-1], mode="clip")
+    last = np.take(signed, bounds[1:] - 1, mode="clip")
+    return bool((first <= 32).any() or (last <= 32).any())
 
 
 def _value_bytes(text: pa.Array) -> bytes:
@@ -395,6 +429,8 @@ def _cast_slow(values: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Arra
 
 
 def _full_match(text: pa.Array, plan: _Plan) -> pa.Array | np.ndarray:
+    if plan.fixed is not None:
+        return _fixed_match(text, plan.fixed)
     if plan.python_pattern is None:
         return pc.match_substring_regex(text, plan.anchored)
     # a Python-only regex feature (look-around, back-reference): value by value
@@ -410,6 +446,7 @@ class _Plan:
 
     anchored: str = ""
     python_pattern: re.Pattern[str] | None = None
+    fixed: np.ndarray | None = None  # see _fixed_classes
     enum: pa.Array | None = None
     bounds: Mapping[str, pa.Scalar] = field(default_factory=dict)
 
@@ -439,12 +476,122 @@ def _plan(spec: FieldSpec) -> _Plan:
             bounds[rule] = pa.scalar(int(bound), pa.int64())  # exact, and no cast to float
         elif spec.type in ("decimal", "date"):
             bounds[rule] = _bound_scalar(spec, bound, pa.float64())
-    plan = _Plan(anchored, python_pattern,
+    fixed = _fixed_classes(spec.pattern) if spec.pattern and python_pattern is None else None
+    plan = _Plan(anchored, python_pattern, fixed,
                  pa.array(spec.enum, pa.string()) if spec.enum is not None else None, bounds)
     if len(_PLANS) >= 4096:  # bounded: a long-lived process reloading specs
         _PLANS.clear()
     _PLANS[id(spec)] = (spec, plan)
     return plan
+
+
+#: The most characters a pattern checked by ``_fixed_match`` may have.
+_FIXED_MOST = 64
+_ASCII_CLASSES = {"d": range(0x30, 0x3A)}
+
+
+def _fixed_classes(pattern: str) -> np.ndarray | None:
+    """A pattern that matches only values of one length in ASCII, e.g. ``[A-Z]{2}-[0-9]{6}``,
+    as a table: row i says which bytes may stand at character i. None for any other pattern
+    (alternatives, optional or repeated parts, ``.``, a negated class, a non-ASCII character,
+    anchors, groups, flags): RE2 checks those.
+
+    Checked with numpy, such a pattern costs 13 ms per 1M nine-character values against
+    53 ms for RE2. Every byte of the table is ASCII, so a value of the right length in bytes
+    that holds a multi-byte character never matches, as in RE2 (it has fewer characters).
+    """
+    atoms: list[np.ndarray] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        allowed = np.zeros(256, dtype=bool)
+        if c == "[":
+            end = pattern.find("]", i + 2)
+            body = pattern[i + 1:end] if end > 0 else ""
+            if not body or body[0] == "^" or "[" in body or not _fill_class(body, allowed):
+                return None
+            i = end + 1
+        elif c == "\\" and i + 1 < len(pattern):
+            escaped = pattern[i + 1]
+            if escaped in _ASCII_CLASSES:
+                allowed[list(_ASCII_CLASSES[escaped])] = True
+            elif escaped.isascii() and not escaped.isalnum() and escaped.isprintable():
+                allowed[ord(escaped)] = True
+            else:
+                return None
+            i += 2
+        elif c.isascii() and c.isprintable() and c not in ".^$*+?()[]{}|\\":
+            allowed[ord(c)] = True
+            i += 1
+        else:
+            return None
+        count = 1
+        if i < len(pattern) and pattern[i] == "{":
+            close = pattern.find("}", i)
+            digits = pattern[i + 1:close] if close > 0 else ""
+            if not digits.isdigit() or not digits.isascii():
+                return None
+            count = int(digits)
+            i = close + 1
+        if i < len(pattern) and pattern[i] in "*+?{":
+            return None
+        atoms.extend([allowed] * count)
+        if len(atoms) > _FIXED_MOST:
+            return None
+    return np.array(atoms) if atoms else None
+
+
+def _fill_class(body: str, allowed: np.ndarray) -> bool:
+    """Mark the bytes of a class body (``A-Z0-9_``, ``\\d``, ``\\-``); False when it holds
+    anything else."""
+    j = 0
+    while j < len(body):
+        c = body[j]
+        if c == "\\":
+            escaped = body[j + 1:j + 2]
+            if escaped in _ASCII_CLASSES:
+                allowed[list(_ASCII_CLASSES[escaped])] = True
+                j += 2
+                continue
+            if not escaped or escaped.isalnum() or not escaped.isascii():
+                return False
+            c, j = escaped, j + 1
+        if not (c.isascii() and c.isprintable()):
+            return False
+        if j + 2 < len(body) and body[j + 1] == "-" and body[j + 2] != "\\":
+            last = body[j + 2]
+            if not (last.isascii() and last.isprintable()) or ord(last) < ord(c):
+                return False
+            allowed[ord(c):ord(last) + 1] = True
+            j += 3
+        else:
+            allowed[ord(c)] = True
+            j += 1
+    return True
+
+
+def _fixed_match(text: pa.Array, table: np.ndarray) -> np.ndarray:
+    """Which values match the fixed-length pattern of ``table`` (see ``_fixed_classes``)."""
+    width = len(table)
+    views = _views(text)
+    if views is None:
+        return np.zeros(len(text), dtype=bool)
+    bounds, data = views
+    lengths = np.diff(bounds)
+    ok = lengths == width
+    if not ok.any():
+        return ok
+    good = np.ones(int(ok.sum()), dtype=bool)
+    if (ok | (lengths == 0)).all():  # the usual column: its values are one run of bytes
+        block = data[bounds[0]:bounds[-1]].reshape(-1, width)
+        for position in range(width):
+            good &= table[position][block[:, position]]
+    else:  # values of other lengths between: each character gathered
+        starts = bounds[:-1][ok]
+        for position in range(width):
+            good &= table[position][data[starts + position]]
+    ok[ok] = good
+    return ok
 
 
 @cache
