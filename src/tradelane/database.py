@@ -62,10 +62,11 @@ def database_url(settings: Settings, name: str) -> URL:
     return url
 
 
-def connect(settings: Settings, name: str) -> Engine:
-    """An engine for the named connection (small pool: one poll uses one connection)."""
+def connect(settings: Settings, name: str, url: URL | None = None) -> Engine:
+    """An engine for the named connection (small pool: one poll uses one connection);
+    ``url``: the connection's ``database_url``, if the caller has it already."""
     spec = connection_spec(settings, name)
-    url = database_url(settings, name)
+    url = url or database_url(settings, name)
     args: dict[str, Any] = {"connect_timeout": spec.connect_timeout}
     return create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True,
                          connect_args=args)

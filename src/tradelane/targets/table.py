@@ -54,7 +54,7 @@ from sqlalchemy.exc import (
 
 from tradelane.abc import DeliveryContext
 from tradelane.crashpoints import crash_point
-from tradelane.database import connect, marker_key, markers_table, shown
+from tradelane.database import connect, database_url, marker_key, markers_table, shown
 from tradelane.errors import DeliveryRejected, TargetUnavailable
 from tradelane.models import Delivery, Document, Issue
 
@@ -143,13 +143,30 @@ class TableTarget:
     def __init__(self, route: RouteSpec, settings: Settings, *, engine: Engine | None = None):
         self.route = route
         self.spec: TableLoad = route.target.table  # type: ignore[attr-defined]
-        self.engine = engine or connect(settings, self.spec.connection)
-        self.dialect = self.engine.dialect.name
+        url = engine.url if engine is not None else database_url(settings,
+                                                                  self.spec.connection)
+        self.dialect = url.get_backend_name()  # the engine's dialect.name, without its import
         self.name = f"{self.spec.db_schema}.{self.spec.table}" if self.spec.db_schema \
             else self.spec.table
-        self.uri = f"{shown(self.engine.url)}#{self.name}"
+        self.uri = f"{shown(url)}#{self.name}"
         self._table: Table | None = None
         self._markers: Table | None = None
+        # The driver's and the dialect's imports (psycopg: about 0.1 s of CPU) run in a helper
+        # thread while the poll claims, stages and starts reading the file (hashing and
+        # Arrow's reader release the interpreter lock). Nothing connects before a delivery
+        # or a check: a preview never reaches the database.
+        self._engine = engine
+        self._making = None if engine is not None else _Background(
+            connect, settings, self.spec.connection, url, name="table-engine", daemon=False)
+
+    @property
+    def engine(self) -> Engine:
+        """The connection's engine; an error making it (an unknown or missing driver) is
+        raised here, at the first delivery or check."""
+        if self._engine is None:
+            assert self._making is not None
+            self._engine = self._making.result()
+        return self._engine
 
     # -- delivery --------------------------------------------------------------------------
 
@@ -175,7 +192,9 @@ class TableTarget:
                         details={"table": self.name, "mode": self.spec.mode})
 
     def _deliver(self, batches: Iterable[Document], ctx: DeliveryContext) -> int:
-        pieces = _pieces(batches, self.spec.batch)
+        # one transaction per file: the reader's batches go on as they come (cut to the
+        # batch size, never held back to fill one), so the COPY starts with the first
+        pieces = _pieces(batches, self.spec.batch, fill=self.spec.commit == "batch")
         file_key = marker_key(ctx.sha256, ctx.route, self.name)
         # the database's round trips overlap the reading of the first batch (a big file's
         # first batch takes a few tenths of a second: the COPY starts that much sooner)
@@ -199,7 +218,8 @@ class TableTarget:
                     return 0
                 count, deleted = 0, set()
                 if self._copies():  # one COPY for the whole file: the server parses
-                    count = self._copy(conn, table, _chain(first, pieces))  # as we read
+                    count = self._copy(conn, table,  # as we read
+                                       _sliced(_chain(first, pieces), COPY_ROWS))
                 for piece in _chain(first, pieces) if not count else ():
                     if self.spec.mode == "replace":
                         self._delete_partition(conn, table, piece, deleted)
@@ -431,6 +451,9 @@ class TableTarget:
         return f"would {self.spec.mode} {rows} rows into table {self.name} ({self.uri})"
 
     def close(self) -> None:
+        if self._making is not None and self._engine is None:
+            self._making.join()  # made, never used: no connection to close
+            return
         self.engine.dispose()
 
 
@@ -458,8 +481,19 @@ def _constant_type(value: object) -> str:
     return "decimal" if isinstance(value, float) else "string"
 
 
-def _pieces(batches: Iterable[Document], size: int) -> Iterator[pa.Table]:
-    """The file's records cut into tables of ``size`` rows (the same cuts on every retry)."""
+#: Rows per write of a COPY: the server starts on the first ones while the rest are encoded,
+#: and what it still has to parse after the last write (the wait at the end) is this small.
+COPY_ROWS = 32_768
+
+
+def _pieces(batches: Iterable[Document], size: int, *, fill: bool = True
+            ) -> Iterator[pa.Table]:
+    """The file's records cut into tables of ``size`` rows (the same cuts on every retry);
+    ``fill=False``: each batch as it comes, cut to at most ``size`` rows."""
+    if not fill:
+        for doc in batches:
+            yield from _sliced(iter([doc.records]), size)
+        return
     held: list[pa.Table] = []
     rows = 0
     for doc in batches:
@@ -479,7 +513,8 @@ class _Background:
     """A call run in a helper thread (keeping the caller's log context); ``result`` returns
     its value or raises its exception in the caller."""
 
-    def __init__(self, call: Callable[..., Any], *args: Any):
+    def __init__(self, call: Callable[..., Any], *args: Any, name: str = "table-lookup",
+                 daemon: bool = True):
         self._value: Any = None
         self._error: BaseException | None = None
 
@@ -490,7 +525,7 @@ class _Background:
                 self._error = exc
 
         self._thread = threading.Thread(target=contextvars.copy_context().run, args=(run,),
-                                        name="table-lookup", daemon=True)
+                                        name=name, daemon=daemon)
         self._thread.start()
 
     def join(self) -> None:
@@ -501,6 +536,13 @@ class _Background:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+def _sliced(tables: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
+    """Each table in slices of at most ``size`` rows (no copy)."""
+    for table in tables:
+        for start in range(0, len(table), size):
+            yield table.slice(start, size)
 
 
 def _chain(first: pa.Table, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
