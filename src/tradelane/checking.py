@@ -29,7 +29,7 @@ from tradelane.formats.split import pick
 from tradelane.models import Document, Issue
 from tradelane.spec import RouteSpec
 from tradelane.transform import transform
-from tradelane.validate import validate
+from tradelane.validate import ValidationResult, validate
 
 T = TypeVar("T")
 MAX_NOTES = 20
@@ -136,6 +136,7 @@ class Checked:
 def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked, *,
                     limit: int,
                     on_interchange: Callable[[tuple[str, str, str]], None] | None = None,
+                    validated: Callable[[Document], ValidationResult | None] | None = None,
                     ) -> Iterator[Document]:
     """Validated, transformed batches; raises InvalidRecords after the last one if needed.
 
@@ -143,6 +144,9 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
     aborts its output when the final InvalidRecords arrives), but every batch is still
     checked so that the reason file counts every problem. Under ``split`` the bad records are
     left out of each batch and kept in ``checked.rejected_rows``.
+
+    ``validated`` may give a batch's validation already done (the pipeline validates a
+    chunk's small files together); None: the batch is validated here.
     """
     first_at: dict[tuple[str, str, str], int | None] = {}  # key -> segment of its first
     current: tuple[Any, ...] | None = None  # the interchange the batches come from
@@ -167,7 +171,9 @@ def checked_batches(docs: Iterable[Document], route: RouteSpec, checked: Checked
                 refs.add(doc.unit_refs)
         for failed in doc.failed:
             checked.isolate(failed, limit)
-        valid = validate(doc, route, limit=limit)
+        valid = validated(doc) if validated is not None else None
+        if valid is None:
+            valid = validate(doc, route, limit=limit)
         result = transform(valid.document, route, limit=limit)
         invalid = valid.invalid | result.invalid
         units = doc.units  # EDI: a message goes whole, or not at all
