@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -174,3 +175,43 @@ def test_a_column_without_a_binary_encoder_loads_in_csv(
     assert project.run().exit_code == 0
     assert calls == []
     assert table_rows(pg, table) == [("A-1", 1, Decimal("1.50"), date(2026, 11, 25))]
+
+
+#: values at the edges of a base-10000 digit, each sent as a batch of its own (each batch
+#: gets as many digits as its biggest value needs)
+EDGES = [0.0, -0.0, 0.01, -0.01, 0.005, 9999.99, 9999.995, 10000.0, -10000.0, 99999999.99,
+         123456789.0, 12345678901.0, float("inf"), 1e300]
+
+
+@pytest.mark.parametrize("value", EDGES)
+def test_decimals_at_digit_edges_are_stored_as_csv_stores_them(pg: Engine,
+                                                               value: float) -> None:
+    sample = pa.table({"p": pa.array([value, 1.5]), "r": pa.array([value, 2.25])})
+    coders = pgbinary.encoders(sample.schema.types, [NUMERIC(12, 2), NUMERIC(14, 5)])
+    assert coders is not None
+    outcome = {}
+    with pg.connect() as conn:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        for form in ("csv", "binary"):
+            cursor.execute(f"CREATE TEMP TABLE edge_{form} (p NUMERIC(12,2), r NUMERIC(14,5))")
+            cursor.execute("SAVEPOINT before")
+            try:
+                with cursor.copy(f"COPY edge_{form} FROM STDIN (FORMAT {form})") as copy:
+                    if form == "csv":
+                        buffer = io.BytesIO()
+                        pacsv.write_csv(sample, buffer,
+                                        pacsv.WriteOptions(include_header=False))
+                        copy.write(buffer.getvalue())
+                    else:
+                        copy.write(pgbinary.HEADER)
+                        copy.write(pgbinary.encode(sample.slice(0, 1), coders))
+                        copy.write(pgbinary.encode(sample.slice(1), coders))
+                        copy.write(pgbinary.TRAILER)
+                outcome[form] = cursor.execute(f"SELECT p, r FROM edge_{form}").fetchall()
+            except psycopg.Error as exc:  # the refusal is compared below
+                cursor.execute("ROLLBACK TO SAVEPOINT before")
+                outcome[form] = getattr(exc, "sqlstate", None)
+        conn.rollback()
+    assert outcome["binary"] == outcome["csv"]
+    if value in (12345678901.0, float("inf"), 1e300):
+        assert outcome["csv"] == "22003"  # numeric field overflow, in both formats

@@ -106,18 +106,18 @@ def _boolean(array: pa.Array) -> Encoded:
 
 def _numeric(precision: int, scale: int) -> Encoder:
     """A double into NUMERIC(precision, scale) as the CSV path stores it: the double's
-    shortest decimal text (what Arrow writes), rounded half away from zero to ``scale``."""
+    shortest decimal text (what Arrow writes), rounded half away from zero to ``scale``.
+
+    Each batch gets as many base-10000 digits as its biggest value needs (prices under
+    10,000 take two, not the five NUMERIC(12,2) could hold): fewer divisions to make them,
+    fewer bytes to send; the server strips leading zero digits either way."""
     pad = -scale % 4  # whole base-10000 digits after the point
     fraction_digits = (scale + pad) // 4
-    integer_digits = -(-(precision - scale) // 4) + 1  # room for one digit too many
-    ndigits = integer_digits + fraction_digits
     too_big = 10 ** precision  # any value this big overflows the column on the server
-    head = np.array([ndigits, integer_digits - 1, 0, scale], dtype=np.uint16)
-    nan = np.array([ndigits, 0, _NUMERIC_NAN, 0], dtype=np.uint16)  # digits ignored
-    width = 8 + 2 * ndigits
 
     def encode(array: pa.Array) -> Encoded:
-        values = np.asarray(array.fill_null(0.0), dtype=np.float64)
+        values = np.asarray(array.fill_null(0.0) if array.null_count else array,
+                            dtype=np.float64)
         finite = np.isfinite(values)
         scaled = values * 10.0 ** scale
         magnitude = np.abs(np.where(finite, scaled, 0.0))
@@ -131,17 +131,27 @@ def _numeric(precision: int, scale: int) -> Encoder:
             exact = decimal.Decimal(repr(float(values[i]))).scaleb(scale).to_integral_value(
                 decimal.ROUND_HALF_UP)
             units[i] = min(abs(int(exact)), too_big)
-        units[~finite & ~np.isnan(values)] = too_big  # infinities overflow, as in text
-        digits = np.empty((len(units), ndigits), dtype=np.uint16)
-        rest = units * 10 ** pad
-        for d in range(ndigits - 1, -1, -1):
-            digits[:, d] = rest % 10_000
-            rest //= 10_000
-        heads = np.broadcast_to(head, (len(units), 4)).copy()
-        heads[:, 2] = np.where(values < 0, 0x4000, 0)
-        rows = np.concatenate([heads, digits], axis=1)
-        rows[np.isnan(values)] = np.concatenate([nan, np.zeros(ndigits, np.uint16)])
-        return rows.astype(">u2").view(f"V{width}").reshape(-1), _valid(array)
+        if not finite.all():
+            units[~finite & ~np.isnan(values)] = too_big  # infinities overflow, as in text
+        rest = units * 10 ** pad if pad else units
+        top = int(rest.max()) if len(rest) else 0
+        ndigits = fraction_digits + 1  # at least one digit before the point (weight 0)
+        while top >= 10_000 ** ndigits:
+            ndigits += 1
+        if top < 2**32:  # a faster division, the same digits
+            rest = rest.astype(np.uint32)
+        rows = np.empty((len(values), 4 + ndigits), dtype=">u2")
+        rows[:, 0] = ndigits
+        rows[:, 1] = ndigits - fraction_digits - 1  # the weight of the first digit
+        rows[:, 2] = np.where(values < 0, 0x4000, 0)
+        rows[:, 3] = scale
+        for d in range(3 + ndigits, 3, -1):
+            rows[:, d] = rest % 10_000
+            rest = rest // 10_000
+        nan = np.isnan(values)
+        if nan.any():
+            rows[nan] = [ndigits, 0, _NUMERIC_NAN, 0, *([0] * ndigits)]  # digits ignored
+        return rows.view(f"V{2 * (4 + ndigits)}").reshape(-1), _valid(array)
 
     return encode
 
