@@ -3,16 +3,18 @@ table that does not fit, and a second delivery of the same file."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from helpers import csv_rows, make_table, table_project, table_rows
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, MetaData, text
 
+from tradelane.database import marker_key, markers_table
 from tradelane.ledger.alerts import Incidents
 
 TRADELANE = Path(sys.executable).parent / "tradelane"
@@ -155,10 +157,23 @@ def test_a_file_invalid_at_its_end_leaves_the_table_untouched(
     make_table(engine, table_name)
     project = table_project(tmp_path, url, table_name, "mode: insert, batch: 1")
     rows = [(f"A-{i}", i, "1", "2026-11-25") for i in range(1, 50)] + [("Z", "x", "1", "bad")]
-    project.drop("items", "a.csv", csv_rows(rows))
+    content = project.drop("items", "a.csv", csv_rows(rows)).read_bytes()
     assert project.run().exit_code == 3
     assert table_rows(engine, table_name) == []
     assert len(project.quarantined("items")) == 1
+    # the file's marker (inserted while its first batch was read) was rolled back and is
+    # not held: the same content can be loaded at once (2 s: a held key would time out)
+    key = marker_key(hashlib.sha256(content).hexdigest(), "items", table_name)
+    wait = ("SET LOCAL lock_timeout = '2s'" if engine.dialect.name == "postgresql"
+            else "SET SESSION innodb_lock_wait_timeout = 2")
+    with engine.connect() as conn:
+        conn.execute(text(wait))
+        conn.execute(markers_table(MetaData()).insert().values(
+            key=key, route="items", table_name=table_name, file_id=1, sha256="-", batch=-1,
+            records=0, delivered_at=datetime(2026, 11, 25)))
+        assert conn.execute(text("SELECT COUNT(*) FROM tradelane_deliveries WHERE"
+                                 " table_name = :t"), {"t": table_name}).scalar() == 1
+        conn.rollback()
 
 
 def test_a_password_variable_that_is_not_set_is_named_by_check(

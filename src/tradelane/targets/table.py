@@ -23,6 +23,7 @@ import io
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -192,29 +193,36 @@ class TableTarget:
                         details={"table": self.name, "mode": self.spec.mode})
 
     def _deliver(self, batches: Iterable[Document], ctx: DeliveryContext) -> int:
+        per_file = self.spec.commit == "file"
         # one transaction per file: the reader's batches go on as they come (cut to the
         # batch size, never held back to fill one), so the COPY starts with the first
-        pieces = _pieces(batches, self.spec.batch, fill=self.spec.commit == "batch")
+        pieces = _pieces(batches, self.spec.batch, fill=not per_file)
         file_key = marker_key(ctx.sha256, ctx.route, self.name)
-        # the database's round trips overlap the reading of the first batch (a big file's
-        # first batch takes a few tenths of a second: the COPY starts that much sooner)
-        lookup = _Background(self._look_up, file_key)
-        try:
-            first = next(pieces, None)
-        finally:
-            lookup.join()
-        if first is None:
-            return 0
-        done = lookup.result()
-        table = self._target_table(first)
-        markers = self._marker_table()
-        if done is not None:  # an earlier attempt committed it: the ledger was not told
-            log.info("%s was loaded into %s before (marker %s): nothing to do",
-                     ctx.original_name, self.name, file_key[:12])
-            return int(done)
-        if self.spec.commit == "file":
-            with self.engine.begin() as conn:
-                if not self._mark(conn, markers, file_key, ctx, -1):
+        with contextlib.ExitStack() as held:
+            # the database's round trips (connecting, the table's columns, the marker's
+            # lookup and, one transaction per file, its insert) overlap the reading of the
+            # first batch: a big file's first batch takes a few tenths of a second
+            lookup = _Background(self._look_up, file_key, ctx if per_file else None)
+            try:
+                first = next(pieces, None)
+            finally:
+                lookup.join()
+                found = lookup.value
+                if found is not None and found.conn is not None:  # rolled back unless
+                    held.enter_context(found.conn)  # committed below
+            if first is None:
+                return 0
+            found = lookup.result()
+            table = self._target_table(first)
+            markers = self._marker_table()
+            if found.done is not None:  # an earlier attempt committed it: the ledger was
+                log.info("%s was loaded into %s before (marker %s): nothing to do",  # not told
+                         ctx.original_name, self.name, file_key[:12])
+                return found.done
+            if per_file:
+                conn = found.conn
+                assert conn is not None
+                if not found.marked:
                     return 0
                 count, deleted = 0, set()
                 if self._copies():  # one COPY for the whole file: the server parses
@@ -226,8 +234,9 @@ class TableTarget:
                     count += self._load(conn, table, piece)
                 conn.execute(markers.update().where(markers.c.key == file_key)
                              .values(records=count))
-            crash_point("table-committed")
-            return count
+                conn.commit()
+                crash_point("table-committed")
+                return count
         count = 0
         for number, piece in enumerate(_chain(first, pieces)):
             key = marker_key(ctx.sha256, ctx.route, self.name, number)
@@ -241,17 +250,32 @@ class TableTarget:
         crash_point("table-committed")
         return count
 
-    def _look_up(self, file_key: str) -> int | None:
+    def _look_up(self, file_key: str, ctx: DeliveryContext | None) -> _Found:
         """The records of the file's marker (None: not loaded yet); the table is reflected
-        and the marker table made on the way, so the first batch finds them ready."""
+        and the marker table made on the way, so the first batch finds them ready. With
+        ``ctx`` (one transaction per file) the marker is inserted too, in the transaction
+        the rows will go in (a second worker loading the same file waits here, on its key,
+        while its first batch is read); the connection is returned with it open."""
         markers = self._marker_table()
         if self._table is None:
             with contextlib.suppress(NoSuchTableError):  # created or reported with the batch
                 self._table = self._reflect()
-        with self.engine.connect() as conn:
+        if ctx is None:
+            with self.engine.connect() as conn:
+                done = conn.execute(select(markers.c.records)
+                                    .where(markers.c.key == file_key)).scalar()
+            return _Found(None if done is None else int(done))
+        conn = self.engine.connect()
+        try:
+            conn.begin()
             done = conn.execute(select(markers.c.records).where(markers.c.key == file_key)) \
                 .scalar()
-        return None if done is None else int(done)
+            if done is not None:
+                return _Found(int(done), conn)
+            return _Found(None, conn, marked=self._mark(conn, markers, file_key, ctx, -1))
+        except BaseException:
+            conn.close()
+            raise
 
     def _mark(self, conn: Connection, markers: Table, key: str, ctx: DeliveryContext,
               batch: int, records: int = 0) -> bool:
@@ -509,6 +533,17 @@ def _pieces(batches: Iterable[Document], size: int, *, fill: bool = True
         yield pa.concat_tables(held) if len(held) > 1 else held[0]
 
 
+@dataclass
+class _Found:
+    """What ``_look_up`` found: the records of the file's marker (None: not loaded yet) and,
+    one transaction per file, the connection with the transaction open and whether this
+    load's marker is in it (False: another worker committed it meanwhile)."""
+
+    done: int | None
+    conn: Connection | None = None
+    marked: bool = False
+
+
 class _Background:
     """A call run in a helper thread (keeping the caller's log context); ``result`` returns
     its value or raises its exception in the caller."""
@@ -517,12 +552,14 @@ class _Background:
                  daemon: bool = True):
         self._value: Any = None
         self._error: BaseException | None = None
+        self._done = False
 
         def run() -> None:
             try:
                 self._value = call(*args)
             except BaseException as exc:  # raised in the caller by result()
                 self._error = exc
+            self._done = True
 
         self._thread = threading.Thread(target=contextvars.copy_context().run, args=(run,),
                                         name=name, daemon=daemon)
@@ -530,6 +567,11 @@ class _Background:
 
     def join(self) -> None:
         self._thread.join()
+
+    @property
+    def value(self) -> Any:
+        """The call's value once it returned (None while it runs or if it raised)."""
+        return self._value if self._done and self._error is None else None
 
     def result(self) -> Any:
         self._thread.join()
