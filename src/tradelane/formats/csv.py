@@ -32,6 +32,9 @@ PLAIN_SPLIT_BYTES = 4 << 10  # measured: Arrow is faster from about 8 KB on
 #: a 283 MB file read 2.35-2.58 s instead of 2.81-3.27 s (wall clock, loaded 2 cores).
 THREADED_BYTES = 64 << 20
 _FORMULA_START = r"^([=+\-@\t\r])"
+#: Rows Arrow formats per write (its default: 1,024): 1-2 MB a write instead of 50 KB, so
+#: fewer calls into the target's stream; 1M rows wrote in 0.16-0.17 s CPU instead of 0.19-0.20.
+WRITE_ROWS = 32_768
 
 
 class CsvReader:
@@ -413,7 +416,7 @@ class CsvWriter:
             if opts.neutralise_formulas:
                 table = _neutralise(table, doc)
             options = pacsv.WriteOptions(include_header=header, delimiter=opts.delimiter,
-                                         quoting_style="needed")
+                                         quoting_style="needed", batch_size=WRITE_ROWS)
             if reencode:
                 sink = io.BytesIO()
                 pacsv.write_csv(table, sink, options)
