@@ -22,7 +22,7 @@ nightly run.
     .venv/bin/python bench/csv_route.py --big --only polars   # the 2 GB file without pandas
 
 On the 2 GB file every chosen side runs too (one round unless ``--big-rounds``), with the same
-ratios: polars and DuckDB stream or spill, pandas needs several GB of RAM.
+ratios (the pandas and polars scripts hold the whole file in RAM: several GB).
 """
 
 from __future__ import annotations
