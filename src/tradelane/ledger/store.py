@@ -38,6 +38,8 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    cast,
+    column,
     create_engine,
     event,
     func,
@@ -45,6 +47,7 @@ from sqlalchemy import (
     or_,
     select,
     update,
+    values,
 )
 
 from tradelane.errors import Conflict, NotFound, StaleClaim, TradelaneError
@@ -438,6 +441,8 @@ class Ledger:
                    "b_state": m.expect[0].value, "b_fence": m.fence} for m in moves]
         if any(len(m.expect) != 1 for m in moves) or len({tuple(p) for p in params}) != 1:
             return None
+        if conn.dialect.name == "postgresql":
+            return self._apply_all_at_once(conn, moves, params, now)
         savepoint = conn.begin_nested()
         if conn.execute(_GUARDED_UPDATE_ONE, params).rowcount != len(moves):
             savepoint.rollback()
@@ -447,6 +452,35 @@ class Ledger:
         rows = {r.id: FileRecord.from_row(r)
                 for r in conn.execute(select(files).where(files.c.id.in_(ids)))}
         return [rows[i] for i in ids]
+
+    def _apply_all_at_once(self, conn: Connection, moves: Sequence[Move],
+                           params: list[dict[str, Any]],
+                           now: datetime) -> list[FileRecord | Conflict | NotFound] | None:
+        """``_apply_all`` on PostgreSQL: one ``UPDATE ... FROM (VALUES ...) RETURNING``, each
+        row guarded as ``_GUARDED_UPDATE_ONE`` guards it. psycopg's executemany has the
+        server run a statement per row, and the rows must be read back after it: per file,
+        two executions and a round trip more. A move whose guard fails is left to
+        ``_apply_one``, which says why (the others stay done: each is guarded on its own)."""
+        ids = [m.file_id for m in moves]
+        if len(set(ids)) != len(ids):
+            return None  # two moves of one file: in order, one by one
+        keys = [k for k in params[0] if not k.startswith("b_")]
+        rows = values(column("b_id", Integer), column("b_state", files.c.state.type),
+                      column("b_fence", Integer), *(column(k, files.c[k].type) for k in keys),
+                      name="moves").data(
+            [(p["b_id"], p["b_state"], p["b_fence"], *(p[k] for k in keys)) for p in params])
+        # PostgreSQL types a VALUES column by its first row; a NULL there makes it text:
+        # every column is cast to the one it goes to
+        done = {r.id: FileRecord.from_row(r) for r in conn.execute(
+            update(files)
+            .where(files.c.id == cast(rows.c.b_id, Integer),
+                   files.c.state == rows.c.b_state,
+                   func.coalesce(cast(rows.c.b_fence, Integer), files.c.fence)
+                   == files.c.fence)
+            .values({k: cast(rows.c[k], files.c[k].type) for k in keys})
+            .returning(*files.c))}
+        return [done[m.file_id] if m.file_id in done else self._apply_one(conn, m, now)
+                for m in moves]
 
     def _apply_one(self, conn: Connection, move: Move,
                    now: datetime) -> FileRecord | Conflict | NotFound:
@@ -660,7 +694,12 @@ def _make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    # a chunk's rows as one multi-row INSERT (SQLAlchemy's "insertmanyvalues"), not
+    # psycopg's executemany, which sends, and has the server run, one statement per row:
+    # per file that was most of the ledger's CPU and of the worker's socket writes
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 def _journal_mode_wal(cur: Any) -> None:
