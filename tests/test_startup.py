@@ -26,7 +26,8 @@ NOT_FOR_AN_EMPTY_RUN = {
     "jinja2", "uvicorn", "lxml", "pydifact", "jsonschema", "saxonche", "duckdb",
     "alembic",  # the ledger is at the newest revision: its version row says so
     "sqlalchemy.dialects.postgresql",  # the ledger is SQLite
-    "rich.progress", "rich.table",  # nothing to show progress of, no table to print
+    "rich",  # one plain line to a pipe (cli.output.LazyConsole): rich would add nothing
+    "multiprocessing", "ctypes",  # worker processes: for a route with workers and files
     "tradelane.pipeline", "tradelane.formats", "tradelane.targets.folder",
 }
 

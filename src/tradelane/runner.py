@@ -34,7 +34,6 @@ from tradelane.ledger.alerts import Incidents
 from tradelane.ledger.busy import Busy
 from tradelane.models import FileResult, FileState, Outcome, RunSummary
 from tradelane.paths import TEMP_MARK, is_inside
-from tradelane.processes import WorkerPool
 from tradelane.registry import TARGETS
 from tradelane.sources import source_for
 from tradelane.sources.quarantined import QuarantinedCopy
@@ -44,6 +43,7 @@ from tradelane.targets import opened_target
 
 if TYPE_CHECKING:
     from tradelane.pipeline import Pipeline
+    from tradelane.processes import WorkerPool
 
 log = logging.getLogger("tradelane")
 
@@ -225,6 +225,9 @@ class Runner:
             pool.close()
             pool = None
         if pool is None:
+            # multiprocessing and ctypes: only for a route with workers and many files
+            from tradelane.processes import WorkerPool
+
             url = self.ledger.engine.url.render_as_string(hide_password=False)
             # the project as this process runs it, never reread from disk by the workers
             pool = WorkerPool(self.project, url, self.ledger.worker,

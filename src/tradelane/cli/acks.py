@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
+from tradelane.cli.output import LazyConsole
 from tradelane.cli.tables import Column, render
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from tradelane.ledger import Ledger
 
-console = Console(highlight=False)
+console = LazyConsole(highlight=False)
 
 _COLUMNS = (Column("id", 0, cut=None, justify="right"), Column("route", 2, min=8, cut="middle"),
             Column("sent (UTC)", 1, cut=None), Column("to", 3, min=8, cut="middle"),
@@ -83,6 +84,8 @@ def _when(value: datetime) -> str:
 
 
 def _state(s: Any, now: datetime) -> Text:
+    from rich.text import Text
+
     if s.overdue(now):
         return Text("late", style="red")
     if s.ack_state == "waiting" and s.ack_due_at is None:

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from tradelane.cli.output import LazyConsole
 from tradelane.draft.errors import DraftExists
 from tradelane.errors import EXIT_BUG, EXIT_CONFIG, RequestError, exit_status
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = LazyConsole(highlight=False)
+err = LazyConsole(stderr=True, highlight=False)
 
 
 def draft(

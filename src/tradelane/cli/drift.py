@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
+from tradelane.cli.output import LazyConsole
 from tradelane.cli.tables import Column, render
 from tradelane.errors import EXIT_CONFIG
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = LazyConsole(highlight=False)
+err = LazyConsole(stderr=True, highlight=False)
 
 _COLUMNS = (Column("route", 0, min=10, cut="middle"), Column("format", 2, cut=None),
             Column("pinned (UTC)", 3, cut=None), Column("from file", 4, cut=None),
@@ -72,6 +71,8 @@ def drift(
         console.print("no route has pinned a shape yet (set drift: warn or drift: reject in"
                       " a mapping; its next file is pinned)")
         return
+    from rich.text import Text
+
     render(console, _COLUMNS, [(
         r["route"], r["format"], r["pinned_at"][:16].replace("T", " "),
         str(r["pinned_from"] or ""), _summary(r["shape"]),

@@ -11,8 +11,8 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from tradelane.cli.output import LazyConsole
 from tradelane.edi.directory import (
     UNBOUNDED,
     Codes,
@@ -31,8 +31,8 @@ from tradelane.errors import EXIT_CONFIG
 
 edi_app = typer.Typer(help="The UN/EDIFACT directories: message structures, segments, codes.",
                       no_args_is_help=True)
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = LazyConsole(highlight=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 WIDTH = 80
 
 

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from tradelane.cli.acks import acks as acks_command
 from tradelane.cli.acks import late_acks
@@ -29,6 +27,7 @@ from tradelane.cli.console import console as console_command
 from tradelane.cli.draft import draft as draft_command
 from tradelane.cli.drift import drift as drift_command
 from tradelane.cli.edi import edi_app
+from tradelane.cli.output import LazyConsole
 from tradelane.cli.partners import partners as partners_command
 from tradelane.cli.prune import prune as prune_command
 from tradelane.cli.serve import serve
@@ -116,8 +115,8 @@ app.command("acks")(acks_command)
 app.command("partners")(partners_command)
 app.command("prune")(prune_command)
 
-console = Console()
-err = Console(stderr=True)
+console = LazyConsole()
+err = LazyConsole(stderr=True)
 
 
 def _show_version(value: bool) -> None:
@@ -254,7 +253,7 @@ def _run_with_progress(pipeline: Runner, routes: list[str] | None, *, quiet: boo
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=console.rich, transient=True) as progress:
         tasks: dict[str, Any] = {}
 
         def listed(route: str, count: int) -> None:
@@ -289,8 +288,10 @@ _RUN_COLUMNS = (Column("id", 0, cut=None, justify="right"), Column("route", 2, m
 def _print_summary(results: list[FileResult], route_problems: dict[str, str], *,
                    wide: bool = False) -> None:
     if not results and not route_problems:
-        console.print("Nothing to do: no file is ready.")
+        console.line("Nothing to do: no file is ready.")
         return
+    from rich.text import Text
+
     if results:
         render(console, _RUN_COLUMNS,
                [(str(r.file_id), r.route, r.name, Text(str(r.outcome), style=_STYLE[r.outcome]),
@@ -319,6 +320,8 @@ def check(project: ProjectOpt = Path("."), owners: Annotated[bool, typer.Option(
           ) -> None:
     """Validate tradelane.yaml and every mapping; print every problem (exit 0 or 2)."""
     proj = _load(project, isolate=False)
+    from rich.text import Text
+
     from tradelane.spec.checks import Advice, check_far_side
 
     far = check_far_side(proj)  # a table's columns, AS2 and PGP keys: looked at, not used
@@ -668,6 +671,8 @@ def status(project: ProjectOpt = Path("."), as_json: JsonOpt = False,
     if as_json:
         _print_json(rows)
         return
+    from rich.text import Text
+
     render(console, _STATUS_COLUMNS, [(
         r["route"] if r["mapping"] == "ok" else Text(f"{r['route']} (disabled)", style="red")
         if r["mapping"] == "disabled" else Text(f"{r['route']} (invalid)", style="yellow"),

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from tradelane.cli.output import LazyConsole
 from tradelane.cli.tables import Column, render
 from tradelane.errors import EXIT_CONFIG, NotFound
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = LazyConsole(highlight=False)
+err = LazyConsole(stderr=True, highlight=False)
 
 #: where each number is written, shorter than its kind in the table
 _TAG = {("edifact", "interchange"): "UNB", ("edifact", "message"): "UNH",

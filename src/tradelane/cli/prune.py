@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from tradelane.cli.output import LazyConsole
 from tradelane.cli.tables import Column, render
 
-console = Console(highlight=False)
+console = LazyConsole(highlight=False)
 
 _COLUMNS = (Column("route", 0, min=8, cut="middle"),
             Column("runs", 0, cut=None, justify="right"),

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from tradelane.cli.output import LazyConsole
 from tradelane.errors import (
     EXIT_CONFIG,
     EXIT_CONFLICT,
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 sftp_app = typer.Typer(
     help="Check SFTP connections and trust their host keys.", no_args_is_help=True
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = LazyConsole(highlight=False)
+err = LazyConsole(stderr=True, highlight=False)
 
 ProjectOpt = Annotated[Path, typer.Option(
     "--project", "-C", envvar="TRADELANE_HOME",

@@ -6,11 +6,11 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from tradelane.cli.output import LazyConsole
 from tradelane.errors import EXIT_NOT_FOUND
 
-err = Console(stderr=True, highlight=False)
+err = LazyConsole(stderr=True, highlight=False)
 
 
 def spec(

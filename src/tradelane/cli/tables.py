@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported when a table is printed
+    from rich.console import Console
+    from rich.text import Text
 
 #: What each column costs beyond its text: one space either side and a separator.
 _OVERHEAD = 3
@@ -42,6 +44,8 @@ def shorten(text: str, width: int, where: str | None = "middle") -> str:
 
 
 def _plain(cell: str | Text) -> str:
+    from rich.text import Text
+
     return cell.plain if isinstance(cell, Text) else Text.from_markup(cell).plain
 
 
@@ -79,6 +83,9 @@ def layout(columns: Sequence[Column], rows: Sequence[Sequence[str | Text]],
 def render(console: Console, columns: Sequence[Column], rows: Sequence[Sequence[str | Text]],
            *, title: str | None = None, wide: bool = False) -> None:
     """Print the table within the console's width (every column in full with ``wide``)."""
+    from rich.console import Console
+    from rich.text import Text
+
     if wide:
         widths = {i: max([len(c.name)] + [len(_plain(r[i])) for r in rows])
                   for i, c in enumerate(columns)}

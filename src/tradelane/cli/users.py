@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from tradelane.cli.output import LazyConsole
 from tradelane.cli.tables import Column, render
 from tradelane.errors import EXIT_CONFIG, EXIT_NOT_FOUND
 
 user_app = typer.Typer(help="Console users and their roles (viewer, operator, admin).",
                        no_args_is_help=True)
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = LazyConsole(highlight=False)
+err = LazyConsole(stderr=True, highlight=False)
 
 ProjectOpt = Annotated[Path, typer.Option(
     "--project", "-C", envvar="TRADELANE_HOME",
