@@ -406,7 +406,10 @@ class Settings(Strict):
 class Project(BaseModel):
     """Everything loaded from one project folder."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+    # defer_build: built at the end of the first load, from the settings', routes' and
+    # partners' validators made by then; built at import it made them all a first time, and
+    # their own first use a second (about a third of the start's validator building)
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True, defer_build=True)
 
     settings: Settings
     routes: dict[str, RouteSpec]
