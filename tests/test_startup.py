@@ -86,6 +86,13 @@ def test_an_empty_run_loads_only_the_ledger_and_collects_again_after_start_up(
     assert gc == "GC True True", output
 
 
+def test_the_version_is_one_plain_line_without_rich(demo: tuple[Path, dict[str, str]]) -> None:
+    root, env = demo
+    status, output, loaded, _ = _tradelane(["--version"], root, env, {"rich", "sqlalchemy"})
+    assert status == 0 and output.splitlines()[0].startswith("tradelane "), output
+    assert loaded == [], output
+
+
 @pytest.mark.parametrize("argv", [["spec"], ["edi", "describe", "ORDERS", "--directory", "D96A"]])
 def test_commands_that_load_no_project_collect_garbage_as_usual(
         argv: list[str], demo: tuple[Path, dict[str, str]]) -> None:

@@ -123,7 +123,7 @@ def _show_version(value: bool) -> None:
     if value:
         from importlib.metadata import version
 
-        console.print(f"tradelane {version('tradelane')}", highlight=False)
+        console.line(f"tradelane {version('tradelane')}", highlight=False)
         raise typer.Exit(0)
 
 

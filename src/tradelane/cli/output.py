@@ -57,13 +57,14 @@ class LazyConsole:
     def is_terminal(self) -> bool:
         return False if self._surely_not_a_terminal() else self.rich.is_terminal
 
-    def line(self, text: str) -> None:
-        """Print ``text`` as it is (no markup, no emoji codes); a short line to a pipe is
-        written without rich, which would write the same."""
+    def line(self, text: str, **options: Any) -> None:
+        """Print ``text`` as it is (no markup, no emoji codes; ``options`` for rich's
+        ``print`` on a terminal); a short line to a pipe is written without rich, which
+        would write the same."""
         if (len(text) < _PIPE_WIDTH and "\n" not in text and "COLUMNS" not in os.environ
                 and self._surely_not_a_terminal()):
             stream = self._stream()
             stream.write(text + "\n")
             stream.flush()
         else:
-            self.rich.print(text, markup=False, emoji=False)
+            self.rich.print(text, markup=False, emoji=False, **options)
