@@ -101,6 +101,19 @@ def test_a_missing_column_keeps_the_file_pending_with_an_alert(
     assert len(table_rows(engine, table_name)) == 2
 
 
+def test_a_driver_that_is_not_installed_keeps_the_file_pending(
+        tmp_path: Path, db: tuple[str, Engine], table_name: str) -> None:
+    """The engine is made in a helper thread; its error reaches the delivery, not a crash."""
+    url, _engine = db
+    project = table_project(tmp_path, url.replace("+", "+nosuch", 1), table_name,
+                            "mode: insert")
+    project.drop("items", "a.csv", csv_rows(ROWS))
+    summary = project.run()
+    assert summary.exit_code == 4, summary  # pending, not quarantined
+    assert project.quarantined("items") == []
+    assert "Can't load plugin" in summary.results[0].message, summary
+
+
 def test_a_value_the_column_cannot_hold_quarantines_the_file(
         tmp_path: Path, db: tuple[str, Engine], table_name: str) -> None:
     url, engine = db
