@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import sqlite3
 import threading
@@ -38,8 +39,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    cast,
-    column,
     create_engine,
     event,
     func,
@@ -47,7 +46,6 @@ from sqlalchemy import (
     or_,
     select,
     update,
-    values,
 )
 
 from tradelane.errors import Conflict, NotFound, StaleClaim, TradelaneError
@@ -456,29 +454,20 @@ class Ledger:
     def _apply_all_at_once(self, conn: Connection, moves: Sequence[Move],
                            params: list[dict[str, Any]],
                            now: datetime) -> list[FileRecord | Conflict | NotFound] | None:
-        """``_apply_all`` on PostgreSQL: one ``UPDATE ... FROM (VALUES ...) RETURNING``, each
-        row guarded as ``_GUARDED_UPDATE_ONE`` guards it. psycopg's executemany has the
+        """``_apply_all`` on PostgreSQL: one ``UPDATE ... FROM unnest(<arrays>) RETURNING``,
+        each row guarded as ``_GUARDED_UPDATE_ONE`` guards it. psycopg's executemany has the
         server run a statement per row, and the rows must be read back after it: per file,
-        two executions and a round trip more. A move whose guard fails is left to
-        ``_apply_one``, which says why (the others stay done: each is guarded on its own)."""
+        two executions and a round trip more. The statement has one parameter per column
+        (an array), so it is compiled once per set of columns, whatever the chunk's size. A
+        move whose guard fails is left to ``_apply_one``, which says why (the others stay
+        done: each is guarded on its own)."""
         ids = [m.file_id for m in moves]
         if len(set(ids)) != len(ids):
             return None  # two moves of one file: in order, one by one
-        keys = [k for k in params[0] if not k.startswith("b_")]
-        rows = values(column("b_id", Integer), column("b_state", files.c.state.type),
-                      column("b_fence", Integer), *(column(k, files.c[k].type) for k in keys),
-                      name="moves").data(
-            [(p["b_id"], p["b_state"], p["b_fence"], *(p[k] for k in keys)) for p in params])
-        # PostgreSQL types a VALUES column by its first row; a NULL there makes it text:
-        # every column is cast to the one it goes to
-        done = {r.id: FileRecord.from_row(r) for r in conn.execute(
-            update(files)
-            .where(files.c.id == cast(rows.c.b_id, Integer),
-                   files.c.state == rows.c.b_state,
-                   func.coalesce(cast(rows.c.b_fence, Integer), files.c.fence)
-                   == files.c.fence)
-            .values({k: cast(rows.c[k], files.c[k].type) for k in keys})
-            .returning(*files.c))}
+        keys = tuple(k for k in params[0] if not k.startswith("b_"))
+        statement = _update_many(keys)
+        arrays = {f"a_{k}": [p[k] for p in params] for k in ("b_id", "b_state", "b_fence", *keys)}
+        done = {r.id: FileRecord.from_row(r) for r in conn.execute(statement, arrays)}
         return [done[m.file_id] if m.file_id in done else self._apply_one(conn, m, now)
                 for m in moves]
 
@@ -801,6 +790,32 @@ _GUARDED_UPDATE_ONE = (
     update(files)
     .where(files.c.id == bindparam("b_id"), files.c.state == bindparam("b_state"), _FENCED)
 )
+
+@functools.cache
+def _update_many(keys: tuple[str, ...]) -> Any:
+    """``UPDATE files SET <keys> FROM unnest(<an array per column>)``, guarded per row like
+    ``_GUARDED_UPDATE_ONE``, returning the rows it changed (PostgreSQL only)."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    types = {"b_id": Integer(), "b_state": files.c.state.type, "b_fence": Integer(),
+             **{k: files.c[k].type for k in keys}}
+    # each array cast to its column's type: an array of NULLs has none of its own
+    arrays = ", ".join(f"CAST(:a_{k} AS {t.compile(dialect=dialect)}[])"
+                       for k, t in types.items())
+    sets = ", ".join(f'"{k}" = m."{k}"' for k in keys)
+    returning = ", ".join(f'files."{c.name}"' for c in files.c)
+    names = ", ".join(f'"{k}"' for k in types)
+    # every name is one of the files table's columns (files.c[k] above), never data
+    sql = (f"UPDATE files SET {sets} FROM unnest({arrays}) AS m({names})"  # noqa: S608
+           " WHERE files.id = m.b_id AND files.state = m.b_state"
+           " AND coalesce(m.b_fence, files.fence) = files.fence"
+           f" RETURNING {returning}")
+    return text(sql).bindparams(
+        *(bindparam(f"a_{k}", type_=postgresql.ARRAY(t)) for k, t in types.items())
+    ).columns(*files.c)
+
 
 def _move_values(move: Move, now: datetime) -> dict[str, Any]:
     """The columns a move sets: its fields, the state, and the lease released once done."""
