@@ -168,3 +168,22 @@ def test_split_out_records_are_each_files_own(project: ProjectDir, kind: str) ->
             ("qty", "0" if kind == "csv" else "000", "min")], stem
         assert reason["errors"][0]["original_location"].endswith(
             "(line 3)" if kind == "csv" else "line 2"), (stem, reason["errors"])
+
+
+@pytest.mark.parametrize("target", ["csv", "jsonl", "xml"])
+def test_a_file_checked_with_its_chunk_is_written_as_when_it_comes_alone(
+        tmp_path: Path, target: str) -> None:
+    route = CSV_ROUTE.replace('format: json, name: "{stem}.json"',
+                              f'format: {target}, name: "{{stem}}.{target}"')
+    texts = {f"f{k:02}.csv": csv_text(good_rows(k, rows=5)) for k in range(FILES)}
+    together = ProjectDir(tmp_path / "together").route("orders", route)
+    for name, text in texts.items():
+        together.drop("orders", name, text)
+    assert {r.outcome for r in together.run().results} == {Outcome.DELIVERED}
+    for name in ("f20.csv", "f29.csv"):  # late files: in chunks of 8 or 16
+        alone = ProjectDir(tmp_path / f"alone-{name}").route("orders", route)
+        alone.drop("orders", name, texts[name])
+        assert [r.outcome for r in alone.run().results] == [Outcome.DELIVERED]
+        out = f"{Path(name).stem}.{target}"
+        assert (together.root / "outbox" / "orders" / out).read_bytes() == \
+            (alone.root / "outbox" / "orders" / out).read_bytes(), out
