@@ -93,6 +93,26 @@ def test_the_version_is_one_plain_line_without_rich(demo: tuple[Path, dict[str, 
     assert loaded == [], output
 
 
+@pytest.mark.parametrize("text", ["Nothing to do: no file is ready.", "tradelane 0.1.0",
+                                  "[bold]not markup[/] :smile: 1,234 'x' https://e.org/a",
+                                  "a long line " * 10])
+def test_a_line_to_a_pipe_is_what_rich_writes_there(
+        text: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from tradelane.cli.output import LazyConsole
+
+    for hint in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS"):
+        monkeypatch.delenv(hint, raising=False)
+    LazyConsole().line(text)
+    LazyConsole(stderr=True).line(text, highlight=False)
+    out, err = capsys.readouterr()
+    Console().print(text, markup=False, emoji=False)  # rich itself, to the same pipe
+    Console(stderr=True).print(text, markup=False, emoji=False, highlight=False)
+    assert capsys.readouterr() == (out, err)
+    assert out.startswith(text.split()[0])
+
+
 @pytest.mark.parametrize("argv", [["spec"], ["edi", "describe", "ORDERS", "--directory", "D96A"]])
 def test_commands_that_load_no_project_collect_garbage_as_usual(
         argv: list[str], demo: tuple[Path, dict[str, str]]) -> None:

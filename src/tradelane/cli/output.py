@@ -35,9 +35,11 @@ class LazyConsole:
         return self._made
 
     def __getattr__(self, name: str) -> Any:  # print, width, file...: the console's own
+        if name.startswith("_"):  # ours, before __init__ set them (a copy): never rich's
+            raise AttributeError(name)
         return getattr(self.rich, name)
 
-    def _stream(self) -> TextIO:
+    def _stream(self) -> TextIO | None:
         return sys.stderr if self._options.get("stderr") else sys.stdout
 
     def _surely_not_a_terminal(self) -> bool:
@@ -47,7 +49,10 @@ class LazyConsole:
             return False
         if any(hint in os.environ for hint in _TERMINAL_HINTS):
             return False
-        isatty = getattr(self._stream(), "isatty", None)
+        stream = self._stream()
+        if stream is None:  # no stdout at all (pythonw): rich knows what to do
+            return False
+        isatty = getattr(stream, "isatty", None)
         try:
             return isatty is None or not isatty()
         except ValueError:  # a closed stream: rich says False too
@@ -64,6 +69,7 @@ class LazyConsole:
         if (len(text) < _PIPE_WIDTH and "\n" not in text and "COLUMNS" not in os.environ
                 and self._surely_not_a_terminal()):
             stream = self._stream()
+            assert stream is not None  # _surely_not_a_terminal said so
             stream.write(text + "\n")
             stream.flush()
         else:
