@@ -29,6 +29,10 @@ NOT_FOR_AN_EMPTY_RUN = {
     "rich",  # one plain line to a pipe (cli.output.LazyConsole): rich would add nothing
     "multiprocessing", "ctypes",  # worker processes: for a route with workers and files
     "tradelane.pipeline", "tradelane.formats", "tradelane.targets.folder",
+    # the console's users and sessions, the outbox's batches: their tables are declared when
+    # the ledger's ``metadata`` is asked for (migrations), not by a pass
+    "tradelane.ledger.users", "tradelane.ledger.sessions", "tradelane.ledger.outbox",
+    "tradelane.spec.reference",  # the option reference: for a mapping with an unknown key
 }
 
 _PROBE = """
@@ -84,6 +88,23 @@ def test_an_empty_run_loads_only_the_ledger_and_collects_again_after_start_up(
     assert loaded == ["sqlalchemy"], output
     # paused while the command started, then on again, start-up's objects set aside
     assert gc == "GC True True", output
+
+
+def test_the_edifact_directories_load_only_for_a_route_that_names_one(
+        demo: tuple[Path, dict[str, str]]) -> None:
+    """The directories' index is read to check a route's ``format.directory``; a project
+    without one (the demo less its two EANCOM routes) never loads them, nor does ``tradelane
+    --help``, which lists the ``edi`` commands."""
+    root, env = demo
+    for name in ("eancom_invoic.yaml", "edifact_desadv.yaml"):
+        (root / "mappings" / name).unlink()
+    _tradelane(["run", "--once"], root, env)
+    status, output, loaded, _ = _tradelane(["run", "--once"], root, env,
+                                           {"tradelane.edi.directory"})
+    assert status == 0 and "Nothing to do" in output, output
+    assert loaded == [], output
+    status, output, loaded, _ = _tradelane(["--help"], root, env, {"tradelane.edi.directory"})
+    assert status == 0 and "edi" in output and loaded == [], output
 
 
 def test_the_version_is_one_plain_line_without_rich(demo: tuple[Path, dict[str, str]]) -> None:

@@ -8,26 +8,25 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tradelane.cli.output import LazyConsole
-from tradelane.edi.directory import (
-    UNBOUNDED,
-    Codes,
-    DataElement,
-    GroupNode,
-    MessageDef,
-    Node,
-    Position,
-    SegmentDef,
-    SegmentNode,
-    UnknownDirectory,
-    directories,
-    load,
-)
 from tradelane.errors import EXIT_CONFIG
+
+if TYPE_CHECKING:
+    from tradelane.edi.directory import (
+        Codes,
+        DataElement,
+        MessageDef,
+        Node,
+        Position,
+        SegmentDef,
+    )
+
+# The directories (their dataclasses, gzip, importlib.resources) are imported by the edi
+# commands themselves: every other command registers this group without them.
 
 edi_app = typer.Typer(help="The UN/EDIFACT directories: message structures, segments, codes.",
                       no_args_is_help=True)
@@ -37,6 +36,7 @@ WIDTH = 80
 
 
 def _max(n: int) -> str:
+    from tradelane.edi.directory import UNBOUNDED
     return "n" if n == UNBOUNDED else str(n)
 
 
@@ -53,6 +53,7 @@ def _fit(text: str, width: int) -> str:
 
 
 def _tree_lines(nodes: tuple[Node, ...], prefix: str = "") -> list[str]:
+    from tradelane.edi.directory import GroupNode
     lines: list[str] = []
     for k, node in enumerate(nodes):
         last = k == len(nodes) - 1
@@ -106,6 +107,7 @@ def _segment_lines(tag: str, seg: SegmentDef, where: list[str], show_codes: bool
 
 
 def _definitions(message: MessageDef, tag: str) -> list[tuple[SegmentDef, list[str]]]:
+    from tradelane.edi.directory import SegmentNode
     found: dict[int, tuple[SegmentDef, list[str]]] = {}
     for path, node in message.walk():
         if isinstance(node, SegmentNode) and node.tag == tag:
@@ -133,6 +135,7 @@ def _position_json(pos: Position) -> dict[str, Any]:
 
 
 def _node_json(node: Node) -> dict[str, Any]:
+    from tradelane.edi.directory import GroupNode
     if isinstance(node, GroupNode):
         return {"group": node.name, "min": node.min_occurs, "max": node.max_occurs,
                 "children": [_node_json(c) for c in node.children]}
@@ -151,6 +154,7 @@ def describe(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show a message type's structure as a tree, or one segment's elements and codes."""
+    from tradelane.edi.directory import UnknownDirectory, load
     try:
         msg = load(directory, message)
     except UnknownDirectory as exc:
@@ -193,6 +197,7 @@ def list_directories(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List the directories and EANCOM subsets tradelane knows."""
+    from tradelane.edi.directory import directories
     keys = directories()
     if as_json:
         out.print_json(json.dumps(keys))

@@ -8,12 +8,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from tradelane.edi.directory import directories
-
 Severity = Literal["reject", "warn", "off"]
 
 
 def _known_directory(name: str) -> str:
+    # the directories' module (dataclasses, importlib.resources) only for a route that names one
+    from tradelane.edi.directory import directories
+
     known = directories()
     if name.upper() not in known:
         close = difflib.get_close_matches(name.upper(), known, n=3)

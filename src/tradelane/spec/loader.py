@@ -14,7 +14,6 @@ from pydantic import (
 
 from tradelane.errors import ConfigError
 from tradelane.spec.checks import check_route, inside_project, partial_route
-from tradelane.spec.reference import ROUTE_SECTION, SETTINGS_SECTION, known_keys, unknown_option
 from tradelane.spec.route import RouteSpec
 from tradelane.spec.settings import Project, Settings
 
@@ -107,6 +106,8 @@ def _load_settings(path: Path, root: Path, problems: list[str]) -> Settings | No
     try:
         settings = Settings.model_validate({**(data or {}), "root": root})
     except ValidationError as exc:
+        from tradelane.spec.reference import SETTINGS_SECTION
+
         problems.extend(_format_errors(exc, _rel(path, root), SETTINGS_SECTION, data))
         return None
     folders = settings.folders
@@ -135,6 +136,8 @@ def load_route(spec_path: Path, root: Path, problems: list[str],
             {**data, "spec_path": spec_path, "base_dir": spec_path.parent}
         )
     except ValidationError as exc:
+        from tradelane.spec.reference import ROUTE_SECTION
+
         problems.extend(_format_errors(exc, label, ROUTE_SECTION, data))
         # the parts that are right are checked too: one round finds everything
         check_route(partial_route(data, spec_path), label, problems, settings)
@@ -159,6 +162,9 @@ def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
 
 
 def _format_errors(exc: ValidationError, label: str, section: str, data: Any) -> list[str]:
+    # the option reference (every model's options) is for a project with errors only
+    from tradelane.spec.reference import known_keys, unknown_option
+
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top)"
