@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import bisect
 import functools
-import html
 import json
 import os
 import re
@@ -240,6 +239,8 @@ class Redactor:
 
 def _forms(secret: str) -> set[str]:
     """The forms of ``secret``, as ``_View`` shows them, in ASCII lower case."""
+    import html  # its entities' table (2,000 names) only once a secret is known
+
     escaped = {json.dumps(secret, ensure_ascii=False)[1:-1], json.dumps(secret)[1:-1]}
     raw = secret.encode("utf-8")
     forms = {secret, html.escape(secret), html.escape(secret, quote=False), *escaped,
