@@ -414,20 +414,33 @@ _SECRET_NAME = re.compile(r"PASSW|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|PASSPHRASE|C
                           r"|WEBHOOK", re.IGNORECASE)
 
 
+def _mask_log_records() -> None:
+    """A process that knows a secret masks every log record it makes, whatever it imported
+    before: an empty run once logged unmasked after its start-up stopped importing the
+    module that installs the masking (``tradelane.logs``) on the way."""
+    from tradelane.logs import redact_records
+
+    redact_records()
+
+
 def register(*secrets: str | None) -> None:
     """Mask these values everywhere from now on: logs, reason files, messages, pages."""
+    _mask_log_records()
     _known.add(*secrets)
 
 
 def register_basic(user: str, password: str | None) -> None:
+    _mask_log_records()
     _known.add_basic(user, password)
 
 
 def register_url(url: str | None) -> None:
+    _mask_log_records()
     _known.add_url(url)
 
 
 def register_project(project: Any, environ: Mapping[str, str] | None = None) -> None:
+    _mask_log_records()
     _known.add_project(project, environ)
 
 
@@ -435,6 +448,7 @@ def register_environment(environ: Mapping[str, str] | None = None) -> None:
     """Variables whose names say they hold a secret (``*PASSWORD*``, ``*TOKEN*``,
     ``*WEBHOOK*`` ...), and the password of any URL in a variable (a database URL): a
     safety net for the secrets no setting names."""
+    _mask_log_records()
     for name, value in (environ if environ is not None else _environ()).items():
         if _SECRET_NAME.search(name):
             if "://" in value:
