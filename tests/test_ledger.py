@@ -216,3 +216,32 @@ def test_a_group_of_moves_keeps_each_guard(ledger_url: str) -> None:
         again = ledger.claim_many(refs)
         assert isinstance(again[0], Seen) and isinstance(again[2], Seen)
         assert isinstance(again[1], FileRecord) and again[1].attempt == 2
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from pg_schema_url()
+
+
+def test_a_chunk_claim_sends_the_same_statements_whatever_its_size(pg_url: str) -> None:
+    """On PostgreSQL a chunk's rows go as arrays (``unnest``), so a chunk of 3 and one of 7
+    send the same statement texts, which the driver converts and the server parses once;
+    a multi-row VALUES list was new text for each size."""
+    from sqlalchemy import event
+
+    with Ledger(pg_url, worker="w") as ledger:
+        sent: list[str] = []
+        event.listen(ledger.engine, "before_cursor_execute",
+                     lambda _c, _cur, statement, *_: sent.append(statement))
+        texts = []
+        for size, first in ((3, 0), (7, 100)):
+            sent.clear()
+            refs = [FileRef("orders", "file:///srv/in", f"f{first + i}.csv", 10, 123)
+                    for i in range(size)]
+            claims = ledger.claim_many(refs)
+            assert all(isinstance(c, FileRecord) for c in claims)
+            assert [c.name for c in claims] == [r.name for r in refs]  # type: ignore[union-attr]
+            assert {c.state for c in claims} == {FileState.CLAIMED}  # type: ignore[union-attr]
+            texts.append(sorted(set(sent)))
+        assert texts[0] == texts[1]
+        assert any("unnest" in t for t in texts[0])

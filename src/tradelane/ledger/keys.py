@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, select, update
 
 from tradelane.errors import DuplicateFile, TradelaneError, TransientError
-from tradelane.ledger.store import FileRecord, Ledger, insert_ignore, utcnow
+from tradelane.ledger.store import FileRecord, Ledger, insert_ignore, insert_rows, utcnow
 from tradelane.ledger.tables import content_keys, files, interchanges
 from tradelane.models import FileState
 
@@ -68,11 +68,13 @@ class Keys:
         with self.ledger.begin() as conn:
             # new contents (nearly all of them) in one statement; the rest one by one
             now = utcnow()
-            owned = {(row.route, row.sha256, row.file_id) for row in conn.execute(
-                insert_ignore(content_keys, self.ledger.engine.dialect.name)
-                .returning(content_keys.c.route, content_keys.c.sha256, content_keys.c.file_id),
+            owned = {(row.route, row.sha256, row.file_id) for row in insert_rows(
+                conn, content_keys,
                 [{"route": records[i].route, "sha256": records[i].sha256,
-                  "file_id": records[i].id, "at": now} for i in order])}
+                  "file_id": records[i].id, "at": now} for i in order],
+                conflict="", returning=("route", "sha256", "file_id"),
+                fallback=insert_ignore(content_keys, self.ledger.engine.dialect.name)
+                .returning(content_keys.c.route, content_keys.c.sha256, content_keys.c.file_id))}
             for i in order:
                 r = records[i]
                 taken[i] = None if (r.route, r.sha256, r.id) in owned else self._take(

@@ -256,14 +256,16 @@ class Ledger:
         new = sorted((_new_file(ref, now, self.worker, lease_until) for ref in refs),
                      key=lambda row: [row[c] for c in _IDENTITY])
         with self.begin() as conn:
-            rows = conn.execute(self._insert_ignore, new).all()
+            rows = insert_rows(conn, files, new, conflict="uq_files_identity",
+                               returning=tuple(c.name for c in files.c),
+                               fallback=self._insert_ignore).all()
             inserted = {_key(r): r for r in rows}
             logs = [_event(r.id, now, self.worker, None, FileState.CLAIMED.value, "picked up",
                            fence=r.fence) for r in rows]
             known = [ref for ref in refs if _key(ref) not in inserted]
             retaken = self._retake(conn, known, now, lease_until, logs) if known else {}
             if logs:
-                conn.execute(_INSERT_EVENT, logs)
+                insert_rows(conn, events, logs)
             if rows and self.on_discovered is not None:
                 self.on_discovered(conn, self.worker, {r.route for r in rows})
         return [FileRecord.from_row(inserted[_key(ref)]) if _key(ref) in inserted
@@ -422,11 +424,11 @@ class Ledger:
                 outgoing.extend({**e, "file_id": move.file_id, "attempts": 0,
                                  "next_try_at": now, "created_at": now} for e in move.events)
         if logs:
-            conn.execute(_INSERT_EVENT, logs)
+            insert_rows(conn, events, logs)
         if planned:
-            conn.execute(insert(followups), planned)
+            insert_rows(conn, followups, planned)
         if outgoing:
-            conn.execute(insert(event_outbox), outgoing)
+            insert_rows(conn, event_outbox, outgoing)
         return results
 
     def _apply_all(self, conn: Connection, moves: Sequence[Move],
@@ -815,6 +817,42 @@ def _update_many(keys: tuple[str, ...]) -> Any:
     return text(sql).bindparams(
         *(bindparam(f"a_{k}", type_=postgresql.ARRAY(t)) for k, t in types.items())
     ).columns(*files.c)
+
+
+@functools.cache
+def _insert_unnest(table: Table, keys: tuple[str, ...], conflict: str | None,
+                   returning: tuple[str, ...]) -> Any:
+    """``INSERT INTO t (keys) SELECT * FROM unnest(<an array per column>)``: one text
+    whatever the number of rows, which psycopg converts once and the server parses once (a
+    multi-row VALUES list is new text for every chunk size: 0.75 -> 0.58 s of a worker's
+    ledger time per 1,500 files)."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    types = {k: table.c[k].type for k in keys}
+    arrays = ", ".join(f"CAST(:u_{k} AS {t.compile(dialect=dialect)}[])" for k, t in types.items())
+    names = ", ".join(f'"{k}"' for k in keys)
+    sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+    if conflict is not None:
+        sql += (f" ON CONFLICT ON CONSTRAINT {conflict} DO NOTHING" if conflict
+                else " ON CONFLICT DO NOTHING")
+    stmt = text(sql + (" RETURNING " + ", ".join(f'"{c}"' for c in returning)
+                       if returning else "")).bindparams(
+        *(bindparam(f"u_{k}", type_=postgresql.ARRAY(t)) for k, t in types.items()))
+    return stmt.columns(*(table.c[c] for c in returning)) if returning else stmt
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *,
+                conflict: str | None = None, returning: tuple[str, ...] = (),
+                fallback: Any = None) -> Any:
+    """``rows`` into ``table`` in one statement (PostgreSQL: ``_insert_unnest``; rows with
+    differing keys, and other databases, through ``fallback`` or a plain INSERT)."""
+    if conn.dialect.name != "postgresql" or len({tuple(r) for r in rows}) != 1:
+        return conn.execute(fallback if fallback is not None else insert(table), list(rows))
+    keys = tuple(rows[0])
+    return conn.execute(_insert_unnest(table, keys, conflict, returning),
+                        {f"u_{k}": [r[k] for r in rows] for k in keys})
 
 
 def _move_values(move: Move, now: datetime) -> dict[str, Any]:
