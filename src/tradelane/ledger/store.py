@@ -798,14 +798,10 @@ def _update_many(keys: tuple[str, ...]) -> Any:
     """``UPDATE files SET <keys> FROM unnest(<an array per column>)``, guarded per row like
     ``_GUARDED_UPDATE_ONE``, returning the rows it changed (PostgreSQL only)."""
     from sqlalchemy import text
-    from sqlalchemy.dialects import postgresql
 
-    dialect = postgresql.dialect()
     types = {"b_id": Integer(), "b_state": files.c.state.type, "b_fence": Integer(),
              **{k: files.c[k].type for k in keys}}
-    # each array cast to its column's type: an array of NULLs has none of its own
-    arrays = ", ".join(f"CAST(:a_{k} AS {t.compile(dialect=dialect)}[])"
-                       for k, t in types.items())
+    arrays, params = _arrays(types, "a_")
     sets = ", ".join(f'"{k}" = m."{k}"' for k in keys)
     returning = ", ".join(f'files."{c.name}"' for c in files.c)
     names = ", ".join(f'"{k}"' for k in types)
@@ -814,9 +810,20 @@ def _update_many(keys: tuple[str, ...]) -> Any:
            " WHERE files.id = m.b_id AND files.state = m.b_state"
            " AND coalesce(m.b_fence, files.fence) = files.fence"
            f" RETURNING {returning}")
-    return text(sql).bindparams(
-        *(bindparam(f"a_{k}", type_=postgresql.ARRAY(t)) for k, t in types.items())
-    ).columns(*files.c)
+    return text(sql).bindparams(*params).columns(*files.c)
+
+
+def _arrays(types: Mapping[str, Any], prefix: str) -> tuple[str, list[Any]]:
+    """The ``unnest`` arguments for columns of these types: each parameter (``prefix`` +
+    name) cast to its column's type, as an array of NULLs has none of its own; and the
+    parameters, typed so that each value is bound as its column binds it."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    arrays = ", ".join(f"CAST(:{prefix}{k} AS {t.compile(dialect=dialect)}[])"
+                       for k, t in types.items())
+    return arrays, [bindparam(f"{prefix}{k}", type_=postgresql.ARRAY(t))
+                    for k, t in types.items()]
 
 
 @functools.cache
@@ -827,19 +834,15 @@ def _insert_unnest(table: Table, keys: tuple[str, ...], conflict: str | None,
     multi-row VALUES list is new text for every chunk size: 0.75 -> 0.58 s of a worker's
     ledger time per 1,500 files)."""
     from sqlalchemy import text
-    from sqlalchemy.dialects import postgresql
 
-    dialect = postgresql.dialect()
-    types = {k: table.c[k].type for k in keys}
-    arrays = ", ".join(f"CAST(:u_{k} AS {t.compile(dialect=dialect)}[])" for k, t in types.items())
+    arrays, params = _arrays({k: table.c[k].type for k in keys}, "u_")
     names = ", ".join(f'"{k}"' for k in keys)
     sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
     if conflict is not None:
         sql += (f" ON CONFLICT ON CONSTRAINT {conflict} DO NOTHING" if conflict
                 else " ON CONFLICT DO NOTHING")
     stmt = text(sql + (" RETURNING " + ", ".join(f'"{c}"' for c in returning)
-                       if returning else "")).bindparams(
-        *(bindparam(f"u_{k}", type_=postgresql.ARRAY(t)) for k, t in types.items()))
+                       if returning else "")).bindparams(*params)
     return stmt.columns(*(table.c[c] for c in returning)) if returning else stmt
 
 
@@ -847,7 +850,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
                 conflict: str | None = None, returning: tuple[str, ...] = (),
                 fallback: Any = None) -> Any:
     """``rows`` into ``table`` in one statement (PostgreSQL: ``_insert_unnest``; rows with
-    differing keys, and other databases, through ``fallback`` or a plain INSERT)."""
+    differing keys, and other databases, through ``fallback`` or a plain INSERT).
+    ``conflict``: None for no ON CONFLICT clause, a constraint's name, or "" for any."""
     if conn.dialect.name != "postgresql" or len({tuple(r) for r in rows}) != 1:
         return conn.execute(fallback if fallback is not None else insert(table), list(rows))
     keys = tuple(rows[0])
