@@ -7,7 +7,9 @@ run on the same file, alternating with the route so that a busy moment hurts eve
 - a polars script doing the same checks (casts, the pattern, the enum, the ranges, the date
   parse), counting the bad values, then writing the CSV;
 - DuckDB: the same casts and checks in SQL over ``read_csv``, then ``COPY ... TO``;
-- the bare pandas script, ``pd.read_csv(...).to_csv(...)``, which checks nothing.
+- the bare pandas script, ``pd.read_csv(...).to_csv(...)``, which checks nothing;
+- and, as a floor, a process that only imports the libraries the route cannot do without
+  (``STACK``): their imports plus the route's work alone is the least a whole run can take.
 
 Every side runs in a child process of its own, so its peak RSS is its own, and is timed twice:
 whole (the process, start-up and imports included: for the route, the ``tradelane run --once``
@@ -58,7 +60,11 @@ STATUSES = ["open", "shipped", "cancelled"]
 SKU = r"^[A-Z]{2}-[0-9]{6}$"
 #: the sides, in the order they run in each round and are shown
 SIDES = {"route": "tradelane run --once", "polars": "polars script", "duckdb": "DuckDB SQL",
-         "pandas": "bare pandas"}
+         "pandas": "bare pandas", "stack": "stack imports only"}
+#: The libraries the route's process cannot do without (the card's choices and their
+#: companions): what they cost to import is a floor no change to tradelane's own code lowers.
+STACK = ("sqlalchemy", "sqlalchemy.dialects.sqlite", "pydantic", "typer", "yaml", "numpy",
+         "pyarrow.compute", "pyarrow.csv")
 
 
 def generate(path: Path, rows: int) -> None:
@@ -146,6 +152,15 @@ def child_duckdb(src: str, dest: str) -> None:
                     f" TO '{dest}' (HEADER, DELIMITER ',')")
 
 
+def child_stack(src: str, dest: str) -> None:
+    """Imports ``STACK`` and does nothing: with the route's work alone, the least a whole
+    ``tradelane run --once`` can take."""
+    import importlib
+
+    for name in STACK:
+        importlib.import_module(name)
+
+
 def child_route(project: str) -> None:
     """The route in-process: the same pass ``tradelane run --once`` makes, timed without the
     interpreter's start-up and the imports."""
@@ -175,6 +190,7 @@ def child_ledger(project: str) -> None:
 
 CHILDREN = {"--child-pandas": child_pandas, "--child-polars": child_polars,
             "--child-duckdb": child_duckdb, "--child-route": child_route,
+            "--child-stack": child_stack,
             "--child-ledger": child_ledger}
 
 
@@ -232,6 +248,8 @@ def bench(rows: int, work: Path, *, sides: tuple[str, ...], rounds: int) -> dict
     out: dict[str, Any] = {"rows": rows, "mb": size / 1e6, "rounds": rounds}
     for side, measured in runs.items():
         work_runs = in_process if side == "route" else measured
+        if side == "stack":  # no work: its whole process is its imports
+            work_runs = [{**r, "work_wall": 0.0, "work_cpu": 0.0} for r in measured]
         out[side] = {
             "wall_s": statistics.median(r["wall"] for r in measured),
             "cpu_s": statistics.median(r["cpu"] for r in measured),
@@ -265,6 +283,13 @@ def report(r: dict[str, Any]) -> None:
             cells = "".join(f"{s[k] / route[k]:{w}.2f}x" for k, w in (
                 ("wall_s", 8), ("cpu_s", 9), ("work_wall_s", 8), ("work_cpu_s", 9)))
             print(f"{SIDES[side]:22}{cells}{targets.get(side, ''):>11}")
+    if "stack" in r and "pandas" in r:
+        floor = r["stack"]["wall_s"] + route["work_wall_s"]
+        own = route["wall_s"] - floor
+        print(f"floor: the stack's imports {r['stack']['wall_s']:.2f} s + the route's work"
+              f" {route['work_wall_s']:.2f} s = {floor:.2f} s, {r['pandas']['wall_s'] / floor:.2f}x"
+              f" pandas; the rest of the whole process, {own:.2f} s, is tradelane's own start-up"
+              " (its modules and spec models, loading the project, opening the ledger)")
 
 
 def main() -> None:
