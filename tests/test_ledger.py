@@ -245,3 +245,25 @@ def test_a_chunk_claim_sends_the_same_statements_whatever_its_size(pg_url: str) 
             texts.append(sorted(set(sent)))
         assert texts[0] == texts[1]
         assert any("unnest" in t for t in texts[0])
+
+
+def test_a_chunk_s_times_are_kept_in_utc_whatever_the_session_s_time_zone(pg_url: str) -> None:
+    """A chunk's times go to PostgreSQL as arrays (in binary): a worker whose session runs in
+    another time zone (a server's or a role's default) stores the same instants."""
+    from sqlalchemy import select, text
+
+    from tradelane.ledger.tables import events, files
+
+    at = utcnow().replace(microsecond=123456)
+    new_york = f"{pg_url}%20-cTimeZone%3DAmerica/New_York"
+    with Ledger(new_york, worker="w") as ledger:
+        with ledger.engine.connect() as conn:
+            assert conn.execute(text("SHOW TimeZone")).scalar_one() == "America/New_York"
+        claims = ledger.claim_many(
+            [FileRef("orders", "file:///srv/in", f"t{i}.csv", 10, 123) for i in range(4)],
+            now=at)
+        assert all(isinstance(c, FileRecord) and c.received_at == at for c in claims)
+    with Ledger(pg_url, worker="r") as reader, reader.engine.connect() as conn:
+        assert set(conn.execute(select(files.c.received_at, files.c.updated_at)).all()) == {
+            (at, at)}
+        assert set(conn.execute(select(events.c.at)).scalars()) == {at}

@@ -690,6 +690,18 @@ def _make_engine(url: str) -> Engine:
     # psycopg's executemany, which sends, and has the server run, one statement per row:
     # per file that was most of the ledger's CPU and of the worker's socket writes
     engine.dialect.use_insertmanyvalues_wo_returning = True
+
+    @event.listens_for(engine, "connect")
+    def _binary_arrays(dbapi_conn: Any, _record: Any) -> None:
+        # a chunk's unnest arrays in PostgreSQL's binary format: psycopg's text format
+        # quotes every element in Python (a regex each), 0.87 -> 0.24 ms of the worker's CPU
+        # per 70-row statement of 7 columns. Datetimes arrive naive UTC (UtcDateTime).
+        adapters = getattr(dbapi_conn, "adapters", None)  # psycopg 3; other drivers as they are
+        if adapters is not None:
+            from psycopg.types.array import ListBinaryDumper
+
+            adapters.register_dumper(list, ListBinaryDumper)
+
     return engine
 
 
