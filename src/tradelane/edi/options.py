@@ -1,8 +1,6 @@
 """What an EDIFACT route may say about structure validation: its directory and a severity per
 rule (``format.directory``, ``format.validate_structure``), each option declared once here."""
 
-from __future__ import annotations
-
 import difflib
 from typing import Annotated, Literal
 

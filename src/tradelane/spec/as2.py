@@ -2,11 +2,9 @@
 ``tradelane serve`` (settings). Keys and certificates are PEM files in the project; the
 passphrase of a private key comes from the environment or a file, never from the spec."""
 
-from __future__ import annotations
-
 import re
 from datetime import timedelta
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -43,7 +41,7 @@ class As2Key(Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_passphrase(self) -> As2Key:
+    def _one_passphrase(self) -> Self:
         if self.passphrase_env and self.passphrase_file:
             raise ValueError("give 'passphrase_env' or 'passphrase_file', not both")
         return self
@@ -148,7 +146,7 @@ class As2Settings(Strict):
     far_side_check: ClassVar[str] = "tradelane.as2.checks:endpoint_findings"
 
     @model_validator(mode="after")
-    def _unique(self) -> As2Settings:
+    def _unique(self) -> Self:
         ids = [p.id for p in self.partners]
         if len(ids) != len(set(ids)):
             raise ValueError("a partner id is listed twice under as2.partners")

@@ -5,11 +5,9 @@ the password comes from an environment variable or a file, and is never logged. 
 registered here, beside their specs.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -71,7 +69,7 @@ class DatabaseConnection(Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_password(self) -> DatabaseConnection:
+    def _one_password(self) -> Self:
         if self.password_env and self.password_file:
             raise ValueError("give only one of 'password_env' or 'password_file'")
         return self
@@ -115,7 +113,7 @@ class TableLoad(Strict):
         return [_identifier(v) for v in value]
 
     @model_validator(mode="after")
-    def _mode_needs(self) -> TableLoad:
+    def _mode_needs(self) -> Self:
         if self.mode == "upsert" and not self.key:
             raise ValueError("mode upsert needs 'key': the columns that identify a row")
         if self.mode == "replace" and not self.partition:
@@ -180,7 +178,7 @@ class TableRead(Strict):
         classmethod(lambda cls, v: v if v is None else _identifier(v)))
 
     @model_validator(mode="after")
-    def _one_way(self) -> TableRead:
+    def _one_way(self) -> Self:
         if bool(self.query) == bool(self.table):
             raise ValueError("give exactly one of 'query' or 'table'")
         if self.query is not None:

@@ -6,8 +6,6 @@ Passwords never sit in the YAML or in the ledger: ``password_env`` names the env
 variable holding it.
 """
 
-from __future__ import annotations
-
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit

@@ -1,9 +1,7 @@
 """Fields and their rules, and the declarative transform."""
 
-from __future__ import annotations
-
 import re
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import (
     Field,
@@ -72,7 +70,7 @@ class FieldSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _rules_fit_type(self) -> FieldSpec:
+    def _rules_fit_type(self) -> Self:
         numeric = self.type in ("integer", "decimal")
         for bound in ("min", "max"):
             value = getattr(self, bound)
@@ -125,7 +123,7 @@ class DeriveSpec(Strict):
     round: int | None = Field(None, description="Round a numeric result to this many decimals.")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> DeriveSpec:
+    def _one_kind(self) -> Self:
         if bool(self.expr) == bool(self.template):
             raise ValueError("give exactly one of 'expr' or 'template'")
         return self

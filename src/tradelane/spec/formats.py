@@ -1,8 +1,6 @@
 """How a route's input is read: one model per format, tagged by ``type``."""
 
-from __future__ import annotations
-
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     Field,
@@ -45,7 +43,7 @@ class CsvFormat(Strict):
     )
 
     @model_validator(mode="after")
-    def _columns_if_no_header(self) -> CsvFormat:
+    def _columns_if_no_header(self) -> Self:
         if not self.header and not self.columns:
             raise ValueError("header: false needs 'columns', the list of column names")
         if self.thousands and self.thousands == self.decimal:
@@ -83,7 +81,7 @@ class XmlFormat(Strict):
     )
 
     @model_validator(mode="after")
-    def _prefix_declared(self) -> XmlFormat:
+    def _prefix_declared(self) -> Self:
         prefix = self.records.split(":", 1)[0] if ":" in self.records else None
         if prefix and prefix not in self.namespaces:
             raise ValueError(f"namespace prefix {prefix!r} in 'records' is not in 'namespaces'")
@@ -257,7 +255,7 @@ class X12Format(Strict):
         return value
 
     @model_validator(mode="after")
-    def _hipaa_sets(self) -> X12Format:
+    def _hipaa_sets(self) -> Self:
         if self.hipaa != "off" and self.transactions:
             from tradelane.formats.x12_hipaa import NO_DEFINITIONS, covered_sets
 
@@ -282,7 +280,7 @@ class FixedField(Strict):
     strip: bool = Field(True, description="Strip surrounding spaces.")
 
     @model_validator(mode="after")
-    def _width_or_end(self) -> FixedField:
+    def _width_or_end(self) -> Self:
         if (self.width is None) == (self.end is None):
             raise ValueError("give exactly one of 'width' or 'end'")
         if self.end is not None and self.end < self.start:

@@ -1,8 +1,6 @@
 """Safety limits of a route's input (``limits:``): a file past one is refused whole, quickly and
 in bounded memory, with ``LimitExceeded`` naming the limit, the value found and where."""
 
-from __future__ import annotations
-
 from pydantic import Field
 
 from tradelane.spec._base import Strict

@@ -6,8 +6,6 @@ are its options and the checks that need the rest of the route (output columns, 
 target).
 """
 
-from __future__ import annotations
-
 import re
 from typing import TYPE_CHECKING
 
@@ -41,7 +39,7 @@ class NestLevel(Strict):
     fields: list[str] = Field(
         default_factory=list, description="Output fields written at this level, in this"
         " order; each must have one value per entry (a record that disagrees is an error).")
-    children: Children = Field(
+    children: "Children" = Field(
         default_factory=dict, description="Lists inside each entry, by name, each a level"
         " like this one, e.g. {packages: {by: sscc, fields: [sscc]}}.")
     element: str | None = Field(
@@ -79,7 +77,7 @@ class NestSpec(NestLevel):
         " Without it, every document of a file goes into one output file.")
 
 
-def check_nest(route: RouteSpec, label: str, problems: list[str]) -> None:
+def check_nest(route: "RouteSpec", label: str, problems: list[str]) -> None:
     """The nest block fits the route: every field it names is an output field, none is used
     twice, every output field has a place, and the target can carry nested documents."""
     nest = route.__dict__.get("nest")
@@ -150,7 +148,7 @@ def check_nest(route: RouteSpec, label: str, problems: list[str]) -> None:
                             " fields, or leave them out with transform.output")
 
 
-def _check_target(route: RouteSpec, label: str, problems: list[str]) -> None:
+def _check_target(route: "RouteSpec", label: str, problems: list[str]) -> None:
     target = route.target
     http = getattr(target, "http", None)
     if http is not None:
@@ -200,7 +198,7 @@ def _elements(level: NestLevel, where: str) -> list[tuple[str, str]]:
     return found
 
 
-def _outputs(route: RouteSpec) -> set[str] | None:
+def _outputs(route: "RouteSpec") -> set[str] | None:
     """The route's output columns, or None when a hook decides them at run time."""
     transform = route.__dict__.get("transform")
     if transform is None or transform.hook or not {"fields", "header"} <= set(route.__dict__):

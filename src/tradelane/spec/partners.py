@@ -2,9 +2,8 @@
 it, how it is reached, and the control numbers written to it. Routes name a partner
 (``partner: acme``) instead of repeating its identifiers."""
 
-from __future__ import annotations
-
 from pathlib import Path
+from typing import Self
 
 from pydantic import Field, model_validator
 
@@ -25,7 +24,7 @@ class SequenceSpec(Strict):
         " without it, the number as it is.")
 
     @model_validator(mode="after")
-    def _range(self) -> SequenceSpec:
+    def _range(self) -> Self:
         if self.max <= self.start:
             raise ValueError(f"max ({self.max}) must be greater than start ({self.start})")
         if self.width is not None and len(str(self.max)) > self.width:
@@ -136,7 +135,7 @@ class X12Ids(Strict):
         X12Control(), description="Sequences for the control numbers written to the partner.")
 
     @model_validator(mode="after")
-    def _ours(self) -> X12Ids:
+    def _ours(self) -> Self:
         if (self.our_isa_id is None) != (self.our_isa_qualifier is None):
             raise ValueError("give both our_isa_id and our_isa_qualifier, or neither")
         return self

@@ -1,10 +1,8 @@
 """A route: source -> format -> fields -> transform -> target, and its schedule."""
 
-from __future__ import annotations
-
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BeforeValidator,
@@ -112,7 +110,7 @@ class OwnerSpec(Strict):
         description="Variable holding that URL instead, when it carries a token.")
 
     @model_validator(mode="after")
-    def _reachable(self) -> OwnerSpec:
+    def _reachable(self) -> Self:
         if not (self.email or self.webhook or self.webhook_env):
             raise ValueError("give 'email', 'webhook' or 'webhook_env': how to reach"
                              f" {self.name}")
@@ -253,7 +251,7 @@ class RouteSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _output_steps_need_a_file(self) -> RouteSpec:
+    def _output_steps_need_a_file(self) -> Self:
         if self.steps.after_write and not self.target.plugin.writes_files:
             raise ValueError(f"steps.after_write: a {self.target.kind} target writes no file"
                              " to compress, sign or encrypt")

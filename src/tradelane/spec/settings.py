@@ -1,12 +1,10 @@
 """``tradelane.yaml``: engine-wide settings, connections, alerts, serve, console."""
 
-from __future__ import annotations
-
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -118,7 +116,7 @@ class SftpConnection(Strict):
         return value
 
     @model_validator(mode="after")
-    def _host_key_and_login(self) -> SftpConnection:
+    def _host_key_and_login(self) -> Self:
         if bool(self.known_hosts) == bool(self.fingerprint):
             raise ValueError("give exactly one of 'known_hosts' or 'fingerprint': the server's"
                              " host key is always verified")
@@ -165,7 +163,7 @@ class FtpConnection(Strict):
     _env = field_validator("password_env")(classmethod(lambda cls, v: _env_name(v)))
 
     @model_validator(mode="after")
-    def _one_password(self) -> FtpConnection:
+    def _one_password(self) -> Self:
         if self.password_env and self.password_file:
             raise ValueError("give only one of 'password_env' or 'password_file'")
         return self
@@ -213,7 +211,7 @@ class WebhookSpec(Strict):
     _check_env = field_validator("url_env")(classmethod(lambda cls, v: _env_name(v)))
 
     @model_validator(mode="after")
-    def _one_url(self) -> WebhookSpec:
+    def _one_url(self) -> Self:
         if bool(self.url) == bool(self.url_env):
             raise ValueError("give exactly one of 'url' or 'url_env'")
         return self

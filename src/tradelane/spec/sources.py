@@ -5,10 +5,8 @@
 registered here, beside their specs.
 """
 
-from __future__ import annotations
-
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     Field,
@@ -58,7 +56,7 @@ class SourceOptions(Strict):
     )
 
     @model_validator(mode="after")
-    def _move_needs_a_folder(self) -> SourceOptions:
+    def _move_needs_a_folder(self) -> Self:
         if self.after == "move" and not self.move_to:
             raise ValueError("after: move needs 'move_to', the folder to move files into")
         plugin = SOURCES.get(self.kind)

@@ -11,11 +11,9 @@ A step that cannot do its work (a zip bomb, a signature by an unknown key) quara
 file with the reason; the ledger keeps the sha256 of the file as received.
 """
 
-from __future__ import annotations
-
 import itertools
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -71,7 +69,7 @@ class _Passphrase(StepOptions):
         None, description="File holding our secret key's passphrase (relative to the project).")
 
     @model_validator(mode="after")
-    def _one_passphrase(self) -> _Passphrase:
+    def _one_passphrase(self) -> Self:
         if self.passphrase_env and self.passphrase_file:
             raise ValueError("give only one of 'passphrase_env' or 'passphrase_file'")
         return self
@@ -166,7 +164,7 @@ class StepsSpec(Strict):
         " [{compress: gzip}, {encrypt: [FINGERPRINT], sign_with: OUR_FINGERPRINT}].")
 
     @model_validator(mode="after")
-    def _directions(self) -> StepsSpec:
+    def _directions(self) -> Self:
         for where, steps, direction in (("before_read", self.before_read, "input"),
                                         ("after_write", self.after_write, "output")):
             for index, step in enumerate(steps):

@@ -4,11 +4,9 @@
 kind adds where it delivers. The built-in kinds are registered here, beside their specs.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     Field,
@@ -89,7 +87,7 @@ class HttpAuth(Strict):
         return _env_name(value)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> HttpAuth:
+    def _one_kind(self) -> Self:
         if bool(self.basic_user) != bool(self.basic_password_env):
             raise ValueError("basic auth needs both 'basic_user' and 'basic_password_env'")
         if bool(self.bearer_env) == bool(self.basic_user):
@@ -222,7 +220,7 @@ class HttpTargetSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> HttpTargetSpec:
+    def _consistent(self) -> Self:
         if self.ca_bundle and not self.verify:
             raise ValueError("'ca_bundle' needs 'verify: true'")
         if self.auth and any(n.lower() == "authorization" for n in self.headers):
@@ -305,7 +303,7 @@ class EdifactTemplate(Strict):
         " Without it, sent interchanges are recorded but no acknowledgement is awaited.")
 
     @model_validator(mode="after")
-    def _service_characters(self) -> EdifactTemplate:
+    def _service_characters(self) -> Self:
         if self.una is not None:
             used = [c for i, c in enumerate(self.una) if not (i in (3, 4) and c == " ")]
             if self.una[2] not in ".,":
@@ -385,7 +383,7 @@ class TargetOptions(Strict):
         return value
 
     @model_validator(mode="after")
-    def _template_if_edifact(self) -> TargetOptions:
+    def _template_if_edifact(self) -> Self:
         if self.format == "edifact" and self.edifact is None:
             raise ValueError("format edifact needs 'edifact', the message template")
         if self.format == "x12" and self.x12 is None:

@@ -2,11 +2,9 @@
 X12 writer (``formats/x12_writer.py``) follows. It lives beside ``EdifactTemplate``: the same
 placeholders, the same ``group_by`` and ``prepared``, X12's own envelope and delimiters."""
 
-from __future__ import annotations
-
 import re
 import string
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -49,7 +47,7 @@ class X12Delimiters(Strict):
         " it); false writes the interchange as one line.")
 
     @model_validator(mode="after")
-    def _distinct(self) -> X12Delimiters:
+    def _distinct(self) -> Self:
         used = [self.element, self.component, self.segment, self.repetition]
         if len(set(used)) != len(used):
             raise ValueError("the element, component, segment and repetition separators"
@@ -131,7 +129,7 @@ class X12Template(Strict):
         return self.control_version >= "00402"
 
     @model_validator(mode="after")
-    def _segments(self) -> X12Template:
+    def _segments(self) -> Self:
         for name in ("sender", "receiver"):
             value = getattr(self, name)
             if value is not None and not _PARTY.match(value):
