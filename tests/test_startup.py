@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.project import copy_partners
+from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir, copy_partners
 from tradelane.ledger import Ledger
 from tradelane.ledger.alerts import Incidents
 from tradelane.spec import load_project
@@ -105,6 +105,25 @@ def test_the_edifact_directories_load_only_for_a_route_that_names_one(
     assert loaded == [], output
     status, output, loaded, _ = _tradelane(["--help"], root, env, {"tradelane.edi.directory"})
     assert status == 0 and "edi" in output and loaded == [], output
+
+
+#: A CSV route that reads and writes no interchange needs none of the EDI code.
+NOT_FOR_A_CSV_ROUTE = {
+    "pandas", "lxml", "pydifact", "tradelane.formats.ack_reading",
+    "tradelane.formats.edifact_envelope", "tradelane.formats.edifact_syntax",
+    "tradelane.formats.x12", "tradelane.edi.directory",
+}
+
+
+def test_a_csv_file_through_a_csv_route_loads_no_edi_reader_nor_pandas(
+        project: ProjectDir, tmp_path: Path) -> None:
+    project.route("orders", CSV_ROUTE)
+    project.drop("orders", "a.csv", GOOD_CSV)
+    status, output, loaded, _ = _tradelane(
+        ["run", "--once"], project.root, {"TRADELANE_CACHE": str(tmp_path / "cache")},
+        NOT_FOR_A_CSV_ROUTE)
+    assert status == 0 and (project.root / "outbox" / "orders" / "a.json").exists(), output
+    assert loaded == [], output
 
 
 def test_the_version_is_one_plain_line_without_rich(demo: tuple[Path, dict[str, str]]) -> None:

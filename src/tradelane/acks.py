@@ -90,13 +90,16 @@ def tracking_steps(route: RouteSpec, staged: Staged | None, delivery: Delivery |
     or X12 target: ``written``, what its writer wrote, whatever the target; or read back from
     a local output) or the acknowledgements it received (a route whose ``messages`` or
     ``transactions`` name CONTRL, APERAK, 997 or 999)."""
+    target = route.target
+    tpl = target.edifact if target.format == "edifact" else \
+        target.x12 if target.format == "x12" else None
+    fmt = route.format
+    if tpl is None and not isinstance(fmt, EdifactFormat | X12Format):
+        return []  # neither sends nor reads interchanges: the EDI readers stay unimported
     from tradelane.formats.ack_reading import ACK_MESSAGES, ACK_SETS, read_acks, read_sent
 
     when = (now or utcnow()).isoformat()
     steps: list[Followup] = []
-    target = route.target
-    tpl = target.edifact if target.format == "edifact" else \
-        target.x12 if target.format == "x12" else None
     if tpl is not None and delivery is not None:
         sent = list(written)
         path = _local(delivery.target) if not sent else None
@@ -107,7 +110,6 @@ def tracking_steps(route: RouteSpec, staged: Staged | None, delivery: Delivery |
         steps += [Followup("sent", {"output": delivery.target, "sent": s.as_dict(),
                                     "sent_at": when, "ack_within": within})
                   for s in sent]
-    fmt = route.format
     acks = []
     if isinstance(fmt, EdifactFormat) and ACK_MESSAGES & set(fmt.messages or ()) and staged:
         acks = read_acks(staged, standard="edifact", encoding=fmt.encoding)
