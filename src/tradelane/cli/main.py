@@ -99,6 +99,7 @@ app = _Tradelane(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 quarantine_app = typer.Typer(help="Inspect, fix and reprocess files that failed.",
                              no_args_is_help=True)
@@ -544,7 +545,7 @@ def quarantine_discard(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="--all without asking.")] = False,
     project: ProjectOpt = Path("."),
 ) -> None:
-    """Give up on quarantined files: each moves to archive/<route>/discarded/, with the
+    """Give up on quarantined files: each moves to archive/ROUTE/discarded/, with the
     reason (exit 5 none found, 6 refused, 7 some discarded and some refused)."""
     if not reason.strip() or not (file_ids or all_):
         err.print("Give file ids (or --all with --route/--stage) and --reason TEXT.")
