@@ -99,6 +99,8 @@ app = _Tradelane(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # a docstring's paragraph flows as one sentence in the command list (rich mode keeps its
+    # line breaks); write placeholders as NAME, never <name>, which markdown takes for a tag
     rich_markup_mode="markdown",
 )
 quarantine_app = typer.Typer(help="Inspect, fix and reprocess files that failed.",
