@@ -267,3 +267,22 @@ def test_a_chunk_s_times_are_kept_in_utc_whatever_the_session_s_time_zone(pg_url
         assert set(conn.execute(select(files.c.received_at, files.c.updated_at)).all()) == {
             (at, at)}
         assert set(conn.execute(select(events.c.at)).scalars()) == {at}
+
+
+def test_a_file_left_delivered_without_steps_is_given_them_and_taken(ledger_url: str) -> None:
+    """A ledger written before steps were kept: a delivered file with none gets the steps
+    ``adopt`` names (two, one with bytes), and comes back with its lease taken."""
+    from tradelane.ledger import Followup
+    from tradelane.ledger.followups import Followups
+
+    with Ledger(ledger_url, worker="w") as ledger:
+        record = ledger.claim(REF)
+        assert isinstance(record, FileRecord)
+        ledger.transition(record.id, FileState.CLAIMED, FileState.DELIVERED)
+        adopted = [Followup("original", {"action": "archive"}),
+                   Followup("ack", {"path": "acks/1.edi"}, b"UNB+\x00")]
+        due = Followups(ledger).take_due("orders", adopt=lambda _r: adopted)
+        assert [(f.id, [(s.step, dict(s.detail), s.data) for s in steps]) for f, steps in due] \
+            == [(record.id, [("original", {"action": "archive"}, None),
+                             ("ack", {"path": "acks/1.edi"}, b"UNB+\x00")])]
+        assert due[0][0].lease_owner == "w"

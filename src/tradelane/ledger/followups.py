@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
-from tradelane.ledger.store import FileRecord, Followup, Ledger, Move, clip, utcnow
+from tradelane.ledger.store import FileRecord, Followup, Ledger, Move, clip, insert_rows, utcnow
 from tradelane.ledger.tables import files, followups
 from tradelane.models import FileState
 
@@ -89,7 +89,7 @@ class Followups:
                         "data": f.data, "attempts": 0, "created_at": now}
                        for row in orphans for f in adopt(FileRecord.from_row(row))]
             if planned:
-                conn.execute(insert(followups), planned)
+                insert_rows(conn, followups, planned)
             ids = conn.execute(
                 select(files.c.id).distinct()
                 .join(followups, followups.c.file_id == files.c.id)
