@@ -3,6 +3,9 @@ the in-tree test plug-in; the SFTP target runs it in tests/sftp against a real s
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +15,29 @@ import pytest
 from plugins.memory_bucket import BUCKETS
 from support.http_server import RecordingServer
 from target_contract import TargetContract
+from tradelane.errors import InvalidRecords
 from tradelane.ledger import FileRecord, Ledger
-from tradelane.models import FileRef
+from tradelane.models import Document, FileRef, Issue
+from tradelane.targets.folder import HANDOFF_BYTES
+
+BIG_ROWS = 600_000
+#: 6.8 MB, 11 MB as written (quoted): most of it hashed and written by the helper thread
+BIG_CSV = b"order,qty\n" + b"".join(b"ORDER-%07d,%d\n" % (i, i % 97) for i in range(BIG_ROWS))
+
+_LIMITED = """
+import resource, signal, sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from test_target_contract import BIG_CSV, TestFolderTarget
+from tradelane.errors import TargetUnavailable
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a refused write raises EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (6 << 20, resource.RLIM_INFINITY))
+suite = TestFolderTarget()
+try:
+    suite.deliver(Path({root!r}), batches=suite.batches(Path({root!r}), BIG_CSV))
+except TargetUnavailable as exc:
+    print(exc)
+"""
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -30,6 +54,40 @@ class TestFolderTarget(TargetContract):
 
     def seen(self, tmp_path: Path) -> dict[str, bytes]:
         return _files(tmp_path / "outbox")
+
+    # past HANDOFF_BYTES of output, a helper thread hashes and writes: a big file's digest,
+    # size, bytes and failures are still exactly those of what was written
+
+    def test_a_big_output_is_recorded_with_the_digest_and_size_of_its_bytes(
+            self, tmp_path: Path) -> None:
+        delivery = self.deliver(tmp_path, batches=self.batches(tmp_path, BIG_CSV))
+        [(name, data)] = self.seen(tmp_path).items()
+        assert len(data) > 2 * HANDOFF_BYTES
+        assert data.replace(b'"', b"") == BIG_CSV  # every row, in order (text is quoted)
+        assert (delivery.records, delivery.size) == (BIG_ROWS, len(data))
+        assert delivery.sha256 == hashlib.sha256(data).hexdigest()
+
+    def test_a_big_output_that_fails_midway_leaves_nothing_visible(
+            self, tmp_path: Path) -> None:
+        def big_then_invalid() -> Iterator[Document]:
+            yield from self.batches(tmp_path, BIG_CSV)
+            raise InvalidRecords([Issue("row 3", "qty", "x", "type", "qty: not a number")],
+                                 error_count=1)
+
+        with pytest.raises(InvalidRecords):
+            self.deliver(tmp_path, batches=big_then_invalid())
+        assert self.seen(tmp_path) == {}
+
+    def test_a_disk_that_refuses_a_write_after_the_handoff_fails_the_delivery(
+            self, tmp_path: Path) -> None:
+        """The file-size limit (``ulimit -f``) refuses writes past 6 MB, as a full disk
+        would: the helper thread's error reaches the delivery, and no file appears."""
+        done = subprocess.run([sys.executable, "-c", _LIMITED.format(
+            root=str(tmp_path), tests=str(Path(__file__).parent))],
+            capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "cannot write" in done.stdout and "File too large" in done.stdout, done.stdout
+        assert self.seen(tmp_path) == {}
 
 
 class TestHttpTarget(TargetContract):

@@ -44,6 +44,7 @@ import pyarrow as pa
 
 from tradelane.abc import DeliveryContext, Source, Target
 from tradelane.acks import build_acks, tracking_steps
+from tradelane.arrow_memory import prefer_jemalloc
 from tradelane.checking import Checked, checked_batches, one_ahead
 from tradelane.collector import tune_for_batches
 from tradelane.crashpoints import crash_point
@@ -226,6 +227,7 @@ class Pipeline:
 
     def __init__(self, project: Project, ledger: Ledger, *, stop: threading.Event | None = None):
         tune_for_batches()
+        prefer_jemalloc()
         self.project = project
         self.stop = stop  # set by serve on SIGTERM: finish the file in hand, claim no more
         self.settings = project.settings
