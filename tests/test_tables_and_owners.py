@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from support.project import CSV_ROUTE, GOOD_CSV, ProjectDir
-from tradelane.cli.tables import Column, layout, shorten
+from tradelane.cli.tables import Column, Styled, layout, plain_table, render, shorten
 
 ROUTE = textwrap.dedent(CSV_ROUTE)
 LONG = "ORDERS_20261207_ACME_GMBH_HAMBURG_WAREHOUSE_NORTH_0815.csv"
@@ -103,3 +108,106 @@ def test_status_keeps_the_last_run_with_files_and_counts_duplicates_apart(
     assert row["open_alerts"] == 0
     table = tradelane(project, "status").stdout
     assert " ok " in table and " dup " in table and " alerts " in table
+
+
+# -- a table to a pipe: written without rich, as rich writes it ------------------------------
+
+_CELL = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=70)
+_ANY_CELL = st.one_of(_CELL, st.text(max_size=30),  # non-ASCII, control characters
+                      st.sampled_from(["[bold]x[/]", "a :smile: b", "C:/x:y", "", "…", " a"]))
+
+
+@st.composite
+def _tables(draw: st.DrawFn, cells: st.SearchStrategy[str] = _CELL
+            ) -> tuple[list[Column], list[list[str | Styled]], str | None]:
+    columns = [Column(draw(st.sampled_from(["id", "route", "file", "outcome", "details"])),
+                      draw(st.integers(0, 3)), draw(st.integers(1, 16)),
+                      draw(st.sampled_from(["middle", "end", None])),
+                      draw(st.sampled_from(["left", "right"])))
+               for _ in range(draw(st.integers(1, 6)))]
+    rows: list[list[str | Styled]] = [
+        [Styled(text, "green") if draw(st.booleans()) else text
+         for text in draw(st.lists(cells, min_size=len(columns), max_size=len(columns)))]
+        for _ in range(draw(st.integers(0, 4)))]
+    title = draw(st.one_of(st.none(), st.just("This run"), cells))
+    return columns, rows, title
+
+
+def _rich_writes(columns: list[Column], rows: list[list[str | Styled]],
+                 title: str | None) -> str:
+    """What ``render`` prints through rich to a pipe at rich's pipe width (80)."""
+    from rich.console import Console
+
+    out = io.StringIO()
+    render(Console(file=out, width=80), columns, rows, title=title)
+    return out.getvalue()
+
+
+_RUN = [Column("id", 0, cut=None, justify="right"), Column("route", 2, min=8, cut="middle"),
+        Column("file", 0, min=14, cut="middle"), Column("outcome", 0, cut=None),
+        Column("details", 1, min=12)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tables())
+@example(([*_RUN], [["12", "orders", LONG, Styled("delivered", "green"), "x" * 90]], "This run"))
+@example(([*_RUN], [["7", "a-route-with-a-long-name" * 2, LONG, Styled("quarantined", "red"),
+                     "the header row is empty"]], "This run"))  # a column left out
+def test_a_table_written_to_a_pipe_without_rich_is_what_rich_writes(
+        table: tuple[list[Column], list[list[str | Styled]], str | None]) -> None:
+    """The run summary of a cron job is printed without importing rich (a fifth of a
+    second's start-up, bench/startup.py); every line must still be rich's own."""
+    columns, rows, title = table
+    lines = plain_table(columns, rows, title=title, width=80)
+    if lines is not None:  # None: rich is needed (checked below, for what makes it so)
+        hidden = "".join(f"(not shown: {', '.join(lines.hidden)}; --wide for every column)\n"
+                         for _ in lines.hidden[:1])
+        assert "".join(f"{line}\n" for line in lines) + hidden == \
+            _rich_writes(columns, rows, title)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_tables(_ANY_CELL))
+def test_markup_emoji_codes_and_wide_characters_are_left_to_rich(
+        table: tuple[list[Column], list[list[str | Styled]], str | None]) -> None:
+    columns, rows, title = table
+    texts = [c.text if isinstance(c, Styled) else c for row in rows for c in row]
+    odd = [t for t in [*texts, title or ""]
+           if not t.isascii() or not t.isprintable() or "[" in t or re.search(r":\S*?:", t)
+           or t != t.strip(" ")]
+    lines = plain_table(columns, rows, title=title, width=80)
+    if odd:
+        assert lines is None, odd
+    elif lines is not None:
+        assert "".join(f"{line}\n" for line in lines) in _rich_writes(columns, rows, title)
+
+
+def test_a_delivered_file_s_summary_line_is_plain_and_the_same(project: ProjectDir) -> None:
+    """The run summary to a pipe, without rich, against the same summary through rich (a
+    terminal width forced by COLUMNS=80 makes the command use rich)."""
+    project.route("orders", ROUTE)
+    project.drop("orders", "a.csv", GOOD_CSV)
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TRADELANE_HOME")}
+    plain = subprocess.run([sys.executable, "-c", _RUN_THEN_SAY_IF_RICH, str(project.root)],
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert plain.returncode == 0, plain.stderr
+    *printed, rich_loaded = plain.stdout.splitlines(keepends=True)
+    assert rich_loaded == "rich loaded: False\n"
+    assert "delivered" in "".join(printed) and printed[-1] == "1 delivered\n"
+    project.drop("orders", "b.csv", GOOD_CSV.replace("PO-1", "PO-3"))
+    again = tradelane(project, "run", "--once")  # COLUMNS=80: through rich
+    assert again.returncode == 0, again.stderr
+    assert [len(line) for line in again.stdout.splitlines()[:4]] == \
+        [len(line) for line in "".join(printed).splitlines()[:4]]
+
+
+_RUN_THEN_SAY_IF_RICH = """
+import sys
+sys.argv = ["tradelane", "run", "--once", "-C", sys.argv[1]]
+from tradelane.cli import app
+try:
+    app()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("rich loaded:", "rich" in sys.modules)
+"""

@@ -33,7 +33,7 @@ from tradelane.cli.prune import prune as prune_command
 from tradelane.cli.serve import serve
 from tradelane.cli.sftp import sftp_app
 from tradelane.cli.spec import spec as spec_command
-from tradelane.cli.tables import Column, render
+from tradelane.cli.tables import Column, Styled, render
 from tradelane.cli.users import user_app
 from tradelane.errors import (
     EXIT_CONFLICT,
@@ -293,18 +293,16 @@ def _print_summary(results: list[FileResult], route_problems: dict[str, str], *,
     if not results and not route_problems:
         console.line("Nothing to do: no file is ready.")
         return
-    from rich.text import Text
-
     if results:
         render(console, _RUN_COLUMNS,
-               [(str(r.file_id), r.route, r.name, Text(str(r.outcome), style=_STYLE[r.outcome]),
+               [(str(r.file_id), r.route, r.name, Styled(str(r.outcome), _STYLE[r.outcome]),
                  _details(r)) for r in results], title="This run", wide=wide)
     for route, message in route_problems.items():
         console.print(f"[yellow]route {route}: {message}[/]", highlight=False)
     counts = {o: sum(r.outcome == o for r in results) for o in Outcome}
     split = sum(r.split_out for r in results)
-    console.print(", ".join([f"{n} {o}" for o, n in counts.items() if n]
-                            + ([f"{split} records split out"] if split else [])) or "no files")
+    console.line(", ".join([f"{n} {o}" for o, n in counts.items() if n]
+                           + ([f"{split} records split out"] if split else [])) or "no files")
     if split:
         routes = sorted({r.route for r in results if r.split_out})
         console.print(f"Split-out records: [bold]tradelane quarantine list --route"

@@ -58,6 +58,16 @@ class LazyConsole:
         except ValueError:  # a closed stream: rich says False too
             return True
 
+    #: Rich wraps at this width when it is not writing to a terminal (and COLUMNS is not set).
+    PIPE_WIDTH = _PIPE_WIDTH
+
+    def plain_stream(self) -> TextIO | None:
+        """The stream, when it is surely not a terminal and rich's width there is
+        ``PIPE_WIDTH``: what rich would write can then be written without it."""
+        if "COLUMNS" in os.environ or not self._surely_not_a_terminal():
+            return None
+        return self._stream()
+
     @property
     def is_terminal(self) -> bool:
         return False if self._surely_not_a_terminal() else self.rich.is_terminal
@@ -66,10 +76,9 @@ class LazyConsole:
         """Print ``text`` as it is (no markup, no emoji codes; ``options`` for rich's
         ``print`` on a terminal); a short line to a pipe is written without rich, which
         would write the same."""
-        if (len(text) < _PIPE_WIDTH and "\n" not in text and "COLUMNS" not in os.environ
-                and self._surely_not_a_terminal()):
-            stream = self._stream()
-            assert stream is not None  # _surely_not_a_terminal said so
+        stream = self.plain_stream() if len(text) < _PIPE_WIDTH and "\n" not in text \
+            else None
+        if stream is not None:
             stream.write(text + "\n")
             stream.flush()
         else:
