@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tradelane.errors import MalformedInput
+from tradelane.formats import reader_for
+from tradelane.spec import RouteSpec
 from tradelane.staging import IN_MEMORY_BYTES, Staged, stage_chunks, stage_file
 
 
@@ -47,3 +50,33 @@ def test_a_failed_copy_leaves_no_spool_file(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="went away"):
         stage_chunks(chunks(), spool)
     assert not spool.exists()
+
+
+@pytest.mark.parametrize(("odd", "ascii"), [(b"", True), (b"\x7f", True), (b"\x00", False),
+                                            ("é".encode(), False), (b"\x80", False)])
+@pytest.mark.parametrize("size", [1000, 3 * IN_MEMORY_BYTES])  # held in memory, or spooled
+def test_staging_notes_a_file_whose_every_byte_is_ascii_and_none_nul(
+        tmp_path: Path, odd: bytes, ascii: bool, size: int) -> None:
+    src = tmp_path / "in.csv"
+    body = b"a,b\n" + b"1,2\n" * (size // 4)
+    src.write_bytes(body + odd + b"3,4\n")  # the odd byte in the last chunk read
+    staged = stage_file(src, tmp_path / "spool")
+    assert staged.ascii is ascii
+    assert (staged.data is None) is (size > IN_MEMORY_BYTES)
+
+
+@pytest.mark.parametrize("odd", [b"\x00", b"\xff"])
+def test_a_big_csv_with_one_bad_byte_at_its_end_is_still_refused_where_it_is(
+        tmp_path: Path, odd: bytes) -> None:
+    """The reader skips its encoding pass only for a file staging saw as plain ASCII."""
+    src = tmp_path / "in.csv"
+    rows = 3 * IN_MEMORY_BYTES // 4
+    src.write_bytes(b"a,b\n" + b"1,2\n" * rows + b"3," + odd + b"\n")
+    route = RouteSpec.model_validate({"name": "t", "source": {"folder": "in"},
+                                      "format": {"type": "csv"}, "fields": {"a": {}, "b": {}},
+                                      "target": {"folder": "out"}})
+    staged = stage_file(src, tmp_path / "spool")
+    with pytest.raises(MalformedInput) as info:
+        list(reader_for(route).read(staged, route))
+    at = f"byte {4 + 4 * rows + 2}"  # a NUL is reported at its byte, a bad byte with its line
+    assert info.value.location == (at if odd == b"\x00" else f"line {rows + 2}, {at}")

@@ -307,6 +307,8 @@ def _check_encoding(staged: Staged, encoding: str) -> str | None:
     # an ASCII block of a file on disk is valid UTF-8 as it is: decoding it costs 28 ms per
     # 47 MB for a text nobody reads (0.6 ms to see it is ASCII)
     ascii_compatible = _arrow_encoding(encoding) == "utf8" and staged.data is None
+    if ascii_compatible and staged.ascii:  # staging saw it: no pass over the file again
+        return None
     offset = 0
     text = ""
     with staged.open() as fh:
