@@ -8,7 +8,9 @@ whitespace, a bad byte past the first block of a big file, a formula deep in a l
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import math
 import os
 import re
 from pathlib import Path
@@ -211,3 +213,51 @@ def test_a_column_whose_only_space_ends_its_last_value_is_still_trimmed() -> Non
     doc = Document(header={}, records=pa.table({"v": [" 9 ", "1", "2"]}).slice(1))
     result = validate(doc, route({"v": {"type": "integer"}}))
     assert result.document.records.column("v").to_pylist() == [1, 2] and result.ok
+
+
+# -- a number or date column taken whole, as it is (validate._typed_as_is) --------------------
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CLEAN = {"integer": st.integers(-(2**63), 2**63 - 1).map(str),
+          "decimal": st.floats(allow_nan=False, allow_infinity=False).map(str),
+          "date": st.dates(dt.date(1900, 1, 1), dt.date(2199, 12, 31)).map(dt.date.isoformat)}
+#: values that must step off the fast path, or pass it as they would the slow one
+_ODD = ["", " ", " 12", "12 ", "\t7", "7\n", "\u00a012", "12\u3000", "\x1f5", "0x1F", "inf",
+        "nan", "1e400", "+5", "007", "5.", ".5", "2026-02-30", " 2026-01-02", "2026-01-02 ",
+        "1_000", "9223372036854775808", "١٢"]
+
+
+def _expected(kind: str, value: str) -> tuple[object, str | None]:
+    """What a column's value types as, by Python's own reading: (value, rule of its issue)."""
+    text = value.strip()
+    if not text:
+        return None, "required"
+    if kind == "integer":
+        ok = _INTEGER.fullmatch(text) and -(2**63) <= int(text) < 2**63
+        return (int(text), None) if ok else (None, "type")
+    if kind == "decimal":
+        number = float(text) if _DECIMAL.fullmatch(text) else float("nan")
+        return (number, None) if math.isfinite(number) else (None, "type")
+    try:
+        return (dt.date.fromisoformat(text), None) if _ISO_DATE.fullmatch(text) \
+            else (None, "type")
+    except ValueError:
+        return None, "type"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_CLEAN)), st.data())
+def test_a_number_or_date_column_types_as_python_reads_it_whole_or_odd(
+        kind: str, data: st.DataObject) -> None:
+    """Most columns drawn are clean (every value casts as it is: no trimming, no search for
+    empty values); the rest hold one odd value, which sends the column the usual way."""
+    values = data.draw(st.lists(_CLEAN[kind], min_size=1, max_size=20))
+    if data.draw(st.booleans()):
+        values.insert(data.draw(st.integers(0, len(values))), data.draw(st.sampled_from(_ODD)))
+    typed, issues = check(values, {"type": kind, "required": True})
+    expected = [_expected(kind, v) for v in values]
+    assert typed == [value for value, _ in expected]
+    assert [(location, rule) for location, _, rule in issues] == \
+        [(f"record {i}", rule) for i, (_, rule) in enumerate(expected, start=1) if rule]
