@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +82,27 @@ def test_a_big_csv_with_one_bad_byte_at_its_end_is_still_refused_where_it_is(
         list(reader_for(route).read(staged, route))
     at = f"byte {4 + 4 * rows + 2}"  # a NUL is reported at its byte, a bad byte with its line
     assert info.value.location == (at if odd == b"\x00" else f"line {rows + 2}, {at}")
+
+
+def test_a_big_file_in_uneven_chunks_is_hashed_and_spooled_in_order(tmp_path: Path) -> None:
+    """Past IN_MEMORY_BYTES a helper thread hashes while the chunks are written: the digest,
+    the ASCII flag and the spool copy are still those of the bytes in their order, and the
+    helper is gone once staging returns, or fails."""
+    rng = random.Random(7)
+    pieces = [bytes(rng.choice(b"abc,\n0123") for _ in range(rng.randrange(1, 300_000)))
+              for _ in range(40)]
+    pieces[31] = pieces[31][:-1] + b"\xe9"  # one non-ASCII byte, late
+    content = b"".join(pieces)
+    staged = stage_chunks(iter(pieces), tmp_path / "3.staged")
+    assert staged.sha256 == hashlib.sha256(content).hexdigest() and staged.size == len(content)
+    assert staged.ascii is False and (tmp_path / "3.staged").read_bytes() == content
+    assert not [t for t in threading.enumerate() if t.name == "hash-staged"]
+
+    def failing() -> Iterator[bytes]:
+        yield from pieces[:20]
+        raise OSError("the connection dropped")
+
+    with pytest.raises(OSError, match="dropped"):
+        stage_chunks(failing(), tmp_path / "4.staged")
+    assert not (tmp_path / "4.staged").exists()
+    assert not [t for t in threading.enumerate() if t.name == "hash-staged"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import queue
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,8 @@ from tradelane.paths import atomic_writer, move_durably
 
 IN_MEMORY_BYTES = 1 << 20
 CHUNK = 1 << 20
+#: Chunks waiting for the staging's hashing thread at most (memory stays bounded).
+HANDOFF_CHUNKS = 8
 
 
 @dataclass(frozen=True)
@@ -77,16 +81,14 @@ def stage_chunks(chunks: Iterable[bytes], spool: Path) -> Staged:
     """Hash ``chunks`` and hold them in memory, or stream them into ``spool`` once they pass
     ``IN_MEMORY_BYTES``. No fsync: a spool copy can always be made again from its original.
     On failure no spool copy is left behind."""
-    digest = hashlib.sha256()
+    seen = _Fingerprint()
     held: list[bytes] = []
     size = 0
-    ascii = True  # 0.1 ms per MB here saves a reader a pass over the file (0.4 ms per MB)
     out: BinaryIO | None = None
     try:
         for chunk in chunks:
-            digest.update(chunk)
+            seen.add(chunk)
             size += len(chunk)
-            ascii = ascii and chunk.isascii() and b"\0" not in chunk
             if out is not None:
                 out.write(chunk)
                 continue
@@ -95,18 +97,64 @@ def stage_chunks(chunks: Iterable[bytes], spool: Path) -> Staged:
                 out = open(spool, "wb")  # noqa: SIM115 - closed below
                 out.writelines(held)
                 held = []
+                seen.hand_off()
+        seen.close()
         if out is None:
-            return Staged(size=size, sha256=digest.hexdigest(), data=b"".join(held),
-                          ascii=ascii)
+            return Staged(size=size, sha256=seen.digest.hexdigest(), data=b"".join(held),
+                          ascii=seen.ascii)
         out.close()
-        return Staged(size=size, sha256=digest.hexdigest(), path=spool, in_spool=True,
-                      ascii=ascii)
+        return Staged(size=size, sha256=seen.digest.hexdigest(), path=spool, in_spool=True,
+                      ascii=seen.ascii)
     except BaseException:
+        seen.close()
         if out is not None:
             out.close()
             with contextlib.suppress(FileNotFoundError):
                 spool.unlink()
         raise
+
+
+class _Fingerprint:
+    """The sha256 of a file's chunks, and whether every byte is ASCII and none NUL (0.1 ms per
+    MB here saves a reader a pass over the file, 0.4 ms per MB).
+
+    Once ``hand_off`` is called (the file goes to the spool), a helper thread takes the
+    chunks while the caller reads and writes the next ones: hashing releases the interpreter
+    lock. Staging the 47 MB file of ``bench/csv_route.py`` took 52 ms with the hash inline.
+    """
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.ascii = True
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._helper: threading.Thread | None = None
+
+    def add(self, chunk: bytes) -> None:
+        if self._queue is None:
+            self._take(chunk)
+        else:
+            self._queue.put(chunk)  # bytes: never changed after, no copy needed
+
+    def hand_off(self) -> None:
+        self._queue = queue.Queue(maxsize=HANDOFF_CHUNKS)
+        self._helper = threading.Thread(target=self._drain, daemon=True, name="hash-staged")
+        self._helper.start()
+
+    def close(self) -> None:
+        """Every chunk given is taken into account (the helper, if any, has finished)."""
+        if self._helper is not None and self._helper.is_alive():
+            assert self._queue is not None
+            self._queue.put(None)
+            self._helper.join()
+
+    def _take(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.ascii = self.ascii and chunk.isascii() and b"\0" not in chunk
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            self._take(chunk)
 
 
 def stage_file(src: Path, spool: Path) -> Staged:
