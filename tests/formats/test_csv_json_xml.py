@@ -11,8 +11,9 @@ import pyarrow as pa
 import pytest
 
 from support.project import DATA
-from tradelane.errors import InvalidRecords, MalformedInput, RejectError
+from tradelane.errors import InvalidRecords, LimitExceeded, MalformedInput, RejectError
 from tradelane.formats import reader_for
+from tradelane.formats.csv import SMALL_BLOCKS_FROM
 from tradelane.spec import RouteSpec
 from tradelane.staging import Staged
 from tradelane.validate import validate
@@ -298,3 +299,63 @@ def test_csv_quotes_crs_or_no_records_go_to_arrows_reader(text: str) -> None:
     from tradelane.spec import CsvFormat
 
     assert _plain(text, CsvFormat(type="csv"), ["a", "b"]) is None
+
+
+# -- a big file is parsed in small blocks; a longer row sends it back to big ones -------------
+
+def _big_csv(tmp_path: Path, long_at: int, long_bytes: int, *, ragged_at: int | None = None,
+             rows: int = 700_000) -> tuple[Path, list[str]]:
+    """About 9 MB of ``n,name`` rows, one of them with a quoted value of ``long_bytes`` that
+    spans lines, and maybe a ragged row."""
+    long_value = ("word " * (long_bytes // 5))[:long_bytes].replace("word word", "word\nword")
+    names = [f"N{i}" for i in range(rows)]
+    names[long_at] = long_value
+    lines = ["n,name"]
+    for i, name in enumerate(names):
+        lines.append(f'{i},"{name}"' if i == long_at else f"{i},{name}")
+        if i == ragged_at:
+            lines.append("x,y,z")
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size > SMALL_BLOCKS_FROM
+    return path, names
+
+
+def _rows(docs: list) -> tuple[list[int], list[str], list[int]]:
+    numbers = [int(n) for doc in docs for n in doc.numbers]
+    return ([int(v) for doc in docs for v in doc.records.column("n").to_pylist()],
+            [v for doc in docs for v in doc.records.column("name").to_pylist()], numbers)
+
+
+@pytest.mark.parametrize("long_at", [1, 400_000, 699_999])  # first block, a later one, last
+def test_a_row_longer_than_a_small_block_but_within_the_limit_is_read_once(
+        tmp_path: Path, long_at: int) -> None:
+    # Arrow refuses a row that spans more than two blocks: 5 MB does in 2 MB blocks
+    path, names = _big_csv(tmp_path, long_at, 5 << 20)
+    docs = read(path, route(CSV, {"n": {}, "name": {}}))
+    ids, got, numbers = _rows(docs)
+    assert ids == numbers == list(range(len(names)))  # every record once, in order
+    assert got == names and "\n" in got[long_at]
+    for doc in docs:  # the raw rows a split writes back stay beside their records
+        assert doc.source_rows.num_rows == doc.records.num_rows
+        assert doc.source_rows.column(0).to_pylist() == \
+            [str(n) for n in doc.numbers.tolist()]
+
+
+def test_a_row_longer_than_the_limit_is_still_refused_where_it_starts(tmp_path: Path) -> None:
+    path, _ = _big_csv(tmp_path, 400_000, 7 << 20)  # more than two blocks of the limit
+    limited = RouteSpec.model_validate({
+        "name": "t", "source": {"folder": "in"}, "format": CSV,
+        "fields": {"n": {}, "name": {}}, "target": {"folder": "out"},
+        "limits": {"max_record_bytes": 3 << 20}})
+    with pytest.raises(LimitExceeded) as info:
+        read(path, limited)
+    assert info.value.limit == "max_record_bytes" and "or later" in info.value.location
+
+
+def test_a_ragged_row_before_a_long_one_is_reported_once(tmp_path: Path) -> None:
+    path, _ = _big_csv(tmp_path, 500_000, 5 << 20, ragged_at=10)
+    with pytest.raises(InvalidRecords) as info:
+        read(path, route(CSV, {"n": {}, "name": {}}))
+    assert [(i.location, i.rule) for i in info.value.issues] == [("row 12", "columns")]
+    assert info.value.error_count == 1
