@@ -24,8 +24,8 @@ class LimitsSpec(Strict):
         " the parser in any case).")
     max_record_bytes: int = Field(
         8 * MB, gt=0, description="Longest record, in bytes: a CSV row (quoted line breaks"
-        " included), a JSON Lines line or a fixed-width line. CSV is read in blocks of this"
-        " size, so it also bounds the memory a CSV file needs.")
+        " included), a JSON Lines line or a fixed-width line. CSV is read in blocks no bigger"
+        " than this, so it also bounds the memory a CSV file needs.")
     max_segment_bytes: int = Field(
         MB, gt=0, description="Longest EDIFACT or X12 segment, in bytes (the format's own"
         " max_segment_bytes applies too: the smaller one wins).")
