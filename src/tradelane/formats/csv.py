@@ -147,9 +147,13 @@ def _blocks(staged: Staged, plain: list[pa.RecordBatch] | None, fmt: CsvFormat,
                              location="unknown") from None
 
 
-class _LongRow(Exception):
+class _LongRow(LimitExceeded):
     """A row longer than the block Arrow was given, though maybe not than the limit: caught
     by ``_blocks``, which reads the file again in blocks of ``max_record_bytes``."""
+
+    def __init__(self, block: int) -> None:
+        super().__init__("max_record_bytes", block, location="unknown",
+                         what="a row (for a small block)")
 
 
 def _after(docs: Iterator[Document], given: int) -> Iterator[Document]:
@@ -221,7 +225,7 @@ def _read_blocks(staged: Staged, plain: list[pa.RecordBatch] | None, fmt: CsvFor
             raise _Unlocated from None
         if "straddles two block boundaries" in str(exc):  # a row longer than a block
             if block < limits.max_record_bytes:
-                raise _LongRow from None
+                raise _LongRow(block) from None
             raise LimitExceeded("max_record_bytes", limits.max_record_bytes,
                                 location=f"row {start + len(skipped_rows) + 1} or later",
                                 what="a row") from None
@@ -269,7 +273,7 @@ def _open(staged: Staged, fmt: CsvFormat, limits: LimitsSpec, columns: list[str]
     except pa.ArrowInvalid as exc:
         if "Could not skip initial" in str(exc):
             if staged.size > block and block < limits.max_record_bytes:
-                raise _LongRow from None  # the lines before the records: in a bigger block?
+                raise _LongRow(block) from None  # the lines before the records: a bigger block?
             if staged.size > block:  # the header is longer than a block
                 raise LimitExceeded("max_record_bytes", limits.max_record_bytes,
                                     location=f"line {fmt.skip_rows + 1}",
