@@ -10,13 +10,11 @@ still has the size and mtime it was listed with.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import posixpath
 import queue
 import stat
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradelane.errors import FileNotReady, SourceUnavailable
+from tradelane.hashing_writer import NEVER, HashingWriter
 from tradelane.models import Entry, EntryKind, FileRef, decode_name
 from tradelane.paths import FolderSyncs, check_listed_name
 from tradelane.sftp_client import (
@@ -196,10 +195,13 @@ class SftpSource(PolledSource):
         try:
             if size <= IN_MEMORY_BYTES:
                 return stage_chunks(chunks, dest)
-            with _Spool(dest, threaded=size > BACKGROUND_WRITE_FROM) as spool:
+            # a large file is written and hashed behind paramiko's packet work
+            behind = 0 if size > BACKGROUND_WRITE_FROM else NEVER
+            with open(dest, "wb") as out, HashingWriter(out, behind_from=behind, queued=16,
+                                                        name="sftp-spool") as spool:
                 for data in chunks:
                     spool.write(data)
-            return Staged(size=spool.size, sha256=spool.hexdigest, path=dest, in_spool=True)
+            return Staged(size=spool.size, sha256=spool.hexdigest(), path=dest, in_spool=True)
         except EOFError:  # the server's "end of file" before the listed size: it shrank
             raise FileNotReady(os.fsdecode(posixpath.basename(remote)),
                                "it shrank while it was read") from None
@@ -244,61 +246,3 @@ def _entry(raw: bytes, attrs: SFTPAttributes) -> Entry:
         kind = "other"
     return Entry(name, kind, attrs.st_size or 0, (attrs.st_mtime or 0) * 1_000_000_000,
                  None, undecodable)
-
-
-class _Spool:
-    """Writes and hashes downloaded chunks into the spool file.
-
-    For large files this happens in a helper thread: file writes and sha256 release the GIL,
-    so they overlap with paramiko's packet work instead of taking turns with it (OpenSSH gets
-    the same overlap from its separate ssh and sftp processes). The queue bounds memory.
-    """
-
-    def __init__(self, dest: Path, *, threaded: bool):
-        self._out = open(dest, "wb")  # noqa: SIM115 - closed in __exit__
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self._queue: queue.Queue[bytes | None] | None = None
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if threaded:
-            self._queue = queue.Queue(maxsize=16)
-            self._thread = threading.Thread(target=self._drain, name="sftp-spool", daemon=True)
-            self._thread.start()
-
-    def write(self, data: bytes) -> None:
-        self.size += len(data)
-        if self._queue is None:
-            self._hash.update(data)
-            self._out.write(data)
-            return
-        if self._error is not None:
-            raise self._error
-        self._queue.put(data)
-
-    def _drain(self) -> None:
-        assert self._queue is not None
-        while (data := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._hash.update(data)
-                    self._out.write(data)
-                except BaseException as exc:  # handed to the downloading thread
-                    self._error = exc
-
-    @property
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-    def __enter__(self) -> _Spool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._queue is not None and self._thread is not None:
-                self._queue.put(None)
-                self._thread.join()
-        finally:
-            self._out.close()
-        if self._error is not None:
-            raise self._error
